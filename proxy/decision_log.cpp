@@ -1,0 +1,93 @@
+#include "proxy/decision_log.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <sys/time.h>
+
+namespace sluice::proxy {
+
+DecisionLog::~DecisionLog() { stop(); }
+
+std::string DecisionLog::open(const std::string& path) {
+  FILE* f = nullptr;
+  bool own = false;
+  if (path == "-") {
+    f = stdout;
+  } else if (!path.empty()) {
+    f = std::fopen(path.c_str(), "ae");
+    if (f == nullptr) return "cannot open log " + path + ": " + std::strerror(errno);
+    own = true;
+  }
+  std::unique_lock lock(mu_);
+  drained_.wait(lock, [&] { return queue_.empty() && !writing_; });
+  if (own_file_ && out_ != nullptr) std::fclose(out_);
+  out_ = f;
+  own_file_ = own;
+  enabled_ = (f != nullptr);
+  if (enabled_ && !writer_.joinable()) writer_ = std::thread([this] { run(); });
+  return "";
+}
+
+void DecisionLog::write(std::string line) {
+  if (!enabled_) return;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    queue_.push_back(std::move(line));
+  }
+  cv_.notify_one();
+}
+
+void DecisionLog::flush() {
+  std::unique_lock lock(mu_);
+  drained_.wait(lock, [&] { return (queue_.empty() && !writing_) || !writer_.joinable(); });
+}
+
+void DecisionLog::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (writer_.joinable()) writer_.join();
+  if (own_file_ && out_ != nullptr) std::fclose(out_);
+  out_ = nullptr;
+  own_file_ = false;
+  enabled_ = false;
+}
+
+void DecisionLog::run() {
+  std::deque<std::string> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      writing_ = false;
+      drained_.notify_all();
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      batch.swap(queue_);
+      writing_ = true;
+    }
+    // out_ only changes while the queue is empty and nothing is being written.
+    for (auto& line : batch) {
+      line += '\n';
+      std::fwrite(line.data(), 1, line.size(), out_);
+    }
+    std::fflush(out_);
+    batch.clear();
+  }
+}
+
+std::string DecisionLog::now_iso8601() {
+  timeval tv{};
+  gettimeofday(&tv, nullptr);
+  tm t{};
+  gmtime_r(&tv.tv_sec, &t);
+  char buf[40];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(tv.tv_usec / 1000));
+  return buf;
+}
+
+}  // namespace sluice::proxy

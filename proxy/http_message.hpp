@@ -1,0 +1,41 @@
+// What a proxy rebuilds rather than forwards raw: the request line and Host
+// from a parsed absolute URL, header lists without hop-by-hop fields, and its
+// own error responses.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "proxy/http_parser.hpp"
+#include "rules/result.hpp"
+
+namespace sluice::proxy {
+
+struct AbsoluteUrl {
+  std::string host;   // raw host, brackets stripped (canonicalised by the caller)
+  uint16_t port = 80;
+  bool port_explicit = false;
+  std::string path;   // origin-form: path plus "?query", never empty
+};
+
+// "http://host[:port][/path][?query][#frag]"; userinfo is dropped (the host after
+// '@' is what is dialed and judged). Other schemes and origin-form are errors.
+rules::Result<AbsoluteUrl> parse_absolute_url(std::string_view target);
+
+// Copies end-to-end headers: drops hop-by-hop fields (RFC 9110 7.6.1, plus
+// Proxy-* and Keep-Alive), every field named in Connection, and framing fields
+// (Content-Length, Transfer-Encoding) which the caller re-emits itself.
+HeaderList end_to_end_headers(const HeaderList& in);
+
+// Request head for the upstream: origin-form target, Host rebuilt from the URL.
+std::string build_upstream_request(const HttpHead& req, const AbsoluteUrl& url, const std::string& host_header);
+
+// Response head for the client; `chunked` re-frames the body, `close` adds Connection: close.
+std::string build_client_response(const HttpHead& resp, bool chunked, bool close);
+
+// sluice's own reply: status line, X-Sluice-Reason, Connection: close, text body.
+std::string error_response(int status, std::string_view reason_code, std::string_view body_line);
+
+const char* status_text(int status);
+
+}  // namespace sluice::proxy

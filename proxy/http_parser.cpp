@@ -1,0 +1,213 @@
+#include "proxy/http_parser.hpp"
+
+#include <strings.h>
+
+namespace sluice::proxy {
+
+namespace {
+HttpParser* self(llhttp_t* p) { return static_cast<HttpParser*>(p->data); }
+
+// RFC 9110 token characters; llhttp 8 lets a space before the colon through.
+bool is_tchar(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+const std::string* HttpHead::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), k.size()) == 0) return &v;
+  }
+  return nullptr;
+}
+
+HttpParser::HttpParser(Kind kind, size_t max_head_bytes) : kind_(kind), max_head_bytes_(max_head_bytes) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = cb_message_begin;
+  settings_.on_url = cb_url;
+  settings_.on_status = cb_status;
+  settings_.on_method = cb_method;
+  settings_.on_header_field = cb_header_field;
+  settings_.on_header_value = cb_header_value;
+  settings_.on_headers_complete = cb_headers_complete;
+  settings_.on_body = cb_body;
+  settings_.on_message_complete = cb_message_complete;
+  llhttp_init(&parser_, kind == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
+  parser_.data = this;
+}
+
+int HttpParser::cb_message_begin(llhttp_t* p) {
+  auto* s = self(p);
+  s->head_ = HttpHead{};
+  s->head_bytes_ = 0;
+  s->in_head_ = true;
+  s->started_ = true;
+  s->header_value_open_ = false;
+  return 0;
+}
+
+int HttpParser::cb_url(llhttp_t* p, const char* at, size_t n) {
+  self(p)->head_.target.append(at, n);
+  return 0;
+}
+
+int HttpParser::cb_status(llhttp_t* p, const char* at, size_t n) {
+  self(p)->head_.reason.append(at, n);
+  return 0;
+}
+
+int HttpParser::cb_method(llhttp_t* p, const char* at, size_t n) {
+  self(p)->head_.method.append(at, n);
+  return 0;
+}
+
+int HttpParser::cb_header_field(llhttp_t* p, const char* at, size_t n) {
+  auto* s = self(p);
+  if (s->head_.headers.empty() || s->header_value_open_) {
+    s->head_.headers.emplace_back();
+    s->header_value_open_ = false;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!is_tchar(static_cast<unsigned char>(at[i]))) {
+      llhttp_set_error_reason(p, "invalid character in header name");
+      return HPE_USER;
+    }
+  }
+  s->head_.headers.back().first.append(at, n);
+  return 0;
+}
+
+int HttpParser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
+  auto* s = self(p);
+  s->header_value_open_ = true;
+  s->head_.headers.back().second.append(at, n);
+  return 0;
+}
+
+int HttpParser::cb_headers_complete(llhttp_t* p) {
+  auto* s = self(p);
+  auto& h = s->head_;
+  h.http_major = p->http_major;
+  h.http_minor = p->http_minor;
+  if (s->kind_ == Kind::Response) h.status = p->status_code;
+  h.keep_alive = llhttp_should_keep_alive(p) != 0;
+  h.chunked = (p->flags & F_CHUNKED) != 0;
+  h.has_content_length = (p->flags & F_CONTENT_LENGTH) != 0;
+  h.content_length = h.has_content_length ? p->content_length : 0;
+  h.upgrade = p->upgrade != 0;
+  s->in_head_ = false;
+  // CONNECT runs on to HPE_PAUSED_UPGRADE; everything else stops here to be judged.
+  if (s->kind_ == Kind::Request && p->method == HTTP_CONNECT) return 0;
+  s->paused_for_head_ = true;
+  return HPE_PAUSED;
+}
+
+int HttpParser::cb_body(llhttp_t* p, const char* at, size_t n) {
+  auto* s = self(p);
+  if (s->on_body) s->on_body(at, n);
+  return 0;
+}
+
+int HttpParser::cb_message_complete(llhttp_t* p) {
+  auto* s = self(p);
+  s->started_ = false;
+  // An upgrade (CONNECT) must reach HPE_PAUSED_UPGRADE, so do not pause here.
+  if (p->upgrade) return 0;
+  s->paused_for_done_ = true;
+  return HPE_PAUSED;
+}
+
+bool HttpParser::body_until_eof() const { return llhttp_message_needs_eof(&parser_) != 0; }
+
+void HttpParser::resume() {
+  if (paused_for_head_) {
+    paused_for_head_ = false;
+    if (kind_ == Kind::Response) {
+      // A response to HEAD, 1xx, 204 and 304 carry no body; llhttp needs telling about HEAD.
+      if (head_response_) parser_.flags |= F_SKIPBODY;
+    }
+    llhttp_resume(&parser_);
+  } else if (paused_for_done_) {
+    paused_for_done_ = false;
+    prev_head_byte_ = 0;
+    llhttp_resume(&parser_);
+  }
+}
+
+void HttpParser::reset() {
+  llhttp_reset(&parser_);
+  head_ = HttpHead{};
+  head_bytes_ = 0;
+  in_head_ = started_ = header_value_open_ = false;
+  paused_for_head_ = paused_for_done_ = false;
+  prev_head_byte_ = 0;
+  error_status_ = 0;
+  error_message_.clear();
+}
+
+HttpParser::Result HttpParser::fail(int status, std::string message, size_t consumed) {
+  error_status_ = status;
+  error_message_ = std::move(message);
+  return {Event::Error, consumed};
+}
+
+HttpParser::Result HttpParser::feed(const char* data, size_t len) {
+  if (error_status_ != 0) return {Event::Error, 0};
+  const bool counting_head = in_head_ || !started_;
+  llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+  size_t consumed = len;
+  if (err != HPE_OK) {
+    const char* pos = llhttp_get_error_pos(&parser_);
+    if (pos != nullptr && pos >= data && pos <= data + len) consumed = static_cast<size_t>(pos - data);
+  }
+  // Head bytes count toward the limit until the head is complete.
+  if (counting_head) {
+    if (kind_ == Kind::Request) {
+      if (const char* bad = scan_head_bytes(data, consumed)) return fail(400, bad, consumed);
+    }
+    head_bytes_ += consumed;
+    if (head_bytes_ > max_head_bytes_) return fail(431, "request head larger than max_header_bytes", consumed);
+  }
+  switch (err) {
+    case HPE_OK:
+      return {Event::NeedMore, consumed};
+    case HPE_PAUSED:
+      if (paused_for_head_) return {Event::Head, consumed};
+      return {Event::Done, consumed};
+    case HPE_PAUSED_UPGRADE:
+      return {Event::Upgrade, consumed};
+    default:
+      return fail(400, std::string(llhttp_errno_name(err)) + ": " + (parser_.reason ? parser_.reason : "bad message"),
+                  consumed);
+  }
+}
+
+// llhttp 8 accepts obs-fold and bare LF line ends; RFC 9112 lets a recipient
+// reject them, and a proxy must, so the two ends of a connection cannot
+// disagree on where a header ends.
+const char* HttpParser::scan_head_bytes(const char* d, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    char c = d[i];
+    if (prev_head_byte_ == '\r' && c != '\n') return "bare CR in request head";
+    if (c == '\n' && prev_head_byte_ != '\r') return "bare LF line ending in request head";
+    if (prev_head_byte_ == '\n' && (c == ' ' || c == '\t')) return "obsolete line folding in request head";
+    prev_head_byte_ = c;
+  }
+  return nullptr;
+}
+
+HttpParser::Result HttpParser::finish() {
+  llhttp_errno_t err = llhttp_finish(&parser_);
+  if (err == HPE_OK) return {Event::NeedMore, 0};
+  if (err == HPE_PAUSED) return {paused_for_head_ ? Event::Head : Event::Done, 0};
+  return fail(502, std::string(llhttp_errno_name(err)) + ": message cut short", 0);
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,80 @@
+// A tiny builder for one-line JSON objects (decision log, events).
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace sluice::proxy {
+
+class JsonLine {
+ public:
+  JsonLine() { out_.reserve(384); out_ += '{'; }
+  JsonLine& str(std::string_view key, std::string_view value) {
+    key_(key);
+    quote(value);
+    return *this;
+  }
+  JsonLine& num(std::string_view key, int64_t value) {
+    key_(key);
+    out_ += std::to_string(value);
+    return *this;
+  }
+  JsonLine& real(std::string_view key, double value) {
+    key_(key);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", value);
+    out_ += buf;
+    return *this;
+  }
+  JsonLine& boolean(std::string_view key, bool value) {
+    key_(key);
+    out_ += value ? "true" : "false";
+    return *this;
+  }
+  // Inserts an already-serialised JSON value (object or array).
+  JsonLine& raw(std::string_view key, std::string_view json) {
+    key_(key);
+    out_ += json;
+    return *this;
+  }
+  std::string done() {
+    out_ += '}';
+    return std::move(out_);
+  }
+
+  static void escape_into(std::string& out, std::string_view s) {
+    for (unsigned char c : s) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+          if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+          } else {
+            out += static_cast<char>(c);
+          }
+      }
+    }
+  }
+
+ private:
+  void key_(std::string_view k) {
+    if (out_.size() > 1) out_ += ',';
+    quote(k);
+    out_ += ':';
+  }
+  void quote(std::string_view s) {
+    out_ += '"';
+    escape_into(out_, s);
+    out_ += '"';
+  }
+  std::string out_;
+};
+
+}  // namespace sluice::proxy

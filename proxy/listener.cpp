@@ -1,0 +1,100 @@
+#include "proxy/listener.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/session_internal.hpp"
+
+namespace sluice::proxy {
+
+namespace {
+
+constexpr int kBacklog = 1024;
+
+std::string sys_error(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+rules::Result<BoundListener> fail(int fd, std::string message) {
+  if (fd >= 0) ::close(fd);
+  return rules::Err{std::move(message)};
+}
+
+rules::Result<BoundListener> bind_unix(const rules::ListenerConfig& cfg) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (cfg.path.size() >= sizeof sa.sun_path)
+    return rules::Err{"listener " + cfg.name + ": unix path longer than " + std::to_string(sizeof sa.sun_path - 1) +
+                      " bytes: " + cfg.path};
+  std::memcpy(sa.sun_path, cfg.path.c_str(), cfg.path.size());
+  struct stat st{};
+  if (::lstat(cfg.path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      return rules::Err{"listener " + cfg.name + ": " + cfg.path + " exists and is not a socket"};
+    int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool live = probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    if (probe >= 0) ::close(probe);
+    if (live) return rules::Err{"listener " + cfg.name + ": " + cfg.path + " is in use by another process"};
+    ::unlink(cfg.path.c_str());  // stale socket of a process that is gone
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail(-1, sys_error("listener " + cfg.name + ": socket"));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    return fail(fd, sys_error("listener " + cfg.name + ": cannot bind " + cfg.path));
+  if (::chmod(cfg.path.c_str(), cfg.mode) != 0) {
+    ::unlink(cfg.path.c_str());
+    return fail(fd, sys_error("listener " + cfg.name + ": chmod " + cfg.path));
+  }
+  if (::listen(fd, kBacklog) != 0) {
+    ::unlink(cfg.path.c_str());
+    return fail(fd, sys_error("listener " + cfg.name + ": listen on " + cfg.path));
+  }
+  BoundListener out;
+  out.config = cfg;
+  out.fd = fd;
+  out.info = std::make_shared<ListenerInfo>(ListenerInfo{cfg.name, true, "unix:" + cfg.path});
+  return out;
+}
+
+rules::Result<BoundListener> bind_tcp(const rules::ListenerConfig& cfg) {
+  auto ip = rules::IpAddr::parse(cfg.host);
+  if (!ip) return rules::Err{"listener " + cfg.name + ": bad address " + cfg.host};
+  sockaddr_storage ss = to_sockaddr(*ip, cfg.port);
+  int fd = ::socket(ip->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail(-1, sys_error("listener " + cfg.name + ": socket"));
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ip->v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  socklen_t len = ip->v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0)
+    return fail(fd, sys_error("listener " + cfg.name + ": cannot bind " + cfg.host + ":" + std::to_string(cfg.port)));
+  if (::listen(fd, kBacklog) != 0) return fail(fd, sys_error("listener " + cfg.name + ": listen"));
+  sockaddr_storage bound{};
+  len = sizeof bound;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  BoundListener out;
+  out.config = cfg;
+  out.fd = fd;
+  out.info = std::make_shared<ListenerInfo>(ListenerInfo{cfg.name, false, "tcp:" + format_sockaddr(bound)});
+  return out;
+}
+
+}  // namespace
+
+rules::Result<BoundListener> bind_listener(const rules::ListenerConfig& cfg) {
+  return cfg.kind == rules::ListenerConfig::Kind::Unix ? bind_unix(cfg) : bind_tcp(cfg);
+}
+
+void release_listener(BoundListener& l) {
+  if (l.fd >= 0) ::close(l.fd);
+  l.fd = -1;
+  if (l.config.kind == rules::ListenerConfig::Kind::Unix) ::unlink(l.config.path.c_str());
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,76 @@
+#include "proxy/server.hpp"
+
+#include <thread>
+
+#include "proxy/json.hpp"
+
+namespace sluice::proxy {
+
+namespace {
+
+// The socket a listener is bound to; its policy may change on reload.
+bool same_socket(const rules::ListenerConfig& a, const rules::ListenerConfig& b) {
+  return a.name == b.name && a.kind == b.kind && a.path == b.path && a.host == b.host && a.port == b.port &&
+         a.mode == b.mode;
+}
+
+}  // namespace
+
+Server::~Server() { stop(); }
+
+std::string Server::start(std::shared_ptr<const rules::Config> config, int workers) {
+  config_ = std::move(config);
+  if (std::string err = log_.open(config_->log.path); !err.empty()) return err;
+  shared_.log = &log_;
+  for (const auto& lc : config_->listeners) {
+    auto bound = bind_listener(lc);
+    if (!bound) {
+      for (auto& l : listeners_) release_listener(l);
+      listeners_.clear();
+      return bound.error();
+    }
+    listeners_.push_back(std::move(bound.value()));
+  }
+  if (workers <= 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < workers; ++i) {
+    auto w = std::make_unique<Worker>(i, shared_, config_);
+    if (std::string err = w->prepare(listeners_); !err.empty()) {
+      workers_.clear();
+      for (auto& l : listeners_) release_listener(l);
+      listeners_.clear();
+      return err;
+    }
+    workers_.push_back(std::move(w));
+  }
+  for (auto& w : workers_) w->start();
+  return "";
+}
+
+std::string Server::reload(std::shared_ptr<const rules::Config> config) {
+  const auto& old = *config_;
+  bool listeners_same = old.listeners.size() == config->listeners.size();
+  for (size_t i = 0; listeners_same && i < old.listeners.size(); ++i)
+    listeners_same = same_socket(old.listeners[i], config->listeners[i]);
+  if (!listeners_same) return "listener addresses changed: restart sluice to apply them";
+  if (old.resolver.servers != config->resolver.servers || old.resolver.timeout_ms != config->resolver.timeout_ms)
+    return "resolver settings changed: restart sluice to apply them";
+  if (old.log.path != config->log.path) {
+    if (std::string err = log_.open(config->log.path); !err.empty()) return err;
+  }
+  config_ = config;
+  for (auto& w : workers_) w->set_config(config);
+  return "";
+}
+
+void Server::stop() {
+  if (stopped_ || workers_.empty()) return;
+  stopped_ = true;
+  for (auto& w : workers_) w->stop(config_->limits.drain_timeout_ms);
+  // Closing our copies now (workers close theirs) refuses new connections during the drain.
+  for (auto& l : listeners_) release_listener(l);
+  for (auto& w : workers_) w->join();
+  workers_.clear();
+  log_.stop();
+}
+
+}  // namespace sluice::proxy

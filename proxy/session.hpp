@@ -1,0 +1,179 @@
+// One client connection: an explicit state machine from request head to close.
+//
+//   ReadingHead -> Judging -> Resolving -> Connecting -> Tunnelling      (CONNECT)
+//                                                     -> Forwarding -> ReadingHead (plain HTTP,
+//                                                                      judged per request)
+//   any state -> Closing (lingering close after sluice's own reply) -> gone
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <uv.h>
+
+#include "proxy/http_message.hpp"
+#include "proxy/http_parser.hpp"
+#include "proxy/resolver.hpp"
+#include "proxy/uv_handle.hpp"
+#include "proxy/worker_context.hpp"
+#include "rules/config.hpp"
+#include "rules/host.hpp"
+#include "rules/policy.hpp"
+
+namespace sluice::proxy {
+
+union AnyStream {
+  uv_handle_t handle;
+  uv_stream_t stream;
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+};
+
+struct PeerCred {
+  bool known = false;
+  int64_t pid = 0, uid = 0, gid = 0;
+};
+
+class Session {
+ public:
+  enum class State { ReadingHead, Judging, Resolving, Connecting, Tunnelling, Forwarding, Closing };
+  static const char* state_name(State s);
+
+  Session(WorkerContext& worker, std::shared_ptr<const ListenerInfo> listener,
+          std::shared_ptr<const rules::Config> config);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Accepts a pending connection from `server`; on failure the session is already closing.
+  bool accept(uv_stream_t* server, bool is_unix);
+  void start();
+  // Refuses at once (e.g. over max_connections) with a reply and closes.
+  void refuse(int status, const char* reason, const std::string& message);
+  // Graceful stop: idle sessions close now, busy ones are left to finish.
+  void drain();
+  // Hard stop at the drain deadline.
+  void abort();
+
+  State state() const { return state_; }
+  uint64_t id() const { return id_; }
+
+ private:
+  enum class Side { Client, Upstream };
+  enum class TimerKind { None, HeaderTimeout, ConnectTimeout, IdleTimeout, LingerTimeout };
+  struct WriteReq;
+  struct Decision;
+
+  // reading and parsing
+  static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
+  static void on_client_read(uv_stream_t*, ssize_t, const uv_buf_t*);
+  static void on_upstream_read(uv_stream_t*, ssize_t, const uv_buf_t*);
+  void client_data(char* block, size_t n);
+  void client_eof();
+  void upstream_data(char* block, size_t n);
+  void upstream_eof();
+  void parse_client(bool kick = false);
+  void parse_upstream(const char* data, size_t n);
+  void update_reading();
+
+  // judging, resolving, connecting
+  void on_request_head(bool is_connect);
+  void judge_target(const std::string& raw_host, uint16_t port);
+  void start_resolve();
+  void on_resolved(ResolveResult r);
+  void connect_next();
+  static void on_connect(uv_connect_t*, int);
+  void on_upstream_ready();
+  void send_request_upstream();
+
+  // forwarding
+  void request_body(const char* data, size_t n);
+  void request_done();
+  void response_head();
+  void response_body(const char* data, size_t n);
+  void response_done();
+
+  // writing and closing
+  void write(Side to, std::string prefix, char* block = nullptr, size_t block_len = 0, bool count = true);
+  static void on_write(uv_write_t*, int);
+  size_t queued(Side s) const;
+  void reply_and_close(int status, const char* reason, const std::string& body_line);
+  void close_upstream();
+  void begin_linger();
+  void shutdown(Side s);
+  static void on_shutdown(uv_shutdown_t*, int);
+  void on_shutdown_done(Side s);
+  void close_now();
+  static void on_handle_closed(void* data);
+
+  // timers
+  void arm(TimerKind kind, uint64_t ms);
+  static void on_timer(uv_timer_t*);
+
+  // logging
+  void log_decision(int status);
+  void log_close();
+
+  WorkerContext& worker_;
+  std::shared_ptr<const ListenerInfo> listener_;
+  std::shared_ptr<const rules::Config> config_;
+  const rules::Policy* policy_ = nullptr;
+  uint64_t id_;
+  State state_ = State::ReadingHead;
+
+  UvHandle<AnyStream> client_;
+  UvHandle<uv_tcp_t> upstream_;
+  UvHandle<uv_timer_t> timer_;
+  TimerKind timer_kind_ = TimerKind::None;
+  uint64_t last_activity_ = 0;
+  int open_handles_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  PeerCred peer_;
+  std::string client_addr_;
+  uint64_t started_ms_ = 0;
+
+  HttpParser request_parser_;
+  HttpParser response_parser_;
+  std::string client_pending_;  // client bytes not yet parsed (or tunnel bytes after CONNECT)
+  bool client_eof_ = false;
+  bool upstream_eof_ = false;
+  bool upstream_shut_ = false;
+  bool client_shut_ = false;
+  bool client_shut_done_ = false;
+  bool upstream_shut_done_ = false;
+  bool is_connect_ = false;
+  bool request_in_flight_ = false;   // request head sent, body may be streaming
+  bool request_complete_ = false;    // whole request sent upstream
+  bool response_started_ = false;    // a final response head went to the client
+  bool close_after_response_ = false;
+  bool draining_ = false;
+  bool got_bytes_ = false;
+  bool closed_ = false;
+  bool lingering_ = false;
+  bool client_reading_ = false;
+  bool upstream_reading_ = false;
+  bool informational_ = false;     // the response head being relayed is a 1xx
+  bool client_chunked_ = false;    // the response body is re-chunked for the client
+  bool upstream_garbage_ = false;  // the upstream sent bytes after a response
+
+  // the current target
+  rules::CanonicalHost host_;
+  uint16_t port_ = 0;
+  AbsoluteUrl url_;
+  std::string upstream_key_;  // "host:port" the upstream connection serves
+  std::string upstream_addr_;  // the address dialed, "ip:port"
+  std::vector<rules::IpAddr> candidates_;
+  size_t next_candidate_ = 0;
+  uint64_t connect_started_ms_ = 0;
+  uint64_t connect_deadline_ms_ = 0;
+  int connect_attempt_ = 0;
+  std::string last_connect_error_;
+  std::unique_ptr<Decision> decision_;
+
+  uint64_t bytes_up_ = 0, bytes_down_ = 0;
+  uint64_t requests_ = 0;
+};
+
+}  // namespace sluice::proxy

@@ -1,0 +1,534 @@
+// Session byte moving: reads, parsing, forwarding, tunnelling, backpressure,
+// timers and closing.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "proxy/buffer_pool.hpp"
+#include "proxy/session.hpp"
+#include "proxy/session_internal.hpp"
+
+namespace sluice::proxy {
+
+namespace {
+std::string chunk_header(size_t n) {
+  char buf[24];
+  int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
+  return std::string(buf, static_cast<size_t>(len));
+}
+}  // namespace
+
+// ---- reading -----------------------------------------------------------------
+
+void Session::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* s = static_cast<Session*>(h->data);
+  buf->base = s->worker_.buffers().get();
+  buf->len = BufferPool::kBlockSize;
+}
+
+void Session::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* s = static_cast<Session*>(stream->data);
+  try {
+    if (nread > 0) return s->client_data(buf->base, static_cast<size_t>(nread));
+    s->worker_.buffers().put(buf->base);
+    if (nread == UV_EOF) return s->client_eof();
+    if (nread < 0) return s->close_now();
+  } catch (...) {
+    s->close_now();
+  }
+}
+
+void Session::on_upstream_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* s = static_cast<Session*>(stream->data);
+  try {
+    if (nread > 0) return s->upstream_data(buf->base, static_cast<size_t>(nread));
+    s->worker_.buffers().put(buf->base);
+    if (nread == UV_EOF) return s->upstream_eof();
+    if (nread < 0) {
+      s->upstream_eof_ = true;
+      if (s->state_ == State::Tunnelling) return s->close_now();
+      return s->upstream_eof();
+    }
+  } catch (...) {
+    s->close_now();
+  }
+}
+
+void Session::client_data(char* block, size_t n) {
+  last_activity_ = uv_now(worker_.loop());
+  got_bytes_ = true;
+  if (state_ == State::Tunnelling) return write(Side::Upstream, {}, block, n);
+  if (state_ == State::Closing) return worker_.buffers().put(block);  // lingering: discard
+  client_pending_.append(block, n);
+  worker_.buffers().put(block);
+  parse_client();
+}
+
+void Session::client_eof() {
+  client_eof_ = true;
+  switch (state_) {
+    case State::Tunnelling:
+      shutdown(Side::Upstream);
+      break;
+    case State::Forwarding:
+      if (!request_complete_) return close_now();  // request cut short
+      break;
+    default:
+      return close_now();
+  }
+  update_reading();
+}
+
+void Session::upstream_data(char* block, size_t n) {
+  last_activity_ = uv_now(worker_.loop());
+  if (state_ == State::Tunnelling) return write(Side::Client, {}, block, n);
+  if (state_ == State::Forwarding && request_in_flight_) {
+    parse_upstream(block, n);
+    return worker_.buffers().put(block);
+  }
+  // Bytes from an idle upstream answer nothing: it cannot be reused.
+  worker_.buffers().put(block);
+  close_upstream();
+  update_reading();
+}
+
+void Session::upstream_eof() {
+  upstream_eof_ = true;
+  if (state_ == State::Tunnelling) {
+    shutdown(Side::Client);
+    return update_reading();
+  }
+  if (state_ == State::Forwarding && request_in_flight_) {
+    auto r = response_parser_.finish();
+    if (r.event == HttpParser::Event::Done && response_started_) {
+      response_done();
+      return;
+    }
+    if (!response_started_)
+      return reply_and_close(502, "upstream-closed",
+                             "sluice: " + host_port_text(host_, port_) + " closed the connection without a response");
+    return close_now();  // the client sees a cut-short body, as it would directly
+  }
+  close_upstream();
+  update_reading();
+}
+
+// ---- parsing -----------------------------------------------------------------
+
+// `kick`: feed even with nothing pending, because llhttp reports the end of a
+// body-less message only when executed again after a resume.
+void Session::parse_client(bool kick) {
+  while (!closed_ && (kick || !client_pending_.empty())) {
+    kick = false;
+    bool body_phase = state_ == State::Forwarding && request_in_flight_ && !request_complete_;
+    if (state_ != State::ReadingHead && !body_phase) break;
+    if (state_ == State::ReadingHead && !client_pending_.empty() && timer_kind_ != TimerKind::HeaderTimeout)
+      arm(TimerKind::HeaderTimeout, config_->limits.header_timeout_ms);
+    auto r = request_parser_.feed(client_pending_.data(), client_pending_.size());
+    client_pending_.erase(0, r.consumed);
+    switch (r.event) {
+      case HttpParser::Event::NeedMore:
+        break;
+      case HttpParser::Event::Head:
+        return on_request_head(false);
+      case HttpParser::Event::Upgrade:
+        if (request_parser_.head().method == "CONNECT") return on_request_head(true);
+        return reply_and_close(501, "upgrade-unsupported", "sluice: protocol upgrades are not supported");
+      case HttpParser::Event::Done:
+        request_done();
+        return update_reading();
+      case HttpParser::Event::Error:
+        return reply_and_close(request_parser_.error_status(),
+                               request_parser_.error_status() == 431 ? "header-too-large" : "bad-request",
+                               "sluice: " + request_parser_.error_message());
+    }
+  }
+  update_reading();
+}
+
+void Session::parse_upstream(const char* data, size_t n) {
+  size_t off = 0;
+  bool kick = false;  // see parse_client
+  while ((off < n || kick) && !closed_ && state_ == State::Forwarding) {
+    kick = false;
+    auto r = response_parser_.feed(data + off, n - off);
+    off += r.consumed;
+    switch (r.event) {
+      case HttpParser::Event::NeedMore:
+        break;
+      case HttpParser::Event::Head:
+        response_head();
+        if (state_ != State::Forwarding) return;
+        response_parser_.resume();
+        kick = true;
+        break;
+      case HttpParser::Event::Done:
+        response_parser_.resume();
+        if (informational_) {
+          kick = true;
+          break;
+        }
+        if (off < n) upstream_garbage_ = true;
+        return response_done();
+      case HttpParser::Event::Upgrade:
+      case HttpParser::Event::Error:
+        if (!response_started_)
+          return reply_and_close(502, "bad-upstream-response",
+                                 "sluice: bad response from " + host_port_text(host_, port_) + ": " +
+                                     response_parser_.error_message());
+        return close_now();
+    }
+  }
+}
+
+// ---- forwarding --------------------------------------------------------------
+
+void Session::send_request_upstream() {
+  state_ = State::Forwarding;
+  last_activity_ = uv_now(worker_.loop());
+  arm(TimerKind::IdleTimeout, config_->limits.idle_timeout_ms);
+  const HttpHead& req = request_parser_.head();
+  std::string host_header = host_.kind == rules::HostKind::Ip && host_.addr.v6 ? "[" + host_.text + "]" : host_.text;
+  if (url_.port_explicit) host_header += ":" + std::to_string(url_.port);
+  response_parser_.expect_head_response(req.method == "HEAD");
+  request_in_flight_ = true;
+  request_complete_ = false;
+  response_started_ = false;
+  informational_ = false;
+  upstream_garbage_ = false;
+  close_after_response_ = !req.keep_alive || draining_;
+  write(Side::Upstream, build_upstream_request(req, url_, host_header));
+  request_parser_.resume();
+  parse_client(true);
+}
+
+void Session::request_body(const char* data, size_t n) {
+  if (request_parser_.head().chunked) {
+    std::string out = chunk_header(n);
+    out.append(data, n);
+    out += "\r\n";
+    return write(Side::Upstream, std::move(out));
+  }
+  write(Side::Upstream, std::string(data, n));
+}
+
+void Session::request_done() {
+  request_complete_ = true;
+  if (request_parser_.head().chunked) write(Side::Upstream, "0\r\n\r\n");
+}
+
+void Session::response_head() {
+  const HttpHead& h = response_parser_.head();
+  informational_ = h.status >= 100 && h.status < 200;
+  if (informational_) {
+    if (h.status == 101) {
+      return reply_and_close(502, "bad-upstream-response", "sluice: upstream switched protocols unasked");
+    }
+    return write(Side::Client, build_client_response(h, false, false));
+  }
+  const HttpHead& req = request_parser_.head();
+  response_started_ = true;
+  bool no_body = req.method == "HEAD" || h.status == 204 || h.status == 304;
+  bool client_is_11 = req.http_major == 1 && req.http_minor >= 1;
+  bool length_known = h.has_content_length && !h.chunked;
+  client_chunked_ = !no_body && !length_known && client_is_11;
+  // A body the client can only see end by the connection closing.
+  bool close_delimited = !no_body && !length_known && !client_is_11;
+  if (close_delimited) close_after_response_ = true;
+  write(Side::Client, build_client_response(h, client_chunked_, close_after_response_));
+  log_decision(h.status);
+}
+
+void Session::response_body(const char* data, size_t n) {
+  if (informational_) return;
+  if (client_chunked_) {
+    std::string out = chunk_header(n);
+    out.append(data, n);
+    out += "\r\n";
+    return write(Side::Client, std::move(out));
+  }
+  write(Side::Client, std::string(data, n));
+}
+
+void Session::response_done() {
+  if (client_chunked_) write(Side::Client, "0\r\n\r\n");
+  request_in_flight_ = false;
+  const HttpHead& h = response_parser_.head();
+  bool upstream_reusable = h.keep_alive && request_complete_ && !upstream_garbage_ && !upstream_eof_;
+  if (!upstream_reusable) close_upstream();
+  if (close_after_response_ || !request_complete_ || client_eof_ || draining_) {
+    state_ = State::Closing;
+    return begin_linger();
+  }
+  state_ = State::ReadingHead;
+  request_parser_.resume();
+  arm(TimerKind::IdleTimeout, config_->limits.idle_timeout_ms);
+  parse_client();
+}
+
+// ---- backpressure ------------------------------------------------------------
+
+size_t Session::queued(Side s) const {
+  if (s == Side::Client) return client_.live() ? uv_stream_get_write_queue_size(client_.stream()) : 0;
+  return upstream_.live() ? uv_stream_get_write_queue_size(upstream_.stream()) : 0;
+}
+
+void Session::update_reading() {
+  if (closed_) return;
+  bool want_client = false;
+  bool want_upstream = false;
+  bool upstream_open = upstream_.live() && !upstream_eof_;
+  switch (state_) {
+    case State::ReadingHead:
+      want_client = !client_eof_ && client_pending_.size() <= config_->limits.max_header_bytes;
+      want_upstream = upstream_open;  // notice an idle keep-alive upstream closing
+      break;
+    case State::Judging:
+    case State::Resolving:
+    case State::Connecting:
+      break;
+    case State::Tunnelling:
+      want_client = !client_eof_ && queued(Side::Upstream) < kHighWatermark;
+      want_upstream = upstream_open && queued(Side::Client) < kHighWatermark;
+      break;
+    case State::Forwarding:
+      want_client = !client_eof_ && !request_complete_ && queued(Side::Upstream) < kHighWatermark;
+      want_upstream = upstream_open && queued(Side::Client) < kHighWatermark;
+      break;
+    case State::Closing:
+      want_client = lingering_ && !client_eof_;
+      break;
+  }
+  if (client_.live() && want_client != client_reading_) {
+    client_reading_ = want_client;
+    if (want_client) uv_read_start(client_.stream(), on_alloc, on_client_read);
+    else uv_read_stop(client_.stream());
+  }
+  if (upstream_.live() && want_upstream != upstream_reading_) {
+    upstream_reading_ = want_upstream;
+    if (want_upstream) uv_read_start(upstream_.stream(), on_alloc, on_upstream_read);
+    else uv_read_stop(upstream_.stream());
+  }
+}
+
+// ---- writing -----------------------------------------------------------------
+
+void Session::write(Side to, std::string bytes, char* block, size_t block_len, bool count) {
+  const bool to_client = to == Side::Client;
+  uv_stream_t* stream = to_client ? (client_.live() ? client_.stream() : nullptr)
+                                  : (upstream_.live() ? upstream_.stream() : nullptr);
+  if (stream == nullptr || (to_client ? client_shut_ : upstream_shut_)) {
+    worker_.buffers().put(block);
+    return;
+  }
+  auto* w = new WriteReq{{}, this, to, std::move(bytes), block};
+  uv_buf_t bufs[2];
+  unsigned n = 0;
+  if (!w->bytes.empty()) bufs[n++] = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
+  if (block != nullptr) bufs[n++] = uv_buf_init(block, static_cast<unsigned>(block_len));
+  size_t total = w->bytes.size() + block_len;
+  if (n == 0) {
+    delete w;
+    return;
+  }
+  int r = uv_write(&w->req, stream, bufs, n, on_write);
+  if (r < 0) {
+    worker_.buffers().put(block);
+    delete w;
+    return close_now();
+  }
+  if (count) (to_client ? bytes_down_ : bytes_up_) += total;
+  if (queued(to) >= kHighWatermark) update_reading();
+}
+
+void Session::on_write(uv_write_t* req, int status) {
+  auto* w = reinterpret_cast<WriteReq*>(req);
+  Session* s = w->session;
+  s->worker_.buffers().put(w->block);
+  delete w;
+  if (status == UV_ECANCELED) return;
+  try {
+    if (status < 0) return s->close_now();
+    s->update_reading();
+  } catch (...) {
+    s->close_now();
+  }
+}
+
+void Session::shutdown(Side side) {
+  const bool client = side == Side::Client;
+  bool live = client ? client_.live() : upstream_.live();
+  bool& shut = client ? client_shut_ : upstream_shut_;
+  if (!live || shut) return;
+  shut = true;
+  auto* req = new uv_shutdown_t{};
+  req->data = this;
+  if (uv_shutdown(req, client ? client_.stream() : upstream_.stream(), on_shutdown) != 0) {
+    delete req;
+    on_shutdown_done(side);
+  }
+}
+
+void Session::on_shutdown(uv_shutdown_t* req, int status) {
+  auto* s = static_cast<Session*>(req->data);
+  bool client_side = req->handle == s->client_.stream();
+  delete req;
+  if (status == UV_ECANCELED) return;
+  try {
+    s->on_shutdown_done(client_side ? Side::Client : Side::Upstream);
+  } catch (...) {
+    s->close_now();
+  }
+}
+
+void Session::on_shutdown_done(Side side) {
+  (side == Side::Client ? client_shut_done_ : upstream_shut_done_) = true;
+  if (state_ == State::Tunnelling) {
+    // A tunnel ends when both directions have ended and been passed on.
+    if (client_shut_done_ && upstream_shut_done_) close_now();
+    return;
+  }
+  if (state_ == State::Closing && side == Side::Client) {
+    if (client_eof_) return close_now();
+    lingering_ = true;
+    arm(TimerKind::LingerTimeout, kLingerMs);
+    update_reading();
+  }
+}
+
+// ---- closing -----------------------------------------------------------------
+
+// Our reply is queued: send FIN after it, then drain the client briefly so
+// unread request bytes do not turn the close into a reset that eats the reply.
+void Session::begin_linger() {
+  state_ = State::Closing;
+  close_upstream();
+  shutdown(Side::Client);
+  update_reading();
+  if (!client_.live()) close_now();
+}
+
+void Session::close_upstream() {
+  if (upstream_.live()) {
+    upstream_.close(on_handle_closed);
+  }
+  upstream_reading_ = false;
+  upstream_eof_ = false;
+  upstream_shut_ = false;
+  upstream_shut_done_ = false;
+  upstream_key_.clear();
+}
+
+void Session::close_now() {
+  if (closed_) return;
+  closed_ = true;
+  state_ = State::Closing;
+  *alive_ = false;
+  log_close();
+  timer_.close(on_handle_closed);
+  client_.close(on_handle_closed);
+  upstream_.close(on_handle_closed);
+}
+
+void Session::on_handle_closed(void* data) {
+  auto* s = static_cast<Session*>(data);
+  if (--s->open_handles_ == 0) s->worker_.session_finished(s);
+}
+
+// ---- timers ------------------------------------------------------------------
+
+void Session::arm(TimerKind kind, uint64_t ms) {
+  if (!timer_.live()) return;
+  timer_kind_ = kind;
+  if (kind == TimerKind::None) {
+    uv_timer_stop(timer_.get());
+    return;
+  }
+  uv_timer_start(timer_.get(), on_timer, ms, 0);
+}
+
+void Session::on_timer(uv_timer_t* t) {
+  auto* s = static_cast<Session*>(t->data);
+  try {
+    const auto& limits = s->config_->limits;
+    switch (s->timer_kind_) {
+      case TimerKind::None:
+        return;
+      case TimerKind::HeaderTimeout:
+        if (!s->got_bytes_ && s->requests_ == 0) return s->close_now();
+        return s->reply_and_close(408, "header-timeout",
+                                  "sluice: request head not received within " +
+                                      std::to_string(limits.header_timeout_ms) + " ms");
+      case TimerKind::ConnectTimeout:
+        return s->reply_and_close(504, "connect-timeout",
+                                  "sluice: connecting to " + host_port_text(s->host_, s->port_) + " timed out after " +
+                                      std::to_string(limits.connect_timeout_ms) + " ms");
+      case TimerKind::IdleTimeout: {
+        uint64_t idle = uv_now(s->worker_.loop()) - s->last_activity_;
+        uint64_t limit = static_cast<uint64_t>(limits.idle_timeout_ms);
+        if (idle < limit) return s->arm(TimerKind::IdleTimeout, limit - idle);
+        if (s->state_ == State::Forwarding && s->request_in_flight_ && !s->response_started_)
+          return s->reply_and_close(504, "upstream-timeout",
+                                    "sluice: " + host_port_text(s->host_, s->port_) + " sent no response within " +
+                                        std::to_string(limits.idle_timeout_ms) + " ms");
+        return s->close_now();
+      }
+      case TimerKind::LingerTimeout:
+        return s->close_now();
+    }
+  } catch (...) {
+    s->close_now();
+  }
+}
+
+// ---- helpers -----------------------------------------------------------------
+
+std::string format_sockaddr(const sockaddr_storage& ss) {
+  char ip[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+    return std::string(ip) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
+  }
+  return "unknown";
+}
+
+sockaddr_storage to_sockaddr(const rules::IpAddr& addr, uint16_t port) {
+  sockaddr_storage ss{};
+  if (addr.v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    std::memcpy(&a->sin6_addr, addr.bytes.data(), 16);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    std::memcpy(&a->sin_addr, addr.bytes.data(), 4);
+  }
+  return ss;
+}
+
+std::string host_port_text(const rules::CanonicalHost& host, uint16_t port) {
+  bool v6 = host.kind == rules::HostKind::Ip && host.addr.v6;
+  return (v6 ? "[" + host.text + "]" : host.text) + ":" + std::to_string(port);
+}
+
+std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& host, uint16_t port) {
+  std::string target = host_port_text(host, port);
+  if (v.reason == "denied-by-rule")
+    return "sluice: " + target + " denied by rule \"" + v.rule + "\" in the deny list of policy \"" + v.policy +
+           "\"; remove that entry to allow it";
+  return "sluice: " + target + " is not in the allow list of policy \"" + v.policy +
+         "\" (default deny); add \"" + host.text + "\" or \"" + host.text + ":" + std::to_string(port) +
+         "\" to its allow list to allow it";
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,159 @@
+#include "proxy/worker.hpp"
+
+#include <unistd.h>
+
+#include "proxy/decision_log.hpp"
+#include "proxy/session.hpp"
+
+namespace sluice::proxy {
+
+Worker::Worker(int index, SharedState& shared, std::shared_ptr<const rules::Config> config)
+    : index_(index), shared_(shared), config_(std::move(config)) {}
+
+Worker::~Worker() {
+  join();
+  // Handles closed during shutdown free their memory in close callbacks.
+  if (loop_ready_) {
+    accepts_.clear();
+    wake_.close();
+    drain_timer_.close();
+    resolver_.reset();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+  }
+}
+
+std::string Worker::prepare(const std::vector<BoundListener>& listeners) {
+  if (uv_loop_init(&loop_) != 0) return "worker: cannot create event loop";
+  loop_ready_ = true;
+  std::string error;
+  resolver_ = make_ares_resolver(&loop_, config_->resolver, &error);
+  if (!resolver_) return "resolver: " + error;
+  wake_.init([&](uv_async_t* a) { return uv_async_init(&loop_, a, on_wake); });
+  wake_.get()->data = this;
+  drain_timer_.init([&](uv_timer_t* t) { return uv_timer_init(&loop_, t); });
+  drain_timer_.get()->data = this;
+  for (const auto& l : listeners) {
+    auto a = std::make_unique<Accept>();
+    a->worker = this;
+    a->info = l.info;
+    a->is_unix = l.info->is_unix;
+    int fd = ::dup(l.fd);
+    if (fd < 0) return "listener " + l.info->name + ": dup failed";
+    int r = a->handle.init([&](AnyStream* s) {
+      int rc = a->is_unix ? uv_pipe_init(&loop_, &s->pipe, 0) : uv_tcp_init(&loop_, &s->tcp);
+      if (rc != 0) return rc;
+      return a->is_unix ? uv_pipe_open(&s->pipe, fd) : uv_tcp_open(&s->tcp, fd);
+    });
+    if (r != 0) {
+      ::close(fd);
+      return "listener " + l.info->name + ": " + uv_strerror(r);
+    }
+    a->handle.get()->handle.data = a.get();
+    r = uv_listen(a->handle.stream(), 1024, on_connection);
+    if (r != 0) return "listener " + l.info->name + ": " + uv_strerror(r);
+    accepts_.push_back(std::move(a));
+  }
+  return "";
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::post(std::function<void()> fn) {
+  std::lock_guard lock(inbox_mu_);
+  if (inbox_closed_) return;  // the worker has finished; nothing is left to act on
+  inbox_.push_back(std::move(fn));
+  uv_async_send(wake_.get());
+}
+
+void Worker::set_config(std::shared_ptr<const rules::Config> config) {
+  post([this, config = std::move(config)]() mutable { config_ = std::move(config); });
+}
+
+void Worker::stop(int drain_ms) {
+  post([this, drain_ms] { begin_stop(drain_ms); });
+}
+
+void Worker::on_wake(uv_async_t* a) {
+  auto* w = static_cast<Worker*>(a->data);
+  std::vector<std::function<void()>> todo;
+  {
+    std::lock_guard lock(w->inbox_mu_);
+    todo.swap(w->inbox_);
+  }
+  for (auto& fn : todo) {
+    try {
+      fn();
+    } catch (...) {
+      // A failed task must not take the loop down; the task owner reports its own errors.
+    }
+  }
+}
+
+void Worker::on_connection(uv_stream_t* server, int status) {
+  auto* a = static_cast<Accept*>(server->data);
+  Worker* w = a->worker;
+  if (status < 0) return;
+  try {
+    auto session = std::make_unique<Session>(*w, a->info, w->config_);
+    Session* s = session.get();
+    w->sessions_.emplace(s, std::move(session));
+    size_t active = w->shared_.active.fetch_add(1) + 1;
+    if (!s->accept(server, a->is_unix)) return;
+    if (active > w->config_->limits.max_connections) {
+      return s->refuse(503, "too-many-connections",
+                       "sluice: more than " + std::to_string(w->config_->limits.max_connections) +
+                           " connections open; try again later");
+    }
+    s->start();
+  } catch (...) {
+    // Out of memory while accepting: the connection is dropped, the worker lives on.
+  }
+}
+
+void Worker::session_finished(Session* s) {
+  shared_.active.fetch_sub(1);
+  sessions_.erase(s);
+  if (stopping_) maybe_finish();
+}
+
+void Worker::begin_stop(int drain_ms) {
+  if (stopping_) return;
+  stopping_ = true;
+  accepts_.clear();  // stop accepting: closes this worker's listener handles
+  std::vector<Session*> all;
+  for (auto& [s, _] : sessions_) all.push_back(s);
+  for (Session* s : all) s->drain();
+  uv_timer_start(
+      drain_timer_.get(),
+      [](uv_timer_t* t) {
+        auto* w = static_cast<Worker*>(t->data);
+        std::vector<Session*> left;
+        for (auto& [s, _] : w->sessions_) left.push_back(s);
+        for (Session* s : left) s->abort();
+      },
+      static_cast<uint64_t>(drain_ms), 0);
+  maybe_finish();
+}
+
+void Worker::maybe_finish() {
+  if (!sessions_.empty()) return;
+  // Nothing left to serve: close our own handles so uv_run returns.
+  {
+    std::lock_guard lock(inbox_mu_);
+    inbox_closed_ = true;
+    wake_.close();
+  }
+  drain_timer_.close();
+  resolver_.reset();
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,87 @@
+// One worker: a thread with its own uv loop, resolver, buffer pool and share
+// of every listener. Other threads talk to it only through post().
+#pragma once
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/buffer_pool.hpp"
+#include "proxy/listener.hpp"
+#include "proxy/resolver.hpp"
+#include "proxy/session.hpp"
+#include "proxy/uv_handle.hpp"
+#include "proxy/worker_context.hpp"
+
+namespace sluice::proxy {
+
+class DecisionLog;
+
+// State every worker shares; each field is safe to use from any thread.
+struct SharedState {
+  DecisionLog* log = nullptr;
+  std::atomic<uint64_t> next_id{1};
+  std::atomic<size_t> active{0};
+};
+
+class Worker final : public WorkerContext {
+ public:
+  Worker(int index, SharedState& shared, std::shared_ptr<const rules::Config> config);
+  ~Worker() override;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Before start(): builds the resolver and listener handles. Returns "" or an error.
+  std::string prepare(const std::vector<BoundListener>& listeners);
+  void start();
+  // Thread-safe: runs `fn` on the worker's loop thread.
+  void post(std::function<void()> fn);
+  // Thread-safe: new connections use `config` from now on.
+  void set_config(std::shared_ptr<const rules::Config> config);
+  // Thread-safe: stop accepting; idle connections close now, busy ones get `drain_ms`.
+  void stop(int drain_ms);
+  void join();
+
+  // WorkerContext
+  uv_loop_t* loop() override { return &loop_; }
+  Resolver& resolver() override { return *resolver_; }
+  DecisionLog& log() override { return *shared_.log; }
+  BufferPool& buffers() override { return buffers_; }
+  uint64_t next_connection_id() override { return shared_.next_id.fetch_add(1); }
+  void session_finished(Session* s) override;
+
+ private:
+  struct Accept {
+    Worker* worker;
+    std::shared_ptr<const ListenerInfo> info;
+    bool is_unix;
+    UvHandle<AnyStream> handle;
+  };
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_wake(uv_async_t*);
+  void begin_stop(int drain_ms);
+  void maybe_finish();
+
+  int index_;
+  SharedState& shared_;
+  std::shared_ptr<const rules::Config> config_;
+  uv_loop_t loop_{};
+  bool loop_ready_ = false;
+  std::unique_ptr<Resolver> resolver_;
+  BufferPool buffers_;
+  std::vector<std::unique_ptr<Accept>> accepts_;
+  std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
+  UvHandle<uv_async_t> wake_;
+  UvHandle<uv_timer_t> drain_timer_;
+  std::mutex inbox_mu_;
+  std::vector<std::function<void()>> inbox_;
+  bool inbox_closed_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sluice::proxy

@@ -1,0 +1,38 @@
+// What a session needs from the worker that owns it: its loop, resolver,
+// buffers, log and the config in force. Kept abstract so tests can fake it.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <uv.h>
+
+#include "rules/config.hpp"
+
+namespace sluice::proxy {
+
+class Resolver;
+class DecisionLog;
+class BufferPool;
+class Session;
+
+// Identity of the listener a connection arrived on.
+struct ListenerInfo {
+  std::string name;
+  bool is_unix = false;
+  std::string address;  // "tcp:127.0.0.1:3128" or "unix:/path"
+};
+
+class WorkerContext {
+ public:
+  virtual ~WorkerContext() = default;
+  virtual uv_loop_t* loop() = 0;
+  virtual Resolver& resolver() = 0;
+  virtual DecisionLog& log() = 0;
+  virtual BufferPool& buffers() = 0;
+  virtual uint64_t next_connection_id() = 0;
+  // Called once, from the session's last close callback; the worker deletes it.
+  virtual void session_finished(Session* s) = 0;
+};
+
+}  // namespace sluice::proxy

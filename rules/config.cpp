@@ -1,0 +1,289 @@
+// YAML config loading: every error carries file:line:column, all errors are
+// collected, and nothing is returned half-built.
+#include "rules/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "rules/host.hpp"
+#include "rules/ip.hpp"
+
+namespace sluice::rules {
+
+const Policy* Config::policy(const std::string& name) const {
+  auto it = policies.find(name);
+  return it == policies.end() ? nullptr : it->second.get();
+}
+
+std::string ConfigError::to_string() const {
+  if (line <= 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+namespace {
+
+class Loader {
+ public:
+  explicit Loader(std::string file) : file_(std::move(file)) {}
+  std::vector<ConfigError> errors;
+
+  void error(const YAML::Node& at, const std::string& message) {
+    const YAML::Mark m = at.Mark();
+    errors.push_back({file_, m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0, message});
+  }
+
+  // Every key of `map` must be one of `known`.
+  bool check_map(const YAML::Node& map, const std::string& what, std::initializer_list<const char*> known) {
+    if (!map.IsMap()) {
+      error(map, what + " must be a mapping");
+      return false;
+    }
+    for (const auto& kv : map) {
+      std::string key = kv.first.Scalar();
+      bool ok = false;
+      for (const char* k : known) ok = ok || key == k;
+      if (!ok) {
+        std::string list;
+        for (const char* k : known) list += std::string(list.empty() ? "" : ", ") + k;
+        error(kv.first, "unknown key '" + key + "' in " + what + " (expected one of: " + list + ")");
+      }
+    }
+    return true;
+  }
+
+  bool string(const YAML::Node& n, const std::string& what, std::string& out) {
+    if (!n.IsScalar()) {
+      error(n, what + " must be a string");
+      return false;
+    }
+    out = n.Scalar();
+    return true;
+  }
+
+  // A positive integer no larger than `max`.
+  template <class T>
+  void positive(const YAML::Node& n, const std::string& what, T& out, long long max) {
+    if (!n) return;
+    if (!n.IsScalar()) return error(n, what + " must be a positive integer");
+    const std::string& s = n.Scalar();
+    long long v = 0;
+    bool ok = !s.empty() && s.size() <= 18;
+    for (char c : s) ok = ok && c >= '0' && c <= '9';
+    if (ok) v = std::stoll(s);
+    if (!ok || v <= 0 || v > max)
+      return error(n, what + " must be a positive integer up to " + std::to_string(max) + ", not '" + s + "'");
+    out = static_cast<T>(v);
+  }
+
+  std::vector<std::string> string_list(const YAML::Node& n, const std::string& what, std::vector<YAML::Node>* nodes) {
+    std::vector<std::string> out;
+    if (!n) return out;
+    if (!n.IsSequence()) {
+      error(n, what + " must be a list");
+      return out;
+    }
+    for (const auto& item : n) {
+      std::string s;
+      if (string(item, what + " entry", s)) {
+        out.push_back(s);
+        if (nodes) nodes->push_back(item);
+      }
+    }
+    return out;
+  }
+
+  std::shared_ptr<Policy> policy(const std::string& name, const YAML::Node& n) {
+    auto p = std::make_shared<Policy>();
+    p->name = name;
+    std::string what = "policy '" + name + "'";
+    if (!check_map(n, what, {"default", "allow", "deny"})) return p;
+    if (n["default"]) {
+      std::string d;
+      if (string(n["default"], what + " default", d)) {
+        if (d == "allow") p->default_action = Action::Allow;
+        else if (d == "deny") p->default_action = Action::Deny;
+        else error(n["default"], what + " default must be deny or allow, not '" + d + "'");
+      }
+    }
+    for (auto [key, set] : {std::pair{"allow", &p->allow}, std::pair{"deny", &p->deny}}) {
+      std::vector<YAML::Node> nodes;
+      auto items = string_list(n[key], what + " " + key, &nodes);
+      for (size_t i = 0; i < items.size(); ++i) {
+        auto parsed = parse_pattern(items[i]);
+        if (!parsed) error(nodes[i], parsed.error());
+        else set->add(std::move(parsed.value()));
+      }
+    }
+    return p;
+  }
+
+  void listener(const YAML::Node& n, Config& cfg, std::set<std::string>& names, std::set<std::string>& addrs) {
+    if (!check_map(n, "listener", {"name", "unix", "tcp", "mode", "policy"})) return;
+    ListenerConfig l;
+    if (!n["name"]) error(n, "listener needs a name");
+    else if (string(n["name"], "listener name", l.name)) {
+      bool ok = !l.name.empty();
+      for (char c : l.name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
+      if (!ok) error(n["name"], "listener name '" + l.name + "' may only use letters, digits, '_', '.', '-'");
+      else if (!names.insert(l.name).second) error(n["name"], "duplicate listener name '" + l.name + "'");
+    }
+    bool has_unix = static_cast<bool>(n["unix"]), has_tcp = static_cast<bool>(n["tcp"]);
+    if (has_unix == has_tcp) error(n, "listener '" + l.name + "' needs exactly one of unix: or tcp:");
+    if (has_unix && string(n["unix"], "unix", l.path)) {
+      l.kind = ListenerConfig::Kind::Unix;
+      if (l.path.empty()) error(n["unix"], "unix path is empty");
+      else if (!addrs.insert("unix:" + l.path).second) error(n["unix"], "unix path " + l.path + " used twice");
+    }
+    if (has_tcp) {
+      std::string spec;
+      if (string(n["tcp"], "tcp", spec)) {
+        l.kind = ListenerConfig::Kind::Tcp;
+        bool ok = false;
+        if (spec.size() > 2 && spec.substr(spec.size() - 2) == ":0") {
+          std::string host = spec.substr(0, spec.size() - 2);
+          if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+          ok = IpAddr::parse(host).has_value();
+          l.host = host;
+          l.port = 0;
+        } else if (auto hp = split_host_port(spec); hp && IpAddr::parse(hp->host)) {
+          ok = true;
+          l.host = hp->host;
+          l.port = hp->port;
+        }
+        if (!ok) error(n["tcp"], "tcp must be IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:3128), not '" + spec + "'");
+        else if (l.port != 0 && !addrs.insert("tcp:" + spec).second) error(n["tcp"], "address " + spec + " used twice");
+      }
+    }
+    if (n["mode"]) {
+      std::string m;
+      if (!has_unix) error(n["mode"], "mode applies to unix listeners only");
+      else if (string(n["mode"], "mode", m)) {
+        bool ok = !m.empty() && m.size() <= 4;
+        for (char c : m) ok = ok && c >= '0' && c <= '7';
+        if (!ok) error(n["mode"], "mode must be an octal string like \"0660\", not '" + m + "'");
+        else l.mode = static_cast<uint32_t>(std::stoul(m, nullptr, 8));
+      }
+    }
+    if (n["policy"]) string(n["policy"], "policy", l.policy);
+    policy_refs_.push_back(n["policy"] ? n["policy"] : n);
+    cfg.listeners.push_back(l);
+  }
+
+  std::shared_ptr<Config> load(const YAML::Node& root) {
+    auto cfg = std::make_shared<Config>();
+    cfg->source = file_;
+    if (!root || root.IsNull()) {
+      errors.push_back({file_, 0, 0, "empty config: it needs at least listeners:"});
+      return nullptr;
+    }
+    if (!check_map(root, "the config", {"listeners", "policies", "resolver", "limits", "log"})) return nullptr;
+    if (const auto& ps = root["policies"]) {
+      if (!ps.IsMap()) error(ps, "policies must be a mapping of name: policy");
+      else
+        for (const auto& kv : ps) cfg->policies[kv.first.Scalar()] = policy(kv.first.Scalar(), kv.second);
+    }
+    std::set<std::string> names, addrs;
+    const auto& ls = root["listeners"];
+    if (!ls) error(root, "listeners: is required");
+    else if (!ls.IsSequence() || ls.size() == 0) error(ls, "listeners must be a non-empty list");
+    else
+      for (const auto& l : ls) listener(l, *cfg, names, addrs);
+    for (size_t i = 0; i < cfg->listeners.size(); ++i) {
+      const auto& name = cfg->listeners[i].policy;
+      if (cfg->policies.count(name)) continue;
+      if (name == "default") {
+        // A listener with no policy and no "default" defined: deny everything, explicitly.
+        auto p = std::make_shared<Policy>();
+        p->name = "default";
+        cfg->policies["default"] = p;
+        continue;
+      }
+      error(policy_refs_[i], "listener '" + cfg->listeners[i].name + "' uses undefined policy '" + name + "'");
+    }
+    if (const auto& r = root["resolver"]; r && check_map(r, "resolver", {"servers", "timeout_ms"})) {
+      std::vector<YAML::Node> nodes;
+      auto servers = string_list(r["servers"], "resolver servers", &nodes);
+      for (size_t i = 0; i < servers.size(); ++i) {
+        auto hp = split_host_port(servers[i]);
+        if (!hp || !IpAddr::parse(hp->host))
+          error(nodes[i], "resolver server must be IP:PORT (e.g. 127.0.0.1:53), not '" + servers[i] + "'");
+        else cfg->resolver.servers.push_back(servers[i]);
+      }
+      positive(r["timeout_ms"], "resolver timeout_ms", cfg->resolver.timeout_ms, 600000);
+    }
+    if (const auto& l = root["limits"];
+        l && check_map(l, "limits", {"header_timeout_ms", "connect_timeout_ms", "idle_timeout_ms", "drain_timeout_ms",
+                                     "max_header_bytes", "max_connections"})) {
+      auto& lim = cfg->limits;
+      positive(l["header_timeout_ms"], "header_timeout_ms", lim.header_timeout_ms, 3600000);
+      positive(l["connect_timeout_ms"], "connect_timeout_ms", lim.connect_timeout_ms, 3600000);
+      positive(l["idle_timeout_ms"], "idle_timeout_ms", lim.idle_timeout_ms, 86400000);
+      positive(l["drain_timeout_ms"], "drain_timeout_ms", lim.drain_timeout_ms, 3600000);
+      positive(l["max_header_bytes"], "max_header_bytes", lim.max_header_bytes, 16 * 1024 * 1024);
+      positive(l["max_connections"], "max_connections", lim.max_connections, 10000000);
+    }
+    if (const auto& lg = root["log"]; lg && check_map(lg, "log", {"path"})) {
+      if (lg["path"]) string(lg["path"], "log path", cfg->log.path);
+    }
+    return errors.empty() ? cfg : nullptr;
+  }
+
+ private:
+  std::string file_;
+  std::vector<YAML::Node> policy_refs_;
+};
+
+}  // namespace
+
+ConfigLoad load_config_text(const std::string& text, const std::string& file_name) {
+  ConfigLoad out;
+  Loader loader(file_name);
+  try {
+    YAML::Node root = YAML::Load(text);
+    out.config = loader.load(root);
+  } catch (const YAML::Exception& e) {
+    loader.errors.push_back({file_name, e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.column >= 0 ? e.mark.column + 1 : 0,
+                             e.msg});
+  }
+  out.errors = std::move(loader.errors);
+  if (!out.errors.empty()) out.config.reset();
+  return out;
+}
+
+ConfigLoad load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    ConfigLoad out;
+    out.errors.push_back({path, 0, 0, std::string("cannot read: ") + std::strerror(errno)});
+    return out;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_config_text(ss.str(), path);
+}
+
+Result<std::shared_ptr<Policy>> make_policy(const std::string& name, Action default_action,
+                                            const std::vector<std::string>& allow,
+                                            const std::vector<std::string>& deny) {
+  auto p = std::make_shared<Policy>();
+  p->name = name;
+  p->default_action = default_action;
+  for (const auto& a : allow) {
+    auto parsed = parse_pattern(a);
+    if (!parsed) return Err{"--allow: " + parsed.error()};
+    p->allow.add(std::move(parsed.value()));
+  }
+  for (const auto& d : deny) {
+    auto parsed = parse_pattern(d);
+    if (!parsed) return Err{"--deny: " + parsed.error()};
+    p->deny.add(std::move(parsed.value()));
+  }
+  return p;
+}
+
+}  // namespace sluice::rules

@@ -1,0 +1,74 @@
+// The configuration model and its YAML loader. Errors carry file:line:column.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rules/policy.hpp"
+
+namespace sluice::rules {
+
+struct ListenerConfig {
+  enum class Kind { Unix, Tcp };
+  std::string name;
+  Kind kind = Kind::Tcp;
+  std::string path;        // Unix
+  std::string host;        // Tcp: IP literal ("127.0.0.1", "::1")
+  uint16_t port = 0;       // Tcp
+  uint32_t mode = 0660;    // Unix socket file mode
+  std::string policy = "default";
+};
+
+struct ResolverConfig {
+  std::vector<std::string> servers;  // "IP:PORT" or "[v6]:PORT"; empty: system resolv.conf
+  int timeout_ms = 5000;
+};
+
+struct Limits {
+  int header_timeout_ms = 10000;
+  int connect_timeout_ms = 10000;
+  int idle_timeout_ms = 600000;
+  int drain_timeout_ms = 10000;
+  size_t max_header_bytes = 65536;
+  size_t max_connections = 10000;
+};
+
+struct LogConfig {
+  std::string path = "-";  // "-" is stdout; "" disables
+};
+
+struct Config {
+  std::string source;  // file path, or "<flags>"
+  std::vector<ListenerConfig> listeners;
+  std::map<std::string, std::shared_ptr<const Policy>> policies;
+  ResolverConfig resolver;
+  Limits limits;
+  LogConfig log;
+
+  const Policy* policy(const std::string& name) const;
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based
+  std::string message;
+  std::string to_string() const;  // "file:line:column: message"
+};
+
+struct ConfigLoad {
+  std::shared_ptr<Config> config;  // null when errors is non-empty
+  std::vector<ConfigError> errors;
+};
+
+ConfigLoad load_config_file(const std::string& path);
+ConfigLoad load_config_text(const std::string& text, const std::string& file_name);
+
+// Builds a policy from flag-style lists ("--allow", "--deny"); used by serve and run.
+Result<std::shared_ptr<Policy>> make_policy(const std::string& name, Action default_action,
+                                            const std::vector<std::string>& allow,
+                                            const std::vector<std::string>& deny);
+
+}  // namespace sluice::rules

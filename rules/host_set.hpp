@@ -1,0 +1,37 @@
+// A set of host patterns whose match cost does not grow with its size:
+// exact names and subdomain suffixes sit in hash maps probed once per label,
+// CIDRs in one hash map per prefix length.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "rules/host.hpp"
+#include "rules/pattern.hpp"
+
+namespace sluice::rules {
+
+class HostSet {
+ public:
+  HostSet();
+  ~HostSet();
+  HostSet(HostSet&&) noexcept;
+  HostSet& operator=(HostSet&&) noexcept;
+
+  void add(HostPattern p);
+  // The first matching pattern (most specific host match wins), or nullptr.
+  const HostPattern* match(const CanonicalHost& host, uint16_t port) const;
+  size_t size() const { return patterns_.size(); }
+  bool empty() const { return patterns_.empty(); }
+  const std::vector<std::unique_ptr<HostPattern>>& patterns() const { return patterns_; }
+
+ private:
+  struct Index;
+  std::vector<std::unique_ptr<HostPattern>> patterns_;
+  std::unique_ptr<Index> index_;
+};
+
+}  // namespace sluice::rules

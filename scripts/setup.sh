@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what sluice needs from Debian packages (only those missing), then
+# configures and builds a Release binary into build/. Safe to run again.
+#   scripts/setup.sh            install + build build/
+#   scripts/setup.sh --asan     also build build-asan/ (AddressSanitizer + UBSan)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake pkg-config
+  libuv1-dev libc-ares-dev libyaml-cpp-dev liblua5.4-dev doctest-dev node-llhttp
+  bubblewrap curl python3 git
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+build() {  # build DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+build build
+if [ "${1:-}" = "--asan" ]; then
+  build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=ON
+fi
+echo "setup: built $(pwd)/build/sluice"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up, then runs the whole suite (doctest units + end-to-end) twice:
+# on the Release build and on the AddressSanitizer+UBSan build. Exits non-zero
+# on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --asan
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+status=0
+for dir in build build-asan; do
+  echo "== tests on $dir"
+  ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300 || status=1
+done
+exit $status

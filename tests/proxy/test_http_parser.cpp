@@ -1,0 +1,192 @@
+// The llhttp wrapper: where it stops, what it reports, and what it refuses.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "proxy/http_parser.hpp"
+
+using sluice::proxy::HttpParser;
+using Event = HttpParser::Event;
+
+namespace {
+struct Fed {
+  HttpParser::Result r;
+  std::string body;
+};
+}  // namespace
+
+TEST_CASE("request head stops the parser before the body") {
+  HttpParser p(HttpParser::Kind::Request, 65536);
+  std::string body;
+  p.on_body = [&](const char* d, size_t n) { body.append(d, n); };
+  std::string msg = "POST http://a.test/x?y=1 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello";
+  auto r = p.feed(msg.data(), msg.size());
+  CHECK(r.event == Event::Head);
+  CHECK(p.head().method == "POST");
+  CHECK(p.head().target == "http://a.test/x?y=1");
+  CHECK(p.head().has_content_length);
+  CHECK(p.head().content_length == 5);
+  REQUIRE(p.head().headers.size() == 3);
+  CHECK(*p.head().header("x-a") == "1");
+  CHECK(body.empty());
+  p.resume();
+  auto r2 = p.feed(msg.data() + r.consumed, msg.size() - r.consumed);
+  CHECK(r2.event == Event::Done);
+  CHECK(body == "hello");
+  CHECK(r.consumed + r2.consumed == msg.size());
+}
+
+TEST_CASE("CONNECT reports Upgrade and leaves the tunnel bytes unconsumed") {
+  HttpParser p(HttpParser::Kind::Request, 65536);
+  std::string msg = "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n\x16\x03\x01rest";
+  auto r = p.feed(msg.data(), msg.size());
+  CHECK(r.event == Event::Upgrade);
+  CHECK(p.head().method == "CONNECT");
+  CHECK(p.head().target == "a.test:443");
+  CHECK(msg.substr(r.consumed) == "\x16\x03\x01rest");
+}
+
+TEST_CASE("a head split across many feeds is reassembled") {
+  HttpParser p(HttpParser::Kind::Request, 65536);
+  std::string msg = "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nX-Long: abcdefghij\r\n\r\n";
+  HttpParser::Result r{Event::NeedMore, 0};
+  size_t i = 0;
+  for (; i < msg.size(); ++i) {
+    r = p.feed(msg.data() + i, 1);
+    if (r.event != Event::NeedMore) break;
+  }
+  CHECK(r.event == Event::Head);
+  CHECK(i == msg.size() - 1);
+  CHECK(*p.head().header("X-Long") == "abcdefghij");
+}
+
+TEST_CASE("chunked bodies are delivered de-chunked") {
+  HttpParser p(HttpParser::Kind::Request, 65536);
+  std::string body;
+  p.on_body = [&](const char* d, size_t n) { body.append(d, n); };
+  std::string msg = "POST http://a.test/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+  auto r = p.feed(msg.data(), msg.size());
+  REQUIRE(r.event == Event::Head);
+  CHECK(p.head().chunked);
+  p.resume();
+  auto r2 = p.feed(msg.data() + r.consumed, msg.size() - r.consumed);
+  CHECK(r2.event == Event::Done);
+  CHECK(body == "abcde");
+}
+
+TEST_CASE("keep-alive: a second request parses after resume") {
+  HttpParser p(HttpParser::Kind::Request, 65536);
+  std::string msg = "GET http://a.test/1 HTTP/1.1\r\nHost: a\r\n\r\nGET http://b.test/2 HTTP/1.1\r\nHost: b\r\n\r\n";
+  size_t off = 0;
+  auto r = p.feed(msg.data(), msg.size());
+  REQUIRE(r.event == Event::Head);
+  off += r.consumed;
+  p.resume();
+  r = p.feed(msg.data() + off, msg.size() - off);
+  REQUIRE(r.event == Event::Done);
+  off += r.consumed;
+  p.resume();
+  r = p.feed(msg.data() + off, msg.size() - off);
+  REQUIRE(r.event == Event::Head);
+  CHECK(p.head().target == "http://b.test/2");
+}
+
+TEST_CASE("hostile and malformed requests are refused with a status") {
+  struct Row {
+    const char* name;
+    std::string msg;
+    int status;
+  };
+  const Row rows[] = {
+      {"CL and TE together", "POST http://a/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+      {"duplicate CL", "POST http://a/ HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400},
+      {"bad CL", "POST http://a/ HTTP/1.1\r\nContent-Length: 3x\r\n\r\n", 400},
+      {"obs-fold", "GET http://a/ HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400},
+      {"obs-fold with tab", "GET http://a/ HTTP/1.1\r\nX: a\r\n\tb\r\n\r\n", 400},
+      {"bare LF", "GET http://a/ HTTP/1.1\nX: a\n\n", 400},
+      {"bare CR", "GET http://a/ HTTP/1.1\r\nX: a\rY: b\r\n\r\n", 400},
+      {"space before colon", "GET http://a/ HTTP/1.1\r\nX : a\r\n\r\n", 400},
+      {"bad method", "G@T http://a/ HTTP/1.1\r\n\r\n", 400},
+      {"bad version", "GET http://a/ HTTP/9.9\r\n\r\n", 400},
+      {"NUL in header", std::string("GET http://a/ HTTP/1.1\r\nX: a\0b\r\n\r\n", 32), 400},
+      {"oversized head", "GET http://a/ HTTP/1.1\r\nX: " + std::string(70000, 'a') + "\r\n\r\n", 431},
+  };
+  for (const auto& row : rows) {
+    INFO(std::string(row.name));
+    HttpParser p(HttpParser::Kind::Request, 65536);
+    auto r = p.feed(row.msg.data(), row.msg.size());
+    if (r.event == Event::Head) {
+      p.resume();
+      r = p.feed(row.msg.data() + r.consumed, row.msg.size() - r.consumed);
+    }
+    CHECK(r.event == Event::Error);
+    CHECK(p.error_status() == row.status);
+    CHECK(!p.error_message().empty());
+  }
+}
+
+TEST_CASE("obs-fold split across feeds is still refused") {
+  HttpParser p(HttpParser::Kind::Request, 65536);
+  std::string a = "GET http://a/ HTTP/1.1\r\nX: a\r\n";
+  std::string b = " b\r\n\r\n";
+  auto r = p.feed(a.data(), a.size());
+  CHECK(r.event == Event::NeedMore);
+  r = p.feed(b.data(), b.size());
+  CHECK(r.event == Event::Error);
+  CHECK(p.error_status() == 400);
+}
+
+TEST_CASE("the head limit counts bytes across feeds") {
+  HttpParser p(HttpParser::Kind::Request, 100);
+  std::string start = "GET http://a/ HTTP/1.1\r\n";
+  auto r = p.feed(start.data(), start.size());
+  CHECK(r.event == Event::NeedMore);
+  std::string more = "X: " + std::string(90, 'a') + "\r\n";
+  r = p.feed(more.data(), more.size());
+  CHECK(r.event == Event::Error);
+  CHECK(p.error_status() == 431);
+}
+
+TEST_CASE("responses: HEAD has no body, EOF ends a close-delimited body") {
+  {
+    HttpParser p(HttpParser::Kind::Response, 65536);
+    p.expect_head_response(true);
+    std::string msg = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+    auto r = p.feed(msg.data(), msg.size());
+    REQUIRE(r.event == Event::Head);
+    p.resume();
+    r = p.feed(msg.data() + r.consumed, msg.size() - r.consumed);
+    CHECK(r.event == Event::Done);
+  }
+  {
+    HttpParser p(HttpParser::Kind::Response, 65536);
+    std::string body;
+    p.on_body = [&](const char* d, size_t n) { body.append(d, n); };
+    std::string msg = "HTTP/1.0 200 OK\r\n\r\nall of it";
+    auto r = p.feed(msg.data(), msg.size());
+    REQUIRE(r.event == Event::Head);
+    CHECK(p.body_until_eof());
+    p.resume();
+    r = p.feed(msg.data() + r.consumed, msg.size() - r.consumed);
+    CHECK(r.event == Event::NeedMore);
+    r = p.finish();
+    CHECK(r.event == Event::Done);
+    CHECK(body == "all of it");
+  }
+  {
+    HttpParser p(HttpParser::Kind::Response, 65536);
+    std::string msg = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+    auto r = p.feed(msg.data(), msg.size());
+    REQUIRE(r.event == Event::Head);
+    CHECK(p.head().status == 100);
+    size_t off = r.consumed;
+    p.resume();
+    r = p.feed(msg.data() + off, msg.size() - off);
+    REQUIRE(r.event == Event::Done);
+    off += r.consumed;
+    p.resume();
+    r = p.feed(msg.data() + off, msg.size() - off);
+    REQUIRE(r.event == Event::Head);
+    CHECK(p.head().status == 204);
+  }
+}
