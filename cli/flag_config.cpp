@@ -17,9 +17,8 @@ rules::Result<std::shared_ptr<rules::Config>> config_from_flags(const Args& a) {
       l.path = spec.substr(5);
       if (l.path.empty()) return rules::Err{"--listen unix: needs a path"};
     } else {
-      auto hp = rules::split_host_port(spec);
-      if (!hp || !rules::IpAddr::parse(hp->host))
-        return rules::Err{"--listen " + spec + ": expected unix:PATH or IP:PORT (e.g. 127.0.0.1:3128)"};
+      auto hp = rules::parse_tcp_listen_address(spec);
+      if (!hp) return rules::Err{"--listen " + spec + ": expected unix:PATH or IP:PORT (e.g. 127.0.0.1:3128)"};
       l.kind = rules::ListenerConfig::Kind::Tcp;
       l.host = hp->host;
       l.port = hp->port;

@@ -104,6 +104,7 @@ void Session::abort() { close_now(); }
 void Session::on_request_head(bool is_connect) {
   const HttpHead& h = request_parser_.head();
   ++requests_;
+  response_started_ = false;
   decision_ = std::make_unique<Decision>();
   decision_->kind = is_connect ? "connect" : "http";
   decision_->method = h.method;
@@ -184,7 +185,7 @@ void Session::on_resolved(ResolveResult r) {
   candidates_ = std::move(r.addrs);
   next_candidate_ = 0;
   state_ = State::Connecting;
-  connect_started_ms_ = uv_now(worker_.loop());
+  connect_started_ns_ = uv_hrtime();
   arm(TimerKind::ConnectTimeout, config_->limits.connect_timeout_ms);
   connect_next();
 }
@@ -240,7 +241,7 @@ void Session::on_connect(uv_connect_t* raw, int status) {
 }
 
 void Session::on_upstream_ready() {
-  decision_->connect_ms = static_cast<double>(uv_now(worker_.loop()) - connect_started_ms_);
+  decision_->connect_ms = static_cast<double>(uv_hrtime() - connect_started_ns_) / 1e6;
   uv_tcp_nodelay(upstream_.get(), 1);
   upstream_eof_ = false;
   upstream_shut_ = false;

@@ -166,8 +166,7 @@ class Session {
   std::string upstream_addr_;  // the address dialed, "ip:port"
   std::vector<rules::IpAddr> candidates_;
   size_t next_candidate_ = 0;
-  uint64_t connect_started_ms_ = 0;
-  uint64_t connect_deadline_ms_ = 0;
+  uint64_t connect_started_ns_ = 0;
   int connect_attempt_ = 0;
   std::string last_connect_error_;
   std::unique_ptr<Decision> decision_;

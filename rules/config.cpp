@@ -143,17 +143,11 @@ class Loader {
       std::string spec;
       if (string(n["tcp"], "tcp", spec)) {
         l.kind = ListenerConfig::Kind::Tcp;
-        bool ok = false;
-        if (spec.size() > 2 && spec.substr(spec.size() - 2) == ":0") {
-          std::string host = spec.substr(0, spec.size() - 2);
-          if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-          ok = IpAddr::parse(host).has_value();
-          l.host = host;
-          l.port = 0;
-        } else if (auto hp = split_host_port(spec); hp && IpAddr::parse(hp->host)) {
-          ok = true;
-          l.host = hp->host;
-          l.port = hp->port;
+        auto addr = parse_tcp_listen_address(spec);
+        bool ok = addr.ok();
+        if (ok) {
+          l.host = addr->host;
+          l.port = addr->port;
         }
         if (!ok) error(n["tcp"], "tcp must be IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:3128), not '" + spec + "'");
         else if (l.port != 0 && !addrs.insert("tcp:" + spec).second) error(n["tcp"], "address " + spec + " used twice");
@@ -265,6 +259,17 @@ ConfigLoad load_config_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return load_config_text(ss.str(), path);
+}
+
+Result<HostPort> parse_tcp_listen_address(std::string_view spec) {
+  std::string with_port(spec);
+  bool ephemeral = spec.size() > 2 && spec.substr(spec.size() - 2) == ":0";
+  if (ephemeral) with_port.back() = '1';  // split_host_port refuses port 0; restore it below
+  auto hp = split_host_port(with_port);
+  if (!hp || !IpAddr::parse(hp->host))
+    return Err{"expected IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:3128), not '" + std::string(spec) + "'"};
+  if (ephemeral) hp->port = 0;
+  return hp;
 }
 
 Result<std::shared_ptr<Policy>> make_policy(const std::string& name, Action default_action,

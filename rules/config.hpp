@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "rules/host.hpp"
 #include "rules/policy.hpp"
 
 namespace sluice::rules {
@@ -65,6 +66,9 @@ struct ConfigLoad {
 
 ConfigLoad load_config_file(const std::string& path);
 ConfigLoad load_config_text(const std::string& text, const std::string& file_name);
+
+// "IP:PORT" or "[IPv6]:PORT" for a TCP listener; port 0 asks for an ephemeral port.
+Result<HostPort> parse_tcp_listen_address(std::string_view spec);
 
 // Builds a policy from flag-style lists ("--allow", "--deny"); used by serve and run.
 Result<std::shared_ptr<Policy>> make_policy(const std::string& name, Action default_action,
