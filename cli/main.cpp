@@ -13,8 +13,11 @@ const char* kUsage =
     "usage: sluice COMMAND [OPTIONS]\n"
     "\n"
     "commands:\n"
+    "  run      run a command in a jail whose only way out is sluice (sluice run --help)\n"
     "  serve    run the proxy daemon (sluice serve --help)\n"
     "  check    validate a config, or ask whether HOST[:PORT] would be allowed\n"
+    "  connect  relay stdin/stdout through the proxy to HOST PORT (ssh ProxyCommand)\n"
+    "  bench    load generator and built-in upstream (sluice bench --help)\n"
     "\n"
     "options:\n"
     "  -h, --help     show this help\n"
@@ -38,6 +41,10 @@ int main(int argc, char** argv) {
   }
   if (cmd == "serve") return sluice::cli::serve_main(argc - 1, argv + 1);
   if (cmd == "check") return sluice::cli::check_main(argc - 1, argv + 1);
+  if (cmd == "run") return sluice::cli::run_main(argc - 1, argv + 1);
+  if (cmd == "connect") return sluice::cli::connect_main(argc - 1, argv + 1);
+  if (cmd == "jail-init") return sluice::cli::jail_init_main(argc - 1, argv + 1);
+  if (cmd == "bench") return sluice::cli::bench_main(argc - 1, argv + 1);
   std::fprintf(stderr, "sluice: unknown command '%s' (see sluice --help)\n", cmd.c_str());
   return 2;
 }

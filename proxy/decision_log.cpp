@@ -25,16 +25,33 @@ std::string DecisionLog::open(const std::string& path) {
   out_ = f;
   own_file_ = own;
   enabled_ = (f != nullptr);
-  if (enabled_ && !writer_.joinable()) writer_ = std::thread([this] { run(); });
+  if (enabled_) start_writer();
   return "";
 }
 
+void DecisionLog::set_denial_stream(FILE* f) {
+  std::unique_lock lock(mu_);
+  denial_out_ = f;
+  if (f != nullptr) start_writer();
+}
+
+void DecisionLog::start_writer() {
+  if (!writer_.joinable()) writer_ = std::thread([this] { run(); });
+}
+
 void DecisionLog::write(std::string line) {
-  if (!enabled_) return;
+  if (enabled_) push(std::move(line), false);
+}
+
+void DecisionLog::denial(std::string line) {
+  if (denial_out_ != nullptr) push(std::move(line), true);
+}
+
+void DecisionLog::push(std::string text, bool human) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
-    queue_.push_back(std::move(line));
+    queue_.push_back(Entry{std::move(text), human});
   }
   cv_.notify_one();
 }
@@ -58,7 +75,7 @@ void DecisionLog::stop() {
 }
 
 void DecisionLog::run() {
-  std::deque<std::string> batch;
+  std::deque<Entry> batch;
   for (;;) {
     {
       std::unique_lock lock(mu_);
@@ -70,11 +87,14 @@ void DecisionLog::run() {
       writing_ = true;
     }
     // out_ only changes while the queue is empty and nothing is being written.
-    for (auto& line : batch) {
-      line += '\n';
-      std::fwrite(line.data(), 1, line.size(), out_);
+    for (auto& e : batch) {
+      FILE* to = e.human ? denial_out_ : out_;
+      if (to == nullptr) continue;
+      e.text += '\n';
+      std::fwrite(e.text.data(), 1, e.text.size(), to);
     }
-    std::fflush(out_);
+    if (out_ != nullptr) std::fflush(out_);
+    if (denial_out_ != nullptr) std::fflush(denial_out_);
     batch.clear();
   }
 }

@@ -21,6 +21,10 @@ class DecisionLog {
   // May be called again to switch files (reload).
   std::string open(const std::string& path);
   void write(std::string line);  // one JSON object, no newline
+  // Human one-liners for denials (sluice run prints them on its stderr).
+  void set_denial_stream(FILE* f);
+  bool denials_enabled() const { return denial_out_ != nullptr; }
+  void denial(std::string line);
   void flush();                  // waits until everything queued so far is written
   void stop();                   // drains the queue and joins the writer
   bool enabled() const { return enabled_; }
@@ -29,10 +33,17 @@ class DecisionLog {
 
  private:
   void run();
+  void start_writer();
+  void push(std::string text, bool human);
   std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable drained_;
-  std::deque<std::string> queue_;
+  struct Entry {
+    std::string text;
+    bool human;
+  };
+  std::deque<Entry> queue_;
+  FILE* denial_out_ = nullptr;
   FILE* out_ = nullptr;
   bool own_file_ = false;
   bool stopping_ = false;

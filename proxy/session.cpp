@@ -272,8 +272,15 @@ void Session::reply_and_close(int status, const char* reason, const std::string&
 void Session::log_decision(int status) {
   if (!decision_ || decision_->logged) return;
   decision_->logged = true;
-  if (!worker_.log().enabled()) return;
   const Decision& d = *decision_;
+  if (status == 403 && worker_.log().denials_enabled()) {
+    std::string target = d.host.empty() ? "?" : d.host;
+    if (d.port != 0) target += ":" + std::to_string(d.port);
+    worker_.log().denial("sluice: denied " + target + " (" + (d.error.empty() ? d.verdict.reason : d.error) +
+                         (d.verdict.rule.empty() || d.verdict.rule == "default" ? "" : ", rule \"" + d.verdict.rule + "\"") +
+                         ")");
+  }
+  if (!worker_.log().enabled()) return;
   JsonLine j;
   j.str("ts", DecisionLog::now_iso8601()).str("event", "decision").num("conn", static_cast<int64_t>(id_));
   j.str("listener", listener_->name);

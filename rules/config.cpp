@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -12,6 +13,7 @@
 
 #include "rules/host.hpp"
 #include "rules/ip.hpp"
+#include "rules/text_detail.hpp"
 
 namespace sluice::rules {
 
@@ -29,24 +31,46 @@ namespace {
 
 class Loader {
  public:
-  explicit Loader(std::string file) : file_(std::move(file)) {}
+  Loader(std::string file, bool policy_file) : file_(std::move(file)), policy_file_(policy_file) {}
   std::vector<ConfigError> errors;
 
   void error(const YAML::Node& at, const std::string& message) {
     const YAML::Mark m = at.Mark();
-    errors.push_back({file_, m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0, message});
+    errors.push_back({file_, m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0, one_line(message)});
+  }
+
+  // Messages quote values from the file; a control byte in one must not break the line.
+  static std::string one_line(const std::string& message) {
+    std::string out;
+    for (unsigned char c : message) {
+      if (c < 0x20 || c == 0x7f) {
+        static const char kHex[] = "0123456789abcdef";
+        out += "\\x";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out;
   }
 
   // Every key of `map` must be one of `known`.
-  bool check_map(const YAML::Node& map, const std::string& what, std::initializer_list<const char*> known) {
+  // With `any_key`, only repeated keys are errors.
+  bool check_map(const YAML::Node& map, const std::string& what, std::initializer_list<const char*> known,
+                 bool any_key = false) {
     if (!map.IsMap()) {
       error(map, what + " must be a mapping");
       return false;
     }
+    std::set<std::string> seen;
     for (const auto& kv : map) {
       std::string key = kv.first.Scalar();
+      // yaml-cpp keeps both entries of a repeated key and lookups see only one: refuse it.
+      if (!seen.insert(key).second) error(kv.first, "duplicate key '" + key + "' in " + what);
       bool ok = false;
       for (const char* k : known) ok = ok || key == k;
+      if (any_key) continue;
       if (!ok) {
         std::string list;
         for (const char* k : known) list += std::string(list.empty() ? "" : ", ") + k;
@@ -144,13 +168,16 @@ class Loader {
       if (string(n["tcp"], "tcp", spec)) {
         l.kind = ListenerConfig::Kind::Tcp;
         auto addr = parse_tcp_listen_address(spec);
-        bool ok = addr.ok();
-        if (ok) {
+        if (!addr) {
+          error(n["tcp"], "tcp must be IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:3128), not '" + detail::printable(spec) + "'");
+        } else {
           l.host = addr->host;
           l.port = addr->port;
+          // Compared in canonical form, so "[::1]:80" and "[0:0::1]:80" collide. Port 0
+          // (ephemeral) never collides.
+          std::string key = "tcp:[" + l.host + "]:" + std::to_string(l.port);
+          if (l.port != 0 && !addrs.insert(key).second) error(n["tcp"], "address " + spec + " used twice");
         }
-        if (!ok) error(n["tcp"], "tcp must be IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:3128), not '" + spec + "'");
-        else if (l.port != 0 && !addrs.insert("tcp:" + spec).second) error(n["tcp"], "address " + spec + " used twice");
       }
     }
     if (n["mode"]) {
@@ -172,18 +199,26 @@ class Loader {
     auto cfg = std::make_shared<Config>();
     cfg->source = file_;
     if (!root || root.IsNull()) {
-      errors.push_back({file_, 0, 0, "empty config: it needs at least listeners:"});
+      errors.push_back({file_, 0, 0, policy_file_ ? "empty policy file" : "empty config: it needs at least listeners:"});
       return nullptr;
     }
     if (!check_map(root, "the config", {"listeners", "policies", "resolver", "limits", "log"})) return nullptr;
     if (const auto& ps = root["policies"]) {
       if (!ps.IsMap()) error(ps, "policies must be a mapping of name: policy");
-      else
-        for (const auto& kv : ps) cfg->policies[kv.first.Scalar()] = policy(kv.first.Scalar(), kv.second);
+      else if (check_map(ps, "policies", {}, /*any_key=*/true))
+        for (const auto& kv : ps) {
+          if (!kv.first.IsScalar() || kv.first.Scalar().empty()) {
+            error(kv.first, "a policy name must be a non-empty string");
+            continue;
+          }
+          cfg->policies[kv.first.Scalar()] = policy(kv.first.Scalar(), kv.second);
+        }
     }
     std::set<std::string> names, addrs;
     const auto& ls = root["listeners"];
-    if (!ls) error(root, "listeners: is required");
+    if (!ls) {
+      if (!policy_file_) error(root, "listeners: is required");
+    }
     else if (!ls.IsSequence() || ls.size() == 0) error(ls, "listeners must be a non-empty list");
     else
       for (const auto& l : ls) listener(l, *cfg, names, addrs);
@@ -205,7 +240,7 @@ class Loader {
       for (size_t i = 0; i < servers.size(); ++i) {
         auto hp = split_host_port(servers[i]);
         if (!hp || !IpAddr::parse(hp->host))
-          error(nodes[i], "resolver server must be IP:PORT (e.g. 127.0.0.1:53), not '" + servers[i] + "'");
+          error(nodes[i], "resolver server must be IP:PORT (e.g. 127.0.0.1:53), not '" + detail::printable(servers[i]) + "'");
         else cfg->resolver.servers.push_back(servers[i]);
       }
       positive(r["timeout_ms"], "resolver timeout_ms", cfg->resolver.timeout_ms, 600000);
@@ -229,14 +264,15 @@ class Loader {
 
  private:
   std::string file_;
+  bool policy_file_;
   std::vector<YAML::Node> policy_refs_;
 };
 
 }  // namespace
 
-ConfigLoad load_config_text(const std::string& text, const std::string& file_name) {
+ConfigLoad load_config_text(const std::string& text, const std::string& file_name, bool policy_file) {
   ConfigLoad out;
-  Loader loader(file_name);
+  Loader loader(file_name, policy_file);
   try {
     YAML::Node root = YAML::Load(text);
     out.config = loader.load(root);
@@ -249,7 +285,7 @@ ConfigLoad load_config_text(const std::string& text, const std::string& file_nam
   return out;
 }
 
-ConfigLoad load_config_file(const std::string& path) {
+ConfigLoad load_config_file(const std::string& path, bool policy_file) {
   std::ifstream in(path);
   if (!in) {
     ConfigLoad out;
@@ -257,19 +293,29 @@ ConfigLoad load_config_file(const std::string& path) {
     return out;
   }
   std::stringstream ss;
+  errno = 0;
   ss << in.rdbuf();
-  return load_config_text(ss.str(), path);
+  if (in.bad() || (errno != 0 && ss.str().empty())) {  // e.g. a directory: it opens, then reads fail
+    ConfigLoad out;
+    out.errors.push_back({path, 0, 0, std::string("cannot read: ") + std::strerror(errno ? errno : EIO)});
+    return out;
+  }
+  return load_config_text(ss.str(), path, policy_file);
 }
 
 Result<HostPort> parse_tcp_listen_address(std::string_view spec) {
-  std::string with_port(spec);
-  bool ephemeral = spec.size() > 2 && spec.substr(spec.size() - 2) == ":0";
-  if (ephemeral) with_port.back() = '1';  // split_host_port refuses port 0; restore it below
-  auto hp = split_host_port(with_port);
-  if (!hp || !IpAddr::parse(hp->host))
-    return Err{"expected IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:3128), not '" + std::string(spec) + "'"};
-  if (ephemeral) hp->port = 0;
-  return hp;
+  auto fail = [&] {
+    return Err{"expected IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:3128), not '" + detail::printable(spec) + "'"};
+  };
+  size_t colon = spec.rfind(':');
+  if (colon == std::string_view::npos) return fail();
+  std::string_view host = spec.substr(0, colon);
+  bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) host = host.substr(1, host.size() - 2);
+  auto ip = IpAddr::parse(host);
+  auto port = detail::parse_port(spec.substr(colon + 1));  // 0 asks for an ephemeral port
+  if (!ip || !port || ip->v6 != bracketed) return fail();
+  return HostPort{ip->to_string(), static_cast<uint16_t>(*port)};
 }
 
 Result<std::shared_ptr<Policy>> make_policy(const std::string& name, Action default_action,

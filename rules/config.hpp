@@ -64,8 +64,10 @@ struct ConfigLoad {
   std::vector<ConfigError> errors;
 };
 
-ConfigLoad load_config_file(const std::string& path);
-ConfigLoad load_config_text(const std::string& text, const std::string& file_name);
+// `policy_file`: a file for `sluice run --policy`: listeners are optional (the
+// launcher makes its own), everything else is checked as usual.
+ConfigLoad load_config_file(const std::string& path, bool policy_file = false);
+ConfigLoad load_config_text(const std::string& text, const std::string& file_name, bool policy_file = false);
 
 // "IP:PORT" or "[IPv6]:PORT" for a TCP listener; port 0 asks for an ephemeral port.
 Result<HostPort> parse_tcp_listen_address(std::string_view spec);

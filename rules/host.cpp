@@ -2,11 +2,12 @@
 
 #include <cstdio>
 
+#include "rules/text_detail.hpp"
+
 namespace sluice::rules {
 
-namespace {
+namespace detail {
 
-// Shows a hostile byte without echoing it raw into logs or replies.
 std::string printable(std::string_view s) {
   std::string out;
   for (unsigned char c : s.substr(0, 80)) {
@@ -22,84 +23,124 @@ std::string printable(std::string_view s) {
   return out;
 }
 
-Err bad(std::string_view raw, const std::string& why) { return Err{"bad host \"" + printable(raw) + "\": " + why}; }
+std::optional<uint32_t> parse_port(std::string_view s) {
+  if (s.empty() || s.size() > 5) return std::nullopt;
+  uint32_t value = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (value > 65535) return std::nullopt;
+  return value;
+}
 
-bool all_digits(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
+Result<std::string> canonical_name(std::string_view s) {
+  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
+  if (s.empty()) return Err{"empty"};
+  if (s.size() > 253) return Err{"longer than 253 bytes"};
+  std::string name;
+  name.reserve(s.size());
+  size_t label_len = 0;
+  for (unsigned char c : s) {
+    if (c == '.') {
+      if (label_len == 0) return Err{"empty label"};
+      label_len = 0;
+      name += '.';
+      continue;
+    }
+    if (++label_len > 63) return Err{"label longer than 63 bytes"};
+    if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!ok) {
+      if (c == ' ') return Err{"space not allowed"};
+      if (c < 0x20 || c == 0x7f) return Err{"control character not allowed"};
+      if (c >= 0x80) return Err{"non-ASCII name (use its punycode xn-- form)"};
+      return Err{std::string("character '") + static_cast<char>(c) + "' not allowed"};
+    }
+    name += static_cast<char>(c);
+  }
+  if (label_len == 0) return Err{"empty label"};  // "a.." ends in an empty label
+  return name;
+}
+
+bool numeric_name(std::string_view name) {
+  size_t dot = name.rfind('.');
+  std::string_view last = dot == std::string_view::npos ? name : name.substr(dot + 1);
+  if (last.size() > 1 && last[0] == '0' && last[1] == 'x') return true;
+  if (last.empty()) return false;
+  for (char c : last)
     if (c < '0' || c > '9') return false;
   return true;
 }
+
+}  // namespace detail
+
+namespace {
+
+Err bad(std::string_view raw, const std::string& why) {
+  return Err{"bad host \"" + detail::printable(raw) + "\": " + why};
+}
+
+CanonicalHost ip_host(const IpAddr& ip) { return CanonicalHost{HostKind::Ip, ip.to_string(), ip}; }
 
 }  // namespace
 
 Result<CanonicalHost> canonicalize_host(std::string_view raw) {
   std::string_view s = raw;
-  bool bracketed = s.size() >= 2 && s.front() == '[' && s.back() == ']';
-  if (bracketed) s = s.substr(1, s.size() - 2);
-  if (s.empty()) return bad(raw, "empty");
-  if (auto ip = IpAddr::parse(s)) {
-    if (bracketed && !ip->v6) return bad(raw, "brackets are for IPv6 addresses");
-    return CanonicalHost{HostKind::Ip, ip->to_string(), *ip};
+  if (s.size() >= 2 && s.front() == '[' && s.back() == ']') {
+    s = s.substr(1, s.size() - 2);
+    auto ip = IpAddr::parse(s);
+    if (ip && ip->v6) return ip_host(*ip);
+    if (ip) return bad(raw, "brackets are for IPv6 addresses");
+    return bad(raw, "not a valid IPv6 address");
   }
-  if (bracketed || s.find(':') != std::string_view::npos) return bad(raw, "not a valid IPv6 address");
-  if (s.back() == '.') s.remove_suffix(1);
   if (s.empty()) return bad(raw, "empty");
-  if (s.size() > 253) return bad(raw, "longer than 253 bytes");
-  std::string name;
-  name.reserve(s.size());
-  size_t label_len = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '.') {
-      if (label_len == 0) return bad(raw, "empty label");
-      label_len = 0;
-      name += '.';
-      continue;
-    }
-    if (++label_len > 63) return bad(raw, "label longer than 63 bytes");
-    if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-    if (!ok) {
-      if (c == ' ') return bad(raw, "space not allowed");
-      if (c < 0x20 || c == 0x7f) return bad(raw, "control character not allowed");
-      if (c >= 0x80) return bad(raw, "non-ASCII name (use its punycode xn-- form)");
-      return bad(raw, std::string("character '") + static_cast<char>(c) + "' not allowed");
-    }
-    name += static_cast<char>(c);
+  if (auto ip = IpAddr::parse(s)) return ip_host(*ip);
+  if (s.find(':') != std::string_view::npos) return bad(raw, "not a valid IPv6 address");
+  if (s.find('[') != std::string_view::npos || s.find(']') != std::string_view::npos)
+    return bad(raw, "unbalanced brackets");
+  // "1.2.3.4." is the dotted quad, as DNS and browsers read it.
+  if (s.back() == '.') {
+    if (auto ip = IpAddr::parse(s.substr(0, s.size() - 1))) return ip_host(*ip);
   }
-  // A name whose last label is numeric, or hex like 0x7f, is an IP address in
-  // some resolver's eyes (127.1, 2130706433, 0x7f.1): never match it as a name.
-  std::string_view last = std::string_view(name).substr(name.rfind('.') == std::string::npos ? 0 : name.rfind('.') + 1);
-  if (all_digits(last) || (last.size() > 1 && last[0] == '0' && last[1] == 'x'))
+  auto name = detail::canonical_name(s);
+  if (!name) return bad(raw, name.error());
+  // 127.1, 2130706433, 0x7f.1 and friends are addresses to inet_aton() and browsers.
+  // Matching them as names would let them slip past IP rules: they become the address
+  // they spell, and a numeric-looking name that spells no address is refused.
+  if (detail::numeric_name(name.value())) {
+    if (auto ip = IpAddr::parse_lenient_v4(name.value())) return ip_host(*ip);
     return bad(raw, "looks like an IP address in a non-standard spelling");
-  return CanonicalHost{HostKind::Name, std::move(name), IpAddr{}};
+  }
+  return CanonicalHost{HostKind::Name, std::move(name.value()), IpAddr{}};
 }
 
 Result<HostPort> split_host_port(std::string_view authority) {
+  auto fail = [&](const std::string& why) { return Err{why + " in \"" + detail::printable(authority) + "\""}; };
   std::string_view host;
   std::string_view port;
   if (!authority.empty() && authority.front() == '[') {
     size_t close = authority.find(']');
-    if (close == std::string_view::npos) return Err{"unclosed [ in \"" + printable(authority) + "\""};
+    if (close == std::string_view::npos) return fail("unclosed [");
     host = authority.substr(1, close - 1);
-    if (close + 1 >= authority.size() || authority[close + 1] != ':')
-      return Err{"missing :port in \"" + printable(authority) + "\""};
-    port = authority.substr(close + 2);
+    std::string_view after = authority.substr(close + 1);
+    if (after.empty()) return fail("missing :port");
+    if (after.front() != ':') return fail("junk after ]");
+    port = after.substr(1);
+    if (host.empty()) return fail("empty host");
+    auto ip = IpAddr::parse(host);
+    if (!ip || !ip->v6) return fail("brackets hold an IPv6 address only");
   } else {
     size_t colon = authority.rfind(':');
-    if (colon == std::string_view::npos) return Err{"missing :port in \"" + printable(authority) + "\""};
+    if (colon == std::string_view::npos) return fail("missing :port");
     host = authority.substr(0, colon);
-    if (host.find(':') != std::string_view::npos)
-      return Err{"IPv6 address needs brackets: \"" + printable(authority) + "\""};
+    if (host.find(':') != std::string_view::npos) return fail("IPv6 address needs brackets");
     port = authority.substr(colon + 1);
+    if (host.empty()) return fail("empty host");
   }
-  if (host.empty()) return Err{"empty host in \"" + printable(authority) + "\""};
-  if (!all_digits(port) || port.size() > 5) return Err{"bad port in \"" + printable(authority) + "\""};
-  unsigned value = 0;
-  for (char c : port) value = value * 10 + static_cast<unsigned>(c - '0');
-  if (value == 0 || value > 65535) return Err{"port out of range in \"" + printable(authority) + "\""};
-  return HostPort{std::string(host), static_cast<uint16_t>(value)};
+  auto value = detail::parse_port(port);
+  if (!value || *value == 0) return fail("bad port (1..65535)");
+  return HostPort{std::string(host), static_cast<uint16_t>(*value)};
 }
 
 }  // namespace sluice::rules

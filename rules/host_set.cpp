@@ -3,13 +3,14 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <functional>
 #include <string_view>
 
 namespace sluice::rules {
 
 namespace {
 
-// A masked address plus family and prefix, hashable, for the CIDR tables.
+// A masked address (host bits zeroed below the table's prefix), hashable.
 struct AddrKey {
   std::array<uint8_t, 16> bytes;
   bool operator==(const AddrKey&) const = default;
@@ -36,7 +37,14 @@ AddrKey masked_key(const IpAddr& a, int prefix) {
   return k;
 }
 
-// Patterns for one key: the first whose port fits wins; port-specific ones sort first.
+// Probing a suffix must not allocate a std::string per label: transparent lookup.
+struct NameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Patterns for one key. Port-specific ones come first, then any-port ones, each group in
+// insertion order; the first whose port fits is the answer.
 using Bucket = std::vector<const HostPattern*>;
 
 const HostPattern* pick(const Bucket& b, uint16_t port) {
@@ -46,20 +54,35 @@ const HostPattern* pick(const Bucket& b, uint16_t port) {
 }
 
 void insert(Bucket& b, const HostPattern* p) {
-  b.push_back(p);
-  std::stable_sort(b.begin(), b.end(), [](const HostPattern* x, const HostPattern* y) {
-    return x->port.has_value() && !y->port.has_value();
-  });
+  if (!p->port) return b.push_back(p);
+  auto first_any = std::find_if(b.begin(), b.end(), [](const HostPattern* q) { return !q->port; });
+  b.insert(first_any, p);
 }
+
+using NameTable = std::unordered_map<std::string, Bucket, NameHash, std::equal_to<>>;
+
+struct PrefixTable {
+  int prefix;
+  std::unordered_map<AddrKey, Bucket, AddrKeyHash> entries;
+};
 
 }  // namespace
 
 struct HostSet::Index {
-  std::unordered_map<std::string, Bucket> exact;
-  std::unordered_map<std::string, Bucket> subdomains;  // keyed by the suffix after "*."
-  // One table per (family, prefix length); prefixes lists those present, longest first.
-  std::unordered_map<AddrKey, Bucket, AddrKeyHash> cidr[2][129];
-  std::vector<int> prefixes[2];
+  NameTable exact;
+  NameTable subdomains;  // keyed by the suffix after "*."
+  // Per family (0: IPv4, 1: IPv6), one table per prefix length present, longest first:
+  // a lookup costs one probe per distinct prefix length, at most 33 or 129.
+  std::vector<PrefixTable> cidr[2];
+
+  const HostPattern* match_ip(int family, const IpAddr& addr, uint16_t port) const {
+    for (const auto& table : cidr[family]) {
+      auto it = table.entries.find(masked_key(addr, table.prefix));
+      if (it == table.entries.end()) continue;
+      if (const HostPattern* p = pick(it->second, port)) return p;
+    }
+    return nullptr;
+  }
 };
 
 HostSet::HostSet() : index_(std::make_unique<Index>()) {}
@@ -68,6 +91,7 @@ HostSet::HostSet(HostSet&&) noexcept = default;
 HostSet& HostSet::operator=(HostSet&&) noexcept = default;
 
 void HostSet::add(HostPattern p) {
+  if (!index_) index_ = std::make_unique<Index>();  // a moved-from set stays usable
   patterns_.push_back(std::make_unique<HostPattern>(std::move(p)));
   const HostPattern* stored = patterns_.back().get();
   switch (stored->kind) {
@@ -78,38 +102,39 @@ void HostSet::add(HostPattern p) {
       insert(index_->subdomains[stored->name], stored);
       break;
     case HostPattern::Kind::Cidr: {
-      int fam = stored->cidr.base.v6 ? 1 : 0;
+      auto& tables = index_->cidr[stored->cidr.base.v6 ? 1 : 0];
       int prefix = stored->cidr.prefix;
-      insert(index_->cidr[fam][prefix][masked_key(stored->cidr.base, prefix)], stored);
-      auto& list = index_->prefixes[fam];
-      if (std::find(list.begin(), list.end(), prefix) == list.end()) {
-        list.push_back(prefix);
-        std::sort(list.begin(), list.end(), std::greater<>());
-      }
+      auto it = std::find_if(tables.begin(), tables.end(), [&](const PrefixTable& t) { return t.prefix <= prefix; });
+      if (it == tables.end() || it->prefix != prefix) it = tables.insert(it, PrefixTable{prefix, {}});
+      insert(it->entries[masked_key(stored->cidr.base, prefix)], stored);
       break;
     }
   }
 }
 
 const HostPattern* HostSet::match(const CanonicalHost& host, uint16_t port) const {
+  if (!index_) return nullptr;
   if (host.kind == HostKind::Ip) {
-    int fam = host.addr.v6 ? 1 : 0;
-    for (int prefix : index_->prefixes[fam]) {
-      const auto& table = index_->cidr[fam][prefix];
-      auto it = table.find(masked_key(host.addr, prefix));
-      if (it == table.end()) continue;
-      if (const HostPattern* p = pick(it->second, port)) return p;
+    if (const HostPattern* p = index_->match_ip(host.addr.v6 ? 1 : 0, host.addr, port)) return p;
+    // ::ffff:a.b.c.d reaches the IPv4 host a.b.c.d, so IPv4 entries apply to it too:
+    // otherwise "deny 169.254.0.0/16" would not stop "[::ffff:169.254.169.254]".
+    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (host.addr.v6 && std::memcmp(host.addr.bytes.data(), kMapped, 12) == 0) {
+      IpAddr v4;
+      std::memcpy(v4.bytes.data(), host.addr.bytes.data() + 12, 4);
+      return index_->match_ip(0, v4, port);
     }
     return nullptr;
   }
-  if (auto it = index_->exact.find(host.text); it != index_->exact.end()) {
+  if (auto it = index_->exact.find(std::string_view(host.text)); it != index_->exact.end()) {
     if (const HostPattern* p = pick(it->second, port)) return p;
   }
   if (index_->subdomains.empty()) return nullptr;
-  // Each proper suffix, longest first: "a.b.c" probes "b.c" then "c".
+  // Each proper suffix, longest first: "a.b.c" probes "b.c" then "c", never "a.b.c"
+  // itself, so "*.example.com" does not match "example.com".
   std::string_view name = host.text;
   for (size_t dot = name.find('.'); dot != std::string_view::npos; dot = name.find('.', dot + 1)) {
-    auto it = index_->subdomains.find(std::string(name.substr(dot + 1)));
+    auto it = index_->subdomains.find(name.substr(dot + 1));
     if (it == index_->subdomains.end()) continue;
     if (const HostPattern* p = pick(it->second, port)) return p;
   }

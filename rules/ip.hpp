@@ -16,6 +16,11 @@ struct IpAddr {
   // Strict textual forms only: dotted quad "1.2.3.4" or RFC 4291 IPv6 text
   // (no brackets, no zone id). Lenient IPv4 spellings are canonicalize_host's job.
   static std::optional<IpAddr> parse(std::string_view text);
+  // The spellings inet_aton() and browsers accept: 1 to 4 parts, each decimal,
+  // octal (leading 0) or hex (0x); the last part fills the remaining bytes
+  // ("127.1", "2130706433", "0x7f.1", "017700000001"). Used to canonicalise
+  // hosts that some resolver would read as an address.
+  static std::optional<IpAddr> parse_lenient_v4(std::string_view text);
   static IpAddr v4(uint32_t host_order);
   // Canonical text: dotted quad, or RFC 5952 IPv6 (lower case, longest zero run as ::).
   std::string to_string() const;

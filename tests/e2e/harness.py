@@ -1,85 +1,195 @@
 """Helpers for end-to-end tests: start the real sluice binary against loopback
-servers of our own (HTTP origin, TCP echo, DNS), talk to it with curl and with
-raw sockets, read its decision log. Everything listens on 127.0.0.1 only."""
+servers of our own (HTTP origin, TCP echo/sink, DNS), talk to it with curl and with
+raw sockets, read its decision log.
+
+Workplace rule: everything here listens on and connects to loopback only, and DNS
+goes only to the test's own server. Every wait is bounded by a deadline, every
+process we start is killed in a cleanup, even when a test fails."""
 import hashlib
 import json
 import os
+import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.join(HERE, "..", "tools")
+TOOLS = os.path.normpath(os.path.join(HERE, "..", "tools"))
 sys.path.insert(0, TOOLS)
 
 import upstream  # noqa: E402
 
-SLUICE = os.environ.get("SLUICE_BIN", os.path.join(HERE, "..", "..", "build", "sluice"))
+SLUICE = os.environ.get("SLUICE_BIN", os.path.normpath(os.path.join(HERE, "..", "..", "build", "sluice")))
 DNS_SERVER = os.path.join(TOOLS, "dns_server.py")
+UPSTREAM = os.path.join(TOOLS, "upstream.py")
+# Sanitizer builds are several times slower; scale the generous waits, never the fixed ones.
+def _is_sanitized(path):
+    try:
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
 
 
-def wait_for(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+SLOW = 3.0 if os.environ.get("SLUICE_SLOW") or _is_sanitized(SLUICE) else 1.0
+
+
+def wait_for(pred, timeout=10.0, what="condition", interval=0.02):
+    """Polls pred() until it returns something truthy; fails after timeout seconds."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
         v = pred()
         if v:
             return v
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout * SLOW, what))
+        time.sleep(interval)
+
+
+def free_port():
+    """A loopback TCP port nobody listens on (bound, then released)."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_port_line(proc, what, timeout=10.0):
+    """Reads the first stdout line (the port) of a helper process, with a deadline."""
+    deadline = time.monotonic() + timeout * SLOW
+    line = b""
+    fd = proc.stdout.fileno()
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or proc.poll() is not None:
+            break
+        r, _, _ = select.select([fd], [], [], min(left, 0.2))
+        if r:
+            ch = os.read(fd, 1)
+            if not ch:
+                break
+            line += ch
+    try:
+        return int(line)
+    except ValueError:
+        raise AssertionError("%s did not print its port (got %r, exit %s)" % (what, line, proc.poll()))
+
+
+def kill_process(proc, timeout=5.0):
+    """SIGTERM, then SIGKILL after timeout; always reaps. Safe to call twice."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        try:
+            proc.terminate()
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for f in (proc.stdout, proc.stderr, proc.stdin):
+        if f:
+            f.close()
+    return proc.returncode
 
 
 class Dns:
-    """The test's own DNS server on loopback; names map to addresses."""
+    """The test's own DNS server (tests/tools/dns_server.py) on loopback; names map to addresses."""
 
     def __init__(self, records, ttl=60, extra=()):
         args = [sys.executable, DNS_SERVER, "--listen", "127.0.0.1:0", "--ttl", str(ttl)]
         for name, addrs in records.items():
             args += ["--record", "%s=%s" % (name, ",".join(addrs))]
         args += list(extra)
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-        self.port = int(self.proc.stdout.readline())
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            self.port = _read_port_line(self.proc, "dns_server.py")
+        except BaseException:
+            self.close()
+            raise
 
     def close(self):
-        self.proc.terminate()
-        self.proc.wait(5)
+        kill_process(self.proc)
+
+
+class UpstreamProcess:
+    """tests/tools/upstream.py as a separate process (for when the origin must outlive us or be killed)."""
+
+    def __init__(self, mode="http"):
+        self.proc = subprocess.Popen([sys.executable, UPSTREAM, "--listen", "127.0.0.1:0", "--mode", mode],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            self.port = _read_port_line(self.proc, "upstream.py")
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        kill_process(self.proc)
 
 
 class Sluice:
-    """A running `sluice serve` with a YAML config written into a temp dir."""
+    """A running `sluice serve`: a YAML config (or flags), stdout and stderr captured to files
+    in a temp dir; waits for `sluice: ready` and parses the `sluice: listening` lines.
 
-    def __init__(self, config_text=None, args=None, workdir=None):
-        self.dir = workdir or tempfile.mkdtemp(prefix="sluice-e2e-")
+    In config text, {dir} becomes the temp dir and {log} the decision log path."""
+
+    def __init__(self, config_text=None, args=None, workers=2, ready_timeout=20.0):
+        self.dir = tempfile.mkdtemp(prefix="sluice-e2e-")
         self.config_path = os.path.join(self.dir, "sluice.yaml")
         self.log_path = os.path.join(self.dir, "decisions.jsonl")
         self.stderr_path = os.path.join(self.dir, "stderr.txt")
+        self.stdout_path = os.path.join(self.dir, "stdout.txt")
         if config_text is not None:
             self.write_config(config_text)
-            argv = [SLUICE, "serve", "--config", self.config_path, "--workers", "2"]
+            argv = [SLUICE, "serve", "--config", self.config_path]
         else:
             argv = [SLUICE, "serve"] + list(args)
-        self.stderr = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.stderr)
-        wait_for(lambda: "sluice: ready" in self.read_stderr() or self.proc.poll() is not None,
-                 timeout=20, what="sluice ready")
-        if self.proc.poll() is not None:
-            raise AssertionError("sluice exited %s: %s" % (self.proc.returncode, self.read_stderr()))
-        self.listeners = {}
-        for line in self.read_stderr().splitlines():
-            if line.startswith("sluice: listening "):
-                _, _, name, _, addr = line.split(" ", 4)
-                self.listeners[name] = addr
+        if workers:
+            argv += ["--workers", str(workers)]
+        self.argv = argv
+        self._stdout = open(self.stdout_path, "wb")
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self._stdout, stderr=self._stderr, stdin=subprocess.DEVNULL,
+                                     env=clean_env())
+        try:
+            wait_for(lambda: "sluice: ready" in self.read_stderr() or self.proc.poll() is not None,
+                     timeout=ready_timeout, what="sluice ready")
+            if self.proc.poll() is not None:
+                raise AssertionError("sluice exited %s before ready: %s" % (self.proc.returncode, self.read_stderr()))
+            self.listeners = {}
+            for line in self.read_stderr().splitlines():
+                if line.startswith("sluice: listening "):
+                    _, _, name, _, addr = line.split(" ", 4)
+                    self.listeners[name] = addr
+        except BaseException:
+            self.kill()
+            raise
 
     def write_config(self, text):
-        with open(self.config_path, "w") as f:
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
             f.write(text.replace("{dir}", self.dir).replace("{log}", self.log_path))
+        os.replace(tmp, self.config_path)  # atomic: a reload never reads half a file
 
     def read_stderr(self):
-        with open(self.stderr_path) as f:
-            return f.read()
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def read_stdout(self):
+        with open(self.stdout_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
 
     def tcp_port(self, name):
         addr = self.listeners[name]
@@ -91,40 +201,101 @@ class Sluice:
         assert addr.startswith("unix:"), addr
         return addr[5:]
 
-    def log(self):
-        if not os.path.exists(self.log_path):
+    def log(self, path=None):
+        """Every complete JSON line of the decision log so far (a torn last line is skipped)."""
+        path = path or self.log_path
+        if not os.path.exists(path):
             return []
-        with open(self.log_path) as f:
-            return [json.loads(line) for line in f if line.strip()]
+        with open(path, "rb") as f:
+            data = f.read()
+        out = []
+        for line in data.split(b"\n")[:-1]:  # only newline-terminated lines are complete
+            if line.strip():
+                out.append(json.loads(line))
+        return out
 
-    def wait_log(self, pred, what="log line", timeout=10):
-        return wait_for(lambda: [e for e in self.log() if pred(e)], timeout=timeout, what=what)
+    def wait_log(self, pred, what="log line", timeout=10, count=1):
+        """Waits until at least `count` log entries match pred; returns all matching entries."""
+        return wait_for(lambda: (lambda m: m if len(m) >= count else None)([e for e in self.log() if pred(e)]),
+                        timeout=timeout, what=what)
 
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self):
+    def wait_exit(self, timeout=15):
+        return self.proc.wait(timeout * SLOW)
+
+    def _close_files(self):
+        for f in (self._stdout, self._stderr):
+            if not f.closed:
+                f.close()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._close_files()
+
+    def stop(self, timeout=15):
+        """SIGTERM and wait (SIGKILL after timeout); returns the exit status. Idempotent."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(15)
+                self.proc.wait(timeout * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.stderr.close()
+        self._close_files()
         return self.proc.returncode
+
+    def cleanup(self):
+        """Stops sluice; fails (keeping the temp dir) when it did not exit 0 or a sanitizer spoke."""
+        rc = self.stop()
+        err = self.read_stderr()
+        bad = [m for m in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:") if m in err]
+        if rc != 0 or bad:
+            raise AssertionError("sluice exited %s%s; stderr in %s:\n%s" % (
+                rc, " with " + ", ".join(bad) if bad else "", self.stderr_path, err[-4000:]))
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def clean_env():
+    """The environment for child processes: no proxy variables that could steer curl or sluice."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    return env
+
+
+class CurlResult:
+    """status, headers (dict, lower-case names), body, plus curl's exit code, stderr and the
+    local port it used. Unpacks as (status, headers, body)."""
+
+    def __init__(self, status, headers, body, exit_code, stderr, local_port):
+        self.status, self.headers, self.body = status, headers, body
+        self.exit_code, self.stderr, self.local_port = exit_code, stderr, local_port
+
+    def __iter__(self):
+        return iter((self.status, self.headers, self.body))
+
+    def __repr__(self):
+        return "CurlResult(status=%r, exit=%r, stderr=%r, headers=%r)" % (
+            self.status, self.exit_code, self.stderr, self.headers)
 
 
 def curl(proxy_port, url, tunnel=False, extra=(), timeout=20):
-    """Runs curl through the proxy; returns (status, headers dict lower-case, body bytes)."""
-    with tempfile.TemporaryDirectory() as d:
+    """Runs curl through the proxy on 127.0.0.1:proxy_port; returns a CurlResult.
+
+    tunnel=True uses CONNECT (-p). The status is the origin's status, or, when the proxy
+    refused the CONNECT, the proxy's status (curl's http_connect)."""
+    timeout = int(timeout * SLOW)
+    with tempfile.TemporaryDirectory(prefix="sluice-curl-") as d:
         body, heads = os.path.join(d, "body"), os.path.join(d, "heads")
         args = ["curl", "-sS", "--noproxy", "", "-x", "http://127.0.0.1:%d" % proxy_port,
-                "-o", body, "-D", heads, "-w", "%{http_code} %{http_connect}", "--max-time", str(timeout)]
+                "-o", body, "-D", heads, "-w", "%{http_code} %{http_connect} %{local_port}",
+                "--max-time", str(timeout)]
         if tunnel:
             args.append("-p")
         args += list(extra) + [url]
-        out = subprocess.run(args, capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+        out = subprocess.run(args, capture_output=True, text=True, env=clean_env(), timeout=timeout + 10)
         headers = {}
         if os.path.exists(heads):
             with open(heads, "rb") as f:
@@ -136,36 +307,59 @@ def curl(proxy_port, url, tunnel=False, extra=(), timeout=20):
         if os.path.exists(body):
             with open(body, "rb") as f:
                 data = f.read()
-        code, _, connect_code = (out.stdout or "0 0").partition(" ")
+        fields = (out.stdout or "0 0 0").split()
+        code, connect_code = int(fields[0]), int(fields[1]) if len(fields) > 1 else 0
+        local_port = int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else 0
         # A refused CONNECT leaves http_code at 0; the proxy's status is http_connect.
-        status = int(code) if int(code) else int(connect_code or 0)
-        return status, headers, data
+        status = code if code else connect_code
+        return CurlResult(status, headers, data, out.returncode, out.stderr, local_port)
 
 
 class Raw:
-    """A raw client connection to a listener (tcp port or unix path)."""
+    """A raw client connection to a listener: a TCP port on 127.0.0.1, or a unix socket path."""
 
     def __init__(self, where, timeout=10):
         if isinstance(where, int):
-            self.sock = socket.create_connection(("127.0.0.1", where), timeout=timeout)
+            self.sock = socket.create_connection(("127.0.0.1", where), timeout=timeout * SLOW)
         else:
             self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.settimeout(timeout)
+            self.sock.settimeout(timeout * SLOW)
             self.sock.connect(where)
         self.buf = b""
+        self.consumed = 0  # bytes handed to the caller so far (heads, bodies, framing)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def local_address(self):
+        """"IP:PORT" of our end (how sluice logs a TCP client)."""
+        host, port = self.sock.getsockname()[:2]
+        return "%s:%d" % (host, port)
 
     def send(self, data):
         self.sock.sendall(data)
 
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            return False
+        self.buf += data
+        return True
+
     def read_head(self):
         """Reads one response head; returns (status, headers dict lower-case)."""
         while b"\r\n\r\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
+            if len(self.buf) > 1 << 20:
+                raise AssertionError("response head too large")
+            if not self._fill():
                 raise EOFError("closed before a response head: %r" % self.buf)
-            self.buf += data
         head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        self.consumed += len(head) + 4
         lines = head.decode("latin-1").split("\r\n")
+        self.last_status_line = lines[0]
         status = int(lines[0].split(" ")[1])
         headers = {}
         for line in lines[1:]:
@@ -175,64 +369,144 @@ class Raw:
 
     def read_exact(self, n):
         while len(self.buf) < n:
-            data = self.sock.recv(65536)
-            if not data:
+            if not self._fill():
                 raise EOFError("short read: %d of %d" % (len(self.buf), n))
-            self.buf += data
         out, self.buf = self.buf[:n], self.buf[n:]
+        self.consumed += n
         return out
 
-    def read_response(self):
-        status, headers = self.read_head()
-        body = self.read_exact(int(headers.get("content-length", "0")))
-        return status, headers, body
+    def read_line(self):
+        while b"\r\n" not in self.buf:
+            if not self._fill():
+                raise EOFError("closed inside a line")
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        self.consumed += len(line) + 2
+        return line
+
+    def read_chunked(self):
+        body = bytearray()
+        for _ in range(1 << 20):
+            size = int(self.read_line().split(b";")[0], 16)
+            if size == 0:
+                while self.read_line() != b"":
+                    pass
+                return bytes(body)
+            body += self.read_exact(size)
+            if self.read_exact(2) != b"\r\n":
+                raise AssertionError("bad chunk terminator")
+        raise AssertionError("too many chunks")
+
+    def read_response(self, head_request=False):
+        """Reads one full response (Content-Length, chunked, or to EOF); skips 1xx.
+        Returns (status, headers, body)."""
+        for _ in range(10):
+            status, headers = self.read_head()
+            if not (100 <= status < 200):
+                break
+        if head_request or status in (204, 304):
+            return status, headers, b""
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return status, headers, self.read_chunked()
+        if "content-length" in headers:
+            return status, headers, self.read_exact(int(headers["content-length"]))
+        return status, headers, self.read_to_eof()
 
     def read_to_eof(self):
-        while True:
-            data = self.sock.recv(65536)
-            if not data:
-                out, self.buf = self.buf, b""
-                return out
-            self.buf += data
+        while self._fill():
+            pass
+        out, self.buf = self.buf, b""
+        self.consumed += len(out)
+        return out
 
     def closed_by_peer(self, timeout=5):
-        self.sock.settimeout(timeout)
+        """True when the peer closes (EOF or reset) within timeout without sending more bytes."""
+        if self.buf:
+            return False
+        self.sock.settimeout(timeout * SLOW)
         try:
             return self.sock.recv(1) == b""
         except ConnectionResetError:
             return True
+        except socket.timeout:
+            return False
+
+    def shutdown_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
 
     def close(self):
         self.sock.close()
 
 
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
+class Background:
+    """Runs fn(*args) in a thread; .result() joins with a deadline and re-raises errors."""
+
+    def __init__(self, fn, *args):
+        self._out = None
+        self._err = None
+        self._t = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._t.start()
+
+    def _run(self, fn, args):
+        try:
+            self._out = fn(*args)
+        except BaseException as e:  # noqa: B902 - handed back to the test thread
+            self._err = e
+
+    def result(self, timeout=30):
+        self._t.join(timeout * SLOW)
+        if self._t.is_alive():
+            raise AssertionError("background task still running after %ss" % timeout)
+        if self._err:
+            raise self._err
+        return self._out
+
+
+# The names the test DNS server knows; all point at loopback. Unknown names: NXDOMAIN.
+DNS_RECORDS = {
+    "allowed.test": ["127.0.0.1"],
+    "denied.allowed.test": ["127.0.0.1"],
+    "sub.allowed.test": ["127.0.0.1"],
+    "other.test": ["127.0.0.1"],
+    "x.wild.test": ["127.0.0.1"],
+    "deep.x.wild.test": ["127.0.0.1"],
+    "wild.test": ["127.0.0.1"],
+    "echo.test": ["127.0.0.1"],
+    "closed.test": ["127.0.0.1"],
+}
 
 
 class E2E(unittest.TestCase):
-    """Base class: a loopback origin, a TCP echo and a DNS server for test names."""
+    """Base class: a loopback origin, TCP echo, sink and source servers, and a DNS server for the test names.
+    Class cleanups run even when setUpClass fails half way."""
 
     @classmethod
     def setUpClass(cls):
+        if not os.access(SLUICE, os.X_OK):
+            raise AssertionError("SLUICE_BIN %r is not an executable; build sluice first" % SLUICE)
         cls.up = upstream.HttpUpstream()
+        cls.addClassCleanup(cls.up.close)
         cls.echo = upstream.EchoServer()
-        cls.dns = Dns({
-            "allowed.test": ["127.0.0.1"],
-            "denied.allowed.test": ["127.0.0.1"],
-            "other.test": ["127.0.0.1"],
-            "x.wild.test": ["127.0.0.1"],
-            "wild.test": ["127.0.0.1"],
-            "echo.test": ["127.0.0.1"],
-            "closed.test": ["127.0.0.1"],
-        })
+        cls.addClassCleanup(cls.echo.close)
+        cls.sink = upstream.SinkServer()
+        cls.addClassCleanup(cls.sink.close)
+        cls.source = upstream.SourceServer()
+        cls.addClassCleanup(cls.source.close)
+        cls.dns = Dns(DNS_RECORDS)
+        cls.addClassCleanup(cls.dns.close)
 
     @classmethod
-    def tearDownClass(cls):
-        cls.up.close()
-        cls.echo.close()
-        cls.dns.close()
+    def start_sluice(cls, config_text=None, **kw):
+        """Starts sluice for the whole class, stopped in a class cleanup."""
+        s = Sluice(config_text, **kw)
+        cls.addClassCleanup(s.cleanup)
+        return s
+
+    def start_sluice_for_test(self, config_text=None, **kw):
+        """Starts sluice for one test, stopped in the test's cleanup."""
+        s = Sluice(config_text, **kw)
+        self.addCleanup(s.cleanup)
+        return s
 
     def seen(self, path_prefix):
         """Requests the origin saw whose target starts with path_prefix."""
-        return [r for r in self.up.requests if r["target"].startswith(path_prefix)]
+        return self.up.seen(path_prefix)

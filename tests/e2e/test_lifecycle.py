@@ -1,17 +1,24 @@
-"""End-to-end: reload on SIGHUP, graceful SIGTERM, config errors, the CLI."""
+"""End-to-end: reload on SIGHUP, graceful SIGTERM/SIGINT, limits, config errors, the CLI.
+Each test starts its own sluice (stopped in cleanup)."""
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import unittest
 
-from harness import E2E, SLUICE, Raw, Sluice, curl, wait_for
+from harness import E2E, SLOW, SLUICE, Raw, Sluice, clean_env, curl, wait_for
 
 CONFIG = """
 listeners:
   - name: main
     tcp: 127.0.0.1:0
+    policy: p
+  - name: sock
+    unix: {dir}/main.sock
     policy: p
 policies:
   p:
@@ -21,55 +28,113 @@ resolver:
   servers: ["127.0.0.1:DNSPORT"]
 limits:
   drain_timeout_ms: DRAIN
+  header_timeout_ms: HEADER
 log:
   path: "{log}"
 """
 
 
 def run(*args, stdin=None):
-    return subprocess.run([SLUICE] + list(args), capture_output=True, text=True, input=stdin, timeout=30)
+    return subprocess.run([SLUICE] + list(args), capture_output=True, text=True, input=stdin,
+                          timeout=30 * SLOW, env=clean_env())
+
+
+def refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except OSError:
+        return True
+
+
+def unix_refused(path):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(1)
+    try:
+        s.connect(path)
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
 
 
 class LifecycleTest(E2E):
-    def config(self, allow="allowed.test", drain=10000):
+    def config(self, allow="allowed.test, echo.test", drain=10000, header=10000):
         return (CONFIG.replace("ALLOW", allow).replace("DNSPORT", str(self.dns.port))
-                .replace("DRAIN", str(drain)))
+                .replace("DRAIN", str(drain)).replace("HEADER", str(header)))
 
     def start(self, **kw):
-        s = Sluice(self.config(**kw))
-        self.addCleanup(s.stop)
+        s = self.start_sluice_for_test(self.config(**kw))
         return s, s.tcp_port("main")
 
-    def url(self, host):
-        return "http://%s:%d/hello" % (host, self.up.port)
+    def url(self, host, path="/hello"):
+        return "http://%s:%d%s" % (host, self.up.port, path)
+
+    def open_tunnel(self, port):
+        t = Raw(port)
+        self.addCleanup(t.close)
+        t.send(b"CONNECT echo.test:%d HTTP/1.1\r\n\r\n" % self.echo.port)
+        self.assertEqual(t.read_head()[0], 200)
+        return t
+
+    def roundtrip(self, t, data):
+        t.send(data)
+        self.assertEqual(t.read_exact(len(data)), data)
+
+    # --- SIGHUP -----------------------------------------------------------------
 
     def test_sighup_with_a_broken_file_keeps_the_old_config(self):
         s, port = self.start()
-        self.assertEqual(curl(port, self.url("allowed.test"))[0], 200)
+        self.assertEqual(curl(port, self.url("allowed.test")).status, 200)
         with open(s.config_path, "w") as f:
             f.write("listeners:\n  - name: main\n    tcp: [unclosed\n")
         s.signal(signal.SIGHUP)
         event = s.wait_log(lambda e: e["event"] == "reload")[-1]
-        self.assertFalse(event["ok"])
-        self.assertIn("sluice.yaml:", event["error"])
+        self.assertIs(event["ok"], False)
+        self.assertIn(s.config_path + ":", event["error"])
         wait_for(lambda: "reload failed" in s.read_stderr(), what="reload failure on stderr")
-        self.assertEqual(curl(port, self.url("allowed.test"))[0], 200)
-        self.assertEqual(curl(port, self.url("other.test"))[0], 403)
+        self.assertRegex(s.read_stderr(), r"(?m)^" + s.config_path + r":\d+:\d+: ")
+        self.assertEqual(curl(port, self.url("allowed.test", "/hello?after-bad-reload")).status, 200)
+        r = curl(port, self.url("other.test"))
+        self.assertEqual((r.status, r.headers["x-sluice-reason"]), (403, "not-in-allowlist"))
         self.assertIsNone(s.proc.poll())
+        # a later good reload still works
+        s.write_config(self.config(allow="other.test"))
+        s.signal(signal.SIGHUP)
+        events = s.wait_log(lambda e: e["event"] == "reload", count=2)
+        self.assertIs(events[1]["ok"], True, events)
+        self.assertEqual(curl(port, self.url("other.test")).status, 200)
+
+    def test_sighup_with_a_semantically_bad_file_keeps_the_old_config(self):
+        s, port = self.start()
+        s.write_config(self.config(allow='"a.*.b"'))  # parses as YAML, fails as a pattern
+        s.signal(signal.SIGHUP)
+        event = s.wait_log(lambda e: e["event"] == "reload")[-1]
+        self.assertIs(event["ok"], False)
+        self.assertIn("bad pattern", event["error"])
+        self.assertEqual(curl(port, self.url("allowed.test")).status, 200)
 
     def test_sighup_with_a_good_file_changes_policy_for_new_connections(self):
         s, port = self.start()
         held = Raw(port)  # a connection accepted under the old config keeps it
-        self.assertEqual(curl(port, self.url("other.test"))[0], 403)
+        self.addCleanup(held.close)
+        self.assertEqual(curl(port, self.url("other.test")).status, 403)
         s.write_config(self.config(allow="other.test"))
         s.signal(signal.SIGHUP)
         event = s.wait_log(lambda e: e["event"] == "reload")[-1]
-        self.assertTrue(event["ok"], event)
-        self.assertEqual(wait_for(lambda: curl(port, self.url("other.test"))[0] == 200 or None), True)
-        self.assertEqual(curl(port, self.url("allowed.test"))[0], 403)
+        self.assertIs(event["ok"], True, event)
+        wait_for(lambda: "sluice: reloaded" in s.read_stderr(), what="reload message")
+        self.assertEqual(curl(port, self.url("other.test", "/hello?after-reload")).status, 200)
+        r = curl(port, self.url("allowed.test", "/hello?removed"))
+        self.assertEqual((r.status, r.headers["x-sluice-reason"]), (403, "not-in-allowlist"))
+        self.assertEqual(self.seen("/hello?removed"), [])
+        # the unix listener follows the new policy too
+        with Raw(s.unix_path("sock")) as c:
+            c.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % self.url("other.test", "/hello?unix-reload").encode())
+            self.assertEqual(c.read_response()[0], 200)
         held.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % self.url("allowed.test").encode())
         self.assertEqual(held.read_response()[0], 200)
-        held.close()
 
     def test_sighup_that_changes_listeners_is_refused(self):
         s, port = self.start()
@@ -78,54 +143,91 @@ class LifecycleTest(E2E):
         s.write_config(text.replace("name: main", "name: renamed"))
         s.signal(signal.SIGHUP)
         event = s.wait_log(lambda e: e["event"] == "reload")[-1]
-        self.assertFalse(event["ok"])
+        self.assertIs(event["ok"], False)
         self.assertIn("restart", event["error"])
-        self.assertEqual(curl(port, self.url("allowed.test"))[0], 200)
+        self.assertEqual(curl(port, self.url("allowed.test")).status, 200)
+
+    # --- SIGTERM / SIGINT ----------------------------------------------------------
+
+    def _graceful_stop(self, sig, name):
+        s, port = self.start(drain=20000)
+        sock_path = s.unix_path("sock")
+        t = self.open_tunnel(port)
+        client = t.local_address()
+        sent = b"before-signal"
+        self.roundtrip(t, sent)
+        s.signal(sig)
+        wait_for(lambda: "%s received, draining" % name in s.read_stderr(), what="drain message")
+        wait_for(lambda: refused(port), what="tcp listener closed")
+        wait_for(lambda: unix_refused(sock_path), what="unix listener closed")
+        self.assertIsNone(s.proc.poll(), "exited while a tunnel was open")
+        # The tunnel opened before the signal still works, in both directions.
+        for i in range(3):
+            chunk = b"during-drain-%d-" % i + os.urandom(20000)
+            self.roundtrip(t, chunk)
+            sent += chunk
+        t.shutdown_write()
+        self.assertEqual(t.read_to_eof(), b"")
+        t.close()
+        started = time.monotonic()
+        self.assertEqual(s.wait_exit(15), 0, s.read_stderr())
+        # it left as soon as the last connection was done, not at the 20 s drain deadline
+        self.assertLess(time.monotonic() - started, 8 * SLOW)
+        self.assertIn("sluice: stopped", s.read_stderr())
+        conn = [e["conn"] for e in s.log() if e["event"] == "decision" and e.get("client") == client]
+        self.assertEqual(len(conn), 1)
+        close = [e for e in s.log() if e["event"] == "close" and e["conn"] == conn[0]]
+        self.assertEqual(len(close), 1, "the drained tunnel's close line is in the log")
+        self.assertEqual((close[0]["bytes_up"], close[0]["bytes_down"]), (len(sent), len(sent)))
 
     def test_sigterm_drains_open_tunnels_and_refuses_new_connections(self):
-        s, port = self.start()
-        c = Raw(port)
-        c.send(b"CONNECT echo.test:%d HTTP/1.1\r\n\r\n" % self.echo.port)
-        # echo.test is not allowed here: use the origin through an allowed name instead
-        self.assertEqual(c.read_head()[0], 403)
-        c.close()
-        t = Raw(port)
-        t.send(b"CONNECT allowed.test:%d HTTP/1.1\r\n\r\n" % self.up.port)
-        self.assertEqual(t.read_head()[0], 200)
-        s.signal(signal.SIGTERM)
-        wait_for(lambda: "draining" in s.read_stderr(), what="drain message")
+        self._graceful_stop(signal.SIGTERM, "SIGTERM")
 
-        def refused():
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return False
-            except OSError:
-                return True
-        wait_for(refused, what="listener closed")
-        # The tunnel opened before SIGTERM still works.
-        t.send(b"GET /hello HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n")
-        status, _, body = t.read_response()
-        self.assertEqual((status, body), (200, b"hello\n"))
-        t.close()
-        self.assertEqual(s.proc.wait(15), 0)
-        self.assertIn("sluice: stopped", s.read_stderr())
+    def test_sigint_drains_like_sigterm(self):
+        self._graceful_stop(signal.SIGINT, "SIGINT")
 
     def test_sigterm_cuts_tunnels_at_the_drain_deadline(self):
         s, port = self.start(drain=300)
-        t = Raw(port)
-        t.send(b"CONNECT allowed.test:%d HTTP/1.1\r\n\r\n" % self.up.port)
-        self.assertEqual(t.read_head()[0], 200)
+        t = self.open_tunnel(port)
         started = time.monotonic()
         s.signal(signal.SIGTERM)
-        self.assertEqual(s.proc.wait(15), 0)
-        self.assertLess(time.monotonic() - started, 10)
+        self.assertEqual(s.wait_exit(15), 0, s.read_stderr())
+        self.assertLess(time.monotonic() - started, 5 * SLOW)
         self.assertTrue(t.closed_by_peer())
-        t.close()
+
+    def test_sigterm_closes_idle_keep_alive_connections(self):
+        s, port = self.start()
+        c = Raw(port)
+        self.addCleanup(c.close)
+        c.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % self.url("allowed.test").encode())
+        self.assertEqual(c.read_response()[:3:2], (200, b"hello\n"))
+        started = time.monotonic()
+        s.signal(signal.SIGTERM)
+        self.assertTrue(c.closed_by_peer(timeout=5))
+        self.assertEqual(s.wait_exit(15), 0)
+        self.assertLess(time.monotonic() - started, 5 * SLOW)
+
+    # --- limits ---------------------------------------------------------------------
+
+    def test_header_timeout_is_408(self):
+        s, port = self.start(header=300)
+        with Raw(port) as c:
+            c.send(b"GET http://allowed.test:%d/hello?slow HTTP/1.1\r\nHost: allo" % self.up.port)
+            started = time.monotonic()
+            status, headers, _ = c.read_response()
+            self.assertEqual((status, headers["x-sluice-reason"]), (408, "header-timeout"))
+            self.assertLess(time.monotonic() - started, 5 * SLOW)
+        self.assertEqual(self.seen("/hello?slow"), [])
 
 
 class CliTest(E2E):
-    def write(self, text):
+    def tempdir(self):
         d = tempfile.mkdtemp(prefix="sluice-cli-")
+        self.addCleanup(shutil.rmtree, d, True)
+        return d
+
+    def write(self, text):
+        d = self.tempdir()
         path = os.path.join(d, "bad.yaml")
         with open(path, "w") as f:
             f.write(text)
@@ -139,6 +241,7 @@ class CliTest(E2E):
             r = run(*args)
             self.assertEqual(r.returncode, 0, args)
             self.assertIn("usage:", r.stdout)
+        self.assertIn("--config", run("serve", "--help").stdout)
 
     def test_config_errors_exit_2_with_file_line_column(self):
         cases = [
@@ -156,6 +259,7 @@ class CliTest(E2E):
                 r = run(*argv)
                 self.assertEqual(r.returncode, 2, (argv, r.stderr))
                 self.assertIn(path + want, r.stderr, argv)
+                self.assertRegex(r.stderr, r"(?m)^" + path + r":\d+:\d+: \S")
         r = run("serve", "--config", "/nonexistent/sluice.yaml")
         self.assertEqual(r.returncode, 2)
         self.assertIn("/nonexistent/sluice.yaml: cannot read", r.stderr)
@@ -184,7 +288,8 @@ policies:
         cases = [(["--listener", "a", "github.com"], 0, 'allow github.com:443: policy "p", rule "github.com"'),
                  (["--listener", "a", "API.GitHub.com.:443"], 0, 'rule "*.github.com:443"'),
                  (["--listener", "a", "api.github.com:80"], 1, "not-in-allowlist"),
-                 (["--listener", "a", "gist.github.com"], 1, 'deny gist.github.com:443: policy "p", rule "gist.github.com" (denied-by-rule)'),
+                 (["--listener", "a", "gist.github.com"], 1,
+                  'deny gist.github.com:443: policy "p", rule "gist.github.com" (denied-by-rule)'),
                  (["--listener", "b", "anything.example:22"], 0, "default-allow"),
                  (["github.com"], 2, ""),
                  (["--listener", "zzz", "github.com"], 2, "")]
@@ -194,10 +299,44 @@ policies:
             self.assertIn(want, r.stdout)
 
     def test_quick_flags_serve_without_a_file(self):
-        s = Sluice(args=["--listen", "127.0.0.1:0", "--allow", "allowed.test", "--deny", "other.test",
-                         "--dns-server", "127.0.0.1:%d" % self.dns.port, "--log", "-", "--workers", "1"])
-        self.addCleanup(s.stop)
+        s = self.start_sluice_for_test(args=[
+            "--listen", "127.0.0.1:0", "--allow", "allowed.test", "--allow", "x.wild.test", "--deny", "other.test",
+            "--dns-server", "127.0.0.1:%d" % self.dns.port, "--log", "-", "--workers", "1"], workers=None)
         port = s.tcp_port("listener1")
-        self.assertEqual(curl(port, "http://allowed.test:%d/hello" % self.up.port)[0], 200)
-        status, headers, _ = curl(port, "http://other.test:%d/hello" % self.up.port)
-        self.assertEqual((status, headers["x-sluice-reason"]), (403, "denied-by-rule"))
+        self.assertEqual(curl(port, "http://allowed.test:%d/hello?flags" % self.up.port).status, 200)
+        self.assertEqual(curl(port, "http://x.wild.test:%d/hello?flags" % self.up.port).status, 200)
+        r = curl(port, "http://other.test:%d/hello" % self.up.port)
+        self.assertEqual((r.status, r.headers["x-sluice-reason"]), (403, "denied-by-rule"))
+        r = curl(port, "http://wild.test:%d/hello" % self.up.port)
+        self.assertEqual((r.status, r.headers["x-sluice-reason"]), (403, "not-in-allowlist"))
+
+        # --log - writes the decision log to stdout
+        def stdout_decisions():
+            lines = [json.loads(x) for x in s.read_stdout().splitlines() if x.startswith("{")]
+            return [e for e in lines if e.get("event") == "decision"] if len(lines) >= 4 else None
+        decisions = wait_for(stdout_decisions, what="decisions on stdout")
+        self.assertEqual([(e["host"], e["verdict"]) for e in decisions[:4]],
+                         [("allowed.test", "allow"), ("x.wild.test", "allow"), ("other.test", "deny"),
+                          ("wild.test", "deny")])
+
+    def test_quick_flags_default_allow_and_unix_listener(self):
+        d = self.tempdir()
+        sock = os.path.join(d, "q.sock")
+        s = self.start_sluice_for_test(args=[
+            "--listen", "unix:" + sock, "--default", "allow", "--deny", "other.test",
+            "--dns-server", "127.0.0.1:%d" % self.dns.port, "--log", os.path.join(d, "log.jsonl")], workers=1)
+        self.assertEqual(s.unix_path("listener1"), sock)
+        with Raw(sock) as c:
+            c.send(b"GET http://wild.test:%d/hello HTTP/1.1\r\nHost: x\r\n\r\n" % self.up.port)
+            self.assertEqual(c.read_response()[:3:2], (200, b"hello\n"))
+            c.send(b"GET http://other.test:%d/hello HTTP/1.1\r\nHost: x\r\n\r\n" % self.up.port)
+            status, headers, _ = c.read_response()
+            self.assertEqual((status, headers["x-sluice-reason"]), (403, "denied-by-rule"))
+        entries = wait_for(lambda: (lambda L: L if len(L) >= 2 else None)(
+            [e for e in s.log(os.path.join(d, "log.jsonl")) if e["event"] == "decision"]), what="--log file")
+        self.assertEqual([(e["verdict"], e["reason"]) for e in entries],
+                         [("allow", "default-allow"), ("deny", "denied-by-rule")])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,89 @@
+#include "bench/net.hpp"
+
+#include <cstring>
+
+#include <arpa/inet.h>
+
+#include "bench/http.hpp"
+
+namespace sluice::bench {
+
+std::string Endpoint::authority() const {
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return h + ":" + std::to_string(port);
+}
+
+std::string Endpoint::describe() const {
+  return kind == Kind::Unix ? "unix:" + path : "http://" + authority();
+}
+
+std::string make_sockaddr(const std::string& host, int port, sockaddr_storage& addr) {
+  addr = {};
+  if (port < 0 || port > 65535) return "port out of range: " + std::to_string(port);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    return "";
+  }
+  if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    return "";
+  }
+  return "not an IP address: '" + host + "'";
+}
+
+bool is_loopback(const sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET) {
+    uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr.s_addr);
+    return (a >> 24) == 127;
+  }
+  if (addr.ss_family == AF_INET6) {
+    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&a);
+  }
+  return false;
+}
+
+std::string parse_target(std::string_view spec, Endpoint& out, bool allow_port_zero) {
+  out = Endpoint{};
+  std::string_view host, port;
+  if (!spec.empty() && spec.front() == '[') {
+    size_t close = spec.find(']');
+    if (close == std::string_view::npos || close + 1 >= spec.size() || spec[close + 1] != ':')
+      return "expected [V6]:PORT, got '" + std::string(spec) + "'";
+    host = spec.substr(1, close - 1);
+    port = spec.substr(close + 2);
+  } else {
+    size_t colon = spec.rfind(':');
+    if (colon == std::string_view::npos || spec.find(':') != colon)
+      return "expected HOST:PORT, got '" + std::string(spec) + "'";
+    host = spec.substr(0, colon);
+    port = spec.substr(colon + 1);
+  }
+  auto p = parse_u64(port);
+  if (!p || (*p == 0 && !allow_port_zero) || *p > 65535) return "bad port in '" + std::string(spec) + "'";
+  out.host = std::string(host);
+  out.port = static_cast<int>(*p);
+  if (std::string err = make_sockaddr(out.host, out.port, out.addr); !err.empty()) return err;
+  if (!is_loopback(out.addr))
+    return "'" + std::string(spec) + "' is not a loopback address: benchmarks only talk to 127.0.0.0/8 or ::1";
+  return "";
+}
+
+std::string parse_proxy(std::string_view spec, Endpoint& out) {
+  if (spec.rfind("unix:", 0) == 0) {
+    out = Endpoint{};
+    out.kind = Endpoint::Kind::Unix;
+    out.path = std::string(spec.substr(5));
+    if (out.path.empty()) return "unix: needs a path";
+    return "";
+  }
+  if (spec.rfind("http://", 0) == 0) spec.remove_prefix(7);
+  while (!spec.empty() && spec.back() == '/') spec.remove_suffix(1);
+  return parse_target(spec, out);
+}
+
+}  // namespace sluice::bench

@@ -1,0 +1,38 @@
+// Addresses for the load generator. Benchmarks only ever talk to this machine: every TCP
+// endpoint must be a loopback IP literal (127.0.0.0/8 or ::1), checked when it is parsed.
+#pragma once
+#include <string>
+#include <string_view>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+namespace sluice::bench {
+
+struct Endpoint {
+  enum class Kind { Tcp, Unix };
+  Kind kind = Kind::Tcp;
+  std::string host;  // Tcp: IP literal, without brackets
+  int port = 0;
+  std::string path;  // Unix
+  sockaddr_storage addr{};
+
+  // "127.0.0.1:8080" or "[::1]:8080": the CONNECT authority and the Host header.
+  std::string authority() const;
+  // How a report names it: "http://127.0.0.1:3128" or "unix:/run/x.sock".
+  std::string describe() const;
+};
+
+// Fills addr from an IP literal and port. "" or an error.
+std::string make_sockaddr(const std::string& host, int port, sockaddr_storage& addr);
+
+bool is_loopback(const sockaddr_storage& addr);
+
+// "HOST:PORT" or "[V6]:PORT", loopback only. "" or an error. Port 0 ("any free port") only
+// when allow_port_zero, for listening addresses.
+std::string parse_target(std::string_view spec, Endpoint& out, bool allow_port_zero = false);
+
+// "http://HOST:PORT[/]", "HOST:PORT" or "unix:PATH", loopback only. "" or an error.
+std::string parse_proxy(std::string_view spec, Endpoint& out);
+
+}  // namespace sluice::bench

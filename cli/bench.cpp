@@ -1,0 +1,174 @@
+// `sluice bench`: the load generator front end and the built-in upstream. The logic is in bench/.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "bench/http.hpp"
+#include "bench/loadgen.hpp"
+#include "bench/report.hpp"
+#include "bench/upstream.hpp"
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+
+namespace sluice::cli {
+
+namespace {
+
+const char* kBenchUsage =
+    "usage: sluice bench SCENARIO (--proxy URL | --direct) --target HOST:PORT [OPTIONS]\n"
+    "       sluice bench upstream --listen HOST:PORT [--lifetime S]\n"
+    "\n"
+    "A load generator for egress proxies. Every address must be loopback (127.0.0.0/8, ::1).\n"
+    "\n"
+    "scenarios:\n"
+    "  connect-storm      connect, CONNECT, read the 200, GET / through the tunnel, read the\n"
+    "                     reply, close; repeat. Closed loop, or open loop with --rate\n"
+    "  tunnel-throughput  each connection tunnels one --size transfer (GET /bytes, or POST /sink\n"
+    "                     with --upload); MB/s, byte counts checked exactly\n"
+    "  http-forward       keep-alive absolute-form GETs through the proxy (origin-form direct)\n"
+    "  idle-tunnels       open --concurrency tunnels, hold them, report the proxy's RSS per\n"
+    "                     tunnel (needs --pid)\n"
+    "  upstream           serve GET /, GET /bytes?n=N[&close=1], POST /sink; prints the port\n"
+    "\n"
+    "options:\n"
+    "  --proxy URL         http://HOST:PORT, HOST:PORT or unix:PATH\n"
+    "  --direct            no proxy: the same load straight at the target (the baseline)\n"
+    "  --target HOST:PORT  the upstream, e.g. one started with `sluice bench upstream`\n"
+    "  --concurrency N     connections (default 16; 512 with --rate; 1 for tunnel-throughput;\n"
+    "                      1000 for idle-tunnels); at most 20000\n"
+    "  --threads N         client event loops (default 1)\n"
+    "  --duration S        time limit in seconds (default 10, at most 300)\n"
+    "  --requests N        operation limit (default: none but the time limit; tunnel-throughput:\n"
+    "                      one transfer per connection)\n"
+    "  --rate R            open loop at R operations/s; latency counts from each scheduled start,\n"
+    "                      so a stalled proxy cannot hide its queue (coordinated omission)\n"
+    "  --size BYTES        tunnel-throughput bytes per transfer (default 1G; K, M, G suffixes)\n"
+    "  --upload            tunnel-throughput: upload to the sink instead of downloading\n"
+    "  --close             tunnel-throughput: the upstream closes right after its last byte\n"
+    "  --timeout MS        per-operation inactivity timeout (default 10000)\n"
+    "  --hold S            idle-tunnels: how long to hold the tunnels once open (default 1)\n"
+    "  --pid PID[,PID]     proxy processes: CPU seconds (per 10k ops, per GiB) and RSS\n"
+    "  --json              print one JSON object instead of the table\n"
+    "\n"
+    "Exit status: 0 when every operation succeeded, 1 when some failed, 2 on usage errors.\n";
+
+int usage_error(const std::string& msg) {
+  std::fprintf(stderr, "sluice bench: %s (see sluice bench --help)\n", msg.c_str());
+  return 2;
+}
+
+bool parse_size(const std::string& s, uint64_t& out) {
+  size_t digits = 0;
+  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
+  auto n = bench::parse_u64(s.substr(0, digits));
+  if (!n) return false;
+  std::string suffix = s.substr(digits);
+  int shift = 0;
+  if (suffix.empty() || suffix == "B") shift = 0;
+  else if (suffix == "K" || suffix == "k" || suffix == "KiB") shift = 10;
+  else if (suffix == "M" || suffix == "MiB") shift = 20;
+  else if (suffix == "G" || suffix == "GiB") shift = 30;
+  else return false;
+  if (*n > (UINT64_MAX >> shift)) return false;
+  out = *n << shift;
+  return true;
+}
+
+bool parse_double(const std::string& s, double& out) {
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return !s.empty() && end && *end == '\0';
+}
+
+bool parse_int(const std::string& s, int& out) {
+  auto n = bench::parse_u64(s);
+  if (!n || *n > 1'000'000'000) return false;
+  out = static_cast<int>(*n);
+  return true;
+}
+
+int upstream_main(const Args& a) {
+  std::string listen = a.one("--listen", "127.0.0.1:0");
+  bench::Endpoint ep;
+  if (std::string err = bench::parse_target(listen, ep, true); !err.empty()) return usage_error("--listen: " + err);
+  double lifetime = 3600;
+  if (a.has("--lifetime") && !parse_double(a.one("--lifetime"), lifetime)) return usage_error("bad --lifetime");
+  if (lifetime <= 0 || lifetime > 86400) lifetime = 86400;
+  bench::Upstream up;
+  if (std::string err = up.listen(ep.host, ep.port); !err.empty()) {
+    std::fprintf(stderr, "sluice bench upstream: %s\n", err.c_str());
+    return 1;
+  }
+  std::printf("%d\n", up.port());
+  std::fflush(stdout);
+  up.run(true, lifetime);
+  return 0;
+}
+
+}  // namespace
+
+int bench_main(int argc, char** argv) {
+  Args a = parse_args(argc, argv, 1,
+                      {"--proxy", "--target", "--concurrency", "--threads", "--duration", "--requests", "--rate",
+                       "--size", "--timeout", "--hold", "--pid", "--listen", "--lifetime"},
+                      {"--direct", "--json", "--upload", "--close", "--help", "-h"});
+  if (a.has("--help") || a.has("-h")) {
+    std::fputs(kBenchUsage, stdout);
+    return 0;
+  }
+  if (!a.error.empty()) return usage_error(a.error);
+  if (a.positional.size() != 1) return usage_error("expected one SCENARIO");
+  if (a.positional[0] == "upstream") return upstream_main(a);
+
+  bench::Options o;
+  auto scenario = bench::parse_scenario(a.positional[0]);
+  if (!scenario) return usage_error("unknown scenario '" + a.positional[0] + "'");
+  o.scenario = *scenario;
+  o.direct = a.has("--direct");
+  if (o.direct == a.has("--proxy")) return usage_error("give exactly one of --proxy URL and --direct");
+  if (!o.direct) {
+    if (std::string err = bench::parse_proxy(a.one("--proxy"), o.proxy); !err.empty())
+      return usage_error("--proxy: " + err);
+  }
+  if (!a.has("--target")) return usage_error("--target HOST:PORT is required");
+  if (std::string err = bench::parse_target(a.one("--target"), o.target); !err.empty())
+    return usage_error("--target: " + err);
+  if (a.has("--concurrency") && !parse_int(a.one("--concurrency"), o.concurrency)) return usage_error("bad --concurrency");
+  if (a.has("--threads") && !parse_int(a.one("--threads"), o.threads)) return usage_error("bad --threads");
+  if (a.has("--duration") && !parse_double(a.one("--duration"), o.duration_s)) return usage_error("bad --duration");
+  if (a.has("--requests")) {
+    auto n = bench::parse_u64(a.one("--requests"));
+    if (!n) return usage_error("bad --requests");
+    o.requests = *n;
+  }
+  if (a.has("--rate") && !parse_double(a.one("--rate"), o.rate)) return usage_error("bad --rate");
+  if (a.has("--size") && !parse_size(a.one("--size"), o.size)) return usage_error("bad --size");
+  if (a.has("--timeout") && !parse_int(a.one("--timeout"), o.timeout_ms)) return usage_error("bad --timeout");
+  if (a.has("--hold") && !parse_double(a.one("--hold"), o.hold_s)) return usage_error("bad --hold");
+  o.upload = a.has("--upload");
+  o.upstream_close = a.has("--close");
+  for (const auto& spec : a.all("--pid")) {
+    size_t start = 0;
+    while (start <= spec.size()) {
+      size_t comma = spec.find(',', start);
+      std::string one = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      int pid = 0;
+      if (!parse_int(one, pid) || pid <= 0) return usage_error("bad --pid '" + one + "'");
+      o.pids.push_back(pid);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  if (o.scenario == bench::Scenario::IdleTunnels && o.pids.empty())
+    return usage_error("idle-tunnels measures the proxy's memory: give --pid");
+
+  std::vector<std::string> notes;
+  if (std::string err = bench::finalize(o, notes); !err.empty()) return usage_error(err);
+  for (const auto& n : notes) std::fprintf(stderr, "sluice bench: %s\n", n.c_str());
+
+  bench::Result r = bench::run(o);
+  std::fputs((a.has("--json") ? bench::render_json(r) + "\n" : bench::render_text(r)).c_str(), stdout);
+  return r.errors.total == 0 ? 0 : 1;
+}
+
+}  // namespace sluice::cli

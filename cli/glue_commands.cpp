@@ -1,0 +1,69 @@
+// Small front ends over sandbox-glue: `sluice jail-init` (internal: the jail's
+// init, started by `sluice run` inside bwrap) and `sluice connect`.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+#include "sandbox-glue/connect_relay.hpp"
+#include "sandbox-glue/jail_init.hpp"
+
+namespace sluice::cli {
+
+int jail_init_main(int argc, char** argv) {
+  Args a = parse_args(argc, argv, 1, {"--socket", "--port"}, {});
+  if (!a.error.empty() || !a.has("--socket") || a.rest.empty()) {
+    std::fprintf(stderr, "sluice jail-init: internal command of sluice run (--socket PATH --port N -- CMD)\n");
+    return 125;
+  }
+  int port = std::atoi(a.one("--port", "3128").c_str());
+  if (port <= 0 || port > 65535) {
+    std::fprintf(stderr, "sluice jail-init: bad --port\n");
+    return 125;
+  }
+  return glue::run_jail_init(a.one("--socket"), static_cast<uint16_t>(port), a.rest);
+}
+
+const char* kConnectUsage =
+    "usage: sluice connect [--proxy http://HOST:PORT | --proxy unix:PATH] HOST PORT\n"
+    "\n"
+    "Opens a tunnel to HOST:PORT through the proxy's CONNECT and relays it over\n"
+    "stdin/stdout, for ssh: ssh -o ProxyCommand='sluice connect %h %p' HOST.\n"
+    "Without --proxy it uses $HTTPS_PROXY, $https_proxy, $HTTP_PROXY, $http_proxy or\n"
+    "$ALL_PROXY. A refusal prints the proxy's reason and exits 1.\n";
+
+int connect_main(int argc, char** argv) {
+  Args a = parse_args(argc, argv, 1, {"--proxy"}, {"--help", "-h"});
+  if (a.has("--help") || a.has("-h")) {
+    std::fputs(kConnectUsage, stdout);
+    return 0;
+  }
+  if (!a.error.empty() || a.positional.size() != 2) {
+    std::fprintf(stderr, "sluice connect: %s (see sluice connect --help)\n",
+                 a.error.empty() ? "expected HOST PORT" : a.error.c_str());
+    return 2;
+  }
+  std::string proxy_text = a.one("--proxy");
+  for (const char* var : {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"}) {
+    if (!proxy_text.empty()) break;
+    if (const char* v = std::getenv(var); v != nullptr) proxy_text = v;
+  }
+  if (proxy_text.empty()) {
+    std::fprintf(stderr, "sluice connect: no proxy: give --proxy or set HTTPS_PROXY\n");
+    return 2;
+  }
+  glue::ProxyAddress proxy;
+  if (std::string err = glue::parse_proxy_address(proxy_text, proxy); !err.empty()) {
+    std::fprintf(stderr, "sluice connect: %s\n", err.c_str());
+    return 2;
+  }
+  int port = std::atoi(a.positional[1].c_str());
+  if (port <= 0 || port > 65535) {
+    std::fprintf(stderr, "sluice connect: bad port '%s'\n", a.positional[1].c_str());
+    return 2;
+  }
+  return glue::run_connect_relay(proxy, a.positional[0], static_cast<uint16_t>(port));
+}
+
+}  // namespace sluice::cli

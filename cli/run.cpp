@@ -1,0 +1,288 @@
+// `sluice run`: an embedded proxy on a private unix socket, and CMD in a
+// bubblewrap jail whose only way out is that socket (through the in-jail bridge).
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+#include "proxy/server.hpp"
+#include "rules/config.hpp"
+#include "rules/pattern.hpp"
+#include "sandbox-glue/bwrap_args.hpp"
+#include "sandbox-glue/proxy_env.hpp"
+
+namespace sluice::cli {
+
+namespace {
+
+const char* kRunUsage =
+    "usage: sluice run [--allow PATTERN]... [--deny PATTERN]... [--policy FILE]\n"
+    "                  [--write PATH]... [--deny-read PATH]... [--dns-server IP:PORT]...\n"
+    "                  [--log FILE] [--quiet] [--dry-run] -- CMD [ARGS...]\n"
+    "\n"
+    "Runs CMD in a bubblewrap jail with no network of its own. Its only way out is\n"
+    "an embedded sluice proxy, reached through a bridge on 127.0.0.1:3128 inside the\n"
+    "jail; HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and friends point there. With no\n"
+    "--policy and no --allow, every request is denied.\n"
+    "\n"
+    "  --allow PATTERN      allow entry (host, *.host, host:port, IP, CIDR); repeatable\n"
+    "  --deny PATTERN       deny entry, wins over allow; repeatable\n"
+    "  --policy FILE        a sluice config; its policy 'default' (or its only policy),\n"
+    "                       resolver and limits apply; listeners in it are ignored\n"
+    "  --write PATH         another writable path besides the current directory\n"
+    "  --deny-read PATH     hide PATH from the jail (besides ~/.ssh, ~/.aws, ...)\n"
+    "  --dns-server IP:PORT DNS server for the proxy (default: /etc/resolv.conf)\n"
+    "  --log FILE           write the full JSON decision log to FILE\n"
+    "  --quiet              do not print denials on stderr\n"
+    "  --dry-run            print the bwrap command line and exit\n"
+    "\n"
+    "Exit status: CMD's (128+N if a signal ended it); 2 for bad arguments or policy,\n"
+    "125 when the jail could not be built, 127 when CMD is not found.\n";
+
+std::string runtime_base() {
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  if (xdg != nullptr && *xdg == '/' && ::access(xdg, W_OK | X_OK) == 0) return xdg;
+  return "/tmp";
+}
+
+std::string find_in_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find(':', start);
+    if (end == std::string::npos) end = p.size();
+    std::string candidate = p.substr(start, end - start) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return "";
+}
+
+std::string self_exe() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+std::string absolute(const std::string& p, const std::string& cwd) {
+  char buf[PATH_MAX];
+  if (::realpath(p.c_str(), buf) != nullptr) return buf;
+  return p.empty() || p[0] == '/' ? p : cwd + "/" + p;
+}
+
+// Removes what the launcher made, leaving anything the jail wrote into it.
+void remove_placeholders(const std::vector<std::string>& paths) {
+  for (const auto& p : paths) {
+    struct stat st{};
+    if (::lstat(p.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) ::rmdir(p.c_str());  // fails, and keeps it, unless empty
+    else if (S_ISREG(st.st_mode) && st.st_size == 0) ::unlink(p.c_str());
+  }
+}
+
+int fail(const std::string& message, int code) {
+  std::fprintf(stderr, "sluice run: %s\n", message.c_str());
+  return code;
+}
+
+}  // namespace
+
+int run_main(int argc, char** argv) {
+  Args a = parse_args(argc, argv, 1,
+                      {"--allow", "--deny", "--policy", "--write", "--deny-read", "--dns-server", "--log", "--workers"},
+                      {"--help", "-h", "--quiet", "--dry-run"});
+  if (a.has("--help") || a.has("-h")) {
+    std::fputs(kRunUsage, stdout);
+    return 0;
+  }
+  if (!a.error.empty()) return fail(a.error + " (see sluice run --help)", 2);
+  if (!a.positional.empty()) return fail("put the command after --: sluice run [OPTIONS] -- " + a.positional[0], 2);
+  if (a.rest.empty()) return fail("no command: sluice run [OPTIONS] -- CMD [ARGS...]", 2);
+
+  // The policy: from --policy, then --allow/--deny on top; closed by default.
+  auto cfg = std::make_shared<rules::Config>();
+  std::shared_ptr<rules::Policy> policy;
+  if (a.has("--policy")) {
+    auto load = rules::load_config_file(a.one("--policy"), true);
+    if (!load.errors.empty()) {
+      for (const auto& e : load.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+      return 2;
+    }
+    cfg = load.config;
+    auto it = cfg->policies.find("default");
+    if (it == cfg->policies.end() && cfg->policies.size() == 1) it = cfg->policies.begin();
+    if (it == cfg->policies.end())
+      return fail(a.one("--policy") + ": name one policy 'default' (it has " + std::to_string(cfg->policies.size()) +
+                      " policies and none is called default)", 2);
+    // Fresh from the loader and not shared yet: safe to extend in place.
+    policy = std::const_pointer_cast<rules::Policy>(it->second);
+  } else {
+    policy = std::make_shared<rules::Policy>();
+    policy->name = "default";
+  }
+  cfg->listeners.clear();
+  cfg->policies = {{policy->name, policy}};
+  for (auto [flag, set] : {std::pair{"--allow", &policy->allow}, std::pair{"--deny", &policy->deny}}) {
+    for (const auto& text : a.all(flag)) {
+      auto p = rules::parse_pattern(text);
+      if (!p) return fail(std::string(flag) + ": " + p.error(), 2);
+      set->add(std::move(p.value()));
+    }
+  }
+  for (const auto& s : a.all("--dns-server")) cfg->resolver.servers.push_back(s);
+  cfg->log.path = a.one("--log", "");
+  cfg->limits.drain_timeout_ms = 200;  // the jail is gone when we stop; nothing to wait for
+
+  char cwd_buf[PATH_MAX];
+  if (::getcwd(cwd_buf, sizeof cwd_buf) == nullptr) return fail("cannot read the current directory", 125);
+  const std::string cwd = cwd_buf;
+  const char* home_env = std::getenv("HOME");
+  const std::string home = home_env ? home_env : "";
+
+  glue::JailSpec spec;
+  spec.command = a.rest;
+  spec.cwd = cwd;
+  spec.home = home;
+  for (const auto& w : a.all("--write")) {
+    if (glue::probe_path(w) == glue::PathKind::Missing) return fail("--write " + w + ": no such file or directory", 2);
+    spec.writable.push_back(absolute(w, cwd));
+  }
+  if (!home.empty())
+    for (const auto& d : glue::default_denied_reads()) spec.denied_reads.push_back(home + "/" + d);
+  for (const auto& d : a.all("--deny-read")) spec.denied_reads.push_back(absolute(d, cwd));
+  spec.denied_writes = glue::default_denied_writes();
+  spec.sluice_binary = self_exe();
+  spec.env = glue::proxy_environment(spec.bridge_port, spec.sluice_binary);
+
+  // A private runtime directory: the socket lives here and nothing else of it enters the jail.
+  std::string dir_template = runtime_base() + "/sluice-run-XXXXXX";
+  if (::mkdtemp(dir_template.data()) == nullptr) return fail("cannot create a runtime directory: " + std::string(std::strerror(errno)), 125);
+  const std::string dir = dir_template;
+  const std::string empty_dir = dir + "/empty";
+  ::mkdir(empty_dir.c_str(), 0500);
+  spec.socket_host_path = dir + "/proxy.sock";
+  spec.runtime_dir = dir;
+  auto cleanup_dir = [&] {
+    ::rmdir(empty_dir.c_str());
+    ::unlink(spec.socket_host_path.c_str());
+    ::rmdir(dir.c_str());
+  };
+
+  glue::BwrapPlan plan = glue::build_bwrap_plan(spec, glue::probe_path, empty_dir);
+  if (a.has("--dry-run")) {
+    std::string line;
+    for (const auto& w : plan.argv) line += (line.empty() ? "" : " ") + glue::shell_quote(w);
+    std::printf("%s\n", line.c_str());
+    for (const auto& [k, v] : spec.env) std::printf("%s=%s\n", k.c_str(), glue::shell_quote(v).c_str());
+    cleanup_dir();
+    return 0;
+  }
+  std::string bwrap = find_in_path("bwrap");
+  if (bwrap.empty()) {
+    cleanup_dir();
+    return fail("bwrap (bubblewrap) not found in PATH; install it: apt-get install bubblewrap", 125);
+  }
+
+  rules::ListenerConfig listener;
+  listener.name = "sandbox";
+  listener.kind = rules::ListenerConfig::Kind::Unix;
+  listener.path = spec.socket_host_path;
+  listener.mode = 0600;
+  listener.policy = policy->name;
+  cfg->listeners.push_back(listener);
+
+  // Signals are read from a signalfd; block them before any thread starts.
+  sigset_t handled, old;
+  sigemptyset(&handled);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD}) sigaddset(&handled, s);
+  sigprocmask(SIG_BLOCK, &handled, &old);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  proxy::Server server;
+  if (!a.has("--quiet")) server.log().set_denial_stream(stderr);
+  int workers = 1;
+  if (a.has("--workers")) workers = std::atoi(a.one("--workers").c_str());
+  if (std::string err = server.start(cfg, workers); !err.empty()) {
+    cleanup_dir();
+    return fail(err, 125);
+  }
+
+  int info[2];
+  if (::pipe2(info, O_CLOEXEC) != 0) return fail("pipe: " + std::string(std::strerror(errno)), 125);
+  std::vector<std::string> argv_words = plan.argv;
+  argv_words.insert(argv_words.begin() + 1, {"--info-fd", "3"});
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::setpgid(0, 0);  // terminal signals reach the launcher, which forwards them to CMD
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    ::dup2(info[1], 3);  // dup2 clears O_CLOEXEC on the copy
+    std::vector<char*> args;
+    for (auto& w : argv_words) args.push_back(w.data());
+    args.push_back(nullptr);
+    ::execv(bwrap.c_str(), args.data());
+    std::fprintf(stderr, "sluice run: cannot start %s: %s\n", bwrap.c_str(), std::strerror(errno));
+    _exit(125);
+  }
+  ::close(info[1]);
+  if (child < 0) return fail("fork: " + std::string(std::strerror(errno)), 125);
+
+  int sfd = ::signalfd(-1, &handled, SFD_CLOEXEC);
+  std::string info_text;
+  bool info_open = true;
+  pid_t jail_pid = 0;
+  int status = 0;
+  for (;;) {
+    pollfd fds[2] = {{sfd, POLLIN, 0}, {info[0], static_cast<short>(info_open ? POLLIN : 0), 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (info_open && fds[1].revents) {
+      char buf[512];
+      ssize_t n = ::read(info[0], buf, sizeof buf);
+      if (n > 0) info_text.append(buf, static_cast<size_t>(n));
+      else info_open = false;
+      if (auto k = info_text.find("\"child-pid\""); k != std::string::npos && jail_pid == 0) {
+        auto colon = info_text.find(':', k);
+        if (colon != std::string::npos) jail_pid = static_cast<pid_t>(std::atoi(info_text.c_str() + colon + 1));
+      }
+    }
+    if (fds[0].revents) {
+      signalfd_siginfo si{};
+      if (::read(sfd, &si, sizeof si) != sizeof si) continue;
+      int sig = static_cast<int>(si.ssi_signo);
+      if (sig == SIGCHLD) {
+        if (::waitpid(child, &status, WNOHANG) == child) break;
+        continue;
+      }
+      ::kill(jail_pid > 0 ? jail_pid : child, sig);
+    }
+  }
+  ::close(sfd);
+  ::close(info[0]);
+  server.stop();
+  remove_placeholders(plan.placeholders);
+  cleanup_dir();
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 125;
+  if (jail_pid == 0 && code != 0)
+    std::fprintf(stderr,
+                 "sluice run: bubblewrap could not build the jail (see its message above); it needs user "
+                 "namespaces: check sysctl kernel.unprivileged_userns_clone and user.max_user_namespaces\n");
+  return code;
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,15 @@
+// The in-jail bridge: listens on 127.0.0.1:PORT in the jail's own network
+// namespace and relays every connection, byte for byte, to the proxy's unix
+// socket bound into the jail. Runs its own libuv loop until killed.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace sluice::glue {
+
+// `on_ready` runs once the listener is bound (the jail's init waits for it).
+// Returns only on a setup error, with a one-line message.
+std::string run_bridge(uint16_t port, const std::string& socket_path, const std::function<void()>& on_ready);
+
+}  // namespace sluice::glue

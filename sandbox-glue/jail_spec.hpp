@@ -1,0 +1,31 @@
+// What a jail looks like, independent of the mechanism that builds it.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sluice::glue {
+
+// Paths under $HOME whose reads are denied by default: credentials and keys.
+std::vector<std::string> default_denied_reads();
+// Names that stay read-only even inside writable directories: things that run
+// code later (hooks, shell rc files, editor and MCP configs).
+std::vector<std::string> default_denied_writes();
+
+struct JailSpec {
+  std::vector<std::string> command;        // argv of CMD
+  std::string cwd;                         // writable, bound at the same path
+  std::string home;                        // $HOME on the host
+  std::vector<std::string> writable;       // extra writable paths (--write)
+  std::vector<std::string> denied_reads;   // absolute paths hidden from the jail
+  std::vector<std::string> denied_writes;  // names relative to each writable dir
+  std::string socket_host_path;            // the proxy's unix socket on the host
+  std::string runtime_dir;                 // the launcher's private dir: never visible inside
+  std::string socket_jail_path = "/run/sluice/proxy.sock";
+  uint16_t bridge_port = 3128;
+  std::string sluice_binary;               // this binary, run inside as the jail's init
+  std::vector<std::pair<std::string, std::string>> env;  // set inside the jail
+};
+
+}  // namespace sluice::glue

@@ -1,0 +1,578 @@
+#!/usr/bin/env bash
+# bench-peers.sh: sluice and its peers, side by side, on this machine's loopback only.
+#
+# Installs what is missing (apt: squid, tinyproxy, gnuplot-nox; npm: @anthropic-ai/sandbox-runtime
+# into a private prefix), starts each proxy with a private config in a temp dir, listening on
+# 127.0.0.1 only, starts the built-in upstream (`sluice bench upstream`), then runs every
+# scenario against direct loopback and each proxy, interleaved, three repeats, and writes
+# bench/RESULTS.md plus plots in bench/results/. Everything it started is stopped on exit.
+#
+#   scripts/bench-peers.sh                 # the full run (~10 minutes)
+#   QUICK=1 scripts/bench-peers.sh         # one repeat, short runs: checks the script itself
+#   SLUICE=/path/to/sluice PEERS="sluice squid" scripts/bench-peers.sh
+#
+# Every run is bounded: each `sluice bench` call has a --duration and a request or size limit,
+# and `timeout` on top.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SLUICE=${SLUICE:-$ROOT/build/sluice}
+OUT=${OUT:-$ROOT/bench}
+QUICK=${QUICK:-0}
+PEERS=${PEERS:-"sluice squid tinyproxy srt"}
+SRT_PREFIX=${SRT_PREFIX:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice-bench/srt}
+
+if [[ $QUICK == 1 ]]; then
+  REPEATS=1 DUR=1 TPUT_SIZE=128M RATES="500 2000" IDLE_N=500 RACE_RUNS=3 RACE_SIZE=32M
+else
+  REPEATS=3 DUR=3 TPUT_SIZE=1G RATES="250 500 1000 2000 4000" IDLE_N=4000 RACE_RUNS=12 RACE_SIZE=256M
+fi
+RATE_DUR=2
+
+log() { printf '[bench-peers] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[[ -x $SLUICE ]] || die "no sluice binary at $SLUICE (build it first, or set SLUICE=)"
+command -v python3 >/dev/null || die "python3 is needed to aggregate the results"
+
+WORK=$(mktemp -d /tmp/sluice-peers.XXXXXX)
+chmod 755 "$WORK"
+declare -a STARTED=()
+cleanup() {
+  local rc=$?
+  for p in "${STARTED[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${STARTED[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- installs, only when missing ----
+
+install_apt() {
+  local need=()
+  command -v squid >/dev/null || [[ -x /usr/sbin/squid ]] || need+=(squid)
+  command -v tinyproxy >/dev/null || [[ -x /usr/bin/tinyproxy ]] || need+=(tinyproxy)
+  command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+  ((${#need[@]})) || return 0
+  log "installing ${need[*]} (apt)"
+  # Debian starts a package's service on install (squid on *:3128, tinyproxy on *:8888): keep
+  # them from starting, with a policy-rc.d of our own unless one is already in place.
+  local own_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  local rc=0
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"; } >&2 || rc=$?
+  ((own_policy)) && rm -f /usr/sbin/policy-rc.d
+  return $rc
+}
+
+install_srt() {
+  [[ -f $SRT_PREFIX/node_modules/@anthropic-ai/sandbox-runtime/dist/sandbox/http-proxy.js ]] && return 0
+  command -v npm >/dev/null || return 1
+  log "installing @anthropic-ai/sandbox-runtime into $SRT_PREFIX (npm)"
+  mkdir -p "$SRT_PREFIX"
+  npm install --prefix "$SRT_PREFIX" --no-audit --no-fund --loglevel=error @anthropic-ai/sandbox-runtime >&2
+}
+
+install_apt || log "apt install failed; peers that are missing will be left out"
+[[ " $PEERS " == *" srt "* ]] && { install_srt || log "npm install failed; srt will be left out"; }
+
+# ---- helpers ----
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_port() {  # wait_port PORT PID: until something accepts on 127.0.0.1:PORT (10 s at most)
+  for _ in $(seq 100); do
+    kill -0 "$2" 2>/dev/null || return 1
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Enough descriptors for the idle-tunnels scenario (proxy: two per tunnel).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+declare -A PORT=() PID=() VERSION=() CMD=() SKIPPED=()
+
+# ---- the upstream ----
+
+"$SLUICE" bench upstream --listen 127.0.0.1:0 --lifetime 3600 >"$WORK/upstream.port" 2>"$WORK/upstream.err" &
+UP_PID=$!
+STARTED+=("$UP_PID")
+for _ in $(seq 50); do [[ -s $WORK/upstream.port ]] && break; sleep 0.1; done
+UP_PORT=$(head -1 "$WORK/upstream.port")
+[[ -n $UP_PORT ]] || die "the upstream did not start: $(cat "$WORK/upstream.err")"
+TARGET=127.0.0.1:$UP_PORT
+log "upstream on $TARGET (pid $UP_PID)"
+
+# ---- the proxies ----
+
+start_sluice() {
+  local p; p=$(free_port)
+  CMD[sluice]="$SLUICE serve --listen 127.0.0.1:$p --allow 127.0.0.1 --log /dev/null"
+  # shellcheck disable=SC2086
+  ${CMD[sluice]} 2>"$WORK/sluice.err" &
+  PID[sluice]=$!; STARTED+=("${PID[sluice]}"); PORT[sluice]=$p
+  VERSION[sluice]=$("$SLUICE" --version 2>&1 | head -1)
+}
+
+start_squid() {
+  local bin; bin=$(command -v squid || echo /usr/sbin/squid)
+  [[ -x $bin ]] || { SKIPPED[squid]="not installed"; return 1; }
+  local d=$WORK/squid p; p=$(free_port)
+  mkdir -p "$d"
+  cat >"$d/squid.conf" <<EOF
+http_port 127.0.0.1:$p
+acl localhost src 127.0.0.1/32
+acl CONNECT method CONNECT
+acl upstream_port port $UP_PORT
+http_access allow localhost CONNECT upstream_port
+http_access deny CONNECT
+http_access allow localhost
+http_access deny all
+cache deny all
+cache_mem 8 MB
+access_log none
+cache_store_log none
+cache_log $d/cache.log
+pid_filename $d/squid.pid
+coredump_dir $d
+logfile_rotate 0
+icp_port 0
+htcp_port 0
+snmp_port 0
+udp_incoming_address 127.0.0.1
+dns_nameservers 127.0.0.1
+visible_hostname sluice-bench
+via off
+forwarded_for delete
+shutdown_lifetime 1 seconds
+max_filedescriptors 65536
+pinger_enable off
+netdb_filename none
+EOF
+  if id proxy >/dev/null 2>&1; then echo "cache_effective_user proxy" >>"$d/squid.conf"; chown -R proxy "$d"; fi
+  CMD[squid]="$bin -N -f $d/squid.conf"
+  # shellcheck disable=SC2086
+  ${CMD[squid]} 2>"$WORK/squid.err" &
+  PID[squid]=$!; STARTED+=("${PID[squid]}"); PORT[squid]=$p
+  VERSION[squid]=$("$bin" -v 2>&1 | head -1)
+}
+
+start_tinyproxy() {
+  local bin; bin=$(command -v tinyproxy || echo /usr/bin/tinyproxy)
+  [[ -x $bin ]] || { SKIPPED[tinyproxy]="not installed"; return 1; }
+  local d=$WORK/tinyproxy p; p=$(free_port)
+  mkdir -p "$d"; chmod 777 "$d"
+  cat >"$d/tinyproxy.conf" <<EOF
+User nobody
+Group nogroup
+Port $p
+Listen 127.0.0.1
+Timeout 600
+LogFile "$d/tinyproxy.log"
+LogLevel Critical
+PidFile "$d/tinyproxy.pid"
+MaxClients 20000
+Allow 127.0.0.1
+ConnectPort $UP_PORT
+DisableViaHeader Yes
+EOF
+  CMD[tinyproxy]="$bin -d -c $d/tinyproxy.conf"
+  # shellcheck disable=SC2086
+  ${CMD[tinyproxy]} 2>"$WORK/tinyproxy.err" &
+  PID[tinyproxy]=$!; STARTED+=("${PID[tinyproxy]}"); PORT[tinyproxy]=$p
+  VERSION[tinyproxy]=$("$bin" -v 2>&1 | head -1)
+}
+
+start_srt() {
+  local mod=$SRT_PREFIX/node_modules/@anthropic-ai/sandbox-runtime
+  [[ -f $mod/dist/sandbox/http-proxy.js ]] || { SKIPPED[srt]="npm package not installed"; return 1; }
+  command -v node >/dev/null || { SKIPPED[srt]="node not found"; return 1; }
+  local p; p=$(free_port)
+  # srt's HTTP proxy as its sandbox manager starts it, minus the sandbox: the package's own
+  # createHttpProxyServer with an allow filter for the upstream host. No auth token is set.
+  cat >"$WORK/srt-proxy.mjs" <<EOF
+import { createHttpProxyServer } from '$mod/dist/sandbox/http-proxy.js';
+const [port, allowed] = [Number(process.argv[2]), process.argv[3]];
+const server = createHttpProxyServer({ filter: (_port, host) => host === allowed });
+server.listen(port, '127.0.0.1');
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
+EOF
+  CMD[srt]="node $WORK/srt-proxy.mjs $p 127.0.0.1"
+  # shellcheck disable=SC2086
+  ${CMD[srt]} 2>"$WORK/srt.err" &
+  PID[srt]=$!; STARTED+=("${PID[srt]}"); PORT[srt]=$p
+  VERSION[srt]="@anthropic-ai/sandbox-runtime $(node -p "require('$mod/package.json').version") on node $(node --version)"
+}
+
+TARGETS=(direct)
+for peer in $PEERS; do
+  if "start_$peer" && wait_port "${PORT[$peer]}" "${PID[$peer]}"; then
+    TARGETS+=("$peer")
+    log "$peer on 127.0.0.1:${PORT[$peer]} (pid ${PID[$peer]}): ${VERSION[$peer]}"
+  else
+    [[ -n ${SKIPPED[$peer]:-} ]] || SKIPPED[$peer]="did not start: $(tail -c 300 "$WORK/$peer.err" 2>/dev/null | tr '\n' ' ')"
+    log "$peer left out: ${SKIPPED[$peer]}"
+  fi
+done
+PROXIES=("${TARGETS[@]:1}")
+
+# ---- the runs ----
+
+RAW=$WORK/raw.jsonl
+: >"$RAW"
+mkdir -p "$OUT/results"
+
+bench() {  # bench TAG TARGET SCENARIO ARGS...: one bounded run, one JSON line into $RAW
+  local tag=$1 t=$2 scen=$3; shift 3
+  local via=()
+  if [[ $t == direct ]]; then via=(--direct); else via=(--proxy "http://127.0.0.1:${PORT[$t]}" --pid "${PID[$t]}"); fi
+  local json
+  json=$(timeout 400 "$SLUICE" bench "$scen" "${via[@]}" --target "$TARGET" --json "$@" 2>>"$WORK/bench.err") || true
+  if [[ $json != \{* ]]; then
+    log "  $tag $t: no result (see the errors below)"; tail -3 "$WORK/bench.err" >&2 || true; return 0
+  fi
+  printf '{"tag":"%s","target":"%s","rep":%d,"result":%s}\n' "$tag" "$t" "$REP" "$json" >>"$RAW"
+  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %-22s %-10s %10.1f ops/s %9.1f MB/s  p99 %8.0f us  errors %s" % (sys.argv[2], sys.argv[3], r["ops_per_s"], r["mb_per_s"], r["latency_us"]["p99"] or 0, r["errors"]))' "$json" "$tag" "$t" >&2
+}
+
+COMMANDS=(
+  "sluice bench connect-storm (--direct | --proxy URL --pid PID) --target $TARGET --concurrency 16 --duration $DUR"
+  "sluice bench http-forward (--direct | --proxy URL --pid PID) --target $TARGET --concurrency 16 --duration $DUR"
+  "sluice bench tunnel-throughput (--direct | --proxy URL --pid PID) --target $TARGET --size $TPUT_SIZE --duration 20"
+  "sluice bench connect-storm (--direct | --proxy URL --pid PID) --target $TARGET --rate R --concurrency 1000 --duration $RATE_DUR   (R in: $RATES, and half of sluice's peak)"
+  "sluice bench idle-tunnels --proxy URL --pid PID --target $TARGET --concurrency $IDLE_N --hold 1"
+  "sluice bench tunnel-throughput --proxy URL --target $TARGET --size $RACE_SIZE --close --requests $RACE_RUNS --duration 60"
+)
+
+for ((REP = 1; REP <= REPEATS; REP++)); do
+  log "repeat $REP/$REPEATS: closed loop"
+  for t in "${TARGETS[@]}"; do bench connect-storm "$t" connect-storm --concurrency 16 --duration "$DUR"; done
+  for t in "${TARGETS[@]}"; do bench http-forward "$t" http-forward --concurrency 16 --duration "$DUR"; done
+  for t in "${TARGETS[@]}"; do bench tunnel-throughput "$t" tunnel-throughput --size "$TPUT_SIZE" --duration 20; done
+done
+
+# Half of sluice's peak setup rate (median of the closed-loop runs): the target says p99 added
+# latency must stay under 1 ms there.
+HALF=$(python3 - "$RAW" <<'EOF'
+import json, statistics, sys
+v = [json.loads(l)["result"]["ops_per_s"] for l in open(sys.argv[1])
+     if '"tag":"connect-storm"' in l and '"target":"sluice"' in l]
+print(int(statistics.median(v) / 2) if v else 0)
+EOF
+)
+RATE_LIST=$RATES
+[[ $HALF -gt 0 ]] && RATE_LIST="$RATES $HALF"
+echo "$HALF" >"$WORK/half_peak"
+
+for ((REP = 1; REP <= REPEATS; REP++)); do
+  log "repeat $REP/$REPEATS: open loop at $RATE_LIST ops/s"
+  for r in $RATE_LIST; do
+    for t in "${TARGETS[@]}"; do bench "rate-$r" "$t" connect-storm --rate "$r" --concurrency 1000 --duration "$RATE_DUR"; done
+  done
+  log "repeat $REP/$REPEATS: idle tunnels"
+  for t in "${PROXIES[@]}"; do bench idle-tunnels "$t" idle-tunnels --concurrency "$IDLE_N" --hold 1 --duration 30; done
+done
+
+log "byte-exactness: $RACE_RUNS downloads of $RACE_SIZE each, upstream closing right after the last byte"
+REP=1
+for t in "${TARGETS[@]}"; do
+  bench close-race "$t" tunnel-throughput --size "$RACE_SIZE" --close --requests "$RACE_RUNS" --duration 60
+done
+
+# ---- the report ----
+
+{
+  echo "nproc=$(nproc)"
+  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "kernel=$(uname -sr)"
+  echo "mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "gnuplot=$(gnuplot --version 2>/dev/null || echo none)"
+  echo "repeats=$REPEATS"
+  echo "quick=$QUICK"
+  echo "half_peak=$HALF"
+  for t in "${PROXIES[@]}"; do echo "version.$t=${VERSION[$t]}"; echo "cmd.$t=${CMD[$t]}"; done
+  for t in "${!SKIPPED[@]}"; do echo "skipped.$t=${SKIPPED[$t]}"; done
+  for c in "${COMMANDS[@]}"; do echo "command=$c"; done
+  echo "upstream=sluice bench upstream --listen 127.0.0.1:0"
+} >"$WORK/meta.txt"
+
+cp "$RAW" "$OUT/results/raw.jsonl"
+python3 - "$OUT/results/raw.jsonl" "$WORK/meta.txt" "$OUT" <<'PYEOF'
+# Aggregates raw.jsonl (one line per run) into bench/RESULTS.md and gnuplot plots.
+import json, os, statistics, subprocess, sys
+from collections import defaultdict
+
+raw_path, meta_path, out = sys.argv[1:4]
+res_dir = os.path.join(out, "results")
+runs = defaultdict(list)  # (tag, target) -> [result]
+order = []
+for line in open(raw_path):
+    r = json.loads(line)
+    key = (r["tag"], r["target"])
+    runs[key].append(r["result"])
+    if r["target"] not in order:
+        order.append(r["target"])
+meta, commands = {}, []
+for line in open(meta_path):
+    k, _, v = line.rstrip("\n").partition("=")
+    if k == "command":
+        commands.append(v)
+    else:
+        meta[k] = v
+
+def med(tag, target, f):
+    vals = [f(r) for r in runs.get((tag, target), [])]
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+def errs(tag, target):
+    total = defaultdict(int)
+    for r in runs.get((tag, target), []):
+        for k, n in r["errors"].items():
+            total[k] += n
+        if r.get("unsent"):
+            total["unsent"] += r["unsent"]
+        if r.get("keepalive_retries"):
+            total["resent after a silent keep-alive close"] += r["keepalive_retries"]
+    return ", ".join(f"{k} {n}" for k, n in sorted(total.items())) or "0"
+
+def fmt(v, spec="{:.1f}", none="–"):
+    return none if v is None else spec.format(v)
+
+def ratio(a, b):
+    return None if a is None or not b else a / b
+
+cpu10k = lambda r: r.get("proxy_cpu_s_per_10k_ops")
+cpugib = lambda r: r.get("proxy_cpu_s_per_gib")
+peak = lambda r: r["proxy_peak_rss_kib"] / 1024 if "proxy_peak_rss_kib" in r else None
+p50 = lambda r: r["latency_us"]["p50"] / 1000 if r["latency_us"]["count"] else None
+p99 = lambda r: r["latency_us"]["p99"] / 1000 if r["latency_us"]["count"] else None
+p999 = lambda r: r["latency_us"]["p99_9"] / 1000 if r["latency_us"]["count"] else None
+ops = lambda r: r["ops_per_s"]
+mbs = lambda r: r["mb_per_s"]
+targets = [t for t in ["direct", "sluice", "squid", "tinyproxy", "srt"] if t in order] + \
+          [t for t in order if t not in ("direct", "sluice", "squid", "tinyproxy", "srt")]
+proxies = [t for t in targets if t != "direct"]
+
+md = []
+w = md.append
+w("# Benchmarks: sluice and its peers")
+w("")
+w("Written by `scripts/bench-peers.sh` (do not edit by hand; run it again). Every number is the")
+w(f"median of {meta.get('repeats', '?')} interleaved repeats, all measured in the same run on the same machine.")
+if meta.get("quick") == "1":
+    w("")
+    w("**QUICK=1 run: one repeat and short runs; a check of the script, not a measurement.**")
+w("")
+w("## Machine")
+w("")
+w(f"- {meta.get('nproc')} CPUs: {meta.get('cpu')}; {meta.get('mem')}; {meta.get('kernel')}")
+w(f"- date: {meta.get('date')}")
+w("- client, proxy and upstream share these CPUs; other work on the machine adds noise, which the")
+w("  CPU-seconds-per-operation figures (from /proc/PID/stat) resist better than the rates do.")
+w("")
+w("## Peers")
+w("")
+w("| peer | version | command |")
+w("|---|---|---|")
+for t in proxies:
+    w(f"| {t} | {meta.get('version.' + t, '?')} | `{meta.get('cmd.' + t, '?')}` |")
+for k, v in meta.items():
+    if k.startswith("skipped."):
+        w(f"| {k[8:]} | left out | {v} |")
+w("")
+w("The upstream is the built-in one (`" + meta.get("upstream", "") + "`, one libuv loop); `direct`")
+w("is the same load straight at it, the physical limit of this machine for the scenario.")
+w("Configs are private and minimal: no cache and no access log for squid, `LogLevel Critical` for")
+w("tinyproxy, `--log /dev/null` for sluice; srt's proxy is its package's own `createHttpProxyServer`")
+w("with an allow filter for 127.0.0.1, started from a small Node script (no sandbox around it).")
+w("Each runs its default process model: sluice one worker loop per core, squid one worker")
+w("(`-N`, no kids), tinyproxy a thread per connection, srt one Node event loop.")
+w("")
+w("## Commands")
+w("")
+for c in commands:
+    w(f"- `{c}`")
+w("")
+
+def rate_table(tag, title, unit_col):
+    w(f"## {title}")
+    w("")
+    d_ops = med(tag, "direct", ops)
+    s_ops = med(tag, "sluice", ops)
+    w(f"| target | {unit_col} | × direct | × sluice | p50 ms | p99 ms | p99.9 ms | proxy CPU-s per 10k ops | proxy peak RSS MiB | errors |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for t in targets:
+        o = med(tag, t, ops)
+        if o is None:
+            continue
+        w(f"| {t} | {fmt(o, '{:.0f}')} | {fmt(ratio(o, d_ops), '{:.2f}')} | {fmt(ratio(o, s_ops), '{:.2f}')} | "
+          f"{fmt(med(tag, t, p50), '{:.2f}')} | {fmt(med(tag, t, p99), '{:.2f}')} | {fmt(med(tag, t, p999), '{:.2f}')} | "
+          f"{fmt(med(tag, t, cpu10k), '{:.2f}')} | {fmt(med(tag, t, peak))} | {errs(tag, t)} |")
+    w("")
+
+rate_table("connect-storm", "Tunnel setup rate (connect-storm, closed loop, 16 connections)", "tunnels/s")
+rate_table("http-forward", "Forwarded requests (http-forward, keep-alive, 16 connections)", "requests/s")
+
+w("## Tunnel throughput (tunnel-throughput, one tunnel)")
+w("")
+d_mb, s_mb = med("tunnel-throughput", "direct", mbs), med("tunnel-throughput", "sluice", mbs)
+w("| target | MB/s | × direct | × sluice | proxy CPU-s per GiB | proxy peak RSS MiB | errors |")
+w("|---|---|---|---|---|---|---|")
+for t in targets:
+    m = med("tunnel-throughput", t, mbs)
+    if m is None:
+        continue
+    w(f"| {t} | {fmt(m, '{:.0f}')} | {fmt(ratio(m, d_mb), '{:.2f}')} | {fmt(ratio(m, s_mb), '{:.2f}')} | "
+      f"{fmt(med('tunnel-throughput', t, cpugib), '{:.3f}')} | {fmt(med('tunnel-throughput', t, peak))} | {errs('tunnel-throughput', t)} |")
+w("")
+
+rates = sorted({int(tag[5:]) for tag, _ in runs if tag.startswith("rate-")})
+half = int(meta.get("half_peak", "0") or 0)
+w("## Latency at a fixed offered rate (connect-storm, open loop)")
+w("")
+w("Latency counts from each operation's scheduled start, so a proxy that stalls cannot hide its")
+w("queue (no coordinated omission). Cells: p50 / p99 in ms; `!` marks runs where operations were")
+w("still unsent at the end or failed (the proxy could not keep up with the offered rate).")
+w("")
+w("| offered/s | " + " | ".join(targets) + " |")
+w("|---|" + "---|" * len(targets))
+for r in rates:
+    tag = f"rate-{r}"
+    cells = []
+    for t in targets:
+        a, b = med(tag, t, p50), med(tag, t, p99)
+        bad = any(x.get("unsent") or x["failed"] for x in runs.get((tag, t), []))
+        cells.append("–" if a is None else f"{a:.2f} / {b:.2f}{' !' if bad else ''}")
+    label = f"{r} (½ sluice peak)" if r == half else str(r)
+    w(f"| {label} | " + " | ".join(cells) + " |")
+w("")
+if half and med(f"rate-{half}", "sluice", p99) is not None and med(f"rate-{half}", "direct", p99) is not None:
+    added = med(f"rate-{half}", "sluice", p99) - med(f"rate-{half}", "direct", p99)
+    w(f"p99 latency sluice adds at half its peak setup rate ({half}/s): **{added:.2f} ms** (target ≤ 1 ms).")
+    w("")
+
+w("## Idle tunnels")
+w("")
+w("RSS growth of the proxy with every tunnel open and idle (after one small exchange each),")
+w("divided by the tunnels held. A garbage-collected proxy (srt on node) can show noise or even a")
+w("negative figure when a collection lands between the two samples; its peak RSS says more.")
+w("")
+w("| proxy | tunnels held | RSS per tunnel KiB | proxy peak RSS MiB | errors |")
+w("|---|---|---|---|---|")
+for t in proxies:
+    held = med("idle-tunnels", t, lambda r: r.get("tunnels_held"))
+    if held is None:
+        continue
+    per = med("idle-tunnels", t, lambda r: r["rss_per_tunnel_bytes"] / 1024 if r.get("rss_per_tunnel_bytes") is not None else None)
+    w(f"| {t} | {fmt(held, '{:.0f}')} | {fmt(per, '{:.1f}')} | {fmt(med('idle-tunnels', t, peak))} | {errs('idle-tunnels', t)} |")
+w("")
+
+w("## Byte-exactness under a closing race")
+w("")
+w("Downloads through a tunnel where the upstream closes its socket right after the last byte")
+w("(`/bytes?n=N&close=1`); each must arrive whole (`short-read` counts a lost tail).")
+w("")
+w("| target | transfers ok | of | errors |")
+w("|---|---|---|---|")
+for t in targets:
+    rs = runs.get(("close-race", t), [])
+    if not rs:
+        continue
+    r = rs[0]
+    total = r["ops"] + r["failed"] + r["aborted"]
+    w(f"| {t} | {r['ops']} | {total} | {errs('close-race', t)} |")
+w("")
+
+# Targets from issue 6, checked where this run measures them.
+w("## sluice against the targets of issue 6")
+w("")
+checks = []
+def check(name, value, limit, better, fmtspec):
+    if value is None:
+        checks.append(f"| {name} | – | {limit} | not measured |")
+        return
+    ok = value >= limit if better == "higher" else value <= limit
+    checks.append(f"| {name} | {fmtspec.format(value)} | {'≥' if better == 'higher' else '≤'} {limit} | {'met' if ok else '**missed**'} |")
+check("tunnel throughput × direct", ratio(s_mb, d_mb), 0.9, "higher", "{:.2f}")
+check("CPU-s per GiB tunnelled", med("tunnel-throughput", "sluice", cpugib), 0.2, "lower", "{:.3f}")
+check("setup rate × direct", ratio(med("connect-storm", "sluice", ops), med("connect-storm", "direct", ops)), 0.8, "higher", "{:.2f}")
+check("CPU-s per 10k tunnels", med("connect-storm", "sluice", cpu10k), 0.5, "lower", "{:.2f}")
+check("forwarded requests × direct", ratio(med("http-forward", "sluice", ops), med("http-forward", "direct", ops)), 0.5, "higher", "{:.2f}")
+check("CPU-s per 10k forwarded requests", med("http-forward", "sluice", cpu10k), 0.25, "lower", "{:.2f}")
+if half:
+    a, b = med(f"rate-{half}", "sluice", p99), med(f"rate-{half}", "direct", p99)
+    check("p99 added latency at ½ peak (ms)", None if a is None or b is None else a - b, 1, "lower", "{:.2f}")
+check("RSS per idle tunnel (KiB)", med("idle-tunnels", "sluice", lambda r: r["rss_per_tunnel_bytes"] / 1024 if r.get("rss_per_tunnel_bytes") is not None else None), 4, "lower", "{:.1f}")
+w("| target | measured | goal | |")
+w("|---|---|---|---|")
+md.extend(checks)
+w("")
+
+w("## Plots")
+w("")
+w("- `results/throughput.svg` / `.png`: each scenario's rate as a ratio to direct loopback")
+w("- `results/latency-vs-rate.svg` / `.png`: p99 setup latency against the offered rate")
+w("- `results/raw.jsonl`: every run's full JSON report")
+w("")
+open(os.path.join(out, "RESULTS.md"), "w").write("\n".join(md) + "\n")
+
+# ---- plots ----
+with open(os.path.join(res_dir, "throughput.dat"), "w") as f:
+    f.write("scenario " + " ".join(targets) + "\n")
+    for tag, label, metric in [("connect-storm", "setup", ops), ("http-forward", "forward", ops),
+                               ("tunnel-throughput", "throughput", mbs)]:
+        d = med(tag, "direct", metric)
+        f.write(label + " " + " ".join(fmt(ratio(med(tag, t, metric), d), "{:.4f}", "NaN") for t in targets) + "\n")
+with open(os.path.join(res_dir, "latency-vs-rate.dat"), "w") as f:
+    f.write("rate " + " ".join(targets) + "\n")
+    for r in rates:
+        f.write(str(r) + " " + " ".join(fmt(med(f"rate-{r}", t, p99), "{:.4f}", "NaN") for t in targets) + "\n")
+
+try:
+    terms = subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True).stderr + \
+            subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True).stdout
+except FileNotFoundError:
+    terms = None
+if terms is not None:
+    png = "pngcairo size 900,540" if "pngcairo" in terms else "png size 900,540"
+    n = len(targets)
+    for ext, term in [("svg", "svg size 900,540 dynamic"), ("png", png)]:
+        gp = f"""
+set terminal {term}
+set datafile missing 'NaN'
+set key outside right top
+set grid ytics
+set output '{res_dir}/throughput.{ext}'
+set title 'Rate as a ratio to direct loopback (higher is better)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set yrange [0:*]
+set ylabel 'x direct'
+plot for [i=2:{n + 1}] '{res_dir}/throughput.dat' using i:xtic(1) title columnheader(i)
+set output '{res_dir}/latency-vs-rate.{ext}'
+set title 'connect-storm p99 latency vs offered rate (open loop)'
+set style data linespoints
+set logscale y
+set yrange [*:*]
+set xlabel 'offered tunnels/s'
+set ylabel 'p99 ms (log)'
+plot for [i=2:{n + 1}] '{res_dir}/latency-vs-rate.dat' using 1:i title columnheader(i)
+"""
+        subprocess.run(["gnuplot"], input=gp, text=True, check=False)
+PYEOF
+log "wrote $OUT/RESULTS.md and $OUT/results/"

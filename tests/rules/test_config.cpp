@@ -1,0 +1,254 @@
+// The YAML loader: a full good file, then one row per error kind with its exact
+// line:column, then several errors at once.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "rules/config.hpp"
+
+using namespace sluice::rules;
+
+namespace {
+
+Verdict judge(const Config& cfg, const std::string& policy, const std::string& host, uint16_t port) {
+  const Policy* p = cfg.policy(policy);
+  REQUIRE(p != nullptr);
+  return p->judge(canonicalize_host(host).value(), port);
+}
+
+std::string all_errors(const ConfigLoad& load) {
+  std::string out;
+  for (const auto& e : load.errors) out += e.to_string() + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a full config file loads with every value") {
+  const std::string path = std::string(SLUICE_TEST_DATA) + "/full.yaml";
+  ConfigLoad load = load_config_file(path);
+  INFO(all_errors(load));
+  REQUIRE(load.errors.empty());
+  REQUIRE(load.config);
+  const Config& cfg = *load.config;
+  CHECK(cfg.source == path);
+
+  REQUIRE(cfg.listeners.size() == 4);
+  const auto& l0 = cfg.listeners[0];
+  CHECK(l0.name == "agent1");
+  CHECK(l0.kind == ListenerConfig::Kind::Unix);
+  CHECK(l0.path == "/run/sluice/agent1.sock");
+  CHECK(l0.mode == 0600);
+  CHECK(l0.policy == "agents");
+  const auto& l1 = cfg.listeners[1];
+  CHECK(l1.kind == ListenerConfig::Kind::Tcp);
+  CHECK(l1.host == "127.0.0.1");
+  CHECK(l1.port == 3128);
+  CHECK(l1.policy == "default");
+  CHECK(cfg.listeners[2].host == "::1");
+  CHECK(cfg.listeners[2].port == 0);
+  CHECK(cfg.listeners[3].path == "sockets/rel.sock");  // relative paths stay as written
+
+  // "default" is used but not defined: an implicit deny-everything policy.
+  REQUIRE(cfg.policies.size() == 3);
+  const Policy* def = cfg.policy("default");
+  REQUIRE(def != nullptr);
+  CHECK(def->allow.empty());
+  CHECK(def->deny.empty());
+  CHECK(def->default_action == Action::Deny);
+  CHECK(cfg.policy("nope") == nullptr);
+
+  CHECK(judge(cfg, "agents", "api.github.com", 443).reason == "allowed-by-rule");
+  CHECK(judge(cfg, "agents", "api.example.com", 80).reason == "not-in-allowlist");
+  CHECK(judge(cfg, "agents", "x.evil.example", 443).reason == "denied-by-rule");
+  CHECK(judge(cfg, "agents", "2001:db8::1", 443).rule == "[2001:db8::1]:443");
+  CHECK(judge(cfg, "open", "anything.test", 22).reason == "default-allow");
+  CHECK(judge(cfg, "open", "169.254.169.254", 80).reason == "denied-by-rule");
+  CHECK(judge(cfg, "default", "github.com", 443).reason == "not-in-allowlist");
+
+  CHECK(cfg.resolver.servers == std::vector<std::string>{"127.0.0.1:5353", "[::1]:53"});
+  CHECK(cfg.resolver.timeout_ms == 2500);
+  CHECK(cfg.limits.header_timeout_ms == 5000);
+  CHECK(cfg.limits.connect_timeout_ms == 7000);
+  CHECK(cfg.limits.idle_timeout_ms == 300000);
+  CHECK(cfg.limits.drain_timeout_ms == 3000);
+  CHECK(cfg.limits.max_header_bytes == 32768);
+  CHECK(cfg.limits.max_connections == 500);
+  CHECK(cfg.log.path == "/var/log/sluice/decisions.log");
+}
+
+TEST_CASE("a minimal config takes every default") {
+  ConfigLoad load = load_config_text("listeners:\n  - name: a\n    tcp: 127.0.0.1:3128\n", "min.yaml");
+  INFO(all_errors(load));
+  REQUIRE(load.config);
+  const Config& cfg = *load.config;
+  CHECK(cfg.source == "min.yaml");
+  CHECK(cfg.listeners[0].policy == "default");
+  CHECK(cfg.listeners[0].mode == 0660);
+  CHECK(cfg.policy("default") != nullptr);
+  CHECK(cfg.resolver.servers.empty());
+  CHECK(cfg.resolver.timeout_ms == 5000);
+  CHECK(cfg.limits.header_timeout_ms == 10000);
+  CHECK(cfg.limits.connect_timeout_ms == 10000);
+  CHECK(cfg.limits.idle_timeout_ms == 600000);
+  CHECK(cfg.limits.drain_timeout_ms == 10000);
+  CHECK(cfg.limits.max_header_bytes == 65536);
+  CHECK(cfg.limits.max_connections == 10000);
+  CHECK(cfg.log.path == "-");
+}
+
+TEST_CASE("a defined default policy is the one used") {
+  ConfigLoad load = load_config_text(
+      "listeners: [{name: a, tcp: \"127.0.0.1:1\"}]\npolicies:\n  default: {default: allow}\n", "t.yaml");
+  REQUIRE(load.config);
+  CHECK(load.config->policy("default")->default_action == Action::Allow);
+}
+
+TEST_CASE("policy files: listeners are optional") {
+  ConfigLoad load = load_config_text("policies:\n  default:\n    allow: [github.com]\n", "p.yaml", true);
+  INFO(all_errors(load));
+  REQUIRE(load.config);
+  CHECK(load.config->listeners.empty());
+  CHECK(load.config->policy("default")->allow.size() == 1);
+  CHECK_FALSE(load_config_text("policies:\n  default:\n    allow: [\"*\"]\n", "p.yaml", true).config);
+}
+
+TEST_CASE("config errors: one row per kind, with line:column") {
+  const std::string L = "listeners:\n  - name: a\n    tcp: 127.0.0.1:3128\n";  // lines 1-3, valid
+  struct Row {
+    std::string text;
+    int line, column;
+    const char* message;  // a substring
+  };
+  const Row rows[] = {
+      // Unknown keys, at every level.
+      {L + "bogus: 1\n", 4, 1, "unknown key 'bogus' in the config (expected one of: listeners, policies"},
+      {L + "    polcy: x\n", 4, 5, "unknown key 'polcy' in listener"},
+      {L + "policies:\n  p:\n    alow: [x.test]\n", 6, 5, "unknown key 'alow' in policy 'p'"},
+      {L + "resolver:\n  server: []\n", 5, 3, "unknown key 'server' in resolver"},
+      {L + "limits:\n  idle_timeout: 1\n", 5, 3, "unknown key 'idle_timeout' in limits"},
+      {L + "log:\n  file: x\n", 5, 3, "unknown key 'file' in log"},
+      {L + "listeners: []\n", 4, 1, "duplicate key 'listeners' in the config"},
+      // Shapes and types.
+      {"hello\n", 1, 1, "the config must be a mapping"},
+      {"policies: {}\n", 1, 1, "listeners: is required"},
+      {"listeners:\n  name: a\n", 2, 3, "listeners must be a non-empty list"},
+      {"listeners: []\n", 1, 12, "listeners must be a non-empty list"},
+      {"listeners:\n  - just-a-string\n", 2, 5, "listener must be a mapping"},
+      {L + "policies: [a]\n", 4, 11, "policies must be a mapping"},
+      {L + "policies:\n  p: [x.test]\n", 5, 6, "policy 'p' must be a mapping"},
+      {L + "policies:\n  p:\n    allow: {x: y}\n", 6, 12, "policy 'p' allow must be a list"},
+      {L + "policies:\n  p:\n    deny: x.test\n", 6, 11, "policy 'p' deny must be a list"},
+      {L + "policies:\n  p:\n    allow: [[x]]\n", 6, 13, "policy 'p' allow entry must be a string"},
+      {L + "policies:\n  p:\n    default: maybe\n", 6, 14, "default must be deny or allow, not 'maybe'"},
+      {L + "resolver:\n  servers: 127.0.0.1:53\n", 5, 12, "resolver servers must be a list"},
+      {L + "log:\n  path: [a]\n", 5, 9, "log path must be a string"},
+      {L + "log: stdout\n", 4, 6, "log must be a mapping"},
+      // Numbers: positive integers only, with a ceiling.
+      {L + "limits:\n  header_timeout_ms: 10s\n", 5, 22, "header_timeout_ms must be a positive integer"},
+      {L + "limits:\n  connect_timeout_ms: -5\n", 5, 23, "not '-5'"},
+      {L + "limits:\n  idle_timeout_ms: 0\n", 5, 20, "idle_timeout_ms must be a positive integer"},
+      {L + "limits:\n  drain_timeout_ms: 1.5\n", 5, 21, "drain_timeout_ms must be a positive integer"},
+      {L + "limits:\n  max_header_bytes: 99999999999\n", 5, 21, "max_header_bytes must be a positive integer up to"},
+      {L + "limits:\n  max_connections: {n: 1}\n", 5, 20, "max_connections must be a positive integer"},
+      {L + "resolver:\n  timeout_ms: \"\"\n", 5, 15, "resolver timeout_ms must be a positive integer"},
+      // Patterns: the error points at the list item.
+      {L + "policies:\n  p:\n    allow:\n      - github.com\n      - \"a.*.b\"\n", 8, 9,
+       "bad pattern \"a.*.b\": '*' is only allowed as a whole first label"},
+      {L + "policies:\n  p:\n    deny: [ok.test, \"10.0.0.1/8\"]\n", 6, 21, "bad pattern \"10.0.0.1/8\": not a CIDR block"},
+      {L + "policies:\n  p:\n    allow: [\"x.test:99999\"]\n", 6, 13, "port must be a number from 1 to 65535"},
+      // Listeners.
+      {L + "  - name: a\n    tcp: 127.0.0.1:3129\n", 4, 11, "duplicate listener name 'a'"},
+      {L + "  - name: b c\n    tcp: 127.0.0.1:3129\n", 4, 11, "listener name 'b c' may only use"},
+      {L + "  - tcp: 127.0.0.1:3129\n", 4, 5, "listener needs a name"},
+      {L + "  - name: \"b\\x01\"\n    tcp: 127.0.0.1:3129\n", 4, 11, "listener name 'b\\x01' may only use"},
+      {L + "  - name: b\n    tcp: 127.0.0.1:3128\n", 5, 10, "address 127.0.0.1:3128 used twice"},
+      {"listeners:\n  - {name: a, tcp: \"[::1]:80\"}\n  - {name: b, tcp: \"[0::1]:80\"}\n", 3, 20,
+       "address [0::1]:80 used twice"},
+      {"listeners:\n  - {name: a, unix: /s}\n  - {name: b, unix: /s}\n", 3, 21, "unix path /s used twice"},
+      {L + "  - name: b\n    unix: /s\n    tcp: 127.0.0.1:1\n", 4, 5, "listener 'b' needs exactly one of unix: or tcp:"},
+      {L + "  - name: b\n", 4, 5, "listener 'b' needs exactly one of unix: or tcp:"},
+      {L + "  - name: b\n    unix: \"\"\n", 5, 11, "unix path is empty"},
+      {"listeners:\n  - name: a\n    tcp: nowhere\n", 3, 10, "tcp must be IP:PORT or [IPv6]:PORT"},
+      {"listeners:\n  - name: a\n    tcp: 127.0.0.1:65536\n", 3, 10, "not '127.0.0.1:65536'"},
+      {"listeners:\n  - name: a\n    tcp: ::1:80\n", 3, 10, "tcp must be"},
+      {"listeners:\n  - name: a\n    tcp: localhost:80\n", 3, 10, "tcp must be"},
+      {L + "    mode: \"0660\"\n", 4, 11, "mode applies to unix listeners only"},
+      {"listeners:\n  - name: a\n    unix: /s\n    mode: \"0999\"\n", 4, 11, "mode must be an octal string"},
+      {"listeners:\n  - name: a\n    unix: /s\n    mode: rw\n", 4, 11, "mode must be an octal string"},
+      {L + "    policy: nope\n", 4, 13, "listener 'a' uses undefined policy 'nope'"},
+      {L + "resolver:\n  servers: [\"127.0.0.1:53\", dns.google:53]\n", 5, 29,
+       "resolver server must be IP:PORT (e.g. 127.0.0.1:53), not 'dns.google:53'"},
+      {L + "resolver:\n  servers: [\"8.8.8.8\"]\n", 5, 13, "not '8.8.8.8'"},
+      // YAML itself.
+      {"listeners: [\n", 2, 1, "end of sequence flow not found"},
+      {"listeners:\n  - name: a\n   tcp: x\n", 3, 4, "end of sequence not found"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.text);
+    ConfigLoad load = load_config_text(row.text, "t.yaml");
+    INFO(all_errors(load));
+    CHECK_FALSE(load.config);
+    REQUIRE(load.errors.size() >= 1);
+    const ConfigError& e = load.errors.front();
+    CHECK(e.file == "t.yaml");
+    CHECK(e.line == row.line);
+    CHECK(e.column == row.column);
+    CHECK(e.message.find(row.message) != std::string::npos);
+    CHECK(e.to_string() == "t.yaml:" + std::to_string(e.line) + ":" + std::to_string(e.column) + ": " + e.message);
+  }
+}
+
+TEST_CASE("config errors without a position") {
+  struct Row {
+    std::string text;
+    const char* message;
+  };
+  const Row rows[] = {
+      {"", "empty config"},
+      {"# only a comment\n", "empty config"},
+      {"~\n", "empty config"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.text);
+    ConfigLoad load = load_config_text(row.text, "t.yaml");
+    CHECK_FALSE(load.config);
+    REQUIRE(load.errors.size() == 1);
+    CHECK(load.errors[0].line == 0);
+    CHECK(load.errors[0].message.find(row.message) != std::string::npos);
+    CHECK(load.errors[0].to_string() == "t.yaml: " + load.errors[0].message);
+  }
+  ConfigLoad missing = load_config_file("/nonexistent/sluice.yaml");
+  CHECK_FALSE(missing.config);
+  REQUIRE(missing.errors.size() == 1);
+  CHECK(missing.errors[0].to_string() == "/nonexistent/sluice.yaml: cannot read: No such file or directory");
+  ConfigLoad dir = load_config_file(SLUICE_TEST_DATA);
+  CHECK_FALSE(dir.config);
+  REQUIRE(dir.errors.size() == 1);
+  CHECK(dir.errors[0].to_string() == std::string(SLUICE_TEST_DATA) + ": cannot read: Is a directory");
+}
+
+TEST_CASE("config errors are all collected") {
+  const std::string text =
+      "listeners:\n"                          // 1
+      "  - name: a\n"                         // 2
+      "    tcp: 127.0.0.1:99999\n"            // 3
+      "    policy: missing\n"                 // 4
+      "  - name: a\n"                         // 5
+      "    unix: /s\n"                        // 6
+      "policies:\n"                           // 7
+      "  p:\n"                                // 8
+      "    allow: [\"*\", ok.test, \"x*.y\"]\n"  // 9
+      "limits:\n"                             // 10
+      "  idle_timeout_ms: 0\n"                // 11
+      "  bogus: 1\n";                         // 12
+  ConfigLoad load = load_config_text(text, "t.yaml");
+  CHECK_FALSE(load.config);
+  const std::string got = all_errors(load);
+  INFO(got);
+  CHECK(load.errors.size() == 7);
+  for (const char* want : {"t.yaml:9:13: bad pattern \"*\"", "t.yaml:9:27: bad pattern \"x*.y\"", "t.yaml:3:10: tcp must be",
+                           "t.yaml:5:11: duplicate listener name 'a'", "t.yaml:4:13: listener 'a' uses undefined policy 'missing'",
+                           "t.yaml:12:3: unknown key 'bogus' in limits", "t.yaml:11:20: idle_timeout_ms must be"})
+    CHECK(got.find(want) != std::string::npos);
+}
