@@ -1,6 +1,7 @@
 #include "proxy/listener.hpp"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -95,6 +96,27 @@ void release_listener(BoundListener& l) {
   if (l.fd >= 0) ::close(l.fd);
   l.fd = -1;
   if (l.config.kind == rules::ListenerConfig::Kind::Unix) ::unlink(l.config.path.c_str());
+}
+
+std::vector<rules::IpAddr> interface_addresses() {
+  std::vector<rules::IpAddr> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    rules::IpAddr a;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      std::memcpy(a.bytes.data(), &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      a.v6 = true;
+      std::memcpy(a.bytes.data(), &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    out.push_back(a);
+  }
+  ::freeifaddrs(list);
+  return out;
 }
 
 }  // namespace sluice::proxy

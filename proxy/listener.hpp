@@ -21,4 +21,7 @@ rules::Result<BoundListener> bind_listener(const rules::ListenerConfig& cfg);
 // Closes the fd and removes a unix socket file this process created.
 void release_listener(BoundListener& l);
 
+// Every address configured on this host's interfaces (getifaddrs).
+std::vector<rules::IpAddr> interface_addresses();
+
 }  // namespace sluice::proxy

@@ -22,6 +22,7 @@ std::string Server::start(std::shared_ptr<const rules::Config> config, int worke
   config_ = std::move(config);
   if (std::string err = log_.open(config_->log.path); !err.empty()) return err;
   shared_.log = &log_;
+  shared_.self_addresses = interface_addresses();
   for (const auto& lc : config_->listeners) {
     auto bound = bind_listener(lc);
     if (!bound) {

@@ -12,6 +12,7 @@
 #include "proxy/decision_log.hpp"
 #include "proxy/json.hpp"
 #include "proxy/session_internal.hpp"
+#include "rules/address_class.hpp"
 
 namespace sluice::proxy {
 
@@ -182,12 +183,45 @@ void Session::on_resolved(ResolveResult r) {
   decision_->dns_ms = r.ms;
   if (!r.ok)
     return reply_and_close(502, "dns-failed", "sluice: cannot resolve " + host_.text + ": " + r.error);
-  candidates_ = std::move(r.addrs);
+  candidates_ = dialable(r.addrs);
+  if (candidates_.empty()) {
+    std::string cls = decision_->address_class;
+    return reply_and_close(403, "resolved-address-denied",
+                           "sluice: " + host_.text + " resolves only to " + cls +
+                               " addresses, which sluice does not dial; list the address or range in the allow list "
+                               "if you mean to reach it");
+  }
   next_candidate_ = 0;
   state_ = State::Connecting;
   connect_started_ns_ = uv_hrtime();
   arm(TimerKind::ConnectTimeout, config_->limits.connect_timeout_ms);
   connect_next();
+}
+
+// The resolved-address check: DNS may answer an allowed name with an address
+// inside this host, its network or a metadata service (rebinding). An address
+// listed in the deny list is dropped; one listed in the allow list is an
+// explicit choice and kept; the rest must pass the address classes.
+std::vector<rules::IpAddr> Session::dialable(const std::vector<rules::IpAddr>& addrs) {
+  std::vector<rules::IpAddr> out;
+  const auto& rc = config_->resolver;
+  for (const auto& a : addrs) {
+    rules::CanonicalHost as_host{rules::HostKind::Ip, a.to_string(), a};
+    if (policy_->deny.match(as_host, port_) != nullptr) {
+      if (decision_->address_class.empty()) decision_->address_class = "deny-listed";
+      continue;
+    }
+    if (policy_->allow.match(as_host, port_) != nullptr || !rc.check_addresses) {
+      out.push_back(a);
+      continue;
+    }
+    if (auto why = rules::refuse_address(a, rc.allow_private, rc.deny_cidrs, worker_.self_addresses())) {
+      if (decision_->address_class.empty()) decision_->address_class = rules::to_string(*why);
+      continue;
+    }
+    out.push_back(a);
+  }
+  return out;
 }
 
 // ---- connecting --------------------------------------------------------------
@@ -303,6 +337,7 @@ void Session::log_decision(int status) {
   }
   if (!d.error.empty()) j.str("error", d.error);
   if (!d.addr.empty()) j.str("addr", d.addr);
+  if (!d.address_class.empty()) j.str("address_class", d.address_class);
   if (d.reused) j.boolean("reused", true);
   if (d.dns_ms >= 0) j.real("dns_ms", d.dns_ms);
   if (d.connect_ms >= 0) j.real("connect_ms", d.connect_ms);

@@ -82,6 +82,7 @@ class Session {
   void judge_target(const std::string& raw_host, uint16_t port);
   void start_resolve();
   void on_resolved(ResolveResult r);
+  std::vector<rules::IpAddr> dialable(const std::vector<rules::IpAddr>& addrs);
   void connect_next();
   static void on_connect(uv_connect_t*, int);
   void on_upstream_ready();

@@ -22,6 +22,7 @@ struct Session::Decision {
   rules::Verdict verdict;
   std::string error;  // failure code after the policy verdict (dns-failed, connect-failed, ...)
   std::string addr;
+  std::string address_class;  // the class of the first resolved address refused
   bool reused = false;
   double dns_ms = -1;
   double connect_ms = -1;

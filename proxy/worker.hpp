@@ -26,6 +26,7 @@ struct SharedState {
   DecisionLog* log = nullptr;
   std::atomic<uint64_t> next_id{1};
   std::atomic<size_t> active{0};
+  std::vector<rules::IpAddr> self_addresses;  // set before workers start, read-only after
 };
 
 class Worker final : public WorkerContext {
@@ -52,6 +53,7 @@ class Worker final : public WorkerContext {
   DecisionLog& log() override { return *shared_.log; }
   BufferPool& buffers() override { return buffers_; }
   uint64_t next_connection_id() override { return shared_.next_id.fetch_add(1); }
+  const std::vector<rules::IpAddr>& self_addresses() override { return shared_.self_addresses; }
   void session_finished(Session* s) override;
 
  private:

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <uv.h>
 
@@ -31,6 +32,8 @@ class WorkerContext {
   virtual DecisionLog& log() = 0;
   virtual BufferPool& buffers() = 0;
   virtual uint64_t next_connection_id() = 0;
+  // This host's interface addresses, for the resolved-address check.
+  virtual const std::vector<rules::IpAddr>& self_addresses() = 0;
   // Called once, from the session's last close callback; the worker deletes it.
   virtual void session_finished(Session* s) = 0;
 };

@@ -89,6 +89,15 @@ class Loader {
     return true;
   }
 
+  void boolean(const YAML::Node& n, const std::string& what, bool& out) {
+    if (!n) return;
+    if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) {
+      out = n.Scalar() == "true";
+      return;
+    }
+    error(n, what + " must be true or false");
+  }
+
   // A positive integer no larger than `max`.
   template <class T>
   void positive(const YAML::Node& n, const std::string& what, T& out, long long max) {
@@ -234,7 +243,18 @@ class Loader {
       }
       error(policy_refs_[i], "listener '" + cfg->listeners[i].name + "' uses undefined policy '" + name + "'");
     }
-    if (const auto& r = root["resolver"]; r && check_map(r, "resolver", {"servers", "timeout_ms"})) {
+    if (const auto& r = root["resolver"];
+        r && check_map(r, "resolver", {"servers", "timeout_ms", "check_addresses", "allow_private", "deny_cidrs"})) {
+      boolean(r["check_addresses"], "resolver check_addresses", cfg->resolver.check_addresses);
+      boolean(r["allow_private"], "resolver allow_private", cfg->resolver.allow_private);
+      std::vector<YAML::Node> cidr_nodes;
+      auto cidrs = string_list(r["deny_cidrs"], "resolver deny_cidrs", &cidr_nodes);
+      for (size_t i = 0; i < cidrs.size(); ++i) {
+        auto c = Cidr::parse(cidrs[i]);
+        if (!c) error(cidr_nodes[i], "resolver deny_cidrs entry must be a CIDR block like 10.0.0.0/8 (no host bits set), not '" +
+                                         detail::printable(cidrs[i]) + "'");
+        else cfg->resolver.deny_cidrs.push_back(*c);
+      }
       std::vector<YAML::Node> nodes;
       auto servers = string_list(r["servers"], "resolver servers", &nodes);
       for (size_t i = 0; i < servers.size(); ++i) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "rules/host.hpp"
+#include "rules/ip.hpp"
 #include "rules/policy.hpp"
 
 namespace sluice::rules {
@@ -25,6 +26,10 @@ struct ListenerConfig {
 struct ResolverConfig {
   std::vector<std::string> servers;  // "IP:PORT" or "[v6]:PORT"; empty: system resolv.conf
   int timeout_ms = 5000;
+  // The resolved-address check (rules/address_class.hpp): on by default.
+  bool check_addresses = true;
+  bool allow_private = false;
+  std::vector<Cidr> deny_cidrs;
 };
 
 struct Limits {

@@ -23,7 +23,7 @@ listeners:
 policies:
   p:
     default: deny
-    allow: [ALLOW]
+    allow: [ALLOW, "127.0.0.1"]
 resolver:
   servers: ["127.0.0.1:DNSPORT"]
 limits:
@@ -300,7 +300,7 @@ policies:
 
     def test_quick_flags_serve_without_a_file(self):
         s = self.start_sluice_for_test(args=[
-            "--listen", "127.0.0.1:0", "--allow", "allowed.test", "--allow", "x.wild.test", "--deny", "other.test",
+            "--listen", "127.0.0.1:0", "--allow", "allowed.test", "--allow", "x.wild.test", "--allow", "127.0.0.1", "--deny", "other.test",
             "--dns-server", "127.0.0.1:%d" % self.dns.port, "--log", "-", "--workers", "1"], workers=None)
         port = s.tcp_port("listener1")
         self.assertEqual(curl(port, "http://allowed.test:%d/hello?flags" % self.up.port).status, 200)
@@ -323,7 +323,7 @@ policies:
         d = self.tempdir()
         sock = os.path.join(d, "q.sock")
         s = self.start_sluice_for_test(args=[
-            "--listen", "unix:" + sock, "--default", "allow", "--deny", "other.test",
+            "--listen", "unix:" + sock, "--default", "allow", "--deny", "other.test", "--allow", "127.0.0.1",
             "--dns-server", "127.0.0.1:%d" % self.dns.port, "--log", os.path.join(d, "log.jsonl")], workers=1)
         self.assertEqual(s.unix_path("listener1"), sock)
         with Raw(sock) as c:

@@ -37,7 +37,7 @@ class RunTest(E2E):
         self.cwd = tempfile.mkdtemp(prefix="sluice-cwd-")
         self.addCleanup(shutil.rmtree, self.cwd, True)
 
-    def run_jail(self, script, allow=("allowed.test", "echo.test"), extra=(), timeout=60, env=None):
+    def run_jail(self, script, allow=("allowed.test", "echo.test", "127.0.0.1"), extra=(), timeout=60, env=None):
         """Runs `sh -c script` in the jail; denied writes print NAME=denied (sh's codes vary)."""
         argv = [SLUICE, "run", "--dns-server", "127.0.0.1:%d" % self.dns.port]
         for a in allow:

@@ -33,11 +33,12 @@ listeners:
 policies:
   agents:
     default: deny
-    allow: [allowed.test, "*.allowed.test", "*.wild.test", echo.test, closed.test, missing.test]
+    # Test names resolve to 127.0.0.1: listing it is the explicit choice the resolved-address check needs.
+    allow: [allowed.test, "*.allowed.test", "*.wild.test", echo.test, closed.test, missing.test, "127.0.0.1"]
     deny: [denied.allowed.test]
   ports:
     default: deny
-    allow: ["allowed.test:UPPORT"]
+    allow: ["allowed.test:UPPORT", "127.0.0.1:UPPORT"]
   ips:
     default: deny
     allow: ["127.0.0.1:ECHOPORT", "127.0.0.16/28", "[::1]:ECHO6PORT"]
