@@ -28,7 +28,11 @@ const std::string* HttpHead::header(std::string_view name) const {
   return nullptr;
 }
 
-HttpParser::HttpParser(Kind kind, size_t max_head_bytes) : kind_(kind), max_head_bytes_(max_head_bytes) {
+HttpParser::HttpParser(Kind kind, Limits limits)
+    : kind_(kind),
+      max_head_bytes_(limits.max_head_bytes),
+      max_headers_(limits.max_headers),
+      max_target_bytes_(limits.max_target_bytes) {
   llhttp_settings_init(&settings_);
   settings_.on_message_begin = cb_message_begin;
   settings_.on_url = cb_url;
@@ -54,7 +58,13 @@ int HttpParser::cb_message_begin(llhttp_t* p) {
 }
 
 int HttpParser::cb_url(llhttp_t* p, const char* at, size_t n) {
-  self(p)->head_.target.append(at, n);
+  auto* s = self(p);
+  s->head_.target.append(at, n);
+  if (s->head_.target.size() > s->max_target_bytes_) {
+    s->limit_status_ = 414;
+    llhttp_set_error_reason(p, "request target longer than max_request_line_bytes");
+    return HPE_USER;
+  }
   return 0;
 }
 
@@ -71,6 +81,11 @@ int HttpParser::cb_method(llhttp_t* p, const char* at, size_t n) {
 int HttpParser::cb_header_field(llhttp_t* p, const char* at, size_t n) {
   auto* s = self(p);
   if (s->head_.headers.empty() || s->header_value_open_) {
+    if (s->kind_ == Kind::Request && s->head_.headers.size() >= s->max_headers_) {
+      s->limit_status_ = 431;
+      llhttp_set_error_reason(p, "more header fields than max_headers");
+      return HPE_USER;
+    }
     s->head_.headers.emplace_back();
     s->header_value_open_ = false;
   }
@@ -149,6 +164,7 @@ void HttpParser::reset() {
   paused_for_head_ = paused_for_done_ = false;
   prev_head_byte_ = 0;
   error_status_ = 0;
+  limit_status_ = 0;
   error_message_.clear();
 }
 
@@ -184,6 +200,7 @@ HttpParser::Result HttpParser::feed(const char* data, size_t len) {
     case HPE_PAUSED_UPGRADE:
       return {Event::Upgrade, consumed};
     default:
+      if (limit_status_ != 0) return fail(limit_status_, parser_.reason ? parser_.reason : "limit", consumed);
       return fail(400, std::string(llhttp_errno_name(err)) + ": " + (parser_.reason ? parser_.reason : "bad message"),
                   consumed);
   }

@@ -49,7 +49,14 @@ class HttpParser {
     size_t consumed;
   };
 
-  HttpParser(Kind kind, size_t max_head_bytes);
+  // Limits on a head; the request line and header count apply to requests.
+  struct Limits {
+    size_t max_head_bytes = 65536;
+    size_t max_headers = 100;
+    size_t max_target_bytes = 8192;
+  };
+  HttpParser(Kind kind, size_t max_head_bytes) : HttpParser(kind, Limits{max_head_bytes, 100, 8192}) {}
+  HttpParser(Kind kind, Limits limits);
   ~HttpParser() = default;
   HttpParser(const HttpParser&) = delete;
   HttpParser& operator=(const HttpParser&) = delete;
@@ -92,6 +99,8 @@ class HttpParser {
   llhttp_settings_t settings_{};
   Kind kind_;
   size_t max_head_bytes_;
+  size_t max_headers_;
+  size_t max_target_bytes_;
   size_t head_bytes_ = 0;
   bool in_head_ = false;
   bool started_ = false;
@@ -101,6 +110,7 @@ class HttpParser {
   bool paused_for_done_ = false;
   char prev_head_byte_ = 0;
   int error_status_ = 0;
+  int limit_status_ = 0;  // set by a callback that stopped the parser on a limit
   std::string error_message_;
   HttpHead head_;
 };

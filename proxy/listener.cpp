@@ -20,6 +20,14 @@ namespace {
 
 constexpr int kBacklog = 1024;
 
+std::shared_ptr<ListenerInfo> make_listener_info(std::string name, bool is_unix, std::string address) {
+  auto info = std::make_shared<ListenerInfo>();
+  info->name = std::move(name);
+  info->is_unix = is_unix;
+  info->address = std::move(address);
+  return info;
+}
+
 std::string sys_error(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 rules::Result<BoundListener> fail(int fd, std::string message) {
@@ -59,7 +67,7 @@ rules::Result<BoundListener> bind_unix(const rules::ListenerConfig& cfg) {
   BoundListener out;
   out.config = cfg;
   out.fd = fd;
-  out.info = std::make_shared<ListenerInfo>(ListenerInfo{cfg.name, true, "unix:" + cfg.path});
+  out.info = make_listener_info(cfg.name, true, "unix:" + cfg.path);
   return out;
 }
 
@@ -82,7 +90,7 @@ rules::Result<BoundListener> bind_tcp(const rules::ListenerConfig& cfg) {
   BoundListener out;
   out.config = cfg;
   out.fd = fd;
-  out.info = std::make_shared<ListenerInfo>(ListenerInfo{cfg.name, false, "tcp:" + format_sockaddr(bound)});
+  out.info = make_listener_info(cfg.name, false, "tcp:" + format_sockaddr(bound));
   return out;
 }
 

@@ -35,7 +35,9 @@ Session::Session(WorkerContext& worker, std::shared_ptr<const ListenerInfo> list
       listener_(std::move(listener)),
       config_(std::move(config)),
       id_(worker.next_connection_id()),
-      request_parser_(HttpParser::Kind::Request, config_->limits.max_header_bytes),
+      request_parser_(HttpParser::Kind::Request,
+                      HttpParser::Limits{config_->limits.max_header_bytes, config_->limits.max_headers,
+                                         config_->limits.max_request_line_bytes}),
       response_parser_(HttpParser::Kind::Response, 4 * config_->limits.max_header_bytes) {
   for (const auto& l : config_->listeners)
     if (l.name == listener_->name) policy_ = config_->policy(l.policy);

@@ -58,6 +58,7 @@ class Session {
 
   State state() const { return state_; }
   uint64_t id() const { return id_; }
+  const ListenerInfo& listener() const { return *listener_; }
 
  private:
   enum class Side { Client, Upstream };

@@ -141,7 +141,9 @@ void Session::parse_client(bool kick) {
         return update_reading();
       case HttpParser::Event::Error:
         return reply_and_close(request_parser_.error_status(),
-                               request_parser_.error_status() == 431 ? "header-too-large" : "bad-request",
+                               request_parser_.error_status() == 431   ? "header-too-large"
+                               : request_parser_.error_status() == 414 ? "uri-too-long"
+                                                                       : "bad-request",
                                "sluice: " + request_parser_.error_message());
     }
   }

@@ -107,11 +107,18 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     Session* s = session.get();
     w->sessions_.emplace(s, std::move(session));
     size_t active = w->shared_.active.fetch_add(1) + 1;
+    size_t on_listener = a->info->active.fetch_add(1) + 1;
     if (!s->accept(server, a->is_unix)) return;
-    if (active > w->config_->limits.max_connections) {
+    const auto& limits = w->config_->limits;
+    if (active > limits.max_connections) {
       return s->refuse(503, "too-many-connections",
-                       "sluice: more than " + std::to_string(w->config_->limits.max_connections) +
+                       "sluice: more than " + std::to_string(limits.max_connections) +
                            " connections open; try again later");
+    }
+    if (limits.max_connections_per_listener != 0 && on_listener > limits.max_connections_per_listener) {
+      return s->refuse(503, "too-many-connections",
+                       "sluice: more than " + std::to_string(limits.max_connections_per_listener) +
+                           " connections open on listener " + a->info->name + "; try again later");
     }
     s->start();
   } catch (...) {
@@ -121,6 +128,7 @@ void Worker::on_connection(uv_stream_t* server, int status) {
 
 void Worker::session_finished(Session* s) {
   shared_.active.fetch_sub(1);
+  s->listener().active.fetch_sub(1);
   sessions_.erase(s);
   if (stopping_) maybe_finish();
 }

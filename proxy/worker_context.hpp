@@ -1,6 +1,7 @@
 // What a session needs from the worker that owns it: its loop, resolver,
 // buffers, log and the config in force. Kept abstract so tests can fake it.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +23,8 @@ struct ListenerInfo {
   std::string name;
   bool is_unix = false;
   std::string address;  // "tcp:127.0.0.1:3128" or "unix:/path"
+  // Open connections on this listener across all workers (limits.max_connections_per_listener).
+  mutable std::atomic<size_t> active{0};
 };
 
 class WorkerContext {

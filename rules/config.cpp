@@ -267,7 +267,8 @@ class Loader {
     }
     if (const auto& l = root["limits"];
         l && check_map(l, "limits", {"header_timeout_ms", "connect_timeout_ms", "idle_timeout_ms", "drain_timeout_ms",
-                                     "max_header_bytes", "max_connections"})) {
+                                     "max_header_bytes", "max_headers", "max_request_line_bytes", "max_connections",
+                                     "max_connections_per_listener"})) {
       auto& lim = cfg->limits;
       positive(l["header_timeout_ms"], "header_timeout_ms", lim.header_timeout_ms, 3600000);
       positive(l["connect_timeout_ms"], "connect_timeout_ms", lim.connect_timeout_ms, 3600000);
@@ -275,6 +276,10 @@ class Loader {
       positive(l["drain_timeout_ms"], "drain_timeout_ms", lim.drain_timeout_ms, 3600000);
       positive(l["max_header_bytes"], "max_header_bytes", lim.max_header_bytes, 16 * 1024 * 1024);
       positive(l["max_connections"], "max_connections", lim.max_connections, 10000000);
+      positive(l["max_headers"], "max_headers", lim.max_headers, 10000);
+      positive(l["max_request_line_bytes"], "max_request_line_bytes", lim.max_request_line_bytes, 1024 * 1024);
+      positive(l["max_connections_per_listener"], "max_connections_per_listener", lim.max_connections_per_listener,
+               10000000);
     }
     if (const auto& lg = root["log"]; lg && check_map(lg, "log", {"path"})) {
       if (lg["path"]) string(lg["path"], "log path", cfg->log.path);

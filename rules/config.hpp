@@ -38,7 +38,10 @@ struct Limits {
   int idle_timeout_ms = 600000;
   int drain_timeout_ms = 10000;
   size_t max_header_bytes = 65536;
-  size_t max_connections = 10000;
+  size_t max_headers = 100;                  // header fields in one request head (431 beyond)
+  size_t max_request_line_bytes = 8192;      // request-target length (414 beyond)
+  size_t max_connections = 10000;            // open client connections, whole process (503 beyond)
+  size_t max_connections_per_listener = 0;   // per listener; 0 = only the process-wide cap
 };
 
 struct LogConfig {

@@ -145,7 +145,7 @@ class Sluice:
 
     In config text, {dir} becomes the temp dir and {log} the decision log path."""
 
-    def __init__(self, config_text=None, args=None, workers=2, ready_timeout=20.0):
+    def __init__(self, config_text=None, args=None, workers=2, ready_timeout=20.0, preexec=None):
         self.dir = tempfile.mkdtemp(prefix="sluice-e2e-")
         self.config_path = os.path.join(self.dir, "sluice.yaml")
         self.log_path = os.path.join(self.dir, "decisions.jsonl")
@@ -162,7 +162,7 @@ class Sluice:
         self._stdout = open(self.stdout_path, "wb")
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(argv, stdout=self._stdout, stderr=self._stderr, stdin=subprocess.DEVNULL,
-                                     env=clean_env())
+                                     env=clean_env(), preexec_fn=preexec)
         try:
             wait_for(lambda: "sluice: ready" in self.read_stderr() or self.proc.poll() is not None,
                      timeout=ready_timeout, what="sluice ready")
