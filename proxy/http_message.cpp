@@ -111,7 +111,8 @@ HeaderList end_to_end_headers(const HeaderList& in) {
   return out;
 }
 
-std::string build_upstream_request(const HttpHead& req, const AbsoluteUrl& url, const std::string& host_header) {
+std::string build_upstream_request(const HttpHead& req, const AbsoluteUrl& url, const std::string& host_header,
+                                   std::string_view upgrade) {
   std::string out;
   out.reserve(512);
   out += req.method;
@@ -126,11 +127,16 @@ std::string build_upstream_request(const HttpHead& req, const AbsoluteUrl& url, 
   }
   if (req.chunked) out += "Transfer-Encoding: chunked\r\n";
   else if (req.has_content_length) out += "Content-Length: " + std::to_string(req.content_length) + "\r\n";
+  if (!upgrade.empty()) {
+    out += "Connection: Upgrade\r\nUpgrade: ";
+    out += upgrade;
+    out += "\r\n";
+  }
   out += "\r\n";
   return out;
 }
 
-std::string build_client_response(const HttpHead& resp, bool chunked, bool close) {
+std::string build_client_response(const HttpHead& resp, bool chunked, bool close, std::string_view upgrade) {
   std::string out;
   out.reserve(512);
   out += "HTTP/1.1 " + std::to_string(resp.status) + " ";
@@ -140,6 +146,11 @@ std::string build_client_response(const HttpHead& resp, bool chunked, bool close
   if (chunked) out += "Transfer-Encoding: chunked\r\n";
   else if (resp.has_content_length) out += "Content-Length: " + std::to_string(resp.content_length) + "\r\n";
   if (close) out += "Connection: close\r\n";
+  if (!upgrade.empty()) {
+    out += "Connection: Upgrade\r\nUpgrade: ";
+    out += upgrade;
+    out += "\r\n";
+  }
   out += "\r\n";
   return out;
 }

@@ -28,10 +28,13 @@ rules::Result<AbsoluteUrl> parse_absolute_url(std::string_view target);
 HeaderList end_to_end_headers(const HeaderList& in);
 
 // Request head for the upstream: origin-form target, Host rebuilt from the URL.
-std::string build_upstream_request(const HttpHead& req, const AbsoluteUrl& url, const std::string& host_header);
+// `upgrade` (the request's Upgrade value) keeps a protocol upgrade asked for.
+std::string build_upstream_request(const HttpHead& req, const AbsoluteUrl& url, const std::string& host_header,
+                                   std::string_view upgrade = {});
 
-// Response head for the client; `chunked` re-frames the body, `close` adds Connection: close.
-std::string build_client_response(const HttpHead& resp, bool chunked, bool close);
+// Response head for the client; `chunked` re-frames the body, `close` adds Connection: close,
+// `upgrade` (a 101's Upgrade value) passes the protocol switch on.
+std::string build_client_response(const HttpHead& resp, bool chunked, bool close, std::string_view upgrade = {});
 
 // sluice's own reply: status line, X-Sluice-Reason, Connection: close, text body.
 std::string error_response(int status, std::string_view reason_code, std::string_view body_line);

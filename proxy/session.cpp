@@ -121,9 +121,8 @@ void Session::on_request_head(bool is_connect) {
     return judge_target(hp->host, hp->port);
   }
   decision_->url = h.target;
-  if (h.upgrade)
-    return reply_and_close(501, "upgrade-unsupported",
-                           "sluice: protocol upgrades over plain HTTP are not supported; use CONNECT");
+  // An upgrade (WebSocket) is judged like any request; after the origin's 101 it becomes a tunnel.
+  upgrade_requested_ = h.upgrade;
   auto url = parse_absolute_url(h.target);
   if (!url) return reply_and_close(400, "bad-request", "sluice: " + url.error());
   url_ = std::move(url.value());

@@ -95,6 +95,7 @@ class Session {
   void response_head();
   void response_body(const char* data, size_t n);
   void response_done();
+  void start_upgraded_tunnel(const char* rest, size_t n);
 
   // writing and closing
   void write(Side to, std::string prefix, char* block = nullptr, size_t block_len = 0, bool count = true);
@@ -156,7 +157,8 @@ class Session {
   bool lingering_ = false;
   bool client_reading_ = false;
   bool upstream_reading_ = false;
-  bool informational_ = false;     // the response head being relayed is a 1xx
+  bool informational_ = false;
+  bool upgrade_requested_ = false;  // the request asked for a protocol upgrade     // the response head being relayed is a 1xx
   bool client_chunked_ = false;    // the response body is re-chunked for the client
   bool upstream_garbage_ = false;  // the upstream sent bytes after a response
 

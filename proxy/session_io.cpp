@@ -135,7 +135,9 @@ void Session::parse_client(bool kick) {
         return on_request_head(false);
       case HttpParser::Event::Upgrade:
         if (request_parser_.head().method == "CONNECT") return on_request_head(true);
-        return reply_and_close(501, "upgrade-unsupported", "sluice: protocol upgrades are not supported");
+        // An upgrade request has ended; what follows is the new protocol, held until the 101.
+        request_complete_ = true;
+        return update_reading();
       case HttpParser::Event::Done:
         request_done();
         return update_reading();
@@ -175,6 +177,9 @@ void Session::parse_upstream(const char* data, size_t n) {
         if (off < n) upstream_garbage_ = true;
         return response_done();
       case HttpParser::Event::Upgrade:
+        if (upgrade_requested_ && response_parser_.head().status == 101)
+          return start_upgraded_tunnel(data + off, n - off);
+        [[fallthrough]];
       case HttpParser::Event::Error:
         if (!response_started_)
           return reply_and_close(502, "bad-upstream-response",
@@ -201,9 +206,20 @@ void Session::send_request_upstream() {
   informational_ = false;
   upstream_garbage_ = false;
   close_after_response_ = !req.keep_alive || draining_;
-  write(Side::Upstream, build_upstream_request(req, url_, host_header));
+  const std::string* upgrade = upgrade_requested_ ? req.header("upgrade") : nullptr;
+  write(Side::Upstream, build_upstream_request(req, url_, host_header, upgrade ? *upgrade : std::string_view{}));
   request_parser_.resume();
   parse_client(true);
+}
+
+// After the origin's 101: both sides speak the new protocol; sluice relays bytes.
+void Session::start_upgraded_tunnel(const char* rest, size_t n) {
+  state_ = State::Tunnelling;
+  last_activity_ = uv_now(worker_.loop());
+  arm(TimerKind::IdleTimeout, config_->limits.idle_timeout_ms);
+  if (n > 0) write(Side::Client, std::string(rest, n));
+  if (!client_pending_.empty()) write(Side::Upstream, std::exchange(client_pending_, {}));
+  update_reading();
 }
 
 void Session::request_body(const char* data, size_t n) {
@@ -223,13 +239,17 @@ void Session::request_done() {
 
 void Session::response_head() {
   const HttpHead& h = response_parser_.head();
-  informational_ = h.status >= 100 && h.status < 200;
-  if (informational_) {
-    if (h.status == 101) {
+  if (h.status == 101) {
+    const std::string* to = h.header("upgrade");
+    if (!upgrade_requested_ || to == nullptr)
       return reply_and_close(502, "bad-upstream-response", "sluice: upstream switched protocols unasked");
-    }
-    return write(Side::Client, build_client_response(h, false, false));
+    informational_ = false;
+    response_started_ = true;
+    write(Side::Client, build_client_response(h, false, false, *to));
+    return log_decision(101);
   }
+  informational_ = h.status >= 100 && h.status < 200;
+  if (informational_) return write(Side::Client, build_client_response(h, false, false));
   const HttpHead& req = request_parser_.head();
   response_started_ = true;
   bool no_body = req.method == "HEAD" || h.status == 204 || h.status == 304;
@@ -238,7 +258,8 @@ void Session::response_head() {
   client_chunked_ = !no_body && !length_known && client_is_11;
   // A body the client can only see end by the connection closing.
   bool close_delimited = !no_body && !length_known && !client_is_11;
-  if (close_delimited) close_after_response_ = true;
+  // A declined upgrade: the client's parser is past the point of no return.
+  if (close_delimited || upgrade_requested_) close_after_response_ = true;
   write(Side::Client, build_client_response(h, client_chunked_, close_after_response_));
   log_decision(h.status);
 }

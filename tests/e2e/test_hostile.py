@@ -263,10 +263,62 @@ class HostileTest(E2E):
         self.assertEqual((status, reason, closed), (400, "bad-request", True))
         self.assertEqual(self.good.seen("/hello?after-"), [])
 
-    def test_protocol_upgrade_is_refused(self):
+    def test_protocol_upgrade_to_a_denied_host_is_refused(self):
+        status, reason, _, closed = self.exchange(
+            b"GET http://other.example:%d/ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+            % self.good.port)
+        self.assertEqual((status, reason, closed), (403, "not-in-allowlist", True))
+
+    def test_protocol_upgrade_declined_by_the_origin_ends_the_connection(self):
         status, reason, _, closed = self.exchange(
             b"GET http://good.test:%d/ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" % self.good.port)
-        self.assertEqual((status, reason, closed), (501, "upgrade-unsupported", True))
+        self.assertEqual((status, reason, closed), (404, None, True))
+
+    def test_protocol_upgrade_becomes_a_tunnel_after_101(self):
+        import socket
+        import threading
+        srv = socket.socket()
+        srv.bind(("127.0.0.2", 0))
+        srv.listen(4)
+        self.addCleanup(srv.close)
+        heads = []
+
+        def serve():
+            c, _ = srv.accept()
+            with c:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += c.recv(4096)
+                head, _, rest = data.partition(b"\r\n\r\n")
+                heads.append(head)
+                c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo-proto\r\nConnection: Upgrade\r\n\r\nhello-from-origin")
+                if rest:
+                    c.sendall(rest)
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        return
+                    c.sendall(chunk)
+        threading.Thread(target=serve, daemon=True).start()
+        c = Raw(self.port)
+        self.addCleanup(c.close)
+        c.send(b"GET http://good.test:%d/ws HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\n"
+               b"Upgrade: echo-proto\r\nProxy-Authorization: secret\r\n\r\nearly" % srv.getsockname()[1])
+        status, headers = c.read_head()
+        self.assertEqual(status, 101)
+        self.assertEqual(headers.get("upgrade"), "echo-proto")
+        self.assertEqual(c.read_exact(len(b"hello-from-origin")), b"hello-from-origin")
+        self.assertEqual(c.read_exact(5), b"early")  # sent with the head, relayed after the 101
+        payload = os.urandom(200_000)
+        c.send(payload)
+        self.assertEqual(c.read_exact(len(payload)), payload)
+        head = heads[0].decode()
+        self.assertTrue(head.startswith("GET /ws HTTP/1.1\r\n"), head)
+        self.assertIn("\r\nUpgrade: echo-proto", head)
+        self.assertIn("\r\nConnection: Upgrade", head)
+        self.assertNotIn("Proxy-Authorization", head)
+        entry = self.sluice.wait_log(lambda e: e.get("url", "").endswith("/ws") and e.get("status") == 101)[-1]
+        self.assertEqual(entry["verdict"], "allow")
 
     # --- limits ---
 
