@@ -278,10 +278,12 @@ int run_main(int argc, char** argv) {
 
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 125;
-  if (jail_pid == 0 && code != 0)
+  if (jail_pid == 0 && code != 0) {
     std::fprintf(stderr,
                  "sluice run: bubblewrap could not build the jail (see its message above); it needs user "
                  "namespaces: check sysctl kernel.unprivileged_userns_clone and user.max_user_namespaces\n");
+    return 125;
+  }
   return code;
 }
 

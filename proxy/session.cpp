@@ -339,6 +339,7 @@ void Session::log_decision(int status) {
   if (!d.error.empty()) j.str("error", d.error);
   if (!d.addr.empty()) j.str("addr", d.addr);
   if (!d.address_class.empty()) j.str("address_class", d.address_class);
+  if (!d.host_replaced.empty()) j.str("host_replaced", d.host_replaced);
   if (d.reused) j.boolean("reused", true);
   if (d.dns_ms >= 0) j.real("dns_ms", d.dns_ms);
   if (d.connect_ms >= 0) j.real("connect_ms", d.connect_ms);

@@ -23,6 +23,7 @@ struct Session::Decision {
   std::string error;  // failure code after the policy verdict (dns-failed, connect-failed, ...)
   std::string addr;
   std::string address_class;  // the class of the first resolved address refused
+  std::string host_replaced;  // the client's Host header, when it differed from the URL's host
   bool reused = false;
   double dns_ms = -1;
   double connect_ms = -1;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 
@@ -206,6 +207,12 @@ void Session::send_request_upstream() {
   informational_ = false;
   upstream_garbage_ = false;
   close_after_response_ = !req.keep_alive || draining_;
+  // The Host sent upstream comes from the URL; a client Host that disagrees is noted.
+  if (const std::string* client_host = req.header("host"); client_host != nullptr) {
+    std::string lowered = *client_host;
+    for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lowered != host_header) decision_->host_replaced = *client_host;
+  }
   const std::string* upgrade = upgrade_requested_ ? req.header("upgrade") : nullptr;
   write(Side::Upstream, build_upstream_request(req, url_, host_header, upgrade ? *upgrade : std::string_view{}));
   request_parser_.resume();

@@ -1,5 +1,7 @@
 #include "rules/host.hpp"
 
+#include <idn2.h>
+
 #include <cstdio>
 
 #include "rules/text_detail.hpp"
@@ -34,7 +36,28 @@ std::optional<uint32_t> parse_port(std::string_view s) {
   return value;
 }
 
+// An internationalised name becomes its punycode (IDNA2008 with UTS #46
+// mapping, as browsers do), so "bücher.de" and "xn--bcher-kva.de" are one name.
+Result<std::string> to_punycode(std::string_view s) {
+  std::string in(s);
+  char* out = nullptr;
+  int rc = idn2_to_ascii_8z(in.c_str(), &out, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+  if (rc != IDN2_OK) return Err{std::string("invalid internationalised name: ") + idn2_strerror(rc)};
+  std::string ascii(out);
+  idn2_free(out);
+  return ascii;
+}
+
 Result<std::string> canonical_name(std::string_view s) {
+  std::string converted;
+  for (unsigned char c : s) {
+    if (c < 0x80) continue;
+    auto ascii = to_punycode(s);
+    if (!ascii) return Err{ascii.error()};
+    converted = std::move(ascii.value());
+    s = converted;
+    break;
+  }
   if (!s.empty() && s.back() == '.') s.remove_suffix(1);
   if (s.empty()) return Err{"empty"};
   if (s.size() > 253) return Err{"longer than 253 bytes"};
@@ -54,7 +77,7 @@ Result<std::string> canonical_name(std::string_view s) {
     if (!ok) {
       if (c == ' ') return Err{"space not allowed"};
       if (c < 0x20 || c == 0x7f) return Err{"control character not allowed"};
-      if (c >= 0x80) return Err{"non-ASCII name (use its punycode xn-- form)"};
+      if (c >= 0x80) return Err{"non-ASCII byte left after IDNA conversion"};
       return Err{std::string("character '") + static_cast<char>(c) + "' not allowed"};
     }
     name += static_cast<char>(c);

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake pkg-config
-  libuv1-dev libc-ares-dev libyaml-cpp-dev liblua5.4-dev doctest-dev node-llhttp libseccomp-dev
+  libuv1-dev libc-ares-dev libyaml-cpp-dev liblua5.4-dev doctest-dev node-llhttp libseccomp-dev libidn2-dev
   bubblewrap curl python3 git openssh-client
 )
 

@@ -194,6 +194,17 @@ class HostileTest(E2E):
                 self.assertIn(reason, ("bad-host", "bad-request"))
                 self.assertTrue(closed)
 
+    def test_a_differing_host_header_is_replaced_and_logged(self):
+        status, _, body, _ = self.exchange(
+            b"GET http://good.test:%d/echo?host-swap HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+            % self.good.port)
+        self.assertEqual(status, 200)
+        import json
+        hosts = [v for k, v in json.loads(body)["headers"] if k.lower() == "host"]
+        self.assertEqual(hosts, ["good.test:%d" % self.good.port])
+        entry = self.sluice.wait_log(lambda e: e.get("url", "").endswith("/echo?host-swap"))[-1]
+        self.assertEqual(entry["host_replaced"], "evil.example")
+
     def test_userinfo_is_not_the_host(self):
         status, reason, _, _ = self.exchange(
             b"GET http://good.test@other.example:%d/hello?userinfo HTTP/1.1\r\nHost: good.test\r\n\r\n" % self.good.port)

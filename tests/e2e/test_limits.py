@@ -5,6 +5,7 @@ import socket
 import time
 
 from harness import E2E, Dns, Raw, curl, wait_for
+import upstream
 
 BASE = """
 listeners:
@@ -128,6 +129,26 @@ class LimitsTest(E2E):
             started = time.monotonic()
             self.assertTrue(c.closed_by_peer(timeout=5))
             self.assertLess(time.monotonic() - started, 3)
+
+    def test_a_client_that_stops_reading_does_not_grow_the_proxy(self):
+        s = self.start({}, workers=1)
+
+        def rss_kib():
+            for line in open("/proc/%d/status" % s.proc.pid):
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        c = Raw(s.tcp_port("a"))
+        self.addCleanup(c.close)
+        c.send(b"CONNECT echo.test:%d HTTP/1.1\r\n\r\n" % self.source.port)
+        self.assertEqual(c.read_head()[0], 200)
+        before = rss_kib()
+        c.send(b"1000000000\n")  # the source streams 1 GB; this client reads none of it
+        time.sleep(2.0)
+        grown = rss_kib() - before
+        self.assertIsNone(s.proc.poll())
+        # Backpressure: sluice stops reading the source once 512 KiB wait for the client.
+        self.assertLess(grown, 16 * 1024, "sluice buffered %d KiB for a client that reads nothing" % grown)
+        self.assertEqual(c.read_exact(1000), upstream.pattern(1000))
 
     def test_running_out_of_file_descriptors_does_not_stop_the_proxy(self):
         def low_fd_limit():

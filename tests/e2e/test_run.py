@@ -262,6 +262,19 @@ class RunTest(E2E):
             self.assertEqual(r.returncode, code, argv)
             self.assertIn(want, r.stderr)
 
+    def test_user_namespaces_unavailable_is_explained(self):
+        d = tempfile.mkdtemp(prefix="sluice-fakebwrap-")
+        self.addCleanup(shutil.rmtree, d, True)
+        with open(os.path.join(d, "bwrap"), "w") as f:  # fails the way bwrap does on such a kernel
+            f.write("#!/bin/sh\necho 'bwrap: No permissions to creating new namespace, likely because the kernel "
+                    "does not allow non-privileged user namespaces.' >&2\nexit 1\n")
+        os.chmod(os.path.join(d, "bwrap"), 0o755)
+        r = subprocess.run([SLUICE, "run", "--", "true"], cwd=self.cwd, capture_output=True, text=True,
+                           env={"PATH": d + ":" + os.environ["PATH"], "HOME": self.home}, timeout=30)
+        self.assertEqual(r.returncode, 125)
+        self.assertIn("bwrap: No permissions", r.stderr)
+        self.assertIn("unprivileged_userns_clone", r.stderr)
+
     def test_bwrap_missing_is_a_clear_error(self):
         r = subprocess.run([SLUICE, "run", "--", "true"], cwd=self.cwd, capture_output=True, text=True,
                            env={"PATH": "/nonexistent", "HOME": self.home})
