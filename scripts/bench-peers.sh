@@ -34,7 +34,7 @@ log() { printf '[bench-peers] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 write_report() {  # write_report RAW META OUT
-  python3 - "$@" <<'PYEOF'
+  SLUICE_ROOT=$ROOT python3 - "$@" <<'PYEOF'
 # Aggregates raw.jsonl (one line per run) into bench/RESULTS.md and gnuplot plots.
 import json, os, statistics, subprocess, sys
 from collections import defaultdict
@@ -93,7 +93,7 @@ proxies = [t for t in targets if t != "direct"]
 
 md = []
 w = md.append
-w("# Benchmarks: sluice and its peers")
+w("## sluice and its peers (scripts/bench-peers.sh)")
 w("")
 w("Written by `scripts/bench-peers.sh` (do not edit by hand; run it again). Every number is the")
 w(f"median of {meta.get('repeats', '?')} interleaved repeats, all measured in the same run on the same machine.")
@@ -101,14 +101,14 @@ if meta.get("quick") == "1":
     w("")
     w("**QUICK=1 run: one repeat and short runs; a check of the script, not a measurement.**")
 w("")
-w("## Machine")
+w("### Machine")
 w("")
 w(f"- {meta.get('nproc')} CPUs: {meta.get('cpu')}; {meta.get('mem')}; {meta.get('kernel')}")
 w(f"- date: {meta.get('date')}")
 w("- client, proxy and upstream share these CPUs; other work on the machine adds noise, which the")
 w("  CPU-seconds-per-operation figures (from /proc/PID/stat) resist better than the rates do.")
 w("")
-w("## Peers")
+w("### Peers")
 w("")
 w("| peer | version | command |")
 w("|---|---|---|")
@@ -128,14 +128,14 @@ w("with an allow filter for 127.0.0.1, started from a small Node script (no sand
 w("Each runs its default process model: sluice one worker loop per core, squid one worker")
 w("(`-N`, no kids), tinyproxy a thread per connection, srt one Node event loop.")
 w("")
-w("## Commands")
+w("### Commands")
 w("")
 for c in commands:
     w(f"- `{c}`")
 w("")
 
 def rate_table(tag, title, unit_col):
-    w(f"## {title}")
+    w(f"### {title}")
     w("")
     d_ops = med(tag, "direct", ops)
     s_ops = med(tag, "sluice", ops)
@@ -153,7 +153,7 @@ def rate_table(tag, title, unit_col):
 rate_table("connect-storm", "Tunnel setup rate (connect-storm, closed loop, 16 connections)", "tunnels/s")
 rate_table("http-forward", "Forwarded requests (http-forward, keep-alive, 16 connections)", "requests/s")
 
-w("## Tunnel throughput (tunnel-throughput, one tunnel)")
+w("### Tunnel throughput (tunnel-throughput, one tunnel)")
 w("")
 d_mb, s_mb = med("tunnel-throughput", "direct", mbs), med("tunnel-throughput", "sluice", mbs)
 w("| target | MB/s | × direct | × sluice | proxy CPU-s per GiB | proxy peak RSS MiB | errors |")
@@ -168,7 +168,7 @@ w("")
 
 rates = sorted({int(tag[5:]) for tag, _ in runs if tag.startswith("rate-")})
 half = int(meta.get("half_peak", "0") or 0)
-w("## Latency at a fixed offered rate (connect-storm, open loop)")
+w("### Latency at a fixed offered rate (connect-storm, open loop)")
 w("")
 w("Latency counts from each operation's scheduled start, so a proxy that stalls cannot hide its")
 w("queue (no coordinated omission). Cells: p50 / p99 in ms; `!` marks runs where operations were")
@@ -193,7 +193,7 @@ if half and med(f"rate-{half}", "sluice", p99) is not None and med(f"rate-{half}
     w("differences below that are within the noise).")
     w("")
 
-w("## Idle tunnels")
+w("### Idle tunnels")
 w("")
 w("RSS growth of the proxy with every tunnel open and idle (after one small exchange each),")
 w("divided by the tunnels held. A garbage-collected proxy (srt on node) can show noise or even a")
@@ -209,7 +209,7 @@ for t in proxies:
     w(f"| {t} | {fmt(held, '{:.0f}')} | {fmt(per, '{:.1f}')} | {fmt(med('idle-tunnels', t, peak))} | {errs('idle-tunnels', t)} |")
 w("")
 
-w("## Byte-exactness under a closing race")
+w("### Byte-exactness under a closing race")
 w("")
 w("Downloads through a tunnel where the upstream closes its socket right after the last byte")
 w("(`/bytes?n=N&close=1`); each must arrive whole (`short-read` counts a lost tail).")
@@ -226,7 +226,7 @@ for t in targets:
 w("")
 
 # Targets from issue 6, checked where this run measures them.
-w("## sluice against the targets of issue 6")
+w("### sluice against the targets of issue 6")
 w("")
 checks = []
 def check(name, value, limit, better, fmtspec):
@@ -254,14 +254,16 @@ w("|---|---|---|---|")
 md.extend(checks)
 w("")
 
-w("## Plots")
+w("### Plots")
 w("")
 w("- `results/throughput.svg` / `.png`: each scenario's rate as a ratio to direct loopback")
 w("- `results/latency-vs-rate.svg` / `.png`: p99 setup latency against the offered rate")
 w("- `results/raw.jsonl`: every run's full JSON report; `results/meta.txt`: machine and versions;")
 w("  `results/configs/`: the peers' private configs as used")
 w("")
-open(os.path.join(out, "RESULTS.md"), "w").write("\n".join(md) + "\n")
+# Only this script's section of RESULTS.md is rewritten; other bench scripts own the others.
+subprocess.run([sys.executable, os.path.join(os.environ["SLUICE_ROOT"], "bench", "update-results.py"),
+                "peers", "-", os.path.join(out, "RESULTS.md")], input="\n".join(md) + "\n", text=True, check=True)
 
 # ---- plots ----
 with open(os.path.join(res_dir, "throughput.dat"), "w") as f:
