@@ -2,7 +2,8 @@
 # Wall time of starting a jailed no-op: bare `true`, bare bwrap, `sluice run -- true`
 # and srt's `srt -c true` (npm @anthropic-ai/sandbox-runtime, installed here into a
 # private prefix, never by the test suite). Median of N runs each, interleaved.
-#   bench/run-overhead.sh [RUNS]      prints a Markdown table
+#   bench/run-overhead.sh [RUNS]      prints a Markdown table and records it in the
+#                                     `run-overhead` section of bench/RESULTS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
@@ -24,11 +25,12 @@ fi
 srt="$prefix/node_modules/.bin/srt"
 srt_version=$(node -e "console.log(require('$prefix/node_modules/@anthropic-ai/sandbox-runtime/package.json').version)")
 
+root=$(pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-python3 - "$runs" "$sluice" "$srt" "$srt_version" <<'PY'
+python3 - "$runs" "$sluice" "$srt" "$srt_version" >"$work/table.md" <<'PY'
 import os, statistics, subprocess, sys, time
 runs, sluice, srt, srt_version = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 cases = {
@@ -48,6 +50,13 @@ for _ in range(runs):  # interleaved, so load changes hit every case alike
             sys.exit("%s failed with %d" % (name, r.returncode))
 med = {k: statistics.median(v) for k, v in times.items()}
 base = med["true"]
+import platform
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print("## Jail start-up: `sluice run -- true` against srt (bench/run-overhead.sh)")
+print()
+print("Machine: %d CPUs (%s), Linux %s; %s. Command: `bench/run-overhead.sh %d` (interleaved runs)."
+      % (os.cpu_count(), cpu, platform.release(), time.strftime("%Y-%m-%d"), runs))
+print()
 print("| command | median ms | p90 ms | added over `true` ms |")
 print("|---|---|---|---|")
 for k, v in times.items():
@@ -58,3 +67,5 @@ print()
 print("sluice's added overhead is %.2f of srt's (target: at most 0.20); srt %s; %d runs each." %
       (ours / theirs, srt_version, runs))
 PY
+cat "$work/table.md"
+python3 "$root/bench/update-results.py" run-overhead "$work/table.md" "$root/bench/RESULTS.md"

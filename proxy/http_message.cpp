@@ -62,6 +62,10 @@ rules::Result<AbsoluteUrl> parse_absolute_url(std::string_view t) {
     return rules::Err{"unsupported request target: only http:// URLs are proxied"};
   }
   t.remove_prefix(kScheme.size());
+  // RFC 3986 has no raw spaces, controls or non-ASCII bytes in a URI; llhttp 8 lets tabs and
+  // high bytes through, and an origin might split the request line on them.
+  for (unsigned char c : t)
+    if (c <= 0x20 || c >= 0x7f) return rules::Err{"invalid byte in request target (percent-encode it)"};
   size_t end = t.find_first_of("/?#");
   std::string_view authority = t.substr(0, end);
   std::string_view rest = end == std::string_view::npos ? std::string_view{} : t.substr(end);

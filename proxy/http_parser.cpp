@@ -40,6 +40,8 @@ HttpParser::HttpParser(Kind kind, Limits limits)
   settings_.on_method = cb_method;
   settings_.on_header_field = cb_header_field;
   settings_.on_header_value = cb_header_value;
+  settings_.on_header_field_complete = cb_header_field_complete;
+  settings_.on_header_value_complete = cb_header_value_complete;
   settings_.on_headers_complete = cb_headers_complete;
   settings_.on_body = cb_body;
   settings_.on_message_complete = cb_message_complete;
@@ -54,6 +56,7 @@ int HttpParser::cb_message_begin(llhttp_t* p) {
   s->in_head_ = true;
   s->started_ = true;
   s->header_value_open_ = false;
+  s->field_since_value_ = false;
   return 0;
 }
 
@@ -96,11 +99,32 @@ int HttpParser::cb_header_field(llhttp_t* p, const char* at, size_t n) {
     }
   }
   s->head_.headers.back().first.append(at, n);
+  s->field_since_value_ = true;
+  return 0;
+}
+
+// llhttp 8 lets a line that starts with ':' through: an empty name whose value
+// would otherwise be glued onto the previous header.
+int HttpParser::cb_header_field_complete(llhttp_t* p) {
+  auto* s = self(p);
+  if (!s->field_since_value_ || s->head_.headers.empty() || s->head_.headers.back().first.empty()) {
+    s->callback_error_ = "empty header name";
+    return HPE_USER;
+  }
+  return 0;
+}
+
+int HttpParser::cb_header_value_complete(llhttp_t* p) {
+  self(p)->field_since_value_ = false;
   return 0;
 }
 
 int HttpParser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
   auto* s = self(p);
+  if (!s->field_since_value_ || s->head_.headers.empty()) {
+    llhttp_set_error_reason(p, "empty header name");
+    return HPE_USER;
+  }
   s->header_value_open_ = true;
   s->head_.headers.back().second.append(at, n);
   return 0;
@@ -117,6 +141,13 @@ int HttpParser::cb_headers_complete(llhttp_t* p) {
   h.has_content_length = (p->flags & F_CONTENT_LENGTH) != 0;
   h.content_length = h.has_content_length ? p->content_length : 0;
   h.upgrade = p->upgrade != 0;
+  // RFC 9110 15.2: a 1xx has no body. llhttp 8 would read one after a Content-Length,
+  // and the next response would start somewhere else for sluice than for a client.
+  if (s->kind_ == Kind::Response && h.status >= 100 && h.status < 200 && h.status != 101 &&
+      (h.chunked || h.has_content_length || h.header("transfer-encoding") != nullptr)) {
+    s->callback_error_ = "1xx response with a message body";
+    return HPE_USER;
+  }
   s->in_head_ = false;
   // CONNECT runs on to HPE_PAUSED_UPGRADE; everything else stops here to be judged.
   if (s->kind_ == Kind::Request && p->method == HTTP_CONNECT) return 0;
@@ -145,8 +176,11 @@ void HttpParser::resume() {
   if (paused_for_head_) {
     paused_for_head_ = false;
     if (kind_ == Kind::Response) {
-      // A response to HEAD, 1xx, 204 and 304 carry no body; llhttp needs telling about HEAD.
-      if (head_response_) parser_.flags |= F_SKIPBODY;
+      // A response to HEAD, 1xx, 204 and 304 carry no body (RFC 9112 6.3). llhttp 8 needs
+      // telling about HEAD, and would read a 204's or 304's Content-Length bytes as a body
+      // that a client reads as the start of the next response.
+      const int st = head_.status;
+      if (head_response_ || st == 204 || st == 304 || (st >= 100 && st < 200)) parser_.flags |= F_SKIPBODY;
     }
     llhttp_resume(&parser_);
   } else if (paused_for_done_) {
@@ -160,12 +194,13 @@ void HttpParser::reset() {
   llhttp_reset(&parser_);
   head_ = HttpHead{};
   head_bytes_ = 0;
-  in_head_ = started_ = header_value_open_ = false;
+  in_head_ = started_ = header_value_open_ = field_since_value_ = false;
   paused_for_head_ = paused_for_done_ = false;
   prev_head_byte_ = 0;
   error_status_ = 0;
   limit_status_ = 0;
   error_message_.clear();
+  callback_error_ = nullptr;
 }
 
 HttpParser::Result HttpParser::fail(int status, std::string message, size_t consumed) {
@@ -201,6 +236,7 @@ HttpParser::Result HttpParser::feed(const char* data, size_t len) {
       return {Event::Upgrade, consumed};
     default:
       if (limit_status_ != 0) return fail(limit_status_, parser_.reason ? parser_.reason : "limit", consumed);
+      if (callback_error_ != nullptr) return fail(400, callback_error_, consumed);
       return fail(400, std::string(llhttp_errno_name(err)) + ": " + (parser_.reason ? parser_.reason : "bad message"),
                   consumed);
   }

@@ -89,6 +89,8 @@ class HttpParser {
   static int cb_method(llhttp_t*, const char*, size_t);
   static int cb_header_field(llhttp_t*, const char*, size_t);
   static int cb_header_value(llhttp_t*, const char*, size_t);
+  static int cb_header_field_complete(llhttp_t*);
+  static int cb_header_value_complete(llhttp_t*);
   static int cb_headers_complete(llhttp_t*);
   static int cb_body(llhttp_t*, const char*, size_t);
   static int cb_message_complete(llhttp_t*);
@@ -105,6 +107,8 @@ class HttpParser {
   bool in_head_ = false;
   bool started_ = false;
   bool header_value_open_ = false;
+  bool field_since_value_ = false;  // a header name began since the last value ended
+  const char* callback_error_ = nullptr;  // llhttp replaces the reason of *_complete callbacks
   bool head_response_ = false;
   bool paused_for_head_ = false;
   bool paused_for_done_ = false;

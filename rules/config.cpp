@@ -23,8 +23,20 @@ const Policy* Config::policy(const std::string& name) const {
 }
 
 std::string ConfigError::to_string() const {
-  if (line <= 0) return file + ": " + message;
-  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+  // One error, one line: yaml-cpp quotes the offending byte raw, even a newline.
+  std::string msg;
+  for (unsigned char c : message) {
+    if (c >= 0x20 && c != 0x7f) {
+      msg += static_cast<char>(c);
+      continue;
+    }
+    static const char* hex = "0123456789abcdef";
+    msg += "\\x";
+    msg += hex[c >> 4];
+    msg += hex[c & 15];
+  }
+  if (line <= 0) return file + ": " + msg;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + msg;
 }
 
 namespace {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, then runs the whole suite (doctest units + end-to-end) twice:
-# on the Release build and on the AddressSanitizer+UBSan build. Exits non-zero
-# on any failure.
+# on the Release build and on the AddressSanitizer+UBSan build, then each
+# libFuzzer target for a short bounded time (SLUICE_FUZZ_SECONDS, default 15;
+# 0 skips). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --asan
@@ -15,4 +16,9 @@ for dir in build build-asan; do
   echo "== tests on $dir"
   ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300 || status=1
 done
+fuzz_seconds=${SLUICE_FUZZ_SECONDS:-15}
+if [ "$fuzz_seconds" -gt 0 ]; then
+  echo "== fuzzing each target for ${fuzz_seconds}s"
+  scripts/fuzz.sh "$fuzz_seconds" || status=1
+fi
 exit $status

@@ -203,6 +203,18 @@ class ServeTest(E2E):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.body, b"until close\n")
 
+    def test_204_and_304_with_content_length_have_no_body(self):
+        # The Content-Length of a 204/304 is not framing: sluice must not wait for (or relay)
+        # body bytes, and the next response on the connection must come through intact.
+        with Raw(self.port) as c:
+            for status in (304, 204):
+                c.send(self.get("allowed.test", "/nobody?status=%d&n=10" % status))
+                got, headers, body = c.read_response()
+                self.assertEqual((got, body, headers.get("content-length")), (status, b"", "10"))
+                c.send(self.get("allowed.test", "/hello?after-%d" % status))
+                got, _, body = c.read_response()
+                self.assertEqual((got, body), (200, b"hello\n"))
+
     def test_origin_closing_its_connection_does_not_break_the_next_request(self):
         with Raw(self.port) as c:
             c.send(self.get("allowed.test", "/close?first"))

@@ -30,6 +30,10 @@ TEST_CASE("absolute URLs: table") {
       {"http://a.test:65536/", false, "", 0, ""},
       {"http://a.test:80x/", false, "", 0, ""},
       {"http://[::1/", false, "", 0, ""},
+      {"http://a.test/a\tb", false, "", 0, ""},
+      {"http://a.test/\x91\x8b", false, "", 0, ""},
+      {"http://a.test/a\x7f", false, "", 0, ""},
+      {"http://a.test/%20ok%C3%A9", true, "a.test", 80, "/%20ok%C3%A9"},
   };
   for (const auto& row : rows) {
     CAPTURE(row.in);

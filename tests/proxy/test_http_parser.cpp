@@ -106,6 +106,8 @@ TEST_CASE("hostile and malformed requests are refused with a status") {
       {"bare LF", "GET http://a/ HTTP/1.1\nX: a\n\n", 400},
       {"bare CR", "GET http://a/ HTTP/1.1\r\nX: a\rY: b\r\n\r\n", 400},
       {"space before colon", "GET http://a/ HTTP/1.1\r\nX : a\r\n\r\n", 400},
+      {"empty header name first", "GET http://a/ HTTP/1.1\r\n: a\r\n\r\n", 400},
+      {"empty header name later", "GET http://a/ HTTP/1.1\r\nX: a\r\n:b c\r\nY: d\r\n\r\n", 400},
       {"bad method", "G@T http://a/ HTTP/1.1\r\n\r\n", 400},
       {"bad version", "GET http://a/ HTTP/9.9\r\n\r\n", 400},
       {"NUL in header", std::string("GET http://a/ HTTP/1.1\r\nX: a\0b\r\n\r\n", 32), 400},
@@ -188,5 +190,46 @@ TEST_CASE("responses: HEAD has no body, EOF ends a close-delimited body") {
     r = p.feed(msg.data() + off, msg.size() - off);
     REQUIRE(r.event == Event::Head);
     CHECK(p.head().status == 204);
+  }
+}
+
+TEST_CASE("a response header with an empty name is refused, not glued onto the previous one") {
+  HttpParser p(HttpParser::Kind::Response, 65536);
+  std::string msg = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n: chunked\r\n\r\n";
+  auto r = p.feed(msg.data(), msg.size());
+  CHECK(r.event == Event::Error);
+  INFO(p.error_message());
+  CHECK(p.error_message().find("empty header name") != std::string::npos);
+}
+
+TEST_CASE("a 1xx response with a body is refused, so both ends agree where the next one starts") {
+  for (std::string framing : {"Content-Length: 1\r\n", "Transfer-Encoding: chunked\r\n"}) {
+    CAPTURE(framing);
+    HttpParser p(HttpParser::Kind::Response, 65536);
+    std::string msg = "HTTP/1.1 100 Continue\r\n" + framing + "\r\naHTTP/1.1 204 No Content\r\n\r\n";
+    auto r = p.feed(msg.data(), msg.size());
+    CHECK(r.event == Event::Error);
+    CHECK(p.error_message().find("1xx") != std::string::npos);
+  }
+  HttpParser ok(HttpParser::Kind::Response, 65536);
+  std::string msg = "HTTP/1.1 100 Continue\r\n\r\n";
+  CHECK(ok.feed(msg.data(), msg.size()).event == Event::Head);
+}
+
+TEST_CASE("a 204 or 304 with Content-Length has no body: the next bytes are the next response") {
+  for (const char* status : {"204 No Content", "304 Not Modified"}) {
+    CAPTURE(status);
+    HttpParser p(HttpParser::Kind::Response, 65536);
+    std::string body;
+    p.on_body = [&](const char* d, size_t n) { body.append(d, n); };
+    std::string msg = std::string("HTTP/1.1 ") + status + "\r\nContent-Length: 3\r\n\r\nHTTP/1.1 200 OK\r\n";
+    auto r = p.feed(msg.data(), msg.size());
+    REQUIRE(r.event == Event::Head);
+    p.resume();
+    size_t off = r.consumed;
+    r = p.feed(msg.data() + off, msg.size() - off);
+    CHECK(r.event == Event::Done);
+    CHECK(body.empty());
+    CHECK(msg.substr(off + r.consumed) == "HTTP/1.1 200 OK\r\n");
   }
 }

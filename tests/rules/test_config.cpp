@@ -218,6 +218,12 @@ TEST_CASE("config errors without a position") {
     CHECK(load.errors[0].message.find(row.message) != std::string::npos);
     CHECK(load.errors[0].to_string() == "t.yaml: " + load.errors[0].message);
   }
+  // A message quoting a raw control byte (yaml-cpp does, for bad escapes) still prints as one line.
+  ConfigError raw{"t.yaml", 3, 1, "unknown escape character: \n"};
+  CHECK(raw.to_string() == "t.yaml:3:1: unknown escape character: \\x0a");
+  ConfigLoad bad_escape = load_config_text("- a\n- \"b\\\n\"\n", "t.yaml", true);
+  REQUIRE_FALSE(bad_escape.errors.empty());
+  CHECK(bad_escape.errors[0].to_string().find('\n') == std::string::npos);
   ConfigLoad missing = load_config_file("/nonexistent/sluice.yaml");
   CHECK_FALSE(missing.config);
   REQUIRE(missing.errors.size() == 1);

@@ -272,6 +272,11 @@ class HttpUpstream(_Server):
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(payload)
                          + payload)
             return True
+        if path == "/nobody":
+            # 204/304 with a Content-Length and, as RFC 9110 says, no body: the length is not framing.
+            status = int(q.get("status", "304"))
+            sock.sendall(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n" % (status, int(q.get("n", "10"))))
+            return True
         if path == "/close":
             sock.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbye\n")
             return False
