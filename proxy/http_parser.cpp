@@ -38,6 +38,7 @@ HttpParser::HttpParser(Kind kind, Limits limits)
   settings_.on_url = cb_url;
   settings_.on_status = cb_status;
   settings_.on_method = cb_method;
+  settings_.on_method_complete = cb_method_complete;
   settings_.on_header_field = cb_header_field;
   settings_.on_header_value = cb_header_value;
   settings_.on_header_field_complete = cb_header_field_complete;
@@ -58,6 +59,14 @@ int HttpParser::cb_message_begin(llhttp_t* p) {
   s->header_value_open_ = false;
   s->field_since_value_ = false;
   return 0;
+}
+
+// PRI is the HTTP/2 connection preface, not an HTTP/1.1 method: forwarded, it would reach
+// an origin as the start of an h2 connection.
+int HttpParser::cb_method_complete(llhttp_t* p) {
+  if (p->method != HTTP_PRI) return 0;
+  self(p)->callback_error_ = "PRI is the HTTP/2 preface, not a request method";
+  return HPE_USER;
 }
 
 int HttpParser::cb_url(llhttp_t* p, const char* at, size_t n) {

@@ -87,6 +87,7 @@ class HttpParser {
   static int cb_url(llhttp_t*, const char*, size_t);
   static int cb_status(llhttp_t*, const char*, size_t);
   static int cb_method(llhttp_t*, const char*, size_t);
+  static int cb_method_complete(llhttp_t*);
   static int cb_header_field(llhttp_t*, const char*, size_t);
   static int cb_header_value(llhttp_t*, const char*, size_t);
   static int cb_header_field_complete(llhttp_t*);

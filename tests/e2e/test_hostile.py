@@ -120,9 +120,11 @@ class HostileTest(E2E):
         try:
             c.send(raw)
             status, headers, body = c.read_response()
-            return status, headers.get("x-sluice-reason"), body, c.closed_by_peer()
+            closed = c.closed_by_peer()
         finally:
             c.close()
+        self.assert_neighbour_served()  # every hostile case leaves the neighbour served
+        return status, headers.get("x-sluice-reason"), body, closed
 
     # --- DNS rebinding: allowed names that resolve where sluice must not dial ---
 
@@ -230,6 +232,7 @@ class HostileTest(E2E):
             "tab in URL": b"GET " + url + b"\tX HTTP/1.1\r\n\r\n",
             "high bytes in URL": b"GET " + url + b"\x91\x8b HTTP/1.1\r\n\r\n",
             "bad method": b"G(T " + url + b" HTTP/1.1\r\n\r\n",
+            "h2 preface method": b"PRI " + url + b" HTTP/1.1\r\n\r\n",
             "bad version": b"GET " + url + b" HTTP/1.7\r\n\r\n",
             "no host in URL": b"GET http:///hello?smuggle HTTP/1.1\r\n\r\n",
             "origin-form": b"GET /hello?smuggle HTTP/1.1\r\nHost: good.test\r\n\r\n",
@@ -249,6 +252,7 @@ class HostileTest(E2E):
                 self.assertEqual(headers.get("x-sluice-reason"), "bad-request")
                 self.assertTrue(c.closed_by_peer())
                 c.close()
+                self.assert_neighbour_served()
         self.assertEqual(self.good.seen("/hello?smuggle"), [])
 
     def test_bad_chunked_bodies_abort_the_request(self):

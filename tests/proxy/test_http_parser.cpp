@@ -109,6 +109,7 @@ TEST_CASE("hostile and malformed requests are refused with a status") {
       {"empty header name first", "GET http://a/ HTTP/1.1\r\n: a\r\n\r\n", 400},
       {"empty header name later", "GET http://a/ HTTP/1.1\r\nX: a\r\n:b c\r\nY: d\r\n\r\n", 400},
       {"bad method", "G@T http://a/ HTTP/1.1\r\n\r\n", 400},
+      {"PRI method", "PRI http://a/ HTTP/1.1\r\n\r\n", 400},
       {"bad version", "GET http://a/ HTTP/9.9\r\n\r\n", 400},
       {"NUL in header", std::string("GET http://a/ HTTP/1.1\r\nX: a\0b\r\n\r\n", 32), 400},
       {"oversized head", "GET http://a/ HTTP/1.1\r\nX: " + std::string(70000, 'a') + "\r\n\r\n", 431},
