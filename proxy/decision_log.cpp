@@ -1,6 +1,7 @@
 #include "proxy/decision_log.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <sys/time.h>
@@ -47,17 +48,26 @@ void DecisionLog::denial(std::string line) {
   if (denial_out_ != nullptr) push(std::move(line), true);
 }
 
+// Only a push that finds the writer asleep wakes it: under load the writer is
+// gathering a batch and lines join it without a futex wake per line.
 void DecisionLog::push(std::string text, bool human) {
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     queue_.push_back(Entry{std::move(text), human});
+    wake = writer_idle_;
+    writer_idle_ = false;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
 void DecisionLog::flush() {
   std::unique_lock lock(mu_);
+  flush_requested_ = true;
+  lock.unlock();
+  cv_.notify_one();
+  lock.lock();
   drained_.wait(lock, [&] { return (queue_.empty() && !writing_) || !writer_.joinable(); });
 }
 
@@ -81,7 +91,13 @@ void DecisionLog::run() {
       std::unique_lock lock(mu_);
       writing_ = false;
       drained_.notify_all();
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      writer_idle_ = true;
+      cv_.wait(lock, [&] { return stopping_ || flush_requested_ || !queue_.empty(); });
+      // Gather: lines arriving in the next kBatchMs join this write (one wake per batch,
+      // not per line). stop() and flush() cut the wait short.
+      writer_idle_ = false;
+      cv_.wait_for(lock, std::chrono::milliseconds(kBatchMs), [&] { return stopping_ || flush_requested_; });
+      flush_requested_ = false;
       if (queue_.empty() && stopping_) return;
       batch.swap(queue_);
       writing_ = true;

@@ -46,8 +46,12 @@ class DecisionLog {
   FILE* denial_out_ = nullptr;
   FILE* out_ = nullptr;
   bool own_file_ = false;
+  // How long the writer gathers lines before writing them (one wake per batch).
+  static constexpr int kBatchMs = 20;
   bool stopping_ = false;
   bool writing_ = false;
+  bool writer_idle_ = false;      // the writer sleeps until a line arrives
+  bool flush_requested_ = false;  // flush() or stop() want the batch written now
   bool enabled_ = false;
   std::thread writer_;
 };

@@ -313,7 +313,8 @@ policies:
         # --log - writes the decision log to stdout
         def stdout_decisions():
             lines = [json.loads(x) for x in s.read_stdout().splitlines() if x.startswith("{")]
-            return [e for e in lines if e.get("event") == "decision"] if len(lines) >= 4 else None
+            found = [e for e in lines if e.get("event") == "decision"]
+            return found if len(found) >= 4 else None
         decisions = wait_for(stdout_decisions, what="decisions on stdout")
         self.assertEqual([(e["host"], e["verdict"]) for e in decisions[:4]],
                          [("allowed.test", "allow"), ("x.wild.test", "allow"), ("other.test", "deny"),
