@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -66,43 +67,73 @@ rules::Result<BoundListener> bind_unix(const rules::ListenerConfig& cfg) {
   }
   BoundListener out;
   out.config = cfg;
-  out.fd = fd;
+  out.fds.push_back(fd);
   out.info = make_listener_info(cfg.name, true, "unix:" + cfg.path);
   return out;
 }
 
-rules::Result<BoundListener> bind_tcp(const rules::ListenerConfig& cfg) {
-  auto ip = rules::IpAddr::parse(cfg.host);
-  if (!ip) return rules::Err{"listener " + cfg.name + ": bad address " + cfg.host};
-  sockaddr_storage ss = to_sockaddr(*ip, cfg.port);
-  int fd = ::socket(ip->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail(-1, sys_error("listener " + cfg.name + ": socket"));
+int open_tcp(const rules::ListenerConfig& cfg, const rules::IpAddr& ip, uint16_t port, std::string* error) {
+  sockaddr_storage ss = to_sockaddr(ip, port);
+  int fd = ::socket(ip.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = sys_error("listener " + cfg.name + ": socket");
+    return -1;
+  }
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ip->v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  socklen_t len = ip->v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0)
-    return fail(fd, sys_error("listener " + cfg.name + ": cannot bind " + cfg.host + ":" + std::to_string(cfg.port)));
-  if (::listen(fd, kBacklog) != 0) return fail(fd, sys_error("listener " + cfg.name + ": listen"));
-  sockaddr_storage bound{};
-  len = sizeof bound;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  // Linux lets only sockets of the same effective uid share the port.
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (ip.v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  socklen_t len = ip.v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    *error = sys_error("listener " + cfg.name + ": cannot bind " + cfg.host + ":" + std::to_string(port));
+    ::close(fd);
+    return -1;
+  }
+  if (::listen(fd, kBacklog) != 0) {
+    *error = sys_error("listener " + cfg.name + ": listen");
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+rules::Result<BoundListener> bind_tcp(const rules::ListenerConfig& cfg, int copies) {
+  auto ip = rules::IpAddr::parse(cfg.host);
+  if (!ip) return rules::Err{"listener " + cfg.name + ": bad address " + cfg.host};
   BoundListener out;
   out.config = cfg;
-  out.fd = fd;
+  std::string error;
+  int first = open_tcp(cfg, *ip, cfg.port, &error);
+  if (first < 0) return rules::Err{error};
+  out.fds.push_back(first);
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  ::getsockname(first, reinterpret_cast<sockaddr*>(&bound), &len);
+  // Port 0 asked for an ephemeral port: the other copies join the one the first got.
+  uint16_t port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                                     : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  for (int i = 1; i < copies; ++i) {
+    int fd = open_tcp(cfg, *ip, port, &error);
+    if (fd < 0) {
+      for (int f : out.fds) ::close(f);
+      return rules::Err{error};
+    }
+    out.fds.push_back(fd);
+  }
   out.info = make_listener_info(cfg.name, false, "tcp:" + format_sockaddr(bound));
   return out;
 }
 
 }  // namespace
 
-rules::Result<BoundListener> bind_listener(const rules::ListenerConfig& cfg) {
-  return cfg.kind == rules::ListenerConfig::Kind::Unix ? bind_unix(cfg) : bind_tcp(cfg);
+rules::Result<BoundListener> bind_listener(const rules::ListenerConfig& cfg, int copies) {
+  return cfg.kind == rules::ListenerConfig::Kind::Unix ? bind_unix(cfg) : bind_tcp(cfg, std::max(1, copies));
 }
 
 void release_listener(BoundListener& l) {
-  if (l.fd >= 0) ::close(l.fd);
-  l.fd = -1;
+  for (int fd : l.fds) ::close(fd);
+  l.fds.clear();
   if (l.config.kind == rules::ListenerConfig::Kind::Unix) ::unlink(l.config.path.c_str());
 }
 

@@ -23,8 +23,9 @@ std::string Server::start(std::shared_ptr<const rules::Config> config, int worke
   if (std::string err = log_.open(config_->log.path); !err.empty()) return err;
   shared_.log = &log_;
   shared_.self_addresses = interface_addresses();
+  if (workers <= 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (const auto& lc : config_->listeners) {
-    auto bound = bind_listener(lc);
+    auto bound = bind_listener(lc, workers);
     if (!bound) {
       for (auto& l : listeners_) release_listener(l);
       listeners_.clear();
@@ -32,7 +33,6 @@ std::string Server::start(std::shared_ptr<const rules::Config> config, int worke
     }
     listeners_.push_back(std::move(bound.value()));
   }
-  if (workers <= 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < workers; ++i) {
     auto w = std::make_unique<Worker>(i, shared_, config_);
     if (std::string err = w->prepare(listeners_); !err.empty()) {

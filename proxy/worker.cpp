@@ -38,7 +38,7 @@ std::string Worker::prepare(const std::vector<BoundListener>& listeners) {
     a->worker = this;
     a->info = l.info;
     a->is_unix = l.info->is_unix;
-    int fd = ::dup(l.fd);
+    int fd = ::dup(l.fd_for(static_cast<size_t>(index_)));
     if (fd < 0) return "listener " + l.info->name + ": dup failed";
     int r = a->handle.init([&](AnyStream* s) {
       int rc = a->is_unix ? uv_pipe_init(&loop_, &s->pipe, 0) : uv_tcp_init(&loop_, &s->tcp);
