@@ -118,7 +118,8 @@ struct Runner {
       : o(opts), via_proxy(!opts.direct), concurrency(conc), budget(ops), rate(r) {
     part.options = opts;
     const std::string a = o.target.authority();
-    connect_req = "CONNECT " + a + " HTTP/1.1\r\nHost: " + a + "\r\nUser-Agent: sluice-bench\r\n\r\n";
+    const std::string auth = via_proxy ? proxy_authorization(o.proxy) : "";
+    connect_req = "CONNECT " + a + " HTTP/1.1\r\nHost: " + a + "\r\nUser-Agent: sluice-bench\r\n" + auth + "\r\n";
     switch (o.scenario) {
       case Scenario::ConnectStorm:
         request = "GET / HTTP/1.1\r\nHost: " + a + "\r\nConnection: close\r\n\r\n";
@@ -127,7 +128,8 @@ struct Runner {
         request = "GET / HTTP/1.1\r\nHost: " + a + "\r\n\r\n";
         break;
       case Scenario::HttpForward:
-        request = std::string("GET ") + (via_proxy ? "http://" + a + "/" : "/") + " HTTP/1.1\r\nHost: " + a + "\r\n\r\n";
+        request = std::string("GET ") + (via_proxy ? "http://" + a + "/" : "/") + " HTTP/1.1\r\nHost: " + a + "\r\n" +
+                  auth + "\r\n";
         break;
       case Scenario::TunnelThroughput:
         if (o.upload)

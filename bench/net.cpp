@@ -1,12 +1,33 @@
 #include "bench/net.hpp"
 
+#include <cctype>
+#include <cstdint>
 #include <cstring>
+#include <optional>
 
 #include <arpa/inet.h>
 
 #include "bench/http.hpp"
 
 namespace sluice::bench {
+
+namespace {
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(s[i + 2])))
+      return std::nullopt;
+    out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+    i += 2;
+  }
+  return out;
+}
+}  // namespace
 
 std::string Endpoint::authority() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
@@ -83,7 +104,36 @@ std::string parse_proxy(std::string_view spec, Endpoint& out) {
   }
   if (spec.rfind("http://", 0) == 0) spec.remove_prefix(7);
   while (!spec.empty() && spec.back() == '/') spec.remove_suffix(1);
-  return parse_target(spec, out);
+  std::string auth;
+  if (size_t at = spec.rfind('@'); at != std::string_view::npos) {
+    auto decoded = percent_decode(spec.substr(0, at));
+    if (!decoded) return "bad percent-encoding in the proxy credentials";
+    auth = std::move(*decoded);
+    if (auth.find(':') == std::string::npos) return "proxy credentials must be USER:PASSWORD";
+    spec.remove_prefix(at + 1);
+  }
+  std::string host_port(spec);
+  if (host_port.rfind("localhost:", 0) == 0) host_port = "127.0.0.1" + host_port.substr(9);
+  std::string err = parse_target(host_port, out);
+  out.auth = std::move(auth);
+  return err;
+}
+
+std::string proxy_authorization(const Endpoint& proxy) {
+  if (proxy.auth.empty()) return "";
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const std::string& in = proxy.auth;
+  std::string b64;
+  for (size_t i = 0; i < in.size(); i += 3) {
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16;
+    if (i + 1 < in.size()) v |= static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
+    if (i + 2 < in.size()) v |= static_cast<unsigned char>(in[i + 2]);
+    b64 += k[(v >> 18) & 63];
+    b64 += k[(v >> 12) & 63];
+    b64 += i + 1 < in.size() ? k[(v >> 6) & 63] : '=';
+    b64 += i + 2 < in.size() ? k[v & 63] : '=';
+  }
+  return "Proxy-Authorization: Basic " + b64 + "\r\n";
 }
 
 }  // namespace sluice::bench

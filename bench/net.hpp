@@ -15,6 +15,7 @@ struct Endpoint {
   std::string host;  // Tcp: IP literal, without brackets
   int port = 0;
   std::string path;  // Unix
+  std::string auth;  // proxy only: "user:password" from http://user:password@host:port, decoded
   sockaddr_storage addr{};
 
   // "127.0.0.1:8080" or "[::1]:8080": the CONNECT authority and the Host header.
@@ -32,7 +33,12 @@ bool is_loopback(const sockaddr_storage& addr);
 // when allow_port_zero, for listening addresses.
 std::string parse_target(std::string_view spec, Endpoint& out, bool allow_port_zero = false);
 
-// "http://HOST:PORT[/]", "HOST:PORT" or "unix:PATH", loopback only. "" or an error.
+// "http://[USER:PASSWORD@]HOST:PORT[/]", "HOST:PORT" or "unix:PATH", loopback only; HOST may be
+// "localhost" (127.0.0.1, as srt's proxy URLs say). Credentials are percent-decoded and sent as
+// Proxy-Authorization: Basic. "" or an error.
 std::string parse_proxy(std::string_view spec, Endpoint& out);
+
+// "Proxy-Authorization: Basic ...\r\n" for an endpoint with credentials, else "".
+std::string proxy_authorization(const Endpoint& proxy);
 
 }  // namespace sluice::bench

@@ -189,6 +189,17 @@ TEST_CASE("net: only loopback endpoints are accepted") {
   CHECK(e.kind == Endpoint::Kind::Unix);
   CHECK(e.describe() == "unix:/run/sluice/x.sock");
   CHECK_FALSE(parse_proxy("http://192.168.1.1:3128", e).empty());
+  // srt's proxy URLs: a per-session token as credentials, and "localhost".
+  CHECK(parse_proxy("http://srt.abc%3D%3D:s3cret@localhost:3128", e).empty());
+  CHECK(e.host == "127.0.0.1");
+  CHECK(e.port == 3128);
+  CHECK(e.auth == "srt.abc==:s3cret");
+  CHECK(proxy_authorization(e) == "Proxy-Authorization: Basic c3J0LmFiYz09OnMzY3JldA==\r\n");
+  CHECK(parse_proxy("http://127.0.0.1:3128", e).empty());
+  CHECK(proxy_authorization(e).empty());
+  CHECK_FALSE(parse_proxy("http://nocolon@127.0.0.1:3128", e).empty());
+  CHECK_FALSE(parse_proxy("http://a:%zz@127.0.0.1:3128", e).empty());
+  CHECK_FALSE(parse_proxy("http://localhost.evil:3128", e).empty());
 }
 
 TEST_CASE("procstat: CPU from a stat line whose comm holds spaces and parentheses") {
