@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
@@ -12,17 +13,27 @@
 namespace sluice::cli {
 
 int jail_init_main(int argc, char** argv) {
-  Args a = parse_args(argc, argv, 1, {"--socket", "--port"}, {});
+  Args a = parse_args(argc, argv, 1, {"--socket", "--port", "--channel-fd"}, {});
   if (!a.error.empty() || !a.has("--socket") || a.rest.empty()) {
-    std::fprintf(stderr, "sluice jail-init: internal command of sluice run (--socket PATH --port N -- CMD)\n");
+    std::fprintf(stderr,
+                 "sluice jail-init: internal command of sluice run (--socket PATH --port N [--channel-fd FD]... -- CMD)\n");
     return 125;
+  }
+  std::vector<int> channel_fds;
+  for (const auto& text : a.all("--channel-fd")) {
+    int fd = std::atoi(text.c_str());
+    if (fd < 3) {
+      std::fprintf(stderr, "sluice jail-init: bad --channel-fd %s\n", text.c_str());
+      return 125;
+    }
+    channel_fds.push_back(fd);
   }
   int port = std::atoi(a.one("--port", "3128").c_str());
   if (port <= 0 || port > 65535) {
     std::fprintf(stderr, "sluice jail-init: bad --port\n");
     return 125;
   }
-  return glue::run_jail_init(a.one("--socket"), static_cast<uint16_t>(port), a.rest);
+  return glue::run_jail_init(a.one("--socket"), static_cast<uint16_t>(port), channel_fds, a.rest);
 }
 
 const char* kConnectUsage =

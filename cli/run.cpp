@@ -31,7 +31,8 @@ namespace {
 const char* kRunUsage =
     "usage: sluice run [--allow PATTERN]... [--deny PATTERN]... [--policy FILE]\n"
     "                  [--write PATH]... [--deny-read PATH]... [--dns-server IP:PORT]...\n"
-    "                  [--log FILE] [--quiet] [--dry-run] -- CMD [ARGS...]\n"
+    "                  [--log FILE] [--quiet] [--bridge handover|relay] [--workers N]\n"
+    "                  [--dry-run] -- CMD [ARGS...]\n"
     "\n"
     "Runs CMD in a bubblewrap jail with no network of its own. Its only way out is\n"
     "an embedded sluice proxy, reached through a bridge on 127.0.0.1:3128 inside the\n"
@@ -47,6 +48,10 @@ const char* kRunUsage =
     "  --dns-server IP:PORT DNS server for the proxy (default: /etc/resolv.conf)\n"
     "  --log FILE           write the full JSON decision log to FILE\n"
     "  --quiet              do not print denials on stderr\n"
+    "  --bridge MODE        handover (default): the in-jail bridge passes each\n"
+    "                       connection to the proxy, which serves it directly;\n"
+    "                       relay: the bridge copies its bytes over the socket\n"
+    "  --workers N          proxy event loops (default 1)\n"
     "  --dry-run            print the bwrap command line and exit\n"
     "\n"
     "Exit status: CMD's (128+N if a signal ended it); 2 for bad arguments or policy,\n"
@@ -94,6 +99,9 @@ void remove_placeholders(const std::vector<std::string>& paths) {
   }
 }
 
+// fd 3 is bwrap's --info-fd; the proxy's hand-over channels follow.
+constexpr int kFirstChannelFd = 4;
+
 int fail(const std::string& message, int code) {
   std::fprintf(stderr, "sluice run: %s\n", message.c_str());
   return code;
@@ -103,7 +111,8 @@ int fail(const std::string& message, int code) {
 
 int run_main(int argc, char** argv) {
   Args a = parse_args(argc, argv, 1,
-                      {"--allow", "--deny", "--policy", "--write", "--deny-read", "--dns-server", "--log", "--workers"},
+                      {"--allow", "--deny", "--policy", "--write", "--deny-read", "--dns-server", "--log", "--workers",
+                       "--bridge"},
                       {"--help", "-h", "--quiet", "--dry-run"});
   if (a.has("--help") || a.has("-h")) {
     std::fputs(kRunUsage, stdout);
@@ -182,6 +191,15 @@ int run_main(int argc, char** argv) {
     ::rmdir(dir.c_str());
   };
 
+  int workers = 1;
+  if (a.has("--workers")) workers = std::atoi(a.one("--workers").c_str());
+  if (workers < 1 || workers > 64) return fail("--workers must be a number from 1 to 64", 2);
+  const std::string bridge_mode = a.one("--bridge", "handover");
+  if (bridge_mode != "handover" && bridge_mode != "relay") return fail("--bridge must be handover or relay", 2);
+  // The hand-over channels, one per proxy worker, arrive in the jail as fds 4, 5, ...
+  if (bridge_mode == "handover")
+    for (int i = 0; i < workers; ++i) spec.channel_fds.push_back(kFirstChannelFd + i);
+
   glue::BwrapPlan plan = glue::build_bwrap_plan(spec, glue::probe_path, empty_dir);
   if (a.has("--dry-run")) {
     std::string line;
@@ -214,11 +232,16 @@ int run_main(int argc, char** argv) {
 
   proxy::Server server;
   if (!a.has("--quiet")) server.log().set_denial_stream(stderr);
-  int workers = 1;
-  if (a.has("--workers")) workers = std::atoi(a.one("--workers").c_str());
   if (std::string err = server.start(cfg, workers); !err.empty()) {
     cleanup_dir();
     return fail(err, 125);
+  }
+  std::string channel_error;
+  std::vector<int> channels;
+  if (!spec.channel_fds.empty()) channels = server.open_channels(listener.name, &channel_error);
+  if (channels.size() != spec.channel_fds.size()) {
+    cleanup_dir();
+    return fail("cannot open the bridge's channels: " + channel_error, 125);
   }
 
   int info[2];
@@ -229,7 +252,14 @@ int run_main(int argc, char** argv) {
   if (child == 0) {
     ::setpgid(0, 0);  // terminal signals reach the launcher, which forwards them to CMD
     sigprocmask(SIG_SETMASK, &old, nullptr);
-    ::dup2(info[1], 3);  // dup2 clears O_CLOEXEC on the copy
+    // Move everything out of the way first, so no dup2 below overwrites a source.
+    int info_high = ::fcntl(info[1], F_DUPFD_CLOEXEC, 100);
+    std::vector<int> high;
+    for (int fd : channels) high.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 100));
+    ::dup2(info_high, 3);  // dup2 clears O_CLOEXEC on the copy
+    for (size_t i = 0; i < high.size(); ++i) ::dup2(high[i], kFirstChannelFd + static_cast<int>(i));
+    // Nothing else the launcher inherited (a socket, a directory) may cross into the jail.
+    ::close_range(static_cast<unsigned>(kFirstChannelFd + static_cast<int>(high.size())), ~0U, 0);
     std::vector<char*> args;
     for (auto& w : argv_words) args.push_back(w.data());
     args.push_back(nullptr);
@@ -238,6 +268,7 @@ int run_main(int argc, char** argv) {
     _exit(125);
   }
   ::close(info[1]);
+  for (int fd : channels) ::close(fd);  // the jail's bridge holds them now
   if (child < 0) return fail("fork: " + std::string(std::strerror(errno)), 125);
 
   int sfd = ::signalfd(-1, &handled, SFD_CLOEXEC);

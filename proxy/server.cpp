@@ -1,5 +1,10 @@
 #include "proxy/server.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include "proxy/json.hpp"
@@ -61,6 +66,28 @@ std::string Server::reload(std::shared_ptr<const rules::Config> config) {
   config_ = config;
   for (auto& w : workers_) w->set_config(config);
   return "";
+}
+
+std::vector<int> Server::open_channels(const std::string& listener, std::string* error) {
+  std::shared_ptr<const ListenerInfo> info;
+  for (const auto& l : listeners_)
+    if (l.info->name == listener) info = l.info;
+  if (!info) {
+    *error = "no listener named " + listener;
+    return {};
+  }
+  std::vector<int> far_ends;
+  for (auto& w : workers_) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+      *error = std::string("socketpair: ") + std::strerror(errno);
+      for (int fd : far_ends) ::close(fd);
+      return {};
+    }
+    w->adopt_channel(sv[0], info);
+    far_ends.push_back(sv[1]);
+  }
+  return far_ends;
 }
 
 void Server::stop() {

@@ -26,6 +26,10 @@ class Server {
   std::string reload(std::shared_ptr<const rules::Config> config);
   // Stops accepting, lets open connections finish for drain_timeout_ms, joins workers.
   void stop();
+  // After start(): one unix socketpair per worker for `listener`; returns the far ends
+  // (close-on-exec), on which a bridge hands over accepted TCP connections (SCM_RIGHTS)
+  // instead of relaying their bytes. Empty, with *error set, on failure.
+  std::vector<int> open_channels(const std::string& listener, std::string* error);
 
   const std::vector<BoundListener>& listeners() const { return listeners_; }
   const rules::Config& config() const { return *config_; }

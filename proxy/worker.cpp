@@ -1,5 +1,6 @@
 #include "proxy/worker.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "proxy/decision_log.hpp"
@@ -15,6 +16,7 @@ Worker::~Worker() {
   // Handles closed during shutdown free their memory in close callbacks.
   if (loop_ready_) {
     accepts_.clear();
+    channels_.clear();
     wake_.close();
     drain_timer_.close();
     resolver_.reset();
@@ -38,7 +40,9 @@ std::string Worker::prepare(const std::vector<BoundListener>& listeners) {
     a->worker = this;
     a->info = l.info;
     a->is_unix = l.info->is_unix;
-    int fd = ::dup(l.fd_for(static_cast<size_t>(index_)));
+    // Close-on-exec like the original: a plain dup() would leak the listening socket into
+    // every process sluice starts (bwrap, and the jailed command with it).
+    int fd = ::fcntl(l.fd_for(static_cast<size_t>(index_)), F_DUPFD_CLOEXEC, 0);
     if (fd < 0) return "listener " + l.info->name + ": dup failed";
     int r = a->handle.init([&](AnyStream* s) {
       int rc = a->is_unix ? uv_pipe_init(&loop_, &s->pipe, 0) : uv_tcp_init(&loop_, &s->tcp);
@@ -100,16 +104,19 @@ void Worker::on_wake(uv_async_t* a) {
 
 void Worker::on_connection(uv_stream_t* server, int status) {
   auto* a = static_cast<Accept*>(server->data);
-  Worker* w = a->worker;
   if (status < 0) return;
+  a->worker->accept_from(server, a->info, a->is_unix);
+}
+
+void Worker::accept_from(uv_stream_t* server, const std::shared_ptr<const ListenerInfo>& info, bool is_unix) {
   try {
-    auto session = std::make_unique<Session>(*w, a->info, w->config_);
+    auto session = std::make_unique<Session>(*this, info, config_);
     Session* s = session.get();
-    w->sessions_.emplace(s, std::move(session));
-    size_t active = w->shared_.active.fetch_add(1) + 1;
-    size_t on_listener = a->info->active.fetch_add(1) + 1;
-    if (!s->accept(server, a->is_unix)) return;
-    const auto& limits = w->config_->limits;
+    sessions_.emplace(s, std::move(session));
+    size_t active = shared_.active.fetch_add(1) + 1;
+    size_t on_listener = info->active.fetch_add(1) + 1;
+    if (!s->accept(server, is_unix)) return;
+    const auto& limits = config_->limits;
     if (active > limits.max_connections) {
       return s->refuse(503, "too-many-connections",
                        "sluice: more than " + std::to_string(limits.max_connections) +
@@ -118,11 +125,67 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     if (limits.max_connections_per_listener != 0 && on_listener > limits.max_connections_per_listener) {
       return s->refuse(503, "too-many-connections",
                        "sluice: more than " + std::to_string(limits.max_connections_per_listener) +
-                           " connections open on listener " + a->info->name + "; try again later");
+                           " connections open on listener " + info->name + "; try again later");
     }
     s->start();
   } catch (...) {
     // Out of memory while accepting: the connection is dropped, the worker lives on.
+  }
+}
+
+void Worker::adopt_channel(int fd, std::shared_ptr<const ListenerInfo> info) {
+  post([this, fd, info = std::move(info)]() mutable {
+    if (stopping_) {
+      ::close(fd);
+      return;
+    }
+    auto c = std::make_unique<Channel>();
+    c->worker = this;
+    c->info = std::move(info);
+    int r = c->pipe.init([&](uv_pipe_t* p) {
+      int rc = uv_pipe_init(&loop_, p, 1);
+      return rc != 0 ? rc : uv_pipe_open(p, fd);
+    });
+    if (r != 0) {
+      ::close(fd);
+      return;
+    }
+    c->pipe.get()->data = c.get();
+    uv_read_start(
+        c->pipe.stream(),
+        [](uv_handle_t* h, size_t, uv_buf_t* b) {
+          auto* ch = static_cast<Channel*>(h->data);
+          *b = uv_buf_init(ch->buf, sizeof ch->buf);
+        },
+        on_channel_read);
+    channels_.push_back(std::move(c));
+  });
+}
+
+void Worker::on_channel_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
+  auto* c = static_cast<Channel*>(stream->data);
+  Worker* w = c->worker;
+  auto* pipe = reinterpret_cast<uv_pipe_t*>(stream);
+  // Each message carries one descriptor; its payload bytes mean nothing.
+  while (uv_pipe_pending_count(pipe) > 0) {
+    if (uv_pipe_pending_type(pipe) == UV_TCP) {
+      w->accept_from(stream, c->info, false);
+      continue;
+    }
+    // Anything but a TCP socket is not ours to serve: take it and close it.
+    auto* other = new uv_pipe_t{};
+    uv_pipe_init(&w->loop_, other, 0);
+    uv_accept(stream, reinterpret_cast<uv_stream_t*>(other));
+    uv_close(reinterpret_cast<uv_handle_t*>(other), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+  }
+  if (nread < 0) w->close_channel(c);  // the bridge is gone
+}
+
+void Worker::close_channel(Channel* c) {
+  for (auto it = channels_.begin(); it != channels_.end(); ++it) {
+    if (it->get() != c) continue;
+    channels_.erase(it);  // UvHandle closes the pipe
+    return;
   }
 }
 
@@ -137,6 +200,7 @@ void Worker::begin_stop(int drain_ms) {
   if (stopping_) return;
   stopping_ = true;
   accepts_.clear();  // stop accepting: closes this worker's listener handles
+  channels_.clear();  // and the launcher's channels
   std::vector<Session*> all;
   for (auto& [s, _] : sessions_) all.push_back(s);
   for (Session* s : all) s->drain();

@@ -45,6 +45,10 @@ class Worker final : public WorkerContext {
   void set_config(std::shared_ptr<const rules::Config> config);
   // Thread-safe: stop accepting; idle connections close now, busy ones get `drain_ms`.
   void stop(int drain_ms);
+  // Thread-safe: `fd` is one end of a unix socketpair on which a launcher's in-jail bridge
+  // sends the connections it accepts (SCM_RIGHTS, libuv IPC framing); each becomes a
+  // session of `info`'s listener, as if accepted here. The worker owns and closes fd.
+  void adopt_channel(int fd, std::shared_ptr<const ListenerInfo> info);
   void join();
 
   // WorkerContext
@@ -63,7 +67,17 @@ class Worker final : public WorkerContext {
     bool is_unix;
     UvHandle<AnyStream> handle;
   };
+  struct Channel {
+    Worker* worker;
+    std::shared_ptr<const ListenerInfo> info;
+    UvHandle<uv_pipe_t> pipe;
+    char buf[64];
+  };
   static void on_connection(uv_stream_t* server, int status);
+  static void on_channel_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  // One accepted connection (from a listener, or handed over on a channel) becomes a session.
+  void accept_from(uv_stream_t* server, const std::shared_ptr<const ListenerInfo>& info, bool is_unix);
+  void close_channel(Channel* c);
   static void on_wake(uv_async_t*);
   void begin_stop(int drain_ms);
   void maybe_finish();
@@ -76,6 +90,7 @@ class Worker final : public WorkerContext {
   std::unique_ptr<Resolver> resolver_;
   BufferPool buffers_;
   std::vector<std::unique_ptr<Accept>> accepts_;
+  std::vector<std::unique_ptr<Channel>> channels_;
   std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
   UvHandle<uv_async_t> wake_;
   UvHandle<uv_timer_t> drain_timer_;

@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <cstring>
+#include <vector>
 
 namespace sluice::glue {
 
@@ -113,7 +114,58 @@ void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 struct Listener {
   uv_tcp_t tcp{};
   std::string socket_path;
+  std::vector<uv_pipe_t*> channels;  // live hand-over channels; empty: relay mode
+  size_t next = 0;
 };
+
+struct HandOver {
+  uv_write_t req;
+  Listener* listener;
+  uv_pipe_t* channel;
+  uv_tcp_t* client;
+};
+
+void free_tcp(uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); }
+void free_pipe(uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); }
+
+void drop_channel(Listener* l, uv_pipe_t* channel) {
+  for (size_t i = 0; i < l->channels.size(); ++i) {
+    if (l->channels[i] != channel) continue;
+    l->channels.erase(l->channels.begin() + static_cast<long>(i));
+    uv_close(reinterpret_cast<uv_handle_t*>(channel), free_pipe);
+    return;
+  }
+}
+
+// The descriptor travels with the message; our copy of the socket is closed once it is sent.
+void on_handed_over(uv_write_t* req, int status) {
+  auto* h = reinterpret_cast<HandOver*>(req);
+  uv_close(reinterpret_cast<uv_handle_t*>(h->client), free_tcp);
+  if (status < 0 && status != UV_ECANCELED) drop_channel(h->listener, h->channel);
+  delete h;
+}
+
+void hand_over(Listener* l, uv_stream_t* server) {
+  auto* client = new uv_tcp_t{};
+  uv_tcp_init(server->loop, client);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(client)) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(client), free_tcp);
+    return;
+  }
+  while (!l->channels.empty()) {
+    uv_pipe_t* channel = l->channels[l->next++ % l->channels.size()];
+    auto* h = new HandOver{{}, l, channel, client};
+    char tag = 'c';  // one byte of payload carries the descriptor
+    uv_buf_t buf = uv_buf_init(&tag, 1);
+    if (uv_write2(&h->req, reinterpret_cast<uv_stream_t*>(channel), &buf, 1,
+                  reinterpret_cast<uv_stream_t*>(client), on_handed_over) == 0)
+      return;
+    delete h;
+    drop_channel(l, channel);
+  }
+  // Every channel failed (the proxy is gone): the client sees its connection close.
+  uv_close(reinterpret_cast<uv_handle_t*>(client), free_tcp);
+}
 
 void on_proxy_connected(uv_connect_t* req, int status) {
   auto* pair = static_cast<Pair*>(req->data);
@@ -125,6 +177,7 @@ void on_proxy_connected(uv_connect_t* req, int status) {
 void on_connection(uv_stream_t* server, int status) {
   if (status < 0) return;
   auto* l = static_cast<Listener*>(server->data);
+  if (!l->channels.empty()) return hand_over(l, server);
   auto* pair = new Pair;
   uv_tcp_init(server->loop, &pair->client);
   uv_pipe_init(server->loop, &pair->proxy, 0);
@@ -138,10 +191,20 @@ void on_connection(uv_stream_t* server, int status) {
 
 }  // namespace
 
-std::string run_bridge(uint16_t port, const std::string& socket_path, const std::function<void()>& on_ready) {
+std::string run_bridge(uint16_t port, const std::string& socket_path, const std::vector<int>& channel_fds,
+                       const std::function<void()>& on_ready) {
   uv_loop_t* loop = uv_default_loop();
   auto* l = new Listener;
   l->socket_path = socket_path;
+  for (int fd : channel_fds) {
+    auto* channel = new uv_pipe_t{};
+    uv_pipe_init(loop, channel, 1);  // ipc: the framing that carries descriptors
+    if (int r = uv_pipe_open(channel, fd); r != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(channel), free_pipe);
+      return "bridge: channel fd " + std::to_string(fd) + ": " + uv_strerror(r);
+    }
+    l->channels.push_back(channel);
+  }
   uv_tcp_init(loop, &l->tcp);
   l->tcp.data = l;
   sockaddr_in addr{};

@@ -1,15 +1,21 @@
 // The in-jail bridge: listens on 127.0.0.1:PORT in the jail's own network
-// namespace and relays every connection, byte for byte, to the proxy's unix
-// socket bound into the jail. Runs its own libuv loop until killed.
+// namespace. With hand-over channels (unix socketpairs to the embedded proxy,
+// inherited from the launcher) it passes each accepted connection's descriptor
+// to the proxy, which then serves the jail's socket itself: no byte crosses the
+// bridge. Without them (or once every channel has failed) it relays every
+// connection, byte for byte, to the proxy's unix socket bound into the jail.
+// Runs its own libuv loop until killed.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace sluice::glue {
 
 // `on_ready` runs once the listener is bound (the jail's init waits for it).
 // Returns only on a setup error, with a one-line message.
-std::string run_bridge(uint16_t port, const std::string& socket_path, const std::function<void()>& on_ready);
+std::string run_bridge(uint16_t port, const std::string& socket_path, const std::vector<int>& channel_fds,
+                       const std::function<void()>& on_ready);
 
 }  // namespace sluice::glue

@@ -76,7 +76,9 @@ BwrapPlan build_bwrap_plan(const JailSpec& spec, const PathProbe& probe, const s
        "--as-pid-1", "--cap-drop", "ALL", "--chdir", spec.cwd});
   for (const auto& [k, v] : spec.env) add({"--setenv", k, v});
   add({"--", spec.sluice_binary, "jail-init", "--socket", spec.socket_jail_path, "--port",
-       std::to_string(spec.bridge_port), "--"});
+       std::to_string(spec.bridge_port)});
+  for (int fd : spec.channel_fds) add({"--channel-fd", std::to_string(fd)});
+  add({"--"});
   a.insert(a.end(), spec.command.begin(), spec.command.end());
   return plan;
 }

@@ -20,7 +20,7 @@ namespace {
 
 constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
-pid_t start_bridge(const std::string& socket_path, uint16_t port) {
+pid_t start_bridge(const std::string& socket_path, uint16_t port, const std::vector<int>& channel_fds) {
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) != 0) return -1;
   pid_t pid = fork();
@@ -32,7 +32,7 @@ pid_t start_bridge(const std::string& socket_path, uint16_t port) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::string err = run_bridge(port, socket_path, [&] {
+    std::string err = run_bridge(port, socket_path, channel_fds, [&] {
       char one = 1;
       (void)!::write(ready[1], &one, 1);
       ::close(ready[1]);
@@ -58,7 +58,8 @@ pid_t start_bridge(const std::string& socket_path, uint16_t port) {
 
 }  // namespace
 
-int run_jail_init(const std::string& socket_path, uint16_t port, const std::vector<std::string>& command) {
+int run_jail_init(const std::string& socket_path, uint16_t port, const std::vector<int>& channel_fds,
+                  const std::vector<std::string>& command) {
   if (command.empty()) {
     std::fprintf(stderr, "sluice jail-init: no command\n");
     return 125;
@@ -70,7 +71,9 @@ int run_jail_init(const std::string& socket_path, uint16_t port, const std::vect
   sigaddset(&wanted, SIGCHLD);
   sigprocmask(SIG_BLOCK, &wanted, &old);
 
-  pid_t bridge = start_bridge(socket_path, port);
+  pid_t bridge = start_bridge(socket_path, port, channel_fds);
+  // The bridge has its copies; CMD (forked below) and this init keep none.
+  for (int fd : channel_fds) ::close(fd);
   if (bridge < 0) {
     std::fprintf(stderr, "sluice run: the in-jail bridge did not start on 127.0.0.1:%u\n", port);
     return 125;

@@ -8,6 +8,8 @@
 
 namespace sluice::glue {
 
-int run_jail_init(const std::string& socket_path, uint16_t port, const std::vector<std::string>& command);
+// `channel_fds`: the proxy's hand-over channels, for the bridge only; CMD never holds them.
+int run_jail_init(const std::string& socket_path, uint16_t port, const std::vector<int>& channel_fds,
+                  const std::vector<std::string>& command);
 
 }  // namespace sluice::glue

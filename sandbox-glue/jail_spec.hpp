@@ -24,6 +24,9 @@ struct JailSpec {
   std::string runtime_dir;                 // the launcher's private dir: never visible inside
   std::string socket_jail_path = "/run/sluice/proxy.sock";
   uint16_t bridge_port = 3128;
+  // Descriptors (as numbered inside the jail) of the proxy's hand-over channels: the bridge
+  // passes each accepted connection on one of them instead of relaying its bytes.
+  std::vector<int> channel_fds;
   std::string sluice_binary;               // this binary, run inside as the jail's init
   std::vector<std::pair<std::string, std::string>> env;  // set inside the jail
 };

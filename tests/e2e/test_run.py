@@ -60,6 +60,44 @@ class RunTest(E2E):
         self.assertIn("sluice: denied other.test:%d (not-in-allowlist)" % self.up.port, r.stderr)
         self.assertEqual(self.seen("/hello?from-jail"), [])
 
+    def test_connections_are_handed_over_to_the_proxy(self):
+        # The bridge passes the jail's TCP socket itself to the proxy: the proxy sees the
+        # jail's loopback address as the client, not a unix socket, and the bytes are exact.
+        log = os.path.join(self.cwd, "decisions.jsonl")
+        r = self.run_jail("curl -sS -p %s | sha256sum" % self.url("allowed.test", "/big?n=3000000"),
+                          extra=["--log", log, "--workers", "2"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        import json
+        import upstream
+        self.assertTrue(r.stdout.startswith(upstream.pattern_sha256(3_000_000)), r.stdout)
+        entries = [json.loads(x) for x in open(log)]
+        decision = [e for e in entries if e["event"] == "decision"][0]
+        self.assertRegex(decision["client"], r"^127\.0\.0\.1:\d+$")
+        self.assertNotIn("peer", decision)
+
+    def test_relay_bridge_copies_bytes_over_the_socket(self):
+        log = os.path.join(self.cwd, "decisions.jsonl")
+        r = self.run_jail("curl -sS -p %s | sha256sum" % self.url("allowed.test", "/big?n=3000000"),
+                          extra=["--log", log, "--bridge", "relay"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        import json
+        import upstream
+        self.assertTrue(r.stdout.startswith(upstream.pattern_sha256(3_000_000)), r.stdout)
+        decision = [e for e in map(json.loads, open(log)) if e["event"] == "decision"][0]
+        self.assertEqual(decision["client"], "unix")
+        self.assertIn("pid", decision["peer"])  # the bridge's credentials, from SO_PEERCRED
+
+    def test_the_command_holds_no_descriptor_but_stdio(self):
+        # The hand-over channels are the bridge's alone, the proxy's sockets stay in the launcher,
+        # and a descriptor the launcher inherited (here a host socket) does not cross into the jail.
+        inherited = socket.socket()
+        self.addCleanup(inherited.close)
+        argv = [SLUICE, "run", "--", "sh", "-c", "ls /proc/self/fd"]
+        r = subprocess.run(argv, cwd=self.cwd, capture_output=True, text=True, timeout=60,
+                           pass_fds=[inherited.fileno()], env={"PATH": os.environ["PATH"], "HOME": self.home})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(r.stdout.split(), key=int), ["0", "1", "2", "3"])  # 3: the directory ls reads
+
     def test_quiet_hides_denials(self):
         r = self.run_jail("curl -sS -o /dev/null %s" % self.url("other.test"), extra=["--quiet"])
         self.assertNotIn("denied", r.stderr)

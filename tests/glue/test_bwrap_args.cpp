@@ -69,6 +69,14 @@ TEST_CASE("bwrap plan: isolation flags, read-only root, writable cwd, the socket
   CHECK(index_of(a, {"--ro-bind", "/", "/"}) < index_of(a, {"--bind", "/home/u/proj", "/home/u/proj"}));
 }
 
+TEST_CASE("bwrap plan: the proxy's hand-over channels are named to jail-init") {
+  JailSpec sp = spec();
+  sp.channel_fds = {4, 5};
+  auto plan = build_bwrap_plan(sp, fs({}), "/empty");
+  CHECK(has_seq(plan.argv, {"jail-init", "--socket", "/run/sluice/proxy.sock", "--port", "3128", "--channel-fd", "4",
+                            "--channel-fd", "5", "--", "npm", "install"}));
+}
+
 TEST_CASE("bwrap plan: denied reads hide what exists, skip what does not") {
   auto plan = build_bwrap_plan(spec(), fs({{"/home/u/.ssh", PathKind::Dir}, {"/home/u/.netrc", PathKind::File}}),
                                "/empty");
