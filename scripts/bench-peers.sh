@@ -87,8 +87,11 @@ p99 = lambda r: r["latency_us"]["p99"] / 1000 if r["latency_us"]["count"] else N
 p999 = lambda r: r["latency_us"]["p99_9"] / 1000 if r["latency_us"]["count"] else None
 ops = lambda r: r["ops_per_s"]
 mbs = lambda r: r["mb_per_s"]
-targets = [t for t in ["direct", "sluice", "squid", "tinyproxy", "srt"] if t in order] + \
-          [t for t in order if t not in ("direct", "sluice", "squid", "tinyproxy", "srt")]
+# Peer tables show the targets of the main scenarios; sluice's variants (its jail path, a
+# 100,000-entry allow list) and srt's jail have tables of their own.
+main = {t for tag, t in runs if tag in ("connect-storm", "http-forward", "tunnel-throughput")}
+targets = [t for t in ["direct", "sluice", "squid", "tinyproxy", "srt"] if t in order and t in main] + \
+          [t for t in order if t in main and t not in ("direct", "sluice", "squid", "tinyproxy", "srt")]
 proxies = [t for t in targets if t != "direct"]
 
 md = []
@@ -152,6 +155,39 @@ def rate_table(tag, title, unit_col):
 
 rate_table("connect-storm", "Tunnel setup rate (connect-storm, closed loop, 16 connections)", "tunnels/s")
 rate_table("http-forward", "Forwarded requests (http-forward, keep-alive, 16 connections)", "requests/s")
+
+def variant_table(tag, title, intro, rows):
+    if not any((tag, t) in runs for t, _ in rows):
+        return
+    w(f"### {title}")
+    w("")
+    w(intro)
+    w("")
+    d_ops = med(tag, "direct", ops)
+    w("| path | tunnels/s | × direct | p50 ms | p99 ms | p99.9 ms | proxy CPU-s per 10k ops | errors |")
+    w("|---|---|---|---|---|---|---|---|")
+    for t, label in rows:
+        o = med(tag, t, ops)
+        if o is None:
+            continue
+        w(f"| {label} | {fmt(o, '{:.0f}')} | {fmt(ratio(o, d_ops), '{:.2f}')} | {fmt(med(tag, t, p50), '{:.2f}')} | "
+          f"{fmt(med(tag, t, p99), '{:.2f}')} | {fmt(med(tag, t, p999), '{:.2f}')} | {fmt(med(tag, t, cpu10k), '{:.2f}')} | "
+          f"{errs(tag, t)} |")
+    w("")
+
+variant_table("jail-storm", "The jail path (connect-storm run inside the jail, 16 connections)",
+              "The load generator runs inside each launcher's jail and reaches its proxy the way a jailed "
+              "program does: `sluice run` (its bridge hands each accepted socket to the embedded proxy; "
+              "`relay` copies bytes to the unix socket instead) and `srt -c` (socat in the jail, a unix "
+              "socket, socat on the host, srt's proxy). `direct` runs on the host, as above. The proxies' "
+              "CPU is not sampled here (their pids live in another pid namespace).",
+              [("direct", "direct (host, no proxy)"), ("sluice-jail", "sluice run (hand-over)"),
+               ("sluice-jail-relay", "sluice run --bridge relay"), ("srt-jail", "srt -c (socat bridge)")])
+variant_table("allow-storm", "A 100,000-entry allow list (connect-storm, 16 connections)",
+              "The same sluice, once with an allow list of 1 entry and once with 100,000 (100,000 names "
+              "`h<N>.allowlist.example` plus the upstream's address), interleaved.",
+              [("direct", "direct"), ("sluice-small", "sluice, 1 allow entry"),
+               ("sluice-100k", "sluice, 100,000 allow entries")])
 
 w("### Tunnel throughput (tunnel-throughput, one tunnel)")
 w("")
@@ -248,6 +284,12 @@ if half:
         checks.append(f"| p99 added latency at ½ peak (ms) | {a - b:.2f} | ≤ 1 | inconclusive: direct's own p99 is {b:.2f} ms here |")
     else:
         check("p99 added latency at ½ peak (ms)", None if a is None or b is None else a - b, 1, "lower", "{:.2f}")
+check("jail path setup rate × direct", ratio(med("jail-storm", "sluice-jail", ops), med("jail-storm", "direct", ops)), 0.6, "higher", "{:.2f}")
+check("jail path p99 (ms)", med("jail-storm", "sluice-jail", p99), 10, "lower", "{:.2f}")
+small, big = med("allow-storm", "sluice-small", ops), med("allow-storm", "sluice-100k", ops)
+check("setup rate lost to a 100k allow list (%)", None if not small or big is None else 100 * (1 - big / small), 2, "lower", "{:.1f}")
+small_cpu, big_cpu = med("allow-storm", "sluice-small", cpu10k), med("allow-storm", "sluice-100k", cpu10k)
+check("CPU per tunnel added by a 100k allow list (%)", None if not small_cpu or big_cpu is None else 100 * (big_cpu / small_cpu - 1), 2, "lower", "{:.1f}")
 check("RSS per idle tunnel (KiB)", med("idle-tunnels", "sluice", lambda r: r["rss_per_tunnel_bytes"] / 1024 if r.get("rss_per_tunnel_bytes") is not None else None), 4, "lower", "{:.1f}")
 w("| target | measured | goal | |")
 w("|---|---|---|---|")
@@ -573,6 +615,61 @@ for ((REP = 1; REP <= REPEATS; REP++)); do
   done
   log "repeat $REP/$REPEATS: idle tunnels"
   for t in "${PROXIES[@]}"; do bench idle-tunnels "$t" idle-tunnels --concurrency "$IDLE_N" --hold 1 --duration 30; done
+done
+
+# ---- sluice's variants: its jail path (against srt's), and a 100,000-entry allow list ----
+
+bench_cmd() {  # bench_cmd TAG TARGET CMD...: CMD prints one JSON report; one line into $RAW
+  local tag=$1 t=$2; shift 2
+  local json
+  json=$(timeout 120 "$@" 2>>"$WORK/bench.err") || true
+  if [[ $json != \{* ]]; then
+    log "  $tag $t: no result"; tail -3 "$WORK/bench.err" >&2 || true; return 0
+  fi
+  printf '{"tag":"%s","target":"%s","rep":%d,"result":%s}\n' "$tag" "$t" "$REP" "$json" >>"$RAW"
+  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %-22s %-17s %10.1f ops/s  p99 %8.0f us  errors %s" % (sys.argv[2], sys.argv[3], r["ops_per_s"], r["latency_us"]["p99"] or 0, r["errors"]))' "$json" "$tag" "$t" >&2
+}
+
+# Inside a jail /tmp is private: the binary must be one the jail can see (the repository's).
+STORM=(bench connect-storm --target "$TARGET" --json --concurrency 16 --duration "$DUR")
+SRT_BIN=$SRT_PREFIX/node_modules/.bin/srt
+printf '{"network": {"allowedDomains": ["127.0.0.1"], "deniedDomains": []}, "filesystem": {"denyRead": [], "allowWrite": ["/tmp"], "denyWrite": []}}\n' >"$WORK/srt-settings.json"
+python3 - "$WORK/allow-100k.yaml" "$WORK/allow-1.yaml" <<'EOF'
+import sys
+big, small = sys.argv[1:3]
+head = "listeners:\n  - {name: bench, tcp: \"127.0.0.1:0\"}\nlog: {path: \"\"}\npolicies:\n  default:\n    allow:\n"
+with open(big, "w") as f:
+    f.write(head + "".join(f"      - h{i}.allowlist.example\n" for i in range(99_999)) + "      - 127.0.0.1\n")
+with open(small, "w") as f:
+    f.write(head + "      - 127.0.0.1\n")
+EOF
+start_config() {  # start_config NAME FILE: a sluice serve on an ephemeral port from a config
+  "$SLUICE" serve --config "$2" 2>"$WORK/$1.err" &
+  PID[$1]=$!; STARTED+=("${PID[$1]}")
+  for _ in $(seq 100); do grep -q "sluice: ready" "$WORK/$1.err" 2>/dev/null && break; sleep 0.1; done
+  PORT[$1]=$(sed -n 's/^sluice: listening bench on tcp:127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/$1.err")
+  [[ -n ${PORT[$1]} ]] || log "$1 did not start: $(tail -c 300 "$WORK/$1.err")"
+}
+start_config sluice-100k "$WORK/allow-100k.yaml"
+start_config sluice-small "$WORK/allow-1.yaml"
+COMMANDS+=(
+  "sluice run --quiet --allow 127.0.0.1 [--bridge relay] -- sluice bench connect-storm --proxy http://127.0.0.1:3128 --target $TARGET --concurrency 16 --duration $DUR"
+  "srt -s SETTINGS -c 'sluice bench connect-storm --proxy \$HTTP_PROXY --target $TARGET --concurrency 16 --duration $DUR'   (SETTINGS allows 127.0.0.1)"
+  "sluice bench connect-storm --proxy URL --pid PID --target $TARGET --concurrency 16 --duration $DUR   (sluice serve with 1 and with 100,000 allow entries)"
+)
+for ((REP = 1; REP <= REPEATS; REP++)); do
+  log "repeat $REP/$REPEATS: the jail path"
+  bench jail-storm direct connect-storm --concurrency 16 --duration "$DUR"
+  bench_cmd jail-storm sluice-jail "$SLUICE_SRC" run --quiet --allow 127.0.0.1 -- "$SLUICE_SRC" "${STORM[@]}" --proxy http://127.0.0.1:3128
+  bench_cmd jail-storm sluice-jail-relay "$SLUICE_SRC" run --quiet --bridge relay --allow 127.0.0.1 -- "$SLUICE_SRC" "${STORM[@]}" --proxy http://127.0.0.1:3128
+  if [[ -x $SRT_BIN ]]; then
+    bench_cmd jail-storm srt-jail "$SRT_BIN" -s "$WORK/srt-settings.json" -c "$SLUICE_SRC ${STORM[*]} --proxy \$HTTP_PROXY"
+  fi
+  log "repeat $REP/$REPEATS: a 100,000-entry allow list"
+  bench allow-storm direct connect-storm --concurrency 16 --duration "$DUR"
+  for t in sluice-small sluice-100k; do
+    [[ -n ${PORT[$t]:-} ]] && bench allow-storm "$t" connect-storm --concurrency 16 --duration "$DUR"
+  done
 done
 
 log "byte-exactness: $RACE_RUNS downloads of $RACE_SIZE each, upstream closing right after the last byte"
