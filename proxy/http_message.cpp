@@ -159,13 +159,16 @@ std::string build_client_response(const HttpHead& resp, bool chunked, bool close
   return out;
 }
 
-std::string error_response(int status, std::string_view reason_code, std::string_view body_line) {
+std::string error_response(int status, std::string_view reason_code, std::string_view body_line,
+                           std::string_view extra_headers) {
   std::string body(body_line);
   body += '\n';
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
   out += "X-Sluice-Reason: ";
   out += reason_code;
-  out += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
+  out += "\r\n";
+  out += extra_headers;
+  out += "Content-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
          "\r\nConnection: close\r\n\r\n";
   out += body;
   return out;

@@ -37,7 +37,9 @@ std::string build_upstream_request(const HttpHead& req, const AbsoluteUrl& url, 
 std::string build_client_response(const HttpHead& resp, bool chunked, bool close, std::string_view upgrade = {});
 
 // sluice's own reply: status line, X-Sluice-Reason, Connection: close, text body.
-std::string error_response(int status, std::string_view reason_code, std::string_view body_line);
+// `extra_headers`: whole header lines ("Name: value\r\n"), e.g. Proxy-Authenticate for a 407.
+std::string error_response(int status, std::string_view reason_code, std::string_view body_line,
+                           std::string_view extra_headers = {});
 
 const char* status_text(int status);
 

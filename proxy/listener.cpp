@@ -13,7 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "proxy/session_internal.hpp"
+#include "proxy/net_address.hpp"
 
 namespace sluice::proxy {
 

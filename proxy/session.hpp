@@ -1,9 +1,12 @@
-// One client connection: an explicit state machine from request head to close.
+// One HTTP client connection: an explicit state machine from request head to close.
 //
-//   ReadingHead -> Judging -> Resolving -> Connecting -> Tunnelling      (CONNECT)
-//                                                     -> Forwarding -> ReadingHead (plain HTTP,
-//                                                                      judged per request)
+//   ReadingHead -> Judging -> Dialing -> Tunnelling                      (CONNECT)
+//                                     -> Forwarding -> ReadingHead       (plain HTTP,
+//                                                      judged per request)
 //   any state -> Closing (lingering close after sluice's own reply) -> gone
+//
+// Dialing (resolve, resolved-address check, connect) is proxy/dialer.hpp's job,
+// Tunnelling is proxy/relay.hpp's; the SOCKS5 session (proxy/socks_session.hpp) uses both too.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -12,9 +15,12 @@
 
 #include <uv.h>
 
+#include "proxy/connection.hpp"
+#include "proxy/decision.hpp"
+#include "proxy/dialer.hpp"
 #include "proxy/http_message.hpp"
 #include "proxy/http_parser.hpp"
-#include "proxy/resolver.hpp"
+#include "proxy/relay.hpp"
 #include "proxy/uv_handle.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
@@ -23,48 +29,32 @@
 
 namespace sluice::proxy {
 
-union AnyStream {
-  uv_handle_t handle;
-  uv_stream_t stream;
-  uv_tcp_t tcp;
-  uv_pipe_t pipe;
-};
-
-struct PeerCred {
-  bool known = false;
-  int64_t pid = 0, uid = 0, gid = 0;
-};
-
-class Session {
+class Session final : public Connection {
  public:
-  enum class State { ReadingHead, Judging, Resolving, Connecting, Tunnelling, Forwarding, Closing };
+  enum class State { ReadingHead, Judging, Dialing, Tunnelling, Forwarding, Closing };
   static const char* state_name(State s);
 
-  Session(WorkerContext& worker, std::shared_ptr<const ListenerInfo> listener,
-          std::shared_ptr<const rules::Config> config);
-  ~Session();
+  // Takes the accepted client from the sniffer, with the bytes it already read.
+  Session(WorkerContext& worker, std::shared_ptr<const rules::Config> config, ClientInfo client,
+          UvHandle<AnyStream>&& stream, std::string first_bytes);
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Accepts a pending connection from `server`; on failure the session is already closing.
-  bool accept(uv_stream_t* server, bool is_unix);
   void start();
   // Refuses at once (e.g. over max_connections) with a reply and closes.
   void refuse(int status, const char* reason, const std::string& message);
-  // Graceful stop: idle sessions close now, busy ones are left to finish.
-  void drain();
-  // Hard stop at the drain deadline.
-  void abort();
+  void drain() override;
+  void abort() override;
+  const ListenerInfo& listener() const override { return *client_info_.listener; }
 
   State state() const { return state_; }
-  uint64_t id() const { return id_; }
-  const ListenerInfo& listener() const { return *listener_; }
+  uint64_t id() const { return client_info_.id; }
 
  private:
   enum class Side { Client, Upstream };
-  enum class TimerKind { None, HeaderTimeout, ConnectTimeout, IdleTimeout, LingerTimeout };
+  enum class TimerKind { None, HeaderTimeout, IdleTimeout, LingerTimeout };
   struct WriteReq;
-  struct Decision;
 
   // reading and parsing
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
@@ -78,15 +68,13 @@ class Session {
   void parse_upstream(const char* data, size_t n);
   void update_reading();
 
-  // judging, resolving, connecting
+  // judging, dialing, tunnelling
   void on_request_head(bool is_connect);
+  bool authorized();
   void judge_target(const std::string& raw_host, uint16_t port);
-  void start_resolve();
-  void on_resolved(ResolveResult r);
-  std::vector<rules::IpAddr> dialable(const std::vector<rules::IpAddr>& addrs);
-  void connect_next();
-  static void on_connect(uv_connect_t*, int);
+  void on_dialed(Dialer::Outcome& o);
   void on_upstream_ready();
+  void start_tunnel(std::string to_upstream, std::string to_client);
   void send_request_upstream();
 
   // forwarding
@@ -95,7 +83,6 @@ class Session {
   void response_head();
   void response_body(const char* data, size_t n);
   void response_done();
-  void start_upgraded_tunnel(const char* rest, size_t n);
 
   // writing and closing
   void write(Side to, std::string prefix, char* block = nullptr, size_t block_len = 0, bool count = true);
@@ -116,13 +103,12 @@ class Session {
 
   // logging
   void log_decision(int status);
-  void log_close();
 
   WorkerContext& worker_;
-  std::shared_ptr<const ListenerInfo> listener_;
   std::shared_ptr<const rules::Config> config_;
+  ClientInfo client_info_;
   const rules::Policy* policy_ = nullptr;
-  uint64_t id_;
+  const rules::ListenerConfig* listener_config_ = nullptr;
   State state_ = State::ReadingHead;
 
   UvHandle<AnyStream> client_;
@@ -131,11 +117,6 @@ class Session {
   TimerKind timer_kind_ = TimerKind::None;
   uint64_t last_activity_ = 0;
   int open_handles_ = 0;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-
-  PeerCred peer_;
-  std::string client_addr_;
-  uint64_t started_ms_ = 0;
 
   HttpParser request_parser_;
   HttpParser response_parser_;
@@ -158,7 +139,7 @@ class Session {
   bool client_reading_ = false;
   bool upstream_reading_ = false;
   bool informational_ = false;
-  bool upgrade_requested_ = false;  // the request asked for a protocol upgrade     // the response head being relayed is a 1xx
+  bool upgrade_requested_ = false;  // the request asked for a protocol upgrade
   bool client_chunked_ = false;    // the response body is re-chunked for the client
   bool upstream_garbage_ = false;  // the upstream sent bytes after a response
 
@@ -168,12 +149,9 @@ class Session {
   AbsoluteUrl url_;
   std::string upstream_key_;  // "host:port" the upstream connection serves
   std::string upstream_addr_;  // the address dialed, "ip:port"
-  std::vector<rules::IpAddr> candidates_;
-  size_t next_candidate_ = 0;
-  uint64_t connect_started_ns_ = 0;
-  int connect_attempt_ = 0;
-  std::string last_connect_error_;
   std::unique_ptr<Decision> decision_;
+  Dialer dialer_;
+  Relay relay_;
 
   uint64_t bytes_up_ = 0, bytes_down_ = 0;
   uint64_t requests_ = 0;

@@ -1,8 +1,5 @@
-// Session byte moving: reads, parsing, forwarding, tunnelling, backpressure,
-// timers and closing.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
+// HTTP session byte moving: reads, parsing, forwarding, backpressure, timers and
+// closing. A tunnel's bytes are the relay's (proxy/relay.hpp).
 #include <cctype>
 #include <cstdio>
 #include <cstring>
@@ -49,7 +46,6 @@ void Session::on_upstream_read(uv_stream_t* stream, ssize_t nread, const uv_buf_
     if (nread == UV_EOF) return s->upstream_eof();
     if (nread < 0) {
       s->upstream_eof_ = true;
-      if (s->state_ == State::Tunnelling) return s->close_now();
       return s->upstream_eof();
     }
   } catch (...) {
@@ -60,7 +56,6 @@ void Session::on_upstream_read(uv_stream_t* stream, ssize_t nread, const uv_buf_
 void Session::client_data(char* block, size_t n) {
   last_activity_ = uv_now(worker_.loop());
   got_bytes_ = true;
-  if (state_ == State::Tunnelling) return write(Side::Upstream, {}, block, n);
   if (state_ == State::Closing) return worker_.buffers().put(block);  // lingering: discard
   client_pending_.append(block, n);
   worker_.buffers().put(block);
@@ -70,9 +65,6 @@ void Session::client_data(char* block, size_t n) {
 void Session::client_eof() {
   client_eof_ = true;
   switch (state_) {
-    case State::Tunnelling:
-      shutdown(Side::Upstream);
-      break;
     case State::Forwarding:
       if (!request_complete_) return close_now();  // request cut short
       break;
@@ -84,7 +76,6 @@ void Session::client_eof() {
 
 void Session::upstream_data(char* block, size_t n) {
   last_activity_ = uv_now(worker_.loop());
-  if (state_ == State::Tunnelling) return write(Side::Client, {}, block, n);
   if (state_ == State::Forwarding && request_in_flight_) {
     parse_upstream(block, n);
     return worker_.buffers().put(block);
@@ -97,10 +88,6 @@ void Session::upstream_data(char* block, size_t n) {
 
 void Session::upstream_eof() {
   upstream_eof_ = true;
-  if (state_ == State::Tunnelling) {
-    shutdown(Side::Client);
-    return update_reading();
-  }
   if (state_ == State::Forwarding && request_in_flight_) {
     auto r = response_parser_.finish();
     if (r.event == HttpParser::Event::Done && response_started_) {
@@ -179,7 +166,7 @@ void Session::parse_upstream(const char* data, size_t n) {
         return response_done();
       case HttpParser::Event::Upgrade:
         if (upgrade_requested_ && response_parser_.head().status == 101)
-          return start_upgraded_tunnel(data + off, n - off);
+          return start_tunnel(std::exchange(client_pending_, {}), std::string(data + off, n - off));
         [[fallthrough]];
       case HttpParser::Event::Error:
         if (!response_started_)
@@ -217,16 +204,6 @@ void Session::send_request_upstream() {
   write(Side::Upstream, build_upstream_request(req, url_, host_header, upgrade ? *upgrade : std::string_view{}));
   request_parser_.resume();
   parse_client(true);
-}
-
-// After the origin's 101: both sides speak the new protocol; sluice relays bytes.
-void Session::start_upgraded_tunnel(const char* rest, size_t n) {
-  state_ = State::Tunnelling;
-  last_activity_ = uv_now(worker_.loop());
-  arm(TimerKind::IdleTimeout, config_->limits.idle_timeout_ms);
-  if (n > 0) write(Side::Client, std::string(rest, n));
-  if (!client_pending_.empty()) write(Side::Upstream, std::exchange(client_pending_, {}));
-  update_reading();
 }
 
 void Session::request_body(const char* data, size_t n) {
@@ -316,12 +293,8 @@ void Session::update_reading() {
       want_upstream = upstream_open;  // notice an idle keep-alive upstream closing
       break;
     case State::Judging:
-    case State::Resolving:
-    case State::Connecting:
-      break;
-    case State::Tunnelling:
-      want_client = !client_eof_ && queued(Side::Upstream) < kHighWatermark;
-      want_upstream = upstream_open && queued(Side::Client) < kHighWatermark;
+    case State::Dialing:
+    case State::Tunnelling:  // the relay reads
       break;
     case State::Forwarding:
       want_client = !client_eof_ && !request_complete_ && queued(Side::Upstream) < kHighWatermark;
@@ -415,11 +388,6 @@ void Session::on_shutdown(uv_shutdown_t* req, int status) {
 
 void Session::on_shutdown_done(Side side) {
   (side == Side::Client ? client_shut_done_ : upstream_shut_done_) = true;
-  if (state_ == State::Tunnelling) {
-    // A tunnel ends when both directions have ended and been passed on.
-    if (client_shut_done_ && upstream_shut_done_) close_now();
-    return;
-  }
   if (state_ == State::Closing && side == Side::Client) {
     if (client_eof_) return close_now();
     lingering_ = true;
@@ -441,6 +409,7 @@ void Session::begin_linger() {
 }
 
 void Session::close_upstream() {
+  relay_.detach();
   if (upstream_.live()) {
     upstream_.close(on_handle_closed);
   }
@@ -455,8 +424,10 @@ void Session::close_now() {
   if (closed_) return;
   closed_ = true;
   state_ = State::Closing;
-  *alive_ = false;
-  log_close();
+  dialer_.cancel();
+  relay_.detach();
+  if (client_.live())
+    log_close(worker_, client_info_, bytes_up_ + relay_.bytes_up(), bytes_down_ + relay_.bytes_down(), requests_);
   timer_.close(on_handle_closed);
   client_.close(on_handle_closed);
   upstream_.close(on_handle_closed);
@@ -464,7 +435,7 @@ void Session::close_now() {
 
 void Session::on_handle_closed(void* data) {
   auto* s = static_cast<Session*>(data);
-  if (--s->open_handles_ == 0) s->worker_.session_finished(s);
+  if (--s->open_handles_ == 0) s->worker_.connection_finished(s);
 }
 
 // ---- timers ------------------------------------------------------------------
@@ -491,10 +462,6 @@ void Session::on_timer(uv_timer_t* t) {
         return s->reply_and_close(408, "header-timeout",
                                   "sluice: request head not received within " +
                                       std::to_string(limits.header_timeout_ms) + " ms");
-      case TimerKind::ConnectTimeout:
-        return s->reply_and_close(504, "connect-timeout",
-                                  "sluice: connecting to " + host_port_text(s->host_, s->port_) + " timed out after " +
-                                      std::to_string(limits.connect_timeout_ms) + " ms");
       case TimerKind::IdleTimeout: {
         uint64_t idle = uv_now(s->worker_.loop()) - s->last_activity_;
         uint64_t limit = static_cast<uint64_t>(limits.idle_timeout_ms);
@@ -511,54 +478,6 @@ void Session::on_timer(uv_timer_t* t) {
   } catch (...) {
     s->close_now();
   }
-}
-
-// ---- helpers -----------------------------------------------------------------
-
-std::string format_sockaddr(const sockaddr_storage& ss) {
-  char ip[INET6_ADDRSTRLEN] = {0};
-  if (ss.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-    return std::string(ip) + ":" + std::to_string(ntohs(a->sin_port));
-  }
-  if (ss.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
-  }
-  return "unknown";
-}
-
-sockaddr_storage to_sockaddr(const rules::IpAddr& addr, uint16_t port) {
-  sockaddr_storage ss{};
-  if (addr.v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(port);
-    std::memcpy(&a->sin6_addr, addr.bytes.data(), 16);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    std::memcpy(&a->sin_addr, addr.bytes.data(), 4);
-  }
-  return ss;
-}
-
-std::string host_port_text(const rules::CanonicalHost& host, uint16_t port) {
-  bool v6 = host.kind == rules::HostKind::Ip && host.addr.v6;
-  return (v6 ? "[" + host.text + "]" : host.text) + ":" + std::to_string(port);
-}
-
-std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& host, uint16_t port) {
-  std::string target = host_port_text(host, port);
-  if (v.reason == "denied-by-rule")
-    return "sluice: " + target + " denied by rule \"" + v.rule + "\" in the deny list of policy \"" + v.policy +
-           "\"; remove that entry to allow it";
-  return "sluice: " + target + " is not in the allow list of policy \"" + v.policy +
-         "\" (default deny); add \"" + host.text + "\" or \"" + host.text + ":" + std::to_string(port) +
-         "\" to its allow list to allow it";
 }
 
 }  // namespace sluice::proxy

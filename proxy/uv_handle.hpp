@@ -11,9 +11,23 @@ template <class T>
 class UvHandle {
  public:
   UvHandle() : h_(new T{}) {}
+  // An empty owner, to be filled by a move.
+  struct Empty {};
+  explicit UvHandle(Empty) {}
   ~UvHandle() { close(); }
   UvHandle(const UvHandle&) = delete;
   UvHandle& operator=(const UvHandle&) = delete;
+  // Moving hands the live handle over (e.g. from the protocol sniffer to a session, or from
+  // the dialer to its caller); the new owner sets handle()->data. The source is left empty.
+  UvHandle(UvHandle&& o) noexcept : h_(std::exchange(o.h_, nullptr)), live_(std::exchange(o.live_, false)) {}
+  UvHandle& operator=(UvHandle&& o) noexcept {
+    if (this != &o) {
+      close();
+      h_ = std::exchange(o.h_, nullptr);
+      live_ = std::exchange(o.live_, false);
+    }
+    return *this;
+  }
 
   T* get() const { return h_; }
   uv_handle_t* handle() const { return reinterpret_cast<uv_handle_t*>(h_); }

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "proxy/decision_log.hpp"
-#include "proxy/session.hpp"
+#include "proxy/front.hpp"
 
 namespace sluice::proxy {
 
@@ -110,24 +110,22 @@ void Worker::on_connection(uv_stream_t* server, int status) {
 
 void Worker::accept_from(uv_stream_t* server, const std::shared_ptr<const ListenerInfo>& info, bool is_unix) {
   try {
-    auto session = std::make_unique<Session>(*this, info, config_);
-    Session* s = session.get();
-    sessions_.emplace(s, std::move(session));
+    auto front = std::make_unique<Front>(*this, info, config_);
+    Front* f = front.get();
+    connections_.emplace(f, std::move(front));
     size_t active = shared_.active.fetch_add(1) + 1;
     size_t on_listener = info->active.fetch_add(1) + 1;
-    if (!s->accept(server, is_unix)) return;
+    if (!f->accept(server, is_unix)) return;
+    // Over a limit: refused in the client's own protocol, once the front has seen which.
     const auto& limits = config_->limits;
+    std::string refusal;
     if (active > limits.max_connections) {
-      return s->refuse(503, "too-many-connections",
-                       "sluice: more than " + std::to_string(limits.max_connections) +
-                           " connections open; try again later");
+      refusal = "sluice: more than " + std::to_string(limits.max_connections) + " connections open; try again later";
+    } else if (limits.max_connections_per_listener != 0 && on_listener > limits.max_connections_per_listener) {
+      refusal = "sluice: more than " + std::to_string(limits.max_connections_per_listener) +
+                " connections open on listener " + info->name + "; try again later";
     }
-    if (limits.max_connections_per_listener != 0 && on_listener > limits.max_connections_per_listener) {
-      return s->refuse(503, "too-many-connections",
-                       "sluice: more than " + std::to_string(limits.max_connections_per_listener) +
-                           " connections open on listener " + info->name + "; try again later");
-    }
-    s->start();
+    f->start(std::move(refusal));
   } catch (...) {
     // Out of memory while accepting: the connection is dropped, the worker lives on.
   }
@@ -189,11 +187,17 @@ void Worker::close_channel(Channel* c) {
   }
 }
 
-void Worker::session_finished(Session* s) {
+void Worker::connection_finished(Connection* c) {
   shared_.active.fetch_sub(1);
-  s->listener().active.fetch_sub(1);
-  sessions_.erase(s);
+  c->listener().active.fetch_sub(1);
+  connections_.erase(c);
   if (stopping_) maybe_finish();
+}
+
+void Worker::hand_over(Connection* from, std::unique_ptr<Connection> to) {
+  Connection* key = to.get();
+  connections_.emplace(key, std::move(to));
+  connections_.erase(from);
 }
 
 void Worker::begin_stop(int drain_ms) {
@@ -201,23 +205,26 @@ void Worker::begin_stop(int drain_ms) {
   stopping_ = true;
   accepts_.clear();  // stop accepting: closes this worker's listener handles
   channels_.clear();  // and the launcher's channels
-  std::vector<Session*> all;
-  for (auto& [s, _] : sessions_) all.push_back(s);
-  for (Session* s : all) s->drain();
+  std::vector<Connection*> all;
+  for (auto& [c, _] : connections_) all.push_back(c);
+  // drain() may finish a connection at once; only those still there are asked.
+  for (Connection* c : all)
+    if (connections_.count(c)) c->drain();
   uv_timer_start(
       drain_timer_.get(),
       [](uv_timer_t* t) {
         auto* w = static_cast<Worker*>(t->data);
-        std::vector<Session*> left;
-        for (auto& [s, _] : w->sessions_) left.push_back(s);
-        for (Session* s : left) s->abort();
+        std::vector<Connection*> left;
+        for (auto& [c, _] : w->connections_) left.push_back(c);
+        for (Connection* c : left)
+          if (w->connections_.count(c)) c->abort();
       },
       static_cast<uint64_t>(drain_ms), 0);
   maybe_finish();
 }
 
 void Worker::maybe_finish() {
-  if (!sessions_.empty()) return;
+  if (!connections_.empty()) return;
   // Nothing left to serve: close our own handles so uv_run returns.
   {
     std::lock_guard lock(inbox_mu_);

@@ -13,7 +13,7 @@
 #include "proxy/buffer_pool.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/resolver.hpp"
-#include "proxy/session.hpp"
+#include "proxy/connection.hpp"
 #include "proxy/uv_handle.hpp"
 #include "proxy/worker_context.hpp"
 
@@ -58,7 +58,8 @@ class Worker final : public WorkerContext {
   BufferPool& buffers() override { return buffers_; }
   uint64_t next_connection_id() override { return shared_.next_id.fetch_add(1); }
   const std::vector<rules::IpAddr>& self_addresses() override { return shared_.self_addresses; }
-  void session_finished(Session* s) override;
+  void connection_finished(Connection* c) override;
+  void hand_over(Connection* from, std::unique_ptr<Connection> to) override;
 
  private:
   struct Accept {
@@ -91,7 +92,7 @@ class Worker final : public WorkerContext {
   BufferPool buffers_;
   std::vector<std::unique_ptr<Accept>> accepts_;
   std::vector<std::unique_ptr<Channel>> channels_;
-  std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   UvHandle<uv_async_t> wake_;
   UvHandle<uv_timer_t> drain_timer_;
   std::mutex inbox_mu_;

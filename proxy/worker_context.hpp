@@ -16,7 +16,7 @@ namespace sluice::proxy {
 class Resolver;
 class DecisionLog;
 class BufferPool;
-class Session;
+class Connection;
 
 // Identity of the listener a connection arrived on.
 struct ListenerInfo {
@@ -37,8 +37,11 @@ class WorkerContext {
   virtual uint64_t next_connection_id() = 0;
   // This host's interface addresses, for the resolved-address check.
   virtual const std::vector<rules::IpAddr>& self_addresses() = 0;
-  // Called once, from the session's last close callback; the worker deletes it.
-  virtual void session_finished(Session* s) = 0;
+  // Called once, from a connection's last close callback; the worker deletes it.
+  virtual void connection_finished(Connection* c) = 0;
+  // The sniffer hands its client to the session for the protocol it saw: `from` is
+  // deleted, `to` takes its place (and its share of the connection counts).
+  virtual void hand_over(Connection* from, std::unique_ptr<Connection> to) = 0;
 };
 
 }  // namespace sluice::proxy

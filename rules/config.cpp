@@ -146,7 +146,8 @@ class Loader {
     auto p = std::make_shared<Policy>();
     p->name = name;
     std::string what = "policy '" + name + "'";
-    if (!check_map(n, what, {"default", "allow", "deny"})) return p;
+    if (!check_map(n, what, {"default", "allow", "deny", "ssh_in_band_reason"})) return p;
+    boolean(n["ssh_in_band_reason"], what + " ssh_in_band_reason", p->ssh_in_band_reason);
     if (n["default"]) {
       std::string d;
       if (string(n["default"], what + " default", d)) {
@@ -167,8 +168,39 @@ class Loader {
     return p;
   }
 
+  // auth: {username: NAME, password: SECRET}; both 1..255 bytes (the RFC 1929 limit).
+  std::optional<Credentials> credentials(const YAML::Node& n, const std::string& what) {
+    if (!check_map(n, what, {"username", "password"})) return std::nullopt;
+    Credentials c;
+    bool ok = true;
+    for (auto [key, out] : {std::pair{"username", &c.username}, std::pair{"password", &c.password}}) {
+      const YAML::Node& v = n[key];
+      if (!v) {
+        error(n, what + " needs a " + key);
+        ok = false;
+        continue;
+      }
+      if (!v.IsScalar() || v.IsNull()) {
+        error(v, what + " " + key + " must be a string");
+        ok = false;
+        continue;
+      }
+      *out = v.Scalar();
+      if (out->empty() || out->size() > 255) {
+        error(v, what + " " + key + " must be 1 to 255 bytes long");
+        ok = false;
+      }
+    }
+    if (ok && c.username.find(':') != std::string::npos) {
+      error(n["username"], what + " username must not contain ':' (HTTP Basic splits on it)");
+      ok = false;
+    }
+    if (!ok) return std::nullopt;
+    return c;
+  }
+
   void listener(const YAML::Node& n, Config& cfg, std::set<std::string>& names, std::set<std::string>& addrs) {
-    if (!check_map(n, "listener", {"name", "unix", "tcp", "mode", "policy"})) return;
+    if (!check_map(n, "listener", {"name", "unix", "tcp", "mode", "policy", "auth"})) return;
     ListenerConfig l;
     if (!n["name"]) error(n, "listener needs a name");
     else if (string(n["name"], "listener name", l.name)) {
@@ -212,6 +244,7 @@ class Loader {
       }
     }
     if (n["policy"]) string(n["policy"], "policy", l.policy);
+    if (n["auth"]) l.auth = credentials(n["auth"], "listener '" + l.name + "' auth");
     policy_refs_.push_back(n["policy"] ? n["policy"] : n);
     cfg.listeners.push_back(l);
   }

@@ -3,9 +3,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "rules/credentials.hpp"
 #include "rules/host.hpp"
 #include "rules/ip.hpp"
 #include "rules/policy.hpp"
@@ -21,6 +23,9 @@ struct ListenerConfig {
   uint16_t port = 0;       // Tcp
   uint32_t mode = 0660;    // Unix socket file mode
   std::string policy = "default";
+  // When set, every client must present these (SOCKS5 username/password, or HTTP
+  // Proxy-Authorization Basic); without them SOCKS offers no method and HTTP gets 407.
+  std::optional<Credentials> auth;
 };
 
 struct ResolverConfig {

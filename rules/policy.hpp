@@ -26,6 +26,10 @@ struct Policy {
   Action default_action = Action::Deny;
   HostSet allow;
   HostSet deny;
+  // Opt-in: a SOCKS request for port 22 that this policy denies is answered "granted",
+  // then sluice itself sends an SSH-2.0 disconnect carrying the denial reason, so ssh
+  // and git print it. See docs/configuration.md for the trade-off.
+  bool ssh_in_band_reason = false;
 
   Verdict judge(const CanonicalHost& host, uint16_t port) const;
 };

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config
   libuv1-dev libc-ares-dev libyaml-cpp-dev liblua5.4-dev doctest-dev node-llhttp libseccomp-dev libidn2-dev
-  bubblewrap curl python3 git openssh-client
+  bubblewrap curl python3 git openssh-client openssh-server
 )
 
 missing=()
@@ -25,8 +25,18 @@ if ((${#missing[@]})); then
     command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
     sudo="sudo"
   fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # openssh-server is only for the tests, which start their own sshd: keep Debian from starting
+  # (and enabling) the system one, with a policy-rc.d of our own unless one is already there.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  rc=0
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; } || rc=$?
+  if [ "$own_policy" = 1 ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
+  [ "$rc" = 0 ] || exit "$rc"
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)

@@ -1,0 +1,76 @@
+#include "proxy/decision.hpp"
+
+#include "proxy/decision_log.hpp"
+#include "proxy/json.hpp"
+#include "proxy/net_address.hpp"
+
+namespace sluice::proxy {
+
+void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, Outcome outcome) {
+  if (d.logged) return;
+  d.logged = true;
+  if (outcome.denied && worker.log().denials_enabled()) {
+    std::string target = d.host.empty() ? "?" : d.host;
+    if (d.port != 0) target += ":" + std::to_string(d.port);
+    std::string via = d.kind == "socks" ? ", socks" : "";
+    worker.log().denial("sluice: denied " + target + " (" + (d.error.empty() ? d.verdict.reason : d.error) +
+                        (d.verdict.rule.empty() || d.verdict.rule == "default" ? "" : ", rule \"" + d.verdict.rule + "\"") +
+                        via + ")");
+  }
+  if (!worker.log().enabled()) return;
+  JsonLine j;
+  j.str("ts", DecisionLog::now_iso8601()).str("event", "decision").num("conn", static_cast<int64_t>(client.id));
+  j.str("listener", client.listener->name);
+  if (client.peer.known) {
+    JsonLine p;
+    p.num("pid", client.peer.pid).num("uid", client.peer.uid).num("gid", client.peer.gid);
+    j.raw("peer", p.done());
+  }
+  j.str("client", client.addr);
+  if (!d.kind.empty()) j.str("kind", d.kind);
+  if (!d.method.empty()) j.str("method", d.method);
+  if (!d.host.empty()) j.str("host", d.host);
+  if (d.port != 0) j.num("port", d.port);
+  if (!d.url.empty()) j.str("url", d.url);
+  if (!d.verdict.reason.empty()) {
+    j.str("verdict", rules::to_string(d.verdict.action)).str("reason", d.verdict.reason);
+    j.str("rule", d.verdict.rule).str("policy", d.verdict.policy);
+  } else {
+    j.str("verdict", "deny");
+  }
+  if (!d.error.empty()) j.str("error", d.error);
+  if (!d.addr.empty()) j.str("addr", d.addr);
+  if (!d.address_class.empty()) j.str("address_class", d.address_class);
+  if (!d.host_replaced.empty()) j.str("host_replaced", d.host_replaced);
+  if (d.reused) j.boolean("reused", true);
+  if (d.in_band_reason) j.boolean("in_band_reason", true);
+  if (d.dns_ms >= 0) j.real("dns_ms", d.dns_ms);
+  if (d.connect_ms >= 0) j.real("connect_ms", d.connect_ms);
+  j.num(outcome.key, outcome.value);
+  worker.log().write(j.done());
+}
+
+void log_close(WorkerContext& worker, const ClientInfo& client, uint64_t bytes_up, uint64_t bytes_down,
+               uint64_t requests) {
+  if (!worker.log().enabled()) return;
+  JsonLine j;
+  j.str("ts", DecisionLog::now_iso8601()).str("event", "close").num("conn", static_cast<int64_t>(client.id));
+  j.str("listener", client.listener->name);
+  j.num("bytes_up", static_cast<int64_t>(bytes_up)).num("bytes_down", static_cast<int64_t>(bytes_down));
+  j.num("duration_ms", static_cast<int64_t>(uv_now(worker.loop()) - client.started_ms));
+  j.num("requests", static_cast<int64_t>(requests));
+  worker.log().write(j.done());
+}
+
+std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& host, uint16_t port) {
+  std::string target = host_port_text(host, port);
+  if (v.reason == "no-policy") return "sluice: listener has no policy; every request is denied";
+  if (v.reason == "denied-by-rule")
+    return "sluice: " + target + " denied by rule \"" + v.rule + "\" in the deny list of policy \"" + v.policy +
+           "\"; remove that entry to allow it";
+  return "sluice: " + target + " is not in the allow list of policy \"" + v.policy +
+         "\" (default deny); add \"" + host.text + "\" or \"" + host.text + ":" + std::to_string(port) +
+         "\" to its allow list to allow it";
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,130 @@
+#include "proxy/front.hpp"
+
+#include <sys/socket.h>
+
+#include "proxy/buffer_pool.hpp"
+#include "proxy/net_address.hpp"
+#include "proxy/session.hpp"
+#include "proxy/socks_session.hpp"
+
+namespace sluice::proxy {
+
+Front::Front(WorkerContext& worker, std::shared_ptr<const ListenerInfo> listener,
+             std::shared_ptr<const rules::Config> config)
+    : worker_(worker), config_(std::move(config)) {
+  client_info_.id = worker.next_connection_id();
+  client_info_.listener = std::move(listener);
+  client_info_.started_ms = uv_now(worker.loop());
+}
+
+Front::~Front() = default;
+
+bool Front::accept(uv_stream_t* server, bool is_unix) {
+  client_info_.is_unix = is_unix;
+  int r = client_.init([&](AnyStream* s) {
+    return is_unix ? uv_pipe_init(worker_.loop(), &s->pipe, 0) : uv_tcp_init(worker_.loop(), &s->tcp);
+  });
+  if (r != 0) {
+    worker_.connection_finished(this);
+    return false;
+  }
+  client_.get()->handle.data = this;
+  if (uv_accept(server, client_.stream()) != 0) {
+    close();
+    return false;
+  }
+  uv_os_fd_t fd = -1;
+  uv_fileno(client_.handle(), &fd);
+  if (is_unix) {
+    client_info_.addr = "unix";
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+      client_info_.peer = PeerCred{true, cred.pid, cred.uid, cred.gid};
+  } else {
+    uv_tcp_nodelay(&client_.get()->tcp, 1);
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&client_.get()->tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+      client_info_.addr = format_sockaddr(ss);
+  }
+  return true;
+}
+
+void Front::start(std::string refusal) {
+  refusal_ = std::move(refusal);
+  header_timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });
+  header_timer_.get()->data = this;
+  uv_timer_start(header_timer_.get(), on_header_timeout, static_cast<uint64_t>(config_->limits.header_timeout_ms), 0);
+  if (uv_read_start(client_.stream(), on_alloc, on_read) != 0) close();
+}
+
+void Front::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* f = static_cast<Front*>(h->data);
+  buf->base = f->worker_.buffers().get();
+  buf->len = BufferPool::kBlockSize;
+}
+
+void Front::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* f = static_cast<Front*>(stream->data);
+  if (nread > 0) {
+    try {
+      return f->hand_over(buf->base, static_cast<size_t>(nread));
+    } catch (...) {
+      return f->close();  // failed before the hand-over (out of memory): the front still owns the client
+    }
+  }
+  f->worker_.buffers().put(buf->base);
+  if (nread < 0) f->close();  // EOF or error before a single byte: nothing to answer
+}
+
+// A client that connects and says nothing is closed silently, as before any protocol.
+void Front::on_header_timeout(uv_timer_t* t) { static_cast<Front*>(t->data)->close(); }
+
+void Front::hand_over(char* block, size_t n) {
+  uv_read_stop(client_.stream());
+  header_timer_.close();
+  std::string first(block, n);
+  worker_.buffers().put(block);
+  const bool socks = first[0] == 0x05 || first[0] == 0x04;
+  std::string refusal = std::move(refusal_);
+  std::unique_ptr<Connection> next;
+  SocksSession* socks_session = nullptr;
+  Session* http_session = nullptr;
+  if (socks) {
+    auto s = std::make_unique<SocksSession>(worker_, config_, std::move(client_info_), std::move(client_), std::move(first));
+    socks_session = s.get();
+    next = std::move(s);
+  } else {
+    auto s = std::make_unique<Session>(worker_, config_, std::move(client_info_), std::move(client_), std::move(first));
+    http_session = s.get();
+    next = std::move(s);
+  }
+  Connection* session = next.get();
+  worker_.hand_over(this, std::move(next));  // deletes this front: no member is touched below
+  try {
+    if (socks_session) {
+      if (refusal.empty()) return socks_session->start();
+      return socks_session->refuse(refusal);
+    }
+    if (refusal.empty()) return http_session->start();
+    http_session->refuse(503, "too-many-connections", refusal);
+  } catch (...) {
+    session->abort();
+  }
+}
+
+void Front::close() {
+  if (closed_) return;
+  closed_ = true;
+  header_timer_.close();
+  if (client_.live()) return client_.close(on_closed);
+  worker_.connection_finished(this);
+}
+
+void Front::on_closed(void* data) {
+  auto* f = static_cast<Front*>(data);
+  f->worker_.connection_finished(f);
+}
+
+}  // namespace sluice::proxy

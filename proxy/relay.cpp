@@ -1,0 +1,170 @@
+#include "proxy/relay.hpp"
+
+namespace sluice::proxy {
+
+struct Relay::WriteReq {
+  uv_write_t req;
+  Relay* relay;
+  std::string bytes;
+  char* block;  // pooled read buffer, returned to the pool when written
+};
+
+Relay::Relay(uv_loop_t* loop, BufferPool& pool, uint64_t idle_timeout_ms)
+    : loop_(loop), pool_(pool), idle_timeout_ms_(idle_timeout_ms) {
+  client_.counter = &bytes_down_;
+  upstream_.counter = &bytes_up_;
+}
+
+Relay::~Relay() { detach(); }
+
+Relay::Side& Relay::side_of(uv_stream_t* s) { return s == client_.stream ? client_ : upstream_; }
+Relay::Side& Relay::other(Side& s) { return &s == &client_ ? upstream_ : client_; }
+
+void Relay::start(uv_stream_t* client, uv_stream_t* upstream, std::string to_upstream, std::string to_client,
+                  std::function<void(End)> on_end) {
+  client_.stream = client;
+  upstream_.stream = upstream;
+  for (Side* s : {&client_, &upstream_}) {
+    s->saved_data = s->stream->data;
+    s->stream->data = this;
+  }
+  on_end_ = std::move(on_end);
+  active_ = true;
+  last_activity_ = uv_now(loop_);
+  idle_timer_.init([&](uv_timer_t* t) { return uv_timer_init(loop_, t); });
+  idle_timer_.get()->data = this;
+  uv_timer_start(idle_timer_.get(), on_idle_timer, idle_timeout_ms_, 0);
+  if (!to_client.empty()) write(client_, std::move(to_client), nullptr, 0);
+  if (!to_upstream.empty() && active_) write(upstream_, std::move(to_upstream), nullptr, 0);
+  update_reading();
+}
+
+void Relay::detach() {
+  if (!active_) return;
+  active_ = false;
+  idle_timer_.close();
+  for (Side* s : {&client_, &upstream_}) {
+    if (s->reading) uv_read_stop(s->stream);
+    s->reading = false;
+    s->stream->data = s->saved_data;
+  }
+}
+
+void Relay::update_reading() {
+  if (!active_) return;
+  for (Side* s : {&client_, &upstream_}) {
+    bool want = !s->eof && uv_stream_get_write_queue_size(other(*s).stream) < kHighWatermark;
+    if (want == s->reading) continue;
+    s->reading = want;
+    if (want) uv_read_start(s->stream, on_alloc, on_read);
+    else uv_read_stop(s->stream);
+  }
+}
+
+void Relay::write(Side& to, std::string bytes, char* block, size_t len) {
+  if (to.shut) {
+    pool_.put(block);
+    return;
+  }
+  auto* w = new WriteReq{{}, this, std::move(bytes), block};
+  uv_buf_t buf = block != nullptr ? uv_buf_init(block, static_cast<unsigned>(len))
+                                  : uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
+  size_t n = block != nullptr ? len : w->bytes.size();
+  if (uv_write(&w->req, to.stream, &buf, 1, on_write) < 0) {
+    pool_.put(block);
+    delete w;
+    return end(End::Error);
+  }
+  *to.counter += n;
+}
+
+void Relay::on_data(Side& from, char* block, size_t n) {
+  last_activity_ = uv_now(loop_);
+  Side& to = other(from);
+  write(to, {}, block, n);
+  if (active_ && uv_stream_get_write_queue_size(to.stream) >= kHighWatermark) update_reading();
+}
+
+void Relay::on_eof(Side& from) {
+  from.eof = true;
+  Side& to = other(from);
+  update_reading();
+  if (to.shut) return;
+  to.shut = true;
+  auto* req = new uv_shutdown_t{};
+  req->data = this;
+  if (uv_shutdown(req, to.stream, on_shutdown) != 0) {
+    delete req;
+    end(End::Error);
+  }
+}
+
+void Relay::end(End why) {
+  if (!active_) return;
+  auto cb = std::move(on_end_);
+  detach();
+  if (cb) cb(why);  // the owner closes the streams; nothing here runs after it
+}
+
+void Relay::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* r = static_cast<Relay*>(h->data);
+  buf->base = r->pool_.get();
+  buf->len = BufferPool::kBlockSize;
+}
+
+void Relay::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* r = static_cast<Relay*>(stream->data);
+  try {
+    if (nread > 0) return r->on_data(r->side_of(stream), buf->base, static_cast<size_t>(nread));
+    r->pool_.put(buf->base);
+    if (nread == UV_EOF) return r->on_eof(r->side_of(stream));
+    if (nread < 0) return r->end(End::Error);
+  } catch (...) {
+    r->end(End::Error);
+  }
+}
+
+void Relay::on_write(uv_write_t* req, int status) {
+  auto* w = reinterpret_cast<WriteReq*>(req);
+  Relay* r = w->relay;
+  r->pool_.put(w->block);
+  delete w;
+  if (status == UV_ECANCELED) return;
+  try {
+    if (status < 0) return r->end(End::Error);
+    r->update_reading();
+  } catch (...) {
+    r->end(End::Error);
+  }
+}
+
+void Relay::on_shutdown(uv_shutdown_t* req, int status) {
+  auto* r = static_cast<Relay*>(req->data);
+  uv_stream_t* to = req->handle;
+  delete req;
+  if (status == UV_ECANCELED || !r->active_) return;
+  try {
+    if (status < 0) return r->end(End::Error);
+    r->side_of(to).shut_done = true;
+    // A tunnel ends when both directions have ended and been passed on.
+    if (r->client_.shut_done && r->upstream_.shut_done) r->end(End::Finished);
+  } catch (...) {
+    r->end(End::Error);
+  }
+}
+
+void Relay::on_idle_timer(uv_timer_t* t) {
+  auto* r = static_cast<Relay*>(t->data);
+  try {
+    uint64_t idle = uv_now(r->loop_) - r->last_activity_;
+    if (idle < r->idle_timeout_ms_) {
+      uv_timer_start(t, on_idle_timer, r->idle_timeout_ms_ - idle, 0);
+      return;
+    }
+    r->end(End::IdleTimeout);
+  } catch (...) {
+    r->end(End::Error);
+  }
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,402 @@
+#include "proxy/socks_session.hpp"
+
+#include "proxy/buffer_pool.hpp"
+#include "proxy/decision_log.hpp"
+#include "proxy/judge.hpp"
+#include "proxy/net_address.hpp"
+#include "proxy/ssh_disconnect.hpp"
+#include "rules/credentials.hpp"
+
+namespace sluice::proxy {
+
+namespace {
+
+// How long a closing connection keeps draining the client after sluice's reply.
+constexpr uint64_t kLingerMs = 2000;
+
+const rules::ListenerConfig* find_listener(const rules::Config& c, const std::string& name) {
+  for (const auto& l : c.listeners)
+    if (l.name == name) return &l;
+  return nullptr;
+}
+
+Outcome reply_outcome(socks5::Reply r, bool denied = false) {
+  return Outcome{"socks_reply", static_cast<int>(r), denied};
+}
+
+// A failed connect, in the words SOCKS has for it.
+socks5::Reply connect_failure_reply(int uv_error) {
+  switch (uv_error) {
+    case UV_ECONNREFUSED: return socks5::Reply::ConnectionRefused;
+    case UV_ENETUNREACH: return socks5::Reply::NetworkUnreachable;
+    case UV_EHOSTUNREACH: return socks5::Reply::HostUnreachable;
+    case UV_ETIMEDOUT: return socks5::Reply::TtlExpired;
+    default: return socks5::Reply::GeneralFailure;
+  }
+}
+
+}  // namespace
+
+struct SocksSession::WriteReq {
+  uv_write_t req;
+  SocksSession* session;
+  std::string bytes;
+};
+
+const char* SocksSession::state_name(State s) {
+  switch (s) {
+    case State::Greeting: return "greeting";
+    case State::Authenticating: return "authenticating";
+    case State::ReadingRequest: return "reading-request";
+    case State::Judging: return "judging";
+    case State::Dialing: return "dialing";
+    case State::Tunnelling: return "tunnelling";
+    case State::Closing: return "closing";
+  }
+  return "?";
+}
+
+SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config, ClientInfo client,
+                           UvHandle<AnyStream>&& stream, std::string first_bytes)
+    : worker_(worker),
+      config_(std::move(config)),
+      client_info_(std::move(client)),
+      listener_config_(find_listener(*config_, client_info_.listener->name)),
+      policy_(listener_config_ ? config_->policy(listener_config_->policy) : nullptr),
+      pending_(std::move(first_bytes)),
+      dialer_(worker, *config_, policy_),
+      relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.idle_timeout_ms)) {
+  client_ = std::move(stream);
+  client_.get()->handle.data = this;
+  ++open_handles_;
+  timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });
+  timer_.get()->data = this;
+  ++open_handles_;
+  decision_.kind = "socks";
+}
+
+SocksSession::~SocksSession() = default;
+
+void SocksSession::start() {
+  if (!pending_.empty() && pending_[0] == 0x04) return refuse_socks4();
+  arm(TimerKind::HandshakeTimeout, static_cast<uint64_t>(config_->limits.header_timeout_ms));
+  parse();
+}
+
+void SocksSession::refuse(const std::string&) {
+  if (!pending_.empty() && pending_[0] == 0x04) return refuse_socks4();
+  reply_and_close(socks5::method_reply(socks5::kMethodNone), "too-many-connections",
+                  Outcome{"socks_method", socks5::kMethodNone, false});
+}
+
+void SocksSession::drain() {
+  bool idle = (state_ == State::Greeting || state_ == State::Authenticating || state_ == State::ReadingRequest) &&
+              pending_.empty();
+  if (idle) close_now();
+}
+
+// SOCKS4 and 4a are not spoken: the request is refused in SOCKS4's own words
+// (VN 0, CD 91 "rejected or failed") before any more of it is read.
+void SocksSession::refuse_socks4() {
+  decision_.kind = "socks4";
+  if (worker_.log().denials_enabled())
+    worker_.log().denial("sluice: refused a SOCKS4 request from " + client_info_.addr +
+                         ": sluice speaks SOCKS5 only (use socks5h://)");
+  reply_and_close(std::string("\x00\x5b\x00\x00\x00\x00\x00\x00", 8), "socks4-unsupported",
+                  Outcome{"socks4_reply", 91, false});
+}
+
+// ---- reading -------------------------------------------------------------------
+
+void SocksSession::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* s = static_cast<SocksSession*>(h->data);
+  buf->base = s->worker_.buffers().get();
+  buf->len = BufferPool::kBlockSize;
+}
+
+void SocksSession::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* s = static_cast<SocksSession*>(stream->data);
+  try {
+    if (nread > 0) return s->client_data(buf->base, static_cast<size_t>(nread));
+    s->worker_.buffers().put(buf->base);
+    if (nread == UV_EOF) return s->client_eof();
+    if (nread < 0) return s->close_now();
+  } catch (...) {
+    s->close_now();
+  }
+}
+
+void SocksSession::client_data(char* block, size_t n) {
+  if (state_ == State::Closing) return worker_.buffers().put(block);  // lingering: discarded unread
+  pending_.append(block, n);
+  worker_.buffers().put(block);
+  parse();
+}
+
+void SocksSession::client_eof() {
+  client_eof_ = true;
+  if (state_ == State::ReadingRequest && !pending_.empty()) return refuse_request(socks5::Reply::GeneralFailure, "bad-request");
+  close_now();
+}
+
+void SocksSession::parse() {
+  while (!closed_) {
+    switch (state_) {
+      case State::Greeting: {
+        auto g = socks5::parse_greeting(pending_);
+        if (g.status == socks5::Status::NeedMore) return update_reading();
+        if (g.status == socks5::Status::Error)
+          return reply_and_close(socks5::method_reply(socks5::kMethodNone), "bad-greeting",
+                                 Outcome{"socks_method", socks5::kMethodNone, false});
+        pending_.erase(0, g.consumed);
+        on_greeting(g);
+        break;
+      }
+      case State::Authenticating: {
+        auto u = socks5::parse_user_pass(pending_);
+        if (u.status == socks5::Status::NeedMore) return update_reading();
+        if (u.status == socks5::Status::Error)
+          return reply_and_close(socks5::user_pass_reply(false), "bad-auth", Outcome{"socks_auth", 1, false});
+        pending_.erase(0, u.consumed);
+        on_user_pass(u);
+        break;
+      }
+      case State::ReadingRequest: {
+        auto r = socks5::parse_request(pending_);
+        if (r.status == socks5::Status::NeedMore) return update_reading();
+        if (r.status == socks5::Status::Error)
+          return refuse_request(r.error_reply, r.error_reply == socks5::Reply::AddressTypeNotSupported
+                                                   ? "address-type-not-supported"
+                                                   : "bad-request");
+        pending_.erase(0, r.consumed);  // what remains is early tunnel data, held until the verdict
+        return on_request(r);
+      }
+      default:
+        return update_reading();
+    }
+  }
+}
+
+void SocksSession::on_greeting(const socks5::Greeting& g) {
+  auto offers = [&](uint8_t m) {
+    for (uint8_t x : g.methods)
+      if (x == m) return true;
+    return false;
+  };
+  const bool need_auth = listener_config_ != nullptr && listener_config_->auth.has_value();
+  uint8_t method = need_auth ? socks5::kMethodUserPass : socks5::kMethodNoAuth;
+  if (!offers(method))
+    return reply_and_close(socks5::method_reply(socks5::kMethodNone),
+                           need_auth ? "proxy-auth-required" : "no-acceptable-method",
+                           Outcome{"socks_method", socks5::kMethodNone, false});
+  write(socks5::method_reply(method));
+  state_ = need_auth ? State::Authenticating : State::ReadingRequest;
+}
+
+void SocksSession::on_user_pass(const socks5::UserPass& u) {
+  if (!rules::credentials_match(*listener_config_->auth, u.username, u.password))
+    return reply_and_close(socks5::user_pass_reply(false), "proxy-auth-failed", Outcome{"socks_auth", 1, false});
+  write(socks5::user_pass_reply(true));
+  state_ = State::ReadingRequest;
+}
+
+// ---- judging and dialing --------------------------------------------------------
+
+void SocksSession::on_request(const socks5::Request& r) {
+  state_ = State::Judging;
+  arm(TimerKind::None, 0);
+  update_reading();  // nothing more is read until the verdict
+  decision_.host = r.host;
+  decision_.port = r.port;
+  switch (r.command) {
+    case static_cast<uint8_t>(socks5::Command::Connect): decision_.method = "CONNECT"; break;
+    case static_cast<uint8_t>(socks5::Command::Bind): decision_.method = "BIND"; break;
+    case static_cast<uint8_t>(socks5::Command::UdpAssociate): decision_.method = "UDP-ASSOCIATE"; break;
+    default: decision_.method = "command-" + std::to_string(r.command);
+  }
+  if (r.command != static_cast<uint8_t>(socks5::Command::Connect))
+    return refuse_request(socks5::Reply::CommandNotSupported, "command-not-supported");
+  auto host = rules::canonicalize_host(r.host);
+  if (!host) return refuse_request(socks5::Reply::GeneralFailure, "bad-host");
+  host_ = std::move(host.value());
+  port_ = r.port;
+  decision_.host = host_.text;
+  decision_.verdict = judge({policy_, decision_.kind, host_, port_, client_info_});
+  const rules::Verdict& v = decision_.verdict;
+  if (!v.allowed()) {
+    if (port_ == 22 && policy_ != nullptr && policy_->ssh_in_band_reason) return send_in_band_reason();
+    return refuse_request(socks5::Reply::NotAllowed, v.reason.c_str());
+  }
+  state_ = State::Dialing;
+  dialer_.dial(host_, port_, [this](Dialer::Outcome& o) {
+    try {
+      on_dialed(o);
+    } catch (...) {
+      close_now();
+    }
+  });
+}
+
+// The opt-in in-band reason: "granted", then sluice plays an ssh server that
+// disconnects at once with the reason, which ssh and git print for the user.
+void SocksSession::send_in_band_reason() {
+  decision_.in_band_reason = true;
+  std::string bytes = socks5::reply(socks5::Reply::Succeeded);
+  bytes += ssh_disconnect_banner(denial_message(decision_.verdict, host_, port_));
+  reply_and_close(std::move(bytes), decision_.verdict.reason.c_str(), reply_outcome(socks5::Reply::Succeeded, true));
+}
+
+void SocksSession::on_dialed(Dialer::Outcome& o) {
+  if (state_ != State::Dialing) return;
+  decision_.dns_ms = o.dns_ms;
+  decision_.connect_ms = o.connect_ms;
+  decision_.addr = o.addr;
+  decision_.address_class = o.address_class;
+  switch (o.failure) {
+    case Dialer::Failure::DnsFailed: return refuse_request(socks5::Reply::HostUnreachable, "dns-failed");
+    case Dialer::Failure::AddressDenied: return refuse_request(socks5::Reply::NotAllowed, "resolved-address-denied");
+    case Dialer::Failure::ConnectFailed: return refuse_request(connect_failure_reply(o.uv_error), "connect-failed");
+    case Dialer::Failure::ConnectTimeout: return refuse_request(socks5::Reply::TtlExpired, "connect-timeout");
+    case Dialer::Failure::None: break;
+  }
+  upstream_ = std::move(o.stream);
+  upstream_.get()->data = this;
+  ++open_handles_;
+  uv_tcp_nodelay(upstream_.get(), 1);
+  // BND.ADDR is 0.0.0.0:0: a CONNECT client has no use for it, and the host's address stays private.
+  write(socks5::reply(socks5::Reply::Succeeded));
+  log_decision(worker_, client_info_, decision_, reply_outcome(socks5::Reply::Succeeded));
+  state_ = State::Tunnelling;
+  relay_.start(client_.stream(), upstream_.stream(), std::exchange(pending_, {}), {},
+               [this](Relay::End) { close_now(); });
+}
+
+void SocksSession::update_reading() {
+  if (closed_ || !client_.live()) return;
+  bool want = false;
+  switch (state_) {
+    case State::Greeting:
+    case State::Authenticating:
+    case State::ReadingRequest:
+      want = !client_eof_;
+      break;
+    case State::Closing:
+      want = lingering_ && !client_eof_;
+      break;
+    default:
+      break;  // judging and dialing: not a byte more; tunnelling: the relay reads
+  }
+  if (want == reading_) return;
+  reading_ = want;
+  if (want) uv_read_start(client_.stream(), on_alloc, on_read);
+  else uv_read_stop(client_.stream());
+}
+
+// ---- replies and closing ---------------------------------------------------------
+
+void SocksSession::refuse_request(socks5::Reply code, const char* error) {
+  bool denied = code == socks5::Reply::NotAllowed;
+  reply_and_close(socks5::reply(code), error, reply_outcome(code, denied));
+}
+
+void SocksSession::reply_and_close(std::string bytes, const char* error, Outcome outcome) {
+  if (state_ == State::Closing || closed_) return;
+  decision_.error = error;
+  log_decision(worker_, client_info_, decision_, outcome);
+  dialer_.cancel();
+  state_ = State::Closing;
+  arm(TimerKind::None, 0);
+  pending_.clear();  // bytes after a refused message are never looked at
+  write(std::move(bytes));
+  // FIN after the reply, then drain the client briefly so unread bytes do not
+  // turn the close into a reset that destroys the reply before it is read.
+  shut_ = true;
+  auto* req = new uv_shutdown_t{};
+  req->data = this;
+  if (uv_shutdown(req, client_.stream(), on_shutdown) != 0) {
+    delete req;
+    return close_now();
+  }
+  update_reading();
+}
+
+void SocksSession::on_shutdown(uv_shutdown_t* req, int status) {
+  auto* s = static_cast<SocksSession*>(req->data);
+  delete req;
+  if (status == UV_ECANCELED) return;
+  try {
+    if (status < 0 || s->client_eof_) return s->close_now();
+    s->lingering_ = true;
+    s->arm(TimerKind::LingerTimeout, kLingerMs);
+    s->update_reading();
+  } catch (...) {
+    s->close_now();
+  }
+}
+
+void SocksSession::write(std::string bytes) {
+  if (!client_.live() || shut_) return;
+  auto* w = new WriteReq{{}, this, std::move(bytes)};
+  uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
+  if (uv_write(&w->req, client_.stream(), &buf, 1, on_write) < 0) {
+    delete w;
+    close_now();
+  }
+}
+
+void SocksSession::on_write(uv_write_t* req, int status) {
+  auto* w = reinterpret_cast<WriteReq*>(req);
+  SocksSession* s = w->session;
+  delete w;
+  if (status == UV_ECANCELED) return;
+  if (status < 0) s->close_now();
+}
+
+void SocksSession::close_now() {
+  if (closed_) return;
+  closed_ = true;
+  state_ = State::Closing;
+  dialer_.cancel();
+  relay_.detach();
+  if (client_.live()) log_close(worker_, client_info_, relay_.bytes_up(), relay_.bytes_down(), 1);
+  timer_.close(on_handle_closed);
+  client_.close(on_handle_closed);
+  upstream_.close(on_handle_closed);
+}
+
+void SocksSession::on_handle_closed(void* data) {
+  auto* s = static_cast<SocksSession*>(data);
+  if (--s->open_handles_ == 0) s->worker_.connection_finished(s);
+}
+
+void SocksSession::arm(TimerKind kind, uint64_t ms) {
+  if (!timer_.live()) return;
+  timer_kind_ = kind;
+  if (kind == TimerKind::None) {
+    uv_timer_stop(timer_.get());
+    return;
+  }
+  uv_timer_start(timer_.get(), on_timer, ms, 0);
+}
+
+void SocksSession::on_timer(uv_timer_t* t) {
+  auto* s = static_cast<SocksSession*>(t->data);
+  try {
+    switch (s->timer_kind_) {
+      case TimerKind::None:
+        return;
+      case TimerKind::HandshakeTimeout:
+        if (s->state_ == State::ReadingRequest)
+          return s->refuse_request(socks5::Reply::GeneralFailure, "header-timeout");
+        s->decision_.error = "header-timeout";
+        log_decision(s->worker_, s->client_info_, s->decision_, Outcome{"socks_method", socks5::kMethodNone, false});
+        return s->close_now();
+      case TimerKind::LingerTimeout:
+        return s->close_now();
+    }
+  } catch (...) {
+    s->close_now();
+  }
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,102 @@
+// One SOCKS5 client connection (RFC 1928), beside the HTTP session: the same
+// listener, policy judgment, dialer, relay and decision log, its own protocol.
+//
+//   Greeting -> [Authenticating] -> ReadingRequest -> Judging -> Dialing -> Tunnelling
+//   any state -> Closing (reply, FIN, short lingering drain) -> gone
+//
+// Only CONNECT is served; BIND and UDP ASSOCIATE are answered 0x07. While a
+// request is judged and dialed the client is not read; after a refusal, bytes
+// the client sent are drained unparsed and never forwarded. SOCKS4 (first byte
+// 0x04) is refused with a SOCKS4 "rejected" reply and a log line.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <uv.h>
+
+#include "proxy/connection.hpp"
+#include "proxy/decision.hpp"
+#include "proxy/dialer.hpp"
+#include "proxy/relay.hpp"
+#include "proxy/socks5.hpp"
+#include "proxy/uv_handle.hpp"
+#include "proxy/worker_context.hpp"
+#include "rules/config.hpp"
+
+namespace sluice::proxy {
+
+class SocksSession final : public Connection {
+ public:
+  enum class State { Greeting, Authenticating, ReadingRequest, Judging, Dialing, Tunnelling, Closing };
+  static const char* state_name(State s);
+
+  SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config, ClientInfo client,
+               UvHandle<AnyStream>&& stream, std::string first_bytes);
+  ~SocksSession() override;
+  SocksSession(const SocksSession&) = delete;
+  SocksSession& operator=(const SocksSession&) = delete;
+
+  void start();
+  // Over a connection limit: "no acceptable method" (or the SOCKS4 rejection) and close.
+  void refuse(const std::string& message);
+  void drain() override;
+  void abort() override { close_now(); }
+  const ListenerInfo& listener() const override { return *client_info_.listener; }
+  State state() const { return state_; }
+
+ private:
+  enum class TimerKind { None, HandshakeTimeout, LingerTimeout };
+  struct WriteReq;
+
+  static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
+  static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
+  void client_data(char* block, size_t n);
+  void client_eof();
+  void parse();
+  void on_greeting(const socks5::Greeting& g);
+  void on_user_pass(const socks5::UserPass& u);
+  void on_request(const socks5::Request& r);
+  void refuse_socks4();
+  void send_in_band_reason();
+  void on_dialed(Dialer::Outcome& o);
+  void update_reading();
+
+  // Logs the decision, sends `bytes` and closes (lingering).
+  void reply_and_close(std::string bytes, const char* error, Outcome outcome);
+  void refuse_request(socks5::Reply code, const char* error);
+  void write(std::string bytes);
+  static void on_write(uv_write_t*, int);
+  static void on_shutdown(uv_shutdown_t*, int);
+  void close_now();
+  static void on_handle_closed(void* data);
+  void arm(TimerKind kind, uint64_t ms);
+  static void on_timer(uv_timer_t*);
+
+  WorkerContext& worker_;
+  std::shared_ptr<const rules::Config> config_;
+  ClientInfo client_info_;
+  const rules::ListenerConfig* listener_config_ = nullptr;
+  const rules::Policy* policy_ = nullptr;
+  State state_ = State::Greeting;
+
+  UvHandle<AnyStream> client_{UvHandle<AnyStream>::Empty{}};
+  UvHandle<uv_tcp_t> upstream_{UvHandle<uv_tcp_t>::Empty{}};
+  UvHandle<uv_timer_t> timer_;
+  TimerKind timer_kind_ = TimerKind::None;
+  int open_handles_ = 0;
+  bool closed_ = false;
+  bool reading_ = false;
+  bool client_eof_ = false;
+  bool lingering_ = false;
+  bool shut_ = false;
+
+  std::string pending_;  // client bytes not yet parsed; after the request, early tunnel bytes
+  rules::CanonicalHost host_;
+  uint16_t port_ = 0;
+  Decision decision_;
+  Dialer dialer_;
+  Relay relay_;
+};
+
+}  // namespace sluice::proxy
