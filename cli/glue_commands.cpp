@@ -37,12 +37,20 @@ int jail_init_main(int argc, char** argv) {
 }
 
 const char* kConnectUsage =
-    "usage: sluice connect [--proxy http://HOST:PORT | --proxy unix:PATH] HOST PORT\n"
+    "usage: sluice connect [--proxy URL] HOST PORT\n"
     "\n"
-    "Opens a tunnel to HOST:PORT through the proxy's CONNECT and relays it over\n"
-    "stdin/stdout, for ssh: ssh -o ProxyCommand='sluice connect %h %p' HOST.\n"
-    "Without --proxy it uses $HTTPS_PROXY, $https_proxy, $HTTP_PROXY, $http_proxy or\n"
-    "$ALL_PROXY. A refusal prints the proxy's reason and exits 1.\n";
+    "Opens a tunnel to HOST:PORT through the proxy and relays it over stdin/stdout,\n"
+    "for ssh: ssh -o ProxyCommand='sluice connect %h %p' HOST.\n"
+    "\n"
+    "  --proxy URL  http://[USER:PASS@]HOST:PORT   HTTP CONNECT\n"
+    "               socks5h://[USER:PASS@]HOST:PORT or socks5://...   SOCKS5 (names are\n"
+    "                            always sent to the proxy to resolve)\n"
+    "               HOST:PORT or unix:PATH   whichever the listener offers: SOCKS5 when\n"
+    "                            it answers the SOCKS5 greeting, else HTTP CONNECT\n"
+    "\n"
+    "Without --proxy it uses $HTTPS_PROXY, $https_proxy, $HTTP_PROXY, $http_proxy,\n"
+    "$ALL_PROXY or $all_proxy. A refusal prints the proxy's reason (the HTTP status and\n"
+    "reason line, or the SOCKS5 reply) and exits 1.\n";
 
 int connect_main(int argc, char** argv) {
   Args a = parse_args(argc, argv, 1, {"--proxy"}, {"--help", "-h"});

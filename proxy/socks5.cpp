@@ -133,48 +133,4 @@ std::string reply(Reply code, const rules::IpAddr* bound, uint16_t port) {
   return out;
 }
 
-std::string client_greeting(bool offer_user_pass) {
-  if (offer_user_pass) return {0x05, 0x02, 0x00, 0x02};
-  return {0x05, 0x01, 0x00};
-}
-
-std::string client_user_pass(std::string_view username, std::string_view password) {
-  std::string out = {0x01, static_cast<char>(username.size())};
-  out += username;
-  out += static_cast<char>(password.size());
-  out += password;
-  return out;
-}
-
-std::string client_connect(std::string_view host, uint16_t port) {
-  std::string out = {0x05, 0x01, 0x00};
-  std::string_view bare = host;
-  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
-  if (auto ip = rules::IpAddr::parse(bare)) {
-    out += static_cast<char>(ip->v6 ? 0x04 : 0x01);
-    for (int i = 0; i < (ip->v6 ? 16 : 4); ++i) out += static_cast<char>(ip->bytes[static_cast<size_t>(i)]);
-  } else {
-    out += 0x03;
-    out += static_cast<char>(host.size());
-    out += host;
-  }
-  out += static_cast<char>(port >> 8);
-  out += static_cast<char>(port & 0xff);
-  return out;
-}
-
-long reply_length(std::string_view in) {
-  if (in.empty()) return 0;
-  if (byte(in, 0) != kVersion) return -1;
-  if (in.size() < 5) return 0;
-  long len = 0;
-  switch (byte(in, 3)) {
-    case 0x01: len = 4 + 4 + 2; break;
-    case 0x04: len = 4 + 16 + 2; break;
-    case 0x03: len = 4 + 1 + byte(in, 4) + 2; break;
-    default: return -1;
-  }
-  return static_cast<long>(in.size()) >= len ? len : 0;
-}
-
 }  // namespace sluice::proxy::socks5

@@ -73,13 +73,4 @@ std::string user_pass_reply(bool ok);                // 01 00 | 01 01
 // 05 REP 00 ATYP BND.ADDR BND.PORT; `bound` null: 0.0.0.0:0.
 std::string reply(Reply r, const rules::IpAddr* bound = nullptr, uint16_t port = 0);
 
-// The client side, for `sluice connect` and the load generator.
-std::string client_greeting(bool offer_user_pass);
-std::string client_user_pass(std::string_view username, std::string_view password);
-// Names go as a domain (socks5h: the proxy resolves); IP literals as addresses.
-std::string client_connect(std::string_view host, uint16_t port);
-// The length of a whole reply at the start of `in`, 0 while incomplete, or -1 when it is not a
-// SOCKS5 reply (bad version or address type).
-long reply_length(std::string_view in);
-
 }  // namespace sluice::proxy::socks5

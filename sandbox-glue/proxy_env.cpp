@@ -15,8 +15,10 @@ EnvList proxy_environment(uint16_t port, const std::string& sluice) {
       {"DOCKER_HTTP_PROXY", url}, {"DOCKER_HTTPS_PROXY", url},
       {"CLOUDSDK_PROXY_TYPE", "http"}, {"CLOUDSDK_PROXY_ADDRESS", "127.0.0.1"},
       {"CLOUDSDK_PROXY_PORT", std::to_string(port)},
-      // ssh (and git over ssh) cannot use an HTTP proxy by itself: relay through CONNECT.
-      {"GIT_SSH_COMMAND", "ssh -o ProxyCommand='" + sluice + " connect --proxy " + url + " %h %p'"},
+      // ssh (and git over ssh) cannot use a proxy by itself: relay through SOCKS5, so that a
+      // policy's in-band reason (ssh_in_band_reason) reaches ssh as a disconnect message.
+      {"GIT_SSH_COMMAND", "ssh -o ProxyCommand='" + sluice + " connect --proxy socks5h://127.0.0.1:" +
+                              std::to_string(port) + " %h %p'"},
       {"SLUICE_SANDBOX", "1"},
   };
   return env;

@@ -128,7 +128,7 @@ TEST_CASE("proxy environment: every variable points at the bridge") {
     CHECK(m[k] == "http://127.0.0.1:3128");
   CHECK(m["NO_PROXY"] == "localhost,127.0.0.1,::1");
   CHECK(m["SLUICE_SANDBOX"] == "1");
-  CHECK(m["GIT_SSH_COMMAND"] == "ssh -o ProxyCommand='/usr/bin/sluice connect --proxy http://127.0.0.1:3128 %h %p'");
+  CHECK(m["GIT_SSH_COMMAND"] == "ssh -o ProxyCommand='/usr/bin/sluice connect --proxy socks5h://127.0.0.1:3128 %h %p'");
 }
 
 TEST_CASE("shell quoting for --dry-run") {

@@ -45,6 +45,10 @@ TEST_CASE("a full config file loads with every value") {
   CHECK(l1.host == "127.0.0.1");
   CHECK(l1.port == 3128);
   CHECK(l1.policy == "default");
+  REQUIRE(l1.auth.has_value());
+  CHECK(l1.auth->username == "agent");
+  CHECK(l1.auth->password == "s3cret:with-colon");
+  CHECK_FALSE(l0.auth.has_value());
   CHECK(cfg.listeners[2].host == "::1");
   CHECK(cfg.listeners[2].port == 0);
   CHECK(cfg.listeners[3].path == "sockets/rel.sock");  // relative paths stay as written
@@ -56,6 +60,8 @@ TEST_CASE("a full config file loads with every value") {
   CHECK(def->allow.empty());
   CHECK(def->deny.empty());
   CHECK(def->default_action == Action::Deny);
+  CHECK(cfg.policy("agents")->ssh_in_band_reason);
+  CHECK_FALSE(cfg.policy("open")->ssh_in_band_reason);
   CHECK(cfg.policy("nope") == nullptr);
 
   CHECK(judge(cfg, "agents", "api.github.com", 443).reason == "allowed-by-rule");
@@ -180,6 +186,18 @@ TEST_CASE("config errors: one row per kind, with line:column") {
       {L + "resolver:\n  servers: [\"127.0.0.1:53\", dns.google:53]\n", 5, 29,
        "resolver server must be IP:PORT (e.g. 127.0.0.1:53), not 'dns.google:53'"},
       {L + "resolver:\n  servers: [\"8.8.8.8\"]\n", 5, 13, "not '8.8.8.8'"},
+      // Listener credentials and policy switches.
+      {L + "    auth: agent:secret\n", 4, 11, "listener 'a' auth must be a mapping"},
+      {L + "    auth: {username: u}\n", 4, 11, "listener 'a' auth needs a password"},
+      {L + "    auth: {password: p}\n", 4, 11, "listener 'a' auth needs a username"},
+      {L + "    auth: {username: u, password: p, realm: r}\n", 4, 38, "unknown key 'realm' in listener 'a' auth"},
+      {L + "    auth: {username: [u], password: p}\n", 4, 22, "listener 'a' auth username must be a string"},
+      {L + "    auth: {username: u, password: ~}\n", 4, 35, "listener 'a' auth password must be a string"},
+      {L + "    auth: {username: \"\", password: p}\n", 4, 22, "username must be 1 to 255 bytes long"},
+      {L + "    auth: {username: u, password: " + std::string(256, 'x') + "}\n", 4, 35,
+       "password must be 1 to 255 bytes long"},
+      {L + "    auth: {username: \"a:b\", password: p}\n", 4, 22, "username must not contain ':'"},
+      {L + "policies:\n  p:\n    ssh_in_band_reason: yes\n", 6, 25, "ssh_in_band_reason must be true or false"},
       // YAML itself.
       {"listeners: [\n", 2, 1, "end of sequence flow not found"},
       {"listeners:\n  - name: a\n   tcp: x\n", 3, 4, "end of sequence not found"},

@@ -1,0 +1,169 @@
+// The tunnel relay alone, over socketpairs on a real libuv loop: bytes both ways,
+// half-close passed on, backpressure bounding what it queues, byte counts, idle timeout.
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <functional>
+#include <string>
+
+#include "proxy/buffer_pool.hpp"
+#include "proxy/relay.hpp"
+
+using sluice::proxy::BufferPool;
+using sluice::proxy::Relay;
+
+namespace {
+
+// One end the test drives: reads everything into `got`, writes on demand.
+struct App {
+  uv_pipe_t pipe{};
+  std::string got;
+  bool eof = false;
+  bool reading = false;
+  uv_stream_t* s() { return reinterpret_cast<uv_stream_t*>(&pipe); }
+  void start_reading() {
+    reading = true;
+    uv_read_start(
+        s(), [](uv_handle_t*, size_t, uv_buf_t* b) { static char buf[65536]; *b = uv_buf_init(buf, sizeof buf); },
+        [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
+          auto* a = static_cast<App*>(st->data);
+          if (n > 0) a->got.append(b->base, static_cast<size_t>(n));
+          if (n == UV_EOF) a->eof = true;
+        });
+  }
+  void send(const std::string& bytes) {
+    auto* req = new uv_write_t{};
+    auto* copy = new std::string(bytes);
+    req->data = copy;
+    uv_buf_t buf = uv_buf_init(copy->data(), static_cast<unsigned>(copy->size()));
+    uv_write(req, s(), &buf, 1, [](uv_write_t* r, int) {
+      delete static_cast<std::string*>(r->data);
+      delete r;
+    });
+  }
+  void shut() {
+    auto* req = new uv_shutdown_t{};
+    uv_shutdown(req, s(), [](uv_shutdown_t* r, int) { delete r; });
+  }
+};
+
+struct Rig {
+  uv_loop_t loop{};
+  BufferPool pool;
+  App client_app, upstream_app;
+  uv_pipe_t client_side{}, upstream_side{};  // the streams a session would own
+  int marker = 0;                            // their data pointer before the relay
+  uv_timer_t timer{};
+
+  Rig() {
+    uv_loop_init(&loop);
+    int a[2], b[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0);
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, b) == 0);
+    for (auto [p, fd] : {std::pair{&client_app.pipe, a[0]}, std::pair{&client_side, a[1]},
+                         std::pair{&upstream_side, b[0]}, std::pair{&upstream_app.pipe, b[1]}}) {
+      uv_pipe_init(&loop, p, 0);
+      uv_pipe_open(p, fd);
+    }
+    client_app.pipe.data = &client_app;
+    upstream_app.pipe.data = &upstream_app;
+    client_side.data = &marker;
+    upstream_side.data = &marker;
+    uv_timer_init(&loop, &timer);
+  }
+  ~Rig() {
+    for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&client_app.pipe), reinterpret_cast<uv_handle_t*>(&upstream_app.pipe),
+                           reinterpret_cast<uv_handle_t*>(&client_side), reinterpret_cast<uv_handle_t*>(&upstream_side),
+                           reinterpret_cast<uv_handle_t*>(&timer)})
+      if (!uv_is_closing(h)) uv_close(h, nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+  uv_stream_t* cs() { return reinterpret_cast<uv_stream_t*>(&client_side); }
+  uv_stream_t* us() { return reinterpret_cast<uv_stream_t*>(&upstream_side); }
+
+  // Runs the loop until `done()` or `ms` pass.
+  void run_until(const std::function<bool()>& done, uint64_t ms = 5000) {
+    uint64_t deadline = uv_now(&loop) + ms;
+    while (!done() && uv_now(&loop) < deadline) uv_run(&loop, UV_RUN_NOWAIT), uv_sleep(1), uv_update_time(&loop);
+  }
+};
+
+std::string pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i * 7 % 26);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("relay: early bytes, both directions, half-close, counts, data pointers handed back") {
+  Rig rig;
+  Relay relay(&rig.loop, rig.pool, 60000);
+  int ended = 0;
+  Relay::End how = Relay::End::Error;
+  relay.start(rig.cs(), rig.us(), "early-up|", "early-down|", [&](Relay::End e) {
+    ++ended;
+    how = e;
+  });
+  CHECK(rig.client_side.data == &relay);
+  rig.client_app.start_reading();
+  rig.upstream_app.start_reading();
+  const std::string up = pattern(300000), down = pattern(200000);
+  rig.client_app.send(up);
+  rig.client_app.shut();  // the client is done sending; the reply still flows
+  rig.run_until([&] { return rig.upstream_app.eof; });
+  CHECK(rig.upstream_app.got == "early-up|" + up);
+  CHECK(ended == 0);
+  rig.upstream_app.send(down);
+  rig.upstream_app.shut();
+  rig.run_until([&] { return ended > 0 && rig.client_app.eof; });
+  CHECK(rig.client_app.got == "early-down|" + down);
+  CHECK(ended == 1);
+  CHECK(how == Relay::End::Finished);
+  CHECK(relay.bytes_up() == up.size() + 9);
+  CHECK(relay.bytes_down() == down.size() + 11);
+  CHECK_FALSE(relay.active());
+  CHECK(rig.client_side.data == &rig.marker);
+  CHECK(rig.upstream_side.data == &rig.marker);
+}
+
+TEST_CASE("relay: a side that does not read stops the other side being read") {
+  Rig rig;
+  Relay relay(&rig.loop, rig.pool, 60000);
+  relay.start(rig.cs(), rig.us(), {}, {}, [](Relay::End) {});
+  const size_t total = 16 << 20;
+  rig.client_app.send(pattern(total));
+  // The upstream app reads nothing: the relay queues up to the watermark, then stops reading.
+  rig.run_until([] { return false; }, 300);
+  size_t queued = uv_stream_get_write_queue_size(rig.us());
+  CHECK(queued < Relay::kHighWatermark + BufferPool::kBlockSize);
+  CHECK(relay.bytes_up() < total / 2);
+  rig.upstream_app.start_reading();
+  rig.run_until([&] { return rig.upstream_app.got.size() == total; }, 10000);
+  CHECK(rig.upstream_app.got.size() == total);
+  CHECK(relay.bytes_up() == total);
+}
+
+TEST_CASE("relay: a silent tunnel ends at idle_timeout; activity keeps it open") {
+  Rig rig;
+  Relay relay(&rig.loop, rig.pool, 150);
+  bool ended = false;
+  Relay::End how = Relay::End::Finished;
+  relay.start(rig.cs(), rig.us(), {}, {}, [&](Relay::End e) {
+    ended = true;
+    how = e;
+  });
+  rig.upstream_app.start_reading();
+  for (int i = 0; i < 4; ++i) {
+    rig.run_until([] { return false; }, 80);
+    rig.client_app.send("x");
+  }
+  rig.run_until([&] { return rig.upstream_app.got.size() == 4; });
+  CHECK_FALSE(ended);
+  rig.run_until([&] { return ended; }, 3000);
+  CHECK(ended);
+  CHECK(how == Relay::End::IdleTimeout);
+}
