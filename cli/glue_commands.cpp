@@ -1,5 +1,6 @@
 // Small front ends over sandbox-glue: `sluice jail-init` (internal: the jail's
 // init, started by `sluice run` inside bwrap) and `sluice connect`.
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -82,6 +83,7 @@ int connect_main(int argc, char** argv) {
     std::fprintf(stderr, "sluice connect: bad port '%s'\n", a.positional[1].c_str());
     return 2;
   }
+  std::signal(SIGPIPE, SIG_IGN);  // a closed tunnel or stdout is an error to handle, not a death
   return glue::run_connect_relay(proxy, a.positional[0], static_cast<uint16_t>(port));
 }
 

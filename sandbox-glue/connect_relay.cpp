@@ -174,32 +174,41 @@ Opened open_http_connect(int fd, const ProxyAddress& proxy, const std::string& h
   return Opened::Tunnel;
 }
 
-// Relays stdin to the tunnel and the tunnel to stdout until the far end finishes.
+// Relays stdin to the tunnel and the tunnel to stdout. When the far end finishes,
+// stdout is closed (the program sees EOF after the last byte) but stdin is still
+// read to its end: a program that is writing just then (ssh sending its key
+// exchange while a disconnect message arrives) must not die of a broken pipe
+// before it has read what came.
 int relay(int fd, const std::string& rest) {
   if (!rest.empty() && !write_all(STDOUT_FILENO, rest.data(), rest.size())) return 1;
   char buf[65536];
-  bool in_open = true;
-  for (;;) {
-    pollfd fds[2] = {{fd, POLLIN, 0}, {STDIN_FILENO, static_cast<short>(in_open ? POLLIN : 0), 0}};
-    if (::poll(fds, in_open ? 2 : 1, -1) < 0) {
+  bool in_open = true, out_open = true, tunnel_writable = true;
+  while (in_open || out_open) {
+    pollfd fds[2] = {{out_open ? fd : -1, POLLIN, 0}, {in_open ? STDIN_FILENO : -1, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       return 1;
     }
-    if (fds[0].revents) {
+    if (out_open && fds[0].revents) {
       ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n <= 0) return 0;  // the far end finished
-      if (!write_all(STDOUT_FILENO, buf, static_cast<size_t>(n))) return 1;
+      if (n <= 0) {
+        out_open = false;  // the far end finished
+        ::close(STDOUT_FILENO);
+      } else if (!write_all(STDOUT_FILENO, buf, static_cast<size_t>(n))) {
+        return 1;
+      }
     }
     if (in_open && fds[1].revents) {
       ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
       if (n <= 0) {
         in_open = false;
         ::shutdown(fd, SHUT_WR);
-      } else if (!write_all(fd, buf, static_cast<size_t>(n))) {
-        return 1;
+      } else if (tunnel_writable && !write_all(fd, buf, static_cast<size_t>(n))) {
+        tunnel_writable = false;  // the far end is gone; keep draining stdin
       }
     }
   }
+  return 0;
 }
 
 std::string percent_decode(const std::string& s) {

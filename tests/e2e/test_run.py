@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 
-from harness import E2E, SLUICE, TOOLS, wait_for
+from harness import E2E, SLUICE, TOOLS, free_port, wait_for
 
 sys.path.insert(0, TOOLS)
 import git_http  # noqa: E402
@@ -97,6 +97,30 @@ class RunTest(E2E):
                            pass_fds=[inherited.fileno()], env={"PATH": os.environ["PATH"], "HOME": self.home})
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(sorted(r.stdout.split(), key=int), ["0", "1", "2", "3"])  # 3: the directory ls reads
+
+    def test_socks5_through_the_bridge(self):
+        for bridge in ([], ["--bridge", "relay"]):  # the socket handed over, and bytes relayed
+            self.socks5_through_the_bridge(bridge)
+
+    def socks5_through_the_bridge(self, bridge):
+        closed = free_port()
+        socks = "curl -sS --noproxy '' --max-time 20 %s 127.0.0.1:3128 "
+        r = self.run_jail(
+            (socks + "%s; echo allowed=$?; ") % ("--socks5-hostname", self.url("allowed.test")) +
+            (socks + "%s; echo literal=$?; ") % ("--socks5", self.url("127.0.0.1")) +
+            (socks + "%s; echo denied=$?; ") % ("--socks5-hostname", self.url("other.test", "/hello?socks-jail")) +
+            (socks + "http://missing.test:%d/; echo dns=$?; ") % ("--socks5-hostname", self.up.port) +
+            (socks + "http://closed.test:%d/; echo refused=$?") % ("--socks5-hostname", closed),
+            allow=("allowed.test", "missing.test", "closed.test", "127.0.0.1"), extra=bridge)
+        self.assertIn("hello\nallowed=0\nhello\nliteral=0\n", r.stdout, (bridge, r.stderr))
+        self.assertIn("denied=97", r.stdout)
+        self.assertIn("dns=97", r.stdout)
+        self.assertIn("refused=97", r.stdout)
+        self.assertIn("connection to other.test. (2)", r.stderr)
+        self.assertIn("connection to missing.test. (4)", r.stderr)
+        self.assertIn("connection to closed.test. (5)", r.stderr)
+        self.assertIn("sluice: denied other.test:%d (not-in-allowlist, socks)" % self.up.port, r.stderr)
+        self.assertEqual(self.seen("/hello?socks-jail"), [])
 
     def test_quiet_hides_denials(self):
         r = self.run_jail("curl -sS -o /dev/null %s" % self.url("other.test"), extra=["--quiet"])
