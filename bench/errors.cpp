@@ -34,6 +34,7 @@ std::string error_key(ErrorKind kind, int v) {
     case ErrorKind::ConnectRefused: return "connect-refused";
     case ErrorKind::ConnectFailed: return "connect-failed";
     case ErrorKind::ProxyStatus: return "proxy-" + std::to_string(v);
+    case ErrorKind::SocksReply: return "socks-" + std::to_string(v);
     case ErrorKind::UpstreamStatus: return "upstream-" + std::to_string(v);
     case ErrorKind::Timeout: return "timeout";
     case ErrorKind::ShortRead: return "short-read";

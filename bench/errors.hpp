@@ -12,6 +12,8 @@ enum class ErrorKind {
   ConnectRefused,  // nobody listening (ECONNREFUSED; ENOENT for a unix socket path)
   ConnectFailed,   // any other failure to connect (EADDRNOTAVAIL, ETIMEDOUT from the kernel, ...)
   ProxyStatus,     // the proxy answered with a non-2xx status (CONNECT reply, or a forwarded GET)
+  SocksReply,      // the proxy refused a SOCKS5 method or request: the reply code (255: no method;
+                   // 256 + code: username/password refused)
   UpstreamStatus,  // the target answered through the tunnel with a non-2xx status
   Timeout,         // our own inactivity timeout fired
   ShortRead,       // EOF before the response (head or body) was complete
@@ -27,7 +29,7 @@ enum class Phase { Connect, Io };
 // Maps a libuv error code (negative errno, or UV_EOF) to a kind.
 ErrorKind classify_uv_error(int uv_err, Phase phase);
 
-// The counting key: "proxy-403" for ProxyStatus 403, "upstream-502", "other-EHOSTUNREACH"
+// The counting key: "proxy-403" for ProxyStatus 403, "socks-2" for SocksReply 2, "upstream-502", "other-EHOSTUNREACH"
 // (uv_err_name) for Other, the kind's name otherwise.
 std::string error_key(ErrorKind kind, int status_or_uv_err = 0);
 

@@ -27,6 +27,51 @@ constexpr uint64_t kMaxGraceMs = 2000;         // in-flight operations may finis
 
 uint64_t now_ns() { return uv_hrtime(); }
 
+constexpr char kSocksGreeting[] = "\x05\x01\x00";  // SOCKS5, one method: no authentication
+constexpr char kSocksGreetingUserPass[] = "\x05\x02\x00\x02";  // no authentication, username/password
+
+// RFC 1929: VER(1) ULEN USER PLEN PASSWORD, from "user:password".
+std::string socks_user_pass_request(const std::string& auth) {
+  size_t colon = auth.find(':');
+  std::string user = auth.substr(0, std::min<size_t>(colon, 255)), pass = auth.substr(colon + 1).substr(0, 255);
+  std::string out = {0x01, static_cast<char>(user.size())};
+  out += user;
+  out += static_cast<char>(pass.size());
+  out += pass;
+  return out;
+}
+
+// VER CMD RSV ATYP ADDR PORT for the target (an IP literal: the bench only dials loopback).
+std::string socks_connect_request(const Endpoint& target) {
+  std::string out = {0x05, 0x01, 0x00};
+  if (target.addr.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&target.addr);
+    out += 0x04;
+    out.append(reinterpret_cast<const char*>(&a->sin6_addr), 16);
+    out.append(reinterpret_cast<const char*>(&a->sin6_port), 2);
+  } else {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&target.addr);
+    out += 0x01;
+    out.append(reinterpret_cast<const char*>(&a->sin_addr), 4);
+    out.append(reinterpret_cast<const char*>(&a->sin_port), 2);
+  }
+  return out;
+}
+
+// The length of a whole SOCKS5 reply, 0 while incomplete, -1 when malformed.
+long socks_reply_length(const std::string& in) {
+  if (in.size() < 5) return 0;
+  if (in[0] != 0x05) return -1;
+  long len = 0;
+  switch (static_cast<uint8_t>(in[3])) {
+    case 0x01: len = 10; break;
+    case 0x04: len = 22; break;
+    case 0x03: len = 7 + static_cast<uint8_t>(in[4]); break;
+    default: return -1;
+  }
+  return static_cast<long>(in.size()) >= len ? len : 0;
+}
+
 struct Runner;
 struct Slot;
 
@@ -74,6 +119,8 @@ struct Slot {
   uint64_t sent_at = 0;      // actual start
   uint64_t upload_left = 0;
   ResponseReader reader;
+  int socks_step = 0;     // SOCKS5: waiting for 0 the method reply, 2 the username/password reply, 1 the CONNECT reply
+  std::string socks_buf;  // SOCKS5 reply bytes so far
   uv_timer_t timer{};
 };
 
@@ -86,6 +133,8 @@ void on_slot_timer(uv_timer_t* t);
 
 struct Runner {
   const Options& o;
+  const Scenario scen;  // the scenario, SOCKS5 ones as their CONNECT twin
+  const bool socks;     // the tunnel handshake is SOCKS5's (greeting, then CONNECT)
   const bool via_proxy;
   const int concurrency;
   const uint64_t budget;  // operations this loop may start
@@ -102,7 +151,7 @@ struct Runner {
   std::vector<std::unique_ptr<Slot>> slots;
   std::vector<Slot*> idle;  // open loop: slots waiting for the schedule
   std::vector<char> read_buf = std::vector<char>(kReadBuf);
-  std::string connect_req, request;
+  std::string connect_req, socks_req, socks_user_pass, request;
 
   uint64_t t0 = 0, t_end = 0;
   uint64_t started = 0, active = 0;
@@ -115,12 +164,14 @@ struct Runner {
   bool hold_phase = false;
 
   Runner(const Options& opts, int conc, uint64_t ops, double r)
-      : o(opts), via_proxy(!opts.direct), concurrency(conc), budget(ops), rate(r) {
+      : o(opts), scen(tunnel_twin(opts.scenario)), socks(uses_socks(opts.scenario)), via_proxy(!opts.direct), concurrency(conc), budget(ops), rate(r) {
     part.options = opts;
     const std::string a = o.target.authority();
     const std::string auth = via_proxy ? proxy_authorization(o.proxy) : "";
     connect_req = "CONNECT " + a + " HTTP/1.1\r\nHost: " + a + "\r\nUser-Agent: sluice-bench\r\n" + auth + "\r\n";
-    switch (o.scenario) {
+    socks_req = socks_connect_request(o.target);
+    if (via_proxy && !o.proxy.auth.empty()) socks_user_pass = socks_user_pass_request(o.proxy.auth);
+    switch (scen) {
       case Scenario::ConnectStorm:
         request = "GET / HTTP/1.1\r\nHost: " + a + "\r\nConnection: close\r\n\r\n";
         break;
@@ -139,10 +190,13 @@ struct Runner {
           request = "GET /bytes?n=" + std::to_string(o.size) + (o.upstream_close ? "&close=1" : "") +
                     " HTTP/1.1\r\nHost: " + a + "\r\nConnection: close\r\n\r\n";
         break;
+      case Scenario::SocksStorm:
+      case Scenario::SocksThroughput:
+        break;  // never: `scen` is the CONNECT twin
     }
   }
 
-  bool tunnelled() const { return via_proxy && o.scenario != Scenario::HttpForward; }
+  bool tunnelled() const { return via_proxy && scen != Scenario::HttpForward; }
 
   // ---- the run ----
 
@@ -163,7 +217,7 @@ struct Runner {
     t0 = now_ns();
     uv_timer_start(&deadline, [](uv_timer_t* t) { static_cast<Runner*>(t->data)->on_deadline(); },
                    static_cast<uint64_t>(o.duration_s * 1000), 0);
-    if (o.scenario == Scenario::IdleTunnels) {
+    if (scen == Scenario::IdleTunnels) {
       open_next();
     } else if (rate > 0) {
       period_ns = 1e9 / rate;
@@ -237,11 +291,11 @@ struct Runner {
       part.unsent += scheduled - dispatched;
       scheduled = dispatched;
     }
-    if (o.scenario == Scenario::IdleTunnels) {
+    if (scen == Scenario::IdleTunnels) {
       abort_active();
       return start_hold();
     }
-    if (o.scenario == Scenario::TunnelThroughput || active == 0) {
+    if (scen == Scenario::TunnelThroughput || active == 0) {
       t_end = now_ns();
       abort_active();
       return finish();
@@ -255,7 +309,7 @@ struct Runner {
   }
 
   void maybe_finish() {
-    if (finished || active != 0 || o.scenario == Scenario::IdleTunnels) return;
+    if (finished || active != 0 || scen == Scenario::IdleTunnels) return;
     bool budget_spent = rate > 0 ? dispatched >= budget : started >= budget;
     if (stopping || budget_spent) {
       t_end = now_ns();
@@ -323,7 +377,7 @@ struct Runner {
     started++;
     active++;
     arm_timeout(s);
-    if (s->conn && o.scenario == Scenario::HttpForward)
+    if (s->conn && scen == Scenario::HttpForward)
       send_request(s);
     else
       open_conn(s);
@@ -394,7 +448,12 @@ struct Runner {
     if (tunnelled()) {
       s->phase = Slot::Phase::Handshake;
       s->reader.reset(true);
-      write(s, connect_req.data(), connect_req.size(), 0);
+      s->socks_step = 0;
+      s->socks_buf.clear();
+      // SOCKS5 as clients speak it: the greeting, then (after the method reply) the request.
+      if (socks && !socks_user_pass.empty()) write(s, kSocksGreetingUserPass, sizeof kSocksGreetingUserPass - 1, 0);
+      else if (socks) write(s, kSocksGreeting, sizeof kSocksGreeting - 1, 0);
+      else write(s, connect_req.data(), connect_req.size(), 0);
     } else {
       send_request(s);
     }
@@ -404,7 +463,7 @@ struct Runner {
     s->phase = Slot::Phase::Exchange;
     s->reader.reset(false);
     if (!write(s, request.data(), request.size(), 0)) return;
-    if (o.scenario == Scenario::TunnelThroughput && o.upload) {
+    if (scen == Scenario::TunnelThroughput && o.upload) {
       s->upload_left = o.size;
       pump_upload(s);
     }
@@ -422,7 +481,15 @@ struct Runner {
   void on_data(Slot* s, const char* p, size_t n) {
     if (s->phase == Slot::Phase::Holding) return;  // a held tunnel has nothing to say; ignore
     arm_timeout(s);
-    if (s->phase == Slot::Phase::Handshake) {
+    if (s->phase == Slot::Phase::Handshake && socks) {
+      size_t used = 0;
+      if (!socks_handshake(s, p, n, used)) return;
+      Conn* c = s->conn;
+      send_request(s);
+      if (s->conn != c || used == n) return;
+      p += used;
+      n -= used;
+    } else if (s->phase == Slot::Phase::Handshake) {
       size_t used = s->reader.feed(p, n);
       if (s->reader.state() == ResponseReader::State::Error) return fail(s, ErrorKind::BadResponse);
       if (!s->reader.done()) return;
@@ -437,18 +504,51 @@ struct Runner {
     if (s->phase != Slot::Phase::Exchange) return;
     uint64_t before = s->reader.body_bytes();
     size_t used = s->reader.feed(p, n);
-    if (!(o.scenario == Scenario::TunnelThroughput && o.upload)) part.bytes += s->reader.body_bytes() - before;
+    if (!(scen == Scenario::TunnelThroughput && o.upload)) part.bytes += s->reader.body_bytes() - before;
     if (s->reader.state() == ResponseReader::State::Error) return fail(s, ErrorKind::BadResponse);
     if (!s->reader.done()) return;
     if (used != n) return fail(s, ErrorKind::BadResponse);  // bytes nobody asked for
     complete(s);
   }
 
+  // Feeds SOCKS5 handshake bytes; true once the tunnel is open (`used`: bytes of the handshake
+  // in this read). A refusal fails the operation; the reply code is the error key.
+  bool socks_handshake(Slot* s, const char* p, size_t n, size_t& used) {
+    size_t had = s->socks_buf.size();
+    s->socks_buf.append(p, n);
+    if (s->socks_step == 0 || s->socks_step == 2) {  // the method reply, or the username/password reply
+      if (s->socks_buf.size() < 2) return false;
+      if (s->socks_buf.size() > 2) return fail(s, ErrorKind::BadResponse), false;  // nothing may follow unasked
+      uint8_t version = static_cast<uint8_t>(s->socks_buf[0]), code = static_cast<uint8_t>(s->socks_buf[1]);
+      s->socks_buf.clear();
+      if (s->socks_step == 0) {
+        if (version != 0x05) return fail(s, ErrorKind::BadResponse), false;
+        if (code == 0x02 && !socks_user_pass.empty()) {
+          s->socks_step = 2;
+          write(s, socks_user_pass.data(), socks_user_pass.size(), 0);
+          return false;
+        }
+        if (code != 0x00) return fail(s, ErrorKind::SocksReply, code), false;
+      } else if (version != 0x01 || code != 0x00) {
+        return fail(s, ErrorKind::SocksReply, 256 + code), false;  // credentials refused
+      }
+      s->socks_step = 1;
+      write(s, socks_req.data(), socks_req.size(), 0);
+      return false;
+    }
+    long len = socks_reply_length(s->socks_buf);
+    if (len < 0) return fail(s, ErrorKind::BadResponse), false;
+    if (len == 0) return false;
+    if (s->socks_buf[1] != 0x00) return fail(s, ErrorKind::SocksReply, static_cast<uint8_t>(s->socks_buf[1])), false;
+    used = static_cast<size_t>(len) - had;
+    return true;
+  }
+
   // A kept-alive connection the peer closed before answering the request we sent on it: send it
   // again on a new connection, once, as HTTP clients do (RFC 9112 9.3.1). Some proxies close
   // after each response without saying `Connection: close`.
   bool retry_stale(Slot* s) {
-    if (o.scenario != Scenario::HttpForward || s->phase != Slot::Phase::Exchange || !s->op_active || s->retried ||
+    if (scen != Scenario::HttpForward || s->phase != Slot::Phase::Exchange || !s->op_active || s->retried ||
         !s->conn || s->conn->exchanges == 0 || s->reader.started())
       return false;
     s->retried = true;
@@ -486,10 +586,10 @@ struct Runner {
     const ResponseReader& rd = s->reader;
     int status = rd.status();
     if (status < 200 || status > 299) {
-      bool from_proxy = via_proxy && o.scenario == Scenario::HttpForward;
+      bool from_proxy = via_proxy && scen == Scenario::HttpForward;
       return fail(s, from_proxy ? ErrorKind::ProxyStatus : ErrorKind::UpstreamStatus, status);
     }
-    if (o.scenario == Scenario::TunnelThroughput) {
+    if (scen == Scenario::TunnelThroughput) {
       if (o.upload) {
         if (rd.body_text() != std::to_string(o.size) + "\n") return fail(s, ErrorKind::ByteMismatch);
       } else if (rd.body_bytes() != o.size) {
@@ -502,7 +602,7 @@ struct Runner {
     part.ops_ok++;
     if (s->conn) s->conn->exchanges++;
     end_op(s);
-    switch (o.scenario) {
+    switch (scen) {
       case Scenario::IdleTunnels:
         s->phase = Slot::Phase::Holding;
         held++;
@@ -529,7 +629,7 @@ struct Runner {
     end_op(s);
     close_conn(s);
     s->phase = Slot::Phase::Idle;
-    if (o.scenario == Scenario::IdleTunnels) opening--;
+    if (scen == Scenario::IdleTunnels) opening--;
     if (s->in_begin) {
       // Failed before reaching the loop (e.g. no free port): continue from the loop, so a run of
       // synchronous failures cannot recurse, and the deadline timer still gets its turn.
@@ -542,7 +642,7 @@ struct Runner {
 
   // The slot is free again: take the next operation, or retire.
   void after_op(Slot* s) {
-    if (o.scenario == Scenario::IdleTunnels) {
+    if (scen == Scenario::IdleTunnels) {
       s->phase = Slot::Phase::Done;
       return open_next();
     }
@@ -626,7 +726,17 @@ void raise_fd_limit() {
 
 }  // namespace
 
+bool uses_socks(Scenario s) { return s == Scenario::SocksStorm || s == Scenario::SocksThroughput; }
+
+Scenario tunnel_twin(Scenario s) {
+  if (s == Scenario::SocksStorm) return Scenario::ConnectStorm;
+  if (s == Scenario::SocksThroughput) return Scenario::TunnelThroughput;
+  return s;
+}
+
 std::optional<Scenario> parse_scenario(std::string_view name) {
+  if (name == "socks-storm") return Scenario::SocksStorm;
+  if (name == "socks-throughput") return Scenario::SocksThroughput;
   if (name == "connect-storm") return Scenario::ConnectStorm;
   if (name == "tunnel-throughput") return Scenario::TunnelThroughput;
   if (name == "http-forward") return Scenario::HttpForward;
@@ -640,6 +750,8 @@ const char* scenario_name(Scenario s) {
     case Scenario::TunnelThroughput: return "tunnel-throughput";
     case Scenario::HttpForward: return "http-forward";
     case Scenario::IdleTunnels: return "idle-tunnels";
+    case Scenario::SocksStorm: return "socks-storm";
+    case Scenario::SocksThroughput: return "socks-throughput";
   }
   return "?";
 }
@@ -651,25 +763,27 @@ std::string finalize(Options& o, std::vector<std::string>& notes) {
     v = std::clamp<V>(v, static_cast<V>(lo), static_cast<V>(hi));
     if (v != old) notes.push_back(std::string(name) + " clamped to " + std::to_string(v));
   };
+  const Scenario kind = tunnel_twin(o.scenario);
   if (!(o.duration_s > 0)) return "--duration must be positive";
   if (o.rate < 0) return "--rate must not be negative";
   if (o.timeout_ms <= 0) return "--timeout must be positive";
-  if (o.scenario == Scenario::HttpForward && !o.direct && o.proxy.kind == Endpoint::Kind::Tcp && o.proxy.port == 0)
+  if (kind == Scenario::HttpForward && !o.direct && o.proxy.kind == Endpoint::Kind::Tcp && o.proxy.port == 0)
     return "no proxy given";
-  if (o.scenario == Scenario::IdleTunnels && o.rate > 0) return "idle-tunnels has no --rate";
-  if (o.scenario == Scenario::TunnelThroughput && o.rate > 0) return "tunnel-throughput has no --rate";
+  if (kind == Scenario::IdleTunnels && o.rate > 0) return "idle-tunnels has no --rate";
+  if (kind == Scenario::TunnelThroughput && o.rate > 0) return "tunnel-throughput has no --rate";
   if (o.concurrency == 0) {
-    switch (o.scenario) {
+    switch (kind) {
       case Scenario::ConnectStorm:
       case Scenario::HttpForward: o.concurrency = o.rate > 0 ? 512 : 16; break;
       case Scenario::TunnelThroughput: o.concurrency = 1; break;
       case Scenario::IdleTunnels: o.concurrency = 1000; break;
+      default: o.concurrency = 16; break;
     }
   }
-  if (o.scenario == Scenario::TunnelThroughput && o.requests == 0) {
+  if (kind == Scenario::TunnelThroughput && o.requests == 0) {
     o.requests = static_cast<uint64_t>(std::max(o.concurrency, 1));  // one transfer per tunnel
   }
-  if (o.scenario == Scenario::IdleTunnels) {
+  if (kind == Scenario::IdleTunnels) {
     o.threads = 1;
     o.requests = static_cast<uint64_t>(std::max(o.concurrency, 1));
   }

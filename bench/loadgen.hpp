@@ -15,10 +15,13 @@
 
 namespace sluice::bench {
 
-enum class Scenario { ConnectStorm, TunnelThroughput, HttpForward, IdleTunnels };
+enum class Scenario { ConnectStorm, TunnelThroughput, HttpForward, IdleTunnels, SocksStorm, SocksThroughput };
 
 std::optional<Scenario> parse_scenario(std::string_view name);
 const char* scenario_name(Scenario s);
+// The SOCKS5 scenarios are their CONNECT twins with another tunnel handshake.
+bool uses_socks(Scenario s);
+Scenario tunnel_twin(Scenario s);  // SocksStorm -> ConnectStorm, SocksThroughput -> TunnelThroughput
 
 // Hard caps, applied whatever the command line says.
 struct Caps {

@@ -102,7 +102,8 @@ std::string parse_proxy(std::string_view spec, Endpoint& out) {
     if (out.path.empty()) return "unix: needs a path";
     return "";
   }
-  if (spec.rfind("http://", 0) == 0) spec.remove_prefix(7);
+  for (std::string_view scheme : {"http://", "socks5://", "socks5h://"})
+    if (spec.rfind(scheme, 0) == 0) spec.remove_prefix(scheme.size());
   while (!spec.empty() && spec.back() == '/') spec.remove_suffix(1);
   std::string auth;
   if (size_t at = spec.rfind('@'); at != std::string_view::npos) {

@@ -39,9 +39,16 @@ std::string json_num(double v) {
   return fmt("%.6g", v);
 }
 
+// A SOCKS5 scenario names its TCP proxy as socks5h://; the same endpoint serves both.
+std::string proxy_name(const Options& o) {
+  std::string d = o.proxy.describe();
+  if (uses_socks(o.scenario) && d.rfind("http://", 0) == 0) return "socks5h://" + d.substr(7);
+  return d;
+}
+
 std::string where(const Result& r) {
   const Options& o = r.options;
-  return o.direct ? "direct -> " + o.target.authority() : "via " + o.proxy.describe() + " -> " + o.target.authority();
+  return o.direct ? "direct -> " + o.target.authority() : "via " + proxy_name(o) + " -> " + o.target.authority();
 }
 
 std::string latency_row(const Histogram& h) {
@@ -116,7 +123,7 @@ std::string render_json(const Result& r) {
   std::string j = "{";
   j += "\"scenario\":" + json_str(scenario_name(o.scenario));
   j += ",\"mode\":" + json_str(o.direct ? "direct" : "proxy");
-  j += ",\"proxy\":" + (o.direct ? std::string("null") : json_str(o.proxy.describe()));
+  j += ",\"proxy\":" + (o.direct ? std::string("null") : json_str(proxy_name(o)));
   j += ",\"target\":" + json_str(o.target.authority());
   j += ",\"loop\":" + json_str(o.rate > 0 ? "open" : "closed");
   j += ",\"rate\":" + json_num(o.rate);

@@ -2,6 +2,8 @@
 // it shares no code with what it tests. CONNECT host:port is answered with `status` (200 then a
 // relay, or a refusal and a close); any other request is relayed raw to its Host header, which
 // is enough for absolute-form GETs to the bench upstream (it accepts absolute-form targets).
+// A first byte 0x05 is SOCKS5: no-auth, then CONNECT to an IPv4 address, answered 0 (status 200)
+// or 2 (any other status) like a policy denial.
 #pragma once
 #include <atomic>
 #include <cstring>
@@ -61,6 +63,7 @@ class FakeProxy {
   int accepted() const { return accepted_; }
   int connects() const { return connects_; }  // CONNECT requests seen
   int forwards() const { return forwards_; }  // other requests seen (first of each connection)
+  int socks() const { return socks_; }        // SOCKS5 CONNECT requests seen
 
  private:
   void accept_loop() {
@@ -100,7 +103,48 @@ class FakeProxy {
     return fd;
   }
 
+  // Reads until `buf` holds `n` bytes; false on EOF or a 5 s stall.
+  static bool read_at_least(int fd, std::string& buf, size_t n) {
+    char tmp[4096];
+    while (buf.size() < n) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5000) <= 0) return false;
+      ssize_t got = ::recv(fd, tmp, sizeof tmp, 0);
+      if (got <= 0) return false;
+      buf.append(tmp, static_cast<size_t>(got));
+    }
+    return true;
+  }
+
+  void serve_socks(int cfd) {
+    std::string in;
+    if (!read_at_least(cfd, in, 2) || !read_at_least(cfd, in, 2 + static_cast<uint8_t>(in[1])))
+      return (void)::close(cfd);
+    in.erase(0, 2 + static_cast<uint8_t>(in[1]));
+    write_all(cfd, "\x05\x00", 2);
+    if (!read_at_least(cfd, in, 10) || in[3] != 0x01) return (void)::close(cfd);
+    socks_++;
+    char ip[INET_ADDRSTRLEN];
+    ::inet_ntop(AF_INET, in.data() + 4, ip, sizeof ip);
+    int port = static_cast<uint8_t>(in[8]) << 8 | static_cast<uint8_t>(in[9]);
+    std::string rest = in.substr(10);
+    int ufd = status_ == 200 ? dial(std::string(ip) + ":" + std::to_string(port)) : -1;
+    char reply[10] = {5, static_cast<char>(status_ == 200 ? (ufd < 0 ? 5 : 0) : 2), 0, 1, 0, 0, 0, 0, 0, 0};
+    write_all(cfd, reply, sizeof reply);
+    if (ufd < 0) return (void)::close(cfd);
+    if (!rest.empty()) write_all(ufd, rest.data(), rest.size());
+    relay(cfd, ufd);
+    ::close(cfd);
+    ::close(ufd);
+  }
+
   void serve(int cfd) {
+    {
+      char first = 0;
+      pollfd p{cfd, POLLIN, 0};
+      if (::poll(&p, 1, 5000) <= 0 || ::recv(cfd, &first, 1, MSG_PEEK) != 1) return (void)::close(cfd);
+      if (first == 0x05) return serve_socks(cfd);
+    }
     std::string head;
     char buf[65536];
     size_t end = std::string::npos;
@@ -176,7 +220,7 @@ class FakeProxy {
   int lfd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<int> accepted_{0}, connects_{0}, forwards_{0};
+  std::atomic<int> accepted_{0}, connects_{0}, forwards_{0}, socks_{0};
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<std::thread> threads_;

@@ -114,6 +114,12 @@ TEST_CASE("loadgen: finalize applies defaults and hard caps") {
   bad.duration_s = 0;
   CHECK_FALSE(finalize(bad, notes).empty());
   CHECK(parse_scenario("connect-storm") == Scenario::ConnectStorm);
+  CHECK(parse_scenario("socks-storm") == Scenario::SocksStorm);
+  CHECK(parse_scenario("socks-throughput") == Scenario::SocksThroughput);
+  CHECK(std::string(scenario_name(Scenario::SocksStorm)) == "socks-storm");
+  CHECK(tunnel_twin(Scenario::SocksThroughput) == Scenario::TunnelThroughput);
+  CHECK(uses_socks(Scenario::SocksStorm));
+  CHECK_FALSE(uses_socks(Scenario::ConnectStorm));
   CHECK_FALSE(parse_scenario("nope"));
 }
 
@@ -276,6 +282,53 @@ TEST_CASE("loadgen via a fake CONNECT proxy: connect-storm, tunnel-throughput, h
   CHECK(rf.bytes == 40 * kSmallBody.size());
   CHECK(proxy.connects() == 33);
   CHECK(proxy.forwards() == 2);  // two keep-alive connections carried all 40 requests
+}
+
+TEST_CASE("loadgen via a fake SOCKS5 proxy: socks-storm and socks-throughput") {
+  LiveUpstream u;
+  bench_test::FakeProxy proxy(200);
+  const std::string url = "socks5h://127.0.0.1:" + std::to_string(proxy.port());
+
+  Options o = via(url, u.port(), Scenario::SocksStorm);
+  o.requests = 30;
+  o.concurrency = 3;
+  Result r = run_checked(o);
+  CHECK(r.ops_ok == 30);
+  CHECK(r.errors.total == 0);
+  CHECK(r.bytes == 30 * kSmallBody.size());
+  CHECK(render_text(r).find("via socks5h://127.0.0.1:") != std::string::npos);
+
+  Options t = via(url, u.port(), Scenario::SocksThroughput);
+  t.size = 2 << 20;
+  t.requests = 3;
+  t.concurrency = 1;
+  Result rt = run_checked(t);
+  CHECK(rt.ops_ok == 3);
+  CHECK(rt.errors.total == 0);
+  CHECK(rt.bytes == 3 * t.size);
+
+  Options up = via(url, u.port(), Scenario::SocksThroughput);
+  up.size = 1 << 20;
+  up.upload = true;
+  Result ru = run_checked(up);
+  CHECK(ru.ops_ok == 1);
+  CHECK(ru.bytes == up.size);
+  CHECK(proxy.socks() == 34);
+  CHECK(proxy.connects() == 0);
+  CHECK(proxy.forwards() == 0);
+}
+
+TEST_CASE("loadgen via a fake SOCKS5 proxy that refuses: every op counts as socks-2") {
+  LiveUpstream u;
+  bench_test::FakeProxy proxy(403);
+  Options o = via("127.0.0.1:" + std::to_string(proxy.port()), u.port(), Scenario::SocksStorm);
+  o.requests = 10;
+  o.concurrency = 2;
+  Result r = run_checked(o);
+  CHECK(r.ops_ok == 0);
+  CHECK(r.errors.get("socks-2") == 10);
+  CHECK(r.errors.total == 10);
+  CHECK(u.up.stats().requests == 0);
 }
 
 TEST_CASE("loadgen via a fake proxy that refuses: every op counts as proxy-403") {
