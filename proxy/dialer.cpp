@@ -42,7 +42,11 @@ void Dialer::dial(const rules::CanonicalHost& host, uint16_t port, Callback done
   worker_.resolver().resolve(host_.text, [this, alive](ResolveResult r) {
     auto a = alive.lock();
     if (!a || !*a) return;
-    on_resolved(std::move(r));  // exceptions reach the resolver's own guard
+    try {
+      on_resolved(std::move(r));
+    } catch (...) {
+      fail_safely();
+    }
   });
 }
 
@@ -98,7 +102,7 @@ void Dialer::on_connect(uv_connect_t* raw, int status) {
     d->outcome_.stream = std::move(d->trying_);
     d->finish(Failure::None, "");
   } catch (...) {
-    d->cancel();  // out of memory: the owner's own timers end the connection
+    d->fail_safely();
   }
 }
 
@@ -107,7 +111,22 @@ void Dialer::on_timeout(uv_timer_t* t) {
   try {
     d->finish(Failure::ConnectTimeout, "");
   } catch (...) {
-    d->cancel();
+    d->fail_safely();
+  }
+}
+
+// Out of memory half way: the caller must still hear of it (it reads nothing from
+// its client meanwhile, so it would never notice anything else).
+void Dialer::fail_safely() {
+  Callback done = std::move(done_);
+  cancel();
+  if (!done) return;
+  try {
+    Outcome out;
+    out.failure = Failure::ConnectFailed;
+    out.error = "out of memory";
+    done(out);
+  } catch (...) {
   }
 }
 

@@ -54,6 +54,7 @@ class Dialer {
   static void on_connect(uv_connect_t* req, int status);
   static void on_timeout(uv_timer_t* t);
   void finish(Failure f, std::string error);
+  void fail_safely();
 
   WorkerContext& worker_;
   const rules::Config& config_;

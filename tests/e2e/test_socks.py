@@ -419,7 +419,25 @@ class SocksTest(E2E):
         self.assertEqual((r.returncode, r.stdout), (0, b"fallback"), r.stderr)
 
 
-class SocksTimeoutTest(E2E):
+class SocksLimitsTest(E2E):
+    def test_over_the_listener_cap_socks_gets_no_acceptable_method(self):
+        s = self.start_sluice_for_test(
+            "listeners: [{name: a, tcp: \"127.0.0.1:0\"}]\npolicies: {default: {allow: [\"127.0.0.1\"]}}\n"
+            "limits: {max_connections_per_listener: 1}\nlog: {path: \"{log}\"}\n")
+        with Raw(s.tcp_port("a")) as held:
+            held.send(NOAUTH)
+            self.assertEqual(held.read_exact(2), b"\x05\x00")
+            with Raw(s.tcp_port("a")) as c:
+                c.send(NOAUTH)
+                self.assertEqual(c.read_exact(2), b"\x05\xff")
+                self.assertTrue(c.closed_by_peer())
+            d = s.wait_log(lambda e: e.get("error") == "too-many-connections")[0]
+            self.assertEqual((d["kind"], d["socks_method"]), ("socks", 255))
+            with Raw(s.tcp_port("a")) as c:  # HTTP over the cap: 503, as before
+                c.send(b"GET http://127.0.0.1:1/ HTTP/1.1\r\n\r\n")
+                self.assertEqual(c.read_response()[0], 503)
+
+
     def test_connect_timeout_is_reply_6(self):
         # A listener whose accept queue is full drops further SYNs: a connect that never completes.
         black = socket.socket()
