@@ -5,6 +5,7 @@
 # `socks` section of bench/RESULTS.md through bench/update-results.py.
 #   bench/run-socks.sh                 # the full run (~2 minutes)
 #   QUICK=1 bench/run-socks.sh         # one short repeat, prints the section, writes nothing
+# Writes: the socks section of bench/RESULTS.md, and bench/results/socks.jsonl (every run's JSON).
 # Loopback only; every `sluice bench` call is bounded by --duration (and --size), and `timeout`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -135,13 +136,14 @@ for tag, name in (("tput.direct", "direct"), ("tput.connect", "sluice, HTTP CONN
         f(med(tag, "proxy_cpu_s_per_gib"), "%.3f"), errors(tag)))
 w("")
 w("Both kinds share the relay (proxy/relay.hpp), so throughput should match; setup differs by the")
-w("SOCKS5 round trip and its parsing. Raw results: one JSON object per run, reproduced by the")
-w("commands above.")
+w("SOCKS5 round trip and its parsing. Raw results: `bench/results/socks.jsonl`, one `sluice bench")
+w("--json` object per run, tagged with its row.")
 open(out, "w").write("\n".join(lines) + "\n")
 PY
 if [[ $QUICK == 1 ]]; then
   cat "$work/section.md"
 else
+  cp "$work/raw.jsonl" "$ROOT/bench/results/socks.jsonl"
   python3 "$ROOT/bench/update-results.py" socks "$work/section.md"
   echo "[run-socks] wrote the socks section of bench/RESULTS.md" >&2
 fi
