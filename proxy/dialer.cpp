@@ -17,8 +17,11 @@ Dialer::Dialer(WorkerContext& worker, const rules::Config& config, const rules::
 Dialer::~Dialer() { cancel(); }
 
 void Dialer::cancel() {
-  *alive_ = false;
-  alive_ = std::make_shared<bool>(true);
+  if (resolving_) {  // the answer still on its way must find a dead token
+    *alive_ = false;
+    alive_ = std::make_shared<bool>(true);
+    resolving_ = false;
+  }
   done_ = nullptr;
   ++attempt_;  // a connect callback still in flight is stale
   trying_.close();
@@ -39,9 +42,11 @@ void Dialer::dial(const rules::CanonicalHost& host, uint16_t port, Callback done
     return on_resolved(std::move(r));
   }
   std::weak_ptr<bool> alive = alive_;
+  resolving_ = true;
   worker_.resolver().resolve(host_.text, [this, alive](ResolveResult r) {
     auto a = alive.lock();
     if (!a || !*a) return;
+    resolving_ = false;
     try {
       on_resolved(std::move(r));
     } catch (...) {

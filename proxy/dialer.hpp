@@ -70,6 +70,7 @@ class Dialer {
   UvHandle<uv_tcp_t> trying_{UvHandle<uv_tcp_t>::Empty{}};
   UvHandle<uv_timer_t> timer_{UvHandle<uv_timer_t>::Empty{}};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // resolver callbacks hold it weakly
+  bool resolving_ = false;
 };
 
 }  // namespace sluice::proxy

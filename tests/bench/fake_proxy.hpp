@@ -64,6 +64,11 @@ class FakeProxy {
   int connects() const { return connects_; }  // CONNECT requests seen
   int forwards() const { return forwards_; }  // other requests seen (first of each connection)
   int socks() const { return socks_; }        // SOCKS5 CONNECT requests seen
+  // SOCKS5 then requires RFC 1929 username/password with exactly these.
+  void require_socks_credentials(std::string user, std::string pass) {
+    socks_user_ = std::move(user);
+    socks_pass_ = std::move(pass);
+  }
 
  private:
   void accept_loop() {
@@ -121,7 +126,20 @@ class FakeProxy {
     if (!read_at_least(cfd, in, 2) || !read_at_least(cfd, in, 2 + static_cast<uint8_t>(in[1])))
       return (void)::close(cfd);
     in.erase(0, 2 + static_cast<uint8_t>(in[1]));
-    write_all(cfd, "\x05\x00", 2);
+    if (!socks_user_.empty()) {
+      write_all(cfd, "\x05\x02", 2);
+      if (!read_at_least(cfd, in, 2) || !read_at_least(cfd, in, 3 + static_cast<uint8_t>(in[1])))
+        return (void)::close(cfd);
+      size_t ulen = static_cast<uint8_t>(in[1]);
+      size_t plen = static_cast<uint8_t>(in[2 + ulen]);
+      if (!read_at_least(cfd, in, 3 + ulen + plen)) return (void)::close(cfd);
+      bool ok = in.substr(2, ulen) == socks_user_ && in.substr(3 + ulen, plen) == socks_pass_;
+      write_all(cfd, ok ? "\x01\x00" : "\x01\x01", 2);
+      if (!ok) return (void)::close(cfd);
+      in.erase(0, 3 + ulen + plen);
+    } else {
+      write_all(cfd, "\x05\x00", 2);
+    }
     if (!read_at_least(cfd, in, 10) || in[3] != 0x01) return (void)::close(cfd);
     socks_++;
     char ip[INET_ADDRSTRLEN];
@@ -221,6 +239,7 @@ class FakeProxy {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> accepted_{0}, connects_{0}, forwards_{0}, socks_{0};
+  std::string socks_user_, socks_pass_;
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<std::thread> threads_;

@@ -318,6 +318,28 @@ TEST_CASE("loadgen via a fake SOCKS5 proxy: socks-storm and socks-throughput") {
   CHECK(proxy.forwards() == 0);
 }
 
+TEST_CASE("loadgen via a fake SOCKS5 proxy that wants username/password") {
+  LiveUpstream u;
+  bench_test::FakeProxy proxy(200);
+  proxy.require_socks_credentials("agent", "s3:cret");
+  Options o = via("socks5h://agent:s3%3Acret@127.0.0.1:" + std::to_string(proxy.port()), u.port(), Scenario::SocksStorm);
+  o.requests = 6;
+  o.concurrency = 2;
+  Result r = run_checked(o);
+  CHECK(r.ops_ok == 6);
+  CHECK(r.errors.total == 0);
+  Options bad = via("socks5h://agent:nope@127.0.0.1:" + std::to_string(proxy.port()), u.port(), Scenario::SocksStorm);
+  bad.requests = 3;
+  bad.concurrency = 1;
+  Result rb = run_checked(bad);
+  CHECK(rb.errors.get("socks-257") == 3);  // 256 + 1: the credentials were refused
+  Options none = via("127.0.0.1:" + std::to_string(proxy.port()), u.port(), Scenario::SocksStorm);
+  none.requests = 2;
+  none.concurrency = 1;
+  CHECK(run_checked(none).errors.total == 2);  // offered no-auth only: the fake closes after asking for 0x02
+  CHECK(proxy.socks() == 6);
+}
+
 TEST_CASE("loadgen via a fake SOCKS5 proxy that refuses: every op counts as socks-2") {
   LiveUpstream u;
   bench_test::FakeProxy proxy(403);
