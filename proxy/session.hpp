@@ -111,8 +111,8 @@ class Session final : public Connection {
   const rules::ListenerConfig* listener_config_ = nullptr;
   State state_ = State::ReadingHead;
 
-  UvHandle<AnyStream> client_;
-  UvHandle<uv_tcp_t> upstream_;
+  UvHandle<AnyStream> client_{UvHandle<AnyStream>::Empty{}};  // from the front
+  UvHandle<uv_tcp_t> upstream_{UvHandle<uv_tcp_t>::Empty{}};  // from the dialer
   UvHandle<uv_timer_t> timer_;
   TimerKind timer_kind_ = TimerKind::None;
   uint64_t last_activity_ = 0;
