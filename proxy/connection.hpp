@@ -1,9 +1,11 @@
 // What the worker keeps for each accepted client: first the protocol sniffer
-// (proxy/front.hpp), then the session it hands the client over to (HTTP or SOCKS5).
+// (proxy/front.hpp), then the session it hands the client over to (HTTP or SOCKS5),
+// and who that client is.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include <uv.h>
 
@@ -33,14 +35,48 @@ struct ClientInfo {
   uint64_t started_ms = 0;  // uv_now at accept
 };
 
-class Connection {
+// How the worker owns each accepted client, whatever it is at the moment (the sniffer,
+// an HTTP session, a SOCKS5 session): a type-erased owner with the two requests the worker
+// makes of it, drain() and abort(). Deliberately not a base class with virtual functions:
+// the connection objects stay non-polymorphic, so UBSan's vptr check has nothing to look
+// at; that check opens a pipe the first time it meets a type and misfires when the process
+// has run out of descriptors, the very situation the EMFILE tests create.
+class OwnedConnection {
  public:
-  virtual ~Connection() = default;
-  // Graceful stop: idle connections close now, busy ones are left to finish.
-  virtual void drain() = 0;
-  // Hard stop at the drain deadline.
-  virtual void abort() = 0;
-  virtual const ListenerInfo& listener() const = 0;
+  template <class T>
+  explicit OwnedConnection(std::unique_ptr<T> c) : self_(c.release()), ops_(&kOps<T>) {}
+  ~OwnedConnection() { reset(); }
+  OwnedConnection(OwnedConnection&& o) noexcept : self_(std::exchange(o.self_, nullptr)), ops_(o.ops_) {}
+  OwnedConnection& operator=(OwnedConnection&& o) noexcept {
+    if (this != &o) {
+      reset();
+      self_ = std::exchange(o.self_, nullptr);
+      ops_ = o.ops_;
+    }
+    return *this;
+  }
+  OwnedConnection(const OwnedConnection&) = delete;
+  OwnedConnection& operator=(const OwnedConnection&) = delete;
+
+  void* get() const { return self_; }  // the key the connection reports itself by
+  void drain() { ops_->drain(self_); }  // graceful stop: idle connections close now
+  void abort() { ops_->abort(self_); }  // hard stop at the drain deadline
+
+ private:
+  struct Ops {
+    void (*drain)(void*);
+    void (*abort)(void*);
+    void (*destroy)(void*);
+  };
+  template <class T>
+  static constexpr Ops kOps = {[](void* p) { static_cast<T*>(p)->drain(); },
+                               [](void* p) { static_cast<T*>(p)->abort(); },
+                               [](void* p) { delete static_cast<T*>(p); }};
+  void reset() {
+    if (self_ != nullptr) ops_->destroy(std::exchange(self_, nullptr));
+  }
+  void* self_;
+  const Ops* ops_;
 };
 
 }  // namespace sluice::proxy

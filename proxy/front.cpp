@@ -88,20 +88,20 @@ void Front::hand_over(char* block, size_t n) {
   worker_.buffers().put(block);
   const bool socks = first[0] == 0x05 || first[0] == 0x04;
   std::string refusal = std::move(refusal_);
-  std::unique_ptr<Connection> next;
   SocksSession* socks_session = nullptr;
   Session* http_session = nullptr;
+  std::unique_ptr<SocksSession> s5;
+  std::unique_ptr<Session> http;
   if (socks) {
-    auto s = std::make_unique<SocksSession>(worker_, config_, std::move(client_info_), std::move(client_), std::move(first));
-    socks_session = s.get();
-    next = std::move(s);
+    s5 = std::make_unique<SocksSession>(worker_, config_, std::move(client_info_), std::move(client_), std::move(first));
+    socks_session = s5.get();
   } else {
-    auto s = std::make_unique<Session>(worker_, config_, std::move(client_info_), std::move(client_), std::move(first));
-    http_session = s.get();
-    next = std::move(s);
+    http = std::make_unique<Session>(worker_, config_, std::move(client_info_), std::move(client_), std::move(first));
+    http_session = http.get();
   }
-  Connection* session = next.get();
-  worker_.hand_over(this, std::move(next));  // deletes this front: no member is touched below
+  WorkerContext& worker = worker_;
+  // Deletes this front: no member is touched below.
+  worker.hand_over(this, socks ? OwnedConnection(std::move(s5)) : OwnedConnection(std::move(http)));
   try {
     if (socks_session) {
       if (refusal.empty()) return socks_session->start();
@@ -110,7 +110,8 @@ void Front::hand_over(char* block, size_t n) {
     if (refusal.empty()) return http_session->start();
     http_session->refuse(503, "too-many-connections", refusal);
   } catch (...) {
-    session->abort();
+    if (socks_session) socks_session->abort();
+    else http_session->abort();
   }
 }
 

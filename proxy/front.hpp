@@ -14,10 +14,10 @@
 
 namespace sluice::proxy {
 
-class Front final : public Connection {
+class Front {
  public:
   Front(WorkerContext& worker, std::shared_ptr<const ListenerInfo> listener, std::shared_ptr<const rules::Config> config);
-  ~Front() override;
+  ~Front();
 
   // Accepts a pending connection from `server`; false when it failed (the front is already closing).
   bool accept(uv_stream_t* server, bool is_unix);
@@ -25,9 +25,9 @@ class Front final : public Connection {
   // in its own protocol (HTTP 503, SOCKS "no acceptable method") with this message.
   void start(std::string refusal);
 
-  void drain() override { close(); }  // nothing has been said yet: an idle connection
-  void abort() override { close(); }
-  const ListenerInfo& listener() const override { return *client_info_.listener; }
+  void drain() { close(); }  // nothing has been said yet: an idle connection
+  void abort() { close(); }
+  const ListenerInfo& listener() const { return *client_info_.listener; }
 
  private:
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);

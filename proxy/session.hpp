@@ -29,7 +29,7 @@
 
 namespace sluice::proxy {
 
-class Session final : public Connection {
+class Session {
  public:
   enum class State { ReadingHead, Judging, Dialing, Tunnelling, Forwarding, Closing };
   static const char* state_name(State s);
@@ -37,16 +37,16 @@ class Session final : public Connection {
   // Takes the accepted client from the sniffer, with the bytes it already read.
   Session(WorkerContext& worker, std::shared_ptr<const rules::Config> config, ClientInfo client,
           UvHandle<AnyStream>&& stream, std::string first_bytes);
-  ~Session() override;
+  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   void start();
   // Refuses at once (e.g. over max_connections) with a reply and closes.
   void refuse(int status, const char* reason, const std::string& message);
-  void drain() override;
-  void abort() override;
-  const ListenerInfo& listener() const override { return *client_info_.listener; }
+  void drain();
+  void abort();
+  const ListenerInfo& listener() const { return *client_info_.listener; }
 
   State state() const { return state_; }
   uint64_t id() const { return client_info_.id; }

@@ -26,23 +26,23 @@
 
 namespace sluice::proxy {
 
-class SocksSession final : public Connection {
+class SocksSession {
  public:
   enum class State { Greeting, Authenticating, ReadingRequest, Judging, Dialing, Tunnelling, Closing };
   static const char* state_name(State s);
 
   SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config, ClientInfo client,
                UvHandle<AnyStream>&& stream, std::string first_bytes);
-  ~SocksSession() override;
+  ~SocksSession();
   SocksSession(const SocksSession&) = delete;
   SocksSession& operator=(const SocksSession&) = delete;
 
   void start();
   // Over a connection limit: "no acceptable method" (or the SOCKS4 rejection) and close.
   void refuse(const std::string& message);
-  void drain() override;
-  void abort() override { close_now(); }
-  const ListenerInfo& listener() const override { return *client_info_.listener; }
+  void drain();
+  void abort() { close_now(); }
+  const ListenerInfo& listener() const { return *client_info_.listener; }
   State state() const { return state_; }
 
  private:

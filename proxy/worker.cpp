@@ -112,7 +112,7 @@ void Worker::accept_from(uv_stream_t* server, const std::shared_ptr<const Listen
   try {
     auto front = std::make_unique<Front>(*this, info, config_);
     Front* f = front.get();
-    connections_.emplace(f, std::move(front));
+    connections_.emplace(f, Entry{OwnedConnection(std::move(front)), info});
     size_t active = shared_.active.fetch_add(1) + 1;
     size_t on_listener = info->active.fetch_add(1) + 1;
     if (!f->accept(server, is_unix)) return;
@@ -187,17 +187,21 @@ void Worker::close_channel(Channel* c) {
   }
 }
 
-void Worker::connection_finished(Connection* c) {
+void Worker::connection_finished(void* c) {
+  auto it = connections_.find(c);
+  if (it == connections_.end()) return;
   shared_.active.fetch_sub(1);
-  c->listener().active.fetch_sub(1);
-  connections_.erase(c);
+  it->second.listener->active.fetch_sub(1);
+  connections_.erase(it);
   if (stopping_) maybe_finish();
 }
 
-void Worker::hand_over(Connection* from, std::unique_ptr<Connection> to) {
-  Connection* key = to.get();
-  connections_.emplace(key, std::move(to));
-  connections_.erase(from);
+void Worker::hand_over(void* from, OwnedConnection to) {
+  auto it = connections_.find(from);
+  std::shared_ptr<const ListenerInfo> listener = it == connections_.end() ? nullptr : it->second.listener;
+  void* key = to.get();
+  connections_.emplace(key, Entry{std::move(to), std::move(listener)});
+  if (it != connections_.end()) connections_.erase(from);
 }
 
 void Worker::begin_stop(int drain_ms) {
@@ -205,19 +209,19 @@ void Worker::begin_stop(int drain_ms) {
   stopping_ = true;
   accepts_.clear();  // stop accepting: closes this worker's listener handles
   channels_.clear();  // and the launcher's channels
-  std::vector<Connection*> all;
+  std::vector<void*> all;
   for (auto& [c, _] : connections_) all.push_back(c);
   // drain() may finish a connection at once; only those still there are asked.
-  for (Connection* c : all)
-    if (connections_.count(c)) c->drain();
+  for (void* c : all)
+    if (auto it = connections_.find(c); it != connections_.end()) it->second.conn.drain();
   uv_timer_start(
       drain_timer_.get(),
       [](uv_timer_t* t) {
         auto* w = static_cast<Worker*>(t->data);
-        std::vector<Connection*> left;
+        std::vector<void*> left;
         for (auto& [c, _] : w->connections_) left.push_back(c);
-        for (Connection* c : left)
-          if (w->connections_.count(c)) c->abort();
+        for (void* c : left)
+          if (auto it = w->connections_.find(c); it != w->connections_.end()) it->second.conn.abort();
       },
       static_cast<uint64_t>(drain_ms), 0);
   maybe_finish();

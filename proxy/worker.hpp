@@ -58,8 +58,8 @@ class Worker final : public WorkerContext {
   BufferPool& buffers() override { return buffers_; }
   uint64_t next_connection_id() override { return shared_.next_id.fetch_add(1); }
   const std::vector<rules::IpAddr>& self_addresses() override { return shared_.self_addresses; }
-  void connection_finished(Connection* c) override;
-  void hand_over(Connection* from, std::unique_ptr<Connection> to) override;
+  void connection_finished(void* c) override;
+  void hand_over(void* from, OwnedConnection to) override;
 
  private:
   struct Accept {
@@ -92,7 +92,11 @@ class Worker final : public WorkerContext {
   BufferPool buffers_;
   std::vector<std::unique_ptr<Accept>> accepts_;
   std::vector<std::unique_ptr<Channel>> channels_;
-  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  struct Entry {
+    OwnedConnection conn;
+    std::shared_ptr<const ListenerInfo> listener;  // whose `active` count it holds
+  };
+  std::unordered_map<void*, Entry> connections_;
   UvHandle<uv_async_t> wake_;
   UvHandle<uv_timer_t> drain_timer_;
   std::mutex inbox_mu_;

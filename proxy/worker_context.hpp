@@ -16,7 +16,7 @@ namespace sluice::proxy {
 class Resolver;
 class DecisionLog;
 class BufferPool;
-class Connection;
+class OwnedConnection;
 
 // Identity of the listener a connection arrived on.
 struct ListenerInfo {
@@ -37,11 +37,12 @@ class WorkerContext {
   virtual uint64_t next_connection_id() = 0;
   // This host's interface addresses, for the resolved-address check.
   virtual const std::vector<rules::IpAddr>& self_addresses() = 0;
-  // Called once, from a connection's last close callback; the worker deletes it.
-  virtual void connection_finished(Connection* c) = 0;
+  // Called once, from a connection's last close callback, with the connection itself
+  // (`this`); the worker deletes it.
+  virtual void connection_finished(void* connection) = 0;
   // The sniffer hands its client to the session for the protocol it saw: `from` is
   // deleted, `to` takes its place (and its share of the connection counts).
-  virtual void hand_over(Connection* from, std::unique_ptr<Connection> to) = 0;
+  virtual void hand_over(void* from, OwnedConnection to) = 0;
 };
 
 }  // namespace sluice::proxy

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proxy/buffer_pool.hpp"
+#include "proxy/connection.hpp"
 #include "proxy/decision_log.hpp"
 #include "proxy/dialer.hpp"
 #include "proxy/resolver.hpp"
@@ -70,8 +71,8 @@ class FakeWorker final : public WorkerContext {
   BufferPool& buffers() override { return pool_; }
   uint64_t next_connection_id() override { return 1; }
   const std::vector<rules::IpAddr>& self_addresses() override { return self_; }
-  void connection_finished(Connection*) override {}
-  void hand_over(Connection*, std::unique_ptr<Connection>) override {}
+  void connection_finished(void*) override {}
+  void hand_over(void*, OwnedConnection) override {}
   FakeResolver& fake() { return *resolver_; }
 
  private:
