@@ -43,6 +43,7 @@ void Relay::detach() {
   if (!active_) return;
   active_ = false;
   idle_timer_.close();
+  stop_splice();
   for (Side* s : {&client_, &upstream_}) {
     if (s->reading) uv_read_stop(s->stream);
     s->reading = false;
@@ -83,6 +84,7 @@ void Relay::on_data(Side& from, char* block, size_t n) {
   Side& to = other(from);
   write(to, {}, block, n);
   if (active_ && uv_stream_get_write_queue_size(to.stream) >= kHighWatermark) update_reading();
+  maybe_splice();
 }
 
 void Relay::on_eof(Side& from) {
@@ -132,7 +134,9 @@ void Relay::on_write(uv_write_t* req, int status) {
   if (status == UV_ECANCELED) return;
   try {
     if (status < 0) return r->end(End::Error);
+    if (r->splicing_) return;
     r->update_reading();
+    r->maybe_splice();
   } catch (...) {
     r->end(End::Error);
   }

@@ -4,8 +4,14 @@
 // kHighWatermark bytes queued (backpressure); EOF on one side becomes a shutdown
 // of the other (half-close); idle_timeout closes a silent tunnel. It counts bytes.
 //
+// Two strategies. Every tunnel starts by reading into pooled buffers and writing
+// them on (cheap to set up, nothing held per idle tunnel). A TCP-to-TCP tunnel that
+// has moved kSpliceAfter bytes switches to splice(2) through a pipe per direction:
+// the bytes then go socket -> pipe -> socket inside the kernel, never copied into
+// sluice (relay_splice.cpp).
+//
 // Self-contained on purpose: it knows two streams, a buffer pool and a loop,
-// nothing of sessions or protocols, so its strategy (e.g. splice) can change alone.
+// nothing of sessions or protocols.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -21,6 +27,9 @@ namespace sluice::proxy {
 class Relay {
  public:
   static constexpr size_t kHighWatermark = 512 * 1024;
+  // Bytes a tunnel moves (both ways) before it switches to splice: short exchanges and
+  // idle tunnels never pay for pipes and extra descriptors.
+  static constexpr uint64_t kSpliceAfter = 256 * 1024;
   enum class End { Finished, Error, IdleTimeout };
 
   Relay(uv_loop_t* loop, BufferPool& pool, uint64_t idle_timeout_ms);
@@ -39,6 +48,7 @@ class Relay {
   void detach();
 
   bool active() const { return active_; }
+  bool splicing() const { return splicing_; }
   uint64_t bytes_up() const { return bytes_up_; }      // written towards the upstream
   uint64_t bytes_down() const { return bytes_down_; }  // written towards the client
 
@@ -57,6 +67,15 @@ class Relay {
   static void on_write(uv_write_t*, int);
   static void on_shutdown(uv_shutdown_t*, int);
   static void on_idle_timer(uv_timer_t*);
+
+  // splice mode (relay_splice.cpp)
+  struct Pipe;
+  void maybe_splice();
+  bool start_splice();
+  void stop_splice();
+  void pump(int dir);
+  void update_polls();
+  static void on_poll(uv_poll_t*, int status, int events);
 
   struct Side {
     uv_stream_t* stream = nullptr;
@@ -77,6 +96,23 @@ class Relay {
   std::function<void(End)> on_end_;
   uint64_t bytes_up_ = 0, bytes_down_ = 0;
   UvHandle<uv_timer_t> idle_timer_{UvHandle<uv_timer_t>::Empty{}};
+
+  // One pipe per direction: 0 carries client -> upstream, 1 upstream -> client.
+  struct Pipe {
+    int r = -1, w = -1;
+    size_t in_pipe = 0;       // bytes spliced in, not yet out
+    size_t capacity = 0;      // the pipe's size
+    bool src_eof = false;     // the source side sent EOF
+    bool dst_blocked = false; // the last splice out hit EAGAIN: wait for writable
+    bool done = false;        // EOF passed on (shutdown of the destination)
+  };
+  bool splicing_ = false;
+  bool splice_failed_ = false;  // could not set up: stay with buffers
+  int fd_[2] = {-1, -1};        // dups of the client (0) and upstream (1) sockets, for the polls
+  UvHandle<uv_poll_t> poll_[2] = {UvHandle<uv_poll_t>{UvHandle<uv_poll_t>::Empty{}},
+                                  UvHandle<uv_poll_t>{UvHandle<uv_poll_t>::Empty{}}};
+  int poll_mask_[2] = {0, 0};
+  Pipe pipe_[2];
 };
 
 }  // namespace sluice::proxy

@@ -1,6 +1,8 @@
 // The tunnel relay alone, over socketpairs on a real libuv loop: bytes both ways,
 // half-close passed on, backpressure bounding what it queues, byte counts, idle timeout.
 #include <doctest/doctest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -17,12 +19,50 @@ using sluice::proxy::Relay;
 namespace {
 
 // One end the test drives: reads everything into `got`, writes on demand.
+union Stream {
+  uv_handle_t handle;
+  uv_stream_t stream;
+  uv_pipe_t pipe;
+  uv_tcp_t tcp;
+};
+
+// A connected pair of kernel sockets: unix socketpair, or TCP over 127.0.0.1.
+void socket_pair(bool tcp, int out[2]) {
+  if (!tcp) {
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, out) == 0);
+    return;
+  }
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  REQUIRE(bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(listen(l, 1) == 0);
+  REQUIRE(getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  out[0] = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(connect(out[0], reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  out[1] = accept(l, nullptr, nullptr);
+  REQUIRE(out[1] >= 0);
+  close(l);
+}
+
+void open_stream(uv_loop_t* loop, Stream* s, bool tcp, int fd) {
+  if (tcp) {
+    uv_tcp_init(loop, &s->tcp);
+    uv_tcp_open(&s->tcp, fd);
+  } else {
+    uv_pipe_init(loop, &s->pipe, 0);
+    uv_pipe_open(&s->pipe, fd);
+  }
+}
+
 struct App {
-  uv_pipe_t pipe{};
+  Stream pipe{};
   std::string got;
   bool eof = false;
   bool reading = false;
-  uv_stream_t* s() { return reinterpret_cast<uv_stream_t*>(&pipe); }
+  uv_stream_t* s() { return &pipe.stream; }
   void start_reading() {
     reading = true;
     uv_read_start(
@@ -53,24 +93,22 @@ struct Rig {
   uv_loop_t loop{};
   BufferPool pool;
   App client_app, upstream_app;
-  uv_pipe_t client_side{}, upstream_side{};  // the streams a session would own
-  int marker = 0;                            // their data pointer before the relay
+  Stream client_side{}, upstream_side{};  // the streams a session would own
+  int marker = 0;                         // their data pointer before the relay
   uv_timer_t timer{};
 
-  Rig() {
+  explicit Rig(bool tcp = false) {
     uv_loop_init(&loop);
     int a[2], b[2];
-    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0);
-    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, b) == 0);
+    socket_pair(tcp, a);
+    socket_pair(tcp, b);
     for (auto [p, fd] : {std::pair{&client_app.pipe, a[0]}, std::pair{&client_side, a[1]},
-                         std::pair{&upstream_side, b[0]}, std::pair{&upstream_app.pipe, b[1]}}) {
-      uv_pipe_init(&loop, p, 0);
-      uv_pipe_open(p, fd);
-    }
-    client_app.pipe.data = &client_app;
-    upstream_app.pipe.data = &upstream_app;
-    client_side.data = &marker;
-    upstream_side.data = &marker;
+                         std::pair{&upstream_side, b[0]}, std::pair{&upstream_app.pipe, b[1]}})
+      open_stream(&loop, p, tcp, fd);
+    client_app.pipe.handle.data = &client_app;
+    upstream_app.pipe.handle.data = &upstream_app;
+    client_side.handle.data = &marker;
+    upstream_side.handle.data = &marker;
     uv_timer_init(&loop, &timer);
   }
   ~Rig() {
@@ -81,8 +119,8 @@ struct Rig {
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
   }
-  uv_stream_t* cs() { return reinterpret_cast<uv_stream_t*>(&client_side); }
-  uv_stream_t* us() { return reinterpret_cast<uv_stream_t*>(&upstream_side); }
+  uv_stream_t* cs() { return &client_side.stream; }
+  uv_stream_t* us() { return &upstream_side.stream; }
 
   // Runs the loop until `done()` or `ms` pass.
   void run_until(const std::function<bool()>& done, uint64_t ms = 5000) {
@@ -108,7 +146,7 @@ TEST_CASE("relay: early bytes, both directions, half-close, counts, data pointer
     ++ended;
     how = e;
   });
-  CHECK(rig.client_side.data == &relay);
+  CHECK(rig.client_side.handle.data == &relay);
   rig.client_app.start_reading();
   rig.upstream_app.start_reading();
   const std::string up = pattern(300000), down = pattern(200000);
@@ -126,8 +164,8 @@ TEST_CASE("relay: early bytes, both directions, half-close, counts, data pointer
   CHECK(relay.bytes_up() == up.size() + 9);
   CHECK(relay.bytes_down() == down.size() + 11);
   CHECK_FALSE(relay.active());
-  CHECK(rig.client_side.data == &rig.marker);
-  CHECK(rig.upstream_side.data == &rig.marker);
+  CHECK(rig.client_side.handle.data == &rig.marker);
+  CHECK(rig.upstream_side.handle.data == &rig.marker);
 }
 
 TEST_CASE("relay: a side that does not read stops the other side being read") {
@@ -166,4 +204,85 @@ TEST_CASE("relay: a silent tunnel ends at idle_timeout; activity keeps it open")
   rig.run_until([&] { return ended; }, 3000);
   CHECK(ended);
   CHECK(how == Relay::End::IdleTimeout);
+}
+
+TEST_CASE("relay: a TCP tunnel that moves enough bytes switches to splice, byte-exact both ways") {
+  Rig rig(true);
+  Relay relay(&rig.loop, rig.pool, 60000);
+  int ended = 0;
+  Relay::End how = Relay::End::Error;
+  relay.start(rig.cs(), rig.us(), "early-up|", {}, [&](Relay::End e) {
+    ++ended;
+    how = e;
+  });
+  rig.client_app.start_reading();
+  rig.upstream_app.start_reading();
+  // A small exchange stays in buffer mode.
+  rig.client_app.send("hello");
+  rig.run_until([&] { return rig.upstream_app.got.size() == 14; });
+  CHECK_FALSE(relay.splicing());
+  // A bulk download passes kSpliceAfter and moves the rest in the kernel.
+  const std::string down = pattern(8 << 20), up = pattern(3 << 20);
+  rig.upstream_app.send(down);
+  rig.run_until([&] { return rig.client_app.got.size() == down.size(); }, 10000);
+  CHECK(relay.splicing());
+  CHECK(rig.client_app.got == down);
+  // Uploads now splice too, and each half-close is passed on after the last byte.
+  rig.client_app.send(up);
+  rig.client_app.shut();
+  rig.run_until([&] { return rig.upstream_app.eof; }, 10000);
+  CHECK(rig.upstream_app.got == "early-up|hello" + up);
+  CHECK(ended == 0);
+  rig.upstream_app.send("bye");
+  rig.upstream_app.shut();
+  rig.run_until([&] { return ended > 0 && rig.client_app.eof; }, 10000);
+  CHECK(rig.client_app.got == down + "bye");
+  CHECK(ended == 1);
+  CHECK(how == Relay::End::Finished);
+  CHECK(relay.bytes_up() == 14 + up.size());
+  CHECK(relay.bytes_down() == down.size() + 3);
+  CHECK(rig.client_side.handle.data == &rig.marker);
+}
+
+TEST_CASE("relay: splice mode keeps backpressure: a reader that stops holds the sender back") {
+  Rig rig(true);
+  Relay relay(&rig.loop, rig.pool, 60000);
+  relay.start(rig.cs(), rig.us(), {}, {}, [](Relay::End) {});
+  rig.upstream_app.start_reading();
+  rig.client_app.send(pattern(Relay::kSpliceAfter + 1000));
+  rig.run_until([&] { return rig.upstream_app.got.size() == Relay::kSpliceAfter + 1000; });
+  REQUIRE(relay.splicing());
+  uv_read_stop(rig.upstream_app.s());
+  const size_t total = 64 << 20;
+  rig.client_app.send(pattern(total));
+  rig.run_until([] { return false; }, 500);
+  // What moved is bounded by the kernel's socket buffers and the pipe, not the 64 MiB sent.
+  CHECK(relay.bytes_up() < Relay::kSpliceAfter + 1000 + (24 << 20));
+  rig.upstream_app.start_reading();
+  rig.run_until([&] { return rig.upstream_app.got.size() == Relay::kSpliceAfter + 1000 + total; }, 20000);
+  CHECK(relay.bytes_up() == Relay::kSpliceAfter + 1000 + total);
+}
+
+TEST_CASE("relay: a reset during splice ends the tunnel with an error") {
+  Rig rig(true);
+  Relay relay(&rig.loop, rig.pool, 60000);
+  bool ended = false;
+  Relay::End how = Relay::End::Finished;
+  relay.start(rig.cs(), rig.us(), {}, {}, [&](Relay::End e) {
+    ended = true;
+    how = e;
+  });
+  rig.client_app.start_reading();
+  rig.upstream_app.send(pattern(Relay::kSpliceAfter * 2));
+  rig.run_until([&] { return rig.client_app.got.size() == Relay::kSpliceAfter * 2; });
+  REQUIRE(relay.splicing());
+  // SO_LINGER 0: the upstream's close sends a reset instead of a FIN.
+  uv_os_fd_t fd = -1;
+  uv_fileno(&rig.upstream_app.pipe.handle, &fd);
+  linger lg{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  uv_close(&rig.upstream_app.pipe.handle, nullptr);
+  rig.run_until([&] { return ended; });
+  CHECK(ended);
+  CHECK(how == Relay::End::Error);
 }
