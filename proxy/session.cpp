@@ -199,6 +199,9 @@ void Session::on_upstream_ready() {
 
 // From here on the relay moves the bytes; the session only waits for its end.
 void Session::start_tunnel(std::string to_upstream, std::string to_client) {
+  // What the session gathered (the 101 head) goes out before the relay's first bytes.
+  flush(Side::Client);
+  flush(Side::Upstream);
   state_ = State::Tunnelling;
   arm(TimerKind::None, 0);
   for (auto [h, reading] : {std::pair{client_.stream(), &client_reading_}, std::pair{upstream_.stream(), &upstream_reading_}}) {

@@ -86,6 +86,11 @@ class Session {
 
   // writing and closing
   void write(Side to, std::string prefix, char* block = nullptr, size_t block_len = 0, bool count = true);
+  // While a read callback runs, writes gather per side and go out as one write at its end:
+  // a response head and its body leave in one segment, not two.
+  void cork() { ++cork_; }
+  void uncork();
+  void flush(Side to);
   static void on_write(uv_write_t*, int);
   size_t queued(Side s) const;
   void reply_and_close(int status, const char* reason, const std::string& body_line);
@@ -117,6 +122,8 @@ class Session {
   TimerKind timer_kind_ = TimerKind::None;
   uint64_t last_activity_ = 0;
   int open_handles_ = 0;
+  int cork_ = 0;
+  std::string corked_[2];  // by Side: bytes written while corked, not yet handed to libuv
 
   HttpParser request_parser_;
   HttpParser response_parser_;

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "proxy/buffer_pool.hpp"
 #include "proxy/session.hpp"
@@ -29,7 +30,11 @@ void Session::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void Session::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* s = static_cast<Session*>(stream->data);
   try {
-    if (nread > 0) return s->client_data(buf->base, static_cast<size_t>(nread));
+    if (nread > 0) {
+      s->cork();
+      s->client_data(buf->base, static_cast<size_t>(nread));
+      return s->uncork();
+    }
     s->worker_.buffers().put(buf->base);
     if (nread == UV_EOF) return s->client_eof();
     if (nread < 0) return s->close_now();
@@ -41,7 +46,11 @@ void Session::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*
 void Session::on_upstream_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* s = static_cast<Session*>(stream->data);
   try {
-    if (nread > 0) return s->upstream_data(buf->base, static_cast<size_t>(nread));
+    if (nread > 0) {
+      s->cork();
+      s->upstream_data(buf->base, static_cast<size_t>(nread));
+      return s->uncork();
+    }
     s->worker_.buffers().put(buf->base);
     if (nread == UV_EOF) return s->upstream_eof();
     if (nread < 0) {
@@ -318,6 +327,20 @@ void Session::update_reading() {
 
 // ---- writing -----------------------------------------------------------------
 
+void Session::uncork() {
+  if (cork_ == 0 || --cork_ > 0) return;
+  flush(Side::Upstream);
+  flush(Side::Client);
+}
+
+void Session::flush(Side to) {
+  std::string& pending = corked_[to == Side::Client ? 0 : 1];
+  if (pending.empty()) return;
+  const int saved = std::exchange(cork_, 0);
+  write(to, std::exchange(pending, {}), nullptr, 0, false);  // counted when it was corked
+  cork_ = saved;
+}
+
 void Session::write(Side to, std::string bytes, char* block, size_t block_len, bool count) {
   const bool to_client = to == Side::Client;
   uv_stream_t* stream = to_client ? (client_.live() ? client_.stream() : nullptr)
@@ -325,6 +348,14 @@ void Session::write(Side to, std::string bytes, char* block, size_t block_len, b
   if (stream == nullptr || (to_client ? client_shut_ : upstream_shut_)) {
     worker_.buffers().put(block);
     return;
+  }
+  if (cork_ > 0) {
+    if (block == nullptr) {
+      corked_[to_client ? 0 : 1] += bytes;
+      if (count) (to_client ? bytes_down_ : bytes_up_) += bytes.size();
+      return;
+    }
+    flush(to);  // a pooled block goes out as it is, after what was gathered before it
   }
   auto* w = new WriteReq{{}, this, to, std::move(bytes), block};
   uv_buf_t bufs[2];
@@ -365,6 +396,7 @@ void Session::shutdown(Side side) {
   bool live = client ? client_.live() : upstream_.live();
   bool& shut = client ? client_shut_ : upstream_shut_;
   if (!live || shut) return;
+  flush(side);  // the FIN goes after every byte written before it
   shut = true;
   auto* req = new uv_shutdown_t{};
   req->data = this;
@@ -409,6 +441,7 @@ void Session::begin_linger() {
 }
 
 void Session::close_upstream() {
+  corked_[1].clear();  // nothing more goes to this upstream
   relay_.detach();
   if (upstream_.live()) {
     upstream_.close(on_handle_closed);
@@ -424,6 +457,8 @@ void Session::close_now() {
   if (closed_) return;
   closed_ = true;
   state_ = State::Closing;
+  corked_[0].clear();
+  corked_[1].clear();
   dialer_.cancel();
   relay_.detach();
   if (client_.live())
