@@ -92,6 +92,13 @@ void Relay::on_eof(Side& from) {
   Side& to = other(from);
   update_reading();
   if (to.shut) return;
+  // The other direction is already over (its EOF read and a shutdown of `from` asked for)
+  // and nothing waits to be written either way: closing both sends each side the same FIN a
+  // shutdown would, one syscall and one loop turn sooner. Both receive queues are empty
+  // (each side's EOF was read), so the close cannot turn into a reset.
+  if (to.eof && from.shut && uv_stream_get_write_queue_size(to.stream) == 0 &&
+      uv_stream_get_write_queue_size(from.stream) == 0)
+    return end(End::Finished);
   to.shut = true;
   auto* req = new uv_shutdown_t{};
   req->data = this;
