@@ -278,7 +278,9 @@ int run_main(int argc, char** argv) {
   pid_t jail_pid = 0;
   int status = 0;
   for (;;) {
-    pollfd fds[2] = {{sfd, POLLIN, 0}, {info[0], static_cast<short>(info_open ? POLLIN : 0), 0}};
+    // A closed info pipe is left out (fd -1): poll would report its POLLHUP at once, forever,
+    // and the launcher would spin a core for the whole run.
+    pollfd fds[2] = {{sfd, POLLIN, 0}, {info_open ? info[0] : -1, POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
     if (info_open && fds[1].revents) {
       char buf[512];

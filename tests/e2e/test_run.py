@@ -122,6 +122,18 @@ class RunTest(E2E):
         self.assertIn("sluice: denied other.test:%d (not-in-allowlist, socks)" % self.up.port, r.stderr)
         self.assertEqual(self.seen("/hello?socks-jail"), [])
 
+    def test_the_launcher_sleeps_while_the_command_runs(self):
+        # A regression guard, not a timing test: the launcher once spun on a closed pipe's
+        # POLLHUP and burnt a core for the whole run. Waiting on a 1 s command costs ~0 CPU.
+        import resource
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        r = subprocess.run([SLUICE, "run", "--", "sleep", "1"], cwd=self.cwd, capture_output=True, timeout=60,
+                           env={"PATH": os.environ["PATH"], "HOME": self.home})
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        self.assertLess(cpu, 0.5, "the launcher and its jail used %.2f CPU-s to wait 1 s" % cpu)
+
     def test_quiet_hides_denials(self):
         r = self.run_jail("curl -sS -o /dev/null %s" % self.url("other.test"), extra=["--quiet"])
         self.assertNotIn("denied", r.stderr)
