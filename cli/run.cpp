@@ -18,6 +18,7 @@
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/run_seatbelt.hpp"
 #include "proxy/server.hpp"
 #include "rules/config.hpp"
 #include "rules/pattern.hpp"
@@ -32,7 +33,7 @@ const char* kRunUsage =
     "usage: sluice run [--allow PATTERN]... [--deny PATTERN]... [--policy FILE]\n"
     "                  [--write PATH]... [--deny-read PATH]... [--dns-server IP:PORT]...\n"
     "                  [--log FILE] [--quiet] [--bridge handover|relay] [--workers N]\n"
-    "                  [--dry-run] -- CMD [ARGS...]\n"
+    "                  [--jail bwrap|seatbelt] [--dry-run] -- CMD [ARGS...]\n"
     "\n"
     "Runs CMD in a bubblewrap jail with no network of its own. Its only way out is\n"
     "an embedded sluice proxy, reached through a bridge on 127.0.0.1:3128 inside the\n"
@@ -53,6 +54,9 @@ const char* kRunUsage =
     "                       connection to the proxy, which serves it directly;\n"
     "                       relay: the bridge copies its bytes over the socket\n"
     "  --workers N          proxy event loops (default 1)\n"
+    "  --jail KIND          bwrap (Linux, the default there) or seatbelt (macOS's\n"
+    "                       sandbox-exec, the default there; on Linux only useful\n"
+    "                       with a stand-in sandbox-exec, for testing)\n"
     "  --dry-run            print the bwrap command line and exit\n"
     "\n"
     "Exit status: CMD's (128+N if a signal ended it); 2 for bad arguments or policy,\n"
@@ -113,7 +117,7 @@ int fail(const std::string& message, int code) {
 int run_main(int argc, char** argv) {
   Args a = parse_args(argc, argv, 1,
                       {"--allow", "--deny", "--policy", "--write", "--deny-read", "--dns-server", "--log", "--workers",
-                       "--bridge"},
+                       "--bridge", "--jail"},
                       {"--help", "-h", "--quiet", "--dry-run"});
   if (a.has("--help") || a.has("-h")) {
     std::fputs(kRunUsage, stdout);
@@ -177,6 +181,19 @@ int run_main(int argc, char** argv) {
   spec.denied_writes = glue::default_denied_writes();
   spec.sluice_binary = self_exe();
   spec.env = glue::proxy_environment(spec.bridge_port, spec.sluice_binary);
+
+#ifdef __APPLE__
+  const char* default_jail = "seatbelt";
+#else
+  const char* default_jail = "bwrap";
+#endif
+  const std::string jail = a.one("--jail", default_jail);
+  if (jail != "bwrap" && jail != "seatbelt") return fail("--jail must be bwrap or seatbelt", 2);
+  if (jail == "seatbelt") {
+    int workers = a.has("--workers") ? std::atoi(a.one("--workers").c_str()) : 1;
+    if (workers < 1 || workers > 64) return fail("--workers must be a number from 1 to 64", 2);
+    return run_seatbelt(SeatbeltRun{cfg, policy->name, spec, a.has("--quiet"), a.has("--dry-run"), workers});
+  }
 
   // A private runtime directory: the socket lives here and nothing else of it enters the jail.
   std::string dir_template = runtime_base() + "/sluice-run-XXXXXX";

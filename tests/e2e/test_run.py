@@ -134,6 +134,59 @@ class RunTest(E2E):
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         self.assertLess(cpu, 0.5, "the launcher and its jail used %.2f CPU-s to wait 1 s" % cpu)
 
+    def seatbelt_run(self, script, allow=("allowed.test", "127.0.0.1"), extra=()):
+        """`sluice run --jail seatbelt` with a stand-in sandbox-exec that records the profile it
+        was given and runs the command unsandboxed: the macOS launcher path, minus the kernel."""
+        bindir = os.path.join(self.cwd, "fake-bin")
+        os.makedirs(bindir, exist_ok=True)
+        fake = os.path.join(bindir, "sandbox-exec")
+        with open(fake, "w") as f:
+            f.write("#!%s\nimport os, sys\nassert sys.argv[1] == '-p', sys.argv\n"
+                    "open(os.environ['SEATBELT_RECORD'], 'w').write(sys.argv[2])\n"
+                    "os.execvp(sys.argv[3], sys.argv[3:])\n" % sys.executable)
+        os.chmod(fake, 0o755)
+        record = os.path.join(self.cwd, "profile.sb")
+        if os.path.exists(record):
+            os.unlink(record)
+        argv = [SLUICE, "run", "--jail", "seatbelt", "--dns-server", "127.0.0.1:%d" % self.dns.port]
+        for a in allow:
+            argv += ["--allow", a]
+        argv += list(extra) + ["--", "sh", "-c", script]
+        env = {"PATH": bindir + ":" + os.environ["PATH"], "HOME": self.home, "SEATBELT_RECORD": record}
+        r = subprocess.run(argv, cwd=self.cwd, capture_output=True, text=True, timeout=60, env=env)
+        profile = ""
+        if os.path.exists(record):
+            with open(record) as f:
+                profile = f.read()
+        return r, profile
+
+    def test_seatbelt_launcher_runs_the_command_under_its_profile_and_proxy(self):
+        r, profile = self.seatbelt_run(
+            "echo proxy=$HTTP_PROXY; curl -sS %s && curl -sS -o /dev/null -w '%%{http_code} %%header{x-sluice-reason}' %s"
+            % (self.url("allowed.test"), self.url("other.test", "/hello?from-seatbelt")))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        port = int(lines[0].rsplit(":", 1)[1])
+        self.assertEqual(lines[0], "proxy=http://127.0.0.1:%d" % port)
+        self.assertEqual(lines[1:], ["hello", "403 not-in-allowlist"])
+        self.assertIn("sluice: denied other.test:%d (not-in-allowlist)" % self.up.port, r.stderr)
+        self.assertEqual(self.seen("/hello?from-seatbelt"), [])
+        # The profile: closed by default, writes only where allowed, out only to this proxy.
+        self.assertTrue(profile.startswith("(version 1)\n(deny default)\n"), profile)
+        self.assertIn('(allow network-outbound (remote tcp "localhost:%d"))' % port, profile)
+        self.assertIn('(allow file-write* (subpath "%s"))' % os.path.realpath(self.cwd), profile)
+        self.assertIn('(deny file-read* (subpath "%s/.ssh"))' % self.home, profile)
+        self.assertIn('(deny file-write* (subpath "%s/.git/hooks"))' % os.path.realpath(self.cwd), profile)
+
+    def test_seatbelt_launcher_exit_status_and_dry_run(self):
+        r, _ = self.seatbelt_run("exit 3")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        r, profile = self.seatbelt_run("true", extra=["--dry-run"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("sandbox-exec -p '(version 1)"), r.stdout)
+        self.assertIn("HTTP_PROXY=http://127.0.0.1:", r.stdout)
+        self.assertEqual(profile, "")  # a dry run starts nothing
+
     def test_quiet_hides_denials(self):
         r = self.run_jail("curl -sS -o /dev/null %s" % self.url("other.test"), extra=["--quiet"])
         self.assertNotIn("denied", r.stderr)

@@ -1,0 +1,114 @@
+#include "cli/run_seatbelt.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "proxy/server.hpp"
+#include "sandbox-glue/bwrap_args.hpp"
+#include "sandbox-glue/proxy_env.hpp"
+#include "sandbox-glue/seatbelt.hpp"
+
+namespace sluice::cli {
+
+namespace {
+
+int fail(const std::string& message, int code) {
+  std::fprintf(stderr, "sluice run: %s\n", message.c_str());
+  return code;
+}
+
+// The port a "tcp:127.0.0.1:PORT" listener address ended up on.
+uint16_t port_of(const std::string& address) {
+  auto colon = address.rfind(':');
+  return colon == std::string::npos ? 0 : static_cast<uint16_t>(std::atoi(address.c_str() + colon + 1));
+}
+
+glue::SeatbeltSpec seatbelt_spec(const glue::JailSpec& spec, uint16_t port) {
+  glue::SeatbeltSpec s;
+  s.proxy_port = port;
+  s.writable.push_back(spec.cwd);
+  s.writable.push_back("/private/tmp");  // macOS: /tmp is a link to it
+  s.writable.push_back("/private/var/folders");  // per-user temporary directories ($TMPDIR)
+  for (const auto& w : spec.writable) s.writable.push_back(w);
+  s.denied_reads = spec.denied_reads;
+  for (const auto& dir : s.writable)
+    for (const auto& name : spec.denied_writes) s.denied_writes.push_back(dir + "/" + name);
+  return s;
+}
+
+}  // namespace
+
+int run_seatbelt(SeatbeltRun run) {
+  // The proxy listens on a fresh localhost port; the profile lets CMD reach nothing else.
+  rules::ListenerConfig listener;
+  listener.name = "sandbox";
+  listener.kind = rules::ListenerConfig::Kind::Tcp;
+  listener.host = "127.0.0.1";
+  listener.port = 0;
+  listener.policy = run.policy;
+  run.config->listeners.push_back(listener);
+
+  sigset_t handled, old;
+  sigemptyset(&handled);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD}) sigaddset(&handled, s);
+  sigprocmask(SIG_BLOCK, &handled, &old);  // before the proxy's threads start: they inherit it
+  ::signal(SIGPIPE, SIG_IGN);
+
+  proxy::Server server;
+  if (!run.quiet && !run.dry_run) server.log().set_denial_stream(stderr);
+  if (std::string err = server.start(run.config, run.workers); !err.empty()) return fail(err, 125);
+  const uint16_t port = port_of(server.listeners().front().info->address);
+  const std::string profile = glue::build_seatbelt_profile(seatbelt_spec(run.spec, port));
+  glue::EnvList env = glue::proxy_environment(port, run.spec.sluice_binary);
+
+  std::vector<std::string> argv = {"sandbox-exec", "-p", profile};
+  argv.insert(argv.end(), run.spec.command.begin(), run.spec.command.end());
+  if (run.dry_run) {
+    std::string line;
+    for (const auto& w : argv) line += (line.empty() ? "" : " ") + glue::shell_quote(w);
+    std::printf("%s\n", line.c_str());
+    for (const auto& [k, v] : env) std::printf("%s=%s\n", k.c_str(), glue::shell_quote(v).c_str());
+    server.stop();
+    return 0;
+  }
+
+  pid_t child = ::fork();
+  if (child == 0) {
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    ::chdir(run.spec.cwd.c_str());
+    std::vector<char*> args;
+    for (auto& w : argv) args.push_back(w.data());
+    args.push_back(nullptr);
+    ::execvp("sandbox-exec", args.data());
+    std::fprintf(stderr, "sluice run: cannot start sandbox-exec: %s\n", std::strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+  }
+  if (child < 0) {
+    server.stop();
+    return fail("fork: " + std::string(std::strerror(errno)), 125);
+  }
+  int status = 0;
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&handled, &sig) != 0) continue;
+    if (sig != SIGCHLD) {
+      ::kill(child, sig);
+      continue;
+    }
+    if (::waitpid(child, &status, WNOHANG) == child) break;
+  }
+  server.stop();
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 125;
+}
+
+}  // namespace sluice::cli
