@@ -13,6 +13,7 @@
 
 #include "rules/host.hpp"
 #include "rules/ip.hpp"
+#include "rules/lua_policy.hpp"
 #include "rules/text_detail.hpp"
 
 namespace sluice::rules {
@@ -36,10 +37,33 @@ std::string ConfigError::to_string() const {
     msg += hex[c & 15];
   }
   if (line <= 0) return file + ": " + msg;
+  if (column <= 0) return file + ":" + std::to_string(line) + ": " + msg;
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + msg;
 }
 
 namespace {
+
+constexpr size_t kMaxScriptBytes = 1024 * 1024;
+
+// Rule paths are relative to the directory of the config file.
+std::string directory_of(const std::string& file) {
+  size_t slash = file.rfind('/');
+  if (slash == std::string::npos) return "";
+  return file.substr(0, slash + 1);
+}
+
+// "" on success, else why the file could not be read.
+std::string read_file(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::strerror(errno);
+  std::stringstream ss;
+  errno = 0;
+  ss << in.rdbuf();
+  if (in.bad() || (errno != 0 && ss.str().empty())) return std::strerror(errno ? errno : EIO);
+  out = ss.str();
+  if (out.size() > kMaxScriptBytes) return "larger than 1 MiB";
+  return "";
+}
 
 class Loader {
  public:
@@ -146,7 +170,7 @@ class Loader {
     auto p = std::make_shared<Policy>();
     p->name = name;
     std::string what = "policy '" + name + "'";
-    if (!check_map(n, what, {"default", "allow", "deny", "ssh_in_band_reason"})) return p;
+    if (!check_map(n, what, {"default", "allow", "deny", "rules", "on_error", "mode", "ssh_in_band_reason"})) return p;
     boolean(n["ssh_in_band_reason"], what + " ssh_in_band_reason", p->ssh_in_band_reason);
     if (n["default"]) {
       std::string d;
@@ -155,6 +179,43 @@ class Loader {
         else if (d == "deny") p->default_action = Action::Deny;
         else error(n["default"], what + " default must be deny or allow, not '" + d + "'");
       }
+    }
+    if (n["on_error"]) {
+      std::string d;
+      if (string(n["on_error"], what + " on_error", d)) {
+        if (d == "allow") p->on_error = Action::Allow;
+        else if (d == "deny") p->on_error = Action::Deny;
+        else error(n["on_error"], what + " on_error must be deny or allow, not '" + d + "'");
+      }
+    }
+    if (n["mode"]) {
+      std::string m;
+      if (string(n["mode"], what + " mode", m)) {
+        if (m == "enforce") p->mode = Policy::Mode::Enforce;
+        else if (m == "report") p->mode = Policy::Mode::Report;
+        else error(n["mode"], what + " mode must be enforce or report, not '" + m + "'");
+      }
+    }
+    std::vector<YAML::Node> rule_nodes;
+    auto rule_names = string_list(n["rules"], what + " rules", &rule_nodes);
+    std::set<std::string> seen_rules;
+    for (size_t i = 0; i < rule_names.size(); ++i) {
+      ScriptSource src;
+      src.name = rule_names[i];
+      if (src.name.empty()) {
+        error(rule_nodes[i], what + " rules entry is empty");
+        continue;
+      }
+      src.path = src.name.front() == '/' ? src.name : directory_of(file_) + src.name;
+      if (!seen_rules.insert(src.path).second) {
+        error(rule_nodes[i], what + " lists rules file '" + detail::printable(src.name) + "' twice");
+        continue;
+      }
+      if (std::string why = read_file(src.path, src.text); !why.empty()) {
+        error(rule_nodes[i], "cannot read rules file " + src.path + ": " + why);
+        continue;
+      }
+      p->rules.push_back(std::move(src));
     }
     for (auto [key, set] : {std::pair{"allow", &p->allow}, std::pair{"deny", &p->deny}}) {
       std::vector<YAML::Node> nodes;
@@ -313,7 +374,7 @@ class Loader {
     if (const auto& l = root["limits"];
         l && check_map(l, "limits", {"header_timeout_ms", "connect_timeout_ms", "idle_timeout_ms", "drain_timeout_ms",
                                      "max_header_bytes", "max_headers", "max_request_line_bytes", "max_connections",
-                                     "max_connections_per_listener"})) {
+                                     "max_connections_per_listener", "lua_instruction_budget", "lua_memory_kb"})) {
       auto& lim = cfg->limits;
       positive(l["header_timeout_ms"], "header_timeout_ms", lim.header_timeout_ms, 3600000);
       positive(l["connect_timeout_ms"], "connect_timeout_ms", lim.connect_timeout_ms, 3600000);
@@ -325,14 +386,32 @@ class Loader {
       positive(l["max_request_line_bytes"], "max_request_line_bytes", lim.max_request_line_bytes, 1024 * 1024);
       positive(l["max_connections_per_listener"], "max_connections_per_listener", lim.max_connections_per_listener,
                10000000);
+      positive(l["lua_instruction_budget"], "lua_instruction_budget", lim.lua.instruction_budget, 1000000000);
+      size_t kb = lim.lua.memory_bytes / 1024;
+      positive(l["lua_memory_kb"], "lua_memory_kb", kb, 4 * 1024 * 1024);
+      if (kb < 256) error(l["lua_memory_kb"], "lua_memory_kb must be at least 256");
+      else lim.lua.memory_bytes = kb * 1024;
     }
     if (const auto& lg = root["log"]; lg && check_map(lg, "log", {"path"})) {
       if (lg["path"]) string(lg["path"], "log path", cfg->log.path);
     }
+    if (errors.empty()) try_rules(*cfg);
     return errors.empty() ? cfg : nullptr;
   }
 
  private:
+  // Compiles each policy's scripts and runs their top level once, in a state of
+  // its own, so a script that cannot load is reported here with its file:line.
+  void try_rules(const Config& cfg) {
+    for (const auto& [name, policy] : cfg.policies) {
+      if (policy->rules.empty()) continue;
+      LuaPolicy::LoadError e;
+      if (LuaPolicy::load(policy->rules, cfg.limits.lua, LuaEnv{}, &e)) continue;
+      const std::string& path = policy->rules[std::min(e.script, policy->rules.size() - 1)].path;
+      errors.push_back({path, e.line, 0, one_line(e.message)});
+    }
+  }
+
   std::string file_;
   bool policy_file_;
   std::vector<YAML::Node> policy_refs_;
@@ -371,6 +450,13 @@ ConfigLoad load_config_file(const std::string& path, bool policy_file) {
     return out;
   }
   return load_config_text(ss.str(), path, policy_file);
+}
+
+std::vector<std::string> rule_files(const Config& config) {
+  std::set<std::string> paths;
+  for (const auto& [_, policy] : config.policies)
+    for (const auto& s : policy->rules) paths.insert(s.path);
+  return {paths.begin(), paths.end()};
 }
 
 Result<HostPort> parse_tcp_listen_address(std::string_view spec) {

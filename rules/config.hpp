@@ -10,6 +10,7 @@
 #include "rules/credentials.hpp"
 #include "rules/host.hpp"
 #include "rules/ip.hpp"
+#include "rules/lua_sandbox.hpp"
 #include "rules/policy.hpp"
 
 namespace sluice::rules {
@@ -47,6 +48,7 @@ struct Limits {
   size_t max_request_line_bytes = 8192;      // request-target length (414 beyond)
   size_t max_connections = 10000;            // open client connections, whole process (503 beyond)
   size_t max_connections_per_listener = 0;   // per listener; 0 = only the process-wide cap
+  LuaLimits lua;  // lua_instruction_budget, lua_memory_kb: per hook call, per state
 };
 
 struct LogConfig {
@@ -69,7 +71,7 @@ struct ConfigError {
   int line = 0;    // 1-based; 0 when unknown
   int column = 0;  // 1-based
   std::string message;
-  std::string to_string() const;  // "file:line:column: message"
+  std::string to_string() const;  // "file:line:column: message" ("file:line: message" without a column)
 };
 
 struct ConfigLoad {
@@ -79,11 +81,17 @@ struct ConfigLoad {
 
 // `policy_file`: a file for `sluice run --policy`: listeners are optional (the
 // launcher makes its own), everything else is checked as usual.
+// Rule scripts are read (relative to the config file's directory), compiled and
+// their top level run once, so a broken script is a config error with its
+// file:line.
 ConfigLoad load_config_file(const std::string& path, bool policy_file = false);
 ConfigLoad load_config_text(const std::string& text, const std::string& file_name, bool policy_file = false);
 
 // "IP:PORT" or "[IPv6]:PORT" for a TCP listener; port 0 asks for an ephemeral port.
 Result<HostPort> parse_tcp_listen_address(std::string_view spec);
+
+// The paths of every rule script the config reads (to watch them for changes).
+std::vector<std::string> rule_files(const Config& config);
 
 // Builds a policy from flag-style lists ("--allow", "--deny"); used by serve and run.
 Result<std::shared_ptr<Policy>> make_policy(const std::string& name, Action default_action,

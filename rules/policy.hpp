@@ -1,27 +1,56 @@
-// A named policy: deny entries win, then allow entries, then the default.
+// A named policy: deny entries win, then the policy's Lua rules, then allow
+// entries, then the default. The whole order is applied by rules/judge.hpp;
+// Policy::judge here is the list part alone (no scripts).
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "rules/host.hpp"
 #include "rules/host_set.hpp"
 
 namespace sluice::rules {
 
-enum class Action { Allow, Deny };
+// Ask: a human should decide. Until the ask flow exists it is refused like Deny
+// (Verdict::allowed() is false), with its own reason so clients can tell.
+enum class Action { Allow, Deny, Ask };
 const char* to_string(Action a);
 
 struct Verdict {
   Action action = Action::Deny;
   // Machine-readable code, sent to clients as X-Sluice-Reason on denial:
-  // "denied-by-rule", "not-in-allowlist", "allowed-by-rule", "default-allow".
+  // "denied-by-rule", "not-in-allowlist", "allowed-by-rule", "default-allow",
+  // "denied-by-script", "allowed-by-script", "ask-by-script", "script-error",
+  // "allowed-on-script-error".
   std::string reason;
-  std::string rule;    // the pattern as written, or "default"
+  std::string rule;    // the pattern as written, "default", or the script as written
   std::string policy;  // policy name
+  std::string hook;     // the Lua hook that decided ("on_connect", ...), empty for list verdicts
+  std::string message;  // text a script gave with {reason = ...}, shown to the client
+  std::string error;    // "script.lua:12: message" when a script failed and on_error decided
+  // Report mode: the policy would have refused (action was Deny or Ask); it is allowed.
+  bool would_deny = false;
   bool allowed() const { return action == Action::Allow; }
+  static Verdict of(Action action, std::string reason, std::string rule, std::string policy) {
+    Verdict v;
+    v.action = action;
+    v.reason = std::move(reason);
+    v.rule = std::move(rule);
+    v.policy = std::move(policy);
+    return v;
+  }
+};
+
+// A rule script, read when the config is loaded so every worker compiles the same text.
+struct ScriptSource {
+  std::string name;  // as written in the config (relative to it): names the script in logs
+  std::string path;  // the file actually read
+  std::string text;
 };
 
 struct Policy {
+  enum class Mode { Enforce, Report };
   std::string name;
   Action default_action = Action::Deny;
   HostSet allow;
@@ -30,7 +59,11 @@ struct Policy {
   // then sluice itself sends an SSH-2.0 disconnect carrying the denial reason, so ssh
   // and git print it. See docs/configuration.md for the trade-off.
   bool ssh_in_band_reason = false;
+  std::vector<ScriptSource> rules;   // consulted in order after the deny entries
+  Action on_error = Action::Deny;    // the verdict of a hook that failed (error, budget, memory)
+  Mode mode = Mode::Enforce;         // Report: every would-deny is allowed and flagged
 
+  // The lists and the default only (no scripts, no report mode).
   Verdict judge(const CanonicalHost& host, uint16_t port) const;
 };
 

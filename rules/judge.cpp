@@ -1,0 +1,104 @@
+#include "rules/judge.hpp"
+
+namespace sluice::rules {
+
+ConnectionJudge::ConnectionJudge(const Policy& policy, std::shared_ptr<LuaPolicy> lua, ConnectionFacts facts)
+    : policy_(policy), lua_(std::move(lua)), facts_(std::move(facts)) {
+  if (lua_ && !lua_->has_any()) lua_.reset();
+  lua_conn_.facts = &facts_;
+}
+
+ConnectionJudge::~ConnectionJudge() {
+  if (lua_) lua_->release(lua_conn_);
+}
+
+Verdict ConnectionJudge::from_hook(const HookResult& r, Hook hook) const {
+  Verdict v;
+  v.policy = policy_.name;
+  v.rule = r.script;
+  v.hook = hook_name(hook);
+  v.message = r.reason;
+  switch (r.kind) {
+    case HookResult::Kind::Allow:
+      v.action = Action::Allow;
+      v.reason = "allowed-by-script";
+      break;
+    case HookResult::Kind::Deny:
+      v.action = Action::Deny;
+      v.reason = "denied-by-script";
+      break;
+    case HookResult::Kind::Ask:
+      v.action = Action::Ask;
+      v.reason = "ask-by-script";
+      break;
+    case HookResult::Kind::Error:
+    case HookResult::Kind::None:
+      v.action = policy_.on_error == Action::Allow ? Action::Allow : Action::Deny;
+      v.reason = v.action == Action::Allow ? "allowed-on-script-error" : "script-error";
+      v.error = r.error;
+      break;
+  }
+  return v;
+}
+
+// Report mode: the refusal is recorded, the connection goes ahead.
+Verdict ConnectionJudge::finish(Verdict v) const {
+  if (policy_.mode == Policy::Mode::Report && !v.allowed()) {
+    v.would_deny = true;
+    v.action = Action::Allow;
+  }
+  return v;
+}
+
+void ConnectionJudge::set_target(const CanonicalHost& host, uint16_t port) {
+  judged_ = true;
+  if (lua_conn_.host != host.text) lua_conn_.host = host.text;
+  lua_conn_.port = port;
+}
+
+Verdict ConnectionJudge::judge_connect(const CanonicalHost& host, uint16_t port) {
+  set_target(host, port);
+  if (const HostPattern* p = policy_.deny.match(host, port))
+    return finish(Verdict::of(Action::Deny, "denied-by-rule", p->source, policy_.name));
+  if (lua_ && lua_->has(Hook::Connect)) {
+    HookResult r = lua_->on_connect(lua_conn_);
+    if (r.kind != HookResult::Kind::None) return finish(from_hook(r, Hook::Connect));
+  }
+  return finish(policy_.judge(host, port));
+}
+
+Verdict ConnectionJudge::judge_request(const CanonicalHost& host, uint16_t port, const RequestFacts& request,
+                                       std::vector<HeaderEdit>* edits) {
+  std::string key = host.text + ":" + std::to_string(port);
+  if (key != target_key_) {
+    target_verdict_ = judge_connect(host, port);
+    target_key_ = std::move(key);
+  }
+  set_target(host, port);
+  const Verdict& first = target_verdict_;
+  if (!first.allowed() || !lua_ || !lua_->has(Hook::Request)) return first;
+  HookResult r = lua_->on_request(lua_conn_, request, edits);
+  if (r.kind == HookResult::Kind::None) return first;
+  Verdict second = finish(from_hook(r, Hook::Request));
+  // The record shows the first refusal (or would-deny); otherwise the last opinion.
+  if (!second.allowed() || second.would_deny || !first.would_deny) return second;
+  return first;
+}
+
+std::optional<Verdict> ConnectionJudge::judge_resolved(const std::vector<IpAddr>& addrs) {
+  if (!lua_ || !lua_->has(Hook::Resolved)) return std::nullopt;
+  HookResult r = lua_->on_resolved(lua_conn_, addrs);
+  // "allow" cannot let an address through that the check refused: the list is already checked.
+  if (r.kind == HookResult::Kind::None || r.kind == HookResult::Kind::Allow) return std::nullopt;
+  Verdict v = finish(from_hook(r, Hook::Resolved));
+  if (v.allowed() && !v.would_deny && v.error.empty()) return std::nullopt;
+  return v;
+}
+
+std::vector<std::string> ConnectionJudge::close(const CloseStats& stats) {
+  if (closed_ || !judged_ || !lua_ || !lua_->has(Hook::Close)) return {};
+  closed_ = true;
+  return lua_->on_close(lua_conn_, stats);
+}
+
+}  // namespace sluice::rules

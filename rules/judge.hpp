@@ -1,0 +1,69 @@
+// The judgment of one client connection, in one place for every session kind
+// (CONNECT, plain HTTP, SOCKS):
+//
+//   judge_connect   deny entries -> each script's on_connect, in order, first
+//                   non-nil verdict wins -> allow entries -> the default
+//   judge_request   plain HTTP, per request: judge_connect for the request's
+//                   target (run again only when the target changes), then each
+//                   script's on_request, which may refuse the request or edit
+//                   its headers, never widen what judge_connect refused
+//   judge_resolved  after DNS, on the addresses that passed the resolved-address
+//                   check: on_resolved may refuse
+//   close           on_close, return values ignored
+//
+// A failing hook (error, instruction budget, memory cap) answers with the
+// policy's on_error verdict. In report mode every refusal becomes an allow
+// with would_deny set. An "ask" verdict is refused (allowed() is false) with
+// reason ask-by-script until a human can be asked.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rules/host.hpp"
+#include "rules/ip.hpp"
+#include "rules/lua_policy.hpp"
+#include "rules/policy.hpp"
+
+namespace sluice::rules {
+
+class ConnectionJudge {
+ public:
+  // `lua` is the worker's state for this policy, or null when it has no rules.
+  ConnectionJudge(const Policy& policy, std::shared_ptr<LuaPolicy> lua, ConnectionFacts facts);
+  ~ConnectionJudge();
+  ConnectionJudge(const ConnectionJudge&) = delete;
+  ConnectionJudge& operator=(const ConnectionJudge&) = delete;
+
+  Verdict judge_connect(const CanonicalHost& host, uint16_t port);
+  // Header edits are appended to `edits`; apply them only when the verdict allows.
+  Verdict judge_request(const CanonicalHost& host, uint16_t port, const RequestFacts& request,
+                        std::vector<HeaderEdit>* edits);
+  // Empty: no script objected. A verdict: a refusal, or (report mode, on_error allow)
+  // an allow that must be logged.
+  std::optional<Verdict> judge_resolved(const std::vector<IpAddr>& addrs);
+  // Runs on_close once, if the connection was ever judged. Returns script errors.
+  std::vector<std::string> close(const CloseStats& stats);
+
+  const Policy& policy() const { return policy_; }
+  const ConnectionFacts& facts() const { return facts_; }
+
+ private:
+  Verdict from_hook(const HookResult& r, Hook hook) const;
+  Verdict finish(Verdict v) const;
+  void set_target(const CanonicalHost& host, uint16_t port);
+
+  const Policy& policy_;
+  std::shared_ptr<LuaPolicy> lua_;
+  ConnectionFacts facts_;
+  LuaConnection lua_conn_;
+  bool judged_ = false;
+  bool closed_ = false;
+  // Plain HTTP: the target judge_connect last judged, and its verdict.
+  std::string target_key_;
+  Verdict target_verdict_;
+};
+
+}  // namespace sluice::rules
