@@ -1,11 +1,15 @@
-// `sluice check`: validate a config, or ask "would HOST[:PORT] be allowed, and why?".
+// `sluice check`: validate a config, or ask "would HOST[:PORT] be allowed, and
+// why?", running the policy's Lua hooks as a connection would.
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "proxy/http_message.hpp"
 #include "rules/config.hpp"
 #include "rules/host.hpp"
+#include "rules/rule_engine.hpp"
 
 namespace sluice::cli {
 
@@ -13,95 +17,172 @@ namespace {
 
 const char* kCheckUsage =
     "usage: sluice check --config FILE [--listener NAME] [HOST[:PORT]]\n"
+    "       sluice check --config FILE [--listener NAME] --kind http [--method M] --url URL\n"
+    "                    [--header 'Name: value']... [--addr IP]...\n"
     "\n"
-    "Without HOST: validates FILE and prints a summary (exit 0), or every error as\n"
-    "FILE:LINE:COLUMN: message (exit 2).\n"
+    "Without HOST or URL: validates FILE (rule scripts included: they are compiled and\n"
+    "their top level run) and prints a summary (exit 0), or every error as\n"
+    "FILE:LINE[:COLUMN]: message (exit 2).\n"
+    "\n"
     "With HOST: prints the verdict for a connection to HOST:PORT (default port 443)\n"
-    "through listener NAME (needed when the config has several listeners with\n"
-    "different policies) and the rule that decided. Exit 0 allow, 1 deny, 2 error.\n";
+    "through listener NAME (needed when the config has several listeners) and what\n"
+    "decided: the list entry, or the script and hook, with the script's reason.\n"
+    "The policy's Lua hooks run as for a real connection (on_connect; on_request for\n"
+    "--kind http; on_resolved when --addr gives resolved addresses); sluice.log lines\n"
+    "go to stderr. Exit 0 allow, 1 deny (or ask), 2 error.\n"
+    "\n"
+    "  --kind connect|http|socks  the kind of connection (default: connect, or http\n"
+    "                             with --url or --method)\n"
+    "  --method M                 plain-HTTP method (default GET)\n"
+    "  --url URL                  plain-HTTP absolute URL (http://host[:port]/path)\n"
+    "  --header 'Name: value'     a request header on_request sees (repeatable)\n"
+    "  --addr IP                  an address the name resolved to (repeatable): runs on_resolved\n";
+
+int error(const std::string& msg) {
+  std::fprintf(stderr, "sluice check: %s\n", msg.c_str());
+  return 2;
+}
+
+std::string shown(const rules::CanonicalHost& h, uint16_t port) {
+  return (h.kind == rules::HostKind::Ip && h.addr.v6 ? "[" + h.text + "]" : h.text) + ":" + std::to_string(port);
+}
+
+void print_verdict(const rules::Verdict& v, const std::string& target) {
+  const char* action = v.would_deny ? "allow (report mode: would deny)" : rules::to_string(v.action);
+  if (v.hook.empty()) {
+    std::printf("%s %s: policy \"%s\", rule \"%s\" (%s)\n", action, target.c_str(), v.policy.c_str(), v.rule.c_str(),
+                v.reason.c_str());
+    return;
+  }
+  std::string why = !v.error.empty() ? v.error : v.message;
+  std::printf("%s %s: policy \"%s\", script \"%s\" %s (%s)%s%s\n", action, target.c_str(), v.policy.c_str(),
+              v.rule.c_str(), v.hook.c_str(), v.reason.c_str(), why.empty() ? "" : ": ", why.c_str());
+}
 
 }  // namespace
 
 int check_main(int argc, char** argv) {
-  Args a = parse_args(argc, argv, 1, {"--config", "--listener"}, {"--help", "-h"});
+  Args a = parse_args(argc, argv, 1, {"--config", "--listener", "--kind", "--method", "--url", "--header", "--addr"},
+                      {"--help", "-h"});
   if (a.has("--help") || a.has("-h")) {
     std::fputs(kCheckUsage, stdout);
     return 0;
   }
-  if (!a.error.empty()) {
-    std::fprintf(stderr, "sluice check: %s (see sluice check --help)\n", a.error.c_str());
-    return 2;
-  }
-  if (!a.has("--config")) {
-    std::fprintf(stderr, "sluice check: --config FILE is required (see sluice check --help)\n");
-    return 2;
-  }
-  if (a.positional.size() > 1) {
-    std::fprintf(stderr, "sluice check: one HOST[:PORT] at a time\n");
-    return 2;
-  }
+  if (!a.error.empty()) return error(a.error + " (see sluice check --help)");
+  if (!a.has("--config")) return error("--config FILE is required (see sluice check --help)");
+  if (a.positional.size() > 1) return error("one HOST[:PORT] at a time");
   auto load = rules::load_config_file(a.one("--config"));
   if (!load.errors.empty()) {
     for (const auto& e : load.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     return 2;
   }
   const rules::Config& cfg = *load.config;
-  if (a.positional.empty()) {
-    std::printf("%s: OK (%zu listeners, %zu policies)\n", cfg.source.c_str(), cfg.listeners.size(),
-                cfg.policies.size());
+  bool has_url = a.has("--url");
+  if (a.positional.empty() && !has_url) {
+    size_t scripts = rules::rule_files(cfg).size();
+    std::string extra = scripts ? ", " + std::to_string(scripts) + " rule scripts" : "";
+    std::printf("%s: OK (%zu listeners, %zu policies%s)\n", cfg.source.c_str(), cfg.listeners.size(),
+                cfg.policies.size(), extra.c_str());
     return 0;
   }
+  if (has_url && !a.positional.empty()) return error("give HOST[:PORT] or --url, not both");
+  std::string kind = a.one("--kind", has_url || a.has("--method") ? "http" : "connect");
+  if (kind != "connect" && kind != "http" && kind != "socks") return error("--kind must be connect, http or socks");
+  if (kind != "http" && (has_url || a.has("--method") || a.has("--header")))
+    return error("--url, --method and --header are for --kind http");
 
-  // Which policy: the named listener's, or the only one the listeners use.
-  std::string policy_name;
+  // Which listener, and so which policy: the named one, or the only choice.
+  const rules::ListenerConfig* listener = nullptr;
   if (a.has("--listener")) {
     for (const auto& l : cfg.listeners)
-      if (l.name == a.one("--listener")) policy_name = l.policy;
-    if (policy_name.empty()) {
-      std::fprintf(stderr, "sluice check: no listener named '%s' in %s\n", a.one("--listener").c_str(),
-                   cfg.source.c_str());
-      return 2;
-    }
-  } else {
+      if (l.name == a.one("--listener")) listener = &l;
+    if (listener == nullptr)
+      return error("no listener named '" + a.one("--listener") + "' in " + cfg.source);
+  } else if (!cfg.listeners.empty()) {
+    listener = &cfg.listeners.front();
     for (const auto& l : cfg.listeners) {
-      if (policy_name.empty()) policy_name = l.policy;
-      else if (policy_name != l.policy) {
-        std::fprintf(stderr, "sluice check: listeners use different policies; pick one with --listener NAME\n");
-        return 2;
-      }
+      if (l.policy != listener->policy)
+        return error("listeners use different policies; pick one with --listener NAME");
+      const rules::Policy* p = cfg.policy(l.policy);
+      if (&l != listener && p != nullptr && !p->rules.empty())
+        return error("the policy's rules see which listener a connection came on; pick one with --listener NAME");
     }
   }
+  std::string policy_name = listener ? listener->policy : (cfg.policies.size() == 1 ? cfg.policies.begin()->first
+                                                                                      : std::string("default"));
   const rules::Policy* policy = cfg.policy(policy_name);
-  if (policy == nullptr) {
-    std::fprintf(stderr, "sluice check: policy '%s' is not defined\n", policy_name.c_str());
-    return 2;
-  }
+  if (policy == nullptr) return error("policy '" + policy_name + "' is not defined");
 
-  std::string target = a.positional.front();
-  std::string raw_host = target;
+  // The target: HOST[:PORT], or the URL's host and port.
+  std::string raw_host;
   uint16_t port = 443;
-  bool bracketed_only = target.size() > 1 && target.front() == '[' && target.back() == ']';
-  bool has_port = !bracketed_only && target.find(':') != std::string::npos &&
-                  (target.front() == '[' || target.find(':') == target.rfind(':'));
-  if (has_port) {
-    auto hp = rules::split_host_port(target);
-    if (!hp) {
-      std::fprintf(stderr, "sluice check: %s\n", hp.error().c_str());
-      return 2;
+  proxy::AbsoluteUrl url;
+  std::string url_text;
+  if (kind == "http") {
+    url_text = has_url ? a.one("--url") : "http://" + a.positional.front() + "/";
+    auto parsed = proxy::parse_absolute_url(url_text);
+    if (!parsed) return error("--url: " + parsed.error());
+    url = parsed.value();
+    raw_host = url.host;
+    port = url.port;
+  } else {
+    const std::string& target = a.positional.front();
+    raw_host = target;
+    bool bracketed_only = target.size() > 1 && target.front() == '[' && target.back() == ']';
+    bool has_port = !bracketed_only && target.find(':') != std::string::npos &&
+                    (target.front() == '[' || target.find(':') == target.rfind(':'));
+    if (has_port) {
+      auto hp = rules::split_host_port(target);
+      if (!hp) return error(hp.error());
+      raw_host = hp->host;
+      port = hp->port;
     }
-    raw_host = hp->host;
-    port = hp->port;
   }
   auto host = rules::canonicalize_host(raw_host);
-  if (!host) {
-    std::fprintf(stderr, "sluice check: %s\n", host.error().c_str());
-    return 2;
+  if (!host) return error(host.error());
+
+  rules::RulesRuntime runtime;
+  runtime.set_log_sink([](const rules::LuaLogRecord& r) {
+    std::fprintf(stderr, "lua [%s] %s: %s\n", r.level.c_str(), r.script.c_str(), r.message.c_str());
+  });
+  auto built = runtime.build(cfg);
+  if (!built) return error(built.error());
+  rules::ConnectionFacts facts;
+  facts.kind = kind;
+  facts.listener = listener ? listener->name : "";
+  facts.client = "check";
+  auto judge = rules::make_judge(*policy, built.value().get(), facts);
+
+  const std::string target = shown(host.value(), port);
+  rules::Verdict v;
+  std::vector<rules::HeaderEdit> edits;
+  if (kind == "http") {
+    rules::HeaderFields headers;
+    for (const auto& h : a.all("--header")) {
+      size_t colon = h.find(':');
+      if (colon == std::string::npos || colon == 0) return error("--header must be 'Name: value', not '" + h + "'");
+      size_t start = h.find_first_not_of(" \t", colon + 1);
+      headers.emplace_back(h.substr(0, colon), start == std::string::npos ? "" : h.substr(start));
+    }
+    std::string method = a.one("--method", "GET");
+    rules::RequestFacts r{method, url_text, url.path, &headers};
+    v = judge->judge_request(host.value(), port, r, &edits);
+  } else {
+    v = judge->judge_connect(host.value(), port);
   }
-  rules::Verdict v = policy->judge(host.value(), port);
-  std::string shown = (host->kind == rules::HostKind::Ip && host->addr.v6 ? "[" + host->text + "]" : host->text) +
-                      ":" + std::to_string(port);
-  std::printf("%s %s: policy \"%s\", rule \"%s\" (%s)\n", rules::to_string(v.action), shown.c_str(),
-              v.policy.c_str(), v.rule.c_str(), v.reason.c_str());
+  if (v.allowed() && a.has("--addr")) {
+    std::vector<rules::IpAddr> addrs;
+    for (const auto& text : a.all("--addr")) {
+      auto ip = rules::IpAddr::parse(text);
+      if (!ip) return error("--addr must be an IP address, not '" + text + "'");
+      addrs.push_back(*ip);
+    }
+    if (auto r = judge->judge_resolved(addrs)) v = *r;
+  }
+  print_verdict(v, target);
+  if (v.allowed())
+    for (const auto& e : edits)
+      std::printf("  %s header %s\n", e.remove ? "removes" : "sets", e.name.c_str());
   return v.allowed() ? 0 : 1;
 }
 

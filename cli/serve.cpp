@@ -1,6 +1,8 @@
-// `sluice serve`: the daemon front end. Signals: HUP reloads, TERM/INT drain and exit.
+// `sluice serve`: the daemon front end. SIGHUP or a change to a rule file
+// reloads; TERM/INT drain and exit.
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -10,6 +12,7 @@
 #include "cli/commands.hpp"
 #include "cli/flag_config.hpp"
 #include "proxy/decision_log.hpp"
+#include "proxy/file_watch.hpp"
 #include "proxy/json.hpp"
 #include "proxy/server.hpp"
 #include "rules/config.hpp"
@@ -25,7 +28,8 @@ const char* kServeUsage =
     "\n"
     "Runs the proxy. Every listener speaks HTTP (CONNECT and plain requests) and SOCKS5\n"
     "(first byte 0x05; CONNECT only, names resolved by sluice). Every connection is judged:\n"
-    "deny entries win, then allow entries, then the policy default.\n"
+    "deny entries win, then the policy's Lua rules (docs/lua-api.md), then allow entries,\n"
+    "then the policy default.\n"
     "\n"
     "  --config FILE         YAML configuration (docs/configuration.md)\n"
     "  --listen ADDR         unix:PATH or HOST:PORT (repeatable; listeners are named\n"
@@ -39,6 +43,7 @@ const char* kServeUsage =
     "  --workers N           event-loop threads (default: one per core)\n"
     "\n"
     "Signals: SIGHUP reloads --config (a bad file is reported and the old config stays);\n"
+    "a change to any rule script the config names reloads it the same way.\n"
     "SIGTERM/SIGINT stop accepting, let open connections finish up to\n"
     "limits.drain_timeout_ms, and exit 0.\n";
 
@@ -46,35 +51,46 @@ struct Daemon {
   proxy::Server server;
   std::string config_path;
   uv_signal_t hup{}, term{}, intr{};
+  std::unique_ptr<proxy::FileWatch> rule_watch;  // the rule scripts of the config in force
   bool stopping = false;
 };
 
-void log_reload(proxy::Server& server, bool ok, const std::string& error) {
+void log_reload(proxy::Server& server, const char* trigger, bool ok, const std::string& error) {
   proxy::JsonLine j;
-  j.str("ts", proxy::DecisionLog::now_iso8601()).str("event", "reload").boolean("ok", ok);
+  j.str("ts", proxy::DecisionLog::now_iso8601()).str("event", "reload").str("trigger", trigger).boolean("ok", ok);
   if (!ok) j.str("error", error);
   server.log().write(j.done());
 }
 
-void on_hup(uv_signal_t* h, int) {
-  auto* d = static_cast<Daemon*>(h->data);
+void watch_rules(Daemon* d) {
+  if (!d->rule_watch) return;
+  if (std::string err = d->rule_watch->watch(rules::rule_files(d->server.config())); !err.empty())
+    std::fprintf(stderr, "sluice: %s (rule changes there need SIGHUP)\n", err.c_str());
+}
+
+// `trigger`: "signal" (SIGHUP) or "rule-file" (a watched script changed).
+void reload(Daemon* d, const char* trigger) {
   if (d->config_path.empty()) {
     std::fprintf(stderr, "sluice: reload ignored: started without --config\n");
-    return log_reload(d->server, false, "started without --config");
+    return log_reload(d->server, trigger, false, "started without --config");
   }
   auto load = rules::load_config_file(d->config_path);
   if (!load.errors.empty()) {
     for (const auto& e : load.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     std::fprintf(stderr, "sluice: reload failed; the previous config stays in force\n");
-    return log_reload(d->server, false, load.errors.front().to_string());
+    return log_reload(d->server, trigger, false, load.errors.front().to_string());
   }
   if (std::string err = d->server.reload(load.config); !err.empty()) {
     std::fprintf(stderr, "sluice: reload failed: %s; the previous config stays in force\n", err.c_str());
-    return log_reload(d->server, false, err);
+    return log_reload(d->server, trigger, false, err);
   }
-  std::fprintf(stderr, "sluice: reloaded %s\n", d->config_path.c_str());
-  log_reload(d->server, true, "");
+  std::fprintf(stderr, "sluice: reloaded %s (%s)\n", d->config_path.c_str(),
+               std::strcmp(trigger, "signal") == 0 ? "SIGHUP" : "a rule file changed");
+  log_reload(d->server, trigger, true, "");
+  watch_rules(d);
 }
+
+void on_hup(uv_signal_t* h, int) { reload(static_cast<Daemon*>(h->data), "signal"); }
 
 void on_stop(uv_signal_t* h, int signum) {
   auto* d = static_cast<Daemon*>(h->data);
@@ -85,6 +101,7 @@ void on_stop(uv_signal_t* h, int signum) {
   uv_close(reinterpret_cast<uv_handle_t*>(&d->hup), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&d->term), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&d->intr), nullptr);
+  if (d->rule_watch) d->rule_watch->close();
 }
 
 }  // namespace
@@ -145,11 +162,6 @@ int serve_main(int argc, char** argv) {
     std::fprintf(stderr, "sluice serve: %s\n", err.c_str());
     return 1;
   }
-  for (const auto& l : d->server.listeners())
-    std::fprintf(stderr, "sluice: listening %s on %s\n", l.info->name.c_str(), l.info->address.c_str());
-  std::fprintf(stderr, "sluice: ready\n");
-  std::fflush(stderr);
-
   uv_loop_t loop;
   uv_loop_init(&loop);
   for (auto [sig, h, cb] : {std::tuple{SIGHUP, &d->hup, &on_hup}, std::tuple{SIGTERM, &d->term, &on_stop},
@@ -158,7 +170,17 @@ int serve_main(int argc, char** argv) {
     h->data = d.get();
     uv_signal_start(h, cb, sig);
   }
+  if (!d->config_path.empty()) {
+    Daemon* daemon = d.get();
+    d->rule_watch = std::make_unique<proxy::FileWatch>(&loop, [daemon] { reload(daemon, "rule-file"); });
+    watch_rules(daemon);
+  }
+  for (const auto& l : d->server.listeners())
+    std::fprintf(stderr, "sluice: listening %s on %s\n", l.info->name.c_str(), l.info->address.c_str());
+  std::fprintf(stderr, "sluice: ready\n");
+  std::fflush(stderr);
   uv_run(&loop, UV_RUN_DEFAULT);
+  d->rule_watch.reset();
   uv_loop_close(&loop);
   d->server.stop();
   std::fprintf(stderr, "sluice: stopped\n");

@@ -13,9 +13,10 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
     std::string target = d.host.empty() ? "?" : d.host;
     if (d.port != 0) target += ":" + std::to_string(d.port);
     std::string via = d.kind == "socks" ? ", socks" : "";
+    std::string what = d.verdict.hook.empty() ? "rule" : "script";
     worker.log().denial("sluice: denied " + target + " (" + (d.error.empty() ? d.verdict.reason : d.error) +
-                        (d.verdict.rule.empty() || d.verdict.rule == "default" ? "" : ", rule \"" + d.verdict.rule + "\"") +
-                        via + ")");
+                        (d.verdict.rule.empty() || d.verdict.rule == "default" ? "" : ", " + what + " \"" + d.verdict.rule + "\"") +
+                        via + (d.verdict.message.empty() ? "" : ": " + d.verdict.message) + ")");
   }
   if (!worker.log().enabled()) return;
   JsonLine j;
@@ -35,6 +36,10 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
   if (!d.verdict.reason.empty()) {
     j.str("verdict", rules::to_string(d.verdict.action)).str("reason", d.verdict.reason);
     j.str("rule", d.verdict.rule).str("policy", d.verdict.policy);
+    if (!d.verdict.hook.empty()) j.str("hook", d.verdict.hook);
+    if (!d.verdict.message.empty()) j.str("message", d.verdict.message);
+    if (!d.verdict.error.empty()) j.str("lua_error", d.verdict.error);
+    if (d.verdict.would_deny) j.boolean("would_deny", true);
   } else {
     j.str("verdict", "deny");
   }
@@ -65,6 +70,16 @@ void log_close(WorkerContext& worker, const ClientInfo& client, uint64_t bytes_u
 std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& host, uint16_t port) {
   std::string target = host_port_text(host, port);
   if (v.reason == "no-policy") return "sluice: listener has no policy; every request is denied";
+  std::string script = "script \"" + v.rule + "\" (" + v.hook + ") of policy \"" + v.policy + "\"";
+  if (v.reason == "denied-by-script")
+    return "sluice: " + target + " denied by " + script + (v.message.empty() ? "" : ": " + v.message);
+  if (v.reason == "ask-by-script")
+    return "sluice: " + target + " needs a person's confirmation (" + script +
+           " answered ask), and none can be asked here, so it is denied" +
+           (v.message.empty() ? "" : ": " + v.message);
+  if (v.reason == "script-error")
+    return "sluice: " + target + " denied: " + script +
+           " failed and the policy's on_error is deny; the decision log has the error";
   if (v.reason == "denied-by-rule")
     return "sluice: " + target + " denied by rule \"" + v.rule + "\" in the deny list of policy \"" + v.policy +
            "\"; remove that entry to allow it";

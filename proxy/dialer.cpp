@@ -23,16 +23,18 @@ void Dialer::cancel() {
     resolving_ = false;
   }
   done_ = nullptr;
+  gate_ = nullptr;
   ++attempt_;  // a connect callback still in flight is stale
   trying_.close();
   timer_.close();
 }
 
-void Dialer::dial(const rules::CanonicalHost& host, uint16_t port, Callback done) {
+void Dialer::dial(const rules::CanonicalHost& host, uint16_t port, Callback done, ResolvedGate gate) {
   cancel();
   host_ = host;
   port_ = port;
   done_ = std::move(done);
+  gate_ = std::move(gate);
   outcome_ = Outcome{};
   if (host_.kind == rules::HostKind::Ip) {
     ResolveResult r;
@@ -64,6 +66,10 @@ void Dialer::on_resolved(ResolveResult r) {
   outcome_.address_class = check.refused_class;
   candidates_ = std::move(check.dialable);
   if (candidates_.empty()) return finish(Failure::AddressDenied, "");
+  if (gate_) {
+    outcome_.verdict = gate_(candidates_);
+    if (outcome_.verdict && !outcome_.verdict->allowed()) return finish(Failure::RefusedByRules, "");
+  }
   next_ = 0;
   connect_started_ns_ = uv_hrtime();
   timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });

@@ -2,10 +2,13 @@
 // literals skip it), drop what the resolved-address check refuses, then try each
 // address that passed in turn, all under one connect_timeout. The caller gets a
 // connected TCP handle, or one failure with its cause. Shared by every session kind.
+// Between the check and the first connect, an optional gate (the rules' on_resolved)
+// sees the addresses that passed and may refuse them.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,7 +25,7 @@ namespace sluice::proxy {
 
 class Dialer {
  public:
-  enum class Failure { None, DnsFailed, AddressDenied, ConnectFailed, ConnectTimeout };
+  enum class Failure { None, DnsFailed, AddressDenied, RefusedByRules, ConnectFailed, ConnectTimeout };
 
   struct Outcome {
     Failure failure = Failure::None;
@@ -32,18 +35,22 @@ class Dialer {
     std::string addr;           // the address dialed last, "ip:port"
     double dns_ms = -1;         // -1: not resolved (an IP literal)
     double connect_ms = -1;
+    // What the gate answered, when it answered: the refusal (RefusedByRules), or an
+    // allow the caller records (report mode, a script error under on_error: allow).
+    std::optional<rules::Verdict> verdict;
     // Connected (Failure::None): the caller takes it and sets its data pointer.
     UvHandle<uv_tcp_t> stream{UvHandle<uv_tcp_t>::Empty{}};
   };
   // Runs once per dial(), possibly before dial() returns (IP literal refused, no address left).
   using Callback = std::function<void(Outcome&)>;
+  using ResolvedGate = std::function<std::optional<rules::Verdict>(const std::vector<rules::IpAddr>&)>;
 
   Dialer(WorkerContext& worker, const rules::Config& config, const rules::Policy* policy);
   ~Dialer();
   Dialer(const Dialer&) = delete;
   Dialer& operator=(const Dialer&) = delete;
 
-  void dial(const rules::CanonicalHost& host, uint16_t port, Callback done);
+  void dial(const rules::CanonicalHost& host, uint16_t port, Callback done, ResolvedGate gate = {});
   // Abandons a dial in progress: no callback will run.
   void cancel();
 
@@ -62,6 +69,7 @@ class Dialer {
   rules::CanonicalHost host_;
   uint16_t port_ = 0;
   Callback done_;
+  ResolvedGate gate_;
   Outcome outcome_;
   std::vector<rules::IpAddr> candidates_;
   size_t next_ = 0;

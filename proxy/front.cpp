@@ -10,8 +10,8 @@
 namespace sluice::proxy {
 
 Front::Front(WorkerContext& worker, std::shared_ptr<const ListenerInfo> listener,
-             std::shared_ptr<const rules::Config> config)
-    : worker_(worker), config_(std::move(config)) {
+             std::shared_ptr<const rules::Config> config, std::shared_ptr<rules::WorkerRules> rules)
+    : worker_(worker), config_(std::move(config)), rules_(std::move(rules)) {
   client_info_.id = worker.next_connection_id();
   client_info_.listener = std::move(listener);
   client_info_.started_ms = uv_now(worker.loop());
@@ -93,10 +93,12 @@ void Front::hand_over(char* block, size_t n) {
   std::unique_ptr<SocksSession> s5;
   std::unique_ptr<Session> http;
   if (socks) {
-    s5 = std::make_unique<SocksSession>(worker_, config_, std::move(client_info_), std::move(client_), std::move(first));
+    s5 = std::make_unique<SocksSession>(worker_, config_, rules_, std::move(client_info_), std::move(client_),
+                                        std::move(first));
     socks_session = s5.get();
   } else {
-    http = std::make_unique<Session>(worker_, config_, std::move(client_info_), std::move(client_), std::move(first));
+    http = std::make_unique<Session>(worker_, config_, rules_, std::move(client_info_), std::move(client_),
+                                     std::move(first));
     http_session = http.get();
   }
   WorkerContext& worker = worker_;

@@ -11,12 +11,15 @@
 #include "proxy/uv_handle.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
+#include "rules/rule_engine.hpp"
 
 namespace sluice::proxy {
 
 class Front {
  public:
-  Front(WorkerContext& worker, std::shared_ptr<const ListenerInfo> listener, std::shared_ptr<const rules::Config> config);
+  // `rules`: the worker's Lua states for `config` (may be null), handed on to the session.
+  Front(WorkerContext& worker, std::shared_ptr<const ListenerInfo> listener, std::shared_ptr<const rules::Config> config,
+        std::shared_ptr<rules::WorkerRules> rules);
   ~Front();
 
   // Accepts a pending connection from `server`; false when it failed (the front is already closing).
@@ -39,6 +42,7 @@ class Front {
 
   WorkerContext& worker_;
   std::shared_ptr<const rules::Config> config_;
+  std::shared_ptr<rules::WorkerRules> rules_;
   ClientInfo client_info_;
   UvHandle<AnyStream> client_;
   UvHandle<uv_timer_t> header_timer_{UvHandle<uv_timer_t>::Empty{}};  // not counted: closes on its own

@@ -23,12 +23,33 @@ bool same_socket(const rules::ListenerConfig& a, const rules::ListenerConfig& b)
 
 Server::~Server() { stop(); }
 
+rules::Result<std::vector<std::shared_ptr<rules::WorkerRules>>> Server::build_rules(const rules::Config& config,
+                                                                                    size_t workers) {
+  std::vector<std::shared_ptr<rules::WorkerRules>> out;
+  for (size_t i = 0; i < workers; ++i) {
+    auto built = runtime_.build(config);
+    if (!built) return rules::Err{built.error()};
+    out.push_back(built.value());
+  }
+  return out;
+}
+
 std::string Server::start(std::shared_ptr<const rules::Config> config, int workers) {
   config_ = std::move(config);
   if (std::string err = log_.open(config_->log.path); !err.empty()) return err;
   shared_.log = &log_;
   shared_.self_addresses = interface_addresses();
+  // sluice.log(level, message) from any worker's scripts.
+  runtime_.set_log_sink([log = &log_](const rules::LuaLogRecord& r) {
+    if (!log->enabled()) return;
+    JsonLine j;
+    j.str("ts", DecisionLog::now_iso8601()).str("event", "lua-log").num("conn", static_cast<int64_t>(r.conn));
+    j.str("script", r.script).str("level", r.level).str("message", r.message);
+    log->write(j.done());
+  });
   if (workers <= 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto rules = build_rules(*config_, static_cast<size_t>(workers));
+  if (!rules) return "rules: " + rules.error();
   for (const auto& lc : config_->listeners) {
     auto bound = bind_listener(lc, workers);
     if (!bound) {
@@ -39,7 +60,7 @@ std::string Server::start(std::shared_ptr<const rules::Config> config, int worke
     listeners_.push_back(std::move(bound.value()));
   }
   for (int i = 0; i < workers; ++i) {
-    auto w = std::make_unique<Worker>(i, shared_, config_);
+    auto w = std::make_unique<Worker>(i, shared_, config_, rules.value()[static_cast<size_t>(i)]);
     if (std::string err = w->prepare(listeners_); !err.empty()) {
       workers_.clear();
       for (auto& l : listeners_) release_listener(l);
@@ -60,11 +81,13 @@ std::string Server::reload(std::shared_ptr<const rules::Config> config) {
   if (!listeners_same) return "listener addresses changed: restart sluice to apply them";
   if (old.resolver.servers != config->resolver.servers || old.resolver.timeout_ms != config->resolver.timeout_ms)
     return "resolver settings changed: restart sluice to apply them";
+  auto rules = build_rules(*config, workers_.size());
+  if (!rules) return "rules: " + rules.error();
   if (old.log.path != config->log.path) {
     if (std::string err = log_.open(config->log.path); !err.empty()) return err;
   }
   config_ = config;
-  for (auto& w : workers_) w->set_config(config);
+  for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->set_config(config, rules.value()[i]);
   return "";
 }
 

@@ -1,5 +1,6 @@
 // The data plane as one object: binds listeners, runs N workers, swaps
-// configs on reload and drains on stop. Used by `sluice serve` and `sluice run`.
+// configs (and the Lua states made for them) on reload and drains on stop.
+// Used by `sluice serve` and `sluice run`.
 #pragma once
 #include <memory>
 #include <string>
@@ -9,6 +10,7 @@
 #include "proxy/listener.hpp"
 #include "proxy/worker.hpp"
 #include "rules/config.hpp"
+#include "rules/rule_engine.hpp"
 
 namespace sluice::proxy {
 
@@ -21,7 +23,9 @@ class Server {
 
   // Binds every listener and starts `workers` loops (0 = one per core). "" or an error.
   std::string start(std::shared_ptr<const rules::Config> config, int workers);
-  // Applies a new config to new connections; in-flight ones keep theirs.
+  // Applies a new config to new connections; in-flight ones keep theirs. The Lua
+  // states for every worker are built here, on the caller's thread, before any
+  // worker sees them: a script that fails to load changes nothing.
   // Listener addresses and resolver servers cannot change without a restart.
   std::string reload(std::shared_ptr<const rules::Config> config);
   // Stops accepting, lets open connections finish for drain_timeout_ms, joins workers.
@@ -36,7 +40,12 @@ class Server {
   DecisionLog& log() { return log_; }
 
  private:
+  // One Lua state set per worker for `config`, or an error naming script:line.
+  rules::Result<std::vector<std::shared_ptr<rules::WorkerRules>>> build_rules(const rules::Config& config,
+                                                                              size_t workers);
+
   std::shared_ptr<const rules::Config> config_;
+  rules::RulesRuntime runtime_;
   std::vector<BoundListener> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   SharedState shared_;

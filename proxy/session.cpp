@@ -29,12 +29,15 @@ const rules::ListenerConfig* find_listener(const rules::Config& c, const std::st
 }
 }  // namespace
 
-Session::Session(WorkerContext& worker, std::shared_ptr<const rules::Config> config, ClientInfo client,
-                 UvHandle<AnyStream>&& stream, std::string first_bytes)
+Session::Session(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
+                 std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
+                 std::string first_bytes)
     : worker_(worker),
       config_(std::move(config)),
       client_info_(std::move(client)),
       listener_config_(find_listener(*config_, client_info_.listener->name)),
+      judge_(worker, client_info_, listener_config_ ? config_->policy(listener_config_->policy) : nullptr,
+             std::move(rules)),
       request_parser_(HttpParser::Kind::Request,
                       HttpParser::Limits{config_->limits.max_header_bytes, config_->limits.max_headers,
                                          config_->limits.max_request_line_bytes}),
@@ -129,9 +132,18 @@ void Session::judge_target(const std::string& raw_host, uint16_t port) {
   host_ = std::move(host.value());
   port_ = port;
   decision_->host = host_.text;
-  decision_->verdict = judge({policy_, decision_->kind, host_, port_, client_info_});
+  // The whole judgment order lives in rules/judge.hpp: deny entries, Lua, allow entries, default.
+  if (is_connect_) {
+    decision_->verdict = judge_.connect(decision_->kind, host_, port_);
+  } else {
+    const HttpHead& h = request_parser_.head();
+    rules::RequestFacts facts{h.method, h.target, url_.path, &h.headers};
+    header_edits_.clear();
+    decision_->verdict = judge_.request(host_, port_, facts, &header_edits_);
+  }
   const rules::Verdict& v = decision_->verdict;
   if (!v.allowed()) return reply_and_close(403, v.reason.c_str(), denial_message(v, host_, port_));
+  if (!header_edits_.empty()) rules::apply_header_edits(request_parser_.head().headers, header_edits_);
   std::string key = host_.text + ":" + std::to_string(port_);
   if (!is_connect_ && upstream_.live() && !upstream_eof_ && upstream_key_ == key) {
     decision_->addr = upstream_addr_;
@@ -141,13 +153,16 @@ void Session::judge_target(const std::string& raw_host, uint16_t port) {
   close_upstream();
   upstream_key_ = key;
   state_ = State::Dialing;
-  dialer_.dial(host_, port_, [this](Dialer::Outcome& o) {
-    try {
-      on_dialed(o);
-    } catch (...) {
-      close_now();
-    }
-  });
+  dialer_.dial(
+      host_, port_,
+      [this](Dialer::Outcome& o) {
+        try {
+          on_dialed(o);
+        } catch (...) {
+          close_now();
+        }
+      },
+      [this](const std::vector<rules::IpAddr>& addrs) { return judge_.resolved(addrs); });
 }
 
 // ---- dialing -----------------------------------------------------------------
@@ -158,6 +173,7 @@ void Session::on_dialed(Dialer::Outcome& o) {
   decision_->connect_ms = o.connect_ms;
   decision_->addr = o.addr;
   decision_->address_class = o.address_class;
+  if (o.verdict) decision_->verdict = *o.verdict;  // on_resolved spoke
   const std::string target = host_port_text(host_, port_);
   switch (o.failure) {
     case Dialer::Failure::DnsFailed:
@@ -167,6 +183,8 @@ void Session::on_dialed(Dialer::Outcome& o) {
                              "sluice: " + host_.text + " resolves only to " + o.address_class +
                                  " addresses, which sluice does not dial; list the address or range in the allow "
                                  "list if you mean to reach it");
+    case Dialer::Failure::RefusedByRules:
+      return reply_and_close(403, decision_->verdict.reason.c_str(), denial_message(decision_->verdict, host_, port_));
     case Dialer::Failure::ConnectFailed:
       return reply_and_close(502, "connect-failed", "sluice: cannot connect to " + target + ": " + o.error);
     case Dialer::Failure::ConnectTimeout:

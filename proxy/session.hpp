@@ -20,12 +20,14 @@
 #include "proxy/dialer.hpp"
 #include "proxy/http_message.hpp"
 #include "proxy/http_parser.hpp"
+#include "proxy/judge.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/uv_handle.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
 #include "rules/host.hpp"
 #include "rules/policy.hpp"
+#include "rules/rule_engine.hpp"
 
 namespace sluice::proxy {
 
@@ -35,8 +37,11 @@ class Session {
   static const char* state_name(State s);
 
   // Takes the accepted client from the sniffer, with the bytes it already read.
-  Session(WorkerContext& worker, std::shared_ptr<const rules::Config> config, ClientInfo client,
-          UvHandle<AnyStream>&& stream, std::string first_bytes);
+  // `rules`: the worker's Lua states for `config` (may be null); the session keeps both
+  // for its whole life, so a reload never changes its judgment half way.
+  Session(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
+          std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
+          std::string first_bytes);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -114,6 +119,8 @@ class Session {
   ClientInfo client_info_;
   const rules::Policy* policy_ = nullptr;
   const rules::ListenerConfig* listener_config_ = nullptr;
+  SessionJudge judge_;
+  std::vector<rules::HeaderEdit> header_edits_;  // from on_request, applied before forwarding
   State state_ = State::ReadingHead;
 
   UvHandle<AnyStream> client_{UvHandle<AnyStream>::Empty{}};  // from the front

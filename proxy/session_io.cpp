@@ -461,6 +461,12 @@ void Session::close_now() {
   corked_[1].clear();
   dialer_.cancel();
   relay_.detach();
+  try {
+    judge_.close(bytes_up_ + relay_.bytes_up(), bytes_down_ + relay_.bytes_down(), requests_,
+                 decision_ ? &decision_->verdict : nullptr);
+  } catch (...) {
+    // Out of memory while accounting: the connection closes all the same.
+  }
   if (client_.live())
     log_close(worker_, client_info_, bytes_up_ + relay_.bytes_up(), bytes_down_ + relay_.bytes_down(), requests_);
   timer_.close(on_handle_closed);

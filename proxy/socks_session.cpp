@@ -56,13 +56,15 @@ const char* SocksSession::state_name(State s) {
   return "?";
 }
 
-SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config, ClientInfo client,
-                           UvHandle<AnyStream>&& stream, std::string first_bytes)
+SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
+                           std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
+                           std::string first_bytes)
     : worker_(worker),
       config_(std::move(config)),
       client_info_(std::move(client)),
       listener_config_(find_listener(*config_, client_info_.listener->name)),
       policy_(listener_config_ ? config_->policy(listener_config_->policy) : nullptr),
+      judge_(worker, client_info_, policy_, std::move(rules)),
       pending_(std::move(first_bytes)),
       dialer_(worker, *config_, policy_),
       relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.idle_timeout_ms)) {
@@ -221,20 +223,23 @@ void SocksSession::on_request(const socks5::Request& r) {
   host_ = std::move(host.value());
   port_ = r.port;
   decision_.host = host_.text;
-  decision_.verdict = judge({policy_, decision_.kind, host_, port_, client_info_});
+  decision_.verdict = judge_.connect(decision_.kind, host_, port_);
   const rules::Verdict& v = decision_.verdict;
   if (!v.allowed()) {
     if (port_ == 22 && policy_ != nullptr && policy_->ssh_in_band_reason) return send_in_band_reason();
     return refuse_request(socks5::Reply::NotAllowed, v.reason.c_str());
   }
   state_ = State::Dialing;
-  dialer_.dial(host_, port_, [this](Dialer::Outcome& o) {
-    try {
-      on_dialed(o);
-    } catch (...) {
-      close_now();
-    }
-  });
+  dialer_.dial(
+      host_, port_,
+      [this](Dialer::Outcome& o) {
+        try {
+          on_dialed(o);
+        } catch (...) {
+          close_now();
+        }
+      },
+      [this](const std::vector<rules::IpAddr>& addrs) { return judge_.resolved(addrs); });
 }
 
 // The opt-in in-band reason: "granted", then sluice plays an ssh server that
@@ -252,9 +257,13 @@ void SocksSession::on_dialed(Dialer::Outcome& o) {
   decision_.connect_ms = o.connect_ms;
   decision_.addr = o.addr;
   decision_.address_class = o.address_class;
+  if (o.verdict) decision_.verdict = *o.verdict;  // on_resolved spoke
   switch (o.failure) {
     case Dialer::Failure::DnsFailed: return refuse_request(socks5::Reply::HostUnreachable, "dns-failed");
     case Dialer::Failure::AddressDenied: return refuse_request(socks5::Reply::NotAllowed, "resolved-address-denied");
+    case Dialer::Failure::RefusedByRules:
+      if (port_ == 22 && policy_ != nullptr && policy_->ssh_in_band_reason) return send_in_band_reason();
+      return refuse_request(socks5::Reply::NotAllowed, decision_.verdict.reason.c_str());
     case Dialer::Failure::ConnectFailed: return refuse_request(connect_failure_reply(o.uv_error), "connect-failed");
     case Dialer::Failure::ConnectTimeout: return refuse_request(socks5::Reply::TtlExpired, "connect-timeout");
     case Dialer::Failure::None: break;
@@ -358,6 +367,11 @@ void SocksSession::close_now() {
   state_ = State::Closing;
   dialer_.cancel();
   relay_.detach();
+  try {
+    judge_.close(relay_.bytes_up(), relay_.bytes_down(), 1, &decision_.verdict);
+  } catch (...) {
+    // Out of memory while accounting: the connection closes all the same.
+  }
   if (client_.live()) log_close(worker_, client_info_, relay_.bytes_up(), relay_.bytes_down(), 1);
   timer_.close(on_handle_closed);
   client_.close(on_handle_closed);

@@ -18,11 +18,13 @@
 #include "proxy/connection.hpp"
 #include "proxy/decision.hpp"
 #include "proxy/dialer.hpp"
+#include "proxy/judge.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/socks5.hpp"
 #include "proxy/uv_handle.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
+#include "rules/rule_engine.hpp"
 
 namespace sluice::proxy {
 
@@ -31,8 +33,10 @@ class SocksSession {
   enum class State { Greeting, Authenticating, ReadingRequest, Judging, Dialing, Tunnelling, Closing };
   static const char* state_name(State s);
 
-  SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config, ClientInfo client,
-               UvHandle<AnyStream>&& stream, std::string first_bytes);
+  // `rules`: the worker's Lua states for `config` (may be null), kept for the session's life.
+  SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
+               std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
+               std::string first_bytes);
   ~SocksSession();
   SocksSession(const SocksSession&) = delete;
   SocksSession& operator=(const SocksSession&) = delete;
@@ -78,6 +82,7 @@ class SocksSession {
   ClientInfo client_info_;
   const rules::ListenerConfig* listener_config_ = nullptr;
   const rules::Policy* policy_ = nullptr;
+  SessionJudge judge_;
   State state_ = State::Greeting;
 
   UvHandle<AnyStream> client_{UvHandle<AnyStream>::Empty{}};

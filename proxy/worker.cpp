@@ -8,8 +8,9 @@
 
 namespace sluice::proxy {
 
-Worker::Worker(int index, SharedState& shared, std::shared_ptr<const rules::Config> config)
-    : index_(index), shared_(shared), config_(std::move(config)) {}
+Worker::Worker(int index, SharedState& shared, std::shared_ptr<const rules::Config> config,
+               std::shared_ptr<rules::WorkerRules> rules)
+    : index_(index), shared_(shared), config_(std::move(config)), rules_(std::move(rules)) {}
 
 Worker::~Worker() {
   join();
@@ -78,8 +79,11 @@ void Worker::post(std::function<void()> fn) {
   uv_async_send(wake_.get());
 }
 
-void Worker::set_config(std::shared_ptr<const rules::Config> config) {
-  post([this, config = std::move(config)]() mutable { config_ = std::move(config); });
+void Worker::set_config(std::shared_ptr<const rules::Config> config, std::shared_ptr<rules::WorkerRules> rules) {
+  post([this, config = std::move(config), rules = std::move(rules)]() mutable {
+    config_ = std::move(config);
+    rules_ = std::move(rules);
+  });
 }
 
 void Worker::stop(int drain_ms) {
@@ -110,7 +114,7 @@ void Worker::on_connection(uv_stream_t* server, int status) {
 
 void Worker::accept_from(uv_stream_t* server, const std::shared_ptr<const ListenerInfo>& info, bool is_unix) {
   try {
-    auto front = std::make_unique<Front>(*this, info, config_);
+    auto front = std::make_unique<Front>(*this, info, config_, rules_);
     Front* f = front.get();
     connections_.emplace(f, Entry{OwnedConnection(std::move(front)), info});
     size_t active = shared_.active.fetch_add(1) + 1;

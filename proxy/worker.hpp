@@ -16,6 +16,7 @@
 #include "proxy/connection.hpp"
 #include "proxy/uv_handle.hpp"
 #include "proxy/worker_context.hpp"
+#include "rules/rule_engine.hpp"
 
 namespace sluice::proxy {
 
@@ -31,7 +32,9 @@ struct SharedState {
 
 class Worker final : public WorkerContext {
  public:
-  Worker(int index, SharedState& shared, std::shared_ptr<const rules::Config> config);
+  // `rules`: this worker's Lua states for `config` (null when no policy has rules).
+  Worker(int index, SharedState& shared, std::shared_ptr<const rules::Config> config,
+         std::shared_ptr<rules::WorkerRules> rules);
   ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -41,8 +44,9 @@ class Worker final : public WorkerContext {
   void start();
   // Thread-safe: runs `fn` on the worker's loop thread.
   void post(std::function<void()> fn);
-  // Thread-safe: new connections use `config` from now on.
-  void set_config(std::shared_ptr<const rules::Config> config);
+  // Thread-safe: new connections use `config` and `rules` from now on, swapped
+  // together on the loop thread; open connections keep the version they started with.
+  void set_config(std::shared_ptr<const rules::Config> config, std::shared_ptr<rules::WorkerRules> rules);
   // Thread-safe: stop accepting; idle connections close now, busy ones get `drain_ms`.
   void stop(int drain_ms);
   // Thread-safe: `fd` is one end of a unix socketpair on which a launcher's in-jail bridge
@@ -86,6 +90,7 @@ class Worker final : public WorkerContext {
   int index_;
   SharedState& shared_;
   std::shared_ptr<const rules::Config> config_;
+  std::shared_ptr<rules::WorkerRules> rules_;
   uv_loop_t loop_{};
   bool loop_ready_ = false;
   std::unique_ptr<Resolver> resolver_;
