@@ -143,10 +143,13 @@ class Sluice:
     """A running `sluice serve`: a YAML config (or flags), stdout and stderr captured to files
     in a temp dir; waits for `sluice: ready` and parses the `sluice: listening` lines.
 
-    In config text, {dir} becomes the temp dir and {log} the decision log path."""
+    In config text, {dir} becomes the temp dir and {log} the decision log path.
+    `files` (name -> text) are written into the temp dir first, e.g. rule scripts."""
 
-    def __init__(self, config_text=None, args=None, workers=2, ready_timeout=20.0, preexec=None):
+    def __init__(self, config_text=None, args=None, workers=2, ready_timeout=20.0, preexec=None, files=None):
         self.dir = tempfile.mkdtemp(prefix="sluice-e2e-")
+        for name, text in (files or {}).items():
+            self.write_file(name, text)
         self.config_path = os.path.join(self.dir, "sluice.yaml")
         self.log_path = os.path.join(self.dir, "decisions.jsonl")
         self.stderr_path = os.path.join(self.dir, "stderr.txt")
@@ -176,6 +179,15 @@ class Sluice:
         except BaseException:
             self.kill()
             raise
+
+    def write_file(self, name, text):
+        """Writes a file in the temp dir atomically (a reload never reads half of it)."""
+        path = os.path.join(self.dir, name)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        return path
 
     def write_config(self, text):
         tmp = self.config_path + ".tmp"
