@@ -100,6 +100,8 @@ std::shared_ptr<Counter> CounterStore::get(std::string_view key, int64_t window_
 
 size_t CounterStore::sweep() {
   int64_t now = clock_->monotonic_ms();
+  int64_t last = last_sweep_ms_.load(std::memory_order_relaxed);
+  if (now - last < 1000 || !last_sweep_ms_.compare_exchange_strong(last, now)) return 0;
   size_t dropped = 0;
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mu);

@@ -68,12 +68,15 @@ class CounterStore {
     std::unordered_map<std::string, std::shared_ptr<Counter>> map;
   };
   // Drops counters no script holds whose value is 0 for good. Returns how many.
+  // At most once a second: a full store of live counters must not make every
+  // new key pay for a scan.
   size_t sweep();
 
   std::shared_ptr<const Clock> clock_;
   const size_t max_counters_;
   std::array<Shard, kShards> shards_;
   std::atomic<size_t> count_{0};
+  std::atomic<int64_t> last_sweep_ms_{INT64_MIN / 2};
 };
 
 }  // namespace sluice::rules

@@ -104,12 +104,25 @@ HookResult::Kind parse_verdict_word(const char* s, size_t n) {
 constexpr size_t kMaxReason = 300;
 
 // The hook's return value at the top of the stack -> ctx->kind / ctx->reason.
-// `line` is where the hook function was defined, for the error message.
-void read_verdict(lua_State* L, LuaPolicy::CallContext* ctx, int line) {
-  const char* hook = hook_name(ctx->hook);
-  const char* script = ctx->script->name.c_str();
+// The hook function itself is at `fn`, for the line of an error message.
+void read_verdict(lua_State* L, LuaPolicy::CallContext* ctx, int fn) {
   int t = lua_type(L, -1);
   if (t == LUA_TNIL) return;
+  if (t == LUA_TSTRING) {  // the common answer: a word, checked without touching the debug API
+    size_t n = 0;
+    const char* w = lua_tolstring(L, -1, &n);
+    HookResult::Kind k = parse_verdict_word(w, n);
+    if (k != HookResult::Kind::Error) {
+      ctx->kind = k;
+      return;
+    }
+  }
+  lua_Debug ar;
+  lua_pushvalue(L, fn);
+  lua_getinfo(L, ">S", &ar);
+  const int line = ar.linedefined;
+  const char* hook = hook_name(ctx->hook);
+  const char* script = ctx->script->name.c_str();
   const char* word = nullptr;
   size_t word_len = 0;
   const char* reason = nullptr;
@@ -150,19 +163,11 @@ void read_verdict(lua_State* L, LuaPolicy::CallContext* ctx, int line) {
 int call_hook(lua_State* L) {
   auto* ctx = static_cast<LuaPolicy::CallContext*>(lua_touserdata(L, 1));
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->script->hooks[static_cast<size_t>(ctx->hook)]);
-  lua_Debug ar;
-  lua_pushvalue(L, -1);
-  lua_getinfo(L, ">S", &ar);
+  const int fn = lua_gettop(L);
+  lua_pushvalue(L, fn);  // the copy is called; the original stays for read_verdict
   int nargs = lua_detail::push_hook_arguments(L, ctx);
   lua_call(L, nargs, 1);
-  if (ctx->hook != Hook::Close) read_verdict(L, ctx, ar.linedefined);
-  return 0;
-}
-
-int release_connection(lua_State* L) {
-  auto* ref = static_cast<int*>(lua_touserdata(L, 1));
-  luaL_unref(L, LUA_REGISTRYINDEX, *ref);
-  *ref = LUA_NOREF;
+  if (ctx->hook != Hook::Close) read_verdict(L, ctx, fn);
   return 0;
 }
 
@@ -260,7 +265,9 @@ std::vector<std::string> LuaPolicy::on_close(LuaConnection& c, const CloseStats&
 
 void LuaPolicy::release(LuaConnection& c) {
   if (c.ref == LUA_NOREF || c.ref == LUA_REFNIL) return;
-  sandbox_->call(release_connection, &c.ref);
+  // Unprotected on purpose: luaL_unref only overwrites two existing registry
+  // slots (the ref's and the free list's), which allocates nothing and cannot raise.
+  luaL_unref(sandbox_->state(), LUA_REGISTRYINDEX, c.ref);
   c.ref = LUA_NOREF;
 }
 

@@ -187,6 +187,24 @@ class RunTest(E2E):
         self.assertIn("HTTP_PROXY=http://127.0.0.1:", r.stdout)
         self.assertEqual(profile, "")  # a dry run starts nothing
 
+    def test_policy_file_with_lua_rules(self):
+        # Rules load relative to the policy file; the listener `sluice run` makes is the sandbox.
+        d = tempfile.mkdtemp(prefix="sluice-policy-")
+        self.addCleanup(shutil.rmtree, d, True)
+        with open(os.path.join(d, "policy.yaml"), "w") as f:
+            f.write("policies:\n  default:\n    allow: [allowed.test, other.test, 127.0.0.1]\n    rules: [r.lua]\n")
+        with open(os.path.join(d, "r.lua"), "w") as f:
+            f.write("function on_request(c, r)\n"
+                    "  if c.host == 'other.test' then\n"
+                    "    return {verdict = 'deny', reason = c.listener .. ' ' .. c.kind .. ' ' .. r.method} end\n"
+                    "end\n")
+        r = self.run_jail("curl -sS %s && curl -sS %s" % (self.url("allowed.test"), self.url("other.test")),
+                          allow=(), extra=["--policy", os.path.join(d, "policy.yaml")])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "hello\nsluice: other.test:%d denied by script \"r.lua\" (on_request) of policy "
+                                   "\"default\": sandbox http GET\n" % self.up.port)
+        self.assertIn('(denied-by-script, script "r.lua": sandbox http GET)', r.stderr)
+
     def test_quiet_hides_denials(self):
         r = self.run_jail("curl -sS -o /dev/null %s" % self.url("other.test"), extra=["--quiet"])
         self.assertNotIn("denied", r.stderr)

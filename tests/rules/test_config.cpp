@@ -71,6 +71,14 @@ TEST_CASE("a full config file loads with every value") {
   CHECK(judge(cfg, "open", "anything.test", 22).reason == "default-allow");
   CHECK(judge(cfg, "open", "169.254.169.254", 80).reason == "denied-by-rule");
   CHECK(judge(cfg, "default", "github.com", 443).reason == "not-in-allowlist");
+  const Policy* agents = cfg.policy("agents");
+  REQUIRE(agents->rules.size() == 1);
+  CHECK(agents->rules[0].name == "full.lua");
+  CHECK(agents->rules[0].path == std::string(SLUICE_TEST_DATA) + "/full.lua");
+  CHECK(agents->rules[0].text.find("function on_connect(c)") != std::string::npos);
+  CHECK(agents->on_error == Action::Allow);
+  CHECK(agents->mode == Policy::Mode::Report);
+  CHECK(cfg.policy("open")->rules.empty());
 
   CHECK(cfg.resolver.servers == std::vector<std::string>{"127.0.0.1:5353", "[::1]:53"});
   CHECK(cfg.resolver.timeout_ms == 2500);
@@ -80,6 +88,8 @@ TEST_CASE("a full config file loads with every value") {
   CHECK(cfg.limits.drain_timeout_ms == 3000);
   CHECK(cfg.limits.max_header_bytes == 32768);
   CHECK(cfg.limits.max_connections == 500);
+  CHECK(cfg.limits.lua.instruction_budget == 123456);
+  CHECK(cfg.limits.lua.memory_bytes == 4096 * 1024);
   CHECK(cfg.log.path == "/var/log/sluice/decisions.log");
 }
 
