@@ -70,12 +70,16 @@ Verdict ConnectionJudge::judge_connect(const CanonicalHost& host, uint16_t port)
 Verdict ConnectionJudge::judge_request(const CanonicalHost& host, uint16_t port, const RequestFacts& request,
                                        std::vector<HeaderEdit>* edits) {
   std::string key = host.text + ":" + std::to_string(port);
+  Verdict first;
   if (key != target_key_) {
     target_verdict_ = judge_connect(host, port);
     target_key_ = std::move(key);
+    first = target_verdict_;
+  } else {
+    first = target_verdict_;
+    first.error.clear();  // a script error is reported by the call that had it, not by every reuse
   }
   set_target(host, port);
-  const Verdict& first = target_verdict_;
   if (!first.allowed() || !lua_ || !lua_->has(Hook::Request)) return first;
   HookResult r = lua_->on_request(lua_conn_, request, edits);
   if (r.kind == HookResult::Kind::None) return first;

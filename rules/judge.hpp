@@ -39,6 +39,7 @@ class ConnectionJudge {
 
   Verdict judge_connect(const CanonicalHost& host, uint16_t port);
   // Header edits are appended to `edits`; apply them only when the verdict allows.
+  // Verdict::error is set only when a hook failed during this call.
   Verdict judge_request(const CanonicalHost& host, uint16_t port, const RequestFacts& request,
                         std::vector<HeaderEdit>* edits);
   // Empty: no script objected. A verdict: a refusal, or (report mode, on_error allow)

@@ -164,6 +164,15 @@ TEST_CASE("a failing hook answers with the policy's on_error verdict") {
     CHECK(v.action == Action::Allow);
     CHECK(v.reason == "allowed-on-script-error");
     CHECK(v.error == "t.lua:1: broken rule");
+    // Plain HTTP: the next request to the same target reuses the verdict without the error.
+    ConnectionJudge http(*pol, lua, facts("http"));
+    HeaderFields headers;
+    RequestFacts r{"GET", "http://example.com/", "/", &headers};
+    std::vector<HeaderEdit> edits;
+    CHECK(http.judge_request(host("example.com"), 80, r, &edits).error == "t.lua:1: broken rule");
+    Verdict again = http.judge_request(host("example.com"), 80, r, &edits);
+    CHECK(again.reason == "allowed-on-script-error");
+    CHECK(again.error.empty());
   }
 }
 
