@@ -86,8 +86,8 @@ for _ in range(repeats):
         micro[name].append(run(["bench", "lua", "--rules", path, "--calls", "200000", "--json"]))
 
 storm = {"plain": [], "lua": []}
-for _ in range(repeats):  # interleaved, so load changes on the machine hit both alike
-    for v in ("plain", "lua"):
+for i in range(repeats):  # interleaved, and in turn first, so load changes hit both alike
+    for v in (("plain", "lua") if i % 2 == 0 else ("lua", "plain")):
         storm[v].append(run(["bench", "connect-storm", "--proxy", "127.0.0.1:" + port[v], "--target",
                              "127.0.0.1:" + up_port, "--concurrency", "16", "--duration", duration,
                              "--pid", pid[v], "--json"]))
@@ -112,7 +112,8 @@ w("- `sluice bench lua --rules FILE --calls 200000 --json` for each script (no n
 w(f"- `sluice bench connect-storm --proxy 127.0.0.1:PORT --target 127.0.0.1:{up_port} --concurrency 16 "
   f"--duration {duration} --pid PID --json`")
 w("  against `sluice serve --config FILE` (default workers: one per core; log off) with the policy")
-w("  `allow: [127.0.0.1]`, without rules and with `rules: [trivial.lua]`, runs interleaved")
+w("  `allow: [127.0.0.1]`, without rules and with `rules: [trivial.lua]`, run back to back in pairs,")
+w("  each going first in turn")
 w("- upstream: `sluice bench upstream --listen 127.0.0.1:0`")
 w()
 w("### Cost of one on_connect call")
@@ -149,17 +150,29 @@ for v, label in (("plain", "sluice, no rules"), ("lua", "sluice, trivial rule"))
     errs = sum(r["failed"] for r in storm[v])
     w(f"| {label} | {rate[v]:.0f} | {rate[v] / rate['plain']:.3f} | {p50:.2f} | {p99:.2f} | {cpu[v]:.3f} | {errs} |")
 w()
-w("Each repeat (tunnels/s, no rules → trivial rule): " +
+pairs = [b["ops_per_s"] / a["ops_per_s"] for a, b in zip(storm["plain"], storm["lua"]) if a["ops_per_s"]]
+cpu_pairs = [b["proxy_cpu_s_per_10k_ops"] / a["proxy_cpu_s_per_10k_ops"] for a, b in zip(storm["plain"], storm["lua"])
+             if a.get("proxy_cpu_s_per_10k_ops") and b.get("proxy_cpu_s_per_10k_ops")]
+w("Each repeat (tunnels/s, no rules → trivial rule, run back to back): " +
   ", ".join(f"{a['ops_per_s']:.0f} → {b['ops_per_s']:.0f}" for a, b in zip(storm["plain"], storm["lua"])) + ".")
+w(f"The machine's own drift between repeats is larger than the difference between the two proxies, so")
+w(f"the comparison that counts is within each back-to-back pair: median ratio {med(pairs):.3f} for the rate,")
+w(f"{med(cpu_pairs):.3f} for proxy CPU per tunnel.")
 w()
 w("### Against the targets of issue 4")
 w()
-loss = 1 - rate["lua"] / rate["plain"]
-cpu_loss = cpu["lua"] / cpu["plain"] - 1 if cpu["plain"] else 0
+loss = 1 - med(pairs)
+cpu_loss = med(cpu_pairs) - 1
 w("| target | measured | goal | |")
 w("|---|---|---|---|")
 w(f"| trivial on_connect, new connection (µs) | {first_trivial:.3f} | ≤ 2 | {'met' if first_trivial <= 2 else '**missed**'} |")
-w(f"| setup rate lost to the trivial rule | {loss * 100:.1f} % | ≤ 10 % | {'met' if loss <= 0.10 else '**missed**'} |")
-w(f"| proxy CPU per tunnel added by the trivial rule | {cpu_loss * 100:.1f} % | (for reference) | |")
+w(f"| setup rate lost to the trivial rule (median of paired runs) | {loss * 100:.1f} % | ≤ 10 % | {'met' if loss <= 0.10 else '**missed**'} |")
+cpu_us = [(b["proxy_cpu_s_per_10k_ops"] - a["proxy_cpu_s_per_10k_ops"]) * 100 for a, b in zip(storm["plain"], storm["lua"])
+          if a.get("proxy_cpu_s_per_10k_ops") and b.get("proxy_cpu_s_per_10k_ops")]
+w(f"| proxy CPU per tunnel added by the trivial rule (median of paired runs) | {cpu_loss * 100:.1f} % ({med(cpu_us):.1f} µs) | (for reference) | |")
+w()
+w("The proxy pays more per tunnel than the microbenchmark's figure: there the rule engine runs in a")
+w("hot loop with every cache warm, while in the proxy each call comes after the kernel's socket work")
+w("has evicted the Lua state's memory (the `c` table, the registry, the string table) from the caches.")
 PY
 echo "bench/lua-rules.sh: wrote the lua section of bench/RESULTS.md"
