@@ -2,6 +2,8 @@
 // collected, and nothing is returned half-built.
 #include "rules/config.hpp"
 
+#include <sys/stat.h>
+
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
@@ -52,15 +54,18 @@ std::string directory_of(const std::string& file) {
   return file.substr(0, slash + 1);
 }
 
-// "" on success, else why the file could not be read.
+// "" on success, else why the file could not be read. Regular files only, and
+// at most kMaxScriptBytes: a rule path naming /dev/zero or a FIFO must not hang a load.
 std::string read_file(const std::string& path, std::string& out) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return "not a regular file";
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::strerror(errno);
-  std::stringstream ss;
-  errno = 0;
-  ss << in.rdbuf();
-  if (in.bad() || (errno != 0 && ss.str().empty())) return std::strerror(errno ? errno : EIO);
-  out = ss.str();
+  out.assign(kMaxScriptBytes + 1, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  if (in.bad()) return std::strerror(errno ? errno : EIO);
+  out.resize(static_cast<size_t>(in.gcount()));
   if (out.size() > kMaxScriptBytes) return "larger than 1 MiB";
   return "";
 }

@@ -96,6 +96,7 @@ TEST_CASE("rule errors are reported with file:line") {
   d.write("hook.lua", "on_connect = 42\n");
   d.write("loop.lua", "while true do end\n");
   d.write("ok.lua", "function on_connect(c) end\n");
+  d.write("big.lua", "-- " + std::string(1024 * 1024, 'x') + "\n");
   auto config = [&](const std::string& policy_extra) {
     return std::string("listeners: [{name: a, tcp: '127.0.0.1:0', policy: p}]\npolicies:\n  p:\n") + policy_extra;
   };
@@ -113,6 +114,8 @@ TEST_CASE("rule errors are reported with file:line") {
       {"    rules: [missing.lua]\n",
        d.path + "/c.yaml:4:13: cannot read rules file " + d.path + "/missing.lua: No such file or directory"},
       {"    rules: [ok.lua, ok.lua]\n", d.path + "/c.yaml:4:21: policy 'p' lists rules file 'ok.lua' twice"},
+      {"    rules: [/dev/zero]\n", d.path + "/c.yaml:4:13: cannot read rules file /dev/zero: not a regular file"},
+      {"    rules: [big.lua]\n", d.path + "/c.yaml:4:13: cannot read rules file " + d.path + "/big.lua: larger than 1 MiB"},
       {"    rules: ok.lua\n", d.path + "/c.yaml:4:12: policy 'p' rules must be a list"},
       {"    on_error: maybe\n", d.path + "/c.yaml:4:15: policy 'p' on_error must be deny or allow, not 'maybe'"},
       {"    mode: loud\n", d.path + "/c.yaml:4:11: policy 'p' mode must be enforce or report, not 'loud'"},
