@@ -18,7 +18,7 @@ namespace {
 const char* kCheckUsage =
     "usage: sluice check --config FILE [--listener NAME] [HOST[:PORT]]\n"
     "       sluice check --config FILE [--listener NAME] --kind http [--method M] --url URL\n"
-    "                    [--header 'Name: value']... [--addr IP]...\n"
+    "                    [--header 'Name: value']... [--addr IP]... [HOST[:PORT]]\n"
     "\n"
     "Without HOST or URL: validates FILE (rule scripts included: they are compiled and\n"
     "their top level run) and prints a summary (exit 0), or every error as\n"
@@ -85,7 +85,6 @@ int check_main(int argc, char** argv) {
                 cfg.policies.size(), extra.c_str());
     return 0;
   }
-  if (has_url && !a.positional.empty()) return error("give HOST[:PORT] or --url, not both");
   std::string kind = a.one("--kind", has_url || a.has("--method") ? "http" : "connect");
   if (kind != "connect" && kind != "http" && kind != "socks") return error("--kind must be connect, http or socks");
   if (kind != "http" && (has_url || a.has("--method") || a.has("--header")))
@@ -140,6 +139,14 @@ int check_main(int argc, char** argv) {
   }
   auto host = rules::canonicalize_host(raw_host);
   if (!host) return error(host.error());
+  if (has_url && !a.positional.empty()) {
+    // HOST[:PORT] beside --url is accepted when it names the URL's target.
+    std::string target = a.positional.front();
+    auto hp = rules::split_host_port(target);
+    auto other = rules::canonicalize_host(hp ? hp->host : target);
+    if (!other || other->text != host->text || (hp && hp->port != port))
+      return error("HOST " + target + " is not the target of --url " + url_text);
+  }
 
   rules::RulesRuntime runtime;
   runtime.set_log_sink([](const rules::LuaLogRecord& r) {

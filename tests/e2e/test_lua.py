@@ -385,8 +385,11 @@ class LuaServeTest(LuaCase):
         r = check("--method", "DELETE", "--url", "http://allowed.test/x")
         self.assertEqual(r.returncode, 1)
         self.assertIn("(ask-by-script)", r.stdout)
+        r = check("--kind", "http", "--method", "GET", "--url", "http://allowed.test/", "allowed.test:80")
+        self.assertEqual(r.returncode, 0, r.stderr)
         r = check("--kind", "http", "--url", "http://allowed.test/", "extra.test")
         self.assertEqual(r.returncode, 2)
+        self.assertIn("is not the target of --url", r.stderr)
 
 
 if __name__ == "__main__":
