@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 
@@ -319,6 +320,48 @@ class LuaServeTest(LuaCase):
         self.assertEqual(logged["script"], "r.lua")
         denied = s.wait_log(lambda e: e.get("event") == "lua-log" and e["message"].startswith("resolved.test"))[0]
         self.assertTrue(denied["message"].endswith("verdict=deny"), denied)
+
+    def test_socks_connections_are_judged_by_the_same_rules(self):
+        files = {"s.lua": (
+            "function on_connect(c)\n"
+            "  if c.kind ~= 'socks' then return {verdict = 'deny', reason = 'socks only, not ' .. c.kind} end\n"
+            "  if c.host == 'other.test' then return {verdict = 'deny', reason = 'not over socks'} end\n"
+            "  return 'allow'\n"
+            "end\n"
+            "function on_resolved(c, addrs) if c.host == 'resolved.test' then return 'deny' end end\n"
+            "function on_close(c, s) sluice.log('info', c.kind .. ' ' .. c.host .. ' up=' .. s.bytes_up) end\n")}
+        s = self.start_config("    rules: [s.lua]\n", files)
+        port = s.tcp_port("main")
+
+        def socks(host, target_port):
+            r = Raw(port)
+            r.send(b"\x05\x01\x00")
+            self.assertEqual(r.read_exact(2), b"\x05\x00")
+            r.send(bytes([5, 1, 0, 3, len(host)]) + host.encode() + struct.pack("!H", target_port))
+            return r, r.read_exact(10)[1]
+
+        t, code = socks("allowed.test", self.echo.port)
+        self.addCleanup(t.close)
+        self.assertEqual(code, 0)
+        t.send(b"ping")
+        self.assertEqual(t.read_exact(4), b"ping")
+        t.shutdown_write()
+        self.assertTrue(t.closed_by_peer())
+        for host in ("other.test", "resolved.test"):
+            r, code = socks(host, self.echo.port)
+            r.close()
+            self.assertEqual(code, 2, host)  # "connection not allowed by ruleset"
+        status, headers, body = request(port, "GET", self.url("allowed.test"))
+        self.assertEqual((status, headers["x-sluice-reason"]), (403, "denied-by-script"))
+        self.assertIn(b"socks only, not http", body)
+        rows = {e["host"]: e for e in s.wait_log(lambda e: e.get("event") == "decision", count=4)}
+        self.assertEqual((rows["other.test"]["kind"], rows["other.test"]["hook"], rows["other.test"]["message"]),
+                         ("socks", "on_connect", "not over socks"))
+        self.assertEqual(rows["resolved.test"]["hook"], "on_resolved")
+        self.assertEqual(rows["allowed.test"]["reason"], "denied-by-script")  # the later HTTP request
+        logged = s.wait_log(lambda e: e.get("event") == "lua-log" and "allowed.test" in e["message"]
+                            and e["message"].startswith("socks"))[0]
+        self.assertEqual(logged["message"], "socks allowed.test up=4")
 
     def test_rule_file_change_reloads_and_open_connections_keep_their_version(self):
         script = "function on_request(c, r) r:set_header('X-Rules', 'v%d') end\n"
