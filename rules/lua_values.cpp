@@ -29,7 +29,7 @@ void push_connection(lua_State* L, LuaPolicy::CallContext* ctx) {
   LuaConnection* c = ctx->conn;
   if (c->ref == LUA_NOREF) {
     const ConnectionFacts& f = *c->facts;
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, f.peer_known ? 16 : 8);  // kind listener client id state host port [peer]
     set_string(L, "kind", f.kind);
     set_string(L, "listener", f.listener);
     set_string(L, "client", f.client);
