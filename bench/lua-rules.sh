@@ -173,8 +173,9 @@ cpu_pairs = [b["proxy_cpu_s_per_10k_ops"] / a["proxy_cpu_s_per_10k_ops"] for a, 
 w("Each repeat (tunnels/s, no rules → trivial rule, run back to back): " +
   ", ".join(f"{a['ops_per_s']:.0f} → {b['ops_per_s']:.0f}" for a, b in zip(storm["plain"], storm["lua"])) + ".")
 w(f"The machine's own drift between repeats is larger than the difference between the two proxies, so")
-w(f"the comparison that counts is within each back-to-back pair: median ratio {med(pairs):.3f} for the rate,")
-w(f"{med(cpu_pairs):.3f} for proxy CPU per tunnel.")
+w(f"the comparison that counts is within each back-to-back pair: median ratio {med(pairs):.3f} for the rate")
+w(f"(pairs from {min(pairs):.3f} to {max(pairs):.3f}), {med(cpu_pairs):.3f} for proxy CPU per tunnel "
+  f"(from {min(cpu_pairs):.3f} to {max(cpu_pairs):.3f}).")
 w()
 w("### Against the targets of issue 4")
 w()
