@@ -44,30 +44,42 @@ class JsonLine {
   }
 
   static void escape_into(std::string& out, std::string_view s) {
-    for (unsigned char c : s) {
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-          } else {
-            out += static_cast<char>(c);
-          }
-      }
+    // Runs of plain bytes (the usual case: hosts, codes, addresses) are appended whole.
+    size_t plain = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\') continue;
+      out.append(s.data() + plain, i - plain);
+      plain = i + 1;
+      escape_byte(out, c);
     }
+    out.append(s.data() + plain, s.size() - plain);
   }
 
  private:
+  static void escape_byte(std::string& out, unsigned char c) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  // Keys are the code's own identifiers: nothing in them needs escaping.
   void key_(std::string_view k) {
     if (out_.size() > 1) out_ += ',';
-    quote(k);
-    out_ += ':';
+    out_ += '"';
+    out_ += k;
+    out_ += "\":";
   }
   void quote(std::string_view s) {
     out_ += '"';
