@@ -118,12 +118,24 @@ void DecisionLog::run() {
 std::string DecisionLog::now_iso8601() {
   timeval tv{};
   gettimeofday(&tv, nullptr);
-  tm t{};
-  gmtime_r(&tv.tv_sec, &t);
-  char buf[40];
-  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(tv.tv_usec / 1000));
-  return buf;
+  // Every line asks; the date and time part changes once a second, per thread.
+  thread_local time_t cached_sec = -1;
+  thread_local char prefix[32];
+  thread_local size_t prefix_len = 0;
+  if (tv.tv_sec != cached_sec) {
+    tm t{};
+    gmtime_r(&tv.tv_sec, &t);
+    prefix_len = std::strftime(prefix, sizeof prefix, "%Y-%m-%dT%H:%M:%S", &t);
+    cached_sec = tv.tv_sec;
+  }
+  const int ms = static_cast<int>(tv.tv_usec / 1000);
+  std::string out(prefix, prefix_len);
+  out += '.';
+  out += static_cast<char>('0' + ms / 100);
+  out += static_cast<char>('0' + ms / 10 % 10);
+  out += static_cast<char>('0' + ms % 10);
+  out += 'Z';
+  return out;
 }
 
 }  // namespace sluice::proxy

@@ -3,7 +3,10 @@
 
 #include <string>
 
+#include "proxy/decision_log.hpp"
 #include "proxy/json.hpp"
+
+#include <ctime>
 
 using sluice::proxy::JsonLine;
 
@@ -30,5 +33,23 @@ TEST_CASE("json line: keys, values and escapes") {
     std::string out;
     JsonLine::escape_into(out, row.in);
     CHECK(out == row.out);
+  }
+}
+
+TEST_CASE("decision log timestamps: UTC, milliseconds, the current second") {
+  for (int i = 0; i < 3; ++i) {  // the second call takes the cached date part
+    time_t before = time(nullptr);
+    std::string ts = sluice::proxy::DecisionLog::now_iso8601();
+    time_t after = time(nullptr);
+    REQUIRE(ts.size() == 24);
+    CHECK(ts[4] == '-');
+    CHECK(ts[10] == 'T');
+    CHECK(ts[19] == '.');
+    CHECK(ts.back() == 'Z');
+    tm t{};
+    REQUIRE(strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%S", &t) != nullptr);
+    time_t at = timegm(&t);
+    CHECK(at >= before);
+    CHECK(at <= after);
   }
 }
