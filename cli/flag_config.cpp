@@ -27,9 +27,11 @@ rules::Result<std::shared_ptr<rules::Config>> config_from_flags(const Args& a) {
   }
   if (cfg->listeners.empty()) return rules::Err{"no listener: give --listen ADDR or --config FILE"};
   std::string def = a.one("--default", "deny");
-  if (def != "deny" && def != "allow") return rules::Err{"--default must be deny or allow, not " + def};
-  auto policy = rules::make_policy("default", def == "allow" ? rules::Action::Allow : rules::Action::Deny,
-                                   a.all("--allow"), a.all("--deny"));
+  if (def != "deny" && def != "allow" && def != "ask")
+    return rules::Err{"--default must be deny, allow or ask, not " + def};
+  auto policy = rules::make_policy(
+      "default", def == "allow" ? rules::Action::Allow : def == "ask" ? rules::Action::Ask : rules::Action::Deny,
+      a.all("--allow"), a.all("--deny"));
   if (!policy) return rules::Err{policy.error()};
   cfg->policies["default"] = policy.value();
   for (const auto& s : a.all("--dns-server")) {

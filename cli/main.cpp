@@ -16,6 +16,7 @@ const char* kUsage =
     "  run      run a command in a jail whose only way out is sluice (sluice run --help)\n"
     "  serve    run the proxy daemon (sluice serve --help)\n"
     "  check    validate a config, or ask whether HOST[:PORT] would be allowed\n"
+    "  ctl      talk to a running sluice serve: status, metrics, watch, pending, allow, ...\n"
     "  connect  relay stdin/stdout through the proxy to HOST PORT (ssh ProxyCommand)\n"
     "  bench    load generator and built-in upstream (sluice bench --help)\n"
     "\n"
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   if (cmd == "connect") return sluice::cli::connect_main(argc - 1, argv + 1);
   if (cmd == "jail-init") return sluice::cli::jail_init_main(argc - 1, argv + 1);
   if (cmd == "bench") return sluice::cli::bench_main(argc - 1, argv + 1);
+  if (cmd == "ctl") return sluice::cli::ctl_main(argc - 1, argv + 1);
   std::fprintf(stderr, "sluice: unknown command '%s' (see sluice --help)\n", cmd.c_str());
   return 2;
 }

@@ -18,12 +18,18 @@
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/control_client.hpp"
+#include "cli/run_ask.hpp"
+#include "cli/run_daemon.hpp"
 #include "cli/run_seatbelt.hpp"
+#include "proxy/control_plane.hpp"
 #include "proxy/server.hpp"
+#include "rules/json.hpp"
 #include "rules/config.hpp"
 #include "rules/pattern.hpp"
 #include "sandbox-glue/bwrap_args.hpp"
 #include "sandbox-glue/proxy_env.hpp"
+#include "sandbox-glue/tty_prompt.hpp"
 
 namespace sluice::cli {
 
@@ -31,9 +37,12 @@ namespace {
 
 const char* kRunUsage =
     "usage: sluice run [--allow PATTERN]... [--deny PATTERN]... [--policy FILE]\n"
+    "                  [--ask] [--state FILE]\n"
     "                  [--write PATH]... [--deny-read PATH]... [--dns-server IP:PORT]...\n"
     "                  [--log FILE] [--quiet] [--bridge handover|relay] [--workers N]\n"
     "                  [--jail bwrap|seatbelt] [--dry-run] -- CMD [ARGS...]\n"
+    "       sluice run --daemon SOCKET [--daemon-policy NAME] [--name NAME]\n"
+    "                  [--write PATH]... [--deny-read PATH]... [--dry-run] -- CMD [ARGS...]\n"
     "\n"
     "Runs CMD in a bubblewrap jail with no network of its own. Its only way out is\n"
     "an embedded sluice proxy, reached through a bridge on 127.0.0.1:3128 inside the\n"
@@ -45,6 +54,18 @@ const char* kRunUsage =
     "  --deny PATTERN       deny entry, wins over allow; repeatable\n"
     "  --policy FILE        a sluice config; its policy 'default' (or its only policy),\n"
     "                       resolver and limits apply; listeners in it are ignored\n"
+    "  --ask                hosts the policy does not settle are asked about on the\n"
+    "                       terminal (/dev/tty): [o]nce / [a]lways / [d]eny; the\n"
+    "                       connection waits (limits.ask_timeout_ms, default 60 s).\n"
+    "                       Without a terminal, asking means denying\n"
+    "  --state FILE         where `always` answers are kept (default with --ask:\n"
+    "                       $XDG_STATE_HOME/sluice/run-state.json, or\n"
+    "                       ~/.local/state/sluice/run-state.json)\n"
+    "  --daemon SOCKET      use a running `sluice serve` (its control socket) instead\n"
+    "                       of an embedded proxy: it makes a listener for this jail,\n"
+    "                       removed when CMD exits; its policy, log and events apply\n"
+    "  --daemon-policy NAME the daemon's policy for this jail (default: default)\n"
+    "  --name NAME          the sandbox's name at the daemon (default: run-PID)\n"
     "  --write PATH         another writable path besides the current directory\n"
     "  --deny-read PATH     hide PATH from the jail (besides ~/.ssh, ~/.aws, ...)\n"
     "  --dns-server IP:PORT DNS server for the proxy (default: /etc/resolv.conf)\n"
@@ -107,6 +128,12 @@ void remove_placeholders(const std::vector<std::string>& paths) {
 // fd 3 is bwrap's --info-fd; the proxy's hand-over channels follow.
 constexpr int kFirstChannelFd = 4;
 
+// The state file: --state, or with --ask the per-user default.
+std::string state_path(const Args& a) {
+  if (a.has("--state")) return a.one("--state");
+  return a.has("--ask") ? default_state_file() : "";
+}
+
 int fail(const std::string& message, int code) {
   std::fprintf(stderr, "sluice run: %s\n", message.c_str());
   return code;
@@ -117,8 +144,8 @@ int fail(const std::string& message, int code) {
 int run_main(int argc, char** argv) {
   Args a = parse_args(argc, argv, 1,
                       {"--allow", "--deny", "--policy", "--write", "--deny-read", "--dns-server", "--log", "--workers",
-                       "--bridge", "--jail"},
-                      {"--help", "-h", "--quiet", "--dry-run"});
+                       "--bridge", "--jail", "--state", "--daemon", "--daemon-policy", "--name"},
+                      {"--help", "-h", "--quiet", "--dry-run", "--ask"});
   if (a.has("--help") || a.has("-h")) {
     std::fputs(kRunUsage, stdout);
     return 0;
@@ -126,10 +153,22 @@ int run_main(int argc, char** argv) {
   if (!a.error.empty()) return fail(a.error + " (see sluice run --help)", 2);
   if (!a.positional.empty()) return fail("put the command after --: sluice run [OPTIONS] -- " + a.positional[0], 2);
   if (a.rest.empty()) return fail("no command: sluice run [OPTIONS] -- CMD [ARGS...]", 2);
+  const bool daemon = a.has("--daemon");
+  if (daemon) {
+    for (const char* f : {"--allow", "--deny", "--policy", "--dns-server", "--log", "--workers", "--bridge", "--ask",
+                          "--state"})
+      if (a.has(f))
+        return fail(std::string(f) + " cannot be combined with --daemon: the daemon's policy, resolver and log apply "
+                    "(answer its asks with sluice ctl)", 2);
+  } else {
+    for (const char* f : {"--daemon-policy", "--name"})
+      if (a.has(f)) return fail(std::string(f) + " goes with --daemon SOCKET", 2);
+  }
 
   // The policy: from --policy, then --allow/--deny on top; closed by default.
   auto cfg = std::make_shared<rules::Config>();
-  std::shared_ptr<rules::Policy> policy;
+  std::shared_ptr<rules::Policy> policy = std::make_shared<rules::Policy>();
+  policy->name = "default";
   if (a.has("--policy")) {
     auto load = rules::load_config_file(a.one("--policy"), true);
     if (!load.errors.empty()) {
@@ -144,9 +183,6 @@ int run_main(int argc, char** argv) {
                       " policies and none is called default)", 2);
     // Fresh from the loader and not shared yet: safe to extend in place.
     policy = std::const_pointer_cast<rules::Policy>(it->second);
-  } else {
-    policy = std::make_shared<rules::Policy>();
-    policy->name = "default";
   }
   cfg->listeners.clear();
   cfg->policies = {{policy->name, policy}};
@@ -157,6 +193,8 @@ int run_main(int argc, char** argv) {
       set->add(std::move(p.value()));
     }
   }
+  // --ask: what the policy would deny by default is asked about instead.
+  if (a.has("--ask") && policy->default_action == rules::Action::Deny) policy->default_action = rules::Action::Ask;
   for (const auto& s : a.all("--dns-server")) cfg->resolver.servers.push_back(s);
   cfg->log.path = a.one("--log", "");
   cfg->limits.drain_timeout_ms = 200;  // the jail is gone when we stop; nothing to wait for
@@ -181,6 +219,13 @@ int run_main(int argc, char** argv) {
   spec.denied_writes = glue::default_denied_writes();
   spec.sluice_binary = self_exe();
   spec.env = glue::proxy_environment(spec.bridge_port, spec.sluice_binary);
+  if (daemon) {
+    // Belt and braces: the jail cannot create unix sockets anyway (seccomp), but neither
+    // the control socket nor the other sandboxes' sockets are even visible in it.
+    std::string control = absolute(a.one("--daemon"), cwd);
+    for (const std::string& p : {control, control + ".sandboxes"})
+      if (p.rfind("/tmp/", 0) != 0 && p.rfind("/run/", 0) != 0) spec.denied_reads.push_back(p);
+  }
 
 #ifdef __APPLE__
   const char* default_jail = "seatbelt";
@@ -190,9 +235,11 @@ int run_main(int argc, char** argv) {
   const std::string jail = a.one("--jail", default_jail);
   if (jail != "bwrap" && jail != "seatbelt") return fail("--jail must be bwrap or seatbelt", 2);
   if (jail == "seatbelt") {
+    if (daemon) return fail("--daemon needs the bwrap jail (its bridge reaches the daemon's socket)", 2);
     int workers = a.has("--workers") ? std::atoi(a.one("--workers").c_str()) : 1;
     if (workers < 1 || workers > 64) return fail("--workers must be a number from 1 to 64", 2);
-    return run_seatbelt(SeatbeltRun{cfg, policy->name, spec, a.has("--quiet"), a.has("--dry-run"), workers});
+    return run_seatbelt(SeatbeltRun{cfg, policy->name, spec, a.has("--quiet"), a.has("--dry-run"), workers,
+                                    a.has("--ask"), state_path(a)});
   }
 
   // A private runtime directory: the socket lives here and nothing else of it enters the jail.
@@ -203,16 +250,45 @@ int run_main(int argc, char** argv) {
   ::mkdir(empty_dir.c_str(), 0500);
   spec.socket_host_path = dir + "/proxy.sock";
   spec.runtime_dir = dir;
+  // --daemon: the daemon makes this jail's listener; we hold the control connection that
+  // made it (its lease) until CMD exits.
+  std::unique_ptr<ControlClient> lease;
+  std::string sandbox_name;
+  if (daemon && !a.has("--dry-run")) {
+    lease = std::make_unique<ControlClient>(a.one("--daemon"));
+    sandbox_name = a.one("--name", "run-" + std::to_string(::getpid()));
+    rules::Json body = rules::Json::object();
+    body.set("name", rules::Json::string(sandbox_name));
+    body.set("policy", rules::Json::string(a.one("--daemon-policy", "default")));
+    body.set("lease", rules::Json::boolean(true));
+    ControlResponse r = lease->request("POST", "/v1/sandboxes", body.dump());
+    auto reply = rules::Json::parse(r.body);
+    const rules::Json* path = reply ? reply->find("path") : nullptr;
+    if (r.status != 201 || path == nullptr || !path->is_string()) {
+      ::rmdir(empty_dir.c_str());
+      ::rmdir(dir.c_str());
+      const rules::Json* err = reply ? reply->find("error") : nullptr;
+      return fail("the daemon made no sandbox: " +
+                      (r.status == 0 ? r.error : err && err->is_string() ? err->as_string() : "status " + std::to_string(r.status)),
+                  125);
+    }
+    spec.socket_host_path = path->as_string();
+  }
   auto cleanup_dir = [&] {
     ::rmdir(empty_dir.c_str());
-    ::unlink(spec.socket_host_path.c_str());
+    if (!daemon) ::unlink(spec.socket_host_path.c_str());
     ::rmdir(dir.c_str());
+    if (lease) {
+      lease->request("DELETE", "/v1/sandboxes/" + sandbox_name);
+      lease.reset();  // closing the lease would remove it too
+    }
   };
 
   int workers = 1;
   if (a.has("--workers")) workers = std::atoi(a.one("--workers").c_str());
   if (workers < 1 || workers > 64) return fail("--workers must be a number from 1 to 64", 2);
-  const std::string bridge_mode = a.one("--bridge", "handover");
+  // The daemon is another process: the bridge relays bytes to its socket.
+  const std::string bridge_mode = a.one("--bridge", daemon ? "relay" : "handover");
   if (bridge_mode != "handover" && bridge_mode != "relay") return fail("--bridge must be handover or relay", 2);
   // The hand-over channels, one per proxy worker, arrive in the jail as fds 4, 5, ...
   if (bridge_mode == "handover")
@@ -249,10 +325,23 @@ int run_main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   proxy::Server server;
-  if (!a.has("--quiet")) server.log().set_denial_stream(stderr);
-  if (std::string err = server.start(cfg, workers); !err.empty()) {
-    cleanup_dir();
-    return fail(err, 125);
+  RunAsking asking;
+  std::unique_ptr<DenialWatcher> watcher;
+  if (daemon && !a.has("--quiet")) {
+    watcher = std::make_unique<DenialWatcher>(a.one("--daemon"), sandbox_name);
+    if (std::string err = watcher->start(); !err.empty()) watcher.reset();  // denials then show in the daemon only
+  }
+  if (!daemon) {
+    if (!a.has("--quiet")) server.log().set_denial_stream(stderr);
+    if (std::string err = server.start(cfg, workers); !err.empty()) {
+      cleanup_dir();
+      return fail(err, 125);
+    }
+    if (std::string err = asking.start(server, state_path(a), a.has("--ask")); !err.empty()) {
+      server.stop();
+      cleanup_dir();
+      return fail(err, 2);
+    }
   }
   std::string channel_error;
   std::vector<int> channels;
@@ -322,9 +411,12 @@ int run_main(int argc, char** argv) {
   }
   ::close(sfd);
   ::close(info[0]);
+  asking.stop_asking();
   server.stop();
+  asking.stop();
   remove_placeholders(plan.placeholders);
-  cleanup_dir();
+  cleanup_dir();  // --daemon: deletes the sandbox; its denials are in the stream before that
+  if (watcher) watcher->stop();
   sigprocmask(SIG_SETMASK, &old, nullptr);
 
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);

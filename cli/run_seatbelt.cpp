@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cli/run_ask.hpp"
 #include "proxy/server.hpp"
 #include "sandbox-glue/bwrap_args.hpp"
 #include "sandbox-glue/proxy_env.hpp"
@@ -64,6 +65,12 @@ int run_seatbelt(SeatbeltRun run) {
   proxy::Server server;
   if (!run.quiet && !run.dry_run) server.log().set_denial_stream(stderr);
   if (std::string err = server.start(run.config, run.workers); !err.empty()) return fail(err, 125);
+  RunAsking asking;
+  if (!run.dry_run)
+    if (std::string err = asking.start(server, run.state_path, run.ask); !err.empty()) {
+      server.stop();
+      return fail(err, 2);
+    }
   const uint16_t port = port_of(server.listeners().front().info->address);
   const std::string profile = glue::build_seatbelt_profile(seatbelt_spec(run.spec, port));
   glue::EnvList env = glue::proxy_environment(port, run.spec.sluice_binary);
@@ -105,7 +112,9 @@ int run_seatbelt(SeatbeltRun run) {
     }
     if (::waitpid(child, &status, WNOHANG) == child) break;
   }
+  asking.stop_asking();
   server.stop();
+  asking.stop();
   sigprocmask(SIG_SETMASK, &old, nullptr);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 125;

@@ -17,6 +17,8 @@ struct SeatbeltRun {
   bool quiet = false;
   bool dry_run = false;
   int workers = 1;
+  bool ask = false;        // --ask: questions on the terminal
+  std::string state_path;  // remembered `always` answers; empty: none
 };
 
 // Returns the exit status `sluice run` exits with.

@@ -11,6 +11,8 @@
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
 #include "cli/flag_config.hpp"
+#include "proxy/control_plane.hpp"
+#include "proxy/control_server.hpp"
 #include "proxy/decision_log.hpp"
 #include "proxy/file_watch.hpp"
 #include "proxy/json.hpp"
@@ -22,9 +24,10 @@ namespace sluice::cli {
 namespace {
 
 const char* kServeUsage =
-    "usage: sluice serve --config FILE [--workers N]\n"
+    "usage: sluice serve --config FILE [--workers N] [--loop-probe-ms MS]\n"
     "       sluice serve --listen ADDR... [--allow PATTERN]... [--deny PATTERN]...\n"
-    "                    [--default deny|allow] [--dns-server IP:PORT]... [--log PATH|-] [--workers N]\n"
+    "                    [--default deny|allow|ask] [--dns-server IP:PORT]... [--log PATH|-]\n"
+    "                    [--control PATH] [--workers N] [--loop-probe-ms MS]\n"
     "\n"
     "Runs the proxy. Every listener speaks HTTP (CONNECT and plain requests) and SOCKS5\n"
     "(first byte 0x05; CONNECT only, names resolved by sluice). Every connection is judged:\n"
@@ -37,30 +40,33 @@ const char* kServeUsage =
     "  --allow PATTERN       allow entry: host, *.host (subdomains only), host:port,\n"
     "                        IP, CIDR, [v6]:port (repeatable)\n"
     "  --deny PATTERN        deny entry, same syntax; deny wins (repeatable)\n"
-    "  --default deny|allow  what happens to hosts in neither list (default: deny)\n"
+    "  --default deny|allow|ask  what happens to hosts in neither list (default: deny);\n"
+    "                        ask holds the connection until someone answers through\n"
+    "                        the control socket (sluice ctl pending / allow / deny)\n"
     "  --dns-server IP:PORT  DNS server to use instead of /etc/resolv.conf (repeatable)\n"
     "  --log PATH|-          JSON-lines decision log; '-' is stdout (default: -)\n"
+    "  --control PATH        the control socket (mode 0600; with --config: control: {unix: PATH});\n"
+    "                        sluice ctl and the HTTP API in docs/control-api.md use it\n"
     "  --workers N           event-loop threads (default: one per core)\n"
+    "  --loop-probe-ms MS    measure each worker loop's lag with a timer every MS ms\n"
+    "                        (sluice_loop_lag_* in GET /v1/metrics; for benchmarks)\n"
     "\n"
-    "Signals: SIGHUP reloads --config (a bad file is reported and the old config stays);\n"
-    "a change to any rule script the config names reloads it the same way.\n"
+    "Signals: SIGHUP reloads --config like POST /v1/reload (a bad file is reported and\n"
+    "the old config stays; sandboxes made through the API are kept, live list changes\n"
+    "are replaced by the file's lists); a change to any rule script the config names\n"
+    "reloads it the same way.\n"
     "SIGTERM/SIGINT stop accepting, let open connections finish up to\n"
     "limits.drain_timeout_ms, and exit 0.\n";
 
 struct Daemon {
   proxy::Server server;
   std::string config_path;
+  std::unique_ptr<proxy::ControlPlane> plane;
+  std::unique_ptr<proxy::ControlServer> control;
   uv_signal_t hup{}, term{}, intr{};
   std::unique_ptr<proxy::FileWatch> rule_watch;  // the rule scripts of the config in force
   bool stopping = false;
 };
-
-void log_reload(proxy::Server& server, const char* trigger, bool ok, const std::string& error) {
-  proxy::JsonLine j;
-  j.str("ts", proxy::DecisionLog::now_iso8601()).str("event", "reload").str("trigger", trigger).boolean("ok", ok);
-  if (!ok) j.str("error", error);
-  server.log().write(j.done());
-}
 
 void watch_rules(Daemon* d) {
   if (!d->rule_watch) return;
@@ -68,26 +74,28 @@ void watch_rules(Daemon* d) {
     std::fprintf(stderr, "sluice: %s (rule changes there need SIGHUP)\n", err.c_str());
 }
 
-// `trigger`: "signal" (SIGHUP) or "rule-file" (a watched script changed).
+// `trigger`: "signal" (SIGHUP) or "rule-file" (a watched script changed). The same reload as
+// POST /v1/reload, on the control plane's job thread (a big file takes a while).
 void reload(Daemon* d, const char* trigger) {
-  if (d->config_path.empty()) {
-    std::fprintf(stderr, "sluice: reload ignored: started without --config\n");
-    return log_reload(d->server, trigger, false, "started without --config");
-  }
-  auto load = rules::load_config_file(d->config_path);
-  if (!load.errors.empty()) {
-    for (const auto& e : load.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
-    std::fprintf(stderr, "sluice: reload failed; the previous config stays in force\n");
-    return log_reload(d->server, trigger, false, load.errors.front().to_string());
-  }
-  if (std::string err = d->server.reload(load.config); !err.empty()) {
-    std::fprintf(stderr, "sluice: reload failed: %s; the previous config stays in force\n", err.c_str());
-    return log_reload(d->server, trigger, false, err);
-  }
-  std::fprintf(stderr, "sluice: reloaded %s (%s)\n", d->config_path.c_str(),
-               std::strcmp(trigger, "signal") == 0 ? "SIGHUP" : "a rule file changed");
-  log_reload(d->server, trigger, true, "");
-  watch_rules(d);
+  auto result = std::make_shared<proxy::ApiResult>();
+  proxy::ControlPlane* plane = d->plane.get();
+  std::string why = trigger;
+  d->control->off_loop([plane, result, why] { *result = plane->reload(why); },
+                       [d, plane, result, why] {
+                         if (result->status == 200) {
+                           std::fprintf(stderr, "sluice: reloaded %s (%s)\n", plane->options().config_path.c_str(),
+                                        why == "signal" ? "SIGHUP" : "a rule file changed");
+                           return watch_rules(d);
+                         }
+                         const rules::Json* errors = result->body.find("errors");
+                         if (errors != nullptr) {
+                           for (const auto& e : errors->items()) std::fprintf(stderr, "%s\n", e.as_string().c_str());
+                           std::fprintf(stderr, "sluice: reload failed; the previous config stays in force\n");
+                           return;
+                         }
+                         std::fprintf(stderr, "sluice: reload failed: %s; the previous config stays in force\n",
+                                      result->body.find("error")->as_string().c_str());
+                       });
 }
 
 void on_hup(uv_signal_t* h, int) { reload(static_cast<Daemon*>(h->data), "signal"); }
@@ -102,13 +110,15 @@ void on_stop(uv_signal_t* h, int signum) {
   uv_close(reinterpret_cast<uv_handle_t*>(&d->term), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&d->intr), nullptr);
   if (d->rule_watch) d->rule_watch->close();
+  d->control->close();  // the loop ends once its handles are closed
 }
 
 }  // namespace
 
 int serve_main(int argc, char** argv) {
   Args a = parse_args(argc, argv, 1,
-                      {"--config", "--listen", "--allow", "--deny", "--default", "--dns-server", "--log", "--workers"},
+                      {"--config", "--listen", "--allow", "--deny", "--default", "--dns-server", "--log", "--workers",
+                       "--control", "--loop-probe-ms"},
                       {"--help", "-h"});
   if (a.has("--help") || a.has("-h")) {
     std::fputs(kServeUsage, stdout);
@@ -131,11 +141,23 @@ int serve_main(int argc, char** argv) {
       return 2;
     }
   }
+  int probe_ms = 0;
+  if (a.has("--loop-probe-ms")) {
+    try {
+      probe_ms = std::stoi(a.one("--loop-probe-ms"));
+    } catch (...) {
+      probe_ms = -1;
+    }
+    if (probe_ms < 1 || probe_ms > 1000) {
+      std::fprintf(stderr, "sluice serve: --loop-probe-ms must be a number from 1 to 1000\n");
+      return 2;
+    }
+  }
 
   auto d = std::make_unique<Daemon>();
   std::shared_ptr<rules::Config> config;
   if (a.has("--config")) {
-    for (const char* f : {"--listen", "--allow", "--deny", "--default", "--dns-server", "--log"}) {
+    for (const char* f : {"--listen", "--allow", "--deny", "--default", "--dns-server", "--log", "--control"}) {
       if (a.has(f)) {
         std::fprintf(stderr, "sluice serve: %s cannot be combined with --config; put it in the file\n", f);
         return 2;
@@ -155,15 +177,39 @@ int serve_main(int argc, char** argv) {
       return 2;
     }
     config = built.value();
+    if (a.has("--control")) config->control.unix_path = a.one("--control");
   }
 
   std::signal(SIGPIPE, SIG_IGN);
-  if (std::string err = d->server.start(config, workers); !err.empty()) {
+  if (std::string err = d->server.start(config, workers, probe_ms); !err.empty()) {
     std::fprintf(stderr, "sluice serve: %s\n", err.c_str());
+    return 1;
+  }
+  const rules::ControlConfig& ctl = config->control;
+  d->plane = std::make_unique<proxy::ControlPlane>(
+      d->server, proxy::ControlPlane::Options{d->config_path, ctl.state_path(), ctl.enabled() ? ctl.sandbox_path() : "",
+                                              SLUICE_VERSION});
+  if (std::string err = d->plane->start(); !err.empty()) {
+    std::fprintf(stderr, "sluice serve: %s\n", err.c_str());
+    d->server.stop();
     return 1;
   }
   uv_loop_t loop;
   uv_loop_init(&loop);
+  // Without a control socket it still runs: reloads go through it, and it frees retired configs.
+  d->control = std::make_unique<proxy::ControlServer>(&loop, *d->plane);
+  if (ctl.enabled()) {
+    if (std::string err = d->control->listen(ctl.unix_path); !err.empty()) {
+      std::fprintf(stderr, "sluice serve: %s\n", err.c_str());
+      d->control->close();
+      uv_run(&loop, UV_RUN_DEFAULT);
+      uv_loop_close(&loop);
+      d->server.stop();
+      return 1;
+    }
+    // Someone can answer asks now: `sluice ctl pending` / `allow`, or any API client.
+    d->server.asks().set_answerable(true);
+  }
   for (auto [sig, h, cb] : {std::tuple{SIGHUP, &d->hup, &on_hup}, std::tuple{SIGTERM, &d->term, &on_stop},
                             std::tuple{SIGINT, &d->intr, &on_stop}}) {
     uv_signal_init(&loop, h);
@@ -177,12 +223,14 @@ int serve_main(int argc, char** argv) {
   }
   for (const auto& l : d->server.listeners())
     std::fprintf(stderr, "sluice: listening %s on %s\n", l.info->name.c_str(), l.info->address.c_str());
+  if (ctl.enabled()) std::fprintf(stderr, "sluice: control socket on unix:%s\n", ctl.unix_path.c_str());
   std::fprintf(stderr, "sluice: ready\n");
   std::fflush(stderr);
   uv_run(&loop, UV_RUN_DEFAULT);
   d->rule_watch.reset();
   uv_loop_close(&loop);
   d->server.stop();
+  d->plane->stop();
   std::fprintf(stderr, "sluice: stopped\n");
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include "proxy/decision_log.hpp"
 #include "proxy/json.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/net_address.hpp"
 
 namespace sluice::proxy {
@@ -9,6 +10,7 @@ namespace sluice::proxy {
 void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, Outcome outcome) {
   if (d.logged) return;
   d.logged = true;
+  worker.metrics().decided(client.listener->name, d, outcome);
   if (outcome.denied && worker.log().denials_enabled()) {
     std::string target = d.host.empty() ? "?" : d.host;
     if (d.port != 0) target += ":" + std::to_string(d.port);
@@ -18,7 +20,7 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
                         (d.verdict.rule.empty() || d.verdict.rule == "default" ? "" : ", " + what + " \"" + d.verdict.rule + "\"") +
                         via + (d.verdict.message.empty() ? "" : ": " + d.verdict.message) + ")");
   }
-  if (!worker.log().enabled()) return;
+  if (!worker.log().wanted()) return;
   JsonLine j;
   j.str("ts", DecisionLog::now_iso8601()).str("event", "decision").num("conn", static_cast<int64_t>(client.id));
   j.str("listener", client.listener->name);
@@ -49,6 +51,8 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
   if (!d.host_replaced.empty()) j.str("host_replaced", d.host_replaced);
   if (d.reused) j.boolean("reused", true);
   if (d.in_band_reason) j.boolean("in_band_reason", true);
+  if (d.question != 0) j.num("question", static_cast<int64_t>(d.question));
+  if (d.ask_ms >= 0) j.real("ask_ms", d.ask_ms);
   if (d.dns_ms >= 0) j.real("dns_ms", d.dns_ms);
   if (d.connect_ms >= 0) j.real("connect_ms", d.connect_ms);
   j.num(outcome.key, outcome.value);
@@ -57,7 +61,8 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
 
 void log_close(WorkerContext& worker, const ClientInfo& client, uint64_t bytes_up, uint64_t bytes_down,
                uint64_t requests) {
-  if (!worker.log().enabled()) return;
+  worker.metrics().closed(client.listener->name, bytes_up, bytes_down);
+  if (!worker.log().wanted()) return;
   JsonLine j;
   j.str("ts", DecisionLog::now_iso8601()).str("event", "close").num("conn", static_cast<int64_t>(client.id));
   j.str("listener", client.listener->name);
@@ -80,6 +85,18 @@ std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& 
   if (v.reason == "script-error")
     return "sluice: " + target + " denied: " + script +
            " failed and the policy's on_error is deny; the decision log has the error";
+  if (v.reason == "ask-timeout")
+    return "sluice: nobody answered whether " + target + " may be reached (policy \"" + v.policy +
+           "\" asks); answer with `sluice ctl allow ID`, or add \"" + host.text + "\" to its allow list";
+  if (v.reason == "ask-denied")
+    return "sluice: " + target + " was denied when asked (answer: deny " + v.rule + ")";
+  if (v.reason == "remembered-deny")
+    return "sluice: " + target + " was denied by an earlier answer (remembered: " + v.rule +
+           "); `sluice ctl forget " + host.text + ":" + std::to_string(port) + "` to be asked again";
+  if (v.reason == "ask-unavailable")
+    return "sluice: " + target + " needs an answer (policy \"" + v.policy +
+           "\" asks) and nobody can be asked here (no terminal, no control socket); add \"" + host.text +
+           "\" to its allow list to allow it";
   if (v.reason == "denied-by-rule")
     return "sluice: " + target + " denied by rule \"" + v.rule + "\" in the deny list of policy \"" + v.policy +
            "\"; remove that entry to allow it";

@@ -23,6 +23,8 @@ struct Decision {
   std::string host_replaced;  // the client's Host header, when it differed from the URL's host
   bool reused = false;
   bool in_band_reason = false;  // SOCKS: the denial was sent as an SSH disconnect
+  uint64_t question = 0;        // the ask this decision waited on (0: none)
+  double ask_ms = -1;           // how long it waited for the answer
   double dns_ms = -1;
   double connect_ms = -1;
   bool logged = false;

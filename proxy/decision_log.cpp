@@ -6,6 +6,8 @@
 #include <ctime>
 #include <sys/time.h>
 
+#include "proxy/events.hpp"
+
 namespace sluice::proxy {
 
 DecisionLog::~DecisionLog() { stop(); }
@@ -40,7 +42,13 @@ void DecisionLog::start_writer() {
   if (!writer_.joinable()) writer_ = std::thread([this] { run(); });
 }
 
+bool DecisionLog::wanted() const { return enabled_ || (tap_ != nullptr && tap_->wanted()); }
+
 void DecisionLog::write(std::string line) {
+  if (tap_ != nullptr && tap_->wanted()) {
+    if (!enabled_) return tap_->publish(std::move(line));
+    tap_->publish(line);
+  }
   if (enabled_) push(std::move(line), false);
 }
 

@@ -10,6 +10,8 @@
 
 namespace sluice::proxy {
 
+class EventBus;
+
 class DecisionLog {
  public:
   DecisionLog() = default;
@@ -20,7 +22,11 @@ class DecisionLog {
   // path: "-" stdout, "" disabled, otherwise appended to. Returns "" or an error line.
   // May be called again to switch files (reload).
   std::string open(const std::string& path);
-  void write(std::string line);  // one JSON object, no newline
+  void write(std::string line);  // one JSON object, no newline; also published on the tap
+  // Before workers start: every line written is also published on `bus` (the event stream).
+  void set_tap(EventBus* bus) { tap_ = bus; }
+  // Whether a line written now goes anywhere: the file, or a watcher of the event stream.
+  bool wanted() const;
   // Human one-liners for denials (sluice run prints them on its stderr).
   void set_denial_stream(FILE* f);
   bool denials_enabled() const { return denial_out_ != nullptr; }
@@ -53,6 +59,7 @@ class DecisionLog {
   bool writer_idle_ = false;      // the writer sleeps until a line arrives
   bool flush_requested_ = false;  // flush() or stop() want the batch written now
   bool enabled_ = false;
+  EventBus* tap_ = nullptr;
   std::thread writer_;
 };
 

@@ -2,12 +2,13 @@
 
 #include "proxy/decision_log.hpp"
 #include "proxy/json.hpp"
+#include "proxy/metrics.hpp"
 
 namespace sluice::proxy {
 
 SessionJudge::SessionJudge(WorkerContext& worker, const ClientInfo& client, const rules::Policy* policy,
-                           std::shared_ptr<rules::WorkerRules> rules)
-    : worker_(worker), client_(client), policy_(policy), rules_(std::move(rules)) {}
+                           std::shared_ptr<rules::WorkerRules> rules, const rules::Remembered* remembered)
+    : worker_(worker), client_(client), policy_(policy), rules_(std::move(rules)), remembered_(remembered) {}
 
 SessionJudge::~SessionJudge() = default;
 
@@ -23,6 +24,7 @@ rules::ConnectionJudge& SessionJudge::judge(std::string_view kind) {
     f.gid = client_.peer.gid;
     f.client = client_.addr;
     judge_ = rules::make_judge(*policy_, rules_.get(), std::move(f));
+    judge_->set_remembered(remembered_);
   }
   return *judge_;
 }
@@ -38,6 +40,14 @@ rules::Verdict SessionJudge::request(const rules::CanonicalHost& host, uint16_t 
                                      std::vector<rules::HeaderEdit>* edits) {
   if (policy_ == nullptr) return rules::Verdict::of(rules::Action::Deny, "no-policy", "default", "");
   rules::Verdict v = judge("http").judge_request(host, port, r, edits);
+  report(v);
+  return v;
+}
+
+rules::Verdict SessionJudge::answered(const rules::CanonicalHost& host, uint16_t port, const rules::Verdict& human,
+                                      const rules::RequestFacts* r, std::vector<rules::HeaderEdit>* edits) {
+  if (policy_ == nullptr) return human;
+  rules::Verdict v = judge(r ? "http" : "connect").answered(host, port, human, r, edits);
   report(v);
   return v;
 }
@@ -65,7 +75,9 @@ void SessionJudge::report(const rules::Verdict& v) {
 }
 
 void SessionJudge::log_lua_error(const std::string& script, const std::string& hook, const std::string& error) {
-  if (!worker_.log().enabled()) return;
+  ++worker_.metrics().lua_errors;
+  if (error.find("instruction budget of") != std::string::npos) ++worker_.metrics().lua_budget_hits;
+  if (!worker_.log().wanted()) return;
   JsonLine j;
   j.str("ts", DecisionLog::now_iso8601()).str("event", "lua-error").num("conn", static_cast<int64_t>(client_.id));
   j.str("listener", client_.listener->name);

@@ -7,6 +7,9 @@
 //   request()   each plain-HTTP request (on_request; header edits)
 //   resolved()  after DNS and the resolved-address check (the dialer calls it)
 //   close()     when the connection ends (on_close)
+// An Ask verdict (a policy's `default: ask`, a script's "ask") is settled first by the
+// answers remembered in the config snapshot (rules/remembered.hpp); if none, the
+// session asks a human (proxy/ask.hpp) and hands the answer to answered().
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -18,6 +21,7 @@
 #include "rules/host.hpp"
 #include "rules/judge.hpp"
 #include "rules/policy.hpp"
+#include "rules/remembered.hpp"
 #include "rules/rule_engine.hpp"
 
 namespace sluice::proxy {
@@ -26,8 +30,9 @@ class SessionJudge {
  public:
   // `policy` null: the listener has no policy, everything is denied. `rules` may be
   // null (no policy has rules). `client` belongs to the session and outlives this.
+  // `remembered`: the config snapshot's remembered answers (may be null), which outlive this.
   SessionJudge(WorkerContext& worker, const ClientInfo& client, const rules::Policy* policy,
-               std::shared_ptr<rules::WorkerRules> rules);
+               std::shared_ptr<rules::WorkerRules> rules, const rules::Remembered* remembered = nullptr);
   ~SessionJudge();
   SessionJudge(const SessionJudge&) = delete;
   SessionJudge& operator=(const SessionJudge&) = delete;
@@ -37,6 +42,11 @@ class SessionJudge {
   // Edits are appended to `edits`; apply them only when the verdict allows.
   rules::Verdict request(const rules::CanonicalHost& host, uint16_t port, const rules::RequestFacts& r,
                          std::vector<rules::HeaderEdit>* edits);
+  // A human answered an Ask verdict for host:port with `human` (allow or deny): it stands
+  // for this target for the rest of the connection; for a plain-HTTP request (`r` set)
+  // an allow still goes through on_request (which may refuse or edit headers).
+  rules::Verdict answered(const rules::CanonicalHost& host, uint16_t port, const rules::Verdict& human,
+                          const rules::RequestFacts* r, std::vector<rules::HeaderEdit>* edits);
   // Empty: go on. A verdict: a refusal, or an allow to record (report mode, on_error allow).
   std::optional<rules::Verdict> resolved(const std::vector<rules::IpAddr>& addrs);
   // `last`: the connection's last verdict, if it was judged.
@@ -51,6 +61,7 @@ class SessionJudge {
   const ClientInfo& client_;
   const rules::Policy* policy_;
   std::shared_ptr<rules::WorkerRules> rules_;
+  const rules::Remembered* remembered_;
   std::unique_ptr<rules::ConnectionJudge> judge_;
 };
 

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 #include "proxy/json.hpp"
@@ -34,10 +36,17 @@ rules::Result<std::vector<std::shared_ptr<rules::WorkerRules>>> Server::build_ru
   return out;
 }
 
-std::string Server::start(std::shared_ptr<const rules::Config> config, int workers) {
+rules::Result<std::vector<std::shared_ptr<rules::WorkerRules>>> Server::build_rules(const rules::Config& config) {
+  return build_rules(config, workers_.size());
+}
+
+std::string Server::start(std::shared_ptr<const rules::Config> config, int workers, int loop_probe_ms) {
   config_ = std::move(config);
+  log_.set_tap(&events_);
   if (std::string err = log_.open(config_->log.path); !err.empty()) return err;
   shared_.log = &log_;
+  shared_.asks = &asks_;
+  shared_.loop_probe_ms = loop_probe_ms;
   shared_.self_addresses = interface_addresses();
   // sluice.log(level, message) from any worker's scripts.
   runtime_.set_log_sink([log = &log_](const rules::LuaLogRecord& r) {
@@ -59,8 +68,9 @@ std::string Server::start(std::shared_ptr<const rules::Config> config, int worke
     }
     listeners_.push_back(std::move(bound.value()));
   }
+  rules_ = rules.value();
   for (int i = 0; i < workers; ++i) {
-    auto w = std::make_unique<Worker>(i, shared_, config_, rules.value()[static_cast<size_t>(i)]);
+    auto w = std::make_unique<Worker>(i, shared_, config_, rules_[static_cast<size_t>(i)]);
     if (std::string err = w->prepare(listeners_); !err.empty()) {
       workers_.clear();
       for (auto& l : listeners_) release_listener(l);
@@ -73,22 +83,95 @@ std::string Server::start(std::shared_ptr<const rules::Config> config, int worke
   return "";
 }
 
-std::string Server::reload(std::shared_ptr<const rules::Config> config) {
-  const auto& old = *config_;
-  bool listeners_same = old.listeners.size() == config->listeners.size();
-  for (size_t i = 0; listeners_same && i < old.listeners.size(); ++i)
-    listeners_same = same_socket(old.listeners[i], config->listeners[i]);
+std::string Server::reload_blocker(const rules::Config& old, const rules::Config& next,
+                                   const std::vector<std::string>& ignore) {
+  auto kept = [&](const rules::Config& c) {
+    std::vector<const rules::ListenerConfig*> out;
+    for (const auto& l : c.listeners)
+      if (std::find(ignore.begin(), ignore.end(), l.name) == ignore.end()) out.push_back(&l);
+    return out;
+  };
+  auto a = kept(old), b = kept(next);
+  bool listeners_same = a.size() == b.size();
+  for (size_t i = 0; listeners_same && i < a.size(); ++i) listeners_same = same_socket(*a[i], *b[i]);
   if (!listeners_same) return "listener addresses changed: restart sluice to apply them";
-  if (old.resolver.servers != config->resolver.servers || old.resolver.timeout_ms != config->resolver.timeout_ms)
+  if (old.resolver.servers != next.resolver.servers || old.resolver.timeout_ms != next.resolver.timeout_ms)
     return "resolver settings changed: restart sluice to apply them";
+  if (old.control.unix_path != next.control.unix_path || old.control.state_path() != next.control.state_path() ||
+      old.control.sandbox_path() != next.control.sandbox_path())
+    return "control settings changed: restart sluice to apply them";
+  return "";
+}
+
+std::string Server::reload(std::shared_ptr<const rules::Config> config) {
+  if (std::string err = reload_blocker(*config_, *config); !err.empty()) return err;
   auto rules = build_rules(*config, workers_.size());
   if (!rules) return "rules: " + rules.error();
-  if (old.log.path != config->log.path) {
+  if (config_->log.path != config->log.path) {
     if (std::string err = log_.open(config->log.path); !err.empty()) return err;
   }
-  config_ = config;
-  for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->set_config(config, rules.value()[i]);
+  apply(std::move(config), std::move(rules.value()));
   return "";
+}
+
+std::vector<std::shared_ptr<rules::WorkerRules>> Server::apply(std::shared_ptr<const rules::Config> config,
+                                                                std::vector<std::shared_ptr<rules::WorkerRules>> rules) {
+  std::vector<std::shared_ptr<rules::WorkerRules>> old;
+  if (rules.size() == workers_.size() && !rules.empty()) old = std::exchange(rules_, std::move(rules));
+  config_ = config;
+  for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->set_config(config, rules_[i]);
+  return old;
+}
+
+void Server::add_listener(BoundListener l) {
+  for (auto& w : workers_) w->add_listener(l);
+  listeners_.push_back(std::move(l));
+}
+
+bool Server::remove_listener(const std::string& name) {
+  for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
+    if (it->info->name != name) continue;
+    for (auto& w : workers_) w->remove_listener(name);
+    release_listener(*it);  // workers close their own copies
+    listeners_.erase(it);
+    return true;
+  }
+  return false;
+}
+
+void Server::collect_metrics(std::function<void(WorkerMetrics, std::vector<double>)> done) {
+  struct Gather {
+    std::mutex mu;
+    size_t left;
+    WorkerMetrics total;
+    std::vector<double> lag_max;
+    std::function<void(WorkerMetrics, std::vector<double>)> done;
+  };
+  auto g = std::make_shared<Gather>();
+  g->left = workers_.size();
+  g->lag_max.assign(workers_.size(), 0.0);
+  g->done = std::move(done);
+  if (workers_.empty()) return g->done(std::move(g->total), std::move(g->lag_max));
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    bool posted = workers_[i]->snapshot_metrics([g, i](const WorkerMetrics& m) {
+      bool last;
+      {
+        std::lock_guard lock(g->mu);
+        g->total.merge(m);
+        g->lag_max[i] = m.loop_lag_max_ms;
+        last = --g->left == 0;
+      }
+      if (last) g->done(std::move(g->total), std::move(g->lag_max));
+    });
+    if (!posted) {
+      bool last;
+      {
+        std::lock_guard lock(g->mu);
+        last = --g->left == 0;
+      }
+      if (last) g->done(std::move(g->total), std::move(g->lag_max));
+    }
+  }
 }
 
 std::vector<int> Server::open_channels(const std::string& listener, std::string* error) {
@@ -116,6 +199,9 @@ std::vector<int> Server::open_channels(const std::string& listener, std::string*
 void Server::stop() {
   if (stopped_ || workers_.empty()) return;
   stopped_ = true;
+  // No answer may reach a worker from now on; connections still asking are drained.
+  asks_.set_answerable(false);
+  asks_.close();
   for (auto& w : workers_) w->stop(config_->limits.drain_timeout_ms);
   // Closing our copies now (workers close theirs) refuses new connections during the drain.
   for (auto& l : listeners_) release_listener(l);

@@ -6,8 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "proxy/ask.hpp"
 #include "proxy/decision_log.hpp"
+#include "proxy/events.hpp"
 #include "proxy/listener.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/worker.hpp"
 #include "rules/config.hpp"
 #include "rules/rule_engine.hpp"
@@ -22,12 +25,36 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds every listener and starts `workers` loops (0 = one per core). "" or an error.
-  std::string start(std::shared_ptr<const rules::Config> config, int workers);
+  // `loop_probe_ms` > 0 runs the loop-lag probe on every worker (GET /v1/metrics).
+  std::string start(std::shared_ptr<const rules::Config> config, int workers, int loop_probe_ms = 0);
   // Applies a new config to new connections; in-flight ones keep theirs. The Lua
   // states for every worker are built here, on the caller's thread, before any
   // worker sees them: a script that fails to load changes nothing.
   // Listener addresses and resolver servers cannot change without a restart.
   std::string reload(std::shared_ptr<const rules::Config> config);
+  // "" when `next` may replace `current` without a restart, else why not. Listeners named in
+  // `ignore` (sandboxes made at run time) are left out of the comparison.
+  static std::string reload_blocker(const rules::Config& current, const rules::Config& next,
+                                    const std::vector<std::string>& ignore = {});
+  // One Lua state set per worker for `config`, or an error naming script:line.
+  // Thread-safe; heavy (scripts are compiled and run): call it off the loops.
+  rules::Result<std::vector<std::shared_ptr<rules::WorkerRules>>> build_rules(const rules::Config& config);
+  // Hands `config` to every worker as it is (the caller checked it); new connections use it.
+  // With `rules` (one per worker, from build_rules) the Lua states change too; without,
+  // the workers keep theirs (the policies' scripts did not change). Returns the Lua states
+  // replaced, for the caller to let go of off the loops.
+  std::vector<std::shared_ptr<rules::WorkerRules>> apply(std::shared_ptr<const rules::Config> config,
+                                                          std::vector<std::shared_ptr<rules::WorkerRules>> rules = {});
+  // A listener bound after start(): every worker starts accepting on it. Not thread-safe
+  // against itself or remove_listener (the control plane serialises them).
+  void add_listener(BoundListener l);
+  // Stops accepting on it, closes it and removes its socket file. False if there is none.
+  bool remove_listener(const std::string& name);
+  // `done` runs once, on some worker's thread (or this one, with no workers), with every
+  // worker's counters; the second argument has each worker's probe maximum (ms).
+  void collect_metrics(std::function<void(WorkerMetrics, std::vector<double>)> done);
+  size_t active_connections() const { return shared_.active.load(); }
+  size_t worker_count() const { return workers_.size(); }
   // Stops accepting, lets open connections finish for drain_timeout_ms, joins workers.
   void stop();
   // After start(): one unix socketpair per worker for `listener`; returns the far ends
@@ -37,19 +64,24 @@ class Server {
 
   const std::vector<BoundListener>& listeners() const { return listeners_; }
   const rules::Config& config() const { return *config_; }
+  std::shared_ptr<const rules::Config> config_ptr() const { return config_; }
   DecisionLog& log() { return log_; }
+  EventBus& events() { return events_; }
+  AskBroker& asks() { return asks_; }
 
  private:
-  // One Lua state set per worker for `config`, or an error naming script:line.
   rules::Result<std::vector<std::shared_ptr<rules::WorkerRules>>> build_rules(const rules::Config& config,
                                                                               size_t workers);
 
   std::shared_ptr<const rules::Config> config_;
   rules::RulesRuntime runtime_;
+  std::vector<std::shared_ptr<rules::WorkerRules>> rules_;  // what each worker has now
   std::vector<BoundListener> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   SharedState shared_;
+  EventBus events_;
   DecisionLog log_;
+  AskBroker asks_{log_};
   bool stopped_ = false;
 };
 

@@ -13,6 +13,7 @@ const char* Session::state_name(State s) {
   switch (s) {
     case State::ReadingHead: return "reading-head";
     case State::Judging: return "judging";
+    case State::Asking: return "asking";
     case State::Dialing: return "dialing";
     case State::Tunnelling: return "tunnelling";
     case State::Forwarding: return "forwarding";
@@ -37,7 +38,7 @@ Session::Session(WorkerContext& worker, std::shared_ptr<const rules::Config> con
       client_info_(std::move(client)),
       listener_config_(find_listener(*config_, client_info_.listener->name)),
       judge_(worker, client_info_, listener_config_ ? config_->policy(listener_config_->policy) : nullptr,
-             std::move(rules)),
+             std::move(rules), config_->remembered.get()),
       request_parser_(HttpParser::Kind::Request,
                       HttpParser::Limits{config_->limits.max_header_bytes, config_->limits.max_headers,
                                          config_->limits.max_request_line_bytes}),
@@ -73,6 +74,11 @@ void Session::refuse(int status, const char* reason, const std::string& message)
 void Session::drain() {
   draining_ = true;
   if (state_ == State::ReadingHead && client_pending_.empty() && !request_parser_.message_started()) close_now();
+  if (state_ == State::Asking) {
+    // Nobody will answer a stopping proxy: refuse now rather than at the drain deadline.
+    stop_asking(false);
+    reply_and_close(503, "shutting-down", "sluice: the proxy is stopping; try again");
+  }
 }
 
 void Session::abort() { close_now(); }
@@ -141,6 +147,74 @@ void Session::judge_target(const std::string& raw_host, uint16_t port) {
     header_edits_.clear();
     decision_->verdict = judge_.request(host_, port_, facts, &header_edits_);
   }
+  if (decision_->verdict.action == rules::Action::Ask) return ask();
+  act_on_verdict();
+}
+
+// ---- asking ------------------------------------------------------------------
+
+void Session::ask() {
+  state_ = State::Asking;
+  AskRequest r{decision_->verdict.policy, client_info_.listener->name, decision_->kind, host_.text, port_,
+               client_info_.id, client_info_.addr, client_info_.peer};
+  ask_ticket_ = worker_.ask(r, [this](const AskAnswer& a) {
+    try {
+      on_answer(a);
+    } catch (...) {
+      close_now();
+    }
+  }, &decision_->question);
+  if (ask_ticket_ == 0) {
+    decision_->verdict.action = rules::Action::Deny;
+    decision_->verdict.reason = "ask-unavailable";
+    return act_on_verdict();
+  }
+  ask_started_ms_ = uv_now(worker_.loop());
+  arm(TimerKind::AskTimeout, static_cast<uint64_t>(config_->limits.ask_timeout_ms));
+  update_reading();  // only to notice the client going away; nothing is parsed meanwhile
+}
+
+void Session::on_answer(const AskAnswer& a) {
+  if (state_ != State::Asking) return;
+  ask_ticket_ = 0;
+  arm(TimerKind::None, 0);
+  rules::Verdict human = decision_->verdict;
+  human.action = a.action;
+  const bool earlier = a.by == "remembered";
+  if (a.action == rules::Action::Allow) human.reason = earlier ? "remembered-allow" : "ask-allowed";
+  else human.reason = earlier ? "remembered-deny" : "ask-denied";
+  human.rule = rules::to_string(a.remember);
+  human.error.clear();
+  if (a.question != 0) decision_->question = a.question;
+  decision_->ask_ms = static_cast<double>(uv_now(worker_.loop()) - ask_started_ms_);
+  // The answer stands for this target; a plain-HTTP request still meets on_request.
+  if (is_connect_) {
+    decision_->verdict = judge_.answered(host_, port_, human, nullptr, nullptr);
+  } else {
+    const HttpHead& h = request_parser_.head();
+    rules::RequestFacts facts{h.method, h.target, url_.path, &h.headers};
+    header_edits_.clear();
+    decision_->verdict = judge_.answered(host_, port_, human, &facts, &header_edits_);
+  }
+  act_on_verdict();
+}
+
+void Session::on_ask_timeout() {
+  if (state_ != State::Asking) return;
+  stop_asking(true);
+  decision_->verdict.action = rules::Action::Deny;
+  decision_->verdict.reason = "ask-timeout";
+  decision_->ask_ms = static_cast<double>(uv_now(worker_.loop()) - ask_started_ms_);
+  act_on_verdict();
+}
+
+void Session::stop_asking(bool timeout) {
+  if (ask_ticket_ != 0) worker_.cancel_ask(std::exchange(ask_ticket_, 0), timeout);
+}
+
+// ---- after the verdict ---------------------------------------------------------
+
+void Session::act_on_verdict() {
   const rules::Verdict& v = decision_->verdict;
   if (!v.allowed()) return reply_and_close(403, v.reason.c_str(), denial_message(v, host_, port_));
   if (!header_edits_.empty()) rules::apply_header_edits(request_parser_.head().headers, header_edits_);

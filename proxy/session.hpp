@@ -1,10 +1,12 @@
 // One HTTP client connection: an explicit state machine from request head to close.
 //
-//   ReadingHead -> Judging -> Dialing -> Tunnelling                      (CONNECT)
-//                                     -> Forwarding -> ReadingHead       (plain HTTP,
-//                                                      judged per request)
+//   ReadingHead -> Judging -> [Asking] -> Dialing -> Tunnelling          (CONNECT)
+//                                                -> Forwarding -> ReadingHead (plain HTTP,
+//                                                                judged per request)
 //   any state -> Closing (lingering close after sluice's own reply) -> gone
 //
+// Asking: the verdict was Ask; nothing goes upstream until a human answers
+// (proxy/ask.hpp) or ask_timeout passes (403 ask-timeout).
 // Dialing (resolve, resolved-address check, connect) is proxy/dialer.hpp's job,
 // Tunnelling is proxy/relay.hpp's; the SOCKS5 session (proxy/socks_session.hpp) uses both too.
 #pragma once
@@ -15,6 +17,7 @@
 
 #include <uv.h>
 
+#include "proxy/ask.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision.hpp"
 #include "proxy/dialer.hpp"
@@ -33,7 +36,7 @@ namespace sluice::proxy {
 
 class Session {
  public:
-  enum class State { ReadingHead, Judging, Dialing, Tunnelling, Forwarding, Closing };
+  enum class State { ReadingHead, Judging, Asking, Dialing, Tunnelling, Forwarding, Closing };
   static const char* state_name(State s);
 
   // Takes the accepted client from the sniffer, with the bytes it already read.
@@ -58,7 +61,7 @@ class Session {
 
  private:
   enum class Side { Client, Upstream };
-  enum class TimerKind { None, HeaderTimeout, IdleTimeout, LingerTimeout };
+  enum class TimerKind { None, HeaderTimeout, AskTimeout, IdleTimeout, LingerTimeout };
   struct WriteReq;
 
   // reading and parsing
@@ -77,6 +80,11 @@ class Session {
   void on_request_head(bool is_connect);
   bool authorized();
   void judge_target(const std::string& raw_host, uint16_t port);
+  void ask();
+  void on_answer(const AskAnswer& a);
+  void on_ask_timeout();
+  void stop_asking(bool timeout);
+  void act_on_verdict();
   void on_dialed(Dialer::Outcome& o);
   void on_upstream_ready();
   void start_tunnel(std::string to_upstream, std::string to_client);
@@ -156,6 +164,8 @@ class Session {
   bool upgrade_requested_ = false;  // the request asked for a protocol upgrade
   bool client_chunked_ = false;    // the response body is re-chunked for the client
   bool upstream_garbage_ = false;  // the upstream sent bytes after a response
+  uint64_t ask_ticket_ = 0;        // Asking: the worker's ticket for the question
+  uint64_t ask_started_ms_ = 0;
 
   // the current target
   rules::CanonicalHost host_;

@@ -301,6 +301,12 @@ void Session::update_reading() {
       want_client = !client_eof_ && client_pending_.size() <= config_->limits.max_header_bytes;
       want_upstream = upstream_open;  // notice an idle keep-alive upstream closing
       break;
+    case State::Asking:
+      // Read only to notice the client leaving (EOF closes the session); what it sends
+      // meanwhile waits, unparsed, up to the head limit.
+      want_client = !client_eof_ && client_pending_.size() <= config_->limits.max_header_bytes;
+      want_upstream = upstream_open;
+      break;
     case State::Judging:
     case State::Dialing:
     case State::Tunnelling:  // the relay reads
@@ -457,6 +463,7 @@ void Session::close_now() {
   if (closed_) return;
   closed_ = true;
   state_ = State::Closing;
+  stop_asking(false);
   corked_[0].clear();
   corked_[1].clear();
   dialer_.cancel();
@@ -513,6 +520,8 @@ void Session::on_timer(uv_timer_t* t) {
                                         std::to_string(limits.idle_timeout_ms) + " ms");
         return s->close_now();
       }
+      case TimerKind::AskTimeout:
+        return s->on_ask_timeout();
       case TimerKind::LingerTimeout:
         return s->close_now();
     }

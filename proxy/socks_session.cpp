@@ -13,6 +13,8 @@ namespace {
 
 // How long a closing connection keeps draining the client after sluice's reply.
 constexpr uint64_t kLingerMs = 2000;
+// Early tunnel bytes held while a request waits for an answer; reading stops beyond.
+constexpr size_t kMaxHeldWhileAsking = 64 * 1024;
 
 const rules::ListenerConfig* find_listener(const rules::Config& c, const std::string& name) {
   for (const auto& l : c.listeners)
@@ -49,6 +51,7 @@ const char* SocksSession::state_name(State s) {
     case State::Authenticating: return "authenticating";
     case State::ReadingRequest: return "reading-request";
     case State::Judging: return "judging";
+    case State::Asking: return "asking";
     case State::Dialing: return "dialing";
     case State::Tunnelling: return "tunnelling";
     case State::Closing: return "closing";
@@ -64,7 +67,7 @@ SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::C
       client_info_(std::move(client)),
       listener_config_(find_listener(*config_, client_info_.listener->name)),
       policy_(listener_config_ ? config_->policy(listener_config_->policy) : nullptr),
-      judge_(worker, client_info_, policy_, std::move(rules)),
+      judge_(worker, client_info_, policy_, std::move(rules), config_->remembered.get()),
       pending_(std::move(first_bytes)),
       dialer_(worker, *config_, policy_),
       relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.idle_timeout_ms)) {
@@ -92,6 +95,11 @@ void SocksSession::refuse(const std::string&) {
 }
 
 void SocksSession::drain() {
+  if (state_ == State::Asking) {
+    // Nobody will answer a stopping proxy: refuse now rather than at the drain deadline.
+    stop_asking(false);
+    return refuse_request(socks5::Reply::GeneralFailure, "shutting-down");
+  }
   bool idle = (state_ == State::Greeting || state_ == State::Authenticating || state_ == State::ReadingRequest) &&
               pending_.empty();
   if (idle) close_now();
@@ -224,12 +232,71 @@ void SocksSession::on_request(const socks5::Request& r) {
   port_ = r.port;
   decision_.host = host_.text;
   decision_.verdict = judge_.connect(decision_.kind, host_, port_);
+  if (decision_.verdict.action == rules::Action::Ask) return ask();
+  act_on_verdict();
+}
+
+// ---- asking ----------------------------------------------------------------------
+
+void SocksSession::ask() {
+  state_ = State::Asking;
+  AskRequest r{decision_.verdict.policy, client_info_.listener->name, decision_.kind, host_.text, port_,
+               client_info_.id, client_info_.addr, client_info_.peer};
+  ask_ticket_ = worker_.ask(r, [this](const AskAnswer& a) {
+    try {
+      on_answer(a);
+    } catch (...) {
+      close_now();
+    }
+  }, &decision_.question);
+  if (ask_ticket_ == 0) {
+    decision_.verdict.action = rules::Action::Deny;
+    decision_.verdict.reason = "ask-unavailable";
+    return act_on_verdict();
+  }
+  ask_started_ms_ = uv_now(worker_.loop());
+  arm(TimerKind::AskTimeout, static_cast<uint64_t>(config_->limits.ask_timeout_ms));
+  update_reading();  // only to notice the client leaving; its bytes wait as early tunnel data
+}
+
+void SocksSession::on_answer(const AskAnswer& a) {
+  if (state_ != State::Asking) return;
+  ask_ticket_ = 0;
+  arm(TimerKind::None, 0);
+  rules::Verdict human = decision_.verdict;
+  human.action = a.action;
+  const bool earlier = a.by == "remembered";
+  if (a.action == rules::Action::Allow) human.reason = earlier ? "remembered-allow" : "ask-allowed";
+  else human.reason = earlier ? "remembered-deny" : "ask-denied";
+  human.rule = rules::to_string(a.remember);
+  human.error.clear();
+  if (a.question != 0) decision_.question = a.question;
+  decision_.ask_ms = static_cast<double>(uv_now(worker_.loop()) - ask_started_ms_);
+  decision_.verdict = judge_.answered(host_, port_, human, nullptr, nullptr);
+  act_on_verdict();
+}
+
+void SocksSession::on_ask_timeout() {
+  if (state_ != State::Asking) return;
+  stop_asking(true);
+  decision_.verdict.action = rules::Action::Deny;
+  decision_.verdict.reason = "ask-timeout";
+  decision_.ask_ms = static_cast<double>(uv_now(worker_.loop()) - ask_started_ms_);
+  act_on_verdict();
+}
+
+void SocksSession::stop_asking(bool timeout) {
+  if (ask_ticket_ != 0) worker_.cancel_ask(std::exchange(ask_ticket_, 0), timeout);
+}
+
+void SocksSession::act_on_verdict() {
   const rules::Verdict& v = decision_.verdict;
   if (!v.allowed()) {
     if (port_ == 22 && policy_ != nullptr && policy_->ssh_in_band_reason) return send_in_band_reason();
     return refuse_request(socks5::Reply::NotAllowed, v.reason.c_str());
   }
   state_ = State::Dialing;
+  update_reading();  // after an ask the client was being read; not a byte more until the reply
   dialer_.dial(
       host_, port_,
       [this](Dialer::Outcome& o) {
@@ -288,6 +355,9 @@ void SocksSession::update_reading() {
     case State::Authenticating:
     case State::ReadingRequest:
       want = !client_eof_;
+      break;
+    case State::Asking:
+      want = !client_eof_ && pending_.size() < kMaxHeldWhileAsking;
       break;
     case State::Closing:
       want = lingering_ && !client_eof_;
@@ -365,6 +435,7 @@ void SocksSession::close_now() {
   if (closed_) return;
   closed_ = true;
   state_ = State::Closing;
+  stop_asking(false);
   dialer_.cancel();
   relay_.detach();
   try {
@@ -405,6 +476,8 @@ void SocksSession::on_timer(uv_timer_t* t) {
         s->decision_.error = "header-timeout";
         log_decision(s->worker_, s->client_info_, s->decision_, Outcome{"socks_method", socks5::kMethodNone, false});
         return s->close_now();
+      case TimerKind::AskTimeout:
+        return s->on_ask_timeout();
       case TimerKind::LingerTimeout:
         return s->close_now();
     }

@@ -1,9 +1,11 @@
 // One SOCKS5 client connection (RFC 1928), beside the HTTP session: the same
 // listener, policy judgment, dialer, relay and decision log, its own protocol.
 //
-//   Greeting -> [Authenticating] -> ReadingRequest -> Judging -> Dialing -> Tunnelling
+//   Greeting -> [Authenticating] -> ReadingRequest -> Judging -> [Asking] -> Dialing -> Tunnelling
 //   any state -> Closing (reply, FIN, short lingering drain) -> gone
 //
+// Asking: the verdict was Ask; the request gets its reply only once a human has
+// answered (proxy/ask.hpp) or ask_timeout has passed (0x02, ask-timeout).
 // Only CONNECT is served; BIND and UDP ASSOCIATE are answered 0x07. While a
 // request is judged and dialed the client is not read; after a refusal, bytes
 // the client sent are drained unparsed and never forwarded. SOCKS4 (first byte
@@ -15,6 +17,7 @@
 
 #include <uv.h>
 
+#include "proxy/ask.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision.hpp"
 #include "proxy/dialer.hpp"
@@ -30,7 +33,7 @@ namespace sluice::proxy {
 
 class SocksSession {
  public:
-  enum class State { Greeting, Authenticating, ReadingRequest, Judging, Dialing, Tunnelling, Closing };
+  enum class State { Greeting, Authenticating, ReadingRequest, Judging, Asking, Dialing, Tunnelling, Closing };
   static const char* state_name(State s);
 
   // `rules`: the worker's Lua states for `config` (may be null), kept for the session's life.
@@ -50,7 +53,7 @@ class SocksSession {
   State state() const { return state_; }
 
  private:
-  enum class TimerKind { None, HandshakeTimeout, LingerTimeout };
+  enum class TimerKind { None, HandshakeTimeout, AskTimeout, LingerTimeout };
   struct WriteReq;
 
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
@@ -61,6 +64,11 @@ class SocksSession {
   void on_greeting(const socks5::Greeting& g);
   void on_user_pass(const socks5::UserPass& u);
   void on_request(const socks5::Request& r);
+  void ask();
+  void on_answer(const AskAnswer& a);
+  void on_ask_timeout();
+  void stop_asking(bool timeout);
+  void act_on_verdict();
   void refuse_socks4();
   void send_in_band_reason();
   void on_dialed(Dialer::Outcome& o);
@@ -95,6 +103,8 @@ class SocksSession {
   bool client_eof_ = false;
   bool lingering_ = false;
   bool shut_ = false;
+  uint64_t ask_ticket_ = 0;  // Asking: the worker's ticket for the question
+  uint64_t ask_started_ms_ = 0;
 
   std::string pending_;  // client bytes not yet parsed; after the request, early tunnel bytes
   rules::CanonicalHost host_;

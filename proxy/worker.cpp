@@ -20,6 +20,7 @@ Worker::~Worker() {
     channels_.clear();
     wake_.close();
     drain_timer_.close();
+    probe_.close();
     resolver_.reset();
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
@@ -37,29 +38,55 @@ std::string Worker::prepare(const std::vector<BoundListener>& listeners) {
   drain_timer_.init([&](uv_timer_t* t) { return uv_timer_init(&loop_, t); });
   drain_timer_.get()->data = this;
   for (const auto& l : listeners) {
-    auto a = std::make_unique<Accept>();
-    a->worker = this;
-    a->info = l.info;
-    a->is_unix = l.info->is_unix;
     // Close-on-exec like the original: a plain dup() would leak the listening socket into
     // every process sluice starts (bwrap, and the jailed command with it).
     int fd = ::fcntl(l.fd_for(static_cast<size_t>(index_)), F_DUPFD_CLOEXEC, 0);
     if (fd < 0) return "listener " + l.info->name + ": dup failed";
-    int r = a->handle.init([&](AnyStream* s) {
-      int rc = a->is_unix ? uv_pipe_init(&loop_, &s->pipe, 0) : uv_tcp_init(&loop_, &s->tcp);
-      if (rc != 0) return rc;
-      return a->is_unix ? uv_pipe_open(&s->pipe, fd) : uv_tcp_open(&s->tcp, fd);
-    });
-    if (r != 0) {
-      ::close(fd);
-      return "listener " + l.info->name + ": " + uv_strerror(r);
-    }
-    a->handle.get()->handle.data = a.get();
-    r = uv_listen(a->handle.stream(), 1024, on_connection);
-    if (r != 0) return "listener " + l.info->name + ": " + uv_strerror(r);
-    accepts_.push_back(std::move(a));
+    if (std::string err = open_accept(fd, l.info); !err.empty()) return err;
+  }
+  if (shared_.loop_probe_ms > 0) {
+    probe_.init([&](uv_timer_t* t) { return uv_timer_init(&loop_, t); });
+    probe_.get()->data = this;
+    metrics_.loop_probe = true;
+    probe_due_ns_ = uv_hrtime() + static_cast<uint64_t>(shared_.loop_probe_ms) * 1000000;
+    uv_timer_start(probe_.get(), on_probe, static_cast<uint64_t>(shared_.loop_probe_ms),
+                   static_cast<uint64_t>(shared_.loop_probe_ms));
   }
   return "";
+}
+
+std::string Worker::open_accept(int fd, std::shared_ptr<const ListenerInfo> info) {
+  auto a = std::make_unique<Accept>();
+  a->worker = this;
+  a->info = std::move(info);
+  a->is_unix = a->info->is_unix;
+  int r = a->handle.init([&](AnyStream* s) {
+    int rc = a->is_unix ? uv_pipe_init(&loop_, &s->pipe, 0) : uv_tcp_init(&loop_, &s->tcp);
+    if (rc != 0) return rc;
+    return a->is_unix ? uv_pipe_open(&s->pipe, fd) : uv_tcp_open(&s->tcp, fd);
+  });
+  if (r != 0) {
+    ::close(fd);
+    return "listener " + a->info->name + ": " + uv_strerror(r);
+  }
+  a->handle.get()->handle.data = a.get();
+  r = uv_listen(a->handle.stream(), 1024, on_connection);
+  if (r != 0) return "listener " + a->info->name + ": " + uv_strerror(r);
+  accepts_.push_back(std::move(a));
+  return "";
+}
+
+// The loop-lag probe: a repeating timer; how late it fires is how long the loop was
+// busy with something else (a stall shows up as one late firing).
+void Worker::on_probe(uv_timer_t* t) {
+  auto* w = static_cast<Worker*>(t->data);
+  uint64_t now = uv_hrtime();
+  uint64_t period = static_cast<uint64_t>(w->shared_.loop_probe_ms) * 1000000;
+  double late_ms = now > w->probe_due_ns_ ? static_cast<double>(now - w->probe_due_ns_) / 1e6 : 0.0;
+  w->metrics_.loop_lag.observe_ms(late_ms);
+  if (late_ms > w->metrics_.loop_lag_max_ms) w->metrics_.loop_lag_max_ms = late_ms;
+  // The next firing is due one period from now (libuv reschedules from the loop's time).
+  w->probe_due_ns_ = now + period;
 }
 
 void Worker::start() {
@@ -72,11 +99,70 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::post(std::function<void()> fn) {
+bool Worker::post(std::function<void()> fn) {
   std::lock_guard lock(inbox_mu_);
-  if (inbox_closed_) return;  // the worker has finished; nothing is left to act on
+  if (inbox_closed_) return false;  // the worker has finished; nothing is left to act on
   inbox_.push_back(std::move(fn));
   uv_async_send(wake_.get());
+  return true;
+}
+
+void Worker::add_listener(const BoundListener& l) {
+  int fd = ::fcntl(l.fd_for(static_cast<size_t>(index_)), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return;
+  auto info = l.info;
+  if (!post([this, fd, info] {
+        if (stopping_) {
+          ::close(fd);
+          return;
+        }
+        open_accept(fd, info);  // on failure the listener simply accepts nowhere on this worker
+      }))
+    ::close(fd);
+}
+
+void Worker::remove_listener(const std::string& name) {
+  post([this, name] {
+    for (auto it = accepts_.begin(); it != accepts_.end();) {
+      if ((*it)->info->name == name) it = accepts_.erase(it);  // UvHandle closes our copy
+      else ++it;
+    }
+  });
+}
+
+bool Worker::snapshot_metrics(std::function<void(const WorkerMetrics&)> done) {
+  return post([this, done = std::move(done)] {
+    done(metrics_);
+    metrics_.loop_lag_max_ms = 0;
+  });
+}
+
+uint64_t Worker::ask(const AskRequest& r, std::function<void(const AskAnswer&)> resume, uint64_t* question) {
+  if (shared_.asks == nullptr || !shared_.asks->answerable() || stopping_) return 0;
+  uint64_t local = next_wait_++;
+  waiting_[local] = Waiting{0, std::move(resume)};
+  // The broker may answer at once (a remembered answer): still delivered later, on this loop.
+  uint64_t broker_ticket = shared_.asks->join(r, [this, local](const AskAnswer& a) {
+    post([this, local, a] { deliver_answer(local, a); });
+  }, question);
+  if (auto it = waiting_.find(local); it != waiting_.end()) it->second.broker_ticket = broker_ticket;
+  return local;
+}
+
+void Worker::cancel_ask(uint64_t ticket, bool timeout) {
+  auto it = waiting_.find(ticket);
+  if (it == waiting_.end()) return;
+  uint64_t broker_ticket = it->second.broker_ticket;
+  waiting_.erase(it);
+  if (broker_ticket != 0) shared_.asks->leave(broker_ticket, timeout);
+}
+
+void Worker::deliver_answer(uint64_t local, const AskAnswer& a) {
+  auto it = waiting_.find(local);
+  if (it == waiting_.end()) return;  // it stopped waiting meanwhile
+  auto resume = std::move(it->second.resume);
+  waiting_.erase(it);
+  resume(a);
 }
 
 void Worker::set_config(std::shared_ptr<const rules::Config> config, std::shared_ptr<rules::WorkerRules> rules) {
@@ -120,6 +206,7 @@ void Worker::accept_from(uv_stream_t* server, const std::shared_ptr<const Listen
     size_t active = shared_.active.fetch_add(1) + 1;
     size_t on_listener = info->active.fetch_add(1) + 1;
     if (!f->accept(server, is_unix)) return;
+    metrics_.accepted(info->name);
     // Over a limit: refused in the client's own protocol, once the front has seen which.
     const auto& limits = config_->limits;
     std::string refusal;
@@ -240,6 +327,7 @@ void Worker::maybe_finish() {
     wake_.close();
   }
   drain_timer_.close();
+  probe_.close();
   resolver_.reset();
 }
 

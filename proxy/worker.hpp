@@ -10,8 +10,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/ask.hpp"
 #include "proxy/buffer_pool.hpp"
 #include "proxy/listener.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/resolver.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/uv_handle.hpp"
@@ -28,6 +30,8 @@ struct SharedState {
   std::atomic<uint64_t> next_id{1};
   std::atomic<size_t> active{0};
   std::vector<rules::IpAddr> self_addresses;  // set before workers start, read-only after
+  AskBroker* asks = nullptr;                  // set before workers start
+  int loop_probe_ms = 0;                      // > 0: the loop-lag probe's period
 };
 
 class Worker final : public WorkerContext {
@@ -42,8 +46,9 @@ class Worker final : public WorkerContext {
   // Before start(): builds the resolver and listener handles. Returns "" or an error.
   std::string prepare(const std::vector<BoundListener>& listeners);
   void start();
-  // Thread-safe: runs `fn` on the worker's loop thread.
-  void post(std::function<void()> fn);
+  // Thread-safe: runs `fn` on the worker's loop thread. False (and `fn` dropped) once the
+  // worker has finished.
+  bool post(std::function<void()> fn);
   // Thread-safe: new connections use `config` and `rules` from now on, swapped
   // together on the loop thread; open connections keep the version they started with.
   void set_config(std::shared_ptr<const rules::Config> config, std::shared_ptr<rules::WorkerRules> rules);
@@ -53,6 +58,14 @@ class Worker final : public WorkerContext {
   // sends the connections it accepts (SCM_RIGHTS, libuv IPC framing); each becomes a
   // session of `info`'s listener, as if accepted here. The worker owns and closes fd.
   void adopt_channel(int fd, std::shared_ptr<const ListenerInfo> info);
+  // Thread-safe: start accepting on a listener bound after start() (a sandbox made
+  // through the control API); the worker takes its own close-on-exec copy of the socket.
+  void add_listener(const BoundListener& l);
+  // Thread-safe: stop accepting on the listener named `name` (open connections stay).
+  void remove_listener(const std::string& name);
+  // Thread-safe: `done` runs on this worker's thread with a copy of its counters (the
+  // probe's maximum restarts from then on). False when the worker has finished.
+  bool snapshot_metrics(std::function<void(const WorkerMetrics&)> done);
   void join();
 
   // WorkerContext
@@ -60,6 +73,9 @@ class Worker final : public WorkerContext {
   Resolver& resolver() override { return *resolver_; }
   DecisionLog& log() override { return *shared_.log; }
   BufferPool& buffers() override { return buffers_; }
+  WorkerMetrics& metrics() override { return metrics_; }
+  uint64_t ask(const AskRequest& r, std::function<void(const AskAnswer&)> resume, uint64_t* question) override;
+  void cancel_ask(uint64_t ticket, bool timeout) override;
   uint64_t next_connection_id() override { return shared_.next_id.fetch_add(1); }
   const std::vector<rules::IpAddr>& self_addresses() override { return shared_.self_addresses; }
   void connection_finished(void* c) override;
@@ -83,6 +99,10 @@ class Worker final : public WorkerContext {
   // One accepted connection (from a listener, or handed over on a channel) becomes a session.
   void accept_from(uv_stream_t* server, const std::shared_ptr<const ListenerInfo>& info, bool is_unix);
   void close_channel(Channel* c);
+  // Creates the accept handle for worker's copy `fd` of a listening socket; "" or an error.
+  std::string open_accept(int fd, std::shared_ptr<const ListenerInfo> info);
+  void deliver_answer(uint64_t local, const AskAnswer& a);
+  static void on_probe(uv_timer_t* t);
   static void on_wake(uv_async_t*);
   void begin_stop(int drain_ms);
   void maybe_finish();
@@ -95,6 +115,16 @@ class Worker final : public WorkerContext {
   bool loop_ready_ = false;
   std::unique_ptr<Resolver> resolver_;
   BufferPool buffers_;
+  WorkerMetrics metrics_;
+  // Connections waiting for an answer: local ticket -> (broker ticket, resume).
+  struct Waiting {
+    uint64_t broker_ticket;
+    std::function<void(const AskAnswer&)> resume;
+  };
+  std::unordered_map<uint64_t, Waiting> waiting_;
+  uint64_t next_wait_ = 1;
+  UvHandle<uv_timer_t> probe_{UvHandle<uv_timer_t>::Empty{}};
+  uint64_t probe_due_ns_ = 0;
   std::vector<std::unique_ptr<Accept>> accepts_;
   std::vector<std::unique_ptr<Channel>> channels_;
   struct Entry {

@@ -3,6 +3,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,9 @@ class Resolver;
 class DecisionLog;
 class BufferPool;
 class OwnedConnection;
+struct WorkerMetrics;
+struct AskRequest;
+struct AskAnswer;
 
 // Identity of the listener a connection arrived on.
 struct ListenerInfo {
@@ -34,6 +38,16 @@ class WorkerContext {
   virtual Resolver& resolver() = 0;
   virtual DecisionLog& log() = 0;
   virtual BufferPool& buffers() = 0;
+  // This worker's counters (proxy/metrics.hpp); only its own loop thread touches them.
+  virtual WorkerMetrics& metrics() = 0;
+  // Asks a human whether `r` may go ahead (proxy/ask.hpp): `resume` runs later, on this
+  // loop, with the answer. Returns a ticket for cancel_ask(), or 0 when nobody can be
+  // asked (the caller denies at once); `resume` never runs then. `question` receives the
+  // id of the question it waits on (0 when answered from memory).
+  virtual uint64_t ask(const AskRequest& r, std::function<void(const AskAnswer&)> resume, uint64_t* question) = 0;
+  // The connection stops waiting (`timeout`: its ask timeout passed; else it is closing);
+  // its `resume` will not run.
+  virtual void cancel_ask(uint64_t ticket, bool timeout) = 0;
   virtual uint64_t next_connection_id() = 0;
   // This host's interface addresses, for the resolved-address check.
   virtual const std::vector<rules::IpAddr>& self_addresses() = 0;

@@ -182,7 +182,8 @@ class Loader {
       if (string(n["default"], what + " default", d)) {
         if (d == "allow") p->default_action = Action::Allow;
         else if (d == "deny") p->default_action = Action::Deny;
-        else error(n["default"], what + " default must be deny or allow, not '" + d + "'");
+        else if (d == "ask") p->default_action = Action::Ask;
+        else error(n["default"], what + " default must be deny, allow or ask, not '" + d + "'");
       }
     }
     if (n["on_error"]) {
@@ -322,7 +323,7 @@ class Loader {
       errors.push_back({file_, 0, 0, policy_file_ ? "empty policy file" : "empty config: it needs at least listeners:"});
       return nullptr;
     }
-    if (!check_map(root, "the config", {"listeners", "policies", "resolver", "limits", "log"})) return nullptr;
+    if (!check_map(root, "the config", {"listeners", "policies", "resolver", "limits", "log", "control"})) return nullptr;
     if (const auto& ps = root["policies"]) {
       if (!ps.IsMap()) error(ps, "policies must be a mapping of name: policy");
       else if (check_map(ps, "policies", {}, /*any_key=*/true))
@@ -379,7 +380,8 @@ class Loader {
     if (const auto& l = root["limits"];
         l && check_map(l, "limits", {"header_timeout_ms", "connect_timeout_ms", "idle_timeout_ms", "drain_timeout_ms",
                                      "max_header_bytes", "max_headers", "max_request_line_bytes", "max_connections",
-                                     "max_connections_per_listener", "lua_instruction_budget", "lua_memory_kb"})) {
+                                     "max_connections_per_listener", "lua_instruction_budget", "lua_memory_kb",
+                                     "ask_timeout_ms"})) {
       auto& lim = cfg->limits;
       positive(l["header_timeout_ms"], "header_timeout_ms", lim.header_timeout_ms, 3600000);
       positive(l["connect_timeout_ms"], "connect_timeout_ms", lim.connect_timeout_ms, 3600000);
@@ -396,6 +398,20 @@ class Loader {
       positive(l["lua_memory_kb"], "lua_memory_kb", kb, 4 * 1024 * 1024);
       if (kb < 256) error(l["lua_memory_kb"], "lua_memory_kb must be at least 256");
       else lim.lua.memory_bytes = kb * 1024;
+      positive(l["ask_timeout_ms"], "ask_timeout_ms", lim.ask_timeout_ms, 86400000);
+    }
+    if (const auto& c = root["control"]; c && check_map(c, "control", {"unix", "state_file", "sandbox_dir"})) {
+      auto& ctl = cfg->control;
+      for (auto [key, out] : {std::pair{"unix", &ctl.unix_path}, std::pair{"state_file", &ctl.state_file},
+                              std::pair{"sandbox_dir", &ctl.sandbox_dir}}) {
+        if (!c[key]) continue;
+        if (string(c[key], std::string("control ") + key, *out) && out->empty())
+          error(c[key], std::string("control ") + key + " is empty");
+      }
+      if (!c["unix"]) error(c, "control needs unix: PATH (the control socket)");
+      for (const auto& l : cfg->listeners)
+        if (l.kind == ListenerConfig::Kind::Unix && l.path == ctl.unix_path)
+          error(c["unix"], "control socket " + ctl.unix_path + " is also listener '" + l.name + "'");
     }
     if (const auto& lg = root["log"]; lg && check_map(lg, "log", {"path"})) {
       if (lg["path"]) string(lg["path"], "log path", cfg->log.path);

@@ -12,6 +12,7 @@
 #include "rules/ip.hpp"
 #include "rules/lua_sandbox.hpp"
 #include "rules/policy.hpp"
+#include "rules/remembered.hpp"
 
 namespace sluice::rules {
 
@@ -49,6 +50,17 @@ struct Limits {
   size_t max_connections = 10000;            // open client connections, whole process (503 beyond)
   size_t max_connections_per_listener = 0;   // per listener; 0 = only the process-wide cap
   LuaLimits lua;  // lua_instruction_budget, lua_memory_kb: per hook call, per state
+  int ask_timeout_ms = 60000;                // how long a connection waits for an answer to "ask"
+};
+
+// The control API (docs/control-api.md): a unix socket, mode 0600, never bound into a jail.
+struct ControlConfig {
+  std::string unix_path;    // empty: no control socket
+  std::string state_file;   // remembered `always` answers; empty: <unix_path>.state.json
+  std::string sandbox_dir;  // where POST /v1/sandboxes makes sockets; empty: <unix_path>.sandboxes
+  bool enabled() const { return !unix_path.empty(); }
+  std::string state_path() const { return state_file.empty() && enabled() ? unix_path + ".state.json" : state_file; }
+  std::string sandbox_path() const { return sandbox_dir.empty() ? unix_path + ".sandboxes" : sandbox_dir; }
 };
 
 struct LogConfig {
@@ -62,6 +74,10 @@ struct Config {
   ResolverConfig resolver;
   Limits limits;
   LogConfig log;
+  ControlConfig control;
+  // Answers to asks that are remembered (session and always); replaced, never changed, by
+  // the control plane. Null: none.
+  std::shared_ptr<const Remembered> remembered;
 
   const Policy* policy(const std::string& name) const;
 };

@@ -112,6 +112,13 @@ void HostSet::add(HostPattern p) {
   }
 }
 
+HostSet HostSet::clone() const {
+  HostSet out;
+  out.patterns_.reserve(patterns_.size());
+  for (const auto& p : patterns_) out.add(*p);
+  return out;
+}
+
 const HostPattern* HostSet::match(const CanonicalHost& host, uint16_t port) const {
   if (!index_) return nullptr;
   if (host.kind == HostKind::Ip) {

@@ -22,6 +22,8 @@ class HostSet {
   HostSet& operator=(HostSet&&) noexcept;
 
   void add(HostPattern p);
+  // A deep copy (every pattern added again): for building a changed policy off the loops.
+  HostSet clone() const;
   // The first matching pattern (most specific host match wins), or nullptr.
   const HostPattern* match(const CanonicalHost& host, uint16_t port) const;
   size_t size() const { return patterns_.size(); }

@@ -62,9 +62,20 @@ Verdict ConnectionJudge::judge_connect(const CanonicalHost& host, uint16_t port)
     return finish(Verdict::of(Action::Deny, "denied-by-rule", p->source, policy_.name));
   if (lua_ && lua_->has(Hook::Connect)) {
     HookResult r = lua_->on_connect(lua_conn_);
-    if (r.kind != HookResult::Kind::None) return finish(from_hook(r, Hook::Connect));
+    if (r.kind != HookResult::Kind::None) return finish(overlay_remembered(from_hook(r, Hook::Connect), remembered_, host.text, port));
   }
-  return finish(policy_.judge(host, port));
+  return finish(overlay_remembered(policy_.judge(host, port), remembered_, host.text, port));
+}
+
+Verdict ConnectionJudge::answered(const CanonicalHost& host, uint16_t port, const Verdict& human,
+                                  const RequestFacts* request, std::vector<HeaderEdit>* edits) {
+  set_target(host, port);
+  target_key_ = host.text + ":" + std::to_string(port);
+  target_verdict_ = human;
+  if (request == nullptr) return human;
+  Verdict v = run_on_request(human, *request, edits);
+  // A script that asks again about this request has its answer already.
+  return v.action == Action::Ask ? human : v;
 }
 
 Verdict ConnectionJudge::judge_request(const CanonicalHost& host, uint16_t port, const RequestFacts& request,
@@ -80,10 +91,14 @@ Verdict ConnectionJudge::judge_request(const CanonicalHost& host, uint16_t port,
     first.error.clear();  // a script error is reported by the call that had it, not by every reuse
   }
   set_target(host, port);
+  return run_on_request(first, request, edits);
+}
+
+Verdict ConnectionJudge::run_on_request(const Verdict& first, const RequestFacts& request, std::vector<HeaderEdit>* edits) {
   if (!first.allowed() || !lua_ || !lua_->has(Hook::Request)) return first;
   HookResult r = lua_->on_request(lua_conn_, request, edits);
   if (r.kind == HookResult::Kind::None) return first;
-  Verdict second = finish(from_hook(r, Hook::Request));
+  Verdict second = finish(overlay_remembered(from_hook(r, Hook::Request), remembered_, lua_conn_.host, lua_conn_.port));
   // The record shows the first refusal (or would-deny); otherwise the last opinion.
   if (!second.allowed() || second.would_deny || !first.would_deny) return second;
   return first;

@@ -13,8 +13,9 @@
 //
 // A failing hook (error, instruction budget, memory cap) answers with the
 // policy's on_error verdict. In report mode every refusal becomes an allow
-// with would_deny set. An "ask" verdict is refused (allowed() is false) with
-// reason ask-by-script until a human can be asked.
+// with would_deny set. An Ask verdict (the default, or a script's "ask") that an
+// answer remembered from an earlier ask settles becomes that answer
+// (remembered-allow / remembered-deny); otherwise it is the caller's to ask.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -26,6 +27,7 @@
 #include "rules/ip.hpp"
 #include "rules/lua_policy.hpp"
 #include "rules/policy.hpp"
+#include "rules/remembered.hpp"
 
 namespace sluice::rules {
 
@@ -37,7 +39,14 @@ class ConnectionJudge {
   ConnectionJudge(const ConnectionJudge&) = delete;
   ConnectionJudge& operator=(const ConnectionJudge&) = delete;
 
+  // Answers remembered from earlier asks; they settle Ask verdicts. May be null.
+  void set_remembered(const Remembered* r) { remembered_ = r; }
   Verdict judge_connect(const CanonicalHost& host, uint16_t port);
+  // A human answered an Ask verdict for host:port: `human` stands as the target's verdict
+  // for the rest of the connection (later requests to it reuse it). For a plain-HTTP
+  // request (`request` set) an allow still runs on_request, which may refuse or edit.
+  Verdict answered(const CanonicalHost& host, uint16_t port, const Verdict& human, const RequestFacts* request,
+                   std::vector<HeaderEdit>* edits);
   // Header edits are appended to `edits`; apply them only when the verdict allows.
   // Verdict::error is set only when a hook failed during this call.
   Verdict judge_request(const CanonicalHost& host, uint16_t port, const RequestFacts& request,
@@ -54,10 +63,12 @@ class ConnectionJudge {
  private:
   Verdict from_hook(const HookResult& r, Hook hook) const;
   Verdict finish(Verdict v) const;
+  Verdict run_on_request(const Verdict& first, const RequestFacts& request, std::vector<HeaderEdit>* edits);
   void set_target(const CanonicalHost& host, uint16_t port);
 
   const Policy& policy_;
   std::shared_ptr<LuaPolicy> lua_;
+  const Remembered* remembered_ = nullptr;
   ConnectionFacts facts_;
   LuaConnection lua_conn_;
   bool judged_ = false;

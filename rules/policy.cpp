@@ -15,7 +15,23 @@ Verdict Policy::judge(const CanonicalHost& host, uint16_t port) const {
   if (const HostPattern* p = deny.match(host, port)) return Verdict::of(Action::Deny, "denied-by-rule", p->source, name);
   if (const HostPattern* p = allow.match(host, port)) return Verdict::of(Action::Allow, "allowed-by-rule", p->source, name);
   if (default_action == Action::Allow) return Verdict::of(Action::Allow, "default-allow", "default", name);
+  if (default_action == Action::Ask) return Verdict::of(Action::Ask, "ask-by-default", "default", name);
   return Verdict::of(Action::Deny, "not-in-allowlist", "default", name);
+}
+
+const char* to_string(PolicyList l) { return l == PolicyList::Allow ? "allow" : "deny"; }
+
+std::shared_ptr<Policy> with_list(const Policy& p, PolicyList which, HostSet entries) {
+  auto out = std::make_shared<Policy>();
+  out->name = p.name;
+  out->default_action = p.default_action;
+  out->ssh_in_band_reason = p.ssh_in_band_reason;
+  out->rules = p.rules;
+  out->on_error = p.on_error;
+  out->mode = p.mode;
+  out->allow = which == PolicyList::Allow ? std::move(entries) : p.allow.clone();
+  out->deny = which == PolicyList::Deny ? std::move(entries) : p.deny.clone();
+  return out;
 }
 
 }  // namespace sluice::rules

@@ -1,8 +1,10 @@
 // A named policy: deny entries win, then the policy's Lua rules, then allow
-// entries, then the default. The whole order is applied by rules/judge.hpp;
-// Policy::judge here is the list part alone (no scripts).
+// entries, then the default (deny, allow, or ask: a human decides, see
+// proxy/ask.hpp). The whole order is applied by rules/judge.hpp; Policy::judge
+// here is the list part alone (no scripts).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,17 +14,17 @@
 
 namespace sluice::rules {
 
-// Ask: a human should decide. Until the ask flow exists it is refused like Deny
-// (Verdict::allowed() is false), with its own reason so clients can tell.
+// Ask: a human should decide; the connection waits for the answer (or the ask timeout).
 enum class Action { Allow, Deny, Ask };
 const char* to_string(Action a);
 
 struct Verdict {
   Action action = Action::Deny;
   // Machine-readable code, sent to clients as X-Sluice-Reason on denial:
-  // "denied-by-rule", "not-in-allowlist", "allowed-by-rule", "default-allow",
+  // "denied-by-rule", "not-in-allowlist", "allowed-by-rule", "default-allow", "ask-by-default",
   // "denied-by-script", "allowed-by-script", "ask-by-script", "script-error",
-  // "allowed-on-script-error".
+  // "allowed-on-script-error"; after an ask: "ask-allowed", "ask-denied", "ask-timeout",
+  // "ask-unavailable", "remembered-allow", "remembered-deny".
   std::string reason;
   std::string rule;    // the pattern as written, "default", or the script as written
   std::string policy;  // policy name
@@ -66,5 +68,11 @@ struct Policy {
   // The lists and the default only (no scripts, no report mode).
   Verdict judge(const CanonicalHost& host, uint16_t port) const;
 };
+
+enum class PolicyList { Allow, Deny };
+const char* to_string(PolicyList l);
+// A copy of `p` with one list replaced by `entries`; everything else (the other list, the
+// default, the options) is kept. For live list replacement, built off the worker loops.
+std::shared_ptr<Policy> with_list(const Policy& p, PolicyList which, HostSet entries);
 
 }  // namespace sluice::rules

@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [--keep] [-j N] [SECONDS] [TARGET...]
 #
 #   SECONDS   per target (default 60)
-#   TARGET    fuzz_request_head fuzz_response fuzz_host fuzz_pattern fuzz_config fuzz_socks5 (default: all)
+#   TARGET    fuzz_request_head fuzz_response fuzz_host fuzz_pattern fuzz_config fuzz_socks5 fuzz_json (default: all)
 #   --keep    merge inputs that add coverage back into tests/fuzz/corpus/<target>/
 #   -j N      targets run side by side (default: the number of CPUs)
 #
@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-all_targets=(fuzz_request_head fuzz_response fuzz_host fuzz_pattern fuzz_config fuzz_socks5)
+all_targets=(fuzz_request_head fuzz_response fuzz_host fuzz_pattern fuzz_config fuzz_socks5 fuzz_json)
 seconds=60
 keep=0
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -78,6 +78,7 @@ dict_for() {
     fuzz_request_head|fuzz_response) echo "$root/tests/fuzz/http.dict" ;;
     fuzz_host|fuzz_pattern) echo "$root/tests/fuzz/host.dict" ;;
     fuzz_config) echo "$root/tests/fuzz/yaml.dict" ;;
+    fuzz_json) echo "$root/tests/fuzz/json.dict" ;;
   esac
 }
 

@@ -269,7 +269,11 @@ class Sluice:
     benign_report = None
 
     def cleanup(self):
-        """Stops sluice; fails (keeping the temp dir) when it did not exit 0 or a sanitizer spoke."""
+        """Stops sluice; fails (keeping the temp dir) when it did not exit 0 or a sanitizer spoke.
+        Safe to call twice (a test may stop sluice itself, then its cleanup runs)."""
+        if getattr(self, "_cleaned", False):
+            return
+        self._cleaned = True
         rc = self.stop()
         err = self.read_stderr()
         if self.benign_report:
@@ -534,3 +538,134 @@ class E2E(unittest.TestCase):
     def seen(self, path_prefix):
         """Requests the origin saw whose target starts with path_prefix."""
         return self.up.seen(path_prefix)
+
+
+class Control:
+    """The control API of a running sluice (its unix socket): one connection per request.
+
+    request() returns (status, body): the body parsed as JSON when it is JSON, else text."""
+
+    def __init__(self, path, timeout=10):
+        self.path = path
+        self.timeout = timeout * SLOW
+
+    def raw(self, data, read_timeout=None):
+        """Sends raw bytes, returns everything sluice answers until it closes."""
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(read_timeout or self.timeout)
+        try:
+            s.connect(self.path)
+            s.sendall(data)
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+        finally:
+            s.close()
+
+    def request(self, method, path, body=None, headers=()):
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        head = "%s %s HTTP/1.1\r\nHost: sluice\r\nConnection: close\r\n" % (method, path)
+        for h in headers:
+            head += h + "\r\n"
+        if body is not None:
+            head += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        data = self.raw(head.encode() + b"\r\n" + (body or b""))
+        status, headers, payload = parse_response(data)
+        try:
+            return status, json.loads(payload)
+        except ValueError:
+            return status, payload.decode("utf-8", "replace")
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def post(self, path, body=None):
+        return self.request("POST", path, body if body is not None else {})
+
+    def pending(self):
+        status, body = self.get("/v1/pending")
+        assert status == 200, (status, body)
+        return body["pending"]
+
+    def wait_pending(self, count=1, timeout=10):
+        return wait_for(lambda: (lambda p: p if len(p) >= count else None)(self.pending()), timeout=timeout,
+                        what="%d pending question(s)" % count)
+
+    def metrics(self):
+        """GET /v1/metrics as {'name{labels}': value}."""
+        status, text = self.get("/v1/metrics")
+        assert status == 200, (status, text)
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
+
+    def events(self):
+        return EventReader(self.path)
+
+
+def parse_response(data):
+    """(status, headers lower-case, body) of one whole HTTP response (Content-Length or to EOF)."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    if not lines or not lines[0].startswith("HTTP/1.1 "):
+        raise AssertionError("not an HTTP response: %r" % data[:200])
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    if "content-length" in headers:
+        body = body[:int(headers["content-length"])]
+    return status, headers, body
+
+
+class EventReader:
+    """A reader of GET /v1/events: next(pred) returns the next event (a dict) matching pred."""
+
+    def __init__(self, path, timeout=10):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(timeout * SLOW)
+        self.sock.connect(path)
+        self.sock.sendall(b"GET /v1/events HTTP/1.1\r\nHost: sluice\r\n\r\n")
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise AssertionError("event stream closed before its head: %r" % self.buf)
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        self.status = int(head.split(b" ")[1])
+        self.seen = []
+
+    def next(self, pred=lambda e: True, timeout=10, what="event"):
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            while b"\n" in self.buf:
+                line, _, self.buf = self.buf.partition(b"\n")
+                e = json.loads(line)
+                self.seen.append(e)
+                if pred(e):
+                    return e
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("timed out waiting for %s; saw %r" % (what, self.seen[-5:]))
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise AssertionError("event stream closed while waiting for %s; saw %r" % (what, self.seen[-5:]))
+            self.buf += chunk
+
+    def close(self):
+        self.sock.close()

@@ -16,6 +16,7 @@
 #include "proxy/connection.hpp"
 #include "proxy/decision_log.hpp"
 #include "proxy/dialer.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/resolver.hpp"
 #include "proxy/worker_context.hpp"
 
@@ -69,6 +70,9 @@ class FakeWorker final : public WorkerContext {
   Resolver& resolver() override { return *resolver_; }
   DecisionLog& log() override { return log_; }
   BufferPool& buffers() override { return pool_; }
+  WorkerMetrics& metrics() override { return metrics_; }
+  uint64_t ask(const AskRequest&, std::function<void(const AskAnswer&)>, uint64_t*) override { return 0; }
+  void cancel_ask(uint64_t, bool) override {}
   uint64_t next_connection_id() override { return 1; }
   const std::vector<rules::IpAddr>& self_addresses() override { return self_; }
   void connection_finished(void*) override {}
@@ -80,6 +84,7 @@ class FakeWorker final : public WorkerContext {
   std::unique_ptr<FakeResolver> resolver_;
   DecisionLog log_;
   BufferPool pool_;
+  WorkerMetrics metrics_;
   std::vector<rules::IpAddr> self_;
 };
 

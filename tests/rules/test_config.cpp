@@ -54,7 +54,7 @@ TEST_CASE("a full config file loads with every value") {
   CHECK(cfg.listeners[3].path == "sockets/rel.sock");  // relative paths stay as written
 
   // "default" is used but not defined: an implicit deny-everything policy.
-  REQUIRE(cfg.policies.size() == 3);
+  REQUIRE(cfg.policies.size() == 4);
   const Policy* def = cfg.policy("default");
   REQUIRE(def != nullptr);
   CHECK(def->allow.empty());
@@ -91,6 +91,13 @@ TEST_CASE("a full config file loads with every value") {
   CHECK(cfg.limits.lua.instruction_budget == 123456);
   CHECK(cfg.limits.lua.memory_bytes == 4096 * 1024);
   CHECK(cfg.log.path == "/var/log/sluice/decisions.log");
+  CHECK(cfg.limits.ask_timeout_ms == 30000);
+  CHECK(cfg.control.unix_path == "/run/sluice/control.sock");
+  CHECK(cfg.control.state_path() == "/var/lib/sluice/state.json");
+  CHECK(cfg.control.sandbox_path() == "/run/sluice/sandboxes");
+  CHECK(judge(cfg, "asking", "new.example", 443).action == Action::Ask);
+  CHECK(judge(cfg, "asking", "new.example", 443).reason == "ask-by-default");
+  CHECK(judge(cfg, "asking", "known.example", 443).reason == "allowed-by-rule");
 }
 
 TEST_CASE("a minimal config takes every default") {
@@ -111,6 +118,18 @@ TEST_CASE("a minimal config takes every default") {
   CHECK(cfg.limits.max_header_bytes == 65536);
   CHECK(cfg.limits.max_connections == 10000);
   CHECK(cfg.log.path == "-");
+  CHECK(cfg.limits.ask_timeout_ms == 60000);
+  CHECK_FALSE(cfg.control.enabled());
+  CHECK(cfg.control.state_path().empty());
+}
+
+TEST_CASE("control: the state file and sandbox directory default next to the socket") {
+  ConfigLoad load = load_config_text("listeners: [{name: a, tcp: \"127.0.0.1:1\"}]\ncontrol: {unix: /r/c.sock}\n", "t.yaml");
+  INFO(all_errors(load));
+  REQUIRE(load.config);
+  CHECK(load.config->control.enabled());
+  CHECK(load.config->control.state_path() == "/r/c.sock.state.json");
+  CHECK(load.config->control.sandbox_path() == "/r/c.sock.sandboxes");
 }
 
 TEST_CASE("a defined default policy is the one used") {
@@ -156,7 +175,15 @@ TEST_CASE("config errors: one row per kind, with line:column") {
       {L + "policies:\n  p:\n    allow: {x: y}\n", 6, 12, "policy 'p' allow must be a list"},
       {L + "policies:\n  p:\n    deny: x.test\n", 6, 11, "policy 'p' deny must be a list"},
       {L + "policies:\n  p:\n    allow: [[x]]\n", 6, 13, "policy 'p' allow entry must be a string"},
-      {L + "policies:\n  p:\n    default: maybe\n", 6, 14, "default must be deny or allow, not 'maybe'"},
+      {L + "policies:\n  p:\n    default: maybe\n", 6, 14, "default must be deny, allow or ask, not 'maybe'"},
+      // The control socket.
+      {L + "control:\n  socket: /x\n", 5, 3, "unknown key 'socket' in control"},
+      {L + "control:\n  state_file: /x\n", 5, 3, "control needs unix: PATH"},
+      {L + "control: /x\n", 4, 10, "control must be a mapping"},
+      {L + "control:\n  unix: \"\"\n", 5, 9, "control unix is empty"},
+      {L + "control:\n  unix: [a]\n", 5, 9, "control unix must be a string"},
+      {"listeners:\n  - {name: a, unix: /s}\ncontrol: {unix: /s}\n", 3, 17, "control socket /s is also listener 'a'"},
+      {L + "limits:\n  ask_timeout_ms: 0\n", 5, 19, "ask_timeout_ms must be a positive integer"},
       {L + "resolver:\n  servers: 127.0.0.1:53\n", 5, 12, "resolver servers must be a list"},
       {L + "log:\n  path: [a]\n", 5, 9, "log path must be a string"},
       {L + "log: stdout\n", 4, 6, "log must be a mapping"},

@@ -12,6 +12,7 @@ using namespace sluice::rules;
 TEST_CASE("to_string(Action)") {
   CHECK(std::string(to_string(Action::Allow)) == "allow");
   CHECK(std::string(to_string(Action::Deny)) == "deny");
+  CHECK(std::string(to_string(Action::Ask)) == "ask");
 }
 
 TEST_CASE("Policy::judge: table") {

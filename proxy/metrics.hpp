@@ -1,0 +1,83 @@
+// Counters for GET /v1/metrics. Each worker keeps its own WorkerMetrics and is
+// the only thread that touches it (plain integers, no atomics, no locks on the
+// data path); a scrape asks every worker for a copy through Worker::post and
+// adds the copies up. Histograms have fixed log buckets, so copies merge by
+// adding bucket counts.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace sluice::proxy {
+
+struct Decision;
+struct Outcome;
+
+// Latencies in fixed power-of-two buckets: upper bounds 100 µs × 2^k (k = 0..16, so
+// 0.1 ms to 6.55 s), then +Inf.
+class LatencyHistogram {
+ public:
+  static constexpr size_t kBuckets = 17;
+  static double bound_seconds(size_t i);  // upper bound of bucket i (< kBuckets)
+  void observe_ms(double ms);
+  void merge(const LatencyHistogram& o);
+  // Per bucket (not cumulative); [kBuckets] holds what exceeds the last bound.
+  std::array<uint64_t, kBuckets + 1> counts{};
+  double sum_seconds = 0;
+  uint64_t count = 0;
+};
+
+struct ListenerMetrics {
+  uint64_t accepted = 0;
+  uint64_t bytes_up = 0;    // client to upstream
+  uint64_t bytes_down = 0;  // upstream to client
+  // "kind|verdict" -> decisions: one per CONNECT, SOCKS request, or plain-HTTP request.
+  std::unordered_map<std::string, uint64_t> decisions;
+};
+
+struct WorkerMetrics {
+  std::unordered_map<std::string, ListenerMetrics> listeners;
+  std::unordered_map<std::string, uint64_t> denials;  // by reason code
+  LatencyHistogram dns;
+  LatencyHistogram connect;
+  uint64_t lua_errors = 0;
+  uint64_t lua_budget_hits = 0;
+  // The loop-lag probe (serve --loop-probe-ms): how late its timer fired.
+  LatencyHistogram loop_lag;
+  double loop_lag_max_ms = 0;  // since the last scrape
+  bool loop_probe = false;
+
+  void accepted(const std::string& listener) { ++listeners[listener].accepted; }
+  void decided(const std::string& listener, const Decision& d, const Outcome& o);
+  void closed(const std::string& listener, uint64_t up, uint64_t down);
+  void merge(const WorkerMetrics& o);
+};
+
+// Process-wide values that are not per-worker counters.
+struct GlobalMetrics {
+  double uptime_seconds = 0;
+  std::string version;
+  size_t workers = 0;
+  size_t open_connections = 0;
+  std::vector<std::pair<std::string, size_t>> open_by_listener;
+  size_t asks_pending = 0;
+  uint64_t questions_total = 0;
+  // "verdict|remember|by" -> answers (by: api, terminal, timeout)
+  std::vector<std::pair<std::string, uint64_t>> answers;
+  int event_readers = 0;
+  uint64_t event_readers_dropped = 0;
+  uint64_t events_dropped = 0;
+  std::vector<std::pair<std::string, uint64_t>> policy_versions;
+  std::vector<double> loop_lag_max_ms;  // per worker, when the probe runs
+};
+
+// The Prometheus text exposition format (version 0.0.4).
+std::string render_prometheus(const WorkerMetrics& total, const GlobalMetrics& g);
+
+// A label value with \, " and newline escaped.
+std::string prometheus_label(const std::string& v);
+
+}  // namespace sluice::proxy
