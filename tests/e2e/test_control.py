@@ -64,6 +64,8 @@ log:
 ASK_LUA = """
 function on_connect(c)
   if c.host == "other.test" then return {verdict = "ask", reason = "a host this agent never used"} end
+  if c.host == "loop.test" then while true do end end
+  if c.host == "broken.test" then error("on purpose") end
 end
 function on_request(c, r)
   r:set_header("X-Sluice-Asked", "after-" .. c.host)
@@ -496,6 +498,13 @@ class ControlTest(E2E):
         # Cumulative buckets never decrease.
         buckets = [v for k, v in m.items() if k.startswith("sluice_connect_duration_seconds_bucket")]
         self.assertEqual(buckets, sorted(buckets))
+        # Scripts that fail: counted, and the one stopped by its budget counted again.
+        for host in ("loop.test", "broken.test"):
+            r = curl(s.tcp_port("scripted"), "http://%s:%d/" % (host, self.up.port))
+            self.assertEqual((r.status, r.headers["x-sluice-reason"]), (403, "script-error"))
+        m = c.metrics()
+        self.assertEqual(m["sluice_lua_errors_total"], 2)
+        self.assertEqual(m["sluice_lua_budget_hits_total"], 1)
         # A pending ask shows as a gauge.
         job = Background(curl, s.tcp_port("main"), self.url("other.test", "/hello?gauge"))
         q = c.wait_pending()[0]
