@@ -229,6 +229,7 @@ int serve_main(int argc, char** argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   d->rule_watch.reset();
   uv_loop_close(&loop);
+  d->control->stop_jobs();
   d->server.stop();
   d->plane->stop();
   std::fprintf(stderr, "sluice: stopped\n");

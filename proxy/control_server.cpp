@@ -93,9 +93,14 @@ ControlServer::ControlServer(uv_loop_t* loop, ControlPlane& plane) : loop_(loop)
 
 ControlServer::~ControlServer() {
   close();
+  stop_jobs();
+}
+
+void ControlServer::stop_jobs() {
   {
     std::lock_guard lock(jobs_mu_);
     jobs_stop_ = true;
+    jobs_.clear();
   }
   jobs_cv_.notify_one();
   if (jobs_thread_.joinable()) jobs_thread_.join();
@@ -183,7 +188,7 @@ void ControlServer::run_jobs() {
   std::unique_lock lock(jobs_mu_);
   for (;;) {
     jobs_cv_.wait(lock, [&] { return jobs_stop_ || !jobs_.empty(); });
-    if (jobs_.empty()) return;
+    if (jobs_stop_ || jobs_.empty()) return;
     Job job = std::move(jobs_.front());
     jobs_.pop_front();
     lock.unlock();

@@ -67,6 +67,10 @@ class ControlServer {
   // Stops listening and closes every connection (readers get a final note first).
   void close();
 
+  // Waits for the job running now (if any) and drops the rest: before the server stops, so
+  // no reload or list replacement touches it while it does.
+  void stop_jobs();
+
   // Thread-safe: runs `fn` on the control loop.
   void post(std::function<void()> fn);
   // Runs `work` on the control plane's job thread (one job at a time, at a lower CPU
