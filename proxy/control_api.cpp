@@ -1,6 +1,6 @@
 // The routes of the control API (docs/control-api.md): each maps a method and
 // a /v1 path to the control plane. Reads answer at once; a reload and a list
-// replacement run on the thread pool; a metrics scrape waits for every worker's copy.
+// replacement run on the job thread; a metrics scrape waits for every worker's copy.
 #include <cctype>
 #include <string>
 #include <string_view>
@@ -118,7 +118,7 @@ void handle_control_request(ControlServer& server, const ControlRequest& req, st
     if (m != "PUT") return wrong_method("PUT");
     auto which = seg[3] == "allow" ? rules::PolicyList::Allow : rules::PolicyList::Deny;
     auto result = std::make_shared<ApiResult>();
-    // The body may be megabytes: parsed and built on the thread pool, never on a loop.
+    // The body may be megabytes: parsed and built on the job thread, never on a loop.
     return server.off_loop(
         [&plane, result, policy = seg[2], which, body = req.body] { *result = plane.replace_list(policy, which, body); },
         [reply, result] { reply(from(*result)); });

@@ -184,14 +184,13 @@ void ControlPlane::apply_locked(std::shared_ptr<const rules::Config> next,
   for (auto& old : server_.apply(std::move(next), std::move(lua))) retired_lua_.push_back(std::move(old));
 }
 
-size_t ControlPlane::sweep() {
-  std::vector<std::shared_ptr<const rules::Config>> dead;
-  std::vector<std::shared_ptr<rules::WorkerRules>> dead_lua;
+ControlPlane::Dead ControlPlane::take_dead() {
+  Dead dead;
   {
     std::lock_guard lock(mu_);
     for (auto it = retired_lua_.begin(); it != retired_lua_.end();) {
       if (it->use_count() == 1) {
-        dead_lua.push_back(std::move(*it));
+        dead.lua.push_back(std::move(*it));
         it = retired_lua_.erase(it);
       } else {
         ++it;
@@ -200,21 +199,22 @@ size_t ControlPlane::sweep() {
     for (auto it = retired_.begin(); it != retired_.end();) {
       // Only this list holds it: no worker can reach it any more, so the count cannot rise.
       if (it->use_count() == 1) {
-        dead.push_back(std::move(*it));
+        dead.configs.push_back(std::move(*it));
         it = retired_.erase(it);
       } else {
         ++it;
       }
     }
   }
-  size_t left;
-  {
-    std::lock_guard lock(mu_);
-    left = retired_.size();
-  }
-  dead.clear();
-  dead_lua.clear();  // destroyed here, on the caller's (control) thread, outside the lock
-  return left;
+  return dead;
+}
+
+size_t ControlPlane::sweep() {
+  Dead dead = take_dead();
+  dead.configs.clear();  // destroyed here, outside the lock
+  dead.lua.clear();
+  std::lock_guard lock(mu_);
+  return retired_.size();
 }
 
 void ControlPlane::remembered_changed() {

@@ -6,12 +6,12 @@
 //
 // Old snapshots are retired here, not dropped: a worker or a connection may hold
 // the last reference, and destroying a 100,000-entry list on a worker loop would
-// stall it. sweep() (the control loop, once a second) frees the ones no one
-// holds any more, on the control thread.
+// stall it. Once a second the control loop takes those no one holds any more
+// (take_dead()) and its job thread frees them, at a low CPU priority.
 //
 // Thread-safe. Heavy work (reading a config file, parsing and building a list)
 // runs without the state lock, serialised by a second lock, so callers run it
-// on a thread pool and the control loop keeps answering meanwhile.
+// on the control server's job thread and the control loop keeps answering meanwhile.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -79,7 +79,15 @@ class ControlPlane {
   // `readers_dropped`: event readers the control server dropped for falling behind.
   std::string render_metrics(const WorkerMetrics& total, const std::vector<double>& lag_max,
                              uint64_t readers_dropped) const;
-  // Frees retired snapshots that nobody holds any more; returns how many are left.
+  // Retired snapshots (and Lua states) that nobody holds any more, taken out of the retired
+  // list: whoever drops them frees them (the control server hands them to its job thread).
+  struct Dead {
+    std::vector<std::shared_ptr<const rules::Config>> configs;
+    std::vector<std::shared_ptr<rules::WorkerRules>> lua;
+    bool empty() const { return configs.empty() && lua.empty(); }
+  };
+  Dead take_dead();
+  // Frees them here; returns how many retired snapshots are left.
   size_t sweep();
   std::shared_ptr<const rules::Config> config() const;
 

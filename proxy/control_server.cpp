@@ -183,8 +183,8 @@ void ControlServer::off_loop(std::function<void()> work, std::function<void()> d
 }
 
 void ControlServer::run_jobs() {
-  // Nice 10: when a list build and a worker want the same core, the worker gets it.
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+  // Nice 19: when a list build and a worker want the same core, the worker gets it.
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 19);
   std::unique_lock lock(jobs_mu_);
   for (;;) {
     jobs_cv_.wait(lock, [&] { return jobs_stop_ || !jobs_.empty(); });
@@ -483,7 +483,14 @@ void ControlServer::drop_reader(const std::shared_ptr<Conn>& c, const std::strin
 }
 
 void ControlServer::sweep() {
-  plane_.sweep();
+  // A retired 100,000-entry list takes milliseconds to free: the job thread does it, at its
+  // low priority, not this loop.
+  auto dead = std::make_shared<ControlPlane::Dead>(plane_.take_dead());
+  if (!dead->empty())
+    off_loop([dead] {
+      dead->configs.clear();
+      dead->lua.clear();
+    }, [] {});
   uint64_t now = uv_now(loop_);
   std::vector<std::shared_ptr<Conn>> expired;
   for (auto it = readers_.begin(); it != readers_.end();) {

@@ -126,7 +126,7 @@ class ControlServer {
 };
 
 // The API: routes a request to the control plane and replies (possibly later,
-// from the thread pool's completion). `reply` must be called once, on the control loop.
+// from the job thread's completion). `reply` must be called once, on the control loop.
 void handle_control_request(ControlServer& server, const ControlRequest& req, std::function<void(ControlReply)> reply);
 
 }  // namespace sluice::proxy
