@@ -17,7 +17,7 @@ ROOT=$(pwd)
 SLUICE=${SLUICE:-$ROOT/build/sluice}
 [ -x "$SLUICE" ] || { echo "build sluice first: scripts/setup.sh" >&2; exit 1; }
 QUICK=${QUICK:-0}
-if [[ $QUICK == 1 ]]; then SWAPS=2; else SWAPS=6; fi
+if [[ $QUICK == 1 ]]; then SWAPS=2; else SWAPS=8; fi
 ENTRIES=${ENTRIES:-100000}
 RATE=${RATE:-1500}
 
@@ -165,10 +165,19 @@ a("| window | longest loop stall, ms (max of windows) | median of windows | PUT 
 a("|---|---|---|---|---|")
 a("| no swap (baseline) | %.2f | %.2f | – | – |" % (max(base), statistics.median(base)))
 a("| swap | %.2f | %.2f | %.0f | %.0f |" % (max(swap), statistics.median(swap), statistics.median(put), statistics.median(build)))
+# The hypervisor's steal is noise from outside this machine; the same windows, without it.
+quiet = lambda kind: [x["lag_max_ms"] for x in w if x["kind"] == kind and x["steal_pct"] < 5.0]
+qb, qs = quiet("baseline"), quiet("swap")
+if qb and qs:
+    a("| baseline, windows with < 5%% CPU steal (%d) | %.2f | %.2f | – | – |" % (len(qb), max(qb), statistics.median(qb)))
+    a("| swap, windows with < 5%% CPU steal (%d) | %.2f | %.2f | | |" % (len(qs), max(qs), statistics.median(qs)))
 a("")
 verdict = "met" if max(swap) <= 5.0 else "NOT met"
-a("Target: longest stall during a swap ≤ 5 ms: **%s** (%.2f ms; %.2f× the no-swap baseline's %.2f ms)." %
-  (verdict, max(swap), max(swap) / max(base) if max(base) else float("nan"), max(base)))
+a("Target: longest stall during a swap ≤ 5 ms: **%s** over all windows (%.2f ms; %.2f× the no-swap" %
+  (verdict, max(swap), max(swap) / max(base) if max(base) else float("nan")))
+a("baseline's %.2f ms)%s." % (max(base), "" if not (qb and qs) else
+  "; in the windows where the hypervisor stole under 5%% of the CPU: %s (%.2f ms, baseline %.2f ms)" %
+  ("met" if max(qs) <= 5.0 else "NOT met", max(qs), max(qb))))
 a("")
 a("The list is parsed and built on the control plane's job thread (nice 19), the workers only swap a")
 a("pointer to the new config (Worker::post), and the old config, with its %s entries, is freed by the" % entries)
