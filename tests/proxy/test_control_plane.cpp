@@ -1,0 +1,130 @@
+// The control plane over a real Server with one worker: a replaced snapshot is
+// retired, never freed while anything holds it, and handed out by take_dead()
+// only once nothing does; list replacement and sandboxes change the snapshot in
+// force; bad requests are answered as errors without changing anything.
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "proxy/control_plane.hpp"
+#include "proxy/server.hpp"
+#include "rules/config.hpp"
+
+using namespace sluice::proxy;
+namespace rules = sluice::rules;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char t[] = "/tmp/sluice-plane-test-XXXXXX";
+    path = ::mkdtemp(t);
+  }
+  ~TempDir() { std::system(("rm -rf " + path).c_str()); }
+};
+
+std::shared_ptr<rules::Config> config(const std::string& dir) {
+  auto load = rules::load_config_text("listeners:\n  - {name: main, unix: \"" + dir + "/main.sock\", policy: p}\n"
+                                      "policies:\n  p: {default: deny, allow: [a.test], deny: [d.test]}\n"
+                                      "log: {path: \"\"}\n",
+                                      "t.yaml");
+  REQUIRE(load.config);
+  return load.config;
+}
+
+template <class F>
+bool eventually(F f) {
+  for (int i = 0; i < 500; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
+}
+
+rules::Verdict judge(const rules::Config& c, const char* host) {
+  return c.policy("p")->judge(rules::canonicalize_host(host).value(), 443);
+}
+
+}  // namespace
+
+TEST_CASE("ControlPlane: retired snapshots are handed out only when nothing holds them") {
+  TempDir d;
+  Server server;
+  REQUIRE(server.start(config(d.path), 1) == "");
+  ControlPlane plane(server, ControlPlane::Options{"", "", d.path + "/sandboxes", "test"});
+  REQUIRE(plane.start() == "");
+  std::shared_ptr<const rules::Config> held = plane.config();  // as an open connection holds it
+  const rules::Config* old = held.get();
+
+  ApiResult r = plane.replace_list("p", rules::PolicyList::Allow, "[\"b.test\"]");
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find("entries")->as_integer(0, 9) == 1);
+  CHECK(r.body.find("version")->as_integer(0, 9) == 2);
+  auto now = plane.config();
+  CHECK(now.get() != old);
+  CHECK(judge(*now, "b.test").reason == "allowed-by-rule");
+  CHECK(judge(*now, "a.test").reason == "not-in-allowlist");
+  CHECK(judge(*now, "d.test").reason == "denied-by-rule");  // the other list came along
+  CHECK(judge(*held, "a.test").reason == "allowed-by-rule");  // the held snapshot is untouched
+
+  // While `held` lives, the snapshot it points to is never handed out to be freed.
+  bool freed_old = false;
+  for (int i = 0; i < 50; ++i) {
+    for (const auto& c : plane.take_dead().configs) freed_old = freed_old || c.get() == old;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  CHECK_FALSE(freed_old);
+  held.reset();
+  CHECK(eventually([&] {
+    auto dead = plane.take_dead();
+    return !dead.configs.empty();
+  }));
+  CHECK(plane.sweep() == 0);
+  server.stop();
+  plane.stop();
+}
+
+TEST_CASE("ControlPlane: sandboxes and bad requests") {
+  TempDir d;
+  Server server;
+  REQUIRE(server.start(config(d.path), 1) == "");
+  ControlPlane plane(server, ControlPlane::Options{"", "", d.path + "/sandboxes", "test"});
+  REQUIRE(plane.start() == "");
+  ApiResult r = plane.add_sandbox("{\"name\":\"sb\",\"policy\":\"p\"}", PeerCred{});
+  REQUIRE(r.status == 201);
+  std::string path = r.body.find("path")->as_string();
+  CHECK(path == d.path + "/sandboxes/sb.sock");
+  struct stat st{};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  bool listed = false;
+  for (const auto& l : plane.config()->listeners) listed = listed || l.name == "sb";
+  CHECK(listed);
+  CHECK(plane.add_sandbox("{\"name\":\"sb\"}", PeerCred{}).status == 409);
+  CHECK(plane.add_sandbox("{\"name\":\"x\",\"policy\":\"nope\"}", PeerCred{}).status == 404);
+  CHECK(plane.add_sandbox("{\"name\":\"../x\"}", PeerCred{}).status == 400);
+  CHECK(plane.add_sandbox("not json", PeerCred{}).status == 400);
+  CHECK(plane.remove_sandbox("main").status == 409);
+  CHECK(plane.remove_sandbox("sb").status == 200);
+  CHECK(::access(path.c_str(), F_OK) != 0);
+  CHECK(plane.remove_sandbox("sb").status == 404);
+
+  auto before = plane.config();
+  CHECK(plane.replace_list("p", rules::PolicyList::Deny, "[\"ok.test\", \"a.*.b\"]").status == 400);
+  CHECK(plane.replace_list("nope", rules::PolicyList::Deny, "[]").status == 404);
+  CHECK(plane.replace_list("p", rules::PolicyList::Deny, "{\"list\": []}").status == 400);
+  CHECK(plane.config() == before);  // nothing changed
+  CHECK(plane.answer("12", "{\"verdict\":\"allow\"}", "api").status == 404);
+  CHECK(plane.answer("x", "{\"verdict\":\"allow\"}", "api").status == 400);
+  CHECK(plane.reload().status == 409);  // no config file
+  ApiResult status = plane.status();
+  CHECK(status.body.find("workers")->as_integer(0, 9) == 1);
+  server.stop();
+  plane.stop();
+}
