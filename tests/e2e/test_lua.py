@@ -1,4 +1,4 @@
-"""End-to-end: Lua rules through the real proxy. The five policies in examples/
+"""End-to-end: Lua rules through the real proxy. The six Lua policies in examples/
 (each YAML run as shipped, with its unix sockets moved into a temp dir and the
 test's resolver and log added), report mode, script failures, and reloads on
 SIGHUP and on a rule-file change."""
@@ -10,7 +10,7 @@ import struct
 import subprocess
 import time
 
-from harness import E2E, SLOW, SLUICE, Dns, Raw, clean_env, wait_for
+from harness import E2E, SLOW, SLUICE, Background, Control, Dns, Raw, clean_env, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.normpath(os.path.join(HERE, "..", "..", "examples"))
@@ -59,6 +59,11 @@ def connect(where, host, port):
         r.close()
         r = None
     return r, status, headers, body
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
 
 
 def echo_headers(body):
@@ -211,8 +216,42 @@ class ExampleTest(LuaCase):
         self.assertNotIn("authorization", seen)
         self.assertEqual(seen["x-other"], ["kept"])
 
+    def test_ask_new_hosts(self):
+        src = os.path.join(EXAMPLES, "ask-new-hosts")
+        with open(os.path.join(src, "sluice.yaml")) as f:
+            text = f.read()
+        with open(os.path.join(src, "ask.lua")) as f:
+            script = f.read()
+        config = (text.replace("/run/sluice/", "{dir}/").replace("/var/lib/sluice/", "{dir}/") +
+                  TEST_TAIL.format(dns=self.names.port))
+        s = self.start_sluice_for_test(config, files={"ask.lua": script})
+        c = Control(os.path.join(s.dir, "control.sock"))
+        agent = s.unix_path("agent")
+        tunnel, status, _, _ = connect(agent, "github.com", self.echo.port)  # listed: at once
+        self.assertEqual(status, 200)
+        tunnel.close()
+        job = Background(connect, agent, "other.test", self.echo.port)  # new: a question
+        q = c.wait_pending()[0]
+        self.assertEqual((q["host"], q["kinds"], q["listeners"]), ("other.test", ["connect"], ["agent"]))
+        c.post("/v1/pending/%d" % q["id"], {"verdict": "deny"})
+        _, status, headers, _ = job.result()
+        self.assertEqual((status, headers["x-sluice-reason"]), (403, "ask-denied"))
+        # Plain HTTP is asked about even for a listed host (the script); allowed for good.
+        job = Background(request, agent, "GET", self.url("github.com", "/hello?asked"))
+        q = c.wait_pending()[0]
+        self.assertEqual((q["host"], q["kinds"]), ("github.com", ["http"]))
+        c.post("/v1/pending/%d" % q["id"], {"verdict": "allow", "remember": "always"})
+        self.assertEqual(job.result()[0], 200)
+        self.assertEqual(request(agent, "GET", self.url("github.com", "/hello?remembered"))[0], 200)
+        state = os.path.join(s.dir, "ask-new-hosts.state.json")
+        wait_for(lambda: os.path.exists(state) and "github.com" in read_text(state), what="the state file")
+        status, headers, _ = request(agent, "GET", "http://169.254.169.254/")  # the deny list: never asked
+        self.assertEqual((status, headers["x-sluice-reason"]), (403, "denied-by-rule"))
+        self.assertEqual(c.pending(), [])
+
     def test_examples_pass_check(self):
-        for name in ("sandbox-profiles", "rate-limit", "upload-budget", "read-only-web", "header-injection"):
+        for name in ("sandbox-profiles", "rate-limit", "upload-budget", "read-only-web", "header-injection",
+                     "ask-new-hosts"):
             path = os.path.join(EXAMPLES, name, "sluice.yaml")
             r = subprocess.run([SLUICE, "check", "--config", path], capture_output=True, text=True,
                                timeout=30 * SLOW, env=clean_env())
