@@ -10,6 +10,7 @@ import stat
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 from harness import (E2E, SLOW, SLUICE, Background, Control, Raw, Sluice, clean_env, curl, parse_response,
@@ -71,6 +72,18 @@ function on_request(c, r)
   r:set_header("X-Sluice-Asked", "after-" .. c.host)
 end
 """
+
+
+def collect_lines(stream):
+    """Lines read from `stream` by a thread of their own, so waiting on them has a deadline."""
+    lines = []
+
+    def read():
+        for line in stream:
+            lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
 
 
 def socks_connect(port, host, dest_port):
@@ -664,15 +677,13 @@ class ControlTest(E2E):
         self.assertEqual(self.ctl(c, "deny", str(q["id"])).returncode, 0)
         self.assertEqual(job.result().status, 403)
         # watch: one readable line per event; --json: the events themselves.
-        lines = []
-        wait_for(lambda: lines.append(watch.stdout.readline()) or any("ask-denied" in l for l in lines),
-                 what="watch lines")
+        lines, json_lines = collect_lines(watch.stdout), collect_lines(watch_json.stdout)
+        wait_for(lambda: any("ask-denied" in l for l in lines), what="watch lines")
         self.assertTrue(any(l.split()[1:2] == ["ask"] and "wants other.test" in l for l in lines), lines)
         self.assertTrue(any(" answer " in l and "allow session by api" in l for l in lines), lines)
-        events = []
-        wait_for(lambda: events.append(json.loads(watch_json.stdout.readline())) or
-                 any(e.get("reason") == "ask-denied" for e in events), what="watch --json lines")
-        self.assertIn("ask", [e["event"] for e in events])
+        wait_for(lambda: any(json.loads(l).get("reason") == "ask-denied" for l in list(json_lines)),
+                 what="watch --json lines")
+        self.assertIn("ask", [json.loads(l)["event"] for l in list(json_lines)])
         out = self.ctl(c, "sandbox", "add", "box", "--policy", "lists")
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertTrue(os.path.exists(out.stdout.strip()))
