@@ -179,7 +179,7 @@ a("baseline's %.2f ms)%s." % (max(base), "" if not (qb and qs) else
   "; in the windows where the hypervisor stole under 5%% of the CPU: %s (%.2f ms, baseline %.2f ms)" %
   ("met" if max(qs) <= 5.0 else "NOT met", max(qs), max(qb))))
 a("")
-a("The list is parsed and built on the control plane's job thread (nice 19), the workers only swap a")
+a("The list is parsed and built on the control plane's job thread (SCHED_IDLE), the workers only swap a")
 a("pointer to the new config (Worker::post), and the old config, with its %s entries, is freed by the" % entries)
 a("job thread too once no connection holds it (ControlPlane::take_dead), never on a worker loop. The")
 a("stall a swap adds is what remains above the baseline, which is the scheduling noise of a shared")

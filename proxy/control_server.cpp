@@ -1,5 +1,6 @@
 #include "proxy/control_server.hpp"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -183,8 +184,11 @@ void ControlServer::off_loop(std::function<void()> work, std::function<void()> d
 }
 
 void ControlServer::run_jobs() {
-  // Nice 19: when a list build and a worker want the same core, the worker gets it.
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 19);
+  // SCHED_IDLE: a worker that wakes up takes the core from a list build at once (nice 19 where
+  // SCHED_IDLE is refused).
+  sched_param none{};
+  if (::sched_setscheduler(0, SCHED_IDLE, &none) != 0)
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 19);
   std::unique_lock lock(jobs_mu_);
   for (;;) {
     jobs_cv_.wait(lock, [&] { return jobs_stop_ || !jobs_.empty(); });
