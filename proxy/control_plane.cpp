@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -135,6 +136,7 @@ std::string ControlPlane::start() {
     return options_.state_path + ": cannot read: " + std::strerror(errno);
   }
   state_writer_ = std::make_unique<StateFileWriter>(options_.state_path, [this](const std::string& err) {
+    std::fprintf(stderr, "sluice: the state file keeps no answers: %s\n", err.c_str());  // the log may be off
     Json f = Json::object();
     f.set("what", str("state-file"));
     f.set("error", str(err));
