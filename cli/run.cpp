@@ -218,7 +218,7 @@ int run_main(int argc, char** argv) {
   for (const auto& d : a.all("--deny-read")) spec.denied_reads.push_back(absolute(d, cwd));
   spec.denied_writes = glue::default_denied_writes();
   spec.sluice_binary = self_exe();
-  spec.env = glue::proxy_environment(spec.bridge_port, spec.sluice_binary);
+  spec.env = glue::proxy_environment(spec.bridge_port, spec.sluice_jail_path);
   if (daemon) {
     // Belt and braces: the jail cannot create unix sockets anyway (seccomp), but neither
     // the control socket nor the other sandboxes' sockets are even visible in it.

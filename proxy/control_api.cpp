@@ -76,7 +76,7 @@ void handle_control_request(ControlServer& server, const ControlRequest& req, st
   if (n == 2 && what == "metrics") {
     if (m != "GET") return wrong_method("GET");
     ControlServer* s = &server;
-    return plane.server().collect_metrics([s, reply](WorkerMetrics total, std::vector<double> lag) {
+    return plane.server().collect_metrics([s, reply](WorkerMetrics total, std::vector<LoopMax> lag) {
       // On a worker's thread: the text is made on the control loop.
       s->post([s, reply, total = std::move(total), lag = std::move(lag)] {
         ControlReply r{200, s->plane().render_metrics(total, lag, s->readers_dropped())};

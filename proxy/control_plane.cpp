@@ -311,7 +311,7 @@ ApiResult ControlPlane::sandboxes() const {
   return ApiResult::ok(std::move(j));
 }
 
-std::string ControlPlane::render_metrics(const WorkerMetrics& total, const std::vector<double>& lag_max,
+std::string ControlPlane::render_metrics(const WorkerMetrics& total, const std::vector<LoopMax>& lag_max,
                                          uint64_t readers_dropped) const {
   GlobalMetrics g;
   g.uptime_seconds = static_cast<double>(steady_ms() - started_ms_) / 1000.0;
@@ -330,7 +330,7 @@ std::string ControlPlane::render_metrics(const WorkerMetrics& total, const std::
   g.event_readers = server_.events().readers();
   g.event_readers_dropped = readers_dropped;
   g.events_dropped = server_.events().dropped();
-  g.loop_lag_max_ms = lag_max;
+  g.loop_max = lag_max;
   return render_prometheus(total, g);
 }
 

@@ -77,7 +77,7 @@ class ControlPlane {
   ApiResult replace_list(const std::string& policy, rules::PolicyList which, const std::string& body);
 
   // `readers_dropped`: event readers the control server dropped for falling behind.
-  std::string render_metrics(const WorkerMetrics& total, const std::vector<double>& lag_max,
+  std::string render_metrics(const WorkerMetrics& total, const std::vector<LoopMax>& lag_max,
                              uint64_t readers_dropped) const;
   // Retired snapshots (and Lua states) that nobody holds any more, taken out of the retired
   // list: whoever drops them frees them (the control server hands them to its job thread).

@@ -60,6 +60,7 @@ void WorkerMetrics::merge(const WorkerMetrics& o) {
   lua_budget_hits += o.lua_budget_hits;
   loop_lag.merge(o.loop_lag);
   loop_lag_max_ms = std::max(loop_lag_max_ms, o.loop_lag_max_ms);
+  loop_busy_max_ms = std::max(loop_busy_max_ms, o.loop_busy_max_ms);
   loop_probe = loop_probe || o.loop_probe;
 }
 
@@ -200,8 +201,12 @@ std::string render_prometheus(const WorkerMetrics& m, const GlobalMetrics& g) {
   if (m.loop_probe) {
     w.histogram("sluice_loop_lag_seconds", "How late the loop-lag probe's timer fired, all workers.", m.loop_lag);
     w.family("sluice_loop_lag_max_seconds", "gauge", "Longest loop-lag probe delay since the previous scrape, by worker.");
-    for (size_t i = 0; i < g.loop_lag_max_ms.size(); ++i)
-      w.sample("sluice_loop_lag_max_seconds", label("worker", std::to_string(i)), g.loop_lag_max_ms[i] / 1000.0);
+    for (size_t i = 0; i < g.loop_max.size(); ++i)
+      w.sample("sluice_loop_lag_max_seconds", label("worker", std::to_string(i)), g.loop_max[i].lag_ms / 1000.0);
+    w.family("sluice_loop_busy_max_seconds", "gauge",
+             "Most CPU time one loop turn took (the worker thread's, between two waits for events) since the previous scrape, by worker.");
+    for (size_t i = 0; i < g.loop_max.size(); ++i)
+      w.sample("sluice_loop_busy_max_seconds", label("worker", std::to_string(i)), g.loop_max[i].busy_ms / 1000.0);
   }
   return w.out_;
 }

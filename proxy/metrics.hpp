@@ -38,6 +38,12 @@ struct ListenerMetrics {
   std::unordered_map<std::string, uint64_t> decisions;
 };
 
+// One worker's loop-probe maxima since the previous scrape.
+struct LoopMax {
+  double lag_ms = 0;
+  double busy_ms = 0;
+};
+
 struct WorkerMetrics {
   std::unordered_map<std::string, ListenerMetrics> listeners;
   std::unordered_map<std::string, uint64_t> denials;  // by reason code
@@ -45,9 +51,12 @@ struct WorkerMetrics {
   LatencyHistogram connect;
   uint64_t lua_errors = 0;
   uint64_t lua_budget_hits = 0;
-  // The loop-lag probe (serve --loop-probe-ms): how late its timer fired.
+  // The loop-lag probe (serve --loop-probe-ms): how late its timer fired (this includes time
+  // the thread waited for a CPU), and the most CPU time one loop turn took (what sluice's own
+  // code held the loop for).
   LatencyHistogram loop_lag;
-  double loop_lag_max_ms = 0;  // since the last scrape
+  double loop_lag_max_ms = 0;   // since the last scrape
+  double loop_busy_max_ms = 0;  // since the last scrape
   bool loop_probe = false;
 
   void accepted(const std::string& listener) { ++listeners[listener].accepted; }
@@ -71,7 +80,7 @@ struct GlobalMetrics {
   uint64_t event_readers_dropped = 0;
   uint64_t events_dropped = 0;
   std::vector<std::pair<std::string, uint64_t>> policy_versions;
-  std::vector<double> loop_lag_max_ms;  // per worker, when the probe runs
+  std::vector<LoopMax> loop_max;  // per worker, when the probe runs
 };
 
 // The Prometheus text exposition format (version 0.0.4).

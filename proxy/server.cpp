@@ -139,17 +139,17 @@ bool Server::remove_listener(const std::string& name) {
   return false;
 }
 
-void Server::collect_metrics(std::function<void(WorkerMetrics, std::vector<double>)> done) {
+void Server::collect_metrics(std::function<void(WorkerMetrics, std::vector<LoopMax>)> done) {
   struct Gather {
     std::mutex mu;
     size_t left;
     WorkerMetrics total;
-    std::vector<double> lag_max;
-    std::function<void(WorkerMetrics, std::vector<double>)> done;
+    std::vector<LoopMax> lag_max;
+    std::function<void(WorkerMetrics, std::vector<LoopMax>)> done;
   };
   auto g = std::make_shared<Gather>();
   g->left = workers_.size();
-  g->lag_max.assign(workers_.size(), 0.0);
+  g->lag_max.assign(workers_.size(), LoopMax{});
   g->done = std::move(done);
   if (workers_.empty()) return g->done(std::move(g->total), std::move(g->lag_max));
   for (size_t i = 0; i < workers_.size(); ++i) {
@@ -158,7 +158,7 @@ void Server::collect_metrics(std::function<void(WorkerMetrics, std::vector<doubl
       {
         std::lock_guard lock(g->mu);
         g->total.merge(m);
-        g->lag_max[i] = m.loop_lag_max_ms;
+        g->lag_max[i] = LoopMax{m.loop_lag_max_ms, m.loop_busy_max_ms};
         last = --g->left == 0;
       }
       if (last) g->done(std::move(g->total), std::move(g->lag_max));

@@ -52,7 +52,7 @@ class Server {
   bool remove_listener(const std::string& name);
   // `done` runs once, on some worker's thread (or this one, with no workers), with every
   // worker's counters; the second argument has each worker's probe maximum (ms).
-  void collect_metrics(std::function<void(WorkerMetrics, std::vector<double>)> done);
+  void collect_metrics(std::function<void(WorkerMetrics, std::vector<LoopMax>)> done);
   size_t active_connections() const { return shared_.active.load(); }
   size_t worker_count() const { return workers_.size(); }
   // Stops accepting, lets open connections finish for drain_timeout_ms, joins workers.

@@ -1,6 +1,7 @@
 #include "proxy/worker.hpp"
 
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proxy/decision_log.hpp"
@@ -21,6 +22,7 @@ Worker::~Worker() {
     wake_.close();
     drain_timer_.close();
     probe_.close();
+    turn_probe_.close();
     resolver_.reset();
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
@@ -45,6 +47,9 @@ std::string Worker::prepare(const std::vector<BoundListener>& listeners) {
     if (std::string err = open_accept(fd, l.info); !err.empty()) return err;
   }
   if (shared_.loop_probe_ms > 0) {
+    turn_probe_.init([&](uv_prepare_t* p) { return uv_prepare_init(&loop_, p); });
+    turn_probe_.get()->data = this;
+    uv_prepare_start(turn_probe_.get(), on_loop_turn);
     probe_.init([&](uv_timer_t* t) { return uv_timer_init(&loop_, t); });
     probe_.get()->data = this;
     metrics_.loop_probe = true;
@@ -87,6 +92,22 @@ void Worker::on_probe(uv_timer_t* t) {
   if (late_ms > w->metrics_.loop_lag_max_ms) w->metrics_.loop_lag_max_ms = late_ms;
   // The next firing is due one period from now (libuv reschedules from the loop's time).
   w->probe_due_ns_ = now + period;
+}
+
+// Runs once per loop turn, just before libuv waits for events: the worker thread's CPU time
+// since the previous turn is what its callbacks (and the system calls they made) cost. Unlike
+// the timer's lateness or a turn's wall time, it leaves out time the thread sat ready without
+// a CPU, which on a shared machine is other processes' doing.
+void Worker::on_loop_turn(uv_prepare_t* p) {
+  auto* w = static_cast<Worker*>(p->data);
+  timespec ts{};
+  if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return;
+  uint64_t cpu = static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+  if (w->turn_cpu_ns_ != 0) {
+    double busy_ms = static_cast<double>(cpu - w->turn_cpu_ns_) / 1e6;
+    if (busy_ms > w->metrics_.loop_busy_max_ms) w->metrics_.loop_busy_max_ms = busy_ms;
+  }
+  w->turn_cpu_ns_ = cpu;
 }
 
 void Worker::start() {
@@ -134,6 +155,7 @@ bool Worker::snapshot_metrics(std::function<void(const WorkerMetrics&)> done) {
   return post([this, done = std::move(done)] {
     done(metrics_);
     metrics_.loop_lag_max_ms = 0;
+    metrics_.loop_busy_max_ms = 0;
   });
 }
 
@@ -328,6 +350,7 @@ void Worker::maybe_finish() {
   }
   drain_timer_.close();
   probe_.close();
+  turn_probe_.close();
   resolver_.reset();
 }
 

@@ -103,6 +103,7 @@ class Worker final : public WorkerContext {
   std::string open_accept(int fd, std::shared_ptr<const ListenerInfo> info);
   void deliver_answer(uint64_t local, const AskAnswer& a);
   static void on_probe(uv_timer_t* t);
+  static void on_loop_turn(uv_prepare_t* p);
   static void on_wake(uv_async_t*);
   void begin_stop(int drain_ms);
   void maybe_finish();
@@ -125,6 +126,8 @@ class Worker final : public WorkerContext {
   uint64_t next_wait_ = 1;
   UvHandle<uv_timer_t> probe_{UvHandle<uv_timer_t>::Empty{}};
   uint64_t probe_due_ns_ = 0;
+  UvHandle<uv_prepare_t> turn_probe_{UvHandle<uv_prepare_t>::Empty{}};
+  uint64_t turn_cpu_ns_ = 0;  // the thread's CPU time at the previous loop turn
   std::vector<std::unique_ptr<Accept>> accepts_;
   std::vector<std::unique_ptr<Channel>> channels_;
   struct Entry {

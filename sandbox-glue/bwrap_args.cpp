@@ -72,10 +72,11 @@ BwrapPlan build_bwrap_plan(const JailSpec& spec, const PathProbe& probe, const s
   const std::string& rd = spec.runtime_dir;
   if (!rd.empty() && rd.rfind("/tmp/", 0) != 0 && rd.rfind("/run/", 0) != 0) add({"--tmpfs", rd});
   add({"--bind", spec.socket_host_path, spec.socket_jail_path});
+  add({"--ro-bind", spec.sluice_binary, spec.sluice_jail_path});
   add({"--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
        "--as-pid-1", "--cap-drop", "ALL", "--chdir", spec.cwd});
   for (const auto& [k, v] : spec.env) add({"--setenv", k, v});
-  add({"--", spec.sluice_binary, "jail-init", "--socket", spec.socket_jail_path, "--port",
+  add({"--", spec.sluice_jail_path, "jail-init", "--socket", spec.socket_jail_path, "--port",
        std::to_string(spec.bridge_port)});
   for (int fd : spec.channel_fds) add({"--channel-fd", std::to_string(fd)});
   add({"--"});

@@ -146,10 +146,10 @@ class Sluice:
 
     In config text, {dir} becomes the temp dir and {log} the decision log path.
     `files` (name -> text) are written into the temp dir first, e.g. rule scripts; `env` adds
-    variables to sluice's environment."""
+    variables to sluice's environment; `extra_args` follow the config's (e.g. --loop-probe-ms)."""
 
     def __init__(self, config_text=None, args=None, workers=2, ready_timeout=20.0, preexec=None, files=None,
-                 env=None):
+                 env=None, extra_args=()):
         self.dir = tempfile.mkdtemp(prefix="sluice-e2e-")
         for name, text in (files or {}).items():
             self.write_file(name, text)
@@ -164,6 +164,7 @@ class Sluice:
             argv = [SLUICE, "serve"] + list(args)
         if workers:
             argv += ["--workers", str(workers)]
+        argv += list(extra_args)
         self.argv = argv
         self._stdout = open(self.stdout_path, "wb")
         self._stderr = open(self.stderr_path, "wb")

@@ -74,6 +74,36 @@ end
 """
 
 
+# The loop-probe test: a rule that spins for a fixed count of VM instructions on one host.
+PROBE_CONFIG = """
+listeners:
+  - name: probed
+    tcp: 127.0.0.1:0
+policies:
+  default:
+    default: deny
+    allow: [other.test, "127.0.0.1"]
+    rules: ["{dir}/spin.lua"]
+resolver:
+  servers: ["127.0.0.1:DNSPORT"]
+limits:
+  lua_instruction_budget: 200000000
+control:
+  unix: "{dir}/control.sock"
+log:
+  path: "{log}"
+"""
+
+SPIN_LUA = """
+function on_connect(c)
+  if c.host == "other.test" then
+    local n = 0
+    for i = 1, 3000000 do n = n + i end
+  end
+end
+"""
+
+
 def collect_lines(stream):
     """Lines read from `stream` by a thread of their own, so waiting on them has a deadline."""
     lines = []
@@ -472,6 +502,29 @@ class ControlTest(E2E):
         self.assertLess(len(data), 2 * 1024 * 1024)  # bounded: what was queued for it went with it
 
     # --- metrics ------------------------------------------------------------------
+
+    def test_loop_probe_reports_a_loop_held_by_a_rule(self):
+        # A rule that spins holds its worker's loop for a whole callback: the busy-turn gauge
+        # must show at least that long, the lateness gauge too (the timer could not fire), and
+        # both restart from zero at the next scrape.
+        s = self.start_sluice_for_test(PROBE_CONFIG.replace("DNSPORT", str(self.dns.port)),
+                                       files={"spin.lua": SPIN_LUA}, workers=1, extra_args=["--loop-probe-ms", "1"])
+        c = Control(os.path.join(s.dir, "control.sock"))
+        c.metrics()  # the maxima restart here: startup is not counted
+        t0 = time.monotonic()
+        r = curl(s.tcp_port("probed"), self.url("other.test"))
+        took = time.monotonic() - t0
+        self.assertEqual(r.status, 200, r.stderr)
+        m = c.metrics()
+        busy = m['sluice_loop_busy_max_seconds{worker="0"}']
+        lag = m['sluice_loop_lag_max_seconds{worker="0"}']
+        self.assertGreaterEqual(busy, 0.005, m)  # the spin is tens of ms (more under ASan)
+        self.assertGreaterEqual(lag, 0.004, m)
+        self.assertLess(busy, took + 0.1)  # it is a turn of this loop, not the time since start
+        # An idle loop's turns are microseconds: the next window shows far less than the spin.
+        time.sleep(0.2)
+        again = c.metrics()['sluice_loop_busy_max_seconds{worker="0"}']
+        self.assertLess(again, busy / 2)
 
     def test_metrics_counters_match_the_traffic_sent(self):
         s, c = self.start()

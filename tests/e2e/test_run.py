@@ -308,6 +308,23 @@ class RunTest(E2E):
         self.assertEqual(r.returncode, 127)
         self.assertIn("no-such-command-xyz: command not found", r.stderr)
 
+    def test_a_binary_whose_path_the_jail_hides_still_runs_it(self):
+        # Under /tmp (the jail's /tmp is a fresh tmpfs) the host path of sluice is not there
+        # inside: the launcher binds itself at /run/sluice/sluice for jail-init and the tools.
+        d = tempfile.mkdtemp(prefix="sluice-bin-")
+        self.addCleanup(shutil.rmtree, d, True)
+        copy = os.path.join(d, "sluice")
+        shutil.copy2(SLUICE, copy)
+        script = ("export ASAN_OPTIONS=detect_leaks=0; test -e %s && echo host-path-visible; "
+                  "curl -sS %s && /run/sluice/sluice --version >/dev/null && echo \"$GIT_SSH_COMMAND\""
+                  % (copy, self.url("allowed.test")))
+        r = subprocess.run([copy, "run", "--dns-server", "127.0.0.1:%d" % self.dns.port, "--allow", "allowed.test",
+                            "--allow", "127.0.0.1", "--", "sh", "-c", script], cwd=self.cwd, capture_output=True,
+                           text=True, timeout=60, env={"PATH": os.environ["PATH"], "HOME": self.home})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "hello\nssh -o ProxyCommand='/run/sluice/sluice connect --proxy "
+                                   "socks5h://127.0.0.1:3128 %h %p'\n")
+
     def test_runtime_directory_is_private_and_removed(self):
         runtime = tempfile.mkdtemp(prefix="sluice-xdg-", dir="/var/tmp")
         self.addCleanup(shutil.rmtree, runtime, True)

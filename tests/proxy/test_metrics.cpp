@@ -65,6 +65,7 @@ TEST_CASE("WorkerMetrics: decisions by listener, kind and verdict; refusals by r
   b.loop_probe = true;
   b.loop_lag.observe_ms(2);
   b.loop_lag_max_ms = 2;
+  b.loop_busy_max_ms = 0.25;
   a.merge(b);
   CHECK(a.listeners["l1"].decisions["connect|allow"] == 3);
   CHECK(a.listeners["l1"].decisions["http|deny"] == 1);
@@ -80,6 +81,7 @@ TEST_CASE("WorkerMetrics: decisions by listener, kind and verdict; refusals by r
   CHECK(a.connect.count == 1);
   CHECK(a.loop_probe);
   CHECK(a.loop_lag_max_ms == 2);
+  CHECK(a.loop_busy_max_ms == 0.25);
 
   GlobalMetrics g;
   g.version = "1.2.3";
@@ -87,7 +89,7 @@ TEST_CASE("WorkerMetrics: decisions by listener, kind and verdict; refusals by r
   g.open_by_listener = {{"l1", 4}};
   g.answers = {{"allow|once|api", 3}};
   g.policy_versions = {{"p", 7}};
-  g.loop_lag_max_ms = {2.0, 0.5};
+  g.loop_max = {{2.0, 0.25}, {0.5, 0.125}};
   std::string text = render_prometheus(a, g);
   CHECK(text.find("# TYPE sluice_decisions_total counter\n") != std::string::npos);
   CHECK(text.find("sluice_decisions_total{listener=\"l1\",kind=\"connect\",verdict=\"allow\"} 3\n") != std::string::npos);
@@ -101,6 +103,7 @@ TEST_CASE("WorkerMetrics: decisions by listener, kind and verdict; refusals by r
   CHECK(text.find("sluice_ask_answers_total{verdict=\"allow\",remember=\"once\",by=\"api\"} 3\n") != std::string::npos);
   CHECK(text.find("sluice_policy_version{policy=\"p\"} 7\n") != std::string::npos);
   CHECK(text.find("sluice_loop_lag_max_seconds{worker=\"0\"} 0.002\n") != std::string::npos);
+  CHECK(text.find("sluice_loop_busy_max_seconds{worker=\"1\"} 0.000125\n") != std::string::npos);
   CHECK(text.find("sluice_info{version=\"1.2.3\"} 1\n") != std::string::npos);
   WorkerMetrics none;
   CHECK(render_prometheus(none, g).find("sluice_loop_lag") == std::string::npos);  // no probe, no lag lines
