@@ -328,10 +328,10 @@ class RunTest(E2E):
     def test_runtime_directory_is_private_and_removed(self):
         runtime = tempfile.mkdtemp(prefix="sluice-xdg-", dir="/var/tmp")
         self.addCleanup(shutil.rmtree, runtime, True)
-        # Only the socket is bound in; the launcher's directory shows up empty.
+        # Only the socket (and sluice's own binary) are bound in; the launcher's directory shows up empty.
         r = self.run_jail("ls -A /run; ls -A /run/sluice; for d in %s/*; do ls -A $d; done | wc -l" % runtime,
                           env={"XDG_RUNTIME_DIR": runtime})
-        self.assertEqual(r.stdout.split(), ["sluice", "proxy.sock", "0"], r.stderr)
+        self.assertEqual(r.stdout.split(), ["sluice", "proxy.sock", "sluice", "0"], r.stderr)
         self.assertEqual(os.listdir(runtime), [])  # the launcher removed its directory
 
     def test_python_urllib_uses_the_environment_proxy(self):
