@@ -15,6 +15,9 @@ from harness import E2E, SLUICE, TOOLS, free_port, wait_for
 sys.path.insert(0, TOOLS)
 import git_http  # noqa: E402
 
+# Where the launcher binds sluice inside the jail (the host path may be hidden there).
+JAIL_SLUICE = "/run/sluice/sluice"
+
 
 class RunTest(E2E):
     @classmethod
@@ -363,10 +366,10 @@ class RunTest(E2E):
         self.assertIn("403", r.stderr)
 
     def test_sluice_connect_reaches_tcp_only_when_allowed(self):
-        r = self.run_jail("printf ping | %s connect echo.test %d" % (SLUICE, self.echo.port))
+        r = self.run_jail("printf ping | %s connect echo.test %d" % (JAIL_SLUICE, self.echo.port))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, "ping")
-        r = self.run_jail("printf ping | %s connect other.test %d; echo rc=$?" % (SLUICE, self.echo.port))
+        r = self.run_jail("printf ping | %s connect other.test %d; echo rc=$?" % (JAIL_SLUICE, self.echo.port))
         self.assertIn("rc=1", r.stdout)
         self.assertIn("other.test:%d refused: HTTP/1.1 403 Forbidden" % self.echo.port, r.stderr)
 
@@ -395,12 +398,12 @@ class RunTest(E2E):
         threading.Thread(target=serve, daemon=True).start()
         port = srv.getsockname()[1]
         r = self.run_jail("ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=5 "
-                          "-o ProxyCommand='%s connect %%h %%p' -p %d u@echo.test true; echo rc=$?" % (SLUICE, port))
+                          "-o ProxyCommand='%s connect %%h %%p' -p %d u@echo.test true; echo rc=$?" % (JAIL_SLUICE, port))
         self.assertIn("rc=255", r.stdout)
         wait_for(lambda: banners, what="ssh banner at the fake sshd")
         self.assertTrue(banners[0].startswith(b"SSH-2.0-"), banners)
         r = self.run_jail("ssh -o BatchMode=yes -o ProxyCommand='%s connect %%h %%p' -p %d u@other.test true; "
-                          "echo rc=$?" % (SLUICE, port))
+                          "echo rc=$?" % (JAIL_SLUICE, port))
         self.assertIn("refused: HTTP/1.1 403", r.stderr)
         self.assertIn("rc=255", r.stdout)
 
