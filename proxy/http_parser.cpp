@@ -33,21 +33,29 @@ HttpParser::HttpParser(Kind kind, Limits limits)
       max_head_bytes_(limits.max_head_bytes),
       max_headers_(limits.max_headers),
       max_target_bytes_(limits.max_target_bytes) {
-  llhttp_settings_init(&settings_);
-  settings_.on_message_begin = cb_message_begin;
-  settings_.on_url = cb_url;
-  settings_.on_status = cb_status;
-  settings_.on_method = cb_method;
-  settings_.on_method_complete = cb_method_complete;
-  settings_.on_header_field = cb_header_field;
-  settings_.on_header_value = cb_header_value;
-  settings_.on_header_field_complete = cb_header_field_complete;
-  settings_.on_header_value_complete = cb_header_value_complete;
-  settings_.on_headers_complete = cb_headers_complete;
-  settings_.on_body = cb_body;
-  settings_.on_message_complete = cb_message_complete;
-  llhttp_init(&parser_, kind == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
+  llhttp_init(&parser_, kind == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, &settings());
   parser_.data = this;
+}
+
+const llhttp_settings_t& HttpParser::settings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t t;
+    llhttp_settings_init(&t);
+    t.on_message_begin = cb_message_begin;
+    t.on_url = cb_url;
+    t.on_status = cb_status;
+    t.on_method = cb_method;
+    t.on_method_complete = cb_method_complete;
+    t.on_header_field = cb_header_field;
+    t.on_header_value = cb_header_value;
+    t.on_header_field_complete = cb_header_field_complete;
+    t.on_header_value_complete = cb_header_value_complete;
+    t.on_headers_complete = cb_headers_complete;
+    t.on_body = cb_body;
+    t.on_message_complete = cb_message_complete;
+    return t;
+  }();
+  return s;
 }
 
 int HttpParser::cb_message_begin(llhttp_t* p) {

@@ -98,8 +98,11 @@ class HttpParser {
   Result fail(int status, std::string message, size_t consumed);
   const char* scan_head_bytes(const char* d, size_t n);
 
+  // The callbacks are the same for every parser: one table for the process (llhttp keeps a
+  // pointer to it), not a copy in each of the two parsers a session holds.
+  static const llhttp_settings_t& settings();
+
   llhttp_t parser_{};
-  llhttp_settings_t settings_{};
   Kind kind_;
   size_t max_head_bytes_;
   size_t max_headers_;

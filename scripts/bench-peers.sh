@@ -232,7 +232,9 @@ if half and med(f"rate-{half}", "sluice", p99) is not None and med(f"rate-{half}
 w("### Idle tunnels")
 w("")
 w("RSS growth of the proxy with every tunnel open and idle (after one small exchange each),")
-w("divided by the tunnels held. A garbage-collected proxy (srt on node) can show noise or even a")
+w("divided by the tunnels held. Each proxy is restarted just before each of these runs: memory a")
+w("warm process freed after earlier load would otherwise be reused and hide the cost (a second run")
+w("against the same sluice measured ~0.2 KiB per tunnel). A garbage-collected proxy (srt on node) can show noise or even a")
 w("negative figure when a collection lands between the two samples; its peak RSS says more.")
 w("")
 w("| proxy | tunnels held | RSS per tunnel KiB | proxy peak RSS MiB | errors |")
@@ -548,6 +550,16 @@ EOF
   VERSION[srt]="@anthropic-ai/sandbox-runtime $(node -p "require('$mod/package.json').version") on node $(node --version)"
 }
 
+# A fresh process for a memory measurement: nothing freed by earlier load is there to reuse.
+restart_peer() {  # restart_peer NAME
+  local t=$1 old=${PID[$1]}
+  kill "$old" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$old" 2>/dev/null || true
+  wait "$old" 2>/dev/null || true
+  "start_$t" && wait_port "${PORT[$t]}" "${PID[$t]}"
+}
+
 TARGETS=(direct)
 for peer in $PEERS; do
   if "start_$peer" && wait_port "${PORT[$peer]}" "${PID[$peer]}"; then
@@ -613,8 +625,14 @@ for ((REP = 1; REP <= REPEATS; REP++)); do
   for r in $RATE_LIST; do
     for t in "${TARGETS[@]}"; do bench "rate-$r" "$t" connect-storm --rate "$r" --concurrency 1000 --duration "$RATE_DUR"; done
   done
-  log "repeat $REP/$REPEATS: idle tunnels"
-  for t in "${PROXIES[@]}"; do bench idle-tunnels "$t" idle-tunnels --concurrency "$IDLE_N" --hold 1 --duration 30; done
+  log "repeat $REP/$REPEATS: idle tunnels (each proxy restarted first)"
+  for t in "${PROXIES[@]}"; do
+    if restart_peer "$t"; then
+      bench idle-tunnels "$t" idle-tunnels --concurrency "$IDLE_N" --hold 1 --duration 30
+    else
+      log "  $t did not restart: $(tail -c 300 "$WORK/$t.err" 2>/dev/null | tr '\n' ' ')"
+    fi
+  done
 done
 
 # ---- sluice's variants: its jail path (against srt's), and a 100,000-entry allow list ----
