@@ -59,8 +59,7 @@ void WorkerMetrics::merge(const WorkerMetrics& o) {
   lua_errors += o.lua_errors;
   lua_budget_hits += o.lua_budget_hits;
   loop_lag.merge(o.loop_lag);
-  loop_lag_max_ms = std::max(loop_lag_max_ms, o.loop_lag_max_ms);
-  loop_busy_max_ms = std::max(loop_busy_max_ms, o.loop_busy_max_ms);
+  loop_max.merge(o.loop_max);
   loop_probe = loop_probe || o.loop_probe;
 }
 

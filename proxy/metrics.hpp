@@ -42,6 +42,10 @@ struct ListenerMetrics {
 struct LoopMax {
   double lag_ms = 0;
   double busy_ms = 0;
+  void merge(const LoopMax& o) {
+    if (o.lag_ms > lag_ms) lag_ms = o.lag_ms;
+    if (o.busy_ms > busy_ms) busy_ms = o.busy_ms;
+  }
 };
 
 struct WorkerMetrics {
@@ -55,8 +59,7 @@ struct WorkerMetrics {
   // the thread waited for a CPU), and the most CPU time one loop turn took (what sluice's own
   // code held the loop for).
   LatencyHistogram loop_lag;
-  double loop_lag_max_ms = 0;   // since the last scrape
-  double loop_busy_max_ms = 0;  // since the last scrape
+  LoopMax loop_max;  // since the last scrape
   bool loop_probe = false;
 
   void accepted(const std::string& listener) { ++listeners[listener].accepted; }

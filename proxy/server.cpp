@@ -158,7 +158,7 @@ void Server::collect_metrics(std::function<void(WorkerMetrics, std::vector<LoopM
       {
         std::lock_guard lock(g->mu);
         g->total.merge(m);
-        g->lag_max[i] = LoopMax{m.loop_lag_max_ms, m.loop_busy_max_ms};
+        g->lag_max[i] = m.loop_max;
         last = --g->left == 0;
       }
       if (last) g->done(std::move(g->total), std::move(g->lag_max));

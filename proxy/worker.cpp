@@ -89,7 +89,7 @@ void Worker::on_probe(uv_timer_t* t) {
   uint64_t period = static_cast<uint64_t>(w->shared_.loop_probe_ms) * 1000000;
   double late_ms = now > w->probe_due_ns_ ? static_cast<double>(now - w->probe_due_ns_) / 1e6 : 0.0;
   w->metrics_.loop_lag.observe_ms(late_ms);
-  if (late_ms > w->metrics_.loop_lag_max_ms) w->metrics_.loop_lag_max_ms = late_ms;
+  if (late_ms > w->metrics_.loop_max.lag_ms) w->metrics_.loop_max.lag_ms = late_ms;
   // The next firing is due one period from now (libuv reschedules from the loop's time).
   w->probe_due_ns_ = now + period;
 }
@@ -105,7 +105,7 @@ void Worker::on_loop_turn(uv_prepare_t* p) {
   uint64_t cpu = static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
   if (w->turn_cpu_ns_ != 0) {
     double busy_ms = static_cast<double>(cpu - w->turn_cpu_ns_) / 1e6;
-    if (busy_ms > w->metrics_.loop_busy_max_ms) w->metrics_.loop_busy_max_ms = busy_ms;
+    if (busy_ms > w->metrics_.loop_max.busy_ms) w->metrics_.loop_max.busy_ms = busy_ms;
   }
   w->turn_cpu_ns_ = cpu;
 }
@@ -154,8 +154,7 @@ void Worker::remove_listener(const std::string& name) {
 bool Worker::snapshot_metrics(std::function<void(const WorkerMetrics&)> done) {
   return post([this, done = std::move(done)] {
     done(metrics_);
-    metrics_.loop_lag_max_ms = 0;
-    metrics_.loop_busy_max_ms = 0;
+    metrics_.loop_max = LoopMax{};
   });
 }
 

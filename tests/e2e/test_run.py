@@ -319,8 +319,8 @@ class RunTest(E2E):
         copy = os.path.join(d, "sluice")
         shutil.copy2(SLUICE, copy)
         script = ("export ASAN_OPTIONS=detect_leaks=0; test -e %s && echo host-path-visible; "
-                  "curl -sS %s && /run/sluice/sluice --version >/dev/null && echo \"$GIT_SSH_COMMAND\""
-                  % (copy, self.url("allowed.test")))
+                  "curl -sS %s && %s --version >/dev/null && echo \"$GIT_SSH_COMMAND\""
+                  % (copy, self.url("allowed.test"), JAIL_SLUICE))
         r = subprocess.run([copy, "run", "--dns-server", "127.0.0.1:%d" % self.dns.port, "--allow", "allowed.test",
                             "--allow", "127.0.0.1", "--", "sh", "-c", script], cwd=self.cwd, capture_output=True,
                            text=True, timeout=60, env={"PATH": os.environ["PATH"], "HOME": self.home})

@@ -64,8 +64,7 @@ TEST_CASE("WorkerMetrics: decisions by listener, kind and verdict; refusals by r
   b.closed("l1", 1, 2);
   b.loop_probe = true;
   b.loop_lag.observe_ms(2);
-  b.loop_lag_max_ms = 2;
-  b.loop_busy_max_ms = 0.25;
+  b.loop_max = {2, 0.25};
   a.merge(b);
   CHECK(a.listeners["l1"].decisions["connect|allow"] == 3);
   CHECK(a.listeners["l1"].decisions["http|deny"] == 1);
@@ -80,8 +79,8 @@ TEST_CASE("WorkerMetrics: decisions by listener, kind and verdict; refusals by r
   CHECK(a.dns.count == 1);
   CHECK(a.connect.count == 1);
   CHECK(a.loop_probe);
-  CHECK(a.loop_lag_max_ms == 2);
-  CHECK(a.loop_busy_max_ms == 0.25);
+  CHECK(a.loop_max.lag_ms == 2);
+  CHECK(a.loop_max.busy_ms == 0.25);
 
   GlobalMetrics g;
   g.version = "1.2.3";
