@@ -2,6 +2,9 @@
 
 #include <strings.h>
 
+#include <cctype>
+#include <vector>
+
 namespace sluice::proxy {
 
 namespace {
@@ -165,6 +168,12 @@ int HttpParser::cb_headers_complete(llhttp_t* p) {
     s->callback_error_ = "1xx response with a message body";
     return HPE_USER;
   }
+  if (s->kind_ == Kind::Request) {
+    if (const char* bad = check_request_transfer_coding(h, &s->callback_status_)) {
+      s->callback_error_ = bad;
+      return HPE_USER;
+    }
+  }
   s->in_head_ = false;
   // CONNECT runs on to HPE_PAUSED_UPGRADE; everything else stops here to be judged.
   if (s->kind_ == Kind::Request && p->method == HTTP_CONNECT) return 0;
@@ -185,6 +194,38 @@ int HttpParser::cb_message_complete(llhttp_t* p) {
   if (p->upgrade) return 0;
   s->paused_for_done_ = true;
   return HPE_PAUSED;
+}
+
+// RFC 9112 6.1/6.3: a request's framing is `chunked` as its one final coding, or no
+// Transfer-Encoding at all. sluice re-frames bodies itself, so it cannot carry another
+// coding through: a final coding other than chunked is malformed (400), other codings
+// before chunked are well-formed but unsupported (501). Either way nothing is forwarded.
+const char* HttpParser::check_request_transfer_coding(const HttpHead& h, int* status) {
+  std::vector<std::string> codings;
+  for (const auto& [k, v] : h.headers) {
+    if (k.size() != 17 || strncasecmp(k.data(), "transfer-encoding", 17) != 0) continue;
+    size_t start = 0;
+    while (start <= v.size()) {
+      size_t comma = v.find(',', start);
+      if (comma == std::string::npos) comma = v.size();
+      std::string c = v.substr(start, comma - start);
+      const size_t b = c.find_first_not_of(" \t"), e = c.find_last_not_of(" \t");
+      c = b == std::string::npos ? std::string() : c.substr(b, e - b + 1);
+      for (char& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      codings.push_back(std::move(c));
+      start = comma + 1;
+    }
+  }
+  if (codings.empty()) return nullptr;
+  *status = 400;
+  for (const auto& c : codings)
+    if (c.empty()) return "empty transfer coding";
+  if (codings.back() != "chunked") return "request Transfer-Encoding must end with chunked";
+  if (codings.size() == 1) return nullptr;
+  for (size_t i = 0; i + 1 < codings.size(); ++i)
+    if (codings[i] == "chunked") return "chunked applied more than once";
+  *status = 501;
+  return "transfer codings other than chunked are not supported";
 }
 
 bool HttpParser::body_until_eof() const { return llhttp_message_needs_eof(&parser_) != 0; }
@@ -218,6 +259,7 @@ void HttpParser::reset() {
   limit_status_ = 0;
   error_message_.clear();
   callback_error_ = nullptr;
+  callback_status_ = 400;
 }
 
 HttpParser::Result HttpParser::fail(int status, std::string message, size_t consumed) {
@@ -253,7 +295,7 @@ HttpParser::Result HttpParser::feed(const char* data, size_t len) {
       return {Event::Upgrade, consumed};
     default:
       if (limit_status_ != 0) return fail(limit_status_, parser_.reason ? parser_.reason : "limit", consumed);
-      if (callback_error_ != nullptr) return fail(400, callback_error_, consumed);
+      if (callback_error_ != nullptr) return fail(callback_status_, callback_error_, consumed);
       return fail(400, std::string(llhttp_errno_name(err)) + ": " + (parser_.reason ? parser_.reason : "bad message"),
                   consumed);
   }

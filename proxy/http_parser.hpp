@@ -97,6 +97,7 @@ class HttpParser {
   static int cb_message_complete(llhttp_t*);
   Result fail(int status, std::string message, size_t consumed);
   const char* scan_head_bytes(const char* d, size_t n);
+  static const char* check_request_transfer_coding(const HttpHead& h, int* status);
 
   // The callbacks are the same for every parser: one table for the process (llhttp keeps a
   // pointer to it), not a copy in each of the two parsers a session holds.
@@ -112,6 +113,7 @@ class HttpParser {
   bool started_ = false;
   bool header_value_open_ = false;
   bool field_since_value_ = false;  // a header name began since the last value ended
+  int callback_status_ = 400;             // the status that goes with callback_error_
   const char* callback_error_ = nullptr;  // llhttp replaces the reason of *_complete callbacks
   bool head_response_ = false;
   bool paused_for_head_ = false;

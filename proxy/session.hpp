@@ -72,6 +72,7 @@ class Session {
   void client_eof();
   void upstream_data(char* block, size_t n);
   void upstream_eof();
+  void upstream_reset();
   void parse_client(bool kick = false);
   void parse_upstream(const char* data, size_t n);
   void update_reading();

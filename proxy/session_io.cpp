@@ -53,10 +53,7 @@ void Session::on_upstream_read(uv_stream_t* stream, ssize_t nread, const uv_buf_
     }
     s->worker_.buffers().put(buf->base);
     if (nread == UV_EOF) return s->upstream_eof();
-    if (nread < 0) {
-      s->upstream_eof_ = true;
-      return s->upstream_eof();
-    }
+    if (nread < 0) return s->upstream_reset();
   } catch (...) {
     s->close_now();
   }
@@ -112,6 +109,20 @@ void Session::upstream_eof() {
   update_reading();
 }
 
+// A read error (reset) is never the end of a message: a response under way is cut,
+// so the client cannot take a truncated body for a complete one.
+void Session::upstream_reset() {
+  upstream_eof_ = true;
+  if (state_ == State::Forwarding && request_in_flight_) {
+    if (!response_started_)
+      return reply_and_close(502, "upstream-closed",
+                             "sluice: " + host_port_text(host_, port_) + " reset the connection without a response");
+    return close_now();
+  }
+  close_upstream();
+  update_reading();
+}
+
 // ---- parsing -----------------------------------------------------------------
 
 // `kick`: feed even with nothing pending, because llhttp reports the end of a
@@ -142,6 +153,7 @@ void Session::parse_client(bool kick) {
         return reply_and_close(request_parser_.error_status(),
                                request_parser_.error_status() == 431   ? "header-too-large"
                                : request_parser_.error_status() == 414 ? "uri-too-long"
+                               : request_parser_.error_status() == 501 ? "unsupported-transfer-coding"
                                                                        : "bad-request",
                                "sluice: " + request_parser_.error_message());
     }

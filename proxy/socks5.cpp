@@ -113,7 +113,9 @@ Request parse_request(std::string_view in) {
   }
   r.port = static_cast<uint16_t>(byte(in, at + addr_len) << 8 | byte(in, at + addr_len + 1));
   r.consumed = at + addr_len + 2;
-  if (r.port == 0) return fail(Reply::GeneralFailure, "port 0");
+  // Port 0 is meaningless only for CONNECT; BIND and UDP ASSOCIATE requests usually carry
+  // 0.0.0.0:0, and they must reach the session to be answered "command not supported".
+  if (r.port == 0 && r.command == static_cast<uint8_t>(Command::Connect)) return fail(Reply::GeneralFailure, "port 0");
   r.status = Status::Done;
   return r;
 }

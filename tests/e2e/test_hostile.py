@@ -223,6 +223,12 @@ class HostileTest(E2E):
             "bad CL": b"POST " + url + b" HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
             "CL list": b"POST " + url + b" HTTP/1.1\r\nContent-Length: 4, 4\r\n\r\nabcd",
             "TE not chunked last": b"POST " + url + b" HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            "TE identity": b"POST " + url + b" HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\nabcd",
+            "TE unknown": b"POST " + url + b" HTTP/1.1\r\nTransfer-Encoding: x-foo\r\n\r\nabcd",
+            "TE chunked twice": b"POST " + url + b" HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+            "TE second header not chunked": b"POST " + url + b" HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+                                            b"Transfer-Encoding: identity\r\n\r\n0\r\n\r\n",
+            "TE empty element": b"POST " + url + b" HTTP/1.1\r\nTransfer-Encoding: , chunked\r\n\r\n0\r\n\r\n",
             "obs-fold": b"GET " + url + b" HTTP/1.1\r\nX-A: 1\r\n 2\r\n\r\n",
             "bare LF": b"GET " + url + b" HTTP/1.1\nX-A: 1\n\n",
             "bare CR": b"GET " + url + b" HTTP/1.1\rX-A: 1\r\n\r\n",
@@ -254,6 +260,20 @@ class HostileTest(E2E):
                 c.close()
                 self.assert_neighbour_served()
         self.assertEqual(self.good.seen("/hello?smuggle"), [])
+
+    def test_transfer_codings_before_chunked_are_refused_as_unsupported(self):
+        # Well-formed, but sluice re-frames bodies and cannot carry gzip through: 501, closed.
+        url = b"http://good.test:%d/hello?te-gzip" % self.good.port
+        for te in (b"gzip, chunked", b"x-foo, chunked", b"GZIP ,CHUNKED"):
+            with self.subTest(te=te):
+                c = Raw(self.port)
+                c.send(b"POST " + url + b" HTTP/1.1\r\nTransfer-Encoding: " + te + b"\r\n\r\n0\r\n\r\n")
+                status, headers, _ = c.read_response()
+                self.assertEqual((status, headers.get("x-sluice-reason")), (501, "unsupported-transfer-coding"))
+                self.assertTrue(c.closed_by_peer())
+                c.close()
+                self.assert_neighbour_served()
+        self.assertEqual(self.good.seen("/hello?te-gzip"), [])
 
     def test_bad_chunked_bodies_abort_the_request(self):
         # The head is valid and already streamed to the origin when the body turns bad:

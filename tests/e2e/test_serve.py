@@ -203,6 +203,27 @@ class ServeTest(E2E):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.body, b"until close\n")
 
+    def test_upstream_reset_mid_body_never_completes_the_message(self):
+        # A reset is not an end: whatever the origin's framing, the client must see the message
+        # cut short (no terminating chunk, fewer bytes than the length), never a complete one.
+        for framing in ("close", "length", "chunked"):
+            with self.subTest(framing=framing), Raw(self.port) as c:
+                c.send(self.get("allowed.test", "/reset?framing=%s" % framing))
+                status, headers = c.read_head()
+                self.assertEqual(status, 200)
+                c.sock.settimeout(3)  # a connection kept open after a "complete" message: read what came
+                try:
+                    rest = c.read_to_eof()
+                except (ConnectionResetError, socket.timeout):
+                    rest = c.buf
+                self.assertIn(b"partial", rest)
+                if "chunked" in headers.get("transfer-encoding", "").lower():
+                    self.assertFalse(rest.endswith(b"0\r\n\r\n"), rest)
+                else:
+                    self.assertLess(len(rest), int(headers.get("content-length", "1000")))
+                r = curl(self.port, self.url("allowed.test", "/reset?framing=%s&curl" % framing))
+                self.assertNotEqual(r.exit_code, 0, r)  # curl reports a transfer cut short
+
     def test_204_and_304_with_content_length_have_no_body(self):
         # The Content-Length of a 204/304 is not framing: sluice must not wait for (or relay)
         # body bytes, and the next response on the connection must come through intact.

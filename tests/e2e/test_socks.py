@@ -251,10 +251,13 @@ class SocksTest(E2E):
             self.assertEqual(self.decision_of(c)["error"], "address-type-not-supported")
 
     def test_bind_and_udp_associate_are_reply_7(self):
-        for cmd, name in ((2, "BIND"), (3, "UDP-ASSOCIATE")):
-            with Raw(self.port) as c:
+        # Whatever address they carry: clients usually send 0.0.0.0:0 for UDP ASSOCIATE.
+        for cmd, name, host, port in ((2, "BIND", "127.0.0.1", self.echo.port),
+                                      (3, "UDP-ASSOCIATE", "127.0.0.1", self.echo.port),
+                                      (3, "UDP-ASSOCIATE", "0.0.0.0", 0), (2, "BIND", "0.0.0.0", 0)):
+            with self.subTest(name=name, port=port), Raw(self.port) as c:
                 self.greet(c)
-                c.send(request("127.0.0.1", self.echo.port, cmd))
+                c.send(request(host, port, cmd))
                 self.assertEqual(self.reply_code(c), 7)
                 self.assertTrue(c.closed_by_peer())
                 d = self.decision_of(c)

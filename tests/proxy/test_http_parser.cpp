@@ -234,3 +234,35 @@ TEST_CASE("a 204 or 304 with Content-Length has no body: the next bytes are the 
     CHECK(msg.substr(off + r.consumed) == "HTTP/1.1 200 OK\r\n");
   }
 }
+
+TEST_CASE("a request's Transfer-Encoding must be chunked, once, and alone") {
+  struct Row {
+    const char* te;
+    int status;  // 0: accepted
+  };
+  const Row rows[] = {
+      {"Transfer-Encoding: chunked\r\n", 0},
+      {"Transfer-Encoding: CHUNKED \r\n", 0},
+      {"Transfer-Encoding: identity\r\n", 400},
+      {"Transfer-Encoding: x-foo\r\n", 400},
+      {"Transfer-Encoding: chunked, gzip\r\n", 400},
+      {"Transfer-Encoding: chunked, chunked\r\n", 400},
+      {"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n", 400},
+      {"Transfer-Encoding: , chunked\r\n", 400},
+      {"Transfer-Encoding: gzip, chunked\r\n", 501},
+      {"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 501},
+  };
+  for (const Row& row : rows) {
+    CAPTURE(row.te);
+    HttpParser p(HttpParser::Kind::Request, 65536);
+    std::string msg = std::string("POST http://a.test/ HTTP/1.1\r\nHost: a.test\r\n") + row.te + "\r\n0\r\n\r\n";
+    auto r = p.feed(msg.data(), msg.size());
+    if (row.status == 0) {
+      CHECK(r.event == Event::Head);
+      CHECK(p.head().chunked);
+    } else {
+      CHECK(r.event == Event::Error);
+      CHECK(p.error_status() == row.status);
+    }
+  }
+}

@@ -75,6 +75,9 @@ TEST_CASE("requests: address types, commands, malformed input") {
       {b({5, 2, 0, 1, 1, 2, 3, 4, 0, 80}), Status::Done, "1.2.3.4", 80, 2, Reply::GeneralFailure},    // BIND parses
       {b({5, 3, 0, 1, 0, 0, 0, 0, 0, 53}), Status::Done, "0.0.0.0", 53, 3, Reply::GeneralFailure},    // UDP too
       {b({5, 9, 0, 1, 1, 2, 3, 4, 0, 80}), Status::Done, "1.2.3.4", 80, 9, Reply::GeneralFailure},    // unknown command
+      // The usual UDP ASSOCIATE (and BIND) form carries 0.0.0.0:0: it parses, so it gets 0x07.
+      {b({5, 3, 0, 1, 0, 0, 0, 0, 0, 0}), Status::Done, "0.0.0.0", 0, 3, Reply::GeneralFailure},
+      {b({5, 2, 0, 1, 0, 0, 0, 0, 0, 0}), Status::Done, "0.0.0.0", 0, 2, Reply::GeneralFailure},
       // Short: every prefix of a good request needs more.
       {b({5, 1, 0, 3, 6, 'g', 'i', 't'}), Status::NeedMore, "", 0, 1, Reply::GeneralFailure},
       {b({5, 1, 0, 1, 127, 0, 0, 1, 0x1f}), Status::NeedMore, "", 0, 1, Reply::GeneralFailure},

@@ -30,8 +30,10 @@ import functools
 import hashlib
 import json
 import socket
+import struct
 import sys
 import threading
+import time
 import urllib.parse
 
 _BLOCK_SIZE = 65536
@@ -279,6 +281,21 @@ class HttpUpstream(_Server):
             return True
         if path == "/close":
             sock.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbye\n")
+            return False
+        if path == "/reset":
+            # Part of a body, then a TCP reset (SO_LINGER 0): framing=close|length|chunked.
+            framing = q.get("framing", "close")
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+            if framing == "length":
+                head += b"Content-Length: 1000\r\n"
+            elif framing == "chunked":
+                head += b"Transfer-Encoding: chunked\r\n"
+            else:
+                head += b"Connection: close\r\n"
+            piece = b"partial\n"
+            sock.sendall(head + b"\r\n" + (b"%x\r\n%s\r\n" % (len(piece), piece) if framing == "chunked" else piece))
+            time.sleep(0.3)  # let the proxy read and relay what was sent before the reset
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False
         if path == "/http10":
             sock.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close\n")
