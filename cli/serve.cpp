@@ -71,7 +71,7 @@ struct Daemon {
 
 void watch_rules(Daemon* d) {
   if (!d->rule_watch) return;
-  if (std::string err = d->rule_watch->watch(rules::rule_files(d->server.config())); !err.empty())
+  if (std::string err = d->rule_watch->watch(rules::rule_files(*d->server.config())); !err.empty())
     std::fprintf(stderr, "sluice: %s (rule changes there need SIGHUP)\n", err.c_str());
 }
 
@@ -106,7 +106,7 @@ void on_stop(uv_signal_t* h, int signum) {
   if (d->stopping) return;
   d->stopping = true;
   std::fprintf(stderr, "sluice: %s received, draining connections (up to %d ms)\n",
-               signum == SIGINT ? "SIGINT" : "SIGTERM", d->server.config().limits.drain_timeout_ms);
+               signum == SIGINT ? "SIGINT" : "SIGTERM", d->server.config()->limits.drain_timeout_ms);
   uv_close(reinterpret_cast<uv_handle_t*>(&d->hup), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&d->term), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&d->intr), nullptr);

@@ -115,7 +115,7 @@ ApiResult ApiResult::error(int status, const std::string& message) {
 
 ControlPlane::ControlPlane(Server& server, Options options)
     : server_(server), options_(std::move(options)), started_ms_(steady_ms()) {
-  base_ = server_.config_ptr();
+  base_ = server_.config();
   current_ = base_;
   for (const auto& [name, p] : base_->policies) policy_versions_[name] = 1;
   server_.asks().on_remembered_changed([this] { remembered_changed(); });

@@ -27,8 +27,8 @@ std::string DecisionLog::open(const std::string& path) {
   if (own_file_ && out_ != nullptr) std::fclose(out_);
   out_ = f;
   own_file_ = own;
-  enabled_ = (f != nullptr);
-  if (enabled_) start_writer();
+  enabled_.store(f != nullptr, std::memory_order_relaxed);
+  if (f != nullptr) start_writer();
   return "";
 }
 
@@ -42,18 +42,19 @@ void DecisionLog::start_writer() {
   if (!writer_.joinable()) writer_ = std::thread([this] { run(); });
 }
 
-bool DecisionLog::wanted() const { return enabled_ || (tap_ != nullptr && tap_->wanted()); }
+bool DecisionLog::wanted() const { return enabled() || (tap_ != nullptr && tap_->wanted()); }
 
 void DecisionLog::write(std::string line) {
+  const bool to_file = enabled();
   if (tap_ != nullptr && tap_->wanted()) {
-    if (!enabled_) return tap_->publish(std::move(line));
+    if (!to_file) return tap_->publish(std::move(line));
     tap_->publish(line);
   }
-  if (enabled_) push(std::move(line), false);
+  if (to_file) push(std::move(line), false);
 }
 
 void DecisionLog::denial(std::string line) {
-  if (denial_out_ != nullptr) push(std::move(line), true);
+  if (denials_enabled()) push(std::move(line), true);
 }
 
 // Only a push that finds the writer asleep wakes it: under load the writer is
@@ -89,7 +90,7 @@ void DecisionLog::stop() {
   if (own_file_ && out_ != nullptr) std::fclose(out_);
   out_ = nullptr;
   own_file_ = false;
-  enabled_ = false;
+  enabled_.store(false, std::memory_order_relaxed);
 }
 
 void DecisionLog::run() {
@@ -111,14 +112,15 @@ void DecisionLog::run() {
       writing_ = true;
     }
     // out_ only changes while the queue is empty and nothing is being written.
+    FILE* const denial_out = denial_out_.load(std::memory_order_relaxed);
     for (auto& e : batch) {
-      FILE* to = e.human ? denial_out_ : out_;
+      FILE* to = e.human ? denial_out : out_;
       if (to == nullptr) continue;
       e.text += '\n';
       std::fwrite(e.text.data(), 1, e.text.size(), to);
     }
     if (out_ != nullptr) std::fflush(out_);
-    if (denial_out_ != nullptr) std::fflush(denial_out_);
+    if (denial_out != nullptr) std::fflush(denial_out);
     batch.clear();
   }
 }

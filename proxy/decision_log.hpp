@@ -1,6 +1,7 @@
 // JSON-lines decision log. Loop threads only enqueue; a writer thread does the
 // file I/O, so no worker ever blocks on disk.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -29,11 +30,11 @@ class DecisionLog {
   bool wanted() const;
   // Human one-liners for denials (sluice run prints them on its stderr).
   void set_denial_stream(FILE* f);
-  bool denials_enabled() const { return denial_out_ != nullptr; }
+  bool denials_enabled() const { return denial_out_.load(std::memory_order_relaxed) != nullptr; }
   void denial(std::string line);
   void flush();                  // waits until everything queued so far is written
   void stop();                   // drains the queue and joins the writer
-  bool enabled() const { return enabled_; }
+  bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
 
   static std::string now_iso8601();
 
@@ -49,7 +50,9 @@ class DecisionLog {
     bool human;
   };
   std::deque<Entry> queue_;
-  FILE* denial_out_ = nullptr;
+  // Read by every worker for each line, written by open()/set_denial_stream() on reload:
+  // atomics, so a reload never races a worker's check (the file itself changes under mu_).
+  std::atomic<FILE*> denial_out_{nullptr};
   FILE* out_ = nullptr;
   bool own_file_ = false;
   // How long the writer gathers lines before writing them (one wake per batch).
@@ -58,7 +61,7 @@ class DecisionLog {
   bool writing_ = false;
   bool writer_idle_ = false;      // the writer sleeps until a line arrives
   bool flush_requested_ = false;  // flush() or stop() want the batch written now
-  bool enabled_ = false;
+  std::atomic<bool> enabled_{false};
   EventBus* tap_ = nullptr;
   std::thread writer_;
 };

@@ -75,7 +75,6 @@ class HttpParser {
 
   const HttpHead& head() const { return head_; }
   HttpHead& head() { return head_; }
-  bool in_head() const { return in_head_; }
   bool message_started() const { return started_; }
   int error_status() const { return error_status_; }
   const std::string& error_message() const { return error_message_; }

@@ -41,9 +41,9 @@ rules::Result<std::vector<std::shared_ptr<rules::WorkerRules>>> Server::build_ru
 }
 
 std::string Server::start(std::shared_ptr<const rules::Config> config, int workers, int loop_probe_ms) {
-  config_ = std::move(config);
+  set_config_ptr(config);
   log_.set_tap(&events_);
-  if (std::string err = log_.open(config_->log.path); !err.empty()) return err;
+  if (std::string err = log_.open(config->log.path); !err.empty()) return err;
   shared_.log = &log_;
   shared_.asks = &asks_;
   shared_.loop_probe_ms = loop_probe_ms;
@@ -57,9 +57,9 @@ std::string Server::start(std::shared_ptr<const rules::Config> config, int worke
     log->write(j.done());
   });
   if (workers <= 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto rules = build_rules(*config_, static_cast<size_t>(workers));
+  auto rules = build_rules(*config, static_cast<size_t>(workers));
   if (!rules) return "rules: " + rules.error();
-  for (const auto& lc : config_->listeners) {
+  for (const auto& lc : config->listeners) {
     auto bound = bind_listener(lc, workers);
     if (!bound) {
       for (auto& l : listeners_) release_listener(l);
@@ -70,7 +70,7 @@ std::string Server::start(std::shared_ptr<const rules::Config> config, int worke
   }
   rules_ = rules.value();
   for (int i = 0; i < workers; ++i) {
-    auto w = std::make_unique<Worker>(i, shared_, config_, rules_[static_cast<size_t>(i)]);
+    auto w = std::make_unique<Worker>(i, shared_, config, rules_[static_cast<size_t>(i)]);
     if (std::string err = w->prepare(listeners_); !err.empty()) {
       workers_.clear();
       for (auto& l : listeners_) release_listener(l);
@@ -104,10 +104,11 @@ std::string Server::reload_blocker(const rules::Config& old, const rules::Config
 }
 
 std::string Server::reload(std::shared_ptr<const rules::Config> config) {
-  if (std::string err = reload_blocker(*config_, *config); !err.empty()) return err;
+  const auto current = this->config();
+  if (std::string err = reload_blocker(*current, *config); !err.empty()) return err;
   auto rules = build_rules(*config, workers_.size());
   if (!rules) return "rules: " + rules.error();
-  if (config_->log.path != config->log.path) {
+  if (current->log.path != config->log.path) {
     if (std::string err = log_.open(config->log.path); !err.empty()) return err;
   }
   apply(std::move(config), std::move(rules.value()));
@@ -118,7 +119,7 @@ std::vector<std::shared_ptr<rules::WorkerRules>> Server::apply(std::shared_ptr<c
                                                                 std::vector<std::shared_ptr<rules::WorkerRules>> rules) {
   std::vector<std::shared_ptr<rules::WorkerRules>> old;
   if (rules.size() == workers_.size() && !rules.empty()) old = std::exchange(rules_, std::move(rules));
-  config_ = config;
+  set_config_ptr(config);
   for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->set_config(config, rules_[i]);
   return old;
 }
@@ -202,7 +203,8 @@ void Server::stop() {
   // No answer may reach a worker from now on; connections still asking are drained.
   asks_.set_answerable(false);
   asks_.close();
-  for (auto& w : workers_) w->stop(config_->limits.drain_timeout_ms);
+  const int drain_ms = config()->limits.drain_timeout_ms;
+  for (auto& w : workers_) w->stop(drain_ms);
   // Closing our copies now (workers close theirs) refuses new connections during the drain.
   for (auto& l : listeners_) release_listener(l);
   for (auto& w : workers_) w->join();

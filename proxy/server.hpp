@@ -3,6 +3,7 @@
 // Used by `sluice serve` and `sluice run`.
 #pragma once
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -63,8 +64,12 @@ class Server {
   std::vector<int> open_channels(const std::string& listener, std::string* error);
 
   const std::vector<BoundListener>& listeners() const { return listeners_; }
-  const rules::Config& config() const { return *config_; }
-  std::shared_ptr<const rules::Config> config_ptr() const { return config_; }
+  // The config in force. Safe from any thread: the control plane swaps it on its job
+  // thread while the control loop and the main thread read it.
+  std::shared_ptr<const rules::Config> config() const {
+    std::lock_guard lock(config_mu_);
+    return config_;
+  }
   DecisionLog& log() { return log_; }
   EventBus& events() { return events_; }
   AskBroker& asks() { return asks_; }
@@ -73,7 +78,13 @@ class Server {
   rules::Result<std::vector<std::shared_ptr<rules::WorkerRules>>> build_rules(const rules::Config& config,
                                                                               size_t workers);
 
-  std::shared_ptr<const rules::Config> config_;
+  void set_config_ptr(std::shared_ptr<const rules::Config> c) {
+    std::lock_guard lock(config_mu_);
+    config_ = std::move(c);
+  }
+
+  mutable std::mutex config_mu_;
+  std::shared_ptr<const rules::Config> config_;  // under config_mu_
   rules::RulesRuntime runtime_;
   std::vector<std::shared_ptr<rules::WorkerRules>> rules_;  // what each worker has now
   std::vector<BoundListener> listeners_;

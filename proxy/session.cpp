@@ -9,19 +9,6 @@
 
 namespace sluice::proxy {
 
-const char* Session::state_name(State s) {
-  switch (s) {
-    case State::ReadingHead: return "reading-head";
-    case State::Judging: return "judging";
-    case State::Asking: return "asking";
-    case State::Dialing: return "dialing";
-    case State::Tunnelling: return "tunnelling";
-    case State::Forwarding: return "forwarding";
-    case State::Closing: return "closing";
-  }
-  return "?";
-}
-
 namespace {
 const rules::ListenerConfig* find_listener(const rules::Config& c, const std::string& name) {
   for (const auto& l : c.listeners)

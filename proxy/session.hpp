@@ -37,7 +37,6 @@ namespace sluice::proxy {
 class Session {
  public:
   enum class State { ReadingHead, Judging, Asking, Dialing, Tunnelling, Forwarding, Closing };
-  static const char* state_name(State s);
 
   // Takes the accepted client from the sniffer, with the bytes it already read.
   // `rules`: the worker's Lua states for `config` (may be null); the session keeps both
@@ -56,7 +55,6 @@ class Session {
   void abort();
   const ListenerInfo& listener() const { return *client_info_.listener; }
 
-  State state() const { return state_; }
   uint64_t id() const { return client_info_.id; }
 
  private:

@@ -45,20 +45,6 @@ struct SocksSession::WriteReq {
   std::string bytes;
 };
 
-const char* SocksSession::state_name(State s) {
-  switch (s) {
-    case State::Greeting: return "greeting";
-    case State::Authenticating: return "authenticating";
-    case State::ReadingRequest: return "reading-request";
-    case State::Judging: return "judging";
-    case State::Asking: return "asking";
-    case State::Dialing: return "dialing";
-    case State::Tunnelling: return "tunnelling";
-    case State::Closing: return "closing";
-  }
-  return "?";
-}
-
 SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
                            std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
                            std::string first_bytes)

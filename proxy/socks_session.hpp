@@ -34,7 +34,6 @@ namespace sluice::proxy {
 class SocksSession {
  public:
   enum class State { Greeting, Authenticating, ReadingRequest, Judging, Asking, Dialing, Tunnelling, Closing };
-  static const char* state_name(State s);
 
   // `rules`: the worker's Lua states for `config` (may be null), kept for the session's life.
   SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
@@ -50,7 +49,6 @@ class SocksSession {
   void drain();
   void abort() { close_now(); }
   const ListenerInfo& listener() const { return *client_info_.listener; }
-  State state() const { return state_; }
 
  private:
   enum class TimerKind { None, HandshakeTimeout, AskTimeout, LingerTimeout };

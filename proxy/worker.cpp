@@ -310,10 +310,12 @@ void Worker::connection_finished(void* c) {
 
 void Worker::hand_over(void* from, OwnedConnection to) {
   auto it = connections_.find(from);
-  std::shared_ptr<const ListenerInfo> listener = it == connections_.end() ? nullptr : it->second.listener;
+  const bool known = it != connections_.end();
+  std::shared_ptr<const ListenerInfo> listener = known ? it->second.listener : nullptr;
+  // `it` is not used past the emplace: a rehash there invalidates it.
   void* key = to.get();
   connections_.emplace(key, Entry{std::move(to), std::move(listener)});
-  if (it != connections_.end()) connections_.erase(from);
+  if (known) connections_.erase(from);
 }
 
 void Worker::begin_stop(int drain_ms) {

@@ -67,18 +67,6 @@ Json& Json::push(Json value) {
   return *this;
 }
 
-const char* Json::type_name(Type t) {
-  switch (t) {
-    case Type::Null: return "null";
-    case Type::Bool: return "a boolean";
-    case Type::Number: return "a number";
-    case Type::String: return "a string";
-    case Type::Array: return "an array";
-    case Type::Object: return "an object";
-  }
-  return "?";
-}
-
 // ---- printing -------------------------------------------------------------------
 
 void Json::quote_to(std::string& out, std::string_view s) {

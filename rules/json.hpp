@@ -58,8 +58,6 @@ class Json {
   void dump_to(std::string& out) const;
   static void quote_to(std::string& out, std::string_view s);
 
-  static const char* type_name(Type t);
-
  private:
   Type type_ = Type::Null;
   bool bool_ = false;

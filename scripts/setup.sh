@@ -3,6 +3,7 @@
 # configures and builds a Release binary into build/. Safe to run again.
 #   scripts/setup.sh            install + build build/
 #   scripts/setup.sh --asan     also build build-asan/ (AddressSanitizer + UBSan)
+#   scripts/setup.sh --tsan     also build the unit tests in build-tsan/ (ThreadSanitizer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,8 +47,19 @@ build() {  # build DIR [cmake args...]
   cmake --build "$dir" -j "$jobs"
 }
 build build
-if [ "${1:-}" = "--asan" ]; then
-  # -O1 -g1: sanitizer reports keep line numbers, and the build stays quick on 2 cores.
-  build build-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" "-DCMAKE_C_FLAGS_DEBUG=-O1 -g1" -DSLUICE_SANITIZE=ON
-fi
+for flag in "$@"; do
+  case "$flag" in
+    # -O1 -g1: sanitizer reports keep line numbers, and the builds stay quick on 2 cores.
+    --asan)
+      build build-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" "-DCMAKE_C_FLAGS_DEBUG=-O1 -g1" \
+        -DSLUICE_SANITIZE=ON ;;
+    # ThreadSanitizer: the unit tests only (the threads that share state meet there; the e2e
+    # suite would add minutes to CI for the same code).
+    --tsan)
+      cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
+        "-DCMAKE_C_FLAGS_DEBUG=-O1 -g1" -DSLUICE_TSAN=ON >/dev/null
+      cmake --build build-tsan -j "$jobs" --target test_rules test_proxy test_glue test_bench ;;
+    *) echo "setup: unknown flag $flag (use --asan, --tsan)" >&2; exit 2 ;;
+  esac
+done
 echo "setup: built $(pwd)/build/sluice"

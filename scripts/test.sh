@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Sets up, then runs the whole suite (doctest units + end-to-end) twice:
-# on the Release build and on the AddressSanitizer+UBSan build, then each
+# on the Release build and on the AddressSanitizer+UBSan build, the unit tests
+# a third time under ThreadSanitizer, then each
 # libFuzzer target for a short bounded time (SLUICE_FUZZ_SECONDS, default 15;
 # 0 skips). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --asan
+scripts/setup.sh --asan --tsan
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -16,6 +17,9 @@ for dir in build build-asan; do
   echo "== tests on $dir"
   ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300 || status=1
 done
+echo "== unit tests on build-tsan (ThreadSanitizer)"
+TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+  ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 300 -R '^unit\.' || status=1
 fuzz_seconds=${SLUICE_FUZZ_SECONDS:-15}
 if [ "$fuzz_seconds" -gt 0 ]; then
   echo "== fuzzing each target for ${fuzz_seconds}s"

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <thread>
 
@@ -240,13 +241,21 @@ TEST_CASE("loadgen direct: idle-tunnels holds every tunnel and measures a pid") 
   o.concurrency = 20;
   o.hold_s = 0;
   o.pids = {static_cast<int>(getpid())};
+  // Spend a known amount of CPU first, so the "proxy" (this process) has CPU time to read.
+  const std::clock_t spin_until = std::clock() + CLOCKS_PER_SEC / 20;  // 50 ms
+  while (std::clock() < spin_until) {
+  }
   Result r = run_checked(o);
   CHECK(r.ops_ok == 20);
   CHECK(r.tunnels_held == 20);
   CHECK(r.errors.total == 0);
   CHECK(r.proxy_measured);
   CHECK(r.proxy_at_hold.ok);
-  CHECK(r.proxy_cpu_s() >= 0);
+  CHECK(r.proxy_before.ok);
+  CHECK(r.proxy_after.ok);
+  CHECK(r.proxy_before.cpu_s >= 0.04);                    // the spin is seen (10 ms clock ticks)
+  CHECK(r.proxy_after.cpu_s >= r.proxy_before.cpu_s);     // samples in order, not swapped
+  CHECK(r.proxy_at_hold.rss_kib > 0);
   CHECK(render_json(r).find("\"rss_per_tunnel_bytes\"") != std::string::npos);
 }
 

@@ -110,6 +110,8 @@ TEST_CASE("bwrap plan: write-denied names, existing and not yet existing") {
 
 TEST_CASE("bwrap plan: never invents a .git") {
   auto plan = build_bwrap_plan(spec(), fs({{"/home/u/proj", PathKind::Dir}}), "/empty");
+  // The plan is a real one (the project is bound), and nothing in it names a .git inside.
+  REQUIRE(has_seq(plan.argv, {"--bind", "/home/u/proj", "/home/u/proj"}));
   for (const auto& w : plan.argv) CHECK(w.find("/.git/") == std::string::npos);
 }
 
