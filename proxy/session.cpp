@@ -31,7 +31,7 @@ Session::Session(WorkerContext& worker, std::shared_ptr<const rules::Config> con
                                          config_->limits.max_request_line_bytes}),
       response_parser_(HttpParser::Kind::Response, 4 * config_->limits.max_header_bytes),
       dialer_(worker, *config_, listener_config_ ? config_->policy(listener_config_->policy) : nullptr),
-      relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.idle_timeout_ms)) {
+      relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.tunnel_idle_timeout_ms)) {
   if (listener_config_ != nullptr) policy_ = config_->policy(listener_config_->policy);
   request_parser_.on_body = [this](const char* d, size_t n) { request_body(d, n); };
   response_parser_.on_body = [this](const char* d, size_t n) { response_body(d, n); };
@@ -76,7 +76,7 @@ void Session::abort() { close_now(Termination::DrainDeadline); }
 void Session::on_request_head(bool is_connect) {
   const HttpHead& h = request_parser_.head();
   ++requests_;
-  response_started_ = false;
+  exchange_.response_started = false;
   decision_ = std::make_unique<Decision>();
   decision_->kind = is_connect ? ConnKind::Connect : ConnKind::Http;
   decision_->method = h.method;
@@ -92,7 +92,7 @@ void Session::on_request_head(bool is_connect) {
     return judge_target(hp->host, hp->port);
   }
   // An upgrade (WebSocket) is judged like any request; after the origin's 101 it becomes a tunnel.
-  upgrade_requested_ = h.upgrade;
+  exchange_.upgrade_requested = h.upgrade;
   auto url = parse_absolute_url(h.target);
   if (!url) return reply_and_close(rules::Reason::BadRequest, "sluice: " + url.error());
   url_ = std::move(url.value());
@@ -208,7 +208,7 @@ void Session::act_on_verdict() {
   if (!v.allowed()) return reply_and_close(v.reason, denial_message(v, host_, port_));
   if (!header_edits_.empty()) rules::apply_header_edits(request_parser_.head().headers, header_edits_);
   std::string key = host_.text + ":" + std::to_string(port_);
-  if (!is_connect_ && upstream_.live() && !upstream_eof_ && upstream_key_ == key) {
+  if (!is_connect_ && upstream_.live() && !upstream_side_.eof && upstream_key_ == key) {
     decision_->addr = upstream_addr_;
     decision_->reused = true;
     return send_request_upstream();
@@ -269,8 +269,8 @@ void Session::on_dialed(Dialer::Outcome& o) {
 
 void Session::on_upstream_ready() {
   uv_tcp_nodelay(upstream_.get(), 1);
-  upstream_eof_ = false;
-  upstream_shut_ = false;
+  upstream_side_.eof = false;
+  upstream_side_.shut = false;
   response_parser_.reset();
   if (!is_connect_) return send_request_upstream();
   write(Side::Client, "HTTP/1.1 200 Connection Established\r\n\r\n", nullptr, 0, false);
@@ -285,7 +285,7 @@ void Session::start_tunnel(std::string to_upstream, std::string to_client) {
   flush(Side::Upstream);
   state_ = State::Tunnelling;
   arm(TimerKind::None, 0);
-  for (auto [h, reading] : {std::pair{client_.stream(), &client_reading_}, std::pair{upstream_.stream(), &upstream_reading_}}) {
+  for (auto [h, reading] : {std::pair{client_.stream(), &client_side_.reading}, std::pair{upstream_.stream(), &upstream_side_.reading}}) {
     if (*reading) uv_read_stop(h);
     *reading = false;
   }
@@ -305,7 +305,7 @@ void Session::reply_and_close(rules::Reason reason, const std::string& body_line
   dialer_.cancel();
   close_upstream();
   state_ = State::Closing;
-  if (!response_started_) {
+  if (!exchange_.response_started) {
     std::string extra = status == 407 ? "Proxy-Authenticate: Basic realm=\"sluice\"\r\n" : "";
     write(Side::Client, error_response(status, rules::c_str(reason), body_line, extra), nullptr, 0, false);
   }

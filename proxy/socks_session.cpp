@@ -56,7 +56,7 @@ SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::C
       judge_(worker, client_info_, policy_, std::move(rules), config_->remembered.get()),
       pending_(std::move(first_bytes)),
       dialer_(worker, *config_, policy_),
-      relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.idle_timeout_ms)) {
+      relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.tunnel_idle_timeout_ms)) {
   client_ = std::move(stream);
   client_.get()->handle.data = this;
   ++open_handles_;

@@ -313,3 +313,23 @@ TEST_CASE("config errors are all collected") {
                            "t.yaml:12:3: unknown key 'bogus' in limits", "t.yaml:11:20: idle_timeout_ms must be"})
     CHECK(got.find(want) != std::string::npos);
 }
+
+TEST_CASE("the named waits follow idle_timeout_ms unless set, and are checked like the other limits") {
+  const std::string head = "listeners:\n  - name: a\n    tcp: 127.0.0.1:0\n    policy: p\npolicies:\n  p: {default: deny}\n";
+  ConfigLoad follows = load_config_text(head + "limits:\n  idle_timeout_ms: 1234\n  response_timeout_ms: 99\n", "t.yaml");
+  INFO(all_errors(follows));
+  REQUIRE(follows.config);
+  const auto& l = follows.config->limits;
+  CHECK(l.keepalive_timeout_ms == 1234);
+  CHECK(l.request_body_timeout_ms == 1234);
+  CHECK(l.tunnel_idle_timeout_ms == 1234);
+  CHECK(l.response_timeout_ms == 99);
+  ConfigLoad defaults = load_config_text(head, "t.yaml");
+  REQUIRE(defaults.config);
+  CHECK(defaults.config->limits.tunnel_idle_timeout_ms == 600000);
+  ConfigLoad bad = load_config_text(head + "limits:\n  tunnel_idle_timeout_ms: 0\n", "t.yaml");
+  CHECK_FALSE(bad.config);
+  REQUIRE(bad.errors.size() == 1);
+  CHECK(bad.errors[0].line == 8);
+  CHECK(bad.errors[0].message.find("tunnel_idle_timeout_ms") != std::string::npos);
+}
