@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/args.hpp"
+#include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "proxy/http_message.hpp"
 #include "rules/config.hpp"
@@ -14,29 +14,6 @@
 namespace sluice::cli {
 
 namespace {
-
-const char* kCheckUsage =
-    "usage: sluice check --config FILE [--listener NAME] [HOST[:PORT]]\n"
-    "       sluice check --config FILE [--listener NAME] --kind http [--method M] --url URL\n"
-    "                    [--header 'Name: value']... [--addr IP]... [HOST[:PORT]]\n"
-    "\n"
-    "Without HOST or URL: validates FILE (rule scripts included: they are compiled and\n"
-    "their top level run) and prints a summary (exit 0), or every error as\n"
-    "FILE:LINE[:COLUMN]: message (exit 2).\n"
-    "\n"
-    "With HOST: prints the verdict for a connection to HOST:PORT (default port 443)\n"
-    "through listener NAME (needed when the config has several listeners) and what\n"
-    "decided: the list entry, or the script and hook, with the script's reason.\n"
-    "The policy's Lua hooks run as for a real connection (on_connect; on_request for\n"
-    "--kind http; on_resolved when --addr gives resolved addresses); sluice.log lines\n"
-    "go to stderr. Exit 0 allow, 1 deny (or ask), 2 error.\n"
-    "\n"
-    "  --kind connect|http|socks  the kind of connection (default: connect, or http\n"
-    "                             with --url or --method)\n"
-    "  --method M                 plain-HTTP method (default GET)\n"
-    "  --url URL                  plain-HTTP absolute URL (http://host[:port]/path)\n"
-    "  --header 'Name: value'     a request header on_request sees (repeatable)\n"
-    "  --addr IP                  an address the name resolved to (repeatable): runs on_resolved\n";
 
 int error(const std::string& msg) {
   std::fprintf(stderr, "sluice check: %s\n", msg.c_str());
@@ -59,16 +36,7 @@ void print_verdict(const rules::Verdict& v, const std::string& target) {
               v.rule.c_str(), v.hook.c_str(), v.reason.c_str(), why.empty() ? "" : ": ", why.c_str());
 }
 
-}  // namespace
-
-int check_main(int argc, char** argv) {
-  Args a = parse_args(argc, argv, 1, {"--config", "--listener", "--kind", "--method", "--url", "--header", "--addr"},
-                      {"--help", "-h"});
-  if (a.has("--help") || a.has("-h")) {
-    std::fputs(kCheckUsage, stdout);
-    return 0;
-  }
-  if (!a.error.empty()) return error(a.error + " (see sluice check --help)");
+int check_main(const Args& a) {
   if (!a.has("--config")) return error("--config FILE is required (see sluice check --help)");
   if (a.positional.size() > 1) return error("one HOST[:PORT] at a time");
   auto load = rules::load_config_file(a.one("--config"));
@@ -191,6 +159,33 @@ int check_main(int argc, char** argv) {
     for (const auto& e : edits)
       std::printf("  %s header %s\n", e.remove ? "removes" : "sets", e.name.c_str());
   return v.allowed() ? 0 : 1;
+}
+
+}  // namespace
+
+Subcommand check_command(CLI::App& root) {
+  auto c = std::make_shared<Command>(root, "check", "validate a config, or ask whether HOST[:PORT] would be allowed");
+  c->description(
+       "Without HOST or --url: validates FILE (rule scripts included: they are compiled and\n"
+       "their top level run) and prints a summary (exit 0), or every error as\n"
+       "FILE:LINE[:COLUMN]: message (exit 2).\n"
+       "\n"
+       "With HOST: prints the verdict for a connection to HOST:PORT (default port 443)\n"
+       "through listener NAME (needed when the config has several listeners) and what\n"
+       "decided: the list entry, or the script and hook, with the script's reason.\n"
+       "The policy's Lua hooks run as for a real connection (on_connect; on_request for\n"
+       "--kind http; on_resolved when --addr gives resolved addresses); sluice.log lines\n"
+       "go to stderr.")
+      .positionals("[HOST[:PORT]]", "the target (default port 443); with --url, optional")
+      .value("--config", "FILE", "the configuration (required)")
+      .value("--listener", "NAME", "the listener the connection comes on")
+      .value("--kind", "connect|http|socks", "the kind of connection (default: connect, or http\nwith --url or --method)")
+      .value("--method", "M", "plain-HTTP method (default GET)")
+      .value("--url", "URL", "plain-HTTP absolute URL (http://host[:port]/path)")
+      .value("--header", "'Name: value'", "a request header on_request sees (repeatable)", true)
+      .value("--addr", "IP", "an address the name resolved to (repeatable): runs on_resolved", true)
+      .footer("Exit status: 0 allow, 1 deny (or ask), 2 error.");
+  return {c, check_main};
 }
 
 }  // namespace sluice::cli
