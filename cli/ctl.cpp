@@ -10,7 +10,7 @@
 #include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "cli/control_client.hpp"
-#include "proxy/state_file.hpp"
+#include "control/state_file.hpp"
 #include "rules/json.hpp"
 #include "rules/pattern.hpp"
 #include "rules/remembered.hpp"

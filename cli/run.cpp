@@ -22,7 +22,7 @@
 #include "cli/run_ask.hpp"
 #include "cli/run_daemon.hpp"
 #include "cli/run_seatbelt.hpp"
-#include "proxy/control_plane.hpp"
+#include "control/control_plane.hpp"
 #include "proxy/server.hpp"
 #include "rules/json.hpp"
 #include "rules/config.hpp"
