@@ -301,7 +301,11 @@ policies:
                  (["--listener", "a", "gist.github.com"], 1,
                   'deny gist.github.com:443: policy "p", rule "gist.github.com" (denied-by-rule)'),
                  (["--listener", "b", "anything.example:22"], 0, "default-allow"),
-                 (["github.com"], 2, ""),
+                 # no --listener and two policies: one line per listener, exit status by the worst
+                 (["github.com"], 0, 'listener a: allow github.com:443: policy "p", rule "github.com" (allowed-by-rule)\n'
+                                     'listener b: allow github.com:443: policy "q", rule "default" (default-allow)\n'),
+                 (["gist.github.com"], 1, 'listener a: deny gist.github.com:443: policy "p", rule "gist.github.com" '
+                                          '(denied-by-rule)\nlistener b: allow gist.github.com:443'),
                  (["--listener", "zzz", "github.com"], 2, ""),
                  # a target named like a command is a target
                  (["--listener", "a", "--addr", "127.0.0.1", "serve"], 1, "deny serve:443"),
