@@ -60,15 +60,17 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
 }
 
 void log_close(WorkerContext& worker, const ClientInfo& client, uint64_t bytes_up, uint64_t bytes_down,
-               uint64_t requests) {
+               uint64_t requests, Termination cause) {
   worker.metrics().closed(client.listener->name, bytes_up, bytes_down);
   if (!worker.log().wanted()) return;
   JsonLine j;
   j.str("ts", DecisionLog::now_iso8601()).str("event", "close").num("conn", static_cast<int64_t>(client.id));
   j.str("listener", client.listener->name);
+  if (!client.addr.empty()) j.str("client", client.addr);
   j.num("bytes_up", static_cast<int64_t>(bytes_up)).num("bytes_down", static_cast<int64_t>(bytes_down));
   j.num("duration_ms", static_cast<int64_t>(uv_now(worker.loop()) - client.started_ms));
   j.num("requests", static_cast<int64_t>(requests));
+  j.str("cause", termination_text(cause == Termination::None ? Termination::ProxyError : cause));
   worker.log().write(j.done());
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "proxy/connection.hpp"
+#include "proxy/termination.hpp"
 #include "rules/host.hpp"
 #include "rules/policy.hpp"
 
@@ -38,8 +39,9 @@ struct Outcome {
 };
 
 void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, Outcome outcome);
+// `cause`: why the connection closed (proxy/termination.hpp), the close line's "cause".
 void log_close(WorkerContext& worker, const ClientInfo& client, uint64_t bytes_up, uint64_t bytes_down,
-               uint64_t requests);
+               uint64_t requests, Termination cause);
 
 // The one-line human reason for a policy denial: which rule, and how to allow it.
 std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& host, uint16_t port);

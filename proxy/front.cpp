@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include "proxy/buffer_pool.hpp"
+#include "proxy/decision.hpp"
 #include "proxy/net_address.hpp"
 #include "proxy/session.hpp"
 #include "proxy/socks_session.hpp"
@@ -30,7 +31,7 @@ bool Front::accept(uv_stream_t* server, bool is_unix) {
   }
   client_.get()->handle.data = this;
   if (uv_accept(server, client_.stream()) != 0) {
-    close();
+    close(Termination::ProxyError);
     return false;
   }
   uv_os_fd_t fd = -1;
@@ -56,7 +57,7 @@ void Front::start(std::string refusal) {
   header_timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });
   header_timer_.get()->data = this;
   uv_timer_start(header_timer_.get(), on_header_timeout, static_cast<uint64_t>(config_->limits.header_timeout_ms), 0);
-  if (uv_read_start(client_.stream(), on_alloc, on_read) != 0) close();
+  if (uv_read_start(client_.stream(), on_alloc, on_read) != 0) close(Termination::ProxyError);
 }
 
 void Front::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -71,15 +72,16 @@ void Front::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     try {
       return f->hand_over(buf->base, static_cast<size_t>(nread));
     } catch (...) {
-      return f->close();  // failed before the hand-over (out of memory): the front still owns the client
+      return f->close(Termination::ProxyError);  // failed before the hand-over: the front still owns the client
     }
   }
   f->worker_.buffers().put(buf->base);
-  if (nread < 0) f->close();  // EOF or error before a single byte: nothing to answer
+  // EOF or error before a single byte: nothing to answer, but the close is logged.
+  if (nread < 0) f->close(nread == UV_EOF ? Termination::ClientEof : Termination::ClientReset);
 }
 
-// A client that connects and says nothing is closed silently, as before any protocol.
-void Front::on_header_timeout(uv_timer_t* t) { static_cast<Front*>(t->data)->close(); }
+// A client that connects and says nothing is closed without a reply, as before any protocol.
+void Front::on_header_timeout(uv_timer_t* t) { static_cast<Front*>(t->data)->close(Termination::HeaderTimeout); }
 
 void Front::hand_over(char* block, size_t n) {
   uv_read_stop(client_.stream());
@@ -117,10 +119,12 @@ void Front::hand_over(char* block, size_t n) {
   }
 }
 
-void Front::close() {
+void Front::close(Termination why) {
   if (closed_) return;
   closed_ = true;
   header_timer_.close();
+  // Every accepted connection gets its close line, also one the sniffer ends (docs/decision-log.md).
+  if (client_.live() && client_info_.listener) log_close(worker_, client_info_, 0, 0, 0, why);
   if (client_.live()) return client_.close(on_closed);
   worker_.connection_finished(this);
 }

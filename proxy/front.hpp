@@ -8,6 +8,7 @@
 #include <string>
 
 #include "proxy/connection.hpp"
+#include "proxy/termination.hpp"
 #include "proxy/uv_handle.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
@@ -28,8 +29,8 @@ class Front {
   // in its own protocol (HTTP 503, SOCKS "no acceptable method") with this message.
   void start(std::string refusal);
 
-  void drain() { close(); }  // nothing has been said yet: an idle connection
-  void abort() { close(); }
+  void drain() { close(Termination::Drain); }  // nothing has been said yet: an idle connection
+  void abort() { close(Termination::DrainDeadline); }
   const ListenerInfo& listener() const { return *client_info_.listener; }
 
  private:
@@ -37,7 +38,7 @@ class Front {
   static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
   static void on_header_timeout(uv_timer_t*);
   void hand_over(char* block, size_t n);
-  void close();
+  void close(Termination why);
   static void on_closed(void* data);
 
   WorkerContext& worker_;

@@ -74,7 +74,7 @@ void Relay::write(Side& to, std::string bytes, char* block, size_t len) {
   if (uv_write(&w->req, to.stream, &buf, 1, on_write) < 0) {
     pool_.put(block);
     delete w;
-    return end(End::Error);
+    return end(error_on(to));
   }
   *to.counter += n;
 }
@@ -89,6 +89,7 @@ void Relay::on_data(Side& from, char* block, size_t n) {
 
 void Relay::on_eof(Side& from) {
   from.eof = true;
+  if (first_eof_ == nullptr) first_eof_ = &from;
   Side& to = other(from);
   update_reading();
   if (to.shut) return;
@@ -98,14 +99,22 @@ void Relay::on_eof(Side& from) {
   // (each side's EOF was read), so the close cannot turn into a reset.
   if (to.eof && from.shut && uv_stream_get_write_queue_size(to.stream) == 0 &&
       uv_stream_get_write_queue_size(from.stream) == 0)
-    return end(End::Finished);
+    return end(finished());
   to.shut = true;
   auto* req = new uv_shutdown_t{};
   req->data = this;
   if (uv_shutdown(req, to.stream, on_shutdown) != 0) {
     delete req;
-    end(End::Error);
+    end(error_on(to));
   }
+}
+
+Relay::End Relay::finished() const {
+  return first_eof_ == &upstream_ ? End::UpstreamEofFirst : End::ClientEofFirst;
+}
+
+Relay::End Relay::error_on(const Side& s) const {
+  return &s == &client_ ? End::ClientError : End::UpstreamError;
 }
 
 void Relay::end(End why) {
@@ -127,25 +136,26 @@ void Relay::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     if (nread > 0) return r->on_data(r->side_of(stream), buf->base, static_cast<size_t>(nread));
     r->pool_.put(buf->base);
     if (nread == UV_EOF) return r->on_eof(r->side_of(stream));
-    if (nread < 0) return r->end(End::Error);
+    if (nread < 0) return r->end(r->error_on(r->side_of(stream)));
   } catch (...) {
-    r->end(End::Error);
+    r->end(End::LocalError);
   }
 }
 
 void Relay::on_write(uv_write_t* req, int status) {
   auto* w = reinterpret_cast<WriteReq*>(req);
   Relay* r = w->relay;
+  uv_stream_t* to = req->handle;
   r->pool_.put(w->block);
   delete w;
   if (status == UV_ECANCELED) return;
   try {
-    if (status < 0) return r->end(End::Error);
+    if (status < 0) return r->end(r->error_on(r->side_of(to)));
     if (r->splicing_) return;
     r->update_reading();
     r->maybe_splice();
   } catch (...) {
-    r->end(End::Error);
+    r->end(End::LocalError);
   }
 }
 
@@ -155,12 +165,12 @@ void Relay::on_shutdown(uv_shutdown_t* req, int status) {
   delete req;
   if (status == UV_ECANCELED || !r->active_) return;
   try {
-    if (status < 0) return r->end(End::Error);
+    if (status < 0) return r->end(r->error_on(r->side_of(to)));
     r->side_of(to).shut_done = true;
     // A tunnel ends when both directions have ended and been passed on.
-    if (r->client_.shut_done && r->upstream_.shut_done) r->end(End::Finished);
+    if (r->client_.shut_done && r->upstream_.shut_done) r->end(r->finished());
   } catch (...) {
-    r->end(End::Error);
+    r->end(End::LocalError);
   }
 }
 
@@ -174,7 +184,7 @@ void Relay::on_idle_timer(uv_timer_t* t) {
     }
     r->end(End::IdleTimeout);
   } catch (...) {
-    r->end(End::Error);
+    r->end(End::LocalError);
   }
 }
 

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "proxy/buffer_pool.hpp"
+#include "proxy/termination.hpp"
 #include "proxy/uv_handle.hpp"
 
 namespace sluice::proxy {
@@ -30,7 +31,9 @@ class Relay {
   // Bytes a tunnel moves (both ways) before it switches to splice: short exchanges and
   // idle tunnels never pay for pipes and extra descriptors.
   static constexpr uint64_t kSpliceAfter = 256 * 1024;
-  enum class End { Finished, Error, IdleTimeout };
+  // How a tunnel ended: both directions finished (and which side sent EOF first), an error
+  // on one side (read, write or shutdown), no traffic for idle_timeout_ms, or a local failure.
+  enum class End { ClientEofFirst, UpstreamEofFirst, ClientError, UpstreamError, IdleTimeout, LocalError };
 
   Relay(uv_loop_t* loop, BufferPool& pool, uint64_t idle_timeout_ms);
   ~Relay();
@@ -62,6 +65,8 @@ class Relay {
   void on_data(Side& from, char* block, size_t n);
   void on_eof(Side& from);
   void end(End why);
+  End finished() const;                  // both directions over: who closed first
+  End error_on(const Side& s) const;     // an error on s's connection
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
   static void on_write(uv_write_t*, int);
@@ -93,6 +98,7 @@ class Relay {
   uint64_t last_activity_ = 0;
   Side client_, upstream_;
   bool active_ = false;
+  const Side* first_eof_ = nullptr;  // the side whose EOF came first
   std::function<void(End)> on_end_;
   uint64_t bytes_up_ = 0, bytes_down_ = 0;
   UvHandle<uv_timer_t> idle_timer_{UvHandle<uv_timer_t>::Empty{}};
@@ -114,5 +120,18 @@ class Relay {
   int poll_mask_[2] = {0, 0};
   Pipe pipe_[2];
 };
+
+// The close line's cause for a tunnel that ended so.
+inline Termination termination_of(Relay::End e) {
+  switch (e) {
+    case Relay::End::ClientEofFirst: return Termination::ClientEof;
+    case Relay::End::UpstreamEofFirst: return Termination::UpstreamEof;
+    case Relay::End::ClientError: return Termination::ClientReset;
+    case Relay::End::UpstreamError: return Termination::UpstreamReset;
+    case Relay::End::IdleTimeout: return Termination::IdleTimeout;
+    case Relay::End::LocalError: return Termination::ProxyError;
+  }
+  return Termination::ProxyError;
+}
 
 }  // namespace sluice::proxy

@@ -106,9 +106,10 @@ void Relay::pump(int dir) {
         progress = true;
       } else if (n == 0) {
         p.src_eof = true;
+        if (first_eof_ == nullptr) first_eof_ = dir == 0 ? &client_ : &upstream_;
         progress = true;
       } else if (errno != EAGAIN && errno != EINTR) {
-        return end(End::Error);
+        return end(dir == 0 ? End::ClientError : End::UpstreamError);
       }
     }
     if (p.in_pipe > 0) {
@@ -121,18 +122,19 @@ void Relay::pump(int dir) {
       } else if (n < 0 && errno == EAGAIN) {
         p.dst_blocked = true;
       } else if (n < 0 && errno != EINTR) {
-        return end(End::Error);
+        return end(dir == 0 ? End::UpstreamError : End::ClientError);
       }
     }
     if (p.src_eof && p.in_pipe == 0 && !p.done) {
       // Half-close: everything the source sent has been passed on.
       p.done = true;
-      if (::shutdown(dst, SHUT_WR) != 0 && errno != ENOTCONN) return end(End::Error);
+      if (::shutdown(dst, SHUT_WR) != 0 && errno != ENOTCONN)
+        return end(dir == 0 ? End::UpstreamError : End::ClientError);
     }
     if (!progress || p.dst_blocked || moved >= kBurst || p.done) break;
   }
   if (moved > 0) last_activity_ = uv_now(loop_);
-  if (pipe_[0].done && pipe_[1].done) return end(End::Finished);
+  if (pipe_[0].done && pipe_[1].done) return end(finished());
 }
 
 // Socket i is read for direction i (while its pipe has room) and written for
@@ -156,13 +158,13 @@ void Relay::on_poll(uv_poll_t* h, int status, int events) {
   auto* r = static_cast<Relay*>(h->data);
   try {
     if (!r->splicing_) return;
-    if (status < 0) return r->end(End::Error);
+    if (status < 0) return r->end(h == r->poll_[0].get() ? End::ClientError : End::UpstreamError);
     const int i = h == r->poll_[0].get() ? 0 : 1;
     if (events & (UV_READABLE | UV_DISCONNECT)) r->pump(i);
     if (r->active_ && r->splicing_ && (events & UV_WRITABLE)) r->pump(1 - i);
     if (r->active_) r->update_polls();
   } catch (...) {
-    r->end(End::Error);
+    r->end(End::LocalError);
   }
 }
 

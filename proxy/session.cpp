@@ -60,7 +60,8 @@ void Session::refuse(int status, const char* reason, const std::string& message)
 
 void Session::drain() {
   draining_ = true;
-  if (state_ == State::ReadingHead && client_pending_.empty() && !request_parser_.message_started()) close_now();
+  if (state_ == State::ReadingHead && client_pending_.empty() && !request_parser_.message_started())
+    close_now(Termination::Drain);
   if (state_ == State::Asking) {
     // Nobody will answer a stopping proxy: refuse now rather than at the drain deadline.
     stop_asking(false);
@@ -68,7 +69,7 @@ void Session::drain() {
   }
 }
 
-void Session::abort() { close_now(); }
+void Session::abort() { close_now(Termination::DrainDeadline); }
 
 // ---- judging ---------------------------------------------------------------
 
@@ -148,7 +149,7 @@ void Session::ask() {
     try {
       on_answer(a);
     } catch (...) {
-      close_now();
+      close_now(Termination::ProxyError);
     }
   }, &decision_->question);
   if (ask_ticket_ == 0) {
@@ -189,6 +190,7 @@ void Session::on_answer(const AskAnswer& a) {
 void Session::on_ask_timeout() {
   if (state_ != State::Asking) return;
   stop_asking(true);
+  cause_ = Termination::AskTimeout;
   decision_->verdict.action = rules::Action::Deny;
   decision_->verdict.reason = "ask-timeout";
   decision_->ask_ms = static_cast<double>(uv_now(worker_.loop()) - ask_started_ms_);
@@ -220,7 +222,7 @@ void Session::act_on_verdict() {
         try {
           on_dialed(o);
         } catch (...) {
-          close_now();
+          close_now(Termination::ProxyError);
         }
       },
       [this](const std::vector<rules::IpAddr>& addrs) { return judge_.resolved(addrs); });
@@ -288,13 +290,14 @@ void Session::start_tunnel(std::string to_upstream, std::string to_client) {
     *reading = false;
   }
   relay_.start(client_.stream(), upstream_.stream(), std::move(to_upstream), std::move(to_client),
-               [this](Relay::End) { close_now(); });
+               [this](Relay::End e) { close_now(termination_of(e)); });
 }
 
 // ---- replies and the log ----------------------------------------------------
 
-void Session::reply_and_close(int status, const char* reason, const std::string& body_line) {
+void Session::reply_and_close(int status, const char* reason, const std::string& body_line, Termination why) {
   if (state_ == State::Closing) return;
+  if (cause_ == Termination::None) cause_ = why;
   if (!decision_) decision_ = std::make_unique<Decision>();
   decision_->error = reason;
   log_decision(status);

@@ -105,13 +105,16 @@ class Session {
   void flush(Side to);
   static void on_write(uv_write_t*, int);
   size_t queued(Side s) const;
-  void reply_and_close(int status, const char* reason, const std::string& body_line);
+  // `why`: the cause its close line will carry (a refusal unless a timeout led to it).
+  void reply_and_close(int status, const char* reason, const std::string& body_line,
+                       Termination why = Termination::Refused);
   void close_upstream();
   void begin_linger();
   void shutdown(Side s);
   static void on_shutdown(uv_shutdown_t*, int);
   void on_shutdown_done(Side s);
-  void close_now();
+  // Closes both sides at once; `why` is the close line's cause unless one was noted first.
+  void close_now(Termination why);
   static void on_handle_closed(void* data);
 
   // timers
@@ -178,6 +181,7 @@ class Session {
 
   uint64_t bytes_up_ = 0, bytes_down_ = 0;
   uint64_t requests_ = 0;
+  Termination cause_ = Termination::None;  // the first cause noted; the close line's "cause"
 };
 
 }  // namespace sluice::proxy

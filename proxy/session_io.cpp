@@ -37,9 +37,9 @@ void Session::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*
     }
     s->worker_.buffers().put(buf->base);
     if (nread == UV_EOF) return s->client_eof();
-    if (nread < 0) return s->close_now();
+    if (nread < 0) return s->close_now(Termination::ClientReset);
   } catch (...) {
-    s->close_now();
+    s->close_now(Termination::ProxyError);
   }
 }
 
@@ -55,7 +55,7 @@ void Session::on_upstream_read(uv_stream_t* stream, ssize_t nread, const uv_buf_
     if (nread == UV_EOF) return s->upstream_eof();
     if (nread < 0) return s->upstream_reset();
   } catch (...) {
-    s->close_now();
+    s->close_now(Termination::ProxyError);
   }
 }
 
@@ -72,10 +72,10 @@ void Session::client_eof() {
   client_eof_ = true;
   switch (state_) {
     case State::Forwarding:
-      if (!request_complete_) return close_now();  // request cut short
+      if (!request_complete_) return close_now(Termination::ClientEof);  // request cut short
       break;
     default:
-      return close_now();
+      return close_now(Termination::ClientEof);
   }
   update_reading();
 }
@@ -103,7 +103,7 @@ void Session::upstream_eof() {
     if (!response_started_)
       return reply_and_close(502, "upstream-closed",
                              "sluice: " + host_port_text(host_, port_) + " closed the connection without a response");
-    return close_now();  // the client sees a cut-short body, as it would directly
+    return close_now(Termination::UpstreamEof);  // the client sees a cut-short body, as it would directly
   }
   close_upstream();
   update_reading();
@@ -116,8 +116,9 @@ void Session::upstream_reset() {
   if (state_ == State::Forwarding && request_in_flight_) {
     if (!response_started_)
       return reply_and_close(502, "upstream-closed",
-                             "sluice: " + host_port_text(host_, port_) + " reset the connection without a response");
-    return close_now();
+                             "sluice: " + host_port_text(host_, port_) + " reset the connection without a response",
+                             Termination::UpstreamReset);
+    return close_now(Termination::UpstreamReset);
   }
   close_upstream();
   update_reading();
@@ -194,7 +195,7 @@ void Session::parse_upstream(const char* data, size_t n) {
           return reply_and_close(502, "bad-upstream-response",
                                  "sluice: bad response from " + host_port_text(host_, port_) + ": " +
                                      response_parser_.error_message());
-        return close_now();
+        return close_now(Termination::BadResponse);  // a response that went bad half way: cut
     }
   }
 }
@@ -287,6 +288,8 @@ void Session::response_done() {
   bool upstream_reusable = h.keep_alive && request_complete_ && !upstream_garbage_ && !upstream_eof_;
   if (!upstream_reusable) close_upstream();
   if (close_after_response_ || !request_complete_ || client_eof_ || draining_) {
+    if (cause_ == Termination::None)
+      cause_ = client_eof_ ? Termination::ClientEof : draining_ ? Termination::Drain : Termination::Done;
     state_ = State::Closing;
     return begin_linger();
   }
@@ -389,7 +392,7 @@ void Session::write(Side to, std::string bytes, char* block, size_t block_len, b
   if (r < 0) {
     worker_.buffers().put(block);
     delete w;
-    return close_now();
+    return close_now(to_client ? Termination::ClientReset : Termination::UpstreamReset);
   }
   if (count) (to_client ? bytes_down_ : bytes_up_) += total;
   if (queued(to) >= kHighWatermark) update_reading();
@@ -398,14 +401,15 @@ void Session::write(Side to, std::string bytes, char* block, size_t block_len, b
 void Session::on_write(uv_write_t* req, int status) {
   auto* w = reinterpret_cast<WriteReq*>(req);
   Session* s = w->session;
+  const Side to = w->to;
   s->worker_.buffers().put(w->block);
   delete w;
   if (status == UV_ECANCELED) return;
   try {
-    if (status < 0) return s->close_now();
+    if (status < 0) return s->close_now(to == Side::Client ? Termination::ClientReset : Termination::UpstreamReset);
     s->update_reading();
   } catch (...) {
-    s->close_now();
+    s->close_now(Termination::ProxyError);
   }
 }
 
@@ -432,14 +436,14 @@ void Session::on_shutdown(uv_shutdown_t* req, int status) {
   try {
     s->on_shutdown_done(client_side ? Side::Client : Side::Upstream);
   } catch (...) {
-    s->close_now();
+    s->close_now(Termination::ProxyError);
   }
 }
 
 void Session::on_shutdown_done(Side side) {
   (side == Side::Client ? client_shut_done_ : upstream_shut_done_) = true;
   if (state_ == State::Closing && side == Side::Client) {
-    if (client_eof_) return close_now();
+    if (client_eof_) return close_now(Termination::ClientEof);
     lingering_ = true;
     arm(TimerKind::LingerTimeout, kLingerMs);
     update_reading();
@@ -455,7 +459,7 @@ void Session::begin_linger() {
   close_upstream();
   shutdown(Side::Client);
   update_reading();
-  if (!client_.live()) close_now();
+  if (!client_.live()) close_now(Termination::ClientReset);
 }
 
 void Session::close_upstream() {
@@ -471,9 +475,10 @@ void Session::close_upstream() {
   upstream_key_.clear();
 }
 
-void Session::close_now() {
+void Session::close_now(Termination why) {
   if (closed_) return;
   closed_ = true;
+  if (cause_ == Termination::None) cause_ = why;
   state_ = State::Closing;
   stop_asking(false);
   corked_[0].clear();
@@ -487,7 +492,8 @@ void Session::close_now() {
     // Out of memory while accounting: the connection closes all the same.
   }
   if (client_.live())
-    log_close(worker_, client_info_, bytes_up_ + relay_.bytes_up(), bytes_down_ + relay_.bytes_down(), requests_);
+    log_close(worker_, client_info_, bytes_up_ + relay_.bytes_up(), bytes_down_ + relay_.bytes_down(), requests_,
+              cause_);
   timer_.close(on_handle_closed);
   client_.close(on_handle_closed);
   upstream_.close(on_handle_closed);
@@ -518,10 +524,11 @@ void Session::on_timer(uv_timer_t* t) {
       case TimerKind::None:
         return;
       case TimerKind::HeaderTimeout:
-        if (!s->got_bytes_ && s->requests_ == 0) return s->close_now();
+        if (!s->got_bytes_ && s->requests_ == 0) return s->close_now(Termination::HeaderTimeout);
         return s->reply_and_close(408, "header-timeout",
                                   "sluice: request head not received within " +
-                                      std::to_string(limits.header_timeout_ms) + " ms");
+                                      std::to_string(limits.header_timeout_ms) + " ms",
+                                  Termination::HeaderTimeout);
       case TimerKind::IdleTimeout: {
         uint64_t idle = uv_now(s->worker_.loop()) - s->last_activity_;
         uint64_t limit = static_cast<uint64_t>(limits.idle_timeout_ms);
@@ -529,16 +536,17 @@ void Session::on_timer(uv_timer_t* t) {
         if (s->state_ == State::Forwarding && s->request_in_flight_ && !s->response_started_)
           return s->reply_and_close(504, "upstream-timeout",
                                     "sluice: " + host_port_text(s->host_, s->port_) + " sent no response within " +
-                                        std::to_string(limits.idle_timeout_ms) + " ms");
-        return s->close_now();
+                                        std::to_string(limits.idle_timeout_ms) + " ms",
+                                    Termination::IdleTimeout);
+        return s->close_now(Termination::IdleTimeout);
       }
       case TimerKind::AskTimeout:
         return s->on_ask_timeout();
       case TimerKind::LingerTimeout:
-        return s->close_now();
+        return s->close_now(Termination::Refused);  // only a reply or a finished exchange lingers
     }
   } catch (...) {
-    s->close_now();
+    s->close_now(Termination::ProxyError);
   }
 }
 

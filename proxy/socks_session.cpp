@@ -88,7 +88,7 @@ void SocksSession::drain() {
   }
   bool idle = (state_ == State::Greeting || state_ == State::Authenticating || state_ == State::ReadingRequest) &&
               pending_.empty();
-  if (idle) close_now();
+  if (idle) close_now(Termination::Drain);
 }
 
 // SOCKS4 and 4a are not spoken: the request is refused in SOCKS4's own words
@@ -116,9 +116,9 @@ void SocksSession::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
     if (nread > 0) return s->client_data(buf->base, static_cast<size_t>(nread));
     s->worker_.buffers().put(buf->base);
     if (nread == UV_EOF) return s->client_eof();
-    if (nread < 0) return s->close_now();
+    if (nread < 0) return s->close_now(Termination::ClientReset);
   } catch (...) {
-    s->close_now();
+    s->close_now(Termination::ProxyError);
   }
 }
 
@@ -132,7 +132,7 @@ void SocksSession::client_data(char* block, size_t n) {
 void SocksSession::client_eof() {
   client_eof_ = true;
   if (state_ == State::ReadingRequest && !pending_.empty()) return refuse_request(socks5::Reply::GeneralFailure, "bad-request");
-  close_now();
+  close_now(Termination::ClientEof);
 }
 
 void SocksSession::parse() {
@@ -232,7 +232,7 @@ void SocksSession::ask() {
     try {
       on_answer(a);
     } catch (...) {
-      close_now();
+      close_now(Termination::ProxyError);
     }
   }, &decision_.question);
   if (ask_ticket_ == 0) {
@@ -265,6 +265,7 @@ void SocksSession::on_answer(const AskAnswer& a) {
 void SocksSession::on_ask_timeout() {
   if (state_ != State::Asking) return;
   stop_asking(true);
+  cause_ = Termination::AskTimeout;
   decision_.verdict.action = rules::Action::Deny;
   decision_.verdict.reason = "ask-timeout";
   decision_.ask_ms = static_cast<double>(uv_now(worker_.loop()) - ask_started_ms_);
@@ -289,7 +290,7 @@ void SocksSession::act_on_verdict() {
         try {
           on_dialed(o);
         } catch (...) {
-          close_now();
+          close_now(Termination::ProxyError);
         }
       },
       [this](const std::vector<rules::IpAddr>& addrs) { return judge_.resolved(addrs); });
@@ -330,7 +331,7 @@ void SocksSession::on_dialed(Dialer::Outcome& o) {
   log_decision(worker_, client_info_, decision_, reply_outcome(socks5::Reply::Succeeded));
   state_ = State::Tunnelling;
   relay_.start(client_.stream(), upstream_.stream(), std::exchange(pending_, {}), {},
-               [this](Relay::End) { close_now(); });
+               [this](Relay::End e) { close_now(termination_of(e)); });
 }
 
 void SocksSession::update_reading() {
@@ -365,6 +366,7 @@ void SocksSession::refuse_request(socks5::Reply code, const char* error) {
 }
 
 void SocksSession::reply_and_close(std::string bytes, const char* error, Outcome outcome) {
+  if (cause_ == Termination::None) cause_ = Termination::Refused;
   if (state_ == State::Closing || closed_) return;
   decision_.error = error;
   log_decision(worker_, client_info_, decision_, outcome);
@@ -380,7 +382,7 @@ void SocksSession::reply_and_close(std::string bytes, const char* error, Outcome
   req->data = this;
   if (uv_shutdown(req, client_.stream(), on_shutdown) != 0) {
     delete req;
-    return close_now();
+    return close_now(Termination::ClientReset);
   }
   update_reading();
 }
@@ -390,12 +392,13 @@ void SocksSession::on_shutdown(uv_shutdown_t* req, int status) {
   delete req;
   if (status == UV_ECANCELED) return;
   try {
-    if (status < 0 || s->client_eof_) return s->close_now();
+    if (status < 0) return s->close_now(Termination::ClientReset);
+    if (s->client_eof_) return s->close_now(Termination::ClientEof);
     s->lingering_ = true;
     s->arm(TimerKind::LingerTimeout, kLingerMs);
     s->update_reading();
   } catch (...) {
-    s->close_now();
+    s->close_now(Termination::ProxyError);
   }
 }
 
@@ -405,7 +408,7 @@ void SocksSession::write(std::string bytes) {
   uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
   if (uv_write(&w->req, client_.stream(), &buf, 1, on_write) < 0) {
     delete w;
-    close_now();
+    close_now(Termination::ClientReset);
   }
 }
 
@@ -414,12 +417,13 @@ void SocksSession::on_write(uv_write_t* req, int status) {
   SocksSession* s = w->session;
   delete w;
   if (status == UV_ECANCELED) return;
-  if (status < 0) s->close_now();
+  if (status < 0) s->close_now(Termination::ClientReset);
 }
 
-void SocksSession::close_now() {
+void SocksSession::close_now(Termination why) {
   if (closed_) return;
   closed_ = true;
+  if (cause_ == Termination::None) cause_ = why;
   state_ = State::Closing;
   stop_asking(false);
   dialer_.cancel();
@@ -429,7 +433,7 @@ void SocksSession::close_now() {
   } catch (...) {
     // Out of memory while accounting: the connection closes all the same.
   }
-  if (client_.live()) log_close(worker_, client_info_, relay_.bytes_up(), relay_.bytes_down(), 1);
+  if (client_.live()) log_close(worker_, client_info_, relay_.bytes_up(), relay_.bytes_down(), 1, cause_);
   timer_.close(on_handle_closed);
   client_.close(on_handle_closed);
   upstream_.close(on_handle_closed);
@@ -457,18 +461,19 @@ void SocksSession::on_timer(uv_timer_t* t) {
       case TimerKind::None:
         return;
       case TimerKind::HandshakeTimeout:
+        s->cause_ = Termination::HeaderTimeout;
         if (s->state_ == State::ReadingRequest)
           return s->refuse_request(socks5::Reply::GeneralFailure, "header-timeout");
         s->decision_.error = "header-timeout";
         log_decision(s->worker_, s->client_info_, s->decision_, Outcome{"socks_method", socks5::kMethodNone, false});
-        return s->close_now();
+        return s->close_now(Termination::HeaderTimeout);
       case TimerKind::AskTimeout:
         return s->on_ask_timeout();
       case TimerKind::LingerTimeout:
-        return s->close_now();
+        return s->close_now(Termination::Refused);  // only a reply lingers
     }
   } catch (...) {
-    s->close_now();
+    s->close_now(Termination::ProxyError);
   }
 }
 

@@ -47,7 +47,7 @@ class SocksSession {
   // Over a connection limit: "no acceptable method" (or the SOCKS4 rejection) and close.
   void refuse(const std::string& message);
   void drain();
-  void abort() { close_now(); }
+  void abort() { close_now(Termination::DrainDeadline); }
   const ListenerInfo& listener() const { return *client_info_.listener; }
 
  private:
@@ -78,7 +78,7 @@ class SocksSession {
   void write(std::string bytes);
   static void on_write(uv_write_t*, int);
   static void on_shutdown(uv_shutdown_t*, int);
-  void close_now();
+  void close_now(Termination why);  // `why` unless a cause was noted first
   static void on_handle_closed(void* data);
   void arm(TimerKind kind, uint64_t ms);
   static void on_timer(uv_timer_t*);
@@ -110,6 +110,7 @@ class SocksSession {
   Decision decision_;
   Dialer dialer_;
   Relay relay_;
+  Termination cause_ = Termination::None;  // the close line's "cause"
 };
 
 }  // namespace sluice::proxy

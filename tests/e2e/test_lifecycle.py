@@ -179,6 +179,7 @@ class LifecycleTest(E2E):
         close = [e for e in s.log() if e["event"] == "close" and e["conn"] == conn[0]]
         self.assertEqual(len(close), 1, "the drained tunnel's close line is in the log")
         self.assertEqual((close[0]["bytes_up"], close[0]["bytes_down"]), (len(sent), len(sent)))
+        self.assertEqual(close[0]["cause"], "client-eof")
 
     def test_sigterm_drains_open_tunnels_and_refuses_new_connections(self):
         self._graceful_stop(signal.SIGTERM, "SIGTERM")
@@ -218,6 +219,12 @@ class LifecycleTest(E2E):
             self.assertEqual((status, headers["x-sluice-reason"]), (408, "header-timeout"))
             self.assertLess(time.monotonic() - started, 5 * SLOW)
         self.assertEqual(self.seen("/hello?slow"), [])
+        # A client that says nothing at all is closed by the sniffer, with a close line.
+        with Raw(port) as c:
+            client = c.local_address()
+            self.assertTrue(c.closed_by_peer(5))
+        close = s.wait_log(lambda e: e["event"] == "close" and e.get("client") == client, what="sniffer close")[0]
+        self.assertEqual((close["cause"], close["requests"]), ("header-timeout", 0))
 
 
 class CliTest(E2E):

@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import stat
+import struct
 import tempfile
 import unittest
 
@@ -223,6 +224,36 @@ class ServeTest(E2E):
                     self.assertLess(len(rest), int(headers.get("content-length", "1000")))
                 r = curl(self.port, self.url("allowed.test", "/reset?framing=%s&curl" % framing))
                 self.assertNotEqual(r.exit_code, 0, r)  # curl reports a transfer cut short
+
+    def test_connections_the_sniffer_ends_get_a_close_line(self):
+        # No byte at all: closed by the client (EOF), and by a reset.
+        with Raw(self.port) as c:
+            client = c.local_address()
+        closes = self.sluice.wait_log(lambda e: e["event"] == "close" and e.get("client") == client,
+                                      what="close line of a silent client")
+        self.assertEqual((closes[0]["cause"], closes[0]["requests"], closes[0]["bytes_up"]), ("client-eof", 0, 0))
+        c = Raw(self.port)
+        client = c.local_address()
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+        closes = self.sluice.wait_log(lambda e: e["event"] == "close" and e.get("client") == client,
+                                      what="close line of a reset")
+        self.assertEqual(closes[0]["cause"], "client-reset")
+
+    def test_a_refusal_and_a_done_exchange_name_their_cause(self):
+        with Raw(self.port) as c:
+            c.send(self.get("other.test", "/hello?cause-refused"))
+            self.assertEqual(c.read_response()[0], 403)
+            client = c.local_address()
+        d = self.decisions_of(client)[0]
+        self.assertEqual(self.close_of(d["conn"])["cause"], "refused")
+        with Raw(self.port) as c:
+            c.send(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % self.url("allowed.test", "/hello?cause-done").encode())
+            self.assertEqual(c.read_response()[0], 200)
+            self.assertTrue(c.closed_by_peer())
+            client = c.local_address()
+        d = self.decisions_of(client)[0]
+        self.assertEqual(self.close_of(d["conn"])["cause"], "done")
 
     def test_204_and_304_with_content_length_have_no_body(self):
         # The Content-Length of a 204/304 is not framing: sluice must not wait for (or relay)
@@ -493,6 +524,7 @@ class ServeTest(E2E):
         decision = self.decisions_of(client)[0]
         close = self.close_of(decision["conn"])
         self.assertEqual((close["bytes_up"], close["bytes_down"]), (len(payload), len(reply)))
+        self.assertEqual(close["cause"], "client-eof")  # the client half-closed first
 
     # --- unix listener --------------------------------------------------------------
 
@@ -596,6 +628,7 @@ class ServeTest(E2E):
         self.assertEqual(close["bytes_up"], sum(r["wire_len"] for r in seen))
         self.assertEqual(close["bytes_down"], got1 + got2)
         self.assertEqual(close["requests"], 3)
+        self.assertEqual(close["cause"], "refused")  # the last request was refused: sluice closed
 
     # --- malformed input --------------------------------------------------------
 

@@ -141,7 +141,7 @@ TEST_CASE("relay: early bytes, both directions, half-close, counts, data pointer
   Rig rig;
   Relay relay(&rig.loop, rig.pool, 60000);
   int ended = 0;
-  Relay::End how = Relay::End::Error;
+  Relay::End how = Relay::End::LocalError;
   relay.start(rig.cs(), rig.us(), "early-up|", "early-down|", [&](Relay::End e) {
     ++ended;
     how = e;
@@ -160,7 +160,7 @@ TEST_CASE("relay: early bytes, both directions, half-close, counts, data pointer
   rig.run_until([&] { return ended > 0 && rig.client_app.eof; });
   CHECK(rig.client_app.got == "early-down|" + down);
   CHECK(ended == 1);
-  CHECK(how == Relay::End::Finished);
+  CHECK(how == Relay::End::ClientEofFirst);  // the client half-closed first
   CHECK(relay.bytes_up() == up.size() + 9);
   CHECK(relay.bytes_down() == down.size() + 11);
   CHECK_FALSE(relay.active());
@@ -189,7 +189,7 @@ TEST_CASE("relay: a silent tunnel ends at idle_timeout; activity keeps it open")
   Rig rig;
   Relay relay(&rig.loop, rig.pool, 150);
   bool ended = false;
-  Relay::End how = Relay::End::Finished;
+  Relay::End how = Relay::End::ClientEofFirst;
   relay.start(rig.cs(), rig.us(), {}, {}, [&](Relay::End e) {
     ended = true;
     how = e;
@@ -206,11 +206,33 @@ TEST_CASE("relay: a silent tunnel ends at idle_timeout; activity keeps it open")
   CHECK(how == Relay::End::IdleTimeout);
 }
 
+TEST_CASE("relay: the side that closes first is named in the end") {
+  Rig rig;
+  Relay relay(&rig.loop, rig.pool, 60000);
+  int ended = 0;
+  Relay::End how = Relay::End::LocalError;
+  relay.start(rig.cs(), rig.us(), {}, {}, [&](Relay::End e) {
+    ++ended;
+    how = e;
+  });
+  rig.client_app.start_reading();
+  rig.upstream_app.start_reading();
+  rig.upstream_app.send("bye");
+  rig.upstream_app.shut();  // the upstream is done first
+  rig.run_until([&] { return rig.client_app.eof; });
+  CHECK(ended == 0);
+  rig.client_app.shut();
+  rig.run_until([&] { return ended > 0 && rig.upstream_app.eof; });
+  CHECK(ended == 1);
+  CHECK(how == Relay::End::UpstreamEofFirst);
+  CHECK(termination_of(how) == sluice::proxy::Termination::UpstreamEof);
+}
+
 TEST_CASE("relay: a TCP tunnel that moves enough bytes switches to splice, byte-exact both ways") {
   Rig rig(true);
   Relay relay(&rig.loop, rig.pool, 60000);
   int ended = 0;
-  Relay::End how = Relay::End::Error;
+  Relay::End how = Relay::End::LocalError;
   relay.start(rig.cs(), rig.us(), "early-up|", {}, [&](Relay::End e) {
     ++ended;
     how = e;
@@ -238,7 +260,7 @@ TEST_CASE("relay: a TCP tunnel that moves enough bytes switches to splice, byte-
   rig.run_until([&] { return ended > 0 && rig.client_app.eof; }, 10000);
   CHECK(rig.client_app.got == down + "bye");
   CHECK(ended == 1);
-  CHECK(how == Relay::End::Finished);
+  CHECK(how == Relay::End::ClientEofFirst);  // the client half-closed first, during splice
   CHECK(relay.bytes_up() == 14 + up.size());
   CHECK(relay.bytes_down() == down.size() + 3);
   CHECK(rig.client_side.handle.data == &rig.marker);
@@ -267,7 +289,7 @@ TEST_CASE("relay: a reset during splice ends the tunnel with an error") {
   Rig rig(true);
   Relay relay(&rig.loop, rig.pool, 60000);
   bool ended = false;
-  Relay::End how = Relay::End::Finished;
+  Relay::End how = Relay::End::ClientEofFirst;
   relay.start(rig.cs(), rig.us(), {}, {}, [&](Relay::End e) {
     ended = true;
     how = e;
@@ -284,5 +306,5 @@ TEST_CASE("relay: a reset during splice ends the tunnel with an error") {
   uv_close(&rig.upstream_app.pipe.handle, nullptr);
   rig.run_until([&] { return ended; });
   CHECK(ended);
-  CHECK(how == Relay::End::Error);
+  CHECK(how == Relay::End::UpstreamError);  // the side that reset is named
 }
