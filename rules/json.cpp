@@ -1,5 +1,7 @@
 #include "rules/json.hpp"
 
+#include "rules/json_escape.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -69,28 +71,6 @@ Json& Json::push(Json value) {
 
 // ---- printing -------------------------------------------------------------------
 
-void Json::quote_to(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
-
 void Json::dump_to(std::string& out) const {
   switch (type_) {
     case Type::Null: out += "null"; return;
@@ -108,7 +88,7 @@ void Json::dump_to(std::string& out) const {
       out += buf;
       return;
     }
-    case Type::String: quote_to(out, string_); return;
+    case Type::String: append_json_string(out, string_); return;
     case Type::Array:
       out += '[';
       for (size_t i = 0; i < items_.size(); ++i) {
@@ -121,7 +101,7 @@ void Json::dump_to(std::string& out) const {
       out += '{';
       for (size_t i = 0; i < members_.size(); ++i) {
         if (i) out += ',';
-        quote_to(out, members_[i].first);
+        append_json_string(out, members_[i].first);
         out += ':';
         members_[i].second.dump_to(out);
       }

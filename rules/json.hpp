@@ -53,10 +53,9 @@ class Json {
   Json& set(std::string key, Json value);  // appends (the caller keeps keys unique)
   Json& push(Json value);
 
-  // Compact one-line text; strings escaped so the output is ASCII-safe for control bytes.
+  // Compact one-line text; strings escaped by rules/json_escape.hpp (control bytes escaped).
   std::string dump() const;
   void dump_to(std::string& out) const;
-  static void quote_to(std::string& out, std::string_view s);
 
  private:
   Type type_ = Type::Null;
