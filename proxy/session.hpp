@@ -50,7 +50,7 @@ class Session {
 
   void start();
   // Refuses at once (e.g. over max_connections) with a reply and closes.
-  void refuse(int status, const char* reason, const std::string& message);
+  void refuse(rules::Reason reason, const std::string& message);
   void drain();
   void abort();
   const ListenerInfo& listener() const { return *client_info_.listener; }
@@ -106,8 +106,8 @@ class Session {
   static void on_write(uv_write_t*, int);
   size_t queued(Side s) const;
   // `why`: the cause its close line will carry (a refusal unless a timeout led to it).
-  void reply_and_close(int status, const char* reason, const std::string& body_line,
-                       Termination why = Termination::Refused);
+  // The status comes from the reason's row in rules/reason.hpp.
+  void reply_and_close(rules::Reason reason, const std::string& body_line, Termination why = Termination::Refused);
   void close_upstream();
   void begin_linger();
   void shutdown(Side s);

@@ -101,7 +101,7 @@ void Session::upstream_eof() {
       return;
     }
     if (!response_started_)
-      return reply_and_close(502, "upstream-closed",
+      return reply_and_close(rules::Reason::UpstreamClosed,
                              "sluice: " + host_port_text(host_, port_) + " closed the connection without a response");
     return close_now(Termination::UpstreamEof);  // the client sees a cut-short body, as it would directly
   }
@@ -115,7 +115,7 @@ void Session::upstream_reset() {
   upstream_eof_ = true;
   if (state_ == State::Forwarding && request_in_flight_) {
     if (!response_started_)
-      return reply_and_close(502, "upstream-closed",
+      return reply_and_close(rules::Reason::UpstreamClosed,
                              "sluice: " + host_port_text(host_, port_) + " reset the connection without a response",
                              Termination::UpstreamReset);
     return close_now(Termination::UpstreamReset);
@@ -151,11 +151,10 @@ void Session::parse_client(bool kick) {
         request_done();
         return update_reading();
       case HttpParser::Event::Error:
-        return reply_and_close(request_parser_.error_status(),
-                               request_parser_.error_status() == 431   ? "header-too-large"
-                               : request_parser_.error_status() == 414 ? "uri-too-long"
-                               : request_parser_.error_status() == 501 ? "unsupported-transfer-coding"
-                                                                       : "bad-request",
+        return reply_and_close(request_parser_.error_status() == 431   ? rules::Reason::HeaderTooLarge
+                               : request_parser_.error_status() == 414 ? rules::Reason::UriTooLong
+                               : request_parser_.error_status() == 501 ? rules::Reason::UnsupportedTransferCoding
+                                                                       : rules::Reason::BadRequest,
                                "sluice: " + request_parser_.error_message());
     }
   }
@@ -192,7 +191,7 @@ void Session::parse_upstream(const char* data, size_t n) {
         [[fallthrough]];
       case HttpParser::Event::Error:
         if (!response_started_)
-          return reply_and_close(502, "bad-upstream-response",
+          return reply_and_close(rules::Reason::BadUpstreamResponse,
                                  "sluice: bad response from " + host_port_text(host_, port_) + ": " +
                                      response_parser_.error_message());
         return close_now(Termination::BadResponse);  // a response that went bad half way: cut
@@ -248,7 +247,7 @@ void Session::response_head() {
   if (h.status == 101) {
     const std::string* to = h.header("upgrade");
     if (!upgrade_requested_ || to == nullptr)
-      return reply_and_close(502, "bad-upstream-response", "sluice: upstream switched protocols unasked");
+      return reply_and_close(rules::Reason::BadUpstreamResponse, "sluice: upstream switched protocols unasked");
     informational_ = false;
     response_started_ = true;
     write(Side::Client, build_client_response(h, false, false, *to));
@@ -525,7 +524,7 @@ void Session::on_timer(uv_timer_t* t) {
         return;
       case TimerKind::HeaderTimeout:
         if (!s->got_bytes_ && s->requests_ == 0) return s->close_now(Termination::HeaderTimeout);
-        return s->reply_and_close(408, "header-timeout",
+        return s->reply_and_close(rules::Reason::HeaderTimeout,
                                   "sluice: request head not received within " +
                                       std::to_string(limits.header_timeout_ms) + " ms",
                                   Termination::HeaderTimeout);
@@ -534,7 +533,7 @@ void Session::on_timer(uv_timer_t* t) {
         uint64_t limit = static_cast<uint64_t>(limits.idle_timeout_ms);
         if (idle < limit) return s->arm(TimerKind::IdleTimeout, limit - idle);
         if (s->state_ == State::Forwarding && s->request_in_flight_ && !s->response_started_)
-          return s->reply_and_close(504, "upstream-timeout",
+          return s->reply_and_close(rules::Reason::UpstreamTimeout,
                                     "sluice: " + host_port_text(s->host_, s->port_) + " sent no response within " +
                                         std::to_string(limits.idle_timeout_ms) + " ms",
                                     Termination::IdleTimeout);

@@ -64,13 +64,13 @@ TEST_CASE("a full config file loads with every value") {
   CHECK_FALSE(cfg.policy("open")->ssh_in_band_reason);
   CHECK(cfg.policy("nope") == nullptr);
 
-  CHECK(judge(cfg, "agents", "api.github.com", 443).reason == "allowed-by-rule");
-  CHECK(judge(cfg, "agents", "api.example.com", 80).reason == "not-in-allowlist");
-  CHECK(judge(cfg, "agents", "x.evil.example", 443).reason == "denied-by-rule");
+  CHECK(sluice::rules::to_string(judge(cfg, "agents", "api.github.com", 443).reason) == "allowed-by-rule");
+  CHECK(sluice::rules::to_string(judge(cfg, "agents", "api.example.com", 80).reason) == "not-in-allowlist");
+  CHECK(sluice::rules::to_string(judge(cfg, "agents", "x.evil.example", 443).reason) == "denied-by-rule");
   CHECK(judge(cfg, "agents", "2001:db8::1", 443).rule == "[2001:db8::1]:443");
-  CHECK(judge(cfg, "open", "anything.test", 22).reason == "default-allow");
-  CHECK(judge(cfg, "open", "169.254.169.254", 80).reason == "denied-by-rule");
-  CHECK(judge(cfg, "default", "github.com", 443).reason == "not-in-allowlist");
+  CHECK(sluice::rules::to_string(judge(cfg, "open", "anything.test", 22).reason) == "default-allow");
+  CHECK(sluice::rules::to_string(judge(cfg, "open", "169.254.169.254", 80).reason) == "denied-by-rule");
+  CHECK(sluice::rules::to_string(judge(cfg, "default", "github.com", 443).reason) == "not-in-allowlist");
   const Policy* agents = cfg.policy("agents");
   REQUIRE(agents->rules.size() == 1);
   CHECK(agents->rules[0].name == "full.lua");
@@ -96,8 +96,8 @@ TEST_CASE("a full config file loads with every value") {
   CHECK(cfg.control.state_path() == "/var/lib/sluice/state.json");
   CHECK(cfg.control.sandbox_path() == "/run/sluice/sandboxes");
   CHECK(judge(cfg, "asking", "new.example", 443).action == Action::Ask);
-  CHECK(judge(cfg, "asking", "new.example", 443).reason == "ask-by-default");
-  CHECK(judge(cfg, "asking", "known.example", 443).reason == "allowed-by-rule");
+  CHECK(sluice::rules::to_string(judge(cfg, "asking", "new.example", 443).reason) == "ask-by-default");
+  CHECK(sluice::rules::to_string(judge(cfg, "asking", "known.example", 443).reason) == "allowed-by-rule");
 }
 
 TEST_CASE("a minimal config takes every default") {
