@@ -23,7 +23,7 @@
 #include <uv.h>
 
 #include "proxy/connection.hpp"
-#include "proxy/uv_handle.hpp"
+#include "proxy/base_aliases.hpp"
 
 namespace sluice::proxy {
 

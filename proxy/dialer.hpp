@@ -15,7 +15,7 @@
 #include <uv.h>
 
 #include "proxy/resolver.hpp"
-#include "proxy/uv_handle.hpp"
+#include "proxy/base_aliases.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
 #include "rules/host.hpp"

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/uv_handle.hpp"
+#include "proxy/base_aliases.hpp"
 
 namespace sluice::proxy {
 

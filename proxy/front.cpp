@@ -2,7 +2,7 @@
 
 #include <sys/socket.h>
 
-#include "proxy/buffer_pool.hpp"
+#include "proxy/base_aliases.hpp"
 #include "proxy/decision.hpp"
 #include "proxy/net_address.hpp"
 #include "proxy/session.hpp"

@@ -9,7 +9,7 @@
 
 #include "proxy/connection.hpp"
 #include "proxy/termination.hpp"
-#include "proxy/uv_handle.hpp"
+#include "proxy/base_aliases.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
 #include "rules/rule_engine.hpp"

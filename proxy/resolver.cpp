@@ -13,7 +13,7 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "proxy/uv_handle.hpp"
+#include "proxy/base_aliases.hpp"
 
 namespace sluice::proxy {
 

@@ -2,7 +2,7 @@
 // Byte moving (forwarding, backpressure, timers, closing) lives in session_io.cpp.
 #include "proxy/session.hpp"
 
-#include "proxy/buffer_pool.hpp"
+#include "proxy/base_aliases.hpp"
 #include "proxy/judge.hpp"
 #include "proxy/session_internal.hpp"
 #include "rules/credentials.hpp"

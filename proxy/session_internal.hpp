@@ -4,7 +4,7 @@
 
 #include "proxy/decision.hpp"
 #include "proxy/net_address.hpp"
-#include "proxy/relay.hpp"
+#include "proxy/base_aliases.hpp"
 #include "proxy/session.hpp"
 
 namespace sluice::proxy {

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <utility>
 
-#include "proxy/buffer_pool.hpp"
+#include "proxy/base_aliases.hpp"
 #include "proxy/session.hpp"
 #include "proxy/session_internal.hpp"
 

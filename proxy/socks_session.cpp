@@ -1,6 +1,6 @@
 #include "proxy/socks_session.hpp"
 
-#include "proxy/buffer_pool.hpp"
+#include "proxy/base_aliases.hpp"
 #include "proxy/decision_log.hpp"
 #include "proxy/judge.hpp"
 #include "proxy/net_address.hpp"

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/relay.hpp"
+
 namespace sluice::proxy {
 
 enum class Termination : uint8_t {
@@ -50,5 +52,18 @@ inline constexpr Termination kAllTerminations[] = {
     Termination::ClientEof,  Termination::UpstreamEof,   Termination::ClientReset, Termination::UpstreamReset,
     Termination::BadResponse, Termination::Done,       Termination::Refused,       Termination::HeaderTimeout, Termination::IdleTimeout,
     Termination::AskTimeout, Termination::Drain,         Termination::DrainDeadline, Termination::ProxyError};
+
+// The close line's cause for a tunnel that ended so.
+inline Termination termination_of(base::Relay::End e) {
+  switch (e) {
+    case base::Relay::End::ClientEofFirst: return Termination::ClientEof;
+    case base::Relay::End::UpstreamEofFirst: return Termination::UpstreamEof;
+    case base::Relay::End::ClientError: return Termination::ClientReset;
+    case base::Relay::End::UpstreamError: return Termination::UpstreamReset;
+    case base::Relay::End::IdleTimeout: return Termination::IdleTimeout;
+    case base::Relay::End::LocalError: return Termination::ProxyError;
+  }
+  return Termination::ProxyError;
+}
 
 }  // namespace sluice::proxy

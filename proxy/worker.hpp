@@ -11,12 +11,11 @@
 #include <vector>
 
 #include "proxy/ask.hpp"
-#include "proxy/buffer_pool.hpp"
+#include "proxy/base_aliases.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/resolver.hpp"
 #include "proxy/connection.hpp"
-#include "proxy/uv_handle.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/rule_engine.hpp"
 

@@ -12,11 +12,15 @@
 
 #include "rules/config.hpp"
 
+namespace sluice::base {
+class BufferPool;
+}
+
 namespace sluice::proxy {
 
+using base::BufferPool;
 class Resolver;
 class DecisionLog;
-class BufferPool;
 class OwnedConnection;
 struct WorkerMetrics;
 struct AskRequest;

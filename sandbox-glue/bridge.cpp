@@ -5,34 +5,36 @@
 #include <cstring>
 #include <vector>
 
+#include "base/buffer_pool.hpp"
+#include "base/relay.hpp"
+
 namespace sluice::glue {
 
 namespace {
 
-constexpr size_t kBlock = 64 * 1024;
-constexpr size_t kHighWatermark = 512 * 1024;
+// A bridged connection moves bytes the way a proxy tunnel does (the same base::Relay:
+// backpressure, half-close, splice for bulk), with no idle limit of its own: the proxy's
+// tunnel_idle_timeout_ms ends the unix leg, and the relay passes that close on.
+constexpr uint64_t kNoIdleLimitMs = 7ull * 24 * 3600 * 1000;
+
+base::BufferPool& pool() {
+  static base::BufferPool p;  // the bridge runs one loop on one thread
+  return p;
+}
 
 // One relayed connection: a TCP client in the jail and a unix-socket leg to the
 // proxy. Freed when both handles have closed.
 struct Pair {
+  explicit Pair(uv_loop_t* loop) : relay(loop, pool(), kNoIdleLimitMs) {}
   uv_tcp_t client{};
   uv_pipe_t proxy{};
   uv_connect_t connect{};
+  base::Relay relay;
   int open = 2;
   bool closing = false;
-  bool client_eof = false, proxy_eof = false;
-  bool client_shut = false, proxy_shut = false;
-  int shutdowns_done = 0;
 
   uv_stream_t* c() { return reinterpret_cast<uv_stream_t*>(&client); }
   uv_stream_t* p() { return reinterpret_cast<uv_stream_t*>(&proxy); }
-  uv_stream_t* other(uv_stream_t* s) { return s == c() ? p() : c(); }
-};
-
-struct Write {
-  uv_write_t req;
-  Pair* pair;
-  char* data;
 };
 
 void on_closed(uv_handle_t* h) {
@@ -43,72 +45,9 @@ void on_closed(uv_handle_t* h) {
 void close_pair(Pair* pair) {
   if (pair->closing) return;
   pair->closing = true;
+  pair->relay.detach();  // hands the data pointers back to the pair
   uv_close(reinterpret_cast<uv_handle_t*>(&pair->client), on_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&pair->proxy), on_closed);
-}
-
-void alloc(uv_handle_t*, size_t, uv_buf_t* buf) {
-  buf->base = new char[kBlock];
-  buf->len = kBlock;
-}
-
-void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
-
-void update_reading(Pair* pair) {
-  if (pair->closing) return;
-  for (uv_stream_t* s : {pair->c(), pair->p()}) {
-    bool eof = s == pair->c() ? pair->client_eof : pair->proxy_eof;
-    bool want = !eof && uv_stream_get_write_queue_size(pair->other(s)) < kHighWatermark;
-    if (want) uv_read_start(s, alloc, on_read);
-    else uv_read_stop(s);
-  }
-}
-
-void on_written(uv_write_t* req, int status) {
-  auto* w = reinterpret_cast<Write*>(req);
-  Pair* pair = w->pair;
-  delete[] w->data;
-  delete w;
-  if (status == UV_ECANCELED) return;
-  if (status < 0) return close_pair(pair);
-  update_reading(pair);
-}
-
-void on_shutdown(uv_shutdown_t* req, int status) {
-  auto* pair = static_cast<Pair*>(req->data);
-  delete req;
-  if (status == UV_ECANCELED) return;
-  if (++pair->shutdowns_done == 2 || status < 0) close_pair(pair);
-}
-
-void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-  auto* pair = static_cast<Pair*>(s->data);
-  if (n <= 0) {
-    delete[] buf->base;
-    if (n == 0) return;
-    if (n != UV_EOF) return close_pair(pair);
-    bool from_client = s == pair->c();
-    (from_client ? pair->client_eof : pair->proxy_eof) = true;
-    bool& shut = from_client ? pair->proxy_shut : pair->client_shut;
-    if (!shut) {
-      shut = true;
-      auto* req = new uv_shutdown_t{};
-      req->data = pair;
-      if (uv_shutdown(req, pair->other(s), on_shutdown) != 0) {
-        delete req;
-        return close_pair(pair);
-      }
-    }
-    return update_reading(pair);
-  }
-  auto* w = new Write{{}, pair, buf->base};
-  uv_buf_t out = uv_buf_init(buf->base, static_cast<unsigned>(n));
-  if (uv_write(&w->req, pair->other(s), &out, 1, on_written) != 0) {
-    delete[] w->data;
-    delete w;
-    return close_pair(pair);
-  }
-  update_reading(pair);
 }
 
 struct Listener {
@@ -171,14 +110,14 @@ void on_proxy_connected(uv_connect_t* req, int status) {
   auto* pair = static_cast<Pair*>(req->data);
   if (status == UV_ECANCELED) return;
   if (status < 0) return close_pair(pair);  // the client sees a closed connection
-  update_reading(pair);
+  pair->relay.start(pair->c(), pair->p(), {}, {}, [pair](base::Relay::End) { close_pair(pair); });
 }
 
 void on_connection(uv_stream_t* server, int status) {
   if (status < 0) return;
   auto* l = static_cast<Listener*>(server->data);
   if (!l->channels.empty()) return hand_over(l, server);
-  auto* pair = new Pair;
+  auto* pair = new Pair(server->loop);
   uv_tcp_init(server->loop, &pair->client);
   uv_pipe_init(server->loop, &pair->proxy, 0);
   pair->client.data = pair;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/buffer_pool.hpp"
+#include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision_log.hpp"
 #include "proxy/dialer.hpp"

@@ -10,8 +10,8 @@
 #include <functional>
 #include <string>
 
-#include "proxy/buffer_pool.hpp"
-#include "proxy/relay.hpp"
+#include "proxy/base_aliases.hpp"
+#include "proxy/termination.hpp"
 
 using sluice::proxy::BufferPool;
 using sluice::proxy::Relay;
@@ -225,7 +225,7 @@ TEST_CASE("relay: the side that closes first is named in the end") {
   rig.run_until([&] { return ended > 0 && rig.upstream_app.eof; });
   CHECK(ended == 1);
   CHECK(how == Relay::End::UpstreamEofFirst);
-  CHECK(termination_of(how) == sluice::proxy::Termination::UpstreamEof);
+  CHECK(sluice::proxy::termination_of(how) == sluice::proxy::Termination::UpstreamEof);
 }
 
 TEST_CASE("relay: a TCP tunnel that moves enough bytes switches to splice, byte-exact both ways") {

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "proxy/relay.hpp"
+#include "proxy/base_aliases.hpp"
 #include "proxy/termination.hpp"
 
 using namespace sluice::proxy;

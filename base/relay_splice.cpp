@@ -11,9 +11,9 @@
 
 #include <cerrno>
 
-#include "proxy/relay.hpp"
+#include "base/relay.hpp"
 
-namespace sluice::proxy {
+namespace sluice::base {
 
 namespace {
 // Bigger pipes mean fewer splice calls per MiB; the kernel may refuse (per-user pipe
@@ -168,4 +168,4 @@ void Relay::on_poll(uv_poll_t* h, int status, int events) {
   }
 }
 
-}  // namespace sluice::proxy
+}  // namespace sluice::base

@@ -5,7 +5,7 @@
 
 #include <utility>
 
-namespace sluice::proxy {
+namespace sluice::base {
 
 template <class T>
 class UvHandle {
@@ -72,4 +72,4 @@ class UvHandle {
   bool live_ = false;
 };
 
-}  // namespace sluice::proxy
+}  // namespace sluice::base

@@ -1,6 +1,6 @@
-#include "proxy/relay.hpp"
+#include "base/relay.hpp"
 
-namespace sluice::proxy {
+namespace sluice::base {
 
 struct Relay::WriteReq {
   uv_write_t req;
@@ -188,4 +188,4 @@ void Relay::on_idle_timer(uv_timer_t* t) {
   }
 }
 
-}  // namespace sluice::proxy
+}  // namespace sluice::base

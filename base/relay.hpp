@@ -19,11 +19,10 @@
 
 #include <uv.h>
 
-#include "proxy/buffer_pool.hpp"
-#include "proxy/termination.hpp"
-#include "proxy/uv_handle.hpp"
+#include "base/buffer_pool.hpp"
+#include "base/uv_handle.hpp"
 
-namespace sluice::proxy {
+namespace sluice::base {
 
 class Relay {
  public:
@@ -121,17 +120,4 @@ class Relay {
   Pipe pipe_[2];
 };
 
-// The close line's cause for a tunnel that ended so.
-inline Termination termination_of(Relay::End e) {
-  switch (e) {
-    case Relay::End::ClientEofFirst: return Termination::ClientEof;
-    case Relay::End::UpstreamEofFirst: return Termination::UpstreamEof;
-    case Relay::End::ClientError: return Termination::ClientReset;
-    case Relay::End::UpstreamError: return Termination::UpstreamReset;
-    case Relay::End::IdleTimeout: return Termination::IdleTimeout;
-    case Relay::End::LocalError: return Termination::ProxyError;
-  }
-  return Termination::ProxyError;
-}
-
-}  // namespace sluice::proxy
+}  // namespace sluice::base

@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <vector>
 
-namespace sluice::proxy {
+namespace sluice::base {
 
 class BufferPool {
  public:
@@ -32,4 +32,4 @@ class BufferPool {
   std::vector<char*> free_;
 };
 
-}  // namespace sluice::proxy
+}  // namespace sluice::base
