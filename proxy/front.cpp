@@ -5,7 +5,7 @@
 #include "proxy/base_aliases.hpp"
 #include "proxy/decision.hpp"
 #include "proxy/net_address.hpp"
-#include "proxy/session.hpp"
+#include "proxy/http_session.hpp"
 #include "proxy/socks_session.hpp"
 
 namespace sluice::proxy {
@@ -93,15 +93,15 @@ void Front::hand_over(char* block, size_t n) {
   const bool socks = first[0] == 0x05 || first[0] == 0x04;
   std::string refusal = std::move(refusal_);
   SocksSession* socks_session = nullptr;
-  Session* http_session = nullptr;
+  HttpSession* http_session = nullptr;
   std::unique_ptr<SocksSession> s5;
-  std::unique_ptr<Session> http;
+  std::unique_ptr<HttpSession> http;
   if (socks) {
     s5 = std::make_unique<SocksSession>(worker_, config_, rules_, std::move(client_info_), std::move(client_),
                                         std::move(first));
     socks_session = s5.get();
   } else {
-    http = std::make_unique<Session>(worker_, config_, rules_, std::move(client_info_), std::move(client_),
+    http = std::make_unique<HttpSession>(worker_, config_, rules_, std::move(client_info_), std::move(client_),
                                      std::move(first));
     http_session = http.get();
   }

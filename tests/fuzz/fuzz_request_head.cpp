@@ -1,4 +1,4 @@
-// Request heads handled the way proxy/session_io.cpp handles them: feed what
+// Request heads handled the way proxy/http_session_io.cpp handles them: feed what
 // the client sent, judge each head (absolute URL, canonical host), rebuild the
 // upstream request, resume, keep feeding; CONNECT ends in an Upgrade whose
 // authority is split and canonicalised.
@@ -123,7 +123,7 @@ void on_head(HttpParser& p, Run& run, bool& stop) {
     return;
   }
   sluice::fuzz::check_canonical_host(host.value(), url->host);
-  // Host header exactly as Session::send_request_upstream builds it.
+  // Host header exactly as HttpSession::send_request_upstream builds it.
   std::string host_header =
       host->kind == sluice::rules::HostKind::Ip && host->addr.v6 ? "[" + host->text + "]" : host->text;
   if (url->port_explicit) host_header += ":" + std::to_string(url->port);

@@ -1,4 +1,4 @@
-// Upstream responses handled the way Session::parse_upstream does: feed, on a
+// Upstream responses handled the way HttpSession::parse_upstream does: feed, on a
 // head rebuild the client's response head, resume and kick, on Done resume and
 // go on (1xx), finish() at the upstream's EOF.
 //

@@ -1,10 +1,10 @@
 // HTTP session lifecycle: request head, authorization, judging, dialing, replies.
 // Byte moving (forwarding, backpressure, timers, closing) lives in session_io.cpp.
-#include "proxy/session.hpp"
+#include "proxy/http_session.hpp"
 
 #include "proxy/base_aliases.hpp"
 #include "proxy/judge.hpp"
-#include "proxy/session_internal.hpp"
+#include "proxy/http_session_internal.hpp"
 #include "rules/credentials.hpp"
 
 namespace sluice::proxy {
@@ -17,7 +17,7 @@ const rules::ListenerConfig* find_listener(const rules::Config& c, const std::st
 }
 }  // namespace
 
-Session::Session(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
+HttpSession::HttpSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
                  std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
                  std::string first_bytes)
     : worker_(worker),
@@ -46,19 +46,19 @@ Session::Session(WorkerContext& worker, std::shared_ptr<const rules::Config> con
   got_bytes_ = !client_pending_.empty();
 }
 
-Session::~Session() = default;
+HttpSession::~HttpSession() = default;
 
-void Session::start() {
+void HttpSession::start() {
   arm(TimerKind::HeaderTimeout, config_->limits.header_timeout_ms);
   parse_client();
 }
 
-void Session::refuse(rules::Reason reason, const std::string& message) {
+void HttpSession::refuse(rules::Reason reason, const std::string& message) {
   decision_ = std::make_unique<Decision>();
   reply_and_close(reason, message);
 }
 
-void Session::drain() {
+void HttpSession::drain() {
   draining_ = true;
   if (state_ == State::ReadingHead && client_pending_.empty() && !request_parser_.message_started())
     close_now(Termination::Drain);
@@ -69,11 +69,11 @@ void Session::drain() {
   }
 }
 
-void Session::abort() { close_now(Termination::DrainDeadline); }
+void HttpSession::abort() { close_now(Termination::DrainDeadline); }
 
 // ---- judging ---------------------------------------------------------------
 
-void Session::on_request_head(bool is_connect) {
+void HttpSession::on_request_head(bool is_connect) {
   const HttpHead& h = request_parser_.head();
   ++requests_;
   exchange_.response_started = false;
@@ -100,7 +100,7 @@ void Session::on_request_head(bool is_connect) {
 }
 
 // A listener with `auth:` wants Proxy-Authorization: Basic on every request.
-bool Session::authorized() {
+bool HttpSession::authorized() {
   if (listener_config_ == nullptr || !listener_config_->auth) return true;
   const std::string* header = request_parser_.head().header("proxy-authorization");
   if (header == nullptr) {
@@ -116,7 +116,7 @@ bool Session::authorized() {
   return true;
 }
 
-void Session::judge_target(const std::string& raw_host, uint16_t port) {
+void HttpSession::judge_target(const std::string& raw_host, uint16_t port) {
   state_ = State::Judging;
   arm(TimerKind::None, 0);
   decision_->host = raw_host;
@@ -141,7 +141,7 @@ void Session::judge_target(const std::string& raw_host, uint16_t port) {
 
 // ---- asking ------------------------------------------------------------------
 
-void Session::ask() {
+void HttpSession::ask() {
   state_ = State::Asking;
   AskRequest r{decision_->verdict.policy, client_info_.listener->name, to_string(decision_->kind), host_.text, port_,
                client_info_.id, client_info_.addr, client_info_.peer};
@@ -162,7 +162,7 @@ void Session::ask() {
   update_reading();  // only to notice the client going away; nothing is parsed meanwhile
 }
 
-void Session::on_answer(const AskAnswer& a) {
+void HttpSession::on_answer(const AskAnswer& a) {
   if (state_ != State::Asking) return;
   ask_ticket_ = 0;
   arm(TimerKind::None, 0);
@@ -187,7 +187,7 @@ void Session::on_answer(const AskAnswer& a) {
   act_on_verdict();
 }
 
-void Session::on_ask_timeout() {
+void HttpSession::on_ask_timeout() {
   if (state_ != State::Asking) return;
   stop_asking(true);
   cause_ = Termination::AskTimeout;
@@ -197,13 +197,13 @@ void Session::on_ask_timeout() {
   act_on_verdict();
 }
 
-void Session::stop_asking(bool timeout) {
+void HttpSession::stop_asking(bool timeout) {
   if (ask_ticket_ != 0) worker_.cancel_ask(std::exchange(ask_ticket_, 0), timeout);
 }
 
 // ---- after the verdict ---------------------------------------------------------
 
-void Session::act_on_verdict() {
+void HttpSession::act_on_verdict() {
   const rules::Verdict& v = decision_->verdict;
   if (!v.allowed()) return reply_and_close(v.reason, denial_message(v, host_, port_));
   if (!header_edits_.empty()) rules::apply_header_edits(request_parser_.head().headers, header_edits_);
@@ -230,7 +230,7 @@ void Session::act_on_verdict() {
 
 // ---- dialing -----------------------------------------------------------------
 
-void Session::on_dialed(Dialer::Outcome& o) {
+void HttpSession::on_dialed(Dialer::Outcome& o) {
   if (state_ != State::Dialing) return;
   decision_->dns_ms = o.dns_ms;
   decision_->connect_ms = o.connect_ms;
@@ -267,7 +267,7 @@ void Session::on_dialed(Dialer::Outcome& o) {
   on_upstream_ready();
 }
 
-void Session::on_upstream_ready() {
+void HttpSession::on_upstream_ready() {
   uv_tcp_nodelay(upstream_.get(), 1);
   upstream_side_.eof = false;
   upstream_side_.shut = false;
@@ -279,7 +279,7 @@ void Session::on_upstream_ready() {
 }
 
 // From here on the relay moves the bytes; the session only waits for its end.
-void Session::start_tunnel(std::string to_upstream, std::string to_client) {
+void HttpSession::start_tunnel(std::string to_upstream, std::string to_client) {
   // What the session gathered (the 101 head) goes out before the relay's first bytes.
   flush(Side::Client);
   flush(Side::Upstream);
@@ -295,7 +295,7 @@ void Session::start_tunnel(std::string to_upstream, std::string to_client) {
 
 // ---- replies and the log ----------------------------------------------------
 
-void Session::reply_and_close(rules::Reason reason, const std::string& body_line, Termination why) {
+void HttpSession::reply_and_close(rules::Reason reason, const std::string& body_line, Termination why) {
   if (state_ == State::Closing) return;
   if (cause_ == Termination::None) cause_ = why;
   if (!decision_) decision_ = std::make_unique<Decision>();
@@ -312,7 +312,7 @@ void Session::reply_and_close(rules::Reason reason, const std::string& body_line
   begin_linger();
 }
 
-void Session::log_decision(int status) {
+void HttpSession::log_decision(int status) {
   if (!decision_) return;
   proxy::log_decision(worker_, client_info_, *decision_, Outcome{"status", status, status == 403});
 }

@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "proxy/base_aliases.hpp"
-#include "proxy/session.hpp"
-#include "proxy/session_internal.hpp"
+#include "proxy/http_session.hpp"
+#include "proxy/http_session_internal.hpp"
 
 namespace sluice::proxy {
 
@@ -21,14 +21,14 @@ std::string chunk_header(size_t n) {
 
 // ---- reading -----------------------------------------------------------------
 
-void Session::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-  auto* s = static_cast<Session*>(h->data);
+void HttpSession::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* s = static_cast<HttpSession*>(h->data);
   buf->base = s->worker_.buffers().get();
   buf->len = BufferPool::kBlockSize;
 }
 
-void Session::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* s = static_cast<Session*>(stream->data);
+void HttpSession::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* s = static_cast<HttpSession*>(stream->data);
   try {
     if (nread > 0) {
       s->cork();
@@ -43,8 +43,8 @@ void Session::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*
   }
 }
 
-void Session::on_upstream_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* s = static_cast<Session*>(stream->data);
+void HttpSession::on_upstream_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* s = static_cast<HttpSession*>(stream->data);
   try {
     if (nread > 0) {
       s->cork();
@@ -59,7 +59,7 @@ void Session::on_upstream_read(uv_stream_t* stream, ssize_t nread, const uv_buf_
   }
 }
 
-void Session::client_data(char* block, size_t n) {
+void HttpSession::client_data(char* block, size_t n) {
   last_activity_ = uv_now(worker_.loop());
   got_bytes_ = true;
   if (state_ == State::Closing) return worker_.buffers().put(block);  // lingering: discard
@@ -68,7 +68,7 @@ void Session::client_data(char* block, size_t n) {
   parse_client();
 }
 
-void Session::client_eof() {
+void HttpSession::client_eof() {
   client_side_.eof = true;
   switch (state_) {
     case State::Forwarding:
@@ -80,7 +80,7 @@ void Session::client_eof() {
   update_reading();
 }
 
-void Session::upstream_data(char* block, size_t n) {
+void HttpSession::upstream_data(char* block, size_t n) {
   last_activity_ = uv_now(worker_.loop());
   if (state_ == State::Forwarding && exchange_.in_flight) {
     parse_upstream(block, n);
@@ -92,7 +92,7 @@ void Session::upstream_data(char* block, size_t n) {
   update_reading();
 }
 
-void Session::upstream_eof() {
+void HttpSession::upstream_eof() {
   upstream_side_.eof = true;
   if (state_ == State::Forwarding && exchange_.in_flight) {
     auto r = response_parser_.finish();
@@ -111,7 +111,7 @@ void Session::upstream_eof() {
 
 // A read error (reset) is never the end of a message: a response under way is cut,
 // so the client cannot take a truncated body for a complete one.
-void Session::upstream_reset() {
+void HttpSession::upstream_reset() {
   upstream_side_.eof = true;
   if (state_ == State::Forwarding && exchange_.in_flight) {
     if (!exchange_.response_started)
@@ -128,7 +128,7 @@ void Session::upstream_reset() {
 
 // `kick`: feed even with nothing pending, because llhttp reports the end of a
 // body-less message only when executed again after a resume.
-void Session::parse_client(bool kick) {
+void HttpSession::parse_client(bool kick) {
   while (!closed_ && (kick || !client_pending_.empty())) {
     kick = false;
     bool body_phase = state_ == State::Forwarding && exchange_.in_flight && !exchange_.request_complete;
@@ -161,7 +161,7 @@ void Session::parse_client(bool kick) {
   update_reading();
 }
 
-void Session::parse_upstream(const char* data, size_t n) {
+void HttpSession::parse_upstream(const char* data, size_t n) {
   size_t off = 0;
   bool kick = false;  // see parse_client
   while ((off < n || kick) && !closed_ && state_ == State::Forwarding) {
@@ -201,7 +201,7 @@ void Session::parse_upstream(const char* data, size_t n) {
 
 // ---- forwarding --------------------------------------------------------------
 
-void Session::send_request_upstream() {
+void HttpSession::send_request_upstream() {
   state_ = State::Forwarding;
   last_activity_ = uv_now(worker_.loop());
   const HttpHead& req = request_parser_.head();
@@ -227,7 +227,7 @@ void Session::send_request_upstream() {
   parse_client(true);
 }
 
-void Session::request_body(const char* data, size_t n) {
+void HttpSession::request_body(const char* data, size_t n) {
   if (request_parser_.head().chunked) {
     std::string out = chunk_header(n);
     out.append(data, n);
@@ -237,14 +237,14 @@ void Session::request_body(const char* data, size_t n) {
   write(Side::Upstream, std::string(data, n));
 }
 
-void Session::request_done() {
+void HttpSession::request_done() {
   exchange_.request_complete = true;
   if (request_parser_.head().chunked) write(Side::Upstream, "0\r\n\r\n");
   // The wait changes from the client's body to the upstream's response.
   if (!exchange_.response_started) arm(TimerKind::ForwardTimeout, forward_limit_ms());
 }
 
-void Session::response_head() {
+void HttpSession::response_head() {
   const HttpHead& h = response_parser_.head();
   if (h.status == 101) {
     const std::string* to = h.header("upgrade");
@@ -272,7 +272,7 @@ void Session::response_head() {
   log_decision(h.status);
 }
 
-void Session::response_body(const char* data, size_t n) {
+void HttpSession::response_body(const char* data, size_t n) {
   if (exchange_.informational) return;
   if (exchange_.client_chunked) {
     std::string out = chunk_header(n);
@@ -283,7 +283,7 @@ void Session::response_body(const char* data, size_t n) {
   write(Side::Client, std::string(data, n));
 }
 
-void Session::response_done() {
+void HttpSession::response_done() {
   if (exchange_.client_chunked) write(Side::Client, "0\r\n\r\n");
   exchange_.in_flight = false;
   const HttpHead& h = response_parser_.head();
@@ -303,12 +303,12 @@ void Session::response_done() {
 
 // ---- backpressure ------------------------------------------------------------
 
-size_t Session::queued(Side s) const {
+size_t HttpSession::queued(Side s) const {
   if (s == Side::Client) return client_.live() ? uv_stream_get_write_queue_size(client_.stream()) : 0;
   return upstream_.live() ? uv_stream_get_write_queue_size(upstream_.stream()) : 0;
 }
 
-void Session::update_reading() {
+void HttpSession::update_reading() {
   if (closed_) return;
   bool want_client = false;
   bool want_upstream = false;
@@ -350,13 +350,13 @@ void Session::update_reading() {
 
 // ---- writing -----------------------------------------------------------------
 
-void Session::uncork() {
+void HttpSession::uncork() {
   if (cork_ == 0 || --cork_ > 0) return;
   flush(Side::Upstream);
   flush(Side::Client);
 }
 
-void Session::flush(Side to) {
+void HttpSession::flush(Side to) {
   std::string& pending = corked_[to == Side::Client ? 0 : 1];
   if (pending.empty()) return;
   const int saved = std::exchange(cork_, 0);
@@ -364,7 +364,7 @@ void Session::flush(Side to) {
   cork_ = saved;
 }
 
-void Session::write(Side to, std::string bytes, char* block, size_t block_len, bool count) {
+void HttpSession::write(Side to, std::string bytes, char* block, size_t block_len, bool count) {
   const bool to_client = to == Side::Client;
   uv_stream_t* stream = to_client ? (client_.live() ? client_.stream() : nullptr)
                                   : (upstream_.live() ? upstream_.stream() : nullptr);
@@ -400,9 +400,9 @@ void Session::write(Side to, std::string bytes, char* block, size_t block_len, b
   if (queued(to) >= kHighWatermark) update_reading();
 }
 
-void Session::on_write(uv_write_t* req, int status) {
+void HttpSession::on_write(uv_write_t* req, int status) {
   auto* w = reinterpret_cast<WriteReq*>(req);
-  Session* s = w->session;
+  HttpSession* s = w->session;
   const Side to = w->to;
   s->worker_.buffers().put(w->block);
   delete w;
@@ -415,7 +415,7 @@ void Session::on_write(uv_write_t* req, int status) {
   }
 }
 
-void Session::shutdown(Side side) {
+void HttpSession::shutdown(Side side) {
   const bool client = side == Side::Client;
   bool live = client ? client_.live() : upstream_.live();
   bool& shut = client ? client_side_.shut : upstream_side_.shut;
@@ -430,8 +430,8 @@ void Session::shutdown(Side side) {
   }
 }
 
-void Session::on_shutdown(uv_shutdown_t* req, int status) {
-  auto* s = static_cast<Session*>(req->data);
+void HttpSession::on_shutdown(uv_shutdown_t* req, int status) {
+  auto* s = static_cast<HttpSession*>(req->data);
   bool client_side = req->handle == s->client_.stream();
   delete req;
   if (status == UV_ECANCELED) return;
@@ -442,7 +442,7 @@ void Session::on_shutdown(uv_shutdown_t* req, int status) {
   }
 }
 
-void Session::on_shutdown_done(Side side) {
+void HttpSession::on_shutdown_done(Side side) {
   (side == Side::Client ? client_side_.shut_done : upstream_side_.shut_done) = true;
   if (state_ == State::Closing && side == Side::Client) {
     if (client_side_.eof) return close_now(Termination::ClientEof);
@@ -456,7 +456,7 @@ void Session::on_shutdown_done(Side side) {
 
 // Our reply is queued: send FIN after it, then drain the client briefly so
 // unread request bytes do not turn the close into a reset that eats the reply.
-void Session::begin_linger() {
+void HttpSession::begin_linger() {
   state_ = State::Closing;
   close_upstream();
   shutdown(Side::Client);
@@ -464,7 +464,7 @@ void Session::begin_linger() {
   if (!client_.live()) close_now(Termination::ClientReset);
 }
 
-void Session::close_upstream() {
+void HttpSession::close_upstream() {
   corked_[1].clear();  // nothing more goes to this upstream
   relay_.detach();
   if (upstream_.live()) {
@@ -474,7 +474,7 @@ void Session::close_upstream() {
   upstream_key_.clear();
 }
 
-void Session::close_now(Termination why) {
+void HttpSession::close_now(Termination why) {
   if (closed_) return;
   closed_ = true;
   if (cause_ == Termination::None) cause_ = why;
@@ -498,14 +498,14 @@ void Session::close_now(Termination why) {
   upstream_.close(on_handle_closed);
 }
 
-void Session::on_handle_closed(void* data) {
-  auto* s = static_cast<Session*>(data);
+void HttpSession::on_handle_closed(void* data) {
+  auto* s = static_cast<HttpSession*>(data);
   if (--s->open_handles_ == 0) s->worker_.connection_finished(s);
 }
 
 // ---- timers ----
 
-uint64_t Session::forward_limit_ms() const {
+uint64_t HttpSession::forward_limit_ms() const {
   const auto& l = config_->limits;
   if (!exchange_.request_complete) return static_cast<uint64_t>(l.request_body_timeout_ms);
   if (!exchange_.response_started) return static_cast<uint64_t>(l.response_timeout_ms);
@@ -513,7 +513,7 @@ uint64_t Session::forward_limit_ms() const {
 }
 
 // The timer runs from the last byte moved; it fires late rather than being re-armed per read.
-void Session::on_forward_timeout() {
+void HttpSession::on_forward_timeout() {
   const uint64_t idle = uv_now(worker_.loop()) - last_activity_;
   const uint64_t limit = forward_limit_ms();
   if (idle < limit) return arm(TimerKind::ForwardTimeout, limit - idle);
@@ -525,7 +525,7 @@ void Session::on_forward_timeout() {
   close_now(Termination::IdleTimeout);  // a body that stopped arriving, or a response that stopped streaming
 }
 
-void Session::arm(TimerKind kind, uint64_t ms) {
+void HttpSession::arm(TimerKind kind, uint64_t ms) {
   if (!timer_.live()) return;
   timer_kind_ = kind;
   if (kind == TimerKind::None) {
@@ -535,8 +535,8 @@ void Session::arm(TimerKind kind, uint64_t ms) {
   uv_timer_start(timer_.get(), on_timer, ms, 0);
 }
 
-void Session::on_timer(uv_timer_t* t) {
-  auto* s = static_cast<Session*>(t->data);
+void HttpSession::on_timer(uv_timer_t* t) {
+  auto* s = static_cast<HttpSession*>(t->data);
   try {
     const auto& limits = s->config_->limits;
     switch (s->timer_kind_) {

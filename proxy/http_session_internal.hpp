@@ -5,7 +5,7 @@
 #include "proxy/decision.hpp"
 #include "proxy/net_address.hpp"
 #include "proxy/base_aliases.hpp"
-#include "proxy/session.hpp"
+#include "proxy/http_session.hpp"
 
 namespace sluice::proxy {
 
@@ -14,9 +14,9 @@ inline constexpr size_t kHighWatermark = Relay::kHighWatermark;
 // How long a closing connection keeps draining the client after sluice's reply.
 inline constexpr uint64_t kLingerMs = 2000;
 
-struct Session::WriteReq {
+struct HttpSession::WriteReq {
   uv_write_t req;
-  Session* session;
+  HttpSession* session;
   Side to;
   std::string bytes;
   char* block;  // pooled read buffer, returned to the pool when written

@@ -33,19 +33,19 @@
 
 namespace sluice::proxy {
 
-class Session {
+class HttpSession {
  public:
   enum class State { ReadingHead, Judging, Asking, Dialing, Tunnelling, Forwarding, Closing };
 
   // Takes the accepted client from the sniffer, with the bytes it already read.
   // `rules`: the worker's Lua states for `config` (may be null); the session keeps both
   // for its whole life, so a reload never changes its judgment half way.
-  Session(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
+  HttpSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
           std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
           std::string first_bytes);
-  ~Session();
-  Session(const Session&) = delete;
-  Session& operator=(const Session&) = delete;
+  ~HttpSession();
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
 
   void start();
   // Refuses at once (e.g. over max_connections) with a reply and closes.
