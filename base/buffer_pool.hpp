@@ -1,6 +1,7 @@
 // Fixed-size read buffers recycled per worker, so relaying allocates nothing per read.
 #pragma once
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 namespace sluice::base {
@@ -30,6 +31,22 @@ class BufferPool {
  private:
   size_t keep_;
   std::vector<char*> free_;
+};
+
+// One block taken from a pool, given back when the owner goes out of scope (also when
+// something throws on the way), unless release() hands it on (to a write that puts it back).
+class PooledBlock {
+ public:
+  PooledBlock(BufferPool& pool, char* block) : pool_(&pool), block_(block) {}
+  ~PooledBlock() { pool_->put(block_); }
+  PooledBlock(const PooledBlock&) = delete;
+  PooledBlock& operator=(const PooledBlock&) = delete;
+  char* get() const { return block_; }
+  char* release() { return std::exchange(block_, nullptr); }
+
+ private:
+  BufferPool* pool_;
+  char* block_;
 };
 
 }  // namespace sluice::base

@@ -63,11 +63,9 @@ void Relay::update_reading() {
 }
 
 void Relay::write(Side& to, std::string bytes, char* block, size_t len) {
-  if (to.shut) {
-    pool_.put(block);
-    return;
-  }
-  auto* w = new WriteReq{{}, this, std::move(bytes), block};
+  PooledBlock owned(pool_, block);  // returned to the pool unless the write takes it
+  if (to.shut) return;
+  auto* w = new WriteReq{{}, this, std::move(bytes), owned.release()};
   uv_buf_t buf = block != nullptr ? uv_buf_init(block, static_cast<unsigned>(len))
                                   : uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
   size_t n = block != nullptr ? len : w->bytes.size();
@@ -133,7 +131,7 @@ void Relay::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void Relay::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* r = static_cast<Relay*>(stream->data);
   try {
-    if (nread > 0) return r->on_data(r->side_of(stream), buf->base, static_cast<size_t>(nread));
+    if (nread > 0) return r->on_data(r->side_of(stream), buf->base, static_cast<size_t>(nread));  // write owns it
     r->pool_.put(buf->base);
     if (nread == UV_EOF) return r->on_eof(r->side_of(stream));
     if (nread < 0) return r->end(r->error_on(r->side_of(stream)));

@@ -70,14 +70,15 @@ void Front::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void Front::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* f = static_cast<Front*>(stream->data);
+  // The pool is the worker's: it outlives this front, which the hand-over deletes.
+  base::PooledBlock block(f->worker_.buffers(), buf->base);
   if (nread > 0) {
     try {
-      return f->hand_over(buf->base, static_cast<size_t>(nread));
+      return f->hand_over(block.get(), static_cast<size_t>(nread));
     } catch (...) {
       return f->close(Termination::ProxyError);  // failed before the hand-over: the front still owns the client
     }
   }
-  f->worker_.buffers().put(buf->base);
   // EOF or error before a single byte: nothing to answer, but the close is logged.
   if (nread < 0) f->close(nread == UV_EOF ? Termination::ClientEof : Termination::ClientReset);
 }
@@ -85,11 +86,10 @@ void Front::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 // A client that connects and says nothing is closed without a reply, as before any protocol.
 void Front::on_header_timeout(uv_timer_t* t) { static_cast<Front*>(t->data)->close(Termination::HeaderTimeout); }
 
-void Front::hand_over(char* block, size_t n) {
+void Front::hand_over(const char* block, size_t n) {
   uv_read_stop(client_.stream());
   header_timer_.close();
   std::string first(block, n);
-  worker_.buffers().put(block);
   const bool socks = first[0] == 0x05 || first[0] == 0x04;
   std::string refusal = std::move(refusal_);
   SocksSession* socks_session = nullptr;

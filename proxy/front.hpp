@@ -37,7 +37,7 @@ class Front {
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
   static void on_header_timeout(uv_timer_t*);
-  void hand_over(char* block, size_t n);
+  void hand_over(const char* block, size_t n);
   void close(Termination why);
   static void on_closed(void* data);
 

@@ -72,9 +72,9 @@ class HttpSession {
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_client_read(uv_stream_t*, ssize_t, const uv_buf_t*);
   static void on_upstream_read(uv_stream_t*, ssize_t, const uv_buf_t*);
-  void client_data(char* block, size_t n);
+  void client_data(const char* block, size_t n);
   void client_eof();
-  void upstream_data(char* block, size_t n);
+  void upstream_data(const char* block, size_t n);
   void upstream_eof();
   void upstream_reset();
   void parse_client(bool kick = false);

@@ -29,13 +29,13 @@ void HttpSession::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void HttpSession::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* s = static_cast<HttpSession*>(stream->data);
+  base::PooledBlock block(s->worker_.buffers(), buf->base);  // back to the pool on every path
   try {
     if (nread > 0) {
       s->cork();
-      s->client_data(buf->base, static_cast<size_t>(nread));
+      s->client_data(block.get(), static_cast<size_t>(nread));
       return s->uncork();
     }
-    s->worker_.buffers().put(buf->base);
     if (nread == UV_EOF) return s->client_eof();
     if (nread < 0) return s->close_now(Termination::ClientReset);
   } catch (...) {
@@ -45,13 +45,13 @@ void HttpSession::on_client_read(uv_stream_t* stream, ssize_t nread, const uv_bu
 
 void HttpSession::on_upstream_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* s = static_cast<HttpSession*>(stream->data);
+  base::PooledBlock block(s->worker_.buffers(), buf->base);
   try {
     if (nread > 0) {
       s->cork();
-      s->upstream_data(buf->base, static_cast<size_t>(nread));
+      s->upstream_data(block.get(), static_cast<size_t>(nread));
       return s->uncork();
     }
-    s->worker_.buffers().put(buf->base);
     if (nread == UV_EOF) return s->upstream_eof();
     if (nread < 0) return s->upstream_reset();
   } catch (...) {
@@ -59,12 +59,11 @@ void HttpSession::on_upstream_read(uv_stream_t* stream, ssize_t nread, const uv_
   }
 }
 
-void HttpSession::client_data(char* block, size_t n) {
+void HttpSession::client_data(const char* block, size_t n) {
   last_activity_ = uv_now(worker_.loop());
   got_bytes_ = true;
-  if (state_ == State::Closing) return worker_.buffers().put(block);  // lingering: discard
+  if (state_ == State::Closing) return;  // lingering: discarded
   client_pending_.append(block, n);
-  worker_.buffers().put(block);
   parse_client();
 }
 
@@ -80,14 +79,10 @@ void HttpSession::client_eof() {
   update_reading();
 }
 
-void HttpSession::upstream_data(char* block, size_t n) {
+void HttpSession::upstream_data(const char* block, size_t n) {
   last_activity_ = uv_now(worker_.loop());
-  if (state_ == State::Forwarding && exchange_.in_flight) {
-    parse_upstream(block, n);
-    return worker_.buffers().put(block);
-  }
+  if (state_ == State::Forwarding && exchange_.in_flight) return parse_upstream(block, n);
   // Bytes from an idle upstream answer nothing: it cannot be reused.
-  worker_.buffers().put(block);
   close_upstream();
   update_reading();
 }

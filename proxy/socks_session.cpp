@@ -112,9 +112,9 @@ void SocksSession::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void SocksSession::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* s = static_cast<SocksSession*>(stream->data);
+  base::PooledBlock block(s->worker_.buffers(), buf->base);  // back to the pool on every path
   try {
-    if (nread > 0) return s->client_data(buf->base, static_cast<size_t>(nread));
-    s->worker_.buffers().put(buf->base);
+    if (nread > 0) return s->client_data(block.get(), static_cast<size_t>(nread));
     if (nread == UV_EOF) return s->client_eof();
     if (nread < 0) return s->close_now(Termination::ClientReset);
   } catch (...) {
@@ -122,10 +122,9 @@ void SocksSession::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
   }
 }
 
-void SocksSession::client_data(char* block, size_t n) {
-  if (state_ == State::Closing) return worker_.buffers().put(block);  // lingering: discarded unread
+void SocksSession::client_data(const char* block, size_t n) {
+  if (state_ == State::Closing) return;  // lingering: discarded unread
   pending_.append(block, n);
-  worker_.buffers().put(block);
   parse();
 }
 

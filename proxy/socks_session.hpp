@@ -55,7 +55,7 @@ class SocksSession {
 
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
-  void client_data(char* block, size_t n);
+  void client_data(const char* block, size_t n);
   void client_eof();
   void parse();
   void on_greeting(const socks5::Greeting& g);
