@@ -223,7 +223,11 @@ void Session::send_request_upstream() {
     if (lowered != host_header) decision_->host_replaced = *client_host;
   }
   const std::string* upgrade = upgrade_requested_ ? req.header("upgrade") : nullptr;
-  write(Side::Upstream, build_upstream_request(req, url_, host_header, upgrade ? *upgrade : std::string_view{}));
+  std::string head = build_upstream_request(req, url_, host_header, upgrade ? *upgrade : std::string_view{});
+  // Through an http parent: absolute-form and the parent's credentials (proxy/dialer.hpp).
+  if (const auto* parent = dialer_.forward_via())
+    head = rules::to_parent_form(head, host_header, parent->auth);
+  write(Side::Upstream, head);
   request_parser_.resume();
   parse_client(true);
 }

@@ -320,6 +320,9 @@ void SocksSession::on_dialed(Dialer::Outcome& o) {
       return refuse_request(socks5::Reply::NotAllowed, decision_.verdict.reason.c_str());
     case Dialer::Failure::ConnectFailed: return refuse_request(connect_failure_reply(o.uv_error), "connect-failed");
     case Dialer::Failure::ConnectTimeout: return refuse_request(socks5::Reply::TtlExpired, "connect-timeout");
+    case Dialer::Failure::ParentFailed: return refuse_request(socks5::Reply::GeneralFailure, "upstream-proxy-failed");
+    case Dialer::Failure::ParentAuth: return refuse_request(socks5::Reply::GeneralFailure, "upstream-proxy-auth");
+    case Dialer::Failure::ParentTimeout: return refuse_request(socks5::Reply::TtlExpired, "upstream-proxy-timeout");
     case Dialer::Failure::None: break;
   }
   upstream_ = std::move(o.stream);
