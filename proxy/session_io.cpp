@@ -260,6 +260,9 @@ void Session::response_head() {
   }
   informational_ = h.status >= 100 && h.status < 200;
   if (informational_) return write(Side::Client, build_client_response(h, false, false));
+  // An http parent refusing sluice's credentials is sluice's failure, not the origin's answer.
+  if (h.status == 407 && dialer_.forward_via())
+    return reply_and_close(502, "upstream-proxy-auth", "sluice: the upstream proxy refused sluice's credentials (407)");
   const HttpHead& req = request_parser_.head();
   response_started_ = true;
   bool no_body = req.method == "HEAD" || h.status == 204 || h.status == 304;

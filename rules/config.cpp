@@ -280,15 +280,15 @@ class Loader {
 
   // upstream_proxy: URL, or {url: URL, username:, password: SECRET, bypass: [patterns]}.
   std::shared_ptr<const UpstreamProxy> upstream_proxy(const YAML::Node& n, const std::string& what) {
-    YAML::Node url_node = n;
     if (n.IsMap()) {
       if (!check_map(n, what, {"url", "username", "password", "bypass"})) return nullptr;
       if (!n["url"]) {
         error(n, what + " needs a url");
         return nullptr;
       }
-      url_node = n["url"];
     }
+    // Bound once: assigning to a YAML::Node would overwrite the node it refers to.
+    const YAML::Node url_node = n.IsMap() ? n["url"] : n;
     std::string url;
     if (!string(url_node, what, url)) return nullptr;
     auto parsed = parse_upstream_proxy_url(url);
