@@ -53,9 +53,14 @@ fi
 
 started=$(date +%s)
 echo "== building fuzz targets in $build"
+launcher=()
+if command -v ccache >/dev/null; then  # as in setup.sh: rebuilds of any clone share the cache
+  export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
 if [ ! -f "$build/CMakeCache.txt" ]; then
   # -O1 -g and no NDEBUG: the usual fuzzing build, with asserts and readable stacks.
-  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DSLUICE_FUZZ=ON \
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DSLUICE_FUZZ=ON "${launcher[@]}" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
 fi

@@ -11,6 +11,7 @@ packages=(
   build-essential cmake pkg-config
   libuv1-dev libc-ares-dev libyaml-cpp-dev liblua5.4-dev doctest-dev node-llhttp libseccomp-dev libidn2-dev
   bubblewrap curl python3 git openssh-client openssh-server
+  ccache  # only speeds up rebuilds (the three builds of scripts/test.sh share nothing else)
 )
 
 missing=()
@@ -41,9 +42,15 @@ if ((${#missing[@]})); then
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
+# ccache keyed on paths relative to this checkout, so another clone of the tree (CI's) reuses it.
+launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR="$(pwd)" CCACHE_NOHASHDIR=1
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
 build() {  # build DIR [cmake args...]
   local dir=$1; shift
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
 }
 build build
@@ -57,8 +64,8 @@ for flag in "$@"; do
     # suite would add minutes to CI for the same code).
     --tsan)
       cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
-        "-DCMAKE_C_FLAGS_DEBUG=-O1 -g1" -DSLUICE_TSAN=ON >/dev/null
-      cmake --build build-tsan -j "$jobs" --target test_rules test_proxy test_glue test_bench ;;
+        "-DCMAKE_C_FLAGS_DEBUG=-O1 -g1" -DSLUICE_TSAN=ON "${launcher[@]}" >/dev/null
+      cmake --build build-tsan -j "$jobs" --target test_rules test_proxy test_control test_glue test_bench ;;
     *) echo "setup: unknown flag $flag (use --asan, --tsan)" >&2; exit 2 ;;
   esac
 done

@@ -1,4 +1,4 @@
-#include "proxy/control_server.hpp"
+#include "control/control_server.hpp"
 
 #include <sched.h>
 #include <sys/resource.h>
@@ -13,7 +13,7 @@
 #include <cstring>
 #include <deque>
 
-#include "proxy/control_plane.hpp"
+#include "control/control_plane.hpp"
 #include "proxy/decision_log.hpp"
 #include "proxy/http_message.hpp"
 #include "proxy/http_parser.hpp"
