@@ -83,6 +83,19 @@ Result<UpstreamProxy> parse_upstream_proxy_url(std::string_view url) {
   return p;
 }
 
+Result<UpstreamProxy> upstream_proxy_from_env(const char* (*getenv)(const char*)) {
+  for (const char* name : {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}) {
+    const char* v = getenv(name);
+    if (v == nullptr || *v == '\0') continue;
+    std::string url = v;
+    if (url.find("://") == std::string::npos) url = "http://" + url;
+    auto p = parse_upstream_proxy_url(url);
+    if (!p) return Err{std::string(name) + ": " + p.error()};
+    return p;
+  }
+  return Err{"neither HTTPS_PROXY nor HTTP_PROXY is set"};
+}
+
 std::string basic_authorization(const Credentials& c) { return "Basic " + base64_encode(c.username + ":" + c.password); }
 
 std::string http_connect_request(const std::string& authority, const std::optional<Credentials>& auth) {

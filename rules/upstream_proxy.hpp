@@ -41,6 +41,12 @@ const char* to_string(UpstreamProxy::Scheme s);
 // percent-decoded. The port is required. Errors never quote the password.
 Result<UpstreamProxy> parse_upstream_proxy_url(std::string_view url);
 
+// The parent `sluice run --upstream-proxy-from-env` takes from its starting environment:
+// HTTPS_PROXY, else HTTP_PROXY (upper case first, then lower case); a value without a
+// scheme is http://. `getenv` is injected for tests. Errors never quote the value (it may
+// hold a password).
+Result<UpstreamProxy> upstream_proxy_from_env(const char* (*getenv)(const char*));
+
 // ---- HTTP parent ----
 // "CONNECT host:port HTTP/1.1" with Host and, with credentials, Proxy-Authorization.
 std::string http_connect_request(const std::string& authority, const std::optional<Credentials>& auth);

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import E2E, clean_env, curl, free_port, kill_process, wait_for, SLOW
+from harness import E2E, SLUICE, clean_env, curl, free_port, kill_process, wait_for, SLOW
 
 import parent_proxy
 
@@ -196,6 +196,19 @@ class ParentProxyTest(E2E):
         self.assertEqual(r.status, 200, r)
         self.assertEqual([e["target"] for e in self.socks5h.log if "allowed.test" in e["target"]],
                          ["allowed.test:%d" % self.up.port])
+
+    def test_run_takes_the_parent_from_its_environment_only_when_asked(self):
+        env = {"PATH": os.environ["PATH"], "HOME": self.ms_dir,
+               "HTTPS_PROXY": "http://corp:%s@127.0.0.1:%d" % (SECRET, self.http_parent.port)}
+        for flag, tag in ((["--upstream-proxy-from-env"], "p-run-env"), ([], "p-run-direct")):
+            argv = [os.path.abspath(SLUICE), "run", "--dns-server", "127.0.0.1:%d" % self.dns.port, "--allow", "allowed.test",
+                    "--allow", "127.0.0.1"] + flag + ["--", "curl", "-sS", self.url("allowed.test", tag)]
+            r = subprocess.run(argv, cwd=self.ms_dir, capture_output=True, env=env, timeout=60 * SLOW)
+            self.assertEqual((r.returncode, r.stdout), (0, b"hello\n"), r.stderr)
+            self.assertNotIn(SECRET.encode(), r.stderr)
+        self.assertTrue(self.parent_saw(self.http_parent, "/hello?p-run-env"))
+        self.assertEqual(self.parent_saw(self.http_parent, "/hello?p-run-direct"), [])
+        self.assertEqual(len(self.seen("/hello?p-run-direct")), 1)
 
     # --- parent failures ----------------------------------------------------------
 

@@ -198,3 +198,31 @@ TEST_CASE("config: a policy's parent with credentials from env and a bypass list
   CHECK(up->auth->password == "pw2");
   CHECK(up->bypassed(canonicalize_host("b.io").value(), 80));
 }
+
+namespace {
+const char* fake_env_https(const char* n) {
+  std::string k = n;
+  if (k == "HTTPS_PROXY") return "proxy.corp:3128";
+  if (k == "HTTP_PROXY") return "http://other:1";
+  return nullptr;
+}
+const char* fake_env_http_lower(const char* n) { return std::string(n) == "http_proxy" ? "socks5h://u:p@s:1080" : nullptr; }
+const char* fake_env_none(const char*) { return nullptr; }
+const char* fake_env_bad(const char* n) { return std::string(n) == "HTTPS_PROXY" ? "http://u:topsecret@h" : nullptr; }
+}  // namespace
+
+TEST_CASE("--upstream-proxy-from-env: HTTPS_PROXY first, then HTTP_PROXY; no scheme means http") {
+  auto a = upstream_proxy_from_env(fake_env_https);
+  REQUIRE(a.ok());
+  CHECK(a->display() == "http://proxy.corp:3128");
+  auto b = upstream_proxy_from_env(fake_env_http_lower);
+  REQUIRE(b.ok());
+  CHECK(b->scheme == UpstreamProxy::Scheme::Socks5h);
+  CHECK(b->auth->password == "p");
+  auto c = upstream_proxy_from_env(fake_env_none);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error() == "neither HTTPS_PROXY nor HTTP_PROXY is set");
+  auto d = upstream_proxy_from_env(fake_env_bad);
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.error().find("topsecret") == std::string::npos);
+}
