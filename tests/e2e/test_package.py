@@ -54,7 +54,12 @@ class PackageTest(unittest.TestCase):
                            ("./usr/share/doc/sluice/copyright", "-rw-r--r--"),
                            ("./usr/share/doc/sluice/changelog.gz", "-rw-r--r--"),
                            ("./usr/share/doc/sluice/docs/configuration.md", "-rw-r--r--"),
-                           ("./usr/share/doc/sluice/examples/basic.yaml", "-rw-r--r--")] + \
+                           ("./usr/share/doc/sluice/examples/basic.yaml", "-rw-r--r--"),
+                           ("./usr/share/doc/sluice/docs/fleet.md", "-rw-r--r--"),
+                           ("./usr/share/doc/sluice/prometheus/sluice-alerts.yml", "-rw-r--r--"),
+                           ("./usr/share/doc/sluice/prometheus/prometheus.yml", "-rw-r--r--"),
+                           ("./lib/systemd/system/sluice-metrics.service", "-rw-r--r--"),
+                           ("./lib/systemd/system/sluice-metrics.timer", "-rw-r--r--")] + \
                 [("./usr/share/man/man1/%s.1.gz" % p, "-rw-r--r--") for p in MAN_PAGES]:
             self.assertIn(path, entries)
             self.assertEqual(entries[path][0], mode, path)
@@ -88,12 +93,18 @@ class PackageTest(unittest.TestCase):
                      "PrivateTmp=yes", "CapabilityBoundingSet=", "SystemCallFilter=@system-service",
                      "MemoryDenyWriteExecute=yes", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK"]:
             self.assertIn("\n" + line + "\n", text)
-        # verify checks that ExecStart's binary exists: the copy points at the package's own
+        # verify checks that ExecStart's binary exists: the copies point at the package's own
         # binary (extracted here), every other line unchanged.
-        check = os.path.join(self.tmp, "sluice.service")
-        with open(check, "w") as f:
-            f.write(text.replace("ExecStart=/usr/bin/sluice", "ExecStart=" + os.path.join(self.tree, "usr/bin/sluice")))
-        out = run(["systemd-analyze", "verify", "--man=no", check])
+        units = os.path.join(self.tmp, "units")
+        os.makedirs(units, exist_ok=True)
+        checks = []
+        for name in ("sluice.service", "sluice-metrics.service", "sluice-metrics.timer"):
+            with open(os.path.join(self.tree, "lib/systemd/system", name)) as f:
+                body = f.read()
+            checks.append(os.path.join(units, name))
+            with open(checks[-1], "w") as f:
+                f.write(body.replace("/usr/bin/sluice", os.path.join(self.tree, "usr/bin/sluice")))
+        out = run(["systemd-analyze", "verify", "--man=no"] + checks)
         self.assertEqual((out.returncode, out.stdout + out.stderr), (0, ""))
         sec = run(["systemd-analyze", "security", "--offline=yes", "--no-pager", unit])
         m = re.search(r"Overall exposure level for sluice.service: ([0-9.]+)", sec.stdout + sec.stderr)
