@@ -28,6 +28,7 @@ listeners:
   - {name: socks5wrong, tcp: 127.0.0.1:0, policy: via_socks5_wrong}
   - {name: socks5h, tcp: 127.0.0.1:0, policy: via_socks5h}
   - {name: open, tcp: 127.0.0.1:0, policy: open_http}
+  - {name: eager, tcp: 127.0.0.1:0, policy: via_eager}
 upstream_proxy: http://127.0.0.1:DOWNPORT
 policies:
   via_http:
@@ -57,6 +58,9 @@ policies:
   via_socks5h:
     allow: [allowed.test]
     upstream_proxy: socks5h://127.0.0.1:S5HPORT
+  via_eager:
+    allow: [echo.test]
+    upstream_proxy: http://127.0.0.1:EAGERPORT
   open_http:
     default: allow
     upstream_proxy: {url: "http://127.0.0.1:HTTPPORT", username: corp, password: {env: SLUICE_TEST_PARENT_PW}}
@@ -69,7 +73,7 @@ log:
   path: "{log}"
 """
 
-HOSTS = {"allowed.test": "127.0.0.1", "sub.allowed.test": "127.0.0.1", "other.test": "127.0.0.1"}
+HOSTS = {"echo.test": "127.0.0.1", "allowed.test": "127.0.0.1", "sub.allowed.test": "127.0.0.1", "other.test": "127.0.0.1"}
 
 
 class ParentProxyTest(E2E):
@@ -82,6 +86,8 @@ class ParentProxyTest(E2E):
         cls.addClassCleanup(cls.refusing.close)
         cls.slow = parent_proxy.HttpParent(hosts=HOSTS, mode="slow")
         cls.addClassCleanup(cls.slow.close)
+        cls.eager = parent_proxy.HttpParent(hosts=HOSTS, mode="eager")
+        cls.addClassCleanup(cls.eager.close)
         cls.socks5h = parent_proxy.Socks5hParent(HOSTS)
         cls.addClassCleanup(cls.socks5h.close)
         cls.ms_dir = tempfile.mkdtemp(prefix="sluice-microsocks-")
@@ -98,7 +104,7 @@ class ParentProxyTest(E2E):
         config = CONFIG
         for key, value in (("DOWNPORT", free_port()), ("HTTPPORT", cls.http_parent.port),
                            ("REFUSEPORT", cls.refusing.port), ("SLOWPORT", cls.slow.port), ("MSPORT", cls.ms_port),
-                           ("S5HPORT", cls.socks5h.port), ("DNSPORT", cls.dns.port), ("WRONG", WRONG),
+                           ("S5HPORT", cls.socks5h.port), ("EAGERPORT", cls.eager.port), ("DNSPORT", cls.dns.port), ("WRONG", WRONG),
                            ("CONNECTMS", int(1500 * SLOW))):
             config = config.replace(key, str(value))
         cls.sluice = cls.start_sluice(config, files={"parent.pw": SECRET + "\n"},
@@ -183,6 +189,23 @@ class ParentProxyTest(E2E):
         self.assertEqual(r.status, 200, r)
         self.assertTrue(self.parent_saw(self.http_parent, "other.test:%d" % self.up.port))
         self.assertNotIn("dns_ms", self.decision(r.local_port))
+
+    def test_bytes_the_parent_sends_right_after_its_reply_reach_the_client(self):
+        # sluice reads the parent's reply head and not one byte more, so a server that speaks
+        # first (ssh) loses nothing even when both arrive in one segment.
+        with socket.create_connection(("127.0.0.1", self.sluice.tcp_port("eager")), timeout=10 * SLOW) as c:
+            c.sendall(b"CONNECT echo.test:%d HTTP/1.1\r\nHost: echo.test\r\n\r\n" % self.echo.port)
+            got = b""
+            want = b"SSH-2.0-eager-parent\r\n"
+            while not got.endswith(want) and len(got) < 4096:
+                data = c.recv(4096)
+                if not data:
+                    break
+                got += data
+            self.assertTrue(got.startswith(b"HTTP/1.1 200"), got)
+            self.assertTrue(got.endswith(b"\r\n\r\n" + want), got)
+            c.sendall(b"ping")
+            self.assertEqual(c.recv(4), b"ping")  # and the tunnel goes on to the origin
 
     def test_socks5_parent_gets_the_address_sluice_resolved(self):
         r = self.via("socks5", "allowed.test", "p-socks5")

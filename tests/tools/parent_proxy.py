@@ -7,7 +7,9 @@ HttpParent(user=None, password=None, hosts=None, mode="normal"):
                         (one request per connection: it answers with Connection: close)
   Basic auth: with user/password set, a request without the right
   Proxy-Authorization gets 407.
-  mode "slow": reads the request and never answers; mode "refuse": answers 403.
+  mode "slow": reads the request and never answers; mode "refuse": answers 403;
+  mode "eager": the 200 to a CONNECT and the first bytes of the tunnel
+  ("SSH-2.0-eager-parent\r\n", as a server that speaks first) leave in one write.
 Socks5hParent(hosts=None): a SOCKS5 parent (no auth) that takes names (socks5h).
 
 Names are resolved only through `hosts` ({name: "127.0.0.1"}); IP literals must be
@@ -134,7 +136,8 @@ class HttpParent(_Server):
             except (OSError, ValueError):
                 conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
                 return conn.close()
-            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            greeting = b"SSH-2.0-eager-parent\r\n" if self.mode == "eager" else b""
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n" + greeting)
             return _splice(conn, up)
         if not target.startswith("http://"):
             conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
