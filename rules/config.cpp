@@ -12,6 +12,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "rules/host.hpp"
 #include "rules/ip.hpp"
@@ -323,7 +324,7 @@ class Loader {
       errors.push_back({file_, 0, 0, policy_file_ ? "empty policy file" : "empty config: it needs at least listeners:"});
       return nullptr;
     }
-    if (!check_map(root, "the config", {"listeners", "policies", "resolver", "limits", "log", "control"})) return nullptr;
+    if (!check_map(root, "the config", {"listeners", "policies", "resolver", "limits", "log", "control", "transparent"})) return nullptr;
     if (const auto& ps = root["policies"]) {
       if (!ps.IsMap()) error(ps, "policies must be a mapping of name: policy");
       else if (check_map(ps, "policies", {}, /*any_key=*/true))
@@ -412,6 +413,23 @@ class Loader {
       for (const auto& l : cfg->listeners)
         if (l.kind == ListenerConfig::Kind::Unix && l.path == ctl.unix_path)
           error(c["unix"], "control socket " + ctl.unix_path + " is also listener '" + l.name + "'");
+    }
+    if (const auto& t = root["transparent"];
+        t && check_map(t, "transparent", {"fake_ipv4", "fake_ipv6", "max_names", "dns_ttl_s"})) {
+      auto& tc = cfg->transparent;
+      for (auto [key, out, v6] : {std::tuple{"fake_ipv4", &tc.fake_ipv4, false}, std::tuple{"fake_ipv6", &tc.fake_ipv6, true}}) {
+        const auto& n = t[key];
+        std::string text;
+        if (!n || !string(n, std::string("transparent ") + key, text)) continue;
+        auto c = Cidr::parse(text);
+        std::string problem = !c ? "must be a CIDR block (no host bits set)"
+                              : c->base.v6 != v6 ? std::string("must be an ") + (v6 ? "IPv6" : "IPv4") + " block"
+                                                 : fake_range_problem(*c);
+        if (!problem.empty()) error(n, std::string("transparent ") + key + " " + problem + ", not '" + detail::printable(text) + "'");
+        else *out = *c;
+      }
+      positive(t["max_names"], "transparent max_names", tc.max_names, 1 << 20);
+      positive(t["dns_ttl_s"], "transparent dns_ttl_s", tc.dns_ttl_s, 86400);
     }
     if (const auto& lg = root["log"]; lg && check_map(lg, "log", {"path"})) {
       if (lg["path"]) string(lg["path"], "log path", cfg->log.path);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rules/credentials.hpp"
+#include "rules/fake_ip.hpp"
 #include "rules/host.hpp"
 #include "rules/ip.hpp"
 #include "rules/lua_sandbox.hpp"
@@ -75,6 +76,7 @@ struct Config {
   Limits limits;
   LogConfig log;
   ControlConfig control;
+  TransparentConfig transparent;  // used by `sluice run --transparent`
   // Answers to asks that are remembered (session and always); replaced, never changed, by
   // the control plane. Null: none.
   std::shared_ptr<const Remembered> remembered;
