@@ -51,12 +51,12 @@ void print_verdict(const rules::Verdict& v, const std::string& target) {
   const char* action = v.would_deny ? "allow (report mode: would deny)" : rules::to_string(v.action);
   if (v.hook.empty()) {
     std::printf("%s %s: policy \"%s\", rule \"%s\" (%s)\n", action, target.c_str(), v.policy.c_str(), v.rule.c_str(),
-                v.reason.c_str());
+                rules::c_str(v.reason));
     return;
   }
   std::string why = !v.error.empty() ? v.error : v.message;
   std::printf("%s %s: policy \"%s\", script \"%s\" %s (%s)%s%s\n", action, target.c_str(), v.policy.c_str(),
-              v.rule.c_str(), v.hook.c_str(), v.reason.c_str(), why.empty() ? "" : ": ", why.c_str());
+              v.rule.c_str(), v.hook.c_str(), rules::c_str(v.reason), why.empty() ? "" : ": ", why.c_str());
 }
 
 }  // namespace

@@ -14,9 +14,10 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
   if (outcome.denied && worker.log().denials_enabled()) {
     std::string target = d.host.empty() ? "?" : d.host;
     if (d.port != 0) target += ":" + std::to_string(d.port);
-    std::string via = d.kind == "socks" ? ", socks" : "";
+    std::string via = d.kind == ConnKind::Socks ? ", socks" : "";
     std::string what = d.verdict.hook.empty() ? "rule" : "script";
-    worker.log().denial("sluice: denied " + target + " (" + (d.error.empty() ? d.verdict.reason : d.error) +
+    worker.log().denial("sluice: denied " + target + " (" +
+                        std::string(rules::to_string(d.error == rules::Reason::None ? d.verdict.reason : d.error)) +
                         (d.verdict.rule.empty() || d.verdict.rule == "default" ? "" : ", " + what + " \"" + d.verdict.rule + "\"") +
                         via + (d.verdict.message.empty() ? "" : ": " + d.verdict.message) + ")");
   }
@@ -30,13 +31,13 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
     j.raw("peer", p.done());
   }
   j.str("client", client.addr);
-  if (!d.kind.empty()) j.str("kind", d.kind);
+  if (d.kind != ConnKind::None) j.str("kind", to_string(d.kind));
   if (!d.method.empty()) j.str("method", d.method);
   if (!d.host.empty()) j.str("host", d.host);
   if (d.port != 0) j.num("port", d.port);
   if (!d.url.empty()) j.str("url", d.url);
-  if (!d.verdict.reason.empty()) {
-    j.str("verdict", rules::to_string(d.verdict.action)).str("reason", d.verdict.reason);
+  if (d.verdict.reason != rules::Reason::None) {
+    j.str("verdict", rules::to_string(d.verdict.action)).str("reason", rules::to_string(d.verdict.reason));
     j.str("rule", d.verdict.rule).str("policy", d.verdict.policy);
     if (!d.verdict.hook.empty()) j.str("hook", d.verdict.hook);
     if (!d.verdict.message.empty()) j.str("message", d.verdict.message);
@@ -45,7 +46,7 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
   } else {
     j.str("verdict", "deny");
   }
-  if (!d.error.empty()) j.str("error", d.error);
+  if (d.error != rules::Reason::None) j.str("error", rules::to_string(d.error));
   if (!d.addr.empty()) j.str("addr", d.addr);
   if (!d.address_class.empty()) j.str("address_class", d.address_class);
   if (!d.host_replaced.empty()) j.str("host_replaced", d.host_replaced);
@@ -61,7 +62,7 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
 
 void log_close(WorkerContext& worker, const ClientInfo& client, uint64_t bytes_up, uint64_t bytes_down,
                uint64_t requests, Termination cause) {
-  worker.metrics().closed(client.listener->name, bytes_up, bytes_down);
+  worker.metrics().closed(client.listener->name, bytes_up, bytes_down, cause);
   if (!worker.log().wanted()) return;
   JsonLine j;
   j.str("ts", DecisionLog::now_iso8601()).str("event", "close").num("conn", static_cast<int64_t>(client.id));
@@ -76,30 +77,30 @@ void log_close(WorkerContext& worker, const ClientInfo& client, uint64_t bytes_u
 
 std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& host, uint16_t port) {
   std::string target = host_port_text(host, port);
-  if (v.reason == "no-policy") return "sluice: listener has no policy; every request is denied";
+  if (v.reason == rules::Reason::NoPolicy) return "sluice: listener has no policy; every request is denied";
   std::string script = "script \"" + v.rule + "\" (" + v.hook + ") of policy \"" + v.policy + "\"";
-  if (v.reason == "denied-by-script")
+  if (v.reason == rules::Reason::DeniedByScript)
     return "sluice: " + target + " denied by " + script + (v.message.empty() ? "" : ": " + v.message);
-  if (v.reason == "ask-by-script")
+  if (v.reason == rules::Reason::AskByScript)
     return "sluice: " + target + " needs a person's confirmation (" + script +
            " answered ask), and none can be asked here, so it is denied" +
            (v.message.empty() ? "" : ": " + v.message);
-  if (v.reason == "script-error")
+  if (v.reason == rules::Reason::ScriptError)
     return "sluice: " + target + " denied: " + script +
            " failed and the policy's on_error is deny; the decision log has the error";
-  if (v.reason == "ask-timeout")
+  if (v.reason == rules::Reason::AskTimeout)
     return "sluice: nobody answered whether " + target + " may be reached (policy \"" + v.policy +
            "\" asks); answer with `sluice ctl allow ID`, or add \"" + host.text + "\" to its allow list";
-  if (v.reason == "ask-denied")
+  if (v.reason == rules::Reason::AskDenied)
     return "sluice: " + target + " was denied when asked (answer: deny " + v.rule + ")";
-  if (v.reason == "remembered-deny")
+  if (v.reason == rules::Reason::RememberedDeny)
     return "sluice: " + target + " was denied by an earlier answer (remembered: " + v.rule +
            "); `sluice ctl forget " + host.text + ":" + std::to_string(port) + "` to be asked again";
-  if (v.reason == "ask-unavailable")
+  if (v.reason == rules::Reason::AskUnavailable)
     return "sluice: " + target + " needs an answer (policy \"" + v.policy +
            "\" asks) and nobody can be asked here (no terminal, no control socket); add \"" + host.text +
            "\" to its allow list to allow it";
-  if (v.reason == "denied-by-rule")
+  if (v.reason == rules::Reason::DeniedByRule)
     return "sluice: " + target + " denied by rule \"" + v.rule + "\" in the deny list of policy \"" + v.policy +
            "\"; remove that entry to allow it";
   return "sluice: " + target + " is not in the allow list of policy \"" + v.policy +

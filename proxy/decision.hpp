@@ -11,14 +11,28 @@
 
 namespace sluice::proxy {
 
+// The kind of connection a decision is about: its text is the log's "kind" and what Lua sees.
+enum class ConnKind : uint8_t { None, Connect, Http, Socks, Socks4 };
+inline constexpr size_t kConnKindCount = 5;
+constexpr const char* to_string(ConnKind k) {
+  switch (k) {
+    case ConnKind::None: return "none";
+    case ConnKind::Connect: return "connect";
+    case ConnKind::Http: return "http";
+    case ConnKind::Socks: return "socks";
+    case ConnKind::Socks4: return "socks4";  // the refused protocol
+  }
+  return "none";
+}
+
 struct Decision {
-  std::string kind;    // "connect", "http", "socks" (and "socks4" for the refused protocol)
+  ConnKind kind = ConnKind::None;
   std::string method;  // HTTP method, or the SOCKS command ("CONNECT", "BIND", "UDP-ASSOCIATE")
   std::string host;
   uint16_t port = 0;
   std::string url;
   rules::Verdict verdict;
-  std::string error;  // failure code after the policy verdict (dns-failed, connect-failed, ...)
+  rules::Reason error = rules::Reason::None;  // a failure after (or before) the verdict: dns-failed, ...
   std::string addr;
   std::string address_class;  // the class of the first resolved address refused
   std::string host_replaced;  // the client's Host header, when it differed from the URL's host

@@ -31,7 +31,9 @@ bool Front::accept(uv_stream_t* server, bool is_unix) {
   }
   client_.get()->handle.data = this;
   if (uv_accept(server, client_.stream()) != 0) {
-    close(Termination::ProxyError);
+    // Not a connection yet (the client gave up in the accept queue): no close line.
+    client_info_.listener.reset();
+    close(Termination::ClientReset);
     return false;
   }
   uv_os_fd_t fd = -1;
@@ -112,7 +114,7 @@ void Front::hand_over(char* block, size_t n) {
       return socks_session->refuse(refusal);
     }
     if (refusal.empty()) return http_session->start();
-    http_session->refuse(503, "too-many-connections", refusal);
+    http_session->refuse(rules::Reason::TooManyConnections, refusal);
   } catch (...) {
     if (socks_session) socks_session->abort();
     else http_session->abort();

@@ -30,7 +30,7 @@ rules::ConnectionJudge& SessionJudge::judge(std::string_view kind) {
 }
 
 rules::Verdict SessionJudge::connect(std::string_view kind, const rules::CanonicalHost& host, uint16_t port) {
-  if (policy_ == nullptr) return rules::Verdict::of(rules::Action::Deny, "no-policy", "default", "");
+  if (policy_ == nullptr) return rules::Verdict::of(rules::Action::Deny, rules::Reason::NoPolicy, "default", "");
   rules::Verdict v = judge(kind).judge_connect(host, port);
   report(v);
   return v;
@@ -38,7 +38,7 @@ rules::Verdict SessionJudge::connect(std::string_view kind, const rules::Canonic
 
 rules::Verdict SessionJudge::request(const rules::CanonicalHost& host, uint16_t port, const rules::RequestFacts& r,
                                      std::vector<rules::HeaderEdit>* edits) {
-  if (policy_ == nullptr) return rules::Verdict::of(rules::Action::Deny, "no-policy", "default", "");
+  if (policy_ == nullptr) return rules::Verdict::of(rules::Action::Deny, rules::Reason::NoPolicy, "default", "");
   rules::Verdict v = judge("http").judge_request(host, port, r, edits);
   report(v);
   return v;
@@ -66,7 +66,7 @@ void SessionJudge::close(uint64_t bytes_up, uint64_t bytes_down, uint64_t reques
   stats.bytes_down = bytes_down;
   stats.duration_ms = uv_now(worker_.loop()) - client_.started_ms;
   stats.requests = requests;
-  if (last != nullptr && !last->reason.empty()) stats.verdict = rules::to_string(last->action);
+  if (last != nullptr && last->reason != rules::Reason::None) stats.verdict = rules::to_string(last->action);
   for (const auto& e : judge_->close(stats)) log_lua_error("", "on_close", e);
 }
 

@@ -27,19 +27,31 @@ void LatencyHistogram::merge(const LatencyHistogram& o) {
   count += o.count;
 }
 
+namespace {
+size_t action_index(const Decision& d) {
+  if (d.verdict.reason == rules::Reason::None) return 1;  // never judged: counted as a refusal
+  switch (d.verdict.action) {
+    case rules::Action::Allow: return 0;
+    case rules::Action::Deny: return 1;
+    case rules::Action::Ask: return 2;
+  }
+  return 1;
+}
+constexpr const char* kActionText[3] = {"allow", "deny", "ask"};
+}  // namespace
+
 void WorkerMetrics::decided(const std::string& listener, const Decision& d, const Outcome&) {
   const bool allowed = d.verdict.allowed();
-  std::string key = d.kind.empty() ? "none" : d.kind;
-  key += '|';
-  key += d.verdict.reason.empty() ? "deny" : rules::to_string(d.verdict.action);
-  ++listeners[listener].decisions[key];
+  ++listeners[listener].decisions[static_cast<size_t>(d.kind)][action_index(d)];
   // Every request sluice refused itself, by the reason the client was given.
-  if (!allowed || !d.error.empty()) ++denials[d.error.empty() ? d.verdict.reason : d.error];
+  if (!allowed || d.error != rules::Reason::None)
+    ++denials[rules::index_of(d.error == rules::Reason::None ? d.verdict.reason : d.error)];
   if (d.dns_ms >= 0) dns.observe_ms(d.dns_ms);
   if (d.connect_ms >= 0) connect.observe_ms(d.connect_ms);
 }
 
-void WorkerMetrics::closed(const std::string& listener, uint64_t up, uint64_t down) {
+void WorkerMetrics::closed(const std::string& listener, uint64_t up, uint64_t down, Termination cause) {
+  ++closes[static_cast<size_t>(cause)];
   auto& l = listeners[listener];
   l.bytes_up += up;
   l.bytes_down += down;
@@ -51,9 +63,11 @@ void WorkerMetrics::merge(const WorkerMetrics& o) {
     mine.accepted += l.accepted;
     mine.bytes_up += l.bytes_up;
     mine.bytes_down += l.bytes_down;
-    for (const auto& [k, n] : l.decisions) mine.decisions[k] += n;
+    for (size_t k = 0; k < kConnKindCount; ++k)
+      for (size_t a = 0; a < 3; ++a) mine.decisions[k][a] += l.decisions[k][a];
   }
-  for (const auto& [k, n] : o.denials) denials[k] += n;
+  for (size_t i = 0; i < denials.size(); ++i) denials[i] += o.denials[i];
+  for (size_t i = 0; i < closes.size(); ++i) closes[i] += o.closes[i];
   dns.merge(o.dns);
   connect.merge(o.connect);
   lua_errors += o.lua_errors;
@@ -145,7 +159,12 @@ std::string render_prometheus(const WorkerMetrics& m, const GlobalMetrics& g) {
   w.family("sluice_decisions_total", "counter",
            "Policy decisions (one per CONNECT, SOCKS5 request or plain-HTTP request), by listener, kind and verdict.");
   for (const auto& [name, l] : listeners) {
-    std::map<std::string, uint64_t> sorted(l->decisions.begin(), l->decisions.end());
+    // Sorted by kind text, then verdict text, as before: scrapes stay stable.
+    std::map<std::string, uint64_t> sorted;
+    for (size_t k = 0; k < kConnKindCount; ++k)
+      for (size_t a = 0; a < 3; ++a)
+        if (l->decisions[k][a] != 0)
+          sorted[std::string(to_string(static_cast<ConnKind>(k))) + "|" + kActionText[a]] = l->decisions[k][a];
     for (const auto& [key, n] : sorted) {
       auto bar = key.find('|');
       w.sample("sluice_decisions_total",
@@ -156,8 +175,17 @@ std::string render_prometheus(const WorkerMetrics& m, const GlobalMetrics& g) {
   }
   w.family("sluice_denials_total", "counter",
            "Requests sluice refused itself (policy, asks, upstream failures), by the X-Sluice-Reason sent.");
-  for (const auto& [reason, n] : std::map<std::string, uint64_t>(m.denials.begin(), m.denials.end()))
+  std::map<std::string, uint64_t> denials_sorted;
+  for (size_t i = 1; i < m.denials.size(); ++i)
+    if (m.denials[i] != 0) denials_sorted[std::string(rules::to_string(static_cast<rules::Reason>(i)))] = m.denials[i];
+  for (const auto& [reason, n] : denials_sorted)
     w.sample("sluice_denials_total", label("reason", reason), static_cast<double>(n));
+  w.family("sluice_connections_closed_total", "counter",
+           "Client connections closed, by termination cause (the close line's cause).");
+  for (Termination t : kAllTerminations)
+    if (m.closes[static_cast<size_t>(t)] != 0)
+      w.sample("sluice_connections_closed_total", label("cause", termination_text(t)),
+               static_cast<double>(m.closes[static_cast<size_t>(t)]));
 
   w.family("sluice_bytes_total", "counter",
            "Bytes relayed for closed connections, by listener and direction (up: client to upstream).");

@@ -11,6 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/decision.hpp"
+#include "proxy/termination.hpp"
+#include "rules/reason.hpp"
+
 namespace sluice::proxy {
 
 struct Decision;
@@ -34,8 +38,9 @@ struct ListenerMetrics {
   uint64_t accepted = 0;
   uint64_t bytes_up = 0;    // client to upstream
   uint64_t bytes_down = 0;  // upstream to client
-  // "kind|verdict" -> decisions: one per CONNECT, SOCKS request, or plain-HTTP request.
-  std::unordered_map<std::string, uint64_t> decisions;
+  // Decisions by connection kind and verdict (ConnKind x {allow, deny, ask}): one per CONNECT,
+  // SOCKS request, or plain-HTTP request. Arrays indexed by the enums: no key built per decision.
+  std::array<std::array<uint64_t, 3>, kConnKindCount> decisions{};
 };
 
 // One worker's loop-probe maxima since the previous scrape.
@@ -50,7 +55,8 @@ struct LoopMax {
 
 struct WorkerMetrics {
   std::unordered_map<std::string, ListenerMetrics> listeners;
-  std::unordered_map<std::string, uint64_t> denials;  // by reason code
+  std::array<uint64_t, rules::kReasonCount> denials{};  // by the reason the client was given
+  std::array<uint64_t, kTerminationCount> closes{};     // by termination cause
   LatencyHistogram dns;
   LatencyHistogram connect;
   uint64_t lua_errors = 0;
@@ -64,7 +70,7 @@ struct WorkerMetrics {
 
   void accepted(const std::string& listener) { ++listeners[listener].accepted; }
   void decided(const std::string& listener, const Decision& d, const Outcome& o);
-  void closed(const std::string& listener, uint64_t up, uint64_t down);
+  void closed(const std::string& listener, uint64_t up, uint64_t down, Termination cause);
   void merge(const WorkerMetrics& o);
 };
 

@@ -31,7 +31,7 @@ Session::Session(WorkerContext& worker, std::shared_ptr<const rules::Config> con
                                          config_->limits.max_request_line_bytes}),
       response_parser_(HttpParser::Kind::Response, 4 * config_->limits.max_header_bytes),
       dialer_(worker, *config_, listener_config_ ? config_->policy(listener_config_->policy) : nullptr),
-      relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.idle_timeout_ms)) {
+      relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.tunnel_idle_timeout_ms)) {
   if (listener_config_ != nullptr) policy_ = config_->policy(listener_config_->policy);
   request_parser_.on_body = [this](const char* d, size_t n) { request_body(d, n); };
   response_parser_.on_body = [this](const char* d, size_t n) { response_body(d, n); };
@@ -53,9 +53,9 @@ void Session::start() {
   parse_client();
 }
 
-void Session::refuse(int status, const char* reason, const std::string& message) {
+void Session::refuse(rules::Reason reason, const std::string& message) {
   decision_ = std::make_unique<Decision>();
-  reply_and_close(status, reason, message);
+  reply_and_close(reason, message);
 }
 
 void Session::drain() {
@@ -65,7 +65,7 @@ void Session::drain() {
   if (state_ == State::Asking) {
     // Nobody will answer a stopping proxy: refuse now rather than at the drain deadline.
     stop_asking(false);
-    reply_and_close(503, "shutting-down", "sluice: the proxy is stopping; try again");
+    reply_and_close(rules::Reason::ShuttingDown, "sluice: the proxy is stopping; try again");
   }
 }
 
@@ -76,9 +76,9 @@ void Session::abort() { close_now(Termination::DrainDeadline); }
 void Session::on_request_head(bool is_connect) {
   const HttpHead& h = request_parser_.head();
   ++requests_;
-  response_started_ = false;
+  exchange_.response_started = false;
   decision_ = std::make_unique<Decision>();
-  decision_->kind = is_connect ? "connect" : "http";
+  decision_->kind = is_connect ? ConnKind::Connect : ConnKind::Http;
   decision_->method = h.method;
   if (!is_connect) decision_->url = h.target;
   if (!authorized()) return;
@@ -87,14 +87,14 @@ void Session::on_request_head(bool is_connect) {
     auto hp = rules::split_host_port(h.target);
     if (!hp) {
       decision_->host = h.target;
-      return reply_and_close(400, "bad-request", "sluice: bad CONNECT target: " + hp.error());
+      return reply_and_close(rules::Reason::BadRequest, "sluice: bad CONNECT target: " + hp.error());
     }
     return judge_target(hp->host, hp->port);
   }
   // An upgrade (WebSocket) is judged like any request; after the origin's 101 it becomes a tunnel.
-  upgrade_requested_ = h.upgrade;
+  exchange_.upgrade_requested = h.upgrade;
   auto url = parse_absolute_url(h.target);
-  if (!url) return reply_and_close(400, "bad-request", "sluice: " + url.error());
+  if (!url) return reply_and_close(rules::Reason::BadRequest, "sluice: " + url.error());
   url_ = std::move(url.value());
   judge_target(url_.host, url_.port);
 }
@@ -104,13 +104,13 @@ bool Session::authorized() {
   if (listener_config_ == nullptr || !listener_config_->auth) return true;
   const std::string* header = request_parser_.head().header("proxy-authorization");
   if (header == nullptr) {
-    reply_and_close(407, "proxy-auth-required",
+    reply_and_close(rules::Reason::ProxyAuthRequired,
                     "sluice: this listener requires proxy credentials (Proxy-Authorization: Basic)");
     return false;
   }
   auto basic = rules::parse_basic_authorization(*header);
   if (!basic || !rules::credentials_match(*listener_config_->auth, basic->username, basic->password)) {
-    reply_and_close(407, "proxy-auth-failed", "sluice: wrong proxy credentials");
+    reply_and_close(rules::Reason::ProxyAuthFailed, "sluice: wrong proxy credentials");
     return false;
   }
   return true;
@@ -122,13 +122,13 @@ void Session::judge_target(const std::string& raw_host, uint16_t port) {
   decision_->host = raw_host;
   decision_->port = port;
   auto host = rules::canonicalize_host(raw_host);
-  if (!host) return reply_and_close(400, "bad-host", "sluice: " + host.error());
+  if (!host) return reply_and_close(rules::Reason::BadHost, "sluice: " + host.error());
   host_ = std::move(host.value());
   port_ = port;
   decision_->host = host_.text;
   // The whole judgment order lives in rules/judge.hpp: deny entries, Lua, allow entries, default.
   if (is_connect_) {
-    decision_->verdict = judge_.connect(decision_->kind, host_, port_);
+    decision_->verdict = judge_.connect(to_string(decision_->kind), host_, port_);
   } else {
     const HttpHead& h = request_parser_.head();
     rules::RequestFacts facts{h.method, h.target, url_.path, &h.headers};
@@ -143,7 +143,7 @@ void Session::judge_target(const std::string& raw_host, uint16_t port) {
 
 void Session::ask() {
   state_ = State::Asking;
-  AskRequest r{decision_->verdict.policy, client_info_.listener->name, decision_->kind, host_.text, port_,
+  AskRequest r{decision_->verdict.policy, client_info_.listener->name, to_string(decision_->kind), host_.text, port_,
                client_info_.id, client_info_.addr, client_info_.peer};
   ask_ticket_ = worker_.ask(r, [this](const AskAnswer& a) {
     try {
@@ -154,7 +154,7 @@ void Session::ask() {
   }, &decision_->question);
   if (ask_ticket_ == 0) {
     decision_->verdict.action = rules::Action::Deny;
-    decision_->verdict.reason = "ask-unavailable";
+    decision_->verdict.reason = rules::Reason::AskUnavailable;
     return act_on_verdict();
   }
   ask_started_ms_ = uv_now(worker_.loop());
@@ -169,8 +169,8 @@ void Session::on_answer(const AskAnswer& a) {
   rules::Verdict human = decision_->verdict;
   human.action = a.action;
   const bool earlier = a.by == "remembered";
-  if (a.action == rules::Action::Allow) human.reason = earlier ? "remembered-allow" : "ask-allowed";
-  else human.reason = earlier ? "remembered-deny" : "ask-denied";
+  if (a.action == rules::Action::Allow) human.reason = earlier ? rules::Reason::RememberedAllow : rules::Reason::AskAllowed;
+  else human.reason = earlier ? rules::Reason::RememberedDeny : rules::Reason::AskDenied;
   human.rule = rules::to_string(a.remember);
   human.error.clear();
   if (a.question != 0) decision_->question = a.question;
@@ -192,7 +192,7 @@ void Session::on_ask_timeout() {
   stop_asking(true);
   cause_ = Termination::AskTimeout;
   decision_->verdict.action = rules::Action::Deny;
-  decision_->verdict.reason = "ask-timeout";
+  decision_->verdict.reason = rules::Reason::AskTimeout;
   decision_->ask_ms = static_cast<double>(uv_now(worker_.loop()) - ask_started_ms_);
   act_on_verdict();
 }
@@ -205,10 +205,10 @@ void Session::stop_asking(bool timeout) {
 
 void Session::act_on_verdict() {
   const rules::Verdict& v = decision_->verdict;
-  if (!v.allowed()) return reply_and_close(403, v.reason.c_str(), denial_message(v, host_, port_));
+  if (!v.allowed()) return reply_and_close(v.reason, denial_message(v, host_, port_));
   if (!header_edits_.empty()) rules::apply_header_edits(request_parser_.head().headers, header_edits_);
   std::string key = host_.text + ":" + std::to_string(port_);
-  if (!is_connect_ && upstream_.live() && !upstream_eof_ && upstream_key_ == key) {
+  if (!is_connect_ && upstream_.live() && !upstream_side_.eof && upstream_key_ == key) {
     decision_->addr = upstream_addr_;
     decision_->reused = true;
     return send_request_upstream();
@@ -240,18 +240,18 @@ void Session::on_dialed(Dialer::Outcome& o) {
   const std::string target = host_port_text(host_, port_);
   switch (o.failure) {
     case Dialer::Failure::DnsFailed:
-      return reply_and_close(502, "dns-failed", "sluice: cannot resolve " + host_.text + ": " + o.error);
+      return reply_and_close(rules::Reason::DnsFailed, "sluice: cannot resolve " + host_.text + ": " + o.error);
     case Dialer::Failure::AddressDenied:
-      return reply_and_close(403, "resolved-address-denied",
+      return reply_and_close(rules::Reason::ResolvedAddressDenied,
                              "sluice: " + host_.text + " resolves only to " + o.address_class +
                                  " addresses, which sluice does not dial; list the address or range in the allow "
                                  "list if you mean to reach it");
     case Dialer::Failure::RefusedByRules:
-      return reply_and_close(403, decision_->verdict.reason.c_str(), denial_message(decision_->verdict, host_, port_));
+      return reply_and_close(decision_->verdict.reason, denial_message(decision_->verdict, host_, port_));
     case Dialer::Failure::ConnectFailed:
-      return reply_and_close(502, "connect-failed", "sluice: cannot connect to " + target + ": " + o.error);
+      return reply_and_close(rules::Reason::ConnectFailed, "sluice: cannot connect to " + target + ": " + o.error);
     case Dialer::Failure::ConnectTimeout:
-      return reply_and_close(504, "connect-timeout",
+      return reply_and_close(rules::Reason::ConnectTimeout,
                              "sluice: connecting to " + target + " timed out after " +
                                  std::to_string(config_->limits.connect_timeout_ms) + " ms");
     case Dialer::Failure::None:
@@ -269,8 +269,8 @@ void Session::on_dialed(Dialer::Outcome& o) {
 
 void Session::on_upstream_ready() {
   uv_tcp_nodelay(upstream_.get(), 1);
-  upstream_eof_ = false;
-  upstream_shut_ = false;
+  upstream_side_.eof = false;
+  upstream_side_.shut = false;
   response_parser_.reset();
   if (!is_connect_) return send_request_upstream();
   write(Side::Client, "HTTP/1.1 200 Connection Established\r\n\r\n", nullptr, 0, false);
@@ -285,7 +285,7 @@ void Session::start_tunnel(std::string to_upstream, std::string to_client) {
   flush(Side::Upstream);
   state_ = State::Tunnelling;
   arm(TimerKind::None, 0);
-  for (auto [h, reading] : {std::pair{client_.stream(), &client_reading_}, std::pair{upstream_.stream(), &upstream_reading_}}) {
+  for (auto [h, reading] : {std::pair{client_.stream(), &client_side_.reading}, std::pair{upstream_.stream(), &upstream_side_.reading}}) {
     if (*reading) uv_read_stop(h);
     *reading = false;
   }
@@ -295,18 +295,19 @@ void Session::start_tunnel(std::string to_upstream, std::string to_client) {
 
 // ---- replies and the log ----------------------------------------------------
 
-void Session::reply_and_close(int status, const char* reason, const std::string& body_line, Termination why) {
+void Session::reply_and_close(rules::Reason reason, const std::string& body_line, Termination why) {
   if (state_ == State::Closing) return;
   if (cause_ == Termination::None) cause_ = why;
   if (!decision_) decision_ = std::make_unique<Decision>();
   decision_->error = reason;
+  const int status = rules::reason_info(reason).http_status;
   log_decision(status);
   dialer_.cancel();
   close_upstream();
   state_ = State::Closing;
-  if (!response_started_) {
+  if (!exchange_.response_started) {
     std::string extra = status == 407 ? "Proxy-Authenticate: Basic realm=\"sluice\"\r\n" : "";
-    write(Side::Client, error_response(status, reason, body_line, extra), nullptr, 0, false);
+    write(Side::Client, error_response(status, rules::c_str(reason), body_line, extra), nullptr, 0, false);
   }
   begin_linger();
 }

@@ -50,7 +50,7 @@ class Session {
 
   void start();
   // Refuses at once (e.g. over max_connections) with a reply and closes.
-  void refuse(int status, const char* reason, const std::string& message);
+  void refuse(rules::Reason reason, const std::string& message);
   void drain();
   void abort();
   const ListenerInfo& listener() const { return *client_info_.listener; }
@@ -59,7 +59,14 @@ class Session {
 
  private:
   enum class Side { Client, Upstream };
-  enum class TimerKind { None, HeaderTimeout, AskTimeout, IdleTimeout, LingerTimeout };
+  // One timer, named after what it waits for (limits in rules/config.hpp):
+  //   HeaderTimeout     a request head (header_timeout_ms)
+  //   KeepAliveTimeout  the next request on a kept-alive connection (keepalive_timeout_ms)
+  //   ForwardTimeout    progress of a forwarded exchange: request_body_timeout_ms while the body is
+  //                     due, response_timeout_ms until the response head, idle_timeout_ms after
+  //   AskTimeout        a person's answer (ask_timeout_ms)
+  //   LingerTimeout     the drain after sluice's own reply (kLingerMs)
+  enum class TimerKind { None, HeaderTimeout, KeepAliveTimeout, ForwardTimeout, AskTimeout, LingerTimeout };
   struct WriteReq;
 
   // reading and parsing
@@ -106,8 +113,8 @@ class Session {
   static void on_write(uv_write_t*, int);
   size_t queued(Side s) const;
   // `why`: the cause its close line will carry (a refusal unless a timeout led to it).
-  void reply_and_close(int status, const char* reason, const std::string& body_line,
-                       Termination why = Termination::Refused);
+  // The status comes from the reason's row in rules/reason.hpp.
+  void reply_and_close(rules::Reason reason, const std::string& body_line, Termination why = Termination::Refused);
   void close_upstream();
   void begin_linger();
   void shutdown(Side s);
@@ -120,6 +127,8 @@ class Session {
   // timers
   void arm(TimerKind kind, uint64_t ms);
   static void on_timer(uv_timer_t*);
+  uint64_t forward_limit_ms() const;  // the ForwardTimeout limit for the exchange's phase
+  void on_forward_timeout();
 
   // logging
   void log_decision(int status);
@@ -145,27 +154,32 @@ class Session {
   HttpParser request_parser_;
   HttpParser response_parser_;
   std::string client_pending_;  // client bytes not yet parsed (or tunnel bytes after CONNECT)
-  bool client_eof_ = false;
-  bool upstream_eof_ = false;
-  bool upstream_shut_ = false;
-  bool client_shut_ = false;
-  bool client_shut_done_ = false;
-  bool upstream_shut_done_ = false;
+  // What each side's connection has done: the same four facts for both, reset for an
+  // upstream when a new one is dialed.
+  struct SideState {
+    bool reading = false;    // a read is started
+    bool eof = false;        // it sent EOF (or failed)
+    bool shut = false;       // sluice asked to shut its write side
+    bool shut_done = false;  // and the shutdown completed
+  };
+  SideState client_side_, upstream_side_;
+  // The request/response exchange under way on this connection: reset for each request.
+  struct Exchange {
+    bool in_flight = false;          // request head sent, body may be streaming
+    bool request_complete = false;   // whole request sent upstream
+    bool response_started = false;   // a final response head went to the client
+    bool close_after = false;        // the connection closes once this response is done
+    bool informational = false;      // the response head seen is a 1xx
+    bool upgrade_requested = false;  // the request asked for a protocol upgrade
+    bool client_chunked = false;     // the response body is re-chunked for the client
+    bool upstream_garbage = false;   // the upstream sent bytes after a response
+  };
+  Exchange exchange_;
   bool is_connect_ = false;
-  bool request_in_flight_ = false;   // request head sent, body may be streaming
-  bool request_complete_ = false;    // whole request sent upstream
-  bool response_started_ = false;    // a final response head went to the client
-  bool close_after_response_ = false;
   bool draining_ = false;
   bool got_bytes_ = false;
   bool closed_ = false;
   bool lingering_ = false;
-  bool client_reading_ = false;
-  bool upstream_reading_ = false;
-  bool informational_ = false;
-  bool upgrade_requested_ = false;  // the request asked for a protocol upgrade
-  bool client_chunked_ = false;    // the response body is re-chunked for the client
-  bool upstream_garbage_ = false;  // the upstream sent bytes after a response
   uint64_t ask_ticket_ = 0;        // Asking: the worker's ticket for the question
   uint64_t ask_started_ms_ = 0;
 

@@ -69,10 +69,10 @@ void Session::client_data(char* block, size_t n) {
 }
 
 void Session::client_eof() {
-  client_eof_ = true;
+  client_side_.eof = true;
   switch (state_) {
     case State::Forwarding:
-      if (!request_complete_) return close_now(Termination::ClientEof);  // request cut short
+      if (!exchange_.request_complete) return close_now(Termination::ClientEof);  // request cut short
       break;
     default:
       return close_now(Termination::ClientEof);
@@ -82,7 +82,7 @@ void Session::client_eof() {
 
 void Session::upstream_data(char* block, size_t n) {
   last_activity_ = uv_now(worker_.loop());
-  if (state_ == State::Forwarding && request_in_flight_) {
+  if (state_ == State::Forwarding && exchange_.in_flight) {
     parse_upstream(block, n);
     return worker_.buffers().put(block);
   }
@@ -93,15 +93,15 @@ void Session::upstream_data(char* block, size_t n) {
 }
 
 void Session::upstream_eof() {
-  upstream_eof_ = true;
-  if (state_ == State::Forwarding && request_in_flight_) {
+  upstream_side_.eof = true;
+  if (state_ == State::Forwarding && exchange_.in_flight) {
     auto r = response_parser_.finish();
-    if (r.event == HttpParser::Event::Done && response_started_) {
+    if (r.event == HttpParser::Event::Done && exchange_.response_started) {
       response_done();
       return;
     }
-    if (!response_started_)
-      return reply_and_close(502, "upstream-closed",
+    if (!exchange_.response_started)
+      return reply_and_close(rules::Reason::UpstreamClosed,
                              "sluice: " + host_port_text(host_, port_) + " closed the connection without a response");
     return close_now(Termination::UpstreamEof);  // the client sees a cut-short body, as it would directly
   }
@@ -112,10 +112,10 @@ void Session::upstream_eof() {
 // A read error (reset) is never the end of a message: a response under way is cut,
 // so the client cannot take a truncated body for a complete one.
 void Session::upstream_reset() {
-  upstream_eof_ = true;
-  if (state_ == State::Forwarding && request_in_flight_) {
-    if (!response_started_)
-      return reply_and_close(502, "upstream-closed",
+  upstream_side_.eof = true;
+  if (state_ == State::Forwarding && exchange_.in_flight) {
+    if (!exchange_.response_started)
+      return reply_and_close(rules::Reason::UpstreamClosed,
                              "sluice: " + host_port_text(host_, port_) + " reset the connection without a response",
                              Termination::UpstreamReset);
     return close_now(Termination::UpstreamReset);
@@ -131,7 +131,7 @@ void Session::upstream_reset() {
 void Session::parse_client(bool kick) {
   while (!closed_ && (kick || !client_pending_.empty())) {
     kick = false;
-    bool body_phase = state_ == State::Forwarding && request_in_flight_ && !request_complete_;
+    bool body_phase = state_ == State::Forwarding && exchange_.in_flight && !exchange_.request_complete;
     if (state_ != State::ReadingHead && !body_phase) break;
     if (state_ == State::ReadingHead && !client_pending_.empty() && timer_kind_ != TimerKind::HeaderTimeout)
       arm(TimerKind::HeaderTimeout, config_->limits.header_timeout_ms);
@@ -145,17 +145,16 @@ void Session::parse_client(bool kick) {
       case HttpParser::Event::Upgrade:
         if (request_parser_.head().method == "CONNECT") return on_request_head(true);
         // An upgrade request has ended; what follows is the new protocol, held until the 101.
-        request_complete_ = true;
+        exchange_.request_complete = true;
         return update_reading();
       case HttpParser::Event::Done:
         request_done();
         return update_reading();
       case HttpParser::Event::Error:
-        return reply_and_close(request_parser_.error_status(),
-                               request_parser_.error_status() == 431   ? "header-too-large"
-                               : request_parser_.error_status() == 414 ? "uri-too-long"
-                               : request_parser_.error_status() == 501 ? "unsupported-transfer-coding"
-                                                                       : "bad-request",
+        return reply_and_close(request_parser_.error_status() == 431   ? rules::Reason::HeaderTooLarge
+                               : request_parser_.error_status() == 414 ? rules::Reason::UriTooLong
+                               : request_parser_.error_status() == 501 ? rules::Reason::UnsupportedTransferCoding
+                                                                       : rules::Reason::BadRequest,
                                "sluice: " + request_parser_.error_message());
     }
   }
@@ -180,19 +179,19 @@ void Session::parse_upstream(const char* data, size_t n) {
         break;
       case HttpParser::Event::Done:
         response_parser_.resume();
-        if (informational_) {
+        if (exchange_.informational) {
           kick = true;
           break;
         }
-        if (off < n) upstream_garbage_ = true;
+        if (off < n) exchange_.upstream_garbage = true;
         return response_done();
       case HttpParser::Event::Upgrade:
-        if (upgrade_requested_ && response_parser_.head().status == 101)
+        if (exchange_.upgrade_requested && response_parser_.head().status == 101)
           return start_tunnel(std::exchange(client_pending_, {}), std::string(data + off, n - off));
         [[fallthrough]];
       case HttpParser::Event::Error:
-        if (!response_started_)
-          return reply_and_close(502, "bad-upstream-response",
+        if (!exchange_.response_started)
+          return reply_and_close(rules::Reason::BadUpstreamResponse,
                                  "sluice: bad response from " + host_port_text(host_, port_) + ": " +
                                      response_parser_.error_message());
         return close_now(Termination::BadResponse);  // a response that went bad half way: cut
@@ -205,24 +204,24 @@ void Session::parse_upstream(const char* data, size_t n) {
 void Session::send_request_upstream() {
   state_ = State::Forwarding;
   last_activity_ = uv_now(worker_.loop());
-  arm(TimerKind::IdleTimeout, config_->limits.idle_timeout_ms);
   const HttpHead& req = request_parser_.head();
   std::string host_header = host_.kind == rules::HostKind::Ip && host_.addr.v6 ? "[" + host_.text + "]" : host_.text;
   if (url_.port_explicit) host_header += ":" + std::to_string(url_.port);
   response_parser_.expect_head_response(req.method == "HEAD");
-  request_in_flight_ = true;
-  request_complete_ = false;
-  response_started_ = false;
-  informational_ = false;
-  upstream_garbage_ = false;
-  close_after_response_ = !req.keep_alive || draining_;
+  exchange_.in_flight = true;
+  exchange_.request_complete = false;
+  exchange_.response_started = false;
+  exchange_.informational = false;
+  exchange_.upstream_garbage = false;
+  exchange_.close_after = !req.keep_alive || draining_;
+  arm(TimerKind::ForwardTimeout, forward_limit_ms());
   // The Host sent upstream comes from the URL; a client Host that disagrees is noted.
   if (const std::string* client_host = req.header("host"); client_host != nullptr) {
     std::string lowered = *client_host;
     for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (lowered != host_header) decision_->host_replaced = *client_host;
   }
-  const std::string* upgrade = upgrade_requested_ ? req.header("upgrade") : nullptr;
+  const std::string* upgrade = exchange_.upgrade_requested ? req.header("upgrade") : nullptr;
   write(Side::Upstream, build_upstream_request(req, url_, host_header, upgrade ? *upgrade : std::string_view{}));
   request_parser_.resume();
   parse_client(true);
@@ -239,40 +238,43 @@ void Session::request_body(const char* data, size_t n) {
 }
 
 void Session::request_done() {
-  request_complete_ = true;
+  exchange_.request_complete = true;
   if (request_parser_.head().chunked) write(Side::Upstream, "0\r\n\r\n");
+  // The wait changes from the client's body to the upstream's response.
+  if (!exchange_.response_started) arm(TimerKind::ForwardTimeout, forward_limit_ms());
 }
 
 void Session::response_head() {
   const HttpHead& h = response_parser_.head();
   if (h.status == 101) {
     const std::string* to = h.header("upgrade");
-    if (!upgrade_requested_ || to == nullptr)
-      return reply_and_close(502, "bad-upstream-response", "sluice: upstream switched protocols unasked");
-    informational_ = false;
-    response_started_ = true;
+    if (!exchange_.upgrade_requested || to == nullptr)
+      return reply_and_close(rules::Reason::BadUpstreamResponse, "sluice: upstream switched protocols unasked");
+    exchange_.informational = false;
+    exchange_.response_started = true;
     write(Side::Client, build_client_response(h, false, false, *to));
     return log_decision(101);
   }
-  informational_ = h.status >= 100 && h.status < 200;
-  if (informational_) return write(Side::Client, build_client_response(h, false, false));
+  exchange_.informational = h.status >= 100 && h.status < 200;
+  if (exchange_.informational) return write(Side::Client, build_client_response(h, false, false));
   const HttpHead& req = request_parser_.head();
-  response_started_ = true;
+  exchange_.response_started = true;
   bool no_body = req.method == "HEAD" || h.status == 204 || h.status == 304;
   bool client_is_11 = req.http_major == 1 && req.http_minor >= 1;
   bool length_known = h.has_content_length && !h.chunked;
-  client_chunked_ = !no_body && !length_known && client_is_11;
+  exchange_.client_chunked = !no_body && !length_known && client_is_11;
   // A body the client can only see end by the connection closing.
   bool close_delimited = !no_body && !length_known && !client_is_11;
   // A declined upgrade: the client's parser is past the point of no return.
-  if (close_delimited || upgrade_requested_) close_after_response_ = true;
-  write(Side::Client, build_client_response(h, client_chunked_, close_after_response_));
+  if (close_delimited || exchange_.upgrade_requested) exchange_.close_after = true;
+  arm(TimerKind::ForwardTimeout, forward_limit_ms());  // now the response streams
+  write(Side::Client, build_client_response(h, exchange_.client_chunked, exchange_.close_after));
   log_decision(h.status);
 }
 
 void Session::response_body(const char* data, size_t n) {
-  if (informational_) return;
-  if (client_chunked_) {
+  if (exchange_.informational) return;
+  if (exchange_.client_chunked) {
     std::string out = chunk_header(n);
     out.append(data, n);
     out += "\r\n";
@@ -282,20 +284,20 @@ void Session::response_body(const char* data, size_t n) {
 }
 
 void Session::response_done() {
-  if (client_chunked_) write(Side::Client, "0\r\n\r\n");
-  request_in_flight_ = false;
+  if (exchange_.client_chunked) write(Side::Client, "0\r\n\r\n");
+  exchange_.in_flight = false;
   const HttpHead& h = response_parser_.head();
-  bool upstream_reusable = h.keep_alive && request_complete_ && !upstream_garbage_ && !upstream_eof_;
+  bool upstream_reusable = h.keep_alive && exchange_.request_complete && !exchange_.upstream_garbage && !upstream_side_.eof;
   if (!upstream_reusable) close_upstream();
-  if (close_after_response_ || !request_complete_ || client_eof_ || draining_) {
+  if (exchange_.close_after || !exchange_.request_complete || client_side_.eof || draining_) {
     if (cause_ == Termination::None)
-      cause_ = client_eof_ ? Termination::ClientEof : draining_ ? Termination::Drain : Termination::Done;
+      cause_ = client_side_.eof ? Termination::ClientEof : draining_ ? Termination::Drain : Termination::Done;
     state_ = State::Closing;
     return begin_linger();
   }
   state_ = State::ReadingHead;
   request_parser_.resume();
-  arm(TimerKind::IdleTimeout, config_->limits.idle_timeout_ms);
+  arm(TimerKind::KeepAliveTimeout, static_cast<uint64_t>(config_->limits.keepalive_timeout_ms));
   parse_client();
 }
 
@@ -310,16 +312,16 @@ void Session::update_reading() {
   if (closed_) return;
   bool want_client = false;
   bool want_upstream = false;
-  bool upstream_open = upstream_.live() && !upstream_eof_;
+  bool upstream_open = upstream_.live() && !upstream_side_.eof;
   switch (state_) {
     case State::ReadingHead:
-      want_client = !client_eof_ && client_pending_.size() <= config_->limits.max_header_bytes;
+      want_client = !client_side_.eof && client_pending_.size() <= config_->limits.max_header_bytes;
       want_upstream = upstream_open;  // notice an idle keep-alive upstream closing
       break;
     case State::Asking:
       // Read only to notice the client leaving (EOF closes the session); what it sends
       // meanwhile waits, unparsed, up to the head limit.
-      want_client = !client_eof_ && client_pending_.size() <= config_->limits.max_header_bytes;
+      want_client = !client_side_.eof && client_pending_.size() <= config_->limits.max_header_bytes;
       want_upstream = upstream_open;
       break;
     case State::Judging:
@@ -327,20 +329,20 @@ void Session::update_reading() {
     case State::Tunnelling:  // the relay reads
       break;
     case State::Forwarding:
-      want_client = !client_eof_ && !request_complete_ && queued(Side::Upstream) < kHighWatermark;
+      want_client = !client_side_.eof && !exchange_.request_complete && queued(Side::Upstream) < kHighWatermark;
       want_upstream = upstream_open && queued(Side::Client) < kHighWatermark;
       break;
     case State::Closing:
-      want_client = lingering_ && !client_eof_;
+      want_client = lingering_ && !client_side_.eof;
       break;
   }
-  if (client_.live() && want_client != client_reading_) {
-    client_reading_ = want_client;
+  if (client_.live() && want_client != client_side_.reading) {
+    client_side_.reading = want_client;
     if (want_client) uv_read_start(client_.stream(), on_alloc, on_client_read);
     else uv_read_stop(client_.stream());
   }
-  if (upstream_.live() && want_upstream != upstream_reading_) {
-    upstream_reading_ = want_upstream;
+  if (upstream_.live() && want_upstream != upstream_side_.reading) {
+    upstream_side_.reading = want_upstream;
     if (want_upstream) uv_read_start(upstream_.stream(), on_alloc, on_upstream_read);
     else uv_read_stop(upstream_.stream());
   }
@@ -366,7 +368,7 @@ void Session::write(Side to, std::string bytes, char* block, size_t block_len, b
   const bool to_client = to == Side::Client;
   uv_stream_t* stream = to_client ? (client_.live() ? client_.stream() : nullptr)
                                   : (upstream_.live() ? upstream_.stream() : nullptr);
-  if (stream == nullptr || (to_client ? client_shut_ : upstream_shut_)) {
+  if (stream == nullptr || (to_client ? client_side_.shut : upstream_side_.shut)) {
     worker_.buffers().put(block);
     return;
   }
@@ -416,7 +418,7 @@ void Session::on_write(uv_write_t* req, int status) {
 void Session::shutdown(Side side) {
   const bool client = side == Side::Client;
   bool live = client ? client_.live() : upstream_.live();
-  bool& shut = client ? client_shut_ : upstream_shut_;
+  bool& shut = client ? client_side_.shut : upstream_side_.shut;
   if (!live || shut) return;
   flush(side);  // the FIN goes after every byte written before it
   shut = true;
@@ -441,9 +443,9 @@ void Session::on_shutdown(uv_shutdown_t* req, int status) {
 }
 
 void Session::on_shutdown_done(Side side) {
-  (side == Side::Client ? client_shut_done_ : upstream_shut_done_) = true;
+  (side == Side::Client ? client_side_.shut_done : upstream_side_.shut_done) = true;
   if (state_ == State::Closing && side == Side::Client) {
-    if (client_eof_) return close_now(Termination::ClientEof);
+    if (client_side_.eof) return close_now(Termination::ClientEof);
     lingering_ = true;
     arm(TimerKind::LingerTimeout, kLingerMs);
     update_reading();
@@ -468,10 +470,7 @@ void Session::close_upstream() {
   if (upstream_.live()) {
     upstream_.close(on_handle_closed);
   }
-  upstream_reading_ = false;
-  upstream_eof_ = false;
-  upstream_shut_ = false;
-  upstream_shut_done_ = false;
+  upstream_side_ = {};  // the next upstream starts afresh
   upstream_key_.clear();
 }
 
@@ -504,7 +503,27 @@ void Session::on_handle_closed(void* data) {
   if (--s->open_handles_ == 0) s->worker_.connection_finished(s);
 }
 
-// ---- timers ------------------------------------------------------------------
+// ---- timers ----
+
+uint64_t Session::forward_limit_ms() const {
+  const auto& l = config_->limits;
+  if (!exchange_.request_complete) return static_cast<uint64_t>(l.request_body_timeout_ms);
+  if (!exchange_.response_started) return static_cast<uint64_t>(l.response_timeout_ms);
+  return static_cast<uint64_t>(l.idle_timeout_ms);
+}
+
+// The timer runs from the last byte moved; it fires late rather than being re-armed per read.
+void Session::on_forward_timeout() {
+  const uint64_t idle = uv_now(worker_.loop()) - last_activity_;
+  const uint64_t limit = forward_limit_ms();
+  if (idle < limit) return arm(TimerKind::ForwardTimeout, limit - idle);
+  if (exchange_.in_flight && exchange_.request_complete && !exchange_.response_started)
+    return reply_and_close(rules::Reason::UpstreamTimeout,
+                           "sluice: " + host_port_text(host_, port_) + " sent no response within " +
+                               std::to_string(limit) + " ms",
+                           Termination::IdleTimeout);
+  close_now(Termination::IdleTimeout);  // a body that stopped arriving, or a response that stopped streaming
+}
 
 void Session::arm(TimerKind kind, uint64_t ms) {
   if (!timer_.live()) return;
@@ -525,21 +544,14 @@ void Session::on_timer(uv_timer_t* t) {
         return;
       case TimerKind::HeaderTimeout:
         if (!s->got_bytes_ && s->requests_ == 0) return s->close_now(Termination::HeaderTimeout);
-        return s->reply_and_close(408, "header-timeout",
+        return s->reply_and_close(rules::Reason::HeaderTimeout,
                                   "sluice: request head not received within " +
                                       std::to_string(limits.header_timeout_ms) + " ms",
                                   Termination::HeaderTimeout);
-      case TimerKind::IdleTimeout: {
-        uint64_t idle = uv_now(s->worker_.loop()) - s->last_activity_;
-        uint64_t limit = static_cast<uint64_t>(limits.idle_timeout_ms);
-        if (idle < limit) return s->arm(TimerKind::IdleTimeout, limit - idle);
-        if (s->state_ == State::Forwarding && s->request_in_flight_ && !s->response_started_)
-          return s->reply_and_close(504, "upstream-timeout",
-                                    "sluice: " + host_port_text(s->host_, s->port_) + " sent no response within " +
-                                        std::to_string(limits.idle_timeout_ms) + " ms",
-                                    Termination::IdleTimeout);
+      case TimerKind::KeepAliveTimeout:
         return s->close_now(Termination::IdleTimeout);
-      }
+      case TimerKind::ForwardTimeout:
+        return s->on_forward_timeout();
       case TimerKind::AskTimeout:
         return s->on_ask_timeout();
       case TimerKind::LingerTimeout:

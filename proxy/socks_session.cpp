@@ -56,14 +56,14 @@ SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::C
       judge_(worker, client_info_, policy_, std::move(rules), config_->remembered.get()),
       pending_(std::move(first_bytes)),
       dialer_(worker, *config_, policy_),
-      relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.idle_timeout_ms)) {
+      relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.tunnel_idle_timeout_ms)) {
   client_ = std::move(stream);
   client_.get()->handle.data = this;
   ++open_handles_;
   timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });
   timer_.get()->data = this;
   ++open_handles_;
-  decision_.kind = "socks";
+  decision_.kind = ConnKind::Socks;
 }
 
 SocksSession::~SocksSession() = default;
@@ -76,7 +76,7 @@ void SocksSession::start() {
 
 void SocksSession::refuse(const std::string&) {
   if (!pending_.empty() && pending_[0] == 0x04) return refuse_socks4();
-  reply_and_close(socks5::method_reply(socks5::kMethodNone), "too-many-connections",
+  reply_and_close(socks5::method_reply(socks5::kMethodNone), rules::Reason::TooManyConnections,
                   Outcome{"socks_method", socks5::kMethodNone, false});
 }
 
@@ -84,7 +84,7 @@ void SocksSession::drain() {
   if (state_ == State::Asking) {
     // Nobody will answer a stopping proxy: refuse now rather than at the drain deadline.
     stop_asking(false);
-    return refuse_request(socks5::Reply::GeneralFailure, "shutting-down");
+    return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::ShuttingDown);
   }
   bool idle = (state_ == State::Greeting || state_ == State::Authenticating || state_ == State::ReadingRequest) &&
               pending_.empty();
@@ -94,11 +94,11 @@ void SocksSession::drain() {
 // SOCKS4 and 4a are not spoken: the request is refused in SOCKS4's own words
 // (VN 0, CD 91 "rejected or failed") before any more of it is read.
 void SocksSession::refuse_socks4() {
-  decision_.kind = "socks4";
+  decision_.kind = ConnKind::Socks4;
   if (worker_.log().denials_enabled())
     worker_.log().denial("sluice: refused a SOCKS4 request from " + client_info_.addr +
                          ": sluice speaks SOCKS5 only (use socks5h://)");
-  reply_and_close(std::string("\x00\x5b\x00\x00\x00\x00\x00\x00", 8), "socks4-unsupported",
+  reply_and_close(std::string("\x00\x5b\x00\x00\x00\x00\x00\x00", 8), rules::Reason::Socks4Unsupported,
                   Outcome{"socks4_reply", 91, false});
 }
 
@@ -131,7 +131,7 @@ void SocksSession::client_data(char* block, size_t n) {
 
 void SocksSession::client_eof() {
   client_eof_ = true;
-  if (state_ == State::ReadingRequest && !pending_.empty()) return refuse_request(socks5::Reply::GeneralFailure, "bad-request");
+  if (state_ == State::ReadingRequest && !pending_.empty()) return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::BadRequest);
   close_now(Termination::ClientEof);
 }
 
@@ -142,7 +142,7 @@ void SocksSession::parse() {
         auto g = socks5::parse_greeting(pending_);
         if (g.status == socks5::Status::NeedMore) return update_reading();
         if (g.status == socks5::Status::Error)
-          return reply_and_close(socks5::method_reply(socks5::kMethodNone), "bad-greeting",
+          return reply_and_close(socks5::method_reply(socks5::kMethodNone), rules::Reason::BadGreeting,
                                  Outcome{"socks_method", socks5::kMethodNone, false});
         pending_.erase(0, g.consumed);
         on_greeting(g);
@@ -152,7 +152,7 @@ void SocksSession::parse() {
         auto u = socks5::parse_user_pass(pending_);
         if (u.status == socks5::Status::NeedMore) return update_reading();
         if (u.status == socks5::Status::Error)
-          return reply_and_close(socks5::user_pass_reply(false), "bad-auth", Outcome{"socks_auth", 1, false});
+          return reply_and_close(socks5::user_pass_reply(false), rules::Reason::BadAuth, Outcome{"socks_auth", 1, false});
         pending_.erase(0, u.consumed);
         on_user_pass(u);
         break;
@@ -162,8 +162,8 @@ void SocksSession::parse() {
         if (r.status == socks5::Status::NeedMore) return update_reading();
         if (r.status == socks5::Status::Error)
           return refuse_request(r.error_reply, r.error_reply == socks5::Reply::AddressTypeNotSupported
-                                                   ? "address-type-not-supported"
-                                                   : "bad-request");
+                                                   ? rules::Reason::AddressTypeNotSupported
+                                                   : rules::Reason::BadRequest);
         pending_.erase(0, r.consumed);  // what remains is early tunnel data, held until the verdict
         return on_request(r);
       }
@@ -183,7 +183,7 @@ void SocksSession::on_greeting(const socks5::Greeting& g) {
   uint8_t method = need_auth ? socks5::kMethodUserPass : socks5::kMethodNoAuth;
   if (!offers(method))
     return reply_and_close(socks5::method_reply(socks5::kMethodNone),
-                           need_auth ? "proxy-auth-required" : "no-acceptable-method",
+                           need_auth ? rules::Reason::ProxyAuthRequired : rules::Reason::NoAcceptableMethod,
                            Outcome{"socks_method", socks5::kMethodNone, false});
   write(socks5::method_reply(method));
   state_ = need_auth ? State::Authenticating : State::ReadingRequest;
@@ -191,7 +191,7 @@ void SocksSession::on_greeting(const socks5::Greeting& g) {
 
 void SocksSession::on_user_pass(const socks5::UserPass& u) {
   if (!rules::credentials_match(*listener_config_->auth, u.username, u.password))
-    return reply_and_close(socks5::user_pass_reply(false), "proxy-auth-failed", Outcome{"socks_auth", 1, false});
+    return reply_and_close(socks5::user_pass_reply(false), rules::Reason::ProxyAuthFailed, Outcome{"socks_auth", 1, false});
   write(socks5::user_pass_reply(true));
   state_ = State::ReadingRequest;
 }
@@ -211,13 +211,13 @@ void SocksSession::on_request(const socks5::Request& r) {
     default: decision_.method = "command-" + std::to_string(r.command);
   }
   if (r.command != static_cast<uint8_t>(socks5::Command::Connect))
-    return refuse_request(socks5::Reply::CommandNotSupported, "command-not-supported");
+    return refuse_request(socks5::Reply::CommandNotSupported, rules::Reason::CommandNotSupported);
   auto host = rules::canonicalize_host(r.host);
-  if (!host) return refuse_request(socks5::Reply::GeneralFailure, "bad-host");
+  if (!host) return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::BadHost);
   host_ = std::move(host.value());
   port_ = r.port;
   decision_.host = host_.text;
-  decision_.verdict = judge_.connect(decision_.kind, host_, port_);
+  decision_.verdict = judge_.connect(to_string(decision_.kind), host_, port_);
   if (decision_.verdict.action == rules::Action::Ask) return ask();
   act_on_verdict();
 }
@@ -226,7 +226,7 @@ void SocksSession::on_request(const socks5::Request& r) {
 
 void SocksSession::ask() {
   state_ = State::Asking;
-  AskRequest r{decision_.verdict.policy, client_info_.listener->name, decision_.kind, host_.text, port_,
+  AskRequest r{decision_.verdict.policy, client_info_.listener->name, to_string(decision_.kind), host_.text, port_,
                client_info_.id, client_info_.addr, client_info_.peer};
   ask_ticket_ = worker_.ask(r, [this](const AskAnswer& a) {
     try {
@@ -237,7 +237,7 @@ void SocksSession::ask() {
   }, &decision_.question);
   if (ask_ticket_ == 0) {
     decision_.verdict.action = rules::Action::Deny;
-    decision_.verdict.reason = "ask-unavailable";
+    decision_.verdict.reason = rules::Reason::AskUnavailable;
     return act_on_verdict();
   }
   ask_started_ms_ = uv_now(worker_.loop());
@@ -252,8 +252,8 @@ void SocksSession::on_answer(const AskAnswer& a) {
   rules::Verdict human = decision_.verdict;
   human.action = a.action;
   const bool earlier = a.by == "remembered";
-  if (a.action == rules::Action::Allow) human.reason = earlier ? "remembered-allow" : "ask-allowed";
-  else human.reason = earlier ? "remembered-deny" : "ask-denied";
+  if (a.action == rules::Action::Allow) human.reason = earlier ? rules::Reason::RememberedAllow : rules::Reason::AskAllowed;
+  else human.reason = earlier ? rules::Reason::RememberedDeny : rules::Reason::AskDenied;
   human.rule = rules::to_string(a.remember);
   human.error.clear();
   if (a.question != 0) decision_.question = a.question;
@@ -267,7 +267,7 @@ void SocksSession::on_ask_timeout() {
   stop_asking(true);
   cause_ = Termination::AskTimeout;
   decision_.verdict.action = rules::Action::Deny;
-  decision_.verdict.reason = "ask-timeout";
+  decision_.verdict.reason = rules::Reason::AskTimeout;
   decision_.ask_ms = static_cast<double>(uv_now(worker_.loop()) - ask_started_ms_);
   act_on_verdict();
 }
@@ -280,7 +280,7 @@ void SocksSession::act_on_verdict() {
   const rules::Verdict& v = decision_.verdict;
   if (!v.allowed()) {
     if (port_ == 22 && policy_ != nullptr && policy_->ssh_in_band_reason) return send_in_band_reason();
-    return refuse_request(socks5::Reply::NotAllowed, v.reason.c_str());
+    return refuse_request(socks5::Reply::NotAllowed, v.reason);
   }
   state_ = State::Dialing;
   update_reading();  // after an ask the client was being read; not a byte more until the reply
@@ -302,7 +302,7 @@ void SocksSession::send_in_band_reason() {
   decision_.in_band_reason = true;
   std::string bytes = socks5::reply(socks5::Reply::Succeeded);
   bytes += ssh_disconnect_banner(denial_message(decision_.verdict, host_, port_));
-  reply_and_close(std::move(bytes), decision_.verdict.reason.c_str(), reply_outcome(socks5::Reply::Succeeded, true));
+  reply_and_close(std::move(bytes), decision_.verdict.reason, reply_outcome(socks5::Reply::Succeeded, true));
 }
 
 void SocksSession::on_dialed(Dialer::Outcome& o) {
@@ -313,13 +313,13 @@ void SocksSession::on_dialed(Dialer::Outcome& o) {
   decision_.address_class = o.address_class;
   if (o.verdict) decision_.verdict = *o.verdict;  // on_resolved spoke
   switch (o.failure) {
-    case Dialer::Failure::DnsFailed: return refuse_request(socks5::Reply::HostUnreachable, "dns-failed");
-    case Dialer::Failure::AddressDenied: return refuse_request(socks5::Reply::NotAllowed, "resolved-address-denied");
+    case Dialer::Failure::DnsFailed: return refuse_request(socks5::Reply::HostUnreachable, rules::Reason::DnsFailed);
+    case Dialer::Failure::AddressDenied: return refuse_request(socks5::Reply::NotAllowed, rules::Reason::ResolvedAddressDenied);
     case Dialer::Failure::RefusedByRules:
       if (port_ == 22 && policy_ != nullptr && policy_->ssh_in_band_reason) return send_in_band_reason();
-      return refuse_request(socks5::Reply::NotAllowed, decision_.verdict.reason.c_str());
-    case Dialer::Failure::ConnectFailed: return refuse_request(connect_failure_reply(o.uv_error), "connect-failed");
-    case Dialer::Failure::ConnectTimeout: return refuse_request(socks5::Reply::TtlExpired, "connect-timeout");
+      return refuse_request(socks5::Reply::NotAllowed, decision_.verdict.reason);
+    case Dialer::Failure::ConnectFailed: return refuse_request(connect_failure_reply(o.uv_error), rules::Reason::ConnectFailed);
+    case Dialer::Failure::ConnectTimeout: return refuse_request(socks5::Reply::TtlExpired, rules::Reason::ConnectTimeout);
     case Dialer::Failure::None: break;
   }
   upstream_ = std::move(o.stream);
@@ -360,12 +360,12 @@ void SocksSession::update_reading() {
 
 // ---- replies and closing ---------------------------------------------------------
 
-void SocksSession::refuse_request(socks5::Reply code, const char* error) {
+void SocksSession::refuse_request(socks5::Reply code, rules::Reason error) {
   bool denied = code == socks5::Reply::NotAllowed;
   reply_and_close(socks5::reply(code), error, reply_outcome(code, denied));
 }
 
-void SocksSession::reply_and_close(std::string bytes, const char* error, Outcome outcome) {
+void SocksSession::reply_and_close(std::string bytes, rules::Reason error, Outcome outcome) {
   if (cause_ == Termination::None) cause_ = Termination::Refused;
   if (state_ == State::Closing || closed_) return;
   decision_.error = error;
@@ -463,8 +463,8 @@ void SocksSession::on_timer(uv_timer_t* t) {
       case TimerKind::HandshakeTimeout:
         s->cause_ = Termination::HeaderTimeout;
         if (s->state_ == State::ReadingRequest)
-          return s->refuse_request(socks5::Reply::GeneralFailure, "header-timeout");
-        s->decision_.error = "header-timeout";
+          return s->refuse_request(socks5::Reply::GeneralFailure, rules::Reason::HeaderTimeout);
+        s->decision_.error = rules::Reason::HeaderTimeout;
         log_decision(s->worker_, s->client_info_, s->decision_, Outcome{"socks_method", socks5::kMethodNone, false});
         return s->close_now(Termination::HeaderTimeout);
       case TimerKind::AskTimeout:

@@ -73,8 +73,8 @@ class SocksSession {
   void update_reading();
 
   // Logs the decision, sends `bytes` and closes (lingering).
-  void reply_and_close(std::string bytes, const char* error, Outcome outcome);
-  void refuse_request(socks5::Reply code, const char* error);
+  void reply_and_close(std::string bytes, rules::Reason error, Outcome outcome);
+  void refuse_request(socks5::Reply code, rules::Reason error);
   void write(std::string bytes);
   static void on_write(uv_write_t*, int);
   static void on_shutdown(uv_shutdown_t*, int);

@@ -2,6 +2,7 @@
 // codes answer "why did this end" without reading the code. The first cause noted wins:
 // a reply followed by its lingering drain is "refused", not "linger".
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace sluice::proxy {
@@ -42,6 +43,8 @@ inline constexpr const char* termination_text(Termination t) {
   }
   return "proxy-error";
 }
+
+inline constexpr size_t kTerminationCount = static_cast<size_t>(Termination::ProxyError) + 1;
 
 inline constexpr Termination kAllTerminations[] = {
     Termination::ClientEof,  Termination::UpstreamEof,   Termination::ClientReset, Termination::UpstreamReset,

@@ -380,6 +380,8 @@ class Loader {
     }
     if (const auto& l = root["limits"];
         l && check_map(l, "limits", {"header_timeout_ms", "connect_timeout_ms", "idle_timeout_ms", "drain_timeout_ms",
+                                     "keepalive_timeout_ms", "response_timeout_ms", "request_body_timeout_ms",
+                                     "tunnel_idle_timeout_ms",
                                      "max_header_bytes", "max_headers", "max_request_line_bytes", "max_connections",
                                      "max_connections_per_listener", "lua_instruction_budget", "lua_memory_kb",
                                      "ask_timeout_ms"})) {
@@ -387,6 +389,14 @@ class Loader {
       positive(l["header_timeout_ms"], "header_timeout_ms", lim.header_timeout_ms, 3600000);
       positive(l["connect_timeout_ms"], "connect_timeout_ms", lim.connect_timeout_ms, 3600000);
       positive(l["idle_timeout_ms"], "idle_timeout_ms", lim.idle_timeout_ms, 86400000);
+      // The named waits follow idle_timeout_ms unless set themselves.
+      for (auto [key, field] : {std::pair{"keepalive_timeout_ms", &lim.keepalive_timeout_ms},
+                                std::pair{"response_timeout_ms", &lim.response_timeout_ms},
+                                std::pair{"request_body_timeout_ms", &lim.request_body_timeout_ms},
+                                std::pair{"tunnel_idle_timeout_ms", &lim.tunnel_idle_timeout_ms}}) {
+        *field = lim.idle_timeout_ms;
+        positive(l[key], key, *field, 86400000);
+      }
       positive(l["drain_timeout_ms"], "drain_timeout_ms", lim.drain_timeout_ms, 3600000);
       positive(l["max_header_bytes"], "max_header_bytes", lim.max_header_bytes, 16 * 1024 * 1024);
       positive(l["max_connections"], "max_connections", lim.max_connections, 10000000);

@@ -44,6 +44,11 @@ struct Limits {
   int header_timeout_ms = 10000;
   int connect_timeout_ms = 10000;
   int idle_timeout_ms = 600000;
+  // Each named wait; unset, each is idle_timeout_ms (the one timeout of earlier versions).
+  int keepalive_timeout_ms = 600000;     // a kept-alive client connection waiting for its next request
+  int response_timeout_ms = 600000;      // a forwarded request waiting for its response head
+  int request_body_timeout_ms = 600000;  // a client silent while its request body is still due
+  int tunnel_idle_timeout_ms = 600000;   // a tunnel (CONNECT, SOCKS5, upgraded) with no byte either way
   int drain_timeout_ms = 10000;
   size_t max_header_bytes = 65536;
   size_t max_headers = 100;                  // header fields in one request head (431 beyond)

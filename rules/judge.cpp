@@ -21,20 +21,20 @@ Verdict ConnectionJudge::from_hook(const HookResult& r, Hook hook) const {
   switch (r.kind) {
     case HookResult::Kind::Allow:
       v.action = Action::Allow;
-      v.reason = "allowed-by-script";
+      v.reason = Reason::AllowedByScript;
       break;
     case HookResult::Kind::Deny:
       v.action = Action::Deny;
-      v.reason = "denied-by-script";
+      v.reason = Reason::DeniedByScript;
       break;
     case HookResult::Kind::Ask:
       v.action = Action::Ask;
-      v.reason = "ask-by-script";
+      v.reason = Reason::AskByScript;
       break;
     case HookResult::Kind::Error:
     case HookResult::Kind::None:
       v.action = policy_.on_error == Action::Allow ? Action::Allow : Action::Deny;
-      v.reason = v.action == Action::Allow ? "allowed-on-script-error" : "script-error";
+      v.reason = v.action == Action::Allow ? Reason::AllowedOnScriptError : Reason::ScriptError;
       v.error = r.error;
       break;
   }
@@ -59,7 +59,7 @@ void ConnectionJudge::set_target(const CanonicalHost& host, uint16_t port) {
 Verdict ConnectionJudge::judge_connect(const CanonicalHost& host, uint16_t port) {
   set_target(host, port);
   if (const HostPattern* p = policy_.deny.match(host, port))
-    return finish(Verdict::of(Action::Deny, "denied-by-rule", p->source, policy_.name));
+    return finish(Verdict::of(Action::Deny, Reason::DeniedByRule, p->source, policy_.name));
   if (lua_ && lua_->has(Hook::Connect)) {
     HookResult r = lua_->on_connect(lua_conn_);
     if (r.kind != HookResult::Kind::None) return finish(overlay_remembered(from_hook(r, Hook::Connect), remembered_, host.text, port));

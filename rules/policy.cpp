@@ -12,11 +12,11 @@ const char* to_string(Action a) {
 }
 
 Verdict Policy::judge(const CanonicalHost& host, uint16_t port) const {
-  if (const HostPattern* p = deny.match(host, port)) return Verdict::of(Action::Deny, "denied-by-rule", p->source, name);
-  if (const HostPattern* p = allow.match(host, port)) return Verdict::of(Action::Allow, "allowed-by-rule", p->source, name);
-  if (default_action == Action::Allow) return Verdict::of(Action::Allow, "default-allow", "default", name);
-  if (default_action == Action::Ask) return Verdict::of(Action::Ask, "ask-by-default", "default", name);
-  return Verdict::of(Action::Deny, "not-in-allowlist", "default", name);
+  if (const HostPattern* p = deny.match(host, port)) return Verdict::of(Action::Deny, Reason::DeniedByRule, p->source, name);
+  if (const HostPattern* p = allow.match(host, port)) return Verdict::of(Action::Allow, Reason::AllowedByRule, p->source, name);
+  if (default_action == Action::Allow) return Verdict::of(Action::Allow, Reason::DefaultAllow, "default", name);
+  if (default_action == Action::Ask) return Verdict::of(Action::Ask, Reason::AskByDefault, "default", name);
+  return Verdict::of(Action::Deny, Reason::NotInAllowlist, "default", name);
 }
 
 const char* to_string(PolicyList l) { return l == PolicyList::Allow ? "allow" : "deny"; }

@@ -11,6 +11,7 @@
 
 #include "rules/host.hpp"
 #include "rules/host_set.hpp"
+#include "rules/reason.hpp"
 
 namespace sluice::rules {
 
@@ -20,12 +21,8 @@ const char* to_string(Action a);
 
 struct Verdict {
   Action action = Action::Deny;
-  // Machine-readable code, sent to clients as X-Sluice-Reason on denial:
-  // "denied-by-rule", "not-in-allowlist", "allowed-by-rule", "default-allow", "ask-by-default",
-  // "denied-by-script", "allowed-by-script", "ask-by-script", "script-error",
-  // "allowed-on-script-error"; after an ask: "ask-allowed", "ask-denied", "ask-timeout",
-  // "ask-unavailable", "remembered-allow", "remembered-deny".
-  std::string reason;
+  // Machine-readable code (rules/reason.hpp), sent to clients as X-Sluice-Reason on denial.
+  Reason reason = Reason::None;
   std::string rule;    // the pattern as written, "default", or the script as written
   std::string policy;  // policy name
   std::string hook;     // the Lua hook that decided ("on_connect", ...), empty for list verdicts
@@ -34,10 +31,10 @@ struct Verdict {
   // Report mode: the policy would have refused (action was Deny or Ask); it is allowed.
   bool would_deny = false;
   bool allowed() const { return action == Action::Allow; }
-  static Verdict of(Action action, std::string reason, std::string rule, std::string policy) {
+  static Verdict of(Action action, Reason reason, std::string rule, std::string policy) {
     Verdict v;
     v.action = action;
-    v.reason = std::move(reason);
+    v.reason = reason;
     v.rule = std::move(rule);
     v.policy = std::move(policy);
     return v;

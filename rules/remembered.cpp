@@ -149,7 +149,7 @@ Verdict overlay_remembered(const Verdict& v, const Remembered* remembered, std::
   if (a == nullptr) return v;
   Verdict out = v;
   out.action = a->action;
-  out.reason = a->action == Action::Allow ? "remembered-allow" : "remembered-deny";
+  out.reason = a->action == Action::Allow ? Reason::RememberedAllow : Reason::RememberedDeny;
   out.rule = to_string(a->scope);
   return out;
 }

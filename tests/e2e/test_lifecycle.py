@@ -29,6 +29,7 @@ resolver:
 limits:
   drain_timeout_ms: DRAIN
   header_timeout_ms: HEADER
+EXTRA
 log:
   path: "{log}"
 """
@@ -60,9 +61,9 @@ def unix_refused(path):
 
 
 class LifecycleTest(E2E):
-    def config(self, allow="allowed.test, echo.test", drain=10000, header=10000):
+    def config(self, allow="allowed.test, echo.test", drain=10000, header=10000, extra=""):
         return (CONFIG.replace("ALLOW", allow).replace("DNSPORT", str(self.dns.port))
-                .replace("DRAIN", str(drain)).replace("HEADER", str(header)))
+                .replace("DRAIN", str(drain)).replace("HEADER", str(header)).replace("EXTRA\n", extra))
 
     def start(self, **kw):
         s = self.start_sluice_for_test(self.config(**kw))
@@ -209,6 +210,39 @@ class LifecycleTest(E2E):
         self.assertLess(time.monotonic() - started, 5 * SLOW)
 
     # --- limits ---------------------------------------------------------------------
+
+    def test_each_named_wait_has_its_own_timeout(self):
+        # Short keep-alive, tunnel and response waits; the rest long: each closes only its own case.
+        ms = int(400 * SLOW)
+        s, port = self.start(extra="  keepalive_timeout_ms: %d\n  tunnel_idle_timeout_ms: %d\n"
+                                   "  response_timeout_ms: %d\n  request_body_timeout_ms: %d\n  idle_timeout_ms: 600000\n"
+                                   % (ms, ms, ms, ms))
+        # Keep-alive: after a response, a connection that sends nothing more is closed.
+        with Raw(port) as c:
+            c.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % self.url("allowed.test", "/hello?ka").encode())
+            self.assertEqual(c.read_response()[0], 200)
+            started = time.monotonic()
+            self.assertTrue(c.closed_by_peer(10))
+            self.assertGreater(time.monotonic() - started, 0.3 * SLOW)
+            client = c.local_address()
+        close = s.wait_log(lambda e: e["event"] == "close" and e.get("client") == client, what="keep-alive close")[0]
+        self.assertEqual(close["cause"], "idle-timeout")
+        # Tunnel: a silent CONNECT tunnel is closed.
+        t = self.open_tunnel(port)
+        self.assertTrue(t.closed_by_peer(10))
+        # Response: an upstream that never answers (the sink waits for a FIN sluice never sends): 504.
+        with Raw(port) as c:
+            c.send(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: x\r\n\r\n" % self.sink.port)
+            status, headers, _ = c.read_response()
+            self.assertEqual((status, headers["x-sluice-reason"]), (504, "upstream-timeout"))
+        # Request body: a client that stops half way through its body is cut.
+        with Raw(port) as c:
+            c.send(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"
+                   % self.url("allowed.test", "/echo?stalled").encode())
+            self.assertTrue(c.closed_by_peer(10))
+            client = c.local_address()
+        close = s.wait_log(lambda e: e["event"] == "close" and e.get("client") == client, what="stalled body")[0]
+        self.assertEqual(close["cause"], "idle-timeout")
 
     def test_header_timeout_is_408(self):
         s, port = self.start(header=300)

@@ -9,9 +9,10 @@ import socket
 import stat
 import struct
 import tempfile
+import time
 import unittest
 
-from harness import (E2E, Background, Raw, curl, free_port, sha256, upstream, wait_for)
+from harness import (E2E, SLOW, Background, Raw, curl, free_port, sha256, upstream, wait_for)
 
 CONFIG = """
 listeners:
@@ -234,6 +235,7 @@ class ServeTest(E2E):
         self.assertEqual((closes[0]["cause"], closes[0]["requests"], closes[0]["bytes_up"]), ("client-eof", 0, 0))
         c = Raw(self.port)
         client = c.local_address()
+        time.sleep(0.3 * SLOW)  # accepted by then: a reset in the accept queue never reaches sluice
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.close()
         closes = self.sluice.wait_log(lambda e: e["event"] == "close" and e.get("client") == client,

@@ -68,10 +68,10 @@ TEST_CASE("ControlPlane: retired snapshots are handed out only when nothing hold
   CHECK(r.body.find("version")->as_integer(0, 9) == 2);
   auto now = plane.config();
   CHECK(now.get() != old);
-  CHECK(judge(*now, "b.test").reason == "allowed-by-rule");
-  CHECK(judge(*now, "a.test").reason == "not-in-allowlist");
-  CHECK(judge(*now, "d.test").reason == "denied-by-rule");  // the other list came along
-  CHECK(judge(*held, "a.test").reason == "allowed-by-rule");  // the held snapshot is untouched
+  CHECK(sluice::rules::to_string(judge(*now, "b.test").reason) == "allowed-by-rule");
+  CHECK(sluice::rules::to_string(judge(*now, "a.test").reason) == "not-in-allowlist");
+  CHECK(sluice::rules::to_string(judge(*now, "d.test").reason) == "denied-by-rule");  // the other list came along
+  CHECK(sluice::rules::to_string(judge(*held, "a.test").reason) == "allowed-by-rule");  // the held snapshot is untouched
 
   // While `held` lives, the snapshot it points to is never handed out to be freed.
   bool freed_old = false;

@@ -12,7 +12,7 @@ namespace rules = sluice::rules;
 
 namespace {
 
-Decision decision(const char* kind, rules::Action action, const char* reason, const char* error = "") {
+Decision decision(ConnKind kind, rules::Action action, rules::Reason reason, rules::Reason error = rules::Reason::None) {
   Decision d;
   d.kind = kind;
   d.verdict.action = action;
@@ -20,6 +20,12 @@ Decision decision(const char* kind, rules::Action action, const char* reason, co
   d.error = error;
   return d;
 }
+
+uint64_t decisions(WorkerMetrics& m, const char* listener, ConnKind kind, size_t action) {
+  return m.listeners[listener].decisions[static_cast<size_t>(kind)][action];
+}
+
+uint64_t denials(const WorkerMetrics& m, rules::Reason r) { return m.denials[rules::index_of(r)]; }
 
 }  // namespace
 
@@ -48,34 +54,36 @@ TEST_CASE("LatencyHistogram: a value lands in the first bucket whose bound it do
 TEST_CASE("WorkerMetrics: decisions by listener, kind and verdict; refusals by reason; merge") {
   WorkerMetrics a, b;
   Outcome ok{"status", 200, false};
-  Decision allowed = decision("connect", rules::Action::Allow, "allowed-by-rule");
+  Decision allowed = decision(ConnKind::Connect, rules::Action::Allow, rules::Reason::AllowedByRule);
   allowed.dns_ms = 1.5;
   allowed.connect_ms = 0.3;
   a.decided("l1", allowed, ok);
-  a.decided("l1", decision("http", rules::Action::Deny, "not-in-allowlist"), Outcome{"status", 403, true});
+  a.decided("l1", decision(ConnKind::Http, rules::Action::Deny, rules::Reason::NotInAllowlist), Outcome{"status", 403, true});
   // Allowed by the policy, then failed: counted as an allow decision and as a refusal by its error.
-  a.decided("l1", decision("connect", rules::Action::Allow, "allowed-by-rule", "dns-failed"), Outcome{"status", 502, false});
+  a.decided("l1", decision(ConnKind::Connect, rules::Action::Allow, rules::Reason::AllowedByRule, rules::Reason::DnsFailed), Outcome{"status", 502, false});
   // Refused before any verdict (a bad request): verdict "deny".
-  a.decided("l2", decision("http", rules::Action::Deny, "", "bad-request"), Outcome{"status", 400, false});
+  a.decided("l2", decision(ConnKind::Http, rules::Action::Deny, rules::Reason::None, rules::Reason::BadRequest), Outcome{"status", 400, false});
   a.accepted("l1");
-  a.closed("l1", 10, 20);
-  b.decided("l1", decision("connect", rules::Action::Allow, "allowed-by-rule"), ok);
+  a.closed("l1", 10, 20, Termination::ClientEof);
+  b.decided("l1", decision(ConnKind::Connect, rules::Action::Allow, rules::Reason::AllowedByRule), ok);
   b.accepted("l1");
-  b.closed("l1", 1, 2);
+  b.closed("l1", 1, 2, Termination::Refused);
   b.loop_probe = true;
   b.loop_lag.observe_ms(2);
   b.loop_max = {2, 0.25};
   a.merge(b);
-  CHECK(a.listeners["l1"].decisions["connect|allow"] == 3);
-  CHECK(a.listeners["l1"].decisions["http|deny"] == 1);
-  CHECK(a.listeners["l2"].decisions["http|deny"] == 1);
+  CHECK(decisions(a, "l1", ConnKind::Connect, 0) == 3);  // allow
+  CHECK(decisions(a, "l1", ConnKind::Http, 1) == 1);     // deny
+  CHECK(decisions(a, "l2", ConnKind::Http, 1) == 1);
   CHECK(a.listeners["l1"].accepted == 2);
   CHECK(a.listeners["l1"].bytes_up == 11);
   CHECK(a.listeners["l1"].bytes_down == 22);
-  CHECK(a.denials["not-in-allowlist"] == 1);
-  CHECK(a.denials["dns-failed"] == 1);
-  CHECK(a.denials["bad-request"] == 1);
-  CHECK(a.denials.count("allowed-by-rule") == 0);
+  CHECK(denials(a, rules::Reason::NotInAllowlist) == 1);
+  CHECK(denials(a, rules::Reason::DnsFailed) == 1);
+  CHECK(denials(a, rules::Reason::BadRequest) == 1);
+  CHECK(denials(a, rules::Reason::AllowedByRule) == 0);
+  CHECK(a.closes[static_cast<size_t>(Termination::ClientEof)] == 1);
+  CHECK(a.closes[static_cast<size_t>(Termination::Refused)] == 1);
   CHECK(a.dns.count == 1);
   CHECK(a.connect.count == 1);
   CHECK(a.loop_probe);
@@ -93,6 +101,8 @@ TEST_CASE("WorkerMetrics: decisions by listener, kind and verdict; refusals by r
   CHECK(text.find("# TYPE sluice_decisions_total counter\n") != std::string::npos);
   CHECK(text.find("sluice_decisions_total{listener=\"l1\",kind=\"connect\",verdict=\"allow\"} 3\n") != std::string::npos);
   CHECK(text.find("sluice_denials_total{reason=\"dns-failed\"} 1\n") != std::string::npos);
+  CHECK(text.find("sluice_connections_closed_total{cause=\"client-eof\"} 1\n") != std::string::npos);
+  CHECK(text.find("sluice_decisions_total{listener=\"l2\",kind=\"http\",verdict=\"deny\"} 1\n") != std::string::npos);
   CHECK(text.find("sluice_bytes_total{listener=\"l1\",direction=\"down\"} 22\n") != std::string::npos);
   CHECK(text.find("sluice_connections_open{listener=\"l1\"} 4\n") != std::string::npos);
   CHECK(text.find("sluice_dns_duration_seconds_bucket{le=\"0.0016\"} 1\n") != std::string::npos);  // 1.5 ms

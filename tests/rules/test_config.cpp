@@ -64,13 +64,13 @@ TEST_CASE("a full config file loads with every value") {
   CHECK_FALSE(cfg.policy("open")->ssh_in_band_reason);
   CHECK(cfg.policy("nope") == nullptr);
 
-  CHECK(judge(cfg, "agents", "api.github.com", 443).reason == "allowed-by-rule");
-  CHECK(judge(cfg, "agents", "api.example.com", 80).reason == "not-in-allowlist");
-  CHECK(judge(cfg, "agents", "x.evil.example", 443).reason == "denied-by-rule");
+  CHECK(sluice::rules::to_string(judge(cfg, "agents", "api.github.com", 443).reason) == "allowed-by-rule");
+  CHECK(sluice::rules::to_string(judge(cfg, "agents", "api.example.com", 80).reason) == "not-in-allowlist");
+  CHECK(sluice::rules::to_string(judge(cfg, "agents", "x.evil.example", 443).reason) == "denied-by-rule");
   CHECK(judge(cfg, "agents", "2001:db8::1", 443).rule == "[2001:db8::1]:443");
-  CHECK(judge(cfg, "open", "anything.test", 22).reason == "default-allow");
-  CHECK(judge(cfg, "open", "169.254.169.254", 80).reason == "denied-by-rule");
-  CHECK(judge(cfg, "default", "github.com", 443).reason == "not-in-allowlist");
+  CHECK(sluice::rules::to_string(judge(cfg, "open", "anything.test", 22).reason) == "default-allow");
+  CHECK(sluice::rules::to_string(judge(cfg, "open", "169.254.169.254", 80).reason) == "denied-by-rule");
+  CHECK(sluice::rules::to_string(judge(cfg, "default", "github.com", 443).reason) == "not-in-allowlist");
   const Policy* agents = cfg.policy("agents");
   REQUIRE(agents->rules.size() == 1);
   CHECK(agents->rules[0].name == "full.lua");
@@ -96,8 +96,8 @@ TEST_CASE("a full config file loads with every value") {
   CHECK(cfg.control.state_path() == "/var/lib/sluice/state.json");
   CHECK(cfg.control.sandbox_path() == "/run/sluice/sandboxes");
   CHECK(judge(cfg, "asking", "new.example", 443).action == Action::Ask);
-  CHECK(judge(cfg, "asking", "new.example", 443).reason == "ask-by-default");
-  CHECK(judge(cfg, "asking", "known.example", 443).reason == "allowed-by-rule");
+  CHECK(sluice::rules::to_string(judge(cfg, "asking", "new.example", 443).reason) == "ask-by-default");
+  CHECK(sluice::rules::to_string(judge(cfg, "asking", "known.example", 443).reason) == "allowed-by-rule");
 }
 
 TEST_CASE("a minimal config takes every default") {
@@ -342,4 +342,24 @@ TEST_CASE("config errors are all collected") {
                            "t.yaml:5:11: duplicate listener name 'a'", "t.yaml:4:13: listener 'a' uses undefined policy 'missing'",
                            "t.yaml:12:3: unknown key 'bogus' in limits", "t.yaml:11:20: idle_timeout_ms must be"})
     CHECK(got.find(want) != std::string::npos);
+}
+
+TEST_CASE("the named waits follow idle_timeout_ms unless set, and are checked like the other limits") {
+  const std::string head = "listeners:\n  - name: a\n    tcp: 127.0.0.1:0\n    policy: p\npolicies:\n  p: {default: deny}\n";
+  ConfigLoad follows = load_config_text(head + "limits:\n  idle_timeout_ms: 1234\n  response_timeout_ms: 99\n", "t.yaml");
+  INFO(all_errors(follows));
+  REQUIRE(follows.config);
+  const auto& l = follows.config->limits;
+  CHECK(l.keepalive_timeout_ms == 1234);
+  CHECK(l.request_body_timeout_ms == 1234);
+  CHECK(l.tunnel_idle_timeout_ms == 1234);
+  CHECK(l.response_timeout_ms == 99);
+  ConfigLoad defaults = load_config_text(head, "t.yaml");
+  REQUIRE(defaults.config);
+  CHECK(defaults.config->limits.tunnel_idle_timeout_ms == 600000);
+  ConfigLoad bad = load_config_text(head + "limits:\n  tunnel_idle_timeout_ms: 0\n", "t.yaml");
+  CHECK_FALSE(bad.config);
+  REQUIRE(bad.errors.size() == 1);
+  CHECK(bad.errors[0].line == 8);
+  CHECK(bad.errors[0].message.find("tunnel_idle_timeout_ms") != std::string::npos);
 }

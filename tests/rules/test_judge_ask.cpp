@@ -43,7 +43,7 @@ TEST_CASE("ConnectionJudge: remembered answers settle Ask verdicts from the defa
     CAPTURE(row.host);
     Verdict v = j.connect(row.host);
     CHECK(v.action == row.action);
-    CHECK(v.reason == row.reason);
+    CHECK(sluice::rules::to_string(v.reason) == row.reason);
   }
 }
 
@@ -65,22 +65,22 @@ TEST_CASE("ConnectionJudge::answered: the answer stands for the target; on_reque
   CHECK(edits.empty());  // on_request waits for the answer
   Verdict human = first;
   human.action = Action::Allow;
-  human.reason = "ask-allowed";
+  human.reason = sluice::rules::Reason::AskAllowed;
   human.rule = "once";
   Verdict v = j.judge->answered(host("new.test"), 80, human, &req, &edits);
-  CHECK(v.reason == "ask-allowed");
+  CHECK(sluice::rules::to_string(v.reason) == "ask-allowed");
   REQUIRE(edits.size() == 1);
   CHECK(edits[0].value == "new.test");
   // The next request to the same target on this connection is not asked again...
   edits.clear();
   v = j.judge->judge_request(host("new.test"), 80, req, &edits);
-  CHECK(v.reason == "ask-allowed");
+  CHECK(sluice::rules::to_string(v.reason) == "ask-allowed");
   CHECK(edits.size() == 1);
   // ...but on_request still judges each request, and a script asking again has its answer.
   RequestFacts forbidden{"GET", "http://new.test/forbidden", "/forbidden", &headers};
-  CHECK(j.judge->judge_request(host("new.test"), 80, forbidden, &edits).reason == "denied-by-script");
+  CHECK(sluice::rules::to_string(j.judge->judge_request(host("new.test"), 80, forbidden, &edits).reason) == "denied-by-script");
   RequestFacts again{"GET", "http://new.test/again", "/again", &headers};
-  CHECK(j.judge->answered(host("new.test"), 80, human, &again, &edits).reason == "ask-allowed");
+  CHECK(sluice::rules::to_string(j.judge->answered(host("new.test"), 80, human, &again, &edits).reason) == "ask-allowed");
   // Another target asks afresh.
   CHECK(j.judge->judge_request(host("other.test"), 80, req, &edits).action == Action::Ask);
 }

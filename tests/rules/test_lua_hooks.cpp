@@ -40,7 +40,7 @@ TEST_CASE("return forms of on_connect") {
     Verdict v = j.connect("other.test");
     CHECK(v.action == row.action);
     CHECK(v.allowed() == (row.action == Action::Allow));
-    CHECK(v.reason == row.reason);
+    CHECK(sluice::rules::to_string(v.reason) == row.reason);
     CHECK(v.rule == "t.lua");
     CHECK(v.hook == "on_connect");
     CHECK(v.policy == "p");
@@ -56,12 +56,12 @@ TEST_CASE("nil means no opinion: the allow list and the default decide") {
   Judged j(policy({"example.com"}), lua);
   Verdict allowed = j.connect("example.com");
   CHECK(allowed.action == Action::Allow);
-  CHECK(allowed.reason == "allowed-by-rule");
+  CHECK(sluice::rules::to_string(allowed.reason) == "allowed-by-rule");
   CHECK(allowed.rule == "example.com");
   CHECK(allowed.hook.empty());
   Judged k(policy({"example.com"}), lua);
   Verdict denied = k.connect("other.test");
-  CHECK(denied.reason == "not-in-allowlist");
+  CHECK(sluice::rules::to_string(denied.reason) == "not-in-allowlist");
 }
 
 TEST_CASE("judgment order: deny entries, then scripts in order, then allow entries, then default") {
@@ -81,13 +81,13 @@ TEST_CASE("judgment order: deny entries, then scripts in order, then allow entri
   auto calls = [&] { return env.counters->get("calls", 0)->get(0); };
 
   Verdict v = Judged(pol, lua).connect("listed-deny.test");
-  CHECK(v.reason == "denied-by-rule");  // the deny list wins, the script is not asked
+  CHECK(sluice::rules::to_string(v.reason) == "denied-by-rule");  // the deny list wins, the script is not asked
   CHECK(calls() == 0);
   v = Judged(pol, lua).connect("script-denies.test");
-  CHECK(v.reason == "denied-by-script");  // the script wins over the allow list
+  CHECK(sluice::rules::to_string(v.reason) == "denied-by-script");  // the script wins over the allow list
   CHECK(calls() == 1);
   v = Judged(pol, lua).connect("script-allows.test");
-  CHECK(v.reason == "allowed-by-script");  // the script wins over the default
+  CHECK(sluice::rules::to_string(v.reason) == "allowed-by-script");  // the script wins over the default
   CHECK(calls() == 2);
 }
 
@@ -103,12 +103,12 @@ TEST_CASE("several scripts: the first non-nil verdict wins, later scripts are no
   REQUIRE(lua);
   auto pol = policy();
   Verdict v = Judged(pol, lua).connect("x.test");
-  CHECK(v.reason == "denied-by-script");
+  CHECK(sluice::rules::to_string(v.reason) == "denied-by-script");
   CHECK(v.rule == "second.lua");
   CHECK(v.message == "second says no");
   CHECK(env.counters->get("third", 0)->get(0) == 0);
   v = Judged(pol, lua).connect("y.test");
-  CHECK(v.reason == "allowed-by-script");
+  CHECK(sluice::rules::to_string(v.reason) == "allowed-by-script");
   CHECK(v.rule == "third.lua");
   CHECK(env.counters->get("first", 0)->get(0) == 2);
   CHECK(env.counters->get("third", 0)->get(0) == 1);
@@ -119,7 +119,7 @@ TEST_CASE("scripts keep their own globals") {
                            {"b.lua", "x = 'b'\nfunction on_connect(c) if c.state.a == 'a' and x == 'b' then "
                                      "return 'allow' end return 'deny' end"}});
   REQUIRE(lua);
-  CHECK(Judged(policy(), lua).connect("x.test").reason == "allowed-by-script");
+  CHECK(sluice::rules::to_string(Judged(policy(), lua).connect("x.test").reason) == "allowed-by-script");
 }
 
 TEST_CASE("on_connect sees the connection") {
@@ -134,7 +134,7 @@ TEST_CASE("on_connect sees the connection") {
   Judged j(policy(), lua);
   Verdict v = j.judge->judge_connect(host("API.Example.COM."), 8443);
   INFO(v.message);
-  CHECK(v.reason == "allowed-by-script");
+  CHECK(sluice::rules::to_string(v.reason) == "allowed-by-script");
 
   SUBCASE("no peer credentials: c.peer is nil") {
     auto l2 = load_one("function on_connect(c) if c.peer == nil then return 'allow' end end");
@@ -143,7 +143,7 @@ TEST_CASE("on_connect sees the connection") {
     f.peer_known = false;
     f.client = "127.0.0.1:5555";
     ConnectionJudge judge(*pol, l2, f);
-    CHECK(judge.judge_connect(host("x.test"), 443).reason == "allowed-by-script");
+    CHECK(sluice::rules::to_string(judge.judge_connect(host("x.test"), 443).reason) == "allowed-by-script");
   }
 }
 
@@ -198,7 +198,7 @@ TEST_CASE("on_request: method, url, path, headers, and header edits") {
   Verdict v = j.judge_request(host("x.test"), 80, r, &edits);
   INFO(v.message << v.error);
   CHECK(v.allowed());
-  CHECK(v.reason == "allowed-by-rule");
+  CHECK(sluice::rules::to_string(v.reason) == "allowed-by-rule");
   REQUIRE(edits.size() == 2);
   CHECK(edits[0].name == "Authorization");
   CHECK(edits[0].value == "Bearer s3cret");
@@ -236,7 +236,7 @@ TEST_CASE("on_request may refuse; header edits are checked") {
     std::vector<HeaderEdit> edits;
     Verdict v = j.judge_request(host("x.test"), 80, r, &edits);
     CHECK_FALSE(v.allowed());
-    CHECK(v.reason == row.reason);
+    CHECK(sluice::rules::to_string(v.reason) == row.reason);
     CHECK(v.hook == "on_request");
     if (row.error) CHECK(v.error.find(row.error) != std::string::npos);
     if (row.error) CHECK(v.error.find("t.lua:2:") == 0);
@@ -287,7 +287,7 @@ TEST_CASE("plain HTTP: on_connect once per target, on_request per request, never
   CHECK(count("connect:a.test") == 1);
   CHECK(count("request") == 2);
   Verdict post = req("a.test", "POST");
-  CHECK(post.reason == "denied-by-script");
+  CHECK(sluice::rules::to_string(post.reason) == "denied-by-script");
   CHECK(post.hook == "on_request");
   CHECK(post.message == "GET only");
   CHECK(req("b.test", "GET").allowed());
@@ -295,7 +295,7 @@ TEST_CASE("plain HTTP: on_connect once per target, on_request per request, never
   CHECK(count("connect:a.test") == 2);
   // on_connect refused the target: on_request is not asked, its "allow" cannot widen it.
   Verdict blocked = req("blocked.test", "GET");
-  CHECK(blocked.reason == "denied-by-script");
+  CHECK(sluice::rules::to_string(blocked.reason) == "denied-by-script");
   CHECK(blocked.hook == "on_connect");
   CHECK(count("request") == 5);
 }
@@ -318,7 +318,7 @@ TEST_CASE("on_resolved sees the candidate addresses and may refuse") {
   auto v = j.judge_resolved({IpAddr::parse("198.51.100.7").value()});
   REQUIRE(v);
   CHECK_FALSE(v->allowed());
-  CHECK(v->reason == "denied-by-script");
+  CHECK(sluice::rules::to_string(v->reason) == "denied-by-script");
   CHECK(v->hook == "on_resolved");
   CHECK(v->message == "no documentation ranges");
 }
@@ -378,7 +378,7 @@ TEST_CASE("report mode: every would-deny is allowed and flagged") {
     CAPTURE(row.host);
     Verdict v = Judged(pol, lua).connect(row.host);
     CHECK(v.allowed());
-    CHECK(v.reason == row.reason);
+    CHECK(sluice::rules::to_string(v.reason) == row.reason);
     CHECK(v.would_deny == row.would_deny);
   }
   ConnectionJudge j(*pol, lua, facts("http"));
@@ -394,9 +394,9 @@ TEST_CASE("report mode: every would-deny is allowed and flagged") {
 TEST_CASE("a policy without rules judges by its lists alone") {
   auto pol = policy({"x.test"}, {"y.test"});
   ConnectionJudge j(*pol, nullptr, facts());
-  CHECK(j.judge_connect(host("x.test"), 1).reason == "allowed-by-rule");
-  CHECK(j.judge_connect(host("y.test"), 1).reason == "denied-by-rule");
-  CHECK(j.judge_connect(host("z.test"), 1).reason == "not-in-allowlist");
+  CHECK(sluice::rules::to_string(j.judge_connect(host("x.test"), 1).reason) == "allowed-by-rule");
+  CHECK(sluice::rules::to_string(j.judge_connect(host("y.test"), 1).reason) == "denied-by-rule");
+  CHECK(sluice::rules::to_string(j.judge_connect(host("z.test"), 1).reason) == "not-in-allowlist");
   CHECK_FALSE(j.judge_resolved({IpAddr::parse("192.0.2.1").value()}));
   CHECK(j.close(CloseStats{}).empty());
 }

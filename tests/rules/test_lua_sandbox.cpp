@@ -152,7 +152,7 @@ TEST_CASE("a failing hook answers with the policy's on_error verdict") {
     Judged j(pol, lua);
     Verdict v = j.connect("example.com");
     CHECK(v.action == Action::Deny);
-    CHECK(v.reason == "script-error");
+    CHECK(sluice::rules::to_string(v.reason) == "script-error");
     CHECK(v.rule == "t.lua");
     CHECK(v.hook == "on_connect");
     CHECK(v.error == "t.lua:1: broken rule");
@@ -162,7 +162,7 @@ TEST_CASE("a failing hook answers with the policy's on_error verdict") {
     Judged j(pol, lua);
     Verdict v = j.connect("example.com");
     CHECK(v.action == Action::Allow);
-    CHECK(v.reason == "allowed-on-script-error");
+    CHECK(sluice::rules::to_string(v.reason) == "allowed-on-script-error");
     CHECK(v.error == "t.lua:1: broken rule");
     // Plain HTTP: the next request to the same target reuses the verdict without the error.
     ConnectionJudge http(*pol, lua, facts("http"));
@@ -171,7 +171,7 @@ TEST_CASE("a failing hook answers with the policy's on_error verdict") {
     std::vector<HeaderEdit> edits;
     CHECK(http.judge_request(host("example.com"), 80, r, &edits).error == "t.lua:1: broken rule");
     Verdict again = http.judge_request(host("example.com"), 80, r, &edits);
-    CHECK(again.reason == "allowed-on-script-error");
+    CHECK(sluice::rules::to_string(again.reason) == "allowed-on-script-error");
     CHECK(again.error.empty());
   }
 }
@@ -183,6 +183,6 @@ TEST_CASE("a budget failure also answers with on_error") {
   Judged j(policy({"example.com"}), lua);
   Verdict v = j.connect("example.com");
   CHECK(v.action == Action::Deny);
-  CHECK(v.reason == "script-error");
+  CHECK(sluice::rules::to_string(v.reason) == "script-error");
   CHECK(v.error.find("instruction budget") != std::string::npos);
 }

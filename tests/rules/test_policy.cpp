@@ -59,7 +59,7 @@ TEST_CASE("Policy::judge: table") {
     Verdict v = row.policy->judge(h.value(), row.port);
     CHECK(v.action == row.action);
     CHECK(v.allowed() == (row.action == Action::Allow));
-    CHECK(v.reason == row.reason);
+    CHECK(sluice::rules::to_string(v.reason) == row.reason);
     CHECK(v.rule == row.rule);
     CHECK(v.policy == row.policy->name);
   }
@@ -70,7 +70,7 @@ TEST_CASE("an empty policy denies everything by default") {
   p.name = "default";
   Verdict v = p.judge(canonicalize_host("example.com").value(), 443);
   CHECK(v.action == Action::Deny);
-  CHECK(v.reason == "not-in-allowlist");
+  CHECK(sluice::rules::to_string(v.reason) == "not-in-allowlist");
   CHECK(v.rule == "default");
   CHECK(v.policy == "default");
 }

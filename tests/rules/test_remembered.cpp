@@ -54,7 +54,7 @@ TEST_CASE("overlay_remembered: only an Ask verdict is settled") {
     CanonicalHost h = host(row.host);
     Verdict v = overlay_remembered(policy->judge(h, row.port), &r, h.text, row.port);
     CHECK(v.action == row.action);
-    CHECK(v.reason == row.reason);
+    CHECK(sluice::rules::to_string(v.reason) == row.reason);
     CHECK(v.rule == row.rule);
     CHECK(v.policy == "p");
   }
@@ -152,12 +152,12 @@ TEST_CASE("with_list: one list replaced, everything else kept") {
   CHECK(q->ssh_in_band_reason);
   CHECK(q->allow.size() == 1);
   CHECK(q->deny.size() == 1);
-  CHECK(q->judge(host("new.test"), 443).reason == "allowed-by-rule");
-  CHECK(q->judge(host("a.test"), 443).reason == "ask-by-default");
-  CHECK(q->judge(host("c.test"), 443).reason == "denied-by-rule");
-  CHECK(p->judge(host("a.test"), 443).reason == "allowed-by-rule");  // the original is untouched
+  CHECK(sluice::rules::to_string(q->judge(host("new.test"), 443).reason) == "allowed-by-rule");
+  CHECK(sluice::rules::to_string(q->judge(host("a.test"), 443).reason) == "ask-by-default");
+  CHECK(sluice::rules::to_string(q->judge(host("c.test"), 443).reason) == "denied-by-rule");
+  CHECK(sluice::rules::to_string(p->judge(host("a.test"), 443).reason) == "allowed-by-rule");  // the original is untouched
   auto r = with_list(*p, PolicyList::Deny, HostSet());
   CHECK(r->deny.empty());
   CHECK(r->allow.size() == 2);
-  CHECK(r->judge(host("c.test"), 443).reason == "ask-by-default");
+  CHECK(sluice::rules::to_string(r->judge(host("c.test"), 443).reason) == "ask-by-default");
 }
