@@ -99,15 +99,29 @@ size_t find_head_end(std::string_view buf, size_t from) {
   return pos == std::string_view::npos ? pos : pos + 4;
 }
 
-void ResponseReader::reset(bool head_only) {
-  *this = ResponseReader{};
-  head_only_ = head_only;
+const llhttp_settings_t& ResponseReader::settings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t t;
+    llhttp_settings_init(&t);
+    t.on_headers_complete = &ResponseReader::on_headers_complete;
+    t.on_body = &ResponseReader::on_body;
+    t.on_message_complete = &ResponseReader::on_message_complete;
+    return t;
+  }();
+  return s;
 }
 
-void ResponseReader::count_body(const char* p, uint64_t n) {
-  body_bytes_ += n;
-  if (body_text_.size() < kBodyTextBytes)
-    body_text_.append(p, static_cast<size_t>(std::min<uint64_t>(n, kBodyTextBytes - body_text_.size())));
+void ResponseReader::reset(bool head_only) {
+  llhttp_init(&parser_, HTTP_RESPONSE, &settings());
+  state_ = State::Head;
+  head_only_ = head_only;
+  head_bytes_ = 0;
+  status_ = 0;
+  content_length_ = -1;
+  chunked_ = close_ = truncated_ = false;
+  body_bytes_ = 0;
+  error_.clear();
+  body_text_.clear();
 }
 
 void ResponseReader::fail(std::string why, bool truncated) {
@@ -116,125 +130,61 @@ void ResponseReader::fail(std::string why, bool truncated) {
   truncated_ = truncated;
 }
 
-bool ResponseReader::parse_head() {
-  std::string_view h = head_;
-  size_t eol = h.find("\r\n");
-  std::string_view line = h.substr(0, eol);
-  // "HTTP/1.x SSS reason"
-  if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[8] != ' ' ||
-      (line.size() > 12 && line[12] != ' ')) {
-    fail("bad status line");
-    return false;
+int ResponseReader::on_headers_complete(llhttp_t* p) {
+  auto* r = static_cast<ResponseReader*>(p->data);
+  r->status_ = p->status_code;
+  if (r->status_ < 100) {
+    r->fail("bad status code");
+    return -1;
   }
-  auto code = parse_u64(line.substr(9, 3));
-  if (!code || *code < 100) {
-    fail("bad status code");
-    return false;
+  r->content_length_ = (p->flags & F_CONTENT_LENGTH) ? static_cast<int64_t>(p->content_length) : -1;
+  r->chunked_ = (p->flags & F_CHUNKED) != 0;
+  r->close_ = (p->flags & F_CONNECTION_CLOSE) || (p->http_minor == 0 && !(p->flags & F_CONNECTION_KEEP_ALIVE));
+  if (r->status_ < 200 && r->status_ != 101) return 0;  // interim reply: another head follows
+  r->state_ = State::Body;
+  if (r->head_only_) {
+    r->state_ = State::Done;
+    return HPE_PAUSED;  // the bytes after the head are the caller's (the tunnel)
   }
-  status_ = static_cast<int>(*code);
-  Framing f = read_framing(h.substr(eol + 2));
-  if (f.bad) {
-    fail("bad header");
-    return false;
+  return 0;
+}
+
+int ResponseReader::on_body(llhttp_t* p, const char* at, size_t n) {
+  auto* r = static_cast<ResponseReader*>(p->data);
+  r->body_bytes_ += n;
+  if (r->body_text_.size() < kBodyTextBytes) r->body_text_.append(at, std::min(n, kBodyTextBytes - r->body_text_.size()));
+  return 0;
+}
+
+int ResponseReader::on_message_complete(llhttp_t* p) {
+  auto* r = static_cast<ResponseReader*>(p->data);
+  if (r->state_ == State::Head) {  // an interim reply ended
+    r->head_bytes_ = 0;
+    return 0;
   }
-  content_length_ = f.content_length;
-  chunked_ = f.chunked;
-  close_ = f.conn_close || (line[7] == '0' && !f.conn_keep_alive);
-  return true;
+  r->state_ = State::Done;
+  return HPE_PAUSED;  // what follows is the next response's, or the caller's
 }
 
 size_t ResponseReader::feed(const char* data, size_t n) {
-  size_t used = 0;
-  while (used < n && (state_ == State::Head || state_ == State::Body)) {
-    if (state_ == State::Head) {
-      size_t old = head_.size();
-      size_t take = std::min(n - used, kMaxHeadBytes + 4 - old);
-      head_.append(data + used, take);
-      size_t end = find_head_end(head_, old >= 3 ? old - 3 : 0);
-      if (end == std::string::npos) {
-        used += take;
-        if (head_.size() > kMaxHeadBytes) fail("head too large");
-        continue;
-      }
-      used += end - old;
-      head_.resize(end);
-      if (!parse_head()) break;
-      if (status_ >= 100 && status_ < 200 && status_ != 101) {  // interim reply: another head follows
-        head_.clear();
-        continue;
-      }
-      if (head_only_ || status_ == 204 || status_ == 304) {
-        state_ = State::Done;
-      } else if (chunked_) {
-        state_ = State::Body;
-        chunk_ = Chunk::Size;
-      } else if (content_length_ >= 0) {
-        remaining_ = static_cast<uint64_t>(content_length_);
-        state_ = remaining_ ? State::Body : State::Done;
-      } else {
-        state_ = State::Body;  // close-delimited
-      }
-      continue;
-    }
-    // Body.
-    if (chunked_) {
-      used += feed_chunked(data + used, n - used);
-    } else if (content_length_ >= 0) {
-      uint64_t take = std::min<uint64_t>(remaining_, n - used);
-      remaining_ -= take;
-      count_body(data + used, take);
-      used += take;
-      if (remaining_ == 0) state_ = State::Done;
-    } else {
-      count_body(data + used, n - used);
-      used = n;
-    }
+  if (state_ == State::Done || state_ == State::Error || n == 0) return 0;
+  if (parser_.settings == nullptr) reset(head_only_);  // never reset: a fresh reader
+  parser_.data = this;  // the reader may have moved since the last call
+  const bool in_head = state_ == State::Head;
+  llhttp_errno_t err = llhttp_execute(&parser_, data, n);
+  size_t used = n;
+  if (err != HPE_OK) {
+    const char* pos = llhttp_get_error_pos(&parser_);
+    if (pos != nullptr && pos >= data && pos <= data + n) used = static_cast<size_t>(pos - data);
   }
-  return used;
-}
-
-size_t ResponseReader::feed_chunked(const char* data, size_t n) {
-  size_t used = 0;
-  while (used < n && state_ == State::Body) {
-    if (chunk_ == Chunk::Data) {
-      uint64_t take = std::min<uint64_t>(remaining_, n - used);
-      remaining_ -= take;
-      count_body(data + used, take);
-      used += take;
-      if (remaining_ == 0) chunk_ = Chunk::DataEnd;
-      continue;
-    }
-    // Size, DataEnd and Trailer are line-oriented.
-    char c = data[used++];
-    if (c != '\n') {
-      if (line_.size() > 1024) return fail("chunk line too long"), used;
-      line_.push_back(c);
-      continue;
-    }
-    std::string_view line = line_;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (chunk_ == Chunk::DataEnd) {
-      if (!line.empty()) return fail("missing CRLF after chunk"), used;
-      chunk_ = Chunk::Size;
-    } else if (chunk_ == Chunk::Size) {
-      line = line.substr(0, line.find(';'));
-      line = trim(line);
-      if (line.empty() || line.size() > 15) return fail("bad chunk size"), used;
-      uint64_t size = 0;
-      for (char h : line) {
-        int d = std::isdigit(static_cast<unsigned char>(h)) ? h - '0'
-                : (h >= 'a' && h <= 'f')                    ? h - 'a' + 10
-                : (h >= 'A' && h <= 'F')                    ? h - 'A' + 10
-                                                            : -1;
-        if (d < 0) return fail("bad chunk size"), used;
-        size = size * 16 + static_cast<uint64_t>(d);
-      }
-      remaining_ = size;
-      chunk_ = size ? Chunk::Data : Chunk::Trailer;
-    } else {  // Trailer: lines until an empty one
-      if (line.empty()) state_ = State::Done;
-    }
-    line_.clear();
+  if (err == HPE_PAUSED_UPGRADE) {
+    state_ = State::Done;
+  } else if (err != HPE_OK && err != HPE_PAUSED && state_ != State::Error) {
+    fail(std::string(llhttp_errno_name(err)) + ": " + (parser_.reason ? parser_.reason : "bad response"));
+  }
+  if (in_head && state_ == State::Head) {
+    head_bytes_ += used;
+    if (head_bytes_ > kMaxHeadBytes) fail("head too large");
   }
   return used;
 }
@@ -242,7 +192,7 @@ size_t ResponseReader::feed_chunked(const char* data, size_t n) {
 void ResponseReader::on_eof() {
   if (state_ == State::Done || state_ == State::Error) return;
   if (state_ == State::Body && !chunked_ && content_length_ < 0) {
-    state_ = State::Done;
+    state_ = State::Done;  // a close-delimited body ends here
     return;
   }
   fail(state_ == State::Head ? "EOF in head" : "EOF in body", true);

@@ -1,12 +1,15 @@
 // Just enough HTTP/1.1 for the load generator and its upstream: an incremental response reader
-// (Content-Length, chunked, and close-delimited bodies; body bytes are counted, never kept) and
-// a request-head parser. The bench room links only libuv, so this does not reuse proxy/'s llhttp.
+// on llhttp (Content-Length, chunked, and close-delimited bodies; body bytes are counted, never
+// kept) and a request-head parser for the upstream. The bench room does not link proxy/: it uses
+// llhttp directly, with its own callbacks.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <llhttp.h>
 
 namespace sluice::bench {
 
@@ -34,8 +37,8 @@ class ResponseReader {
   bool chunked() const { return chunked_; }
   bool wants_close() const { return close_; }   // Connection: close, or HTTP/1.0
   uint64_t body_bytes() const { return body_bytes_; }
-  bool truncated() const { return truncated_; }
-  bool started() const { return state_ != State::Head || !head_.empty(); }  // any byte seen  // the Error was an early EOF, not bad framing
+  bool started() const { return state_ != State::Head || head_bytes_ > 0; }  // any byte seen
+  bool truncated() const { return truncated_; }  // the Error was an early EOF, not bad framing
   const std::string& error() const { return error_; }
   // The first bytes of the body (up to kBodyTextBytes), for replies that carry a small answer
   // such as /sink's byte count.
@@ -43,23 +46,21 @@ class ResponseReader {
   static constexpr size_t kBodyTextBytes = 64;
 
  private:
-  enum class Chunk { Size, Data, DataEnd, Trailer };
-  bool parse_head();
-  size_t feed_chunked(const char* data, size_t n);
+  static const llhttp_settings_t& settings();
+  static int on_headers_complete(llhttp_t* p);
+  static int on_body(llhttp_t* p, const char* at, size_t n);
+  static int on_message_complete(llhttp_t* p);
   void fail(std::string why, bool truncated = false);
-  void count_body(const char* p, uint64_t n);
 
+  llhttp_t parser_{};
   State state_ = State::Head;
   bool head_only_ = false;
-  std::string head_;
+  size_t head_bytes_ = 0;  // bytes of the current head, bounded by kMaxHeadBytes
   int status_ = 0;
   int64_t content_length_ = -1;
   bool chunked_ = false;
   bool close_ = false;
   uint64_t body_bytes_ = 0;
-  uint64_t remaining_ = 0;  // Content-Length body, or the current chunk
-  Chunk chunk_ = Chunk::Size;
-  std::string line_;
   bool truncated_ = false;
   std::string error_;
   std::string body_text_;

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 
 #include "bench/http.hpp"
+#include "rules/host.hpp"
 
 namespace sluice::bench {
 
@@ -70,20 +71,9 @@ bool is_loopback(const sockaddr_storage& addr) {
 
 std::string parse_target(std::string_view spec, Endpoint& out, bool allow_port_zero) {
   out = Endpoint{};
-  std::string_view host, port;
-  if (!spec.empty() && spec.front() == '[') {
-    size_t close = spec.find(']');
-    if (close == std::string_view::npos || close + 1 >= spec.size() || spec[close + 1] != ':')
-      return "expected [V6]:PORT, got '" + std::string(spec) + "'";
-    host = spec.substr(1, close - 1);
-    port = spec.substr(close + 2);
-  } else {
-    size_t colon = spec.rfind(':');
-    if (colon == std::string_view::npos || spec.find(':') != colon)
-      return "expected HOST:PORT, got '" + std::string(spec) + "'";
-    host = spec.substr(0, colon);
-    port = spec.substr(colon + 1);
-  }
+  auto split = rules::split_authority(spec, false);  // the one host:port splitter (rules/host.hpp)
+  if (!split || !split->has_port) return "expected HOST:PORT or [V6]:PORT, got '" + std::string(spec) + "'";
+  std::string_view host = split->host, port = split->port;
   auto p = parse_u64(port);
   if (!p || (*p == 0 && !allow_port_zero) || *p > 65535) return "bad port in '" + std::string(spec) + "'";
   out.host = std::string(host);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "rules/json_escape.hpp"
+
 namespace sluice::bench {
 
 namespace {
@@ -18,20 +20,9 @@ double us(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
 std::string json_str(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      o += b;
-    } else {
-      o += c;
-    }
-  }
-  return o + "\"";
+  std::string o;
+  rules::append_json_string(o, s);
+  return o;
 }
 
 std::string json_num(double v) {

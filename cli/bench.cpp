@@ -8,61 +8,12 @@
 #include "bench/lua_calls.hpp"
 #include "bench/report.hpp"
 #include "bench/upstream.hpp"
-#include "cli/args.hpp"
+#include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 
 namespace sluice::cli {
 
 namespace {
-
-const char* kBenchUsage =
-    "usage: sluice bench SCENARIO (--proxy URL | --direct) --target HOST:PORT [OPTIONS]\n"
-    "       sluice bench upstream --listen HOST:PORT [--lifetime S]\n"
-    "       sluice bench lua --rules FILE... [--calls N] [--duration S] [--hosts N] [--cold] [--json]\n"
-    "\n"
-    "A load generator for egress proxies. Every address must be loopback (127.0.0.0/8, ::1).\n"
-    "\n"
-    "scenarios:\n"
-    "  connect-storm      connect, CONNECT, read the 200, GET / through the tunnel, read the\n"
-    "                     reply, close; repeat. Closed loop, or open loop with --rate\n"
-    "  tunnel-throughput  each connection tunnels one --size transfer (GET /bytes, or POST /sink\n"
-    "                     with --upload); MB/s, byte counts checked exactly\n"
-    "  http-forward       keep-alive absolute-form GETs through the proxy (origin-form direct)\n"
-    "  socks-storm        connect-storm with a SOCKS5 handshake instead of CONNECT: greeting,\n"
-    "                     method reply, CONNECT request (the target as an IP), reply\n"
-    "  socks-throughput   tunnel-throughput through a SOCKS5 tunnel\n"
-    "  idle-tunnels       open --concurrency tunnels, hold them, report the proxy's RSS per\n"
-    "                     tunnel (needs --pid)\n"
-    "  upstream           serve GET /, GET /bytes?n=N[&close=1], POST /sink; prints the port\n"
-    "  lua                no network: the cost of one on_connect call of the --rules scripts\n"
-    "                     for a new connection and on one that has its c, and the same loop\n"
-    "                     with no rules; medians of batches of 64 calls (default 200000 calls,\n"
-    "                     --duration 30 s at most per measurement, --hosts 100 target names;\n"
-    "                     --cold: 8 MiB of memory written before each call, each call timed)\n"
-    "\n"
-    "options:\n"
-    "  --proxy URL         http://[USER:PASSWORD@]HOST:PORT (or socks5h://...), HOST:PORT or\n"
-    "                      unix:PATH; credentials go out as Proxy-Authorization: Basic, or as\n"
-    "                      SOCKS5 username/password (the scenario says which handshake)\n"
-    "  --direct            no proxy: the same load straight at the target (the baseline)\n"
-    "  --target HOST:PORT  the upstream, e.g. one started with `sluice bench upstream`\n"
-    "  --concurrency N     connections (default 16; 512 with --rate; 1 for tunnel-throughput;\n"
-    "                      1000 for idle-tunnels); at most 20000\n"
-    "  --threads N         client event loops (default 1)\n"
-    "  --duration S        time limit in seconds (default 10, at most 300)\n"
-    "  --requests N        operation limit (default: none but the time limit; tunnel-throughput:\n"
-    "                      one transfer per connection)\n"
-    "  --rate R            open loop at R operations/s; latency counts from each scheduled start,\n"
-    "                      so a stalled proxy cannot hide its queue (coordinated omission)\n"
-    "  --size BYTES        tunnel-throughput bytes per transfer (default 1G; K, M, G suffixes)\n"
-    "  --upload            tunnel-throughput: upload to the sink instead of downloading\n"
-    "  --close             tunnel-throughput: the upstream closes right after its last byte\n"
-    "  --timeout MS        per-operation inactivity timeout (default 10000)\n"
-    "  --hold S            idle-tunnels: how long to hold the tunnels once open (default 1)\n"
-    "  --pid PID[,PID]     proxy processes: CPU seconds (per 10k ops, per GiB) and RSS\n"
-    "  --json              print one JSON object instead of the table\n"
-    "\n"
-    "Exit status: 0 when every operation succeeded, 1 when some failed, 2 on usage errors.\n";
 
 int usage_error(const std::string& msg) {
   std::fprintf(stderr, "sluice bench: %s (see sluice bench --help)\n", msg.c_str());
@@ -135,19 +86,7 @@ int upstream_main(const Args& a) {
   return 0;
 }
 
-}  // namespace
-
-int bench_main(int argc, char** argv) {
-  Args a = parse_args(argc, argv, 1,
-                      {"--proxy", "--target", "--concurrency", "--threads", "--duration", "--requests", "--rate",
-                       "--size", "--timeout", "--hold", "--pid", "--listen", "--lifetime", "--rules", "--calls",
-                       "--hosts"},
-                      {"--direct", "--json", "--upload", "--close", "--cold", "--help", "-h"});
-  if (a.has("--help") || a.has("-h")) {
-    std::fputs(kBenchUsage, stdout);
-    return 0;
-  }
-  if (!a.error.empty()) return usage_error(a.error);
+int bench_main(const Args& a) {
   if (a.positional.size() != 1) return usage_error("expected one SCENARIO");
   if (a.positional[0] == "upstream") return upstream_main(a);
   if (a.positional[0] == "lua") return lua_main(a);
@@ -201,6 +140,69 @@ int bench_main(int argc, char** argv) {
   bench::Result r = bench::run(o);
   std::fputs((a.has("--json") ? bench::render_json(r) + "\n" : bench::render_text(r)).c_str(), stdout);
   return r.errors.total == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+Subcommand bench_command(CLI::App& root) {
+  auto c = std::make_shared<Command>(root, "bench", "load generator and built-in upstream");
+  c->description(
+       "sluice bench SCENARIO (--proxy URL | --direct) --target HOST:PORT [OPTIONS]\n"
+       "sluice bench upstream --listen HOST:PORT [--lifetime S]\n"
+       "sluice bench lua --rules FILE... [--calls N] [--duration S] [--hosts N] [--cold] [--json]\n"
+       "\n"
+       "A load generator for egress proxies. Every address must be loopback (127.0.0.0/8, ::1).\n"
+       "\n"
+       "scenarios:\n"
+       "  connect-storm      connect, CONNECT, read the 200, GET / through the tunnel, read the\n"
+       "                     reply, close; repeat. Closed loop, or open loop with --rate\n"
+       "  tunnel-throughput  each connection tunnels one --size transfer (GET /bytes, or POST /sink\n"
+       "                     with --upload); MB/s, byte counts checked exactly\n"
+       "  http-forward       keep-alive absolute-form GETs through the proxy (origin-form direct)\n"
+       "  socks-storm        connect-storm with a SOCKS5 handshake instead of CONNECT: greeting,\n"
+       "                     method reply, CONNECT request (the target as an IP), reply\n"
+       "  socks-throughput   tunnel-throughput through a SOCKS5 tunnel\n"
+       "  idle-tunnels       open --concurrency tunnels, hold them, report the proxy's RSS per\n"
+       "                     tunnel (needs --pid)\n"
+       "  upstream           serve GET /, GET /bytes?n=N[&close=1], POST /sink; prints the port\n"
+       "  lua                no network: the cost of one on_connect call of the --rules scripts\n"
+       "                     for a new connection and on one that has its c, and the same loop\n"
+       "                     with no rules; medians of batches of 64 calls (default 200000 calls,\n"
+       "                     --duration 30 s at most per measurement, --hosts 100 target names;\n"
+       "                     --cold: 8 MiB of memory written before each call, each call timed)")
+      .positionals("SCENARIO", "one of the scenarios above")
+      .value("--proxy", "URL",
+             "http://[USER:PASSWORD@]HOST:PORT (or socks5h://...), HOST:PORT or\n"
+             "unix:PATH; credentials go out as Proxy-Authorization: Basic, or as\n"
+             "SOCKS5 username/password (the scenario says which handshake)")
+      .flag("--direct", "no proxy: the same load straight at the target (the baseline)")
+      .value("--target", "HOST:PORT", "the upstream, e.g. one started with `sluice bench upstream`")
+      .value("--concurrency", "N",
+             "connections (default 16; 512 with --rate; 1 for tunnel-throughput;\n"
+             "1000 for idle-tunnels); at most 20000")
+      .value("--threads", "N", "client event loops (default 1)")
+      .value("--duration", "S", "time limit in seconds (default 10, at most 300)")
+      .value("--requests", "N",
+             "operation limit (default: none but the time limit; tunnel-throughput:\n"
+             "one transfer per connection)")
+      .value("--rate", "R",
+             "open loop at R operations/s; latency counts from each scheduled start,\n"
+             "so a stalled proxy cannot hide its queue (coordinated omission)")
+      .value("--size", "BYTES", "tunnel-throughput bytes per transfer (default 1G; K, M, G suffixes)")
+      .flag("--upload", "tunnel-throughput: upload to the sink instead of downloading")
+      .flag("--close", "tunnel-throughput: the upstream closes right after its last byte")
+      .value("--timeout", "MS", "per-operation inactivity timeout (default 10000)")
+      .value("--hold", "S", "idle-tunnels: how long to hold the tunnels once open (default 1)")
+      .value("--pid", "PID[,PID]", "proxy processes: CPU seconds (per 10k ops, per GiB) and RSS (repeatable)", true)
+      .flag("--json", "print one JSON object instead of the table")
+      .value("--listen", "HOST:PORT", "upstream: where to listen (default 127.0.0.1:0)")
+      .value("--lifetime", "S", "upstream: exit after S seconds (default 3600)")
+      .value("--rules", "FILE", "lua: a rule script (repeatable)", true)
+      .value("--calls", "N", "lua: calls per measurement (default 200000; 5000 with --cold)")
+      .value("--hosts", "N", "lua: distinct target names (default 100)")
+      .flag("--cold", "lua: 8 MiB of memory written before each call, each call timed")
+      .footer("Exit status: 0 when every operation succeeded, 1 when some failed, 2 on usage errors.");
+  return {c, bench_main};
 }
 
 }  // namespace sluice::cli

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/args.hpp"
+#include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "proxy/http_message.hpp"
 #include "rules/config.hpp"
@@ -14,29 +14,6 @@
 namespace sluice::cli {
 
 namespace {
-
-const char* kCheckUsage =
-    "usage: sluice check --config FILE [--listener NAME] [HOST[:PORT]]\n"
-    "       sluice check --config FILE [--listener NAME] --kind http [--method M] --url URL\n"
-    "                    [--header 'Name: value']... [--addr IP]... [HOST[:PORT]]\n"
-    "\n"
-    "Without HOST or URL: validates FILE (rule scripts included: they are compiled and\n"
-    "their top level run) and prints a summary (exit 0), or every error as\n"
-    "FILE:LINE[:COLUMN]: message (exit 2).\n"
-    "\n"
-    "With HOST: prints the verdict for a connection to HOST:PORT (default port 443)\n"
-    "through listener NAME (needed when the config has several listeners) and what\n"
-    "decided: the list entry, or the script and hook, with the script's reason.\n"
-    "The policy's Lua hooks run as for a real connection (on_connect; on_request for\n"
-    "--kind http; on_resolved when --addr gives resolved addresses); sluice.log lines\n"
-    "go to stderr. Exit 0 allow, 1 deny (or ask), 2 error.\n"
-    "\n"
-    "  --kind connect|http|socks  the kind of connection (default: connect, or http\n"
-    "                             with --url or --method)\n"
-    "  --method M                 plain-HTTP method (default GET)\n"
-    "  --url URL                  plain-HTTP absolute URL (http://host[:port]/path)\n"
-    "  --header 'Name: value'     a request header on_request sees (repeatable)\n"
-    "  --addr IP                  an address the name resolved to (repeatable): runs on_resolved\n";
 
 int error(const std::string& msg) {
   std::fprintf(stderr, "sluice check: %s\n", msg.c_str());
@@ -59,16 +36,7 @@ void print_verdict(const rules::Verdict& v, const std::string& target) {
               v.rule.c_str(), v.hook.c_str(), rules::c_str(v.reason), why.empty() ? "" : ": ", why.c_str());
 }
 
-}  // namespace
-
-int check_main(int argc, char** argv) {
-  Args a = parse_args(argc, argv, 1, {"--config", "--listener", "--kind", "--method", "--url", "--header", "--addr"},
-                      {"--help", "-h"});
-  if (a.has("--help") || a.has("-h")) {
-    std::fputs(kCheckUsage, stdout);
-    return 0;
-  }
-  if (!a.error.empty()) return error(a.error + " (see sluice check --help)");
+int check_main(const Args& a) {
   if (!a.has("--config")) return error("--config FILE is required (see sluice check --help)");
   if (a.positional.size() > 1) return error("one HOST[:PORT] at a time");
   auto load = rules::load_config_file(a.one("--config"));
@@ -90,27 +58,27 @@ int check_main(int argc, char** argv) {
   if (kind != "http" && (has_url || a.has("--method") || a.has("--header")))
     return error("--url, --method and --header are for --kind http");
 
-  // Which listener, and so which policy: the named one, or the only choice.
-  const rules::ListenerConfig* listener = nullptr;
+  // Which listeners: the named one; else one when every listener gives the same answer (one
+  // policy, no rules that could tell listeners apart); else each, one line apiece.
+  std::vector<const rules::ListenerConfig*> listeners;
+  bool per_listener = false;
   if (a.has("--listener")) {
     for (const auto& l : cfg.listeners)
-      if (l.name == a.one("--listener")) listener = &l;
-    if (listener == nullptr)
-      return error("no listener named '" + a.one("--listener") + "' in " + cfg.source);
+      if (l.name == a.one("--listener")) listeners.push_back(&l);
+    if (listeners.empty()) return error("no listener named '" + a.one("--listener") + "' in " + cfg.source);
   } else if (!cfg.listeners.empty()) {
-    listener = &cfg.listeners.front();
+    const rules::ListenerConfig& first = cfg.listeners.front();
     for (const auto& l : cfg.listeners) {
-      if (l.policy != listener->policy)
-        return error("listeners use different policies; pick one with --listener NAME");
       const rules::Policy* p = cfg.policy(l.policy);
-      if (&l != listener && p != nullptr && !p->rules.empty())
-        return error("the policy's rules see which listener a connection came on; pick one with --listener NAME");
+      if (l.policy != first.policy || (&l != &first && p != nullptr && !p->rules.empty())) per_listener = true;
     }
+    if (per_listener)
+      for (const auto& l : cfg.listeners) listeners.push_back(&l);
+    else
+      listeners.push_back(&first);
+  } else {
+    listeners.push_back(nullptr);  // no listener: the policy 'default', or the only one
   }
-  std::string policy_name = listener ? listener->policy : (cfg.policies.size() == 1 ? cfg.policies.begin()->first
-                                                                                      : std::string("default"));
-  const rules::Policy* policy = cfg.policy(policy_name);
-  if (policy == nullptr) return error("policy '" + policy_name + "' is not defined");
 
   // The target: HOST[:PORT], or the URL's host and port.
   std::string raw_host;
@@ -148,49 +116,86 @@ int check_main(int argc, char** argv) {
       return error("HOST " + target + " is not the target of --url " + url_text);
   }
 
+  rules::HeaderFields headers;
+  for (const auto& h : a.all("--header")) {
+    size_t colon = h.find(':');
+    if (colon == std::string::npos || colon == 0) return error("--header must be 'Name: value', not '" + h + "'");
+    size_t start = h.find_first_not_of(" \t", colon + 1);
+    headers.emplace_back(h.substr(0, colon), start == std::string::npos ? "" : h.substr(start));
+  }
+  std::vector<rules::IpAddr> addrs;
+  for (const auto& text : a.all("--addr")) {
+    auto ip = rules::IpAddr::parse(text);
+    if (!ip) return error("--addr must be an IP address, not '" + text + "'");
+    addrs.push_back(*ip);
+  }
+
   rules::RulesRuntime runtime;
   runtime.set_log_sink([](const rules::LuaLogRecord& r) {
     std::fprintf(stderr, "lua [%s] %s: %s\n", r.level.c_str(), r.script.c_str(), r.message.c_str());
   });
   auto built = runtime.build(cfg);
   if (!built) return error(built.error());
-  rules::ConnectionFacts facts;
-  facts.kind = kind;
-  facts.listener = listener ? listener->name : "";
-  facts.client = "check";
-  auto judge = rules::make_judge(*policy, built.value().get(), facts);
 
   const std::string target = shown(host.value(), port);
-  rules::Verdict v;
-  std::vector<rules::HeaderEdit> edits;
-  if (kind == "http") {
-    rules::HeaderFields headers;
-    for (const auto& h : a.all("--header")) {
-      size_t colon = h.find(':');
-      if (colon == std::string::npos || colon == 0) return error("--header must be 'Name: value', not '" + h + "'");
-      size_t start = h.find_first_not_of(" \t", colon + 1);
-      headers.emplace_back(h.substr(0, colon), start == std::string::npos ? "" : h.substr(start));
+  int worst = 0;
+  for (const rules::ListenerConfig* listener : listeners) {
+    std::string policy_name = listener ? listener->policy
+                                       : (cfg.policies.size() == 1 ? cfg.policies.begin()->first : std::string("default"));
+    const rules::Policy* policy = cfg.policy(policy_name);
+    if (policy == nullptr) return error("policy '" + policy_name + "' is not defined");
+    rules::ConnectionFacts facts;
+    facts.kind = kind;
+    facts.listener = listener ? listener->name : "";
+    facts.client = "check";
+    auto judge = rules::make_judge(*policy, built.value().get(), facts);
+
+    rules::Verdict v;
+    std::vector<rules::HeaderEdit> edits;
+    if (kind == "http") {
+      rules::RequestFacts r{a.one("--method", "GET"), url_text, url.path, &headers};
+      v = judge->judge_request(host.value(), port, r, &edits);
+    } else {
+      v = judge->judge_connect(host.value(), port);
     }
-    std::string method = a.one("--method", "GET");
-    rules::RequestFacts r{method, url_text, url.path, &headers};
-    v = judge->judge_request(host.value(), port, r, &edits);
-  } else {
-    v = judge->judge_connect(host.value(), port);
+    if (v.allowed() && !addrs.empty())
+      if (auto r = judge->judge_resolved(addrs)) v = *r;
+    if (per_listener) std::printf("listener %s: ", listener->name.c_str());
+    print_verdict(v, target);
+    if (v.allowed())
+      for (const auto& e : edits) std::printf("  %s header %s\n", e.remove ? "removes" : "sets", e.name.c_str());
+    if (!v.allowed()) worst = 1;
   }
-  if (v.allowed() && a.has("--addr")) {
-    std::vector<rules::IpAddr> addrs;
-    for (const auto& text : a.all("--addr")) {
-      auto ip = rules::IpAddr::parse(text);
-      if (!ip) return error("--addr must be an IP address, not '" + text + "'");
-      addrs.push_back(*ip);
-    }
-    if (auto r = judge->judge_resolved(addrs)) v = *r;
-  }
-  print_verdict(v, target);
-  if (v.allowed())
-    for (const auto& e : edits)
-      std::printf("  %s header %s\n", e.remove ? "removes" : "sets", e.name.c_str());
-  return v.allowed() ? 0 : 1;
+  return worst;
+}
+
+}  // namespace
+
+Subcommand check_command(CLI::App& root) {
+  auto c = std::make_shared<Command>(root, "check", "validate a config, or ask whether HOST[:PORT] would be allowed");
+  c->description(
+       "Without HOST or --url: validates FILE (rule scripts included: they are compiled and\n"
+       "their top level run) and prints a summary (exit 0), or every error as\n"
+       "FILE:LINE[:COLUMN]: message (exit 2).\n"
+       "\n"
+       "With HOST: prints the verdict for a connection to HOST:PORT (default port 443)\n"
+       "and what decided: the list entry, or the script and hook, with the script's reason.\n"
+       "With --listener NAME, as that listener's; else, when the listeners could answer\n"
+       "differently (different policies, or rules that see the listener), one line per\n"
+       "listener, \"listener NAME: ...\", and the exit status is the worst of them.\n"
+       "The policy's Lua hooks run as for a real connection (on_connect; on_request for\n"
+       "--kind http; on_resolved when --addr gives resolved addresses); sluice.log lines\n"
+       "go to stderr.")
+      .positionals("[HOST[:PORT]]", "the target (default port 443); with --url, optional")
+      .value("--config", "FILE", "the configuration (required)")
+      .value("--listener", "NAME", "the listener the connection comes on")
+      .value("--kind", "connect|http|socks", "the kind of connection (default: connect, or http\nwith --url or --method)")
+      .value("--method", "M", "plain-HTTP method (default GET)")
+      .value("--url", "URL", "plain-HTTP absolute URL (http://host[:port]/path)")
+      .value("--header", "'Name: value'", "a request header on_request sees (repeatable)", true)
+      .value("--addr", "IP", "an address the name resolved to (repeatable): runs on_resolved", true)
+      .footer("Exit status: 0 allow, 1 deny (or ask; for any listener), 2 error.");
+  return {c, check_main};
 }
 
 }  // namespace sluice::cli

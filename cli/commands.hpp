@@ -1,13 +1,15 @@
+// The subcommands: each declares its options on the root command line and says what runs it.
 #pragma once
+#include "cli/command_line.hpp"
 
 namespace sluice::cli {
 
-int serve_main(int argc, char** argv);  // argv[0] is "serve"
-int check_main(int argc, char** argv);  // argv[0] is "check"
-int run_main(int argc, char** argv);
-int jail_init_main(int argc, char** argv);
-int connect_main(int argc, char** argv);
-int bench_main(int argc, char** argv);  // argv[0] is "bench"
-int ctl_main(int argc, char** argv);    // argv[0] is "ctl"
+Subcommand serve_command(CLI::App& root);
+Subcommand check_command(CLI::App& root);
+Subcommand run_command(CLI::App& root);
+Subcommand jail_init_command(CLI::App& root);  // internal: the jail's init, started by run
+Subcommand connect_command(CLI::App& root);
+Subcommand bench_command(CLI::App& root);
+Subcommand ctl_command(CLI::App& root);
 
 }  // namespace sluice::cli

@@ -7,10 +7,10 @@
 #include <sstream>
 #include <string>
 
-#include "cli/args.hpp"
+#include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "cli/control_client.hpp"
-#include "proxy/state_file.hpp"
+#include "control/state_file.hpp"
 #include "rules/json.hpp"
 #include "rules/pattern.hpp"
 #include "rules/remembered.hpp"
@@ -20,34 +20,6 @@ namespace sluice::cli {
 namespace {
 
 using rules::Json;
-
-const char* kCtlUsage =
-    "usage: sluice ctl [--socket PATH] COMMAND [ARGS]\n"
-    "\n"
-    "Talks to a running `sluice serve` through its control socket (default:\n"
-    "$SLUICE_CONTROL, else /run/sluice/control.sock).\n"
-    "\n"
-    "commands:\n"
-    "  status [--json]                  version, uptime, listeners, connections, policies\n"
-    "  metrics                          the Prometheus text of GET /v1/metrics\n"
-    "  watch [--json]                   print events as they happen, one line each\n"
-    "  pending [--json]                 questions waiting for an answer\n"
-    "  allow ID [--session|--always]    let question ID's connections through; remember it\n"
-    "                                   until sluice restarts (--session) or for good (--always)\n"
-    "  deny ID [--session|--always]     refuse them (403 ask-denied), optionally remembered\n"
-    "  remembered [--json]              answers remembered (session and always)\n"
-    "  forget PATTERN [--policy P]      drop remembered answers whose host:port PATTERN matches\n"
-    "                                   (host, *.host, host:port, IP, CIDR); they are asked again\n"
-    "  reload                           reload the config file (like SIGHUP)\n"
-    "  sandbox add NAME [--policy P]    a new listener socket for a sandbox; prints its path\n"
-    "  sandbox rm NAME                  remove it\n"
-    "  sandbox ls                       list the sandboxes made this way\n"
-    "\n"
-    "  --socket PATH     the control socket\n"
-    "  --state FILE      forget only: edit FILE (a `sluice run --ask` state file) directly\n"
-    "\n"
-    "Exit status: 0 done; 1 sluice refused or could not be reached (the reason is printed);\n"
-    "2 bad arguments.\n";
 
 int usage_error(const std::string& m) {
   std::fprintf(stderr, "sluice ctl: %s (see sluice ctl --help)\n", m.c_str());
@@ -241,16 +213,7 @@ int forget_in_file(const std::string& path, const rules::HostPattern& pattern, c
   return 0;
 }
 
-}  // namespace
-
-int ctl_main(int argc, char** argv) {
-  Args a = parse_args(argc, argv, 1, {"--socket", "--policy", "--state"},
-                      {"--help", "-h", "--json", "--always", "--session"});
-  if (a.has("--help") || a.has("-h")) {
-    std::fputs(kCtlUsage, stdout);
-    return 0;
-  }
-  if (!a.error.empty()) return usage_error(a.error);
+int ctl_main(const Args& a) {
   if (a.positional.empty()) return usage_error("no command");
   const std::string cmd = a.positional[0];
   const bool json = a.has("--json");
@@ -340,6 +303,42 @@ int ctl_main(int argc, char** argv) {
     return usage_error("sandbox add NAME [--policy P] | sandbox rm NAME | sandbox ls");
   }
   return usage_error("unknown command or wrong arguments: " + cmd);
+}
+
+}  // namespace
+
+Subcommand ctl_command(CLI::App& root) {
+  auto c = std::make_shared<Command>(root, "ctl", "talk to a running sluice serve: status, metrics, watch, pending, allow, ...");
+  c->description(
+       "Talks to a running `sluice serve` through its control socket (default:\n"
+       "$SLUICE_CONTROL, else /run/sluice/control.sock).\n"
+       "\n"
+       "commands:\n"
+       "  status [--json]                  version, uptime, listeners, connections, policies\n"
+       "  metrics                          the Prometheus text of GET /v1/metrics\n"
+       "  watch [--json]                   print events as they happen, one line each\n"
+       "  pending [--json]                 questions waiting for an answer\n"
+       "  allow ID [--session|--always]    let question ID's connections through; remember it\n"
+       "                                   until sluice restarts (--session) or for good (--always)\n"
+       "  deny ID [--session|--always]     refuse them (403 ask-denied), optionally remembered\n"
+       "  remembered [--json]              answers remembered (session and always)\n"
+       "  forget PATTERN [--policy P]      drop remembered answers whose host:port PATTERN matches\n"
+       "                                   (host, *.host, host:port, IP, CIDR); they are asked again\n"
+       "  reload                           reload the config file (like SIGHUP)\n"
+       "  sandbox add NAME [--policy P]    a new listener socket for a sandbox; prints its path\n"
+       "  sandbox rm NAME                  remove it\n"
+       "  sandbox ls [--json]              list the sandboxes made this way")
+      .positionals("COMMAND [ARGS]", "a command and its arguments (above)")
+      .value("--socket", "PATH", "the control socket")
+      .flag("--json", "status, watch, pending, remembered, sandbox ls: the API's JSON")
+      .flag("--session", "allow/deny: remember the answer until sluice restarts")
+      .flag("--always", "allow/deny: remember the answer for good")
+      .value("--policy", "P", "forget: only that policy's answers; sandbox add: the sandbox's policy")
+      .value("--state", "FILE", "forget only: edit FILE (a `sluice run --ask` state file) directly")
+      .footer(
+          "Exit status: 0 done; 1 sluice refused or could not be reached (the reason is printed);\n"
+          "2 bad arguments.");
+  return {c, ctl_main};
 }
 
 }  // namespace sluice::cli

@@ -3,7 +3,7 @@
 #pragma once
 #include <memory>
 
-#include "cli/args.hpp"
+#include "cli/command_line.hpp"
 #include "rules/config.hpp"
 #include "rules/result.hpp"
 

@@ -6,16 +6,17 @@
 #include <string>
 #include <vector>
 
-#include "cli/args.hpp"
+#include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "sandbox-glue/connect_relay.hpp"
 #include "sandbox-glue/jail_init.hpp"
 
 namespace sluice::cli {
 
-int jail_init_main(int argc, char** argv) {
-  Args a = parse_args(argc, argv, 1, {"--socket", "--port", "--channel-fd"}, {});
-  if (!a.error.empty() || !a.has("--socket") || a.rest.empty()) {
+namespace {
+
+int jail_init_main(const Args& a) {
+  if (!a.has("--socket") || a.rest.empty() || !a.positional.empty()) {
     std::fprintf(stderr,
                  "sluice jail-init: internal command of sluice run (--socket PATH --port N [--channel-fd FD]... -- CMD)\n");
     return 125;
@@ -37,31 +38,9 @@ int jail_init_main(int argc, char** argv) {
   return glue::run_jail_init(a.one("--socket"), static_cast<uint16_t>(port), channel_fds, a.rest);
 }
 
-const char* kConnectUsage =
-    "usage: sluice connect [--proxy URL] HOST PORT\n"
-    "\n"
-    "Opens a tunnel to HOST:PORT through the proxy and relays it over stdin/stdout,\n"
-    "for ssh: ssh -o ProxyCommand='sluice connect %h %p' HOST.\n"
-    "\n"
-    "  --proxy URL  http://[USER:PASS@]HOST:PORT   HTTP CONNECT\n"
-    "               socks5h://[USER:PASS@]HOST:PORT or socks5://...   SOCKS5 (names are\n"
-    "                            always sent to the proxy to resolve)\n"
-    "               HOST:PORT or unix:PATH   whichever the listener offers: SOCKS5 when\n"
-    "                            it answers the SOCKS5 greeting, else HTTP CONNECT\n"
-    "\n"
-    "Without --proxy it uses $HTTPS_PROXY, $https_proxy, $HTTP_PROXY, $http_proxy,\n"
-    "$ALL_PROXY or $all_proxy. A refusal prints the proxy's reason (the HTTP status and\n"
-    "reason line, or the SOCKS5 reply) and exits 1.\n";
-
-int connect_main(int argc, char** argv) {
-  Args a = parse_args(argc, argv, 1, {"--proxy"}, {"--help", "-h"});
-  if (a.has("--help") || a.has("-h")) {
-    std::fputs(kConnectUsage, stdout);
-    return 0;
-  }
-  if (!a.error.empty() || a.positional.size() != 2) {
-    std::fprintf(stderr, "sluice connect: %s (see sluice connect --help)\n",
-                 a.error.empty() ? "expected HOST PORT" : a.error.c_str());
+int connect_main(const Args& a) {
+  if (a.positional.size() != 2) {
+    std::fprintf(stderr, "sluice connect: expected HOST PORT (see sluice connect --help)\n");
     return 2;
   }
   std::string proxy_text = a.one("--proxy");
@@ -85,6 +64,38 @@ int connect_main(int argc, char** argv) {
   }
   std::signal(SIGPIPE, SIG_IGN);  // a closed tunnel or stdout is an error to handle, not a death
   return glue::run_connect_relay(proxy, a.positional[0], static_cast<uint16_t>(port));
+}
+
+}  // namespace
+
+Subcommand jail_init_command(CLI::App& root) {
+  auto c = std::make_shared<Command>(root, "jail-init", "internal: the jail's init, started by sluice run");
+  c->hidden()
+      .usage_tail("-- CMD [ARGS...]")
+      .value("--socket", "PATH", "the proxy's socket")
+      .value("--port", "N", "the bridge's port in the jail (default 3128)")
+      .value("--channel-fd", "FD", "a hand-over channel (repeatable)", true)
+      .takes_rest();
+  return {c, jail_init_main, 125};
+}
+
+Subcommand connect_command(CLI::App& root) {
+  auto c = std::make_shared<Command>(root, "connect", "relay stdin/stdout through the proxy to HOST PORT (ssh ProxyCommand)");
+  c->description(
+       "Opens a tunnel to HOST:PORT through the proxy and relays it over stdin/stdout,\n"
+       "for ssh: ssh -o ProxyCommand='sluice connect %h %p' HOST.")
+      .positionals("HOST PORT", "the target")
+      .value("--proxy", "URL",
+             "http://[USER:PASS@]HOST:PORT   HTTP CONNECT\n"
+             "socks5h://[USER:PASS@]HOST:PORT or socks5://...   SOCKS5\n"
+             "  (names are always sent to the proxy to resolve)\n"
+             "HOST:PORT or unix:PATH   whichever the listener offers: SOCKS5\n"
+             "  when it answers the SOCKS5 greeting, else HTTP CONNECT")
+      .footer(
+          "Without --proxy it uses $HTTPS_PROXY, $https_proxy, $HTTP_PROXY, $http_proxy,\n"
+          "$ALL_PROXY or $all_proxy. A refusal prints the proxy's reason (the HTTP status and\n"
+          "reason line, or the SOCKS5 reply) and exits 1.");
+  return {c, connect_main};
 }
 
 }  // namespace sluice::cli

@@ -16,13 +16,13 @@
 #include <string>
 #include <vector>
 
-#include "cli/args.hpp"
+#include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "cli/control_client.hpp"
 #include "cli/run_ask.hpp"
 #include "cli/run_daemon.hpp"
 #include "cli/run_seatbelt.hpp"
-#include "proxy/control_plane.hpp"
+#include "control/control_plane.hpp"
 #include "proxy/server.hpp"
 #include "rules/json.hpp"
 #include "rules/config.hpp"
@@ -34,54 +34,6 @@
 namespace sluice::cli {
 
 namespace {
-
-const char* kRunUsage =
-    "usage: sluice run [--allow PATTERN]... [--deny PATTERN]... [--policy FILE]\n"
-    "                  [--ask] [--state FILE]\n"
-    "                  [--write PATH]... [--deny-read PATH]... [--dns-server IP:PORT]...\n"
-    "                  [--log FILE] [--quiet] [--bridge handover|relay] [--workers N]\n"
-    "                  [--jail bwrap|seatbelt] [--dry-run] -- CMD [ARGS...]\n"
-    "       sluice run --daemon SOCKET [--daemon-policy NAME] [--name NAME]\n"
-    "                  [--write PATH]... [--deny-read PATH]... [--dry-run] -- CMD [ARGS...]\n"
-    "\n"
-    "Runs CMD in a bubblewrap jail with no network of its own. Its only way out is\n"
-    "an embedded sluice proxy, reached through a bridge on 127.0.0.1:3128 inside the\n"
-    "jail; HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and friends point there. The same port\n"
-    "speaks SOCKS5 (socks5h://127.0.0.1:3128), and git over ssh goes through it\n"
-    "(GIT_SSH_COMMAND). With no --policy and no --allow, every request is denied.\n"
-    "\n"
-    "  --allow PATTERN      allow entry (host, *.host, host:port, IP, CIDR); repeatable\n"
-    "  --deny PATTERN       deny entry, wins over allow; repeatable\n"
-    "  --policy FILE        a sluice config; its policy 'default' (or its only policy),\n"
-    "                       resolver and limits apply; listeners in it are ignored\n"
-    "  --ask                hosts the policy does not settle are asked about on the\n"
-    "                       terminal (/dev/tty): [o]nce / [a]lways / [d]eny; the\n"
-    "                       connection waits (limits.ask_timeout_ms, default 60 s).\n"
-    "                       Without a terminal, asking means denying\n"
-    "  --state FILE         where `always` answers are kept (default with --ask:\n"
-    "                       $XDG_STATE_HOME/sluice/run-state.json, or\n"
-    "                       ~/.local/state/sluice/run-state.json)\n"
-    "  --daemon SOCKET      use a running `sluice serve` (its control socket) instead\n"
-    "                       of an embedded proxy: it makes a listener for this jail,\n"
-    "                       removed when CMD exits; its policy, log and events apply\n"
-    "  --daemon-policy NAME the daemon's policy for this jail (default: default)\n"
-    "  --name NAME          the sandbox's name at the daemon (default: run-PID)\n"
-    "  --write PATH         another writable path besides the current directory\n"
-    "  --deny-read PATH     hide PATH from the jail (besides ~/.ssh, ~/.aws, ...)\n"
-    "  --dns-server IP:PORT DNS server for the proxy (default: /etc/resolv.conf)\n"
-    "  --log FILE           write the full JSON decision log to FILE\n"
-    "  --quiet              do not print denials on stderr\n"
-    "  --bridge MODE        handover (default): the in-jail bridge passes each\n"
-    "                       connection to the proxy, which serves it directly;\n"
-    "                       relay: the bridge copies its bytes over the socket\n"
-    "  --workers N          proxy event loops (default 1)\n"
-    "  --jail KIND          bwrap (Linux, the default there) or seatbelt (macOS's\n"
-    "                       sandbox-exec, the default there; on Linux only useful\n"
-    "                       with a stand-in sandbox-exec, for testing)\n"
-    "  --dry-run            print the bwrap command line and exit\n"
-    "\n"
-    "Exit status: CMD's (128+N if a signal ended it); 2 for bad arguments or policy,\n"
-    "125 when the jail could not be built, 127 when CMD is not found.\n";
 
 std::string runtime_base() {
   const char* xdg = std::getenv("XDG_RUNTIME_DIR");
@@ -139,18 +91,7 @@ int fail(const std::string& message, int code) {
   return code;
 }
 
-}  // namespace
-
-int run_main(int argc, char** argv) {
-  Args a = parse_args(argc, argv, 1,
-                      {"--allow", "--deny", "--policy", "--write", "--deny-read", "--dns-server", "--log", "--workers",
-                       "--bridge", "--jail", "--state", "--daemon", "--daemon-policy", "--name"},
-                      {"--help", "-h", "--quiet", "--dry-run", "--ask"});
-  if (a.has("--help") || a.has("-h")) {
-    std::fputs(kRunUsage, stdout);
-    return 0;
-  }
-  if (!a.error.empty()) return fail(a.error + " (see sluice run --help)", 2);
+int run_main(const Args& a) {
   if (!a.positional.empty()) return fail("put the command after --: sluice run [OPTIONS] -- " + a.positional[0], 2);
   if (a.rest.empty()) return fail("no command: sluice run [OPTIONS] -- CMD [ARGS...]", 2);
   const bool daemon = a.has("--daemon");
@@ -428,6 +369,61 @@ int run_main(int argc, char** argv) {
     return 125;
   }
   return code;
+}
+
+}  // namespace
+
+Subcommand run_command(CLI::App& root) {
+  auto c = std::make_shared<Command>(root, "run", "run a command in a jail whose only way out is sluice");
+  c->usage_tail("-- CMD [ARGS...]")
+      .description(
+          "Runs CMD in a bubblewrap jail with no network of its own. Its only way out is\n"
+          "an embedded sluice proxy, reached through a bridge on 127.0.0.1:3128 inside the\n"
+          "jail; HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and friends point there. The same port\n"
+          "speaks SOCKS5 (socks5h://127.0.0.1:3128), and git over ssh goes through it\n"
+          "(GIT_SSH_COMMAND). With no --policy and no --allow, every request is denied.\n"
+          "With --daemon SOCKET a running `sluice serve` is the proxy instead; then only\n"
+          "--daemon-policy, --name, --write, --deny-read, --quiet, --jail and --dry-run apply.")
+      .value("--allow", "PATTERN", "allow entry (host, *.host, host:port, IP, CIDR); repeatable", true)
+      .value("--deny", "PATTERN", "deny entry, wins over allow; repeatable", true)
+      .value("--policy", "FILE",
+             "a sluice config; its policy 'default' (or its only policy),\n"
+             "resolver and limits apply; listeners in it are ignored")
+      .flag("--ask",
+            "hosts the policy does not settle are asked about on the\n"
+            "terminal (/dev/tty): [o]nce / [a]lways / [d]eny; the\n"
+            "connection waits (limits.ask_timeout_ms, default 60 s).\n"
+            "Without a terminal, asking means denying")
+      .value("--state", "FILE",
+             "where `always` answers are kept (default with --ask:\n"
+             "$XDG_STATE_HOME/sluice/run-state.json, or\n"
+             "~/.local/state/sluice/run-state.json)")
+      .value("--daemon", "SOCKET",
+             "use a running `sluice serve` (its control socket) instead\n"
+             "of an embedded proxy: it makes a listener for this jail,\n"
+             "removed when CMD exits; its policy, log and events apply")
+      .value("--daemon-policy", "NAME", "the daemon's policy for this jail (default: default)")
+      .value("--name", "NAME", "the sandbox's name at the daemon (default: run-PID)")
+      .value("--write", "PATH", "another writable path besides the current directory (repeatable)", true)
+      .value("--deny-read", "PATH", "hide PATH from the jail (besides ~/.ssh, ~/.aws, ...; repeatable)", true)
+      .value("--dns-server", "IP:PORT", "DNS server for the proxy (default: /etc/resolv.conf; repeatable)", true)
+      .value("--log", "FILE", "write the full JSON decision log to FILE")
+      .flag("--quiet", "do not print denials on stderr")
+      .value("--bridge", "MODE",
+             "handover (default): the in-jail bridge passes each\n"
+             "connection to the proxy, which serves it directly;\n"
+             "relay: the bridge copies its bytes over the socket")
+      .value("--workers", "N", "proxy event loops (default 1)")
+      .value("--jail", "KIND",
+             "bwrap (Linux, the default there) or seatbelt (macOS's\n"
+             "sandbox-exec, the default there; on Linux only useful\n"
+             "with a stand-in sandbox-exec, for testing)")
+      .flag("--dry-run", "print the bwrap command line and exit")
+      .footer(
+          "Exit status: CMD's (128+N if a signal ended it); 2 for bad arguments or policy,\n"
+          "125 when the jail could not be built, 127 when CMD is not found.")
+      .takes_rest();
+  return {c, run_main};
 }
 
 }  // namespace sluice::cli

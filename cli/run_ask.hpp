@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "proxy/ask.hpp"
-#include "proxy/control_plane.hpp"
+#include "control/control_plane.hpp"
 #include "proxy/server.hpp"
 #include "sandbox-glue/tty_prompt.hpp"
 

@@ -8,11 +8,11 @@
 
 #include <uv.h>
 
-#include "cli/args.hpp"
+#include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "cli/flag_config.hpp"
-#include "proxy/control_plane.hpp"
-#include "proxy/control_server.hpp"
+#include "control/control_plane.hpp"
+#include "control/control_server.hpp"
 #include "proxy/decision_log.hpp"
 #include "proxy/file_watch.hpp"
 #include "proxy/json.hpp"
@@ -22,42 +22,6 @@
 namespace sluice::cli {
 
 namespace {
-
-const char* kServeUsage =
-    "usage: sluice serve --config FILE [--workers N] [--loop-probe-ms MS]\n"
-    "       sluice serve --listen ADDR... [--allow PATTERN]... [--deny PATTERN]...\n"
-    "                    [--default deny|allow|ask] [--dns-server IP:PORT]... [--log PATH|-]\n"
-    "                    [--control PATH] [--workers N] [--loop-probe-ms MS]\n"
-    "\n"
-    "Runs the proxy. Every listener speaks HTTP (CONNECT and plain requests) and SOCKS5\n"
-    "(first byte 0x05; CONNECT only, names resolved by sluice). Every connection is judged:\n"
-    "deny entries win, then the policy's Lua rules (docs/lua-api.md), then allow entries,\n"
-    "then the policy default.\n"
-    "\n"
-    "  --config FILE         YAML configuration (docs/configuration.md)\n"
-    "  --listen ADDR         unix:PATH or HOST:PORT (repeatable; listeners are named\n"
-    "                        listener1, listener2, ... and use the policy 'default')\n"
-    "  --allow PATTERN       allow entry: host, *.host (subdomains only), host:port,\n"
-    "                        IP, CIDR, [v6]:port (repeatable)\n"
-    "  --deny PATTERN        deny entry, same syntax; deny wins (repeatable)\n"
-    "  --default deny|allow|ask  what happens to hosts in neither list (default: deny);\n"
-    "                        ask holds the connection until someone answers through\n"
-    "                        the control socket (sluice ctl pending / allow / deny)\n"
-    "  --dns-server IP:PORT  DNS server to use instead of /etc/resolv.conf (repeatable)\n"
-    "  --log PATH|-          JSON-lines decision log; '-' is stdout (default: -)\n"
-    "  --control PATH        the control socket (mode 0600; with --config: control: {unix: PATH});\n"
-    "                        sluice ctl and the HTTP API in docs/control-api.md use it\n"
-    "  --workers N           event-loop threads (default: one per core)\n"
-    "  --loop-probe-ms MS    measure each worker loop's lag with a timer every MS ms\n"
-    "                        and each loop turn's CPU time (sluice_loop_lag_*,\n"
-    "                        sluice_loop_busy_max_seconds in GET /v1/metrics; for benchmarks)\n"
-    "\n"
-    "Signals: SIGHUP reloads --config like POST /v1/reload (a bad file is reported and\n"
-    "the old config stays; sandboxes made through the API are kept, live list changes\n"
-    "are replaced by the file's lists); a change to any rule script the config names\n"
-    "reloads it the same way.\n"
-    "SIGTERM/SIGINT stop accepting, let open connections finish up to\n"
-    "limits.drain_timeout_ms, and exit 0.\n";
 
 struct Daemon {
   proxy::Server server;
@@ -114,22 +78,7 @@ void on_stop(uv_signal_t* h, int signum) {
   d->control->close();  // the loop ends once its handles are closed
 }
 
-}  // namespace
-
-int serve_main(int argc, char** argv) {
-  Args a = parse_args(argc, argv, 1,
-                      {"--config", "--listen", "--allow", "--deny", "--default", "--dns-server", "--log", "--workers",
-                       "--control", "--loop-probe-ms"},
-                      {"--help", "-h"});
-  if (a.has("--help") || a.has("-h")) {
-    std::fputs(kServeUsage, stdout);
-    return 0;
-  }
-  if (!a.error.empty() || !a.positional.empty()) {
-    std::fprintf(stderr, "sluice serve: %s (see sluice serve --help)\n",
-                 a.error.empty() ? ("unexpected argument " + a.positional.front()).c_str() : a.error.c_str());
-    return 2;
-  }
+int serve_main(const Args& a) {
   int workers = 0;
   if (a.has("--workers")) {
     try {
@@ -235,6 +184,48 @@ int serve_main(int argc, char** argv) {
   d->plane->stop();
   std::fprintf(stderr, "sluice: stopped\n");
   return 0;
+}
+
+}  // namespace
+
+Subcommand serve_command(CLI::App& root) {
+  auto c = std::make_shared<Command>(root, "serve", "run the proxy daemon");
+  c->description(
+       "Runs the proxy. Every listener speaks HTTP (CONNECT and plain requests) and SOCKS5\n"
+       "(first byte 0x05; CONNECT only, names resolved by sluice). Every connection is judged:\n"
+       "deny entries win, then the policy's Lua rules (docs/lua-api.md), then allow entries,\n"
+       "then the policy default. Give --config FILE, or --listen ADDR with the flags that\n"
+       "build a config (--allow, --deny, --default, --dns-server, --log, --control).")
+      .value("--config", "FILE", "YAML configuration (docs/configuration.md)")
+      .value("--listen", "ADDR",
+             "unix:PATH or HOST:PORT (repeatable; listeners are named\n"
+             "listener1, listener2, ... and use the policy 'default')",
+             true)
+      .value("--allow", "PATTERN",
+             "allow entry: host, *.host (subdomains only), host:port,\nIP, CIDR, [v6]:port (repeatable)", true)
+      .value("--deny", "PATTERN", "deny entry, same syntax; deny wins (repeatable)", true)
+      .value("--default", "deny|allow|ask",
+             "what happens to hosts in neither list (default: deny);\n"
+             "ask holds the connection until someone answers through\n"
+             "the control socket (sluice ctl pending / allow / deny)")
+      .value("--dns-server", "IP:PORT", "DNS server to use instead of /etc/resolv.conf (repeatable)", true)
+      .value("--log", "PATH|-", "JSON-lines decision log; '-' is stdout (default: -)")
+      .value("--control", "PATH",
+             "the control socket (mode 0600; with --config: control: {unix: PATH});\n"
+             "sluice ctl and the HTTP API in docs/control-api.md use it")
+      .value("--workers", "N", "event-loop threads (default: one per core)")
+      .value("--loop-probe-ms", "MS",
+             "measure each worker loop's lag with a timer every MS ms\n"
+             "and each loop turn's CPU time (sluice_loop_lag_*,\n"
+             "sluice_loop_busy_max_seconds in GET /v1/metrics; for benchmarks)")
+      .footer(
+          "Signals: SIGHUP reloads --config like POST /v1/reload (a bad file is reported and\n"
+          "the old config stays; sandboxes made through the API are kept, live list changes\n"
+          "are replaced by the file's lists); a change to any rule script the config names\n"
+          "reloads it the same way.\n"
+          "SIGTERM/SIGINT stop accepting, let open connections finish up to\n"
+          "limits.drain_timeout_ms, and exit 0.");
+  return {c, serve_main};
 }
 
 }  // namespace sluice::cli

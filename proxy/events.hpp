@@ -2,7 +2,7 @@
 // closes, reloads, asks, answers, errors) is also published here while someone
 // watches (GET /v1/events). Publishing never blocks on a reader: lines go into
 // one bounded queue that the control loop empties; each reader then has its own
-// bounded queue (proxy/control_server.cpp), and a reader that falls behind is
+// bounded queue (control/control_server.cpp), and a reader that falls behind is
 // dropped there, never waited for.
 #pragma once
 #include <atomic>

@@ -1,5 +1,7 @@
 #include "proxy/http_message.hpp"
 
+#include "rules/host.hpp"
+
 #include <strings.h>
 
 #include <algorithm>
@@ -71,24 +73,12 @@ rules::Result<AbsoluteUrl> parse_absolute_url(std::string_view t) {
   std::string_view rest = end == std::string_view::npos ? std::string_view{} : t.substr(end);
   if (size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
   AbsoluteUrl url;
-  std::string_view host = authority;
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return rules::Err{"bad URL authority: unclosed ["};
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return rules::Err{"bad URL authority after ]"};
-      port = after.substr(1);
-      url.port_explicit = true;
-    }
-  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-    url.port_explicit = true;
-  }
-  if (host.empty()) return rules::Err{"URL has no host"};
+  if (authority.empty()) return rules::Err{"URL has no host"};
+  auto split = rules::split_authority(authority, false);  // the same splitter as CONNECT targets
+  if (!split) return rules::Err{split.error() == "empty host" ? "URL has no host" : "bad URL authority: " + split.error()};
+  std::string_view host = split->host;
+  std::string_view port = split->port;
+  url.port_explicit = split->has_port;
   if (url.port_explicit) {
     unsigned value = 0;
     auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "rules/json_escape.hpp"
+
 namespace sluice::proxy {
 
 class JsonLine {
@@ -43,37 +45,7 @@ class JsonLine {
     return std::move(out_);
   }
 
-  static void escape_into(std::string& out, std::string_view s) {
-    // Runs of plain bytes (the usual case: hosts, codes, addresses) are appended whole.
-    size_t plain = 0;
-    for (size_t i = 0; i < s.size(); ++i) {
-      unsigned char c = static_cast<unsigned char>(s[i]);
-      if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\') continue;
-      out.append(s.data() + plain, i - plain);
-      plain = i + 1;
-      escape_byte(out, c);
-    }
-    out.append(s.data() + plain, s.size() - plain);
-  }
-
  private:
-  static void escape_byte(std::string& out, unsigned char c) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
   // Keys are the code's own identifiers: nothing in them needs escaping.
   void key_(std::string_view k) {
     if (out_.size() > 1) out_ += ',';
@@ -83,7 +55,7 @@ class JsonLine {
   }
   void quote(std::string_view s) {
     out_ += '"';
-    escape_into(out_, s);
+    rules::append_json_escaped(out_, s);
     out_ += '"';
   }
   std::string out_;

@@ -512,14 +512,11 @@ Result<HostPort> parse_tcp_listen_address(std::string_view spec) {
   auto fail = [&] {
     return Err{"expected IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:3128), not '" + detail::printable(spec) + "'"};
   };
-  size_t colon = spec.rfind(':');
-  if (colon == std::string_view::npos) return fail();
-  std::string_view host = spec.substr(0, colon);
-  bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
-  if (bracketed) host = host.substr(1, host.size() - 2);
-  auto ip = IpAddr::parse(host);
-  auto port = detail::parse_port(spec.substr(colon + 1));  // 0 asks for an ephemeral port
-  if (!ip || !port || ip->v6 != bracketed) return fail();
+  auto a = split_authority(spec, false);
+  if (!a || !a->has_port) return fail();
+  auto ip = IpAddr::parse(a->host);
+  auto port = detail::parse_port(a->port);  // 0 asks for an ephemeral port
+  if (!ip || !port || ip->v6 != a->bracketed) return fail();
   return HostPort{ip->to_string(), static_cast<uint16_t>(*port)};
 }
 

@@ -138,32 +138,50 @@ Result<CanonicalHost> canonicalize_host(std::string_view raw) {
   return CanonicalHost{HostKind::Name, std::move(name.value()), IpAddr{}};
 }
 
+Result<Authority> split_authority(std::string_view text, bool bare_ipv6) {
+  Authority a;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) return Err{"unclosed ["};
+    a.host = text.substr(1, close - 1);
+    a.bracketed = true;
+    std::string_view after = text.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return Err{"junk after ]"};
+      a.has_port = true;
+      a.port = after.substr(1);
+    }
+    if (a.host.empty()) return Err{"empty host"};
+    return a;  // what the brackets may hold (an address, a CIDR) is the caller's rule
+  }
+  const size_t colon = text.find(':');
+  if (colon == std::string_view::npos) {
+    a.host = text;
+  } else if (text.find(':', colon + 1) == std::string_view::npos) {
+    a.host = text.substr(0, colon);
+    a.has_port = true;
+    a.port = text.substr(colon + 1);
+  } else {
+    if (!bare_ipv6) return Err{"IPv6 address needs brackets"};
+    a.host = text;  // a bare IPv6 address (or CIDR): never a port
+  }
+  if (a.host.empty()) return Err{"empty host"};
+  return a;
+}
+
 Result<HostPort> split_host_port(std::string_view authority) {
   auto fail = [&](const std::string& why) { return Err{why + " in \"" + detail::printable(authority) + "\""}; };
-  std::string_view host;
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return fail("unclosed [");
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (after.empty()) return fail("missing :port");
-    if (after.front() != ':') return fail("junk after ]");
-    port = after.substr(1);
-    if (host.empty()) return fail("empty host");
-    auto ip = IpAddr::parse(host);
+  if (authority.empty()) return fail("missing :port");
+  auto a = split_authority(authority, false);
+  if (!a) return fail(a.error());
+  if (!a->has_port) return fail("missing :port");
+  if (a->bracketed) {
+    auto ip = IpAddr::parse(a->host);
     if (!ip || !ip->v6) return fail("brackets hold an IPv6 address only");
-  } else {
-    size_t colon = authority.rfind(':');
-    if (colon == std::string_view::npos) return fail("missing :port");
-    host = authority.substr(0, colon);
-    if (host.find(':') != std::string_view::npos) return fail("IPv6 address needs brackets");
-    port = authority.substr(colon + 1);
-    if (host.empty()) return fail("empty host");
   }
-  auto value = detail::parse_port(port);
+  auto value = detail::parse_port(a->port);
   if (!value || *value == 0) return fail("bad port (1..65535)");
-  return HostPort{std::string(host), static_cast<uint16_t>(*value)};
+  return HostPort{std::string(a->host), static_cast<uint16_t>(*value)};
 }
 
 }  // namespace sluice::rules

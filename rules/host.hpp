@@ -23,6 +23,20 @@ struct CanonicalHost {
 // [A-Za-z0-9-_.] with a one-line reason.
 Result<CanonicalHost> canonicalize_host(std::string_view raw);
 
+// The one splitter of "host", "host:port", "[v6]" and "[v6]:port" in sluice: every parser of
+// such text (CONNECT targets, URLs, patterns, listen addresses, proxy URLs, bench targets, Lua)
+// uses it, so two parsers can never read one input two ways. `bare_ipv6`: text with several
+// colons and no brackets is one IPv6 address without a port (patterns, Lua); otherwise it is an
+// error ("IPv6 address needs brackets"). What brackets may hold is the caller's rule. The port is returned
+// as written (digits checked by the caller, whose range differs: 0 may mean "any").
+struct Authority {
+  std::string_view host;  // brackets stripped
+  std::string_view port;  // empty when has_port is false
+  bool has_port = false;
+  bool bracketed = false;
+};
+Result<Authority> split_authority(std::string_view text, bool bare_ipv6);
+
 // Splits "host:port" / "[v6]:port" (CONNECT authority). Port must be 1..65535.
 struct HostPort {
   std::string host;  // still raw (brackets stripped)

@@ -1,6 +1,7 @@
-// A small, strict JSON value: parsed from control-API bodies and the state
-// file, printed for their answers. RFC 8259 with no extensions: UTF-8 only,
-// no comments, no trailing commas, no duplicate object keys, bounded depth.
+// A small JSON value: parsed from control-API bodies and the state file, printed for their
+// answers. Parsing is nlohmann::json's (RFC 8259 with no extensions: UTF-8 checked, no comments,
+// no trailing commas) plus two refusals of our own: duplicate object keys, and nesting deeper
+// than max_depth.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +14,8 @@
 #include "rules/result.hpp"
 
 namespace sluice::rules {
+
+class JsonSax;
 
 class Json {
  public:
@@ -53,12 +56,12 @@ class Json {
   Json& set(std::string key, Json value);  // appends (the caller keeps keys unique)
   Json& push(Json value);
 
-  // Compact one-line text; strings escaped so the output is ASCII-safe for control bytes.
+  // Compact one-line text; strings escaped by rules/json_escape.hpp (control bytes escaped).
   std::string dump() const;
   void dump_to(std::string& out) const;
-  static void quote_to(std::string& out, std::string_view s);
 
  private:
+  friend class JsonSax;  // the parser's handler builds values in place
   Type type_ = Type::Null;
   bool bool_ = false;
   double number_ = 0;

@@ -69,22 +69,11 @@ int l_match(lua_State* L) {
 
 // "IP", "[v6]", "IP:PORT" or "[v6]:PORT" -> the address, or nothing.
 std::optional<IpAddr> address_of(std::string_view s) {
-  if (auto a = IpAddr::parse(s)) return a;
-  if (s.size() > 2 && s.front() == '[') {
-    size_t close = s.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    std::string_view rest = s.substr(close + 1);
-    if (!rest.empty() && rest.front() != ':') return std::nullopt;
-    auto a = IpAddr::parse(s.substr(1, close - 1));
-    if (a && a->v6) return a;
-    return std::nullopt;
-  }
-  size_t colon = s.find(':');
-  if (colon != std::string_view::npos && s.find(':', colon + 1) == std::string_view::npos) {
-    auto a = IpAddr::parse(s.substr(0, colon));
-    if (a && !a->v6) return a;
-  }
-  return std::nullopt;
+  auto a = split_authority(s, true);
+  if (!a) return std::nullopt;
+  auto ip = IpAddr::parse(a->host);
+  if (!ip || (a->bracketed && !ip->v6)) return std::nullopt;
+  return ip;
 }
 
 // sluice.in_cidr(addr, cidr): false for anything that is not an address (e.g. c.client "unix").

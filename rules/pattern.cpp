@@ -22,28 +22,12 @@ Result<HostPattern> parse_pattern(std::string_view text) {
   HostPattern p;
   p.source = std::string(text);
   if (text.empty()) return bad(text, "empty");
-  std::string_view host = text;
-  std::string_view port;
-  bool has_port = false;
-  bool bracketed = false;
-  if (host.front() == '[') {
-    size_t close = host.find(']');
-    if (close == std::string_view::npos) return bad(text, "unclosed [");
-    std::string_view after = host.substr(close + 1);
-    host = host.substr(1, close - 1);
-    bracketed = true;
-    if (!after.empty()) {
-      if (after.front() != ':') return bad(text, "expected :port after ]");
-      has_port = true;
-      port = after.substr(1);
-    }
-  } else if (size_t colon = host.find(':');
-             colon != std::string_view::npos && host.find(':', colon + 1) == std::string_view::npos) {
-    // One colon: host:port. Several: a bare IPv6 address or CIDR, which takes no port.
-    has_port = true;
-    port = host.substr(colon + 1);
-    host = host.substr(0, colon);
-  }
+  auto authority = split_authority(text, true);  // one colon: host:port; several: a bare IPv6/CIDR
+  if (!authority) return bad(text, authority.error() == "junk after ]" ? "expected :port after ]" : authority.error());
+  std::string_view host = authority->host;
+  std::string_view port = authority->port;
+  const bool has_port = authority->has_port;
+  const bool bracketed = authority->bracketed;
   if (has_port) {
     auto value = detail::parse_port(port);
     if (!value || *value == 0) return bad(text, "port must be a number from 1 to 65535");

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "rules/credentials.hpp"
+#include "rules/host.hpp"
 #include "sandbox-glue/socks5_client.hpp"
 
 namespace sluice::glue {
@@ -252,17 +253,10 @@ std::string parse_proxy_address(const std::string& text, ProxyAddress& out) {
     out.username = percent_decode(userinfo.substr(0, colon));
     if (colon != std::string::npos) out.password = percent_decode(userinfo.substr(colon + 1));
   }
-  auto colon = t.rfind(':');
-  if (colon == std::string::npos || colon == 0) return "proxy must be http://HOST:PORT or unix:PATH, not '" + text + "'";
-  out.host = t.substr(0, colon);
-  if (out.host.size() > 2 && out.host.front() == '[') out.host = out.host.substr(1, out.host.size() - 2);
-  int port = 0;
-  try {
-    port = std::stoi(t.substr(colon + 1));
-  } catch (...) {
-  }
-  if (port <= 0 || port > 65535) return "bad proxy port in '" + text + "'";
-  out.port = static_cast<uint16_t>(port);
+  auto hp = rules::split_host_port(t);  // the one host:port splitter (rules/host.hpp)
+  if (!hp) return "proxy must be http://HOST:PORT or unix:PATH, not '" + text + "' (" + hp.error() + ")";
+  out.host = hp->host;
+  out.port = hp->port;
   return "";
 }
 

@@ -66,7 +66,7 @@ for flag in "$@"; do
     --tsan)
       cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
         "-DCMAKE_C_FLAGS_DEBUG=-O1 -g1" -DSLUICE_TSAN=ON "${launcher[@]}" >/dev/null
-      cmake --build build-tsan -j "$jobs" --target test_rules test_proxy test_glue test_bench ;;
+      cmake --build build-tsan -j "$jobs" --target test_rules test_proxy test_control test_glue test_bench ;;
     *) echo "setup: unknown flag $flag (use --asan, --tsan)" >&2; exit 2 ;;
   esac
 done

@@ -128,6 +128,19 @@ TEST_CASE("http: a CONNECT reply stops after the head; tunnel bytes stay with th
   CHECK(d.status() == 403);
 }
 
+TEST_CASE("http: an interim 100 reply is skipped; a reader moved between reads goes on") {
+  const std::string resp = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  ResponseReader r;
+  r.reset();
+  size_t half = resp.size() / 2;
+  CHECK(r.feed(resp.data(), half) == half);
+  ResponseReader moved = std::move(r);
+  CHECK(moved.feed(resp.data() + half, resp.size() - half) == resp.size() - half);
+  CHECK(moved.done());
+  CHECK(moved.status() == 200);
+  CHECK(moved.body_text() == "ok");
+}
+
 TEST_CASE("http: malformed responses are errors") {
   for (std::string bad : {"HTTP/2 200 OK\r\n\r\n", "HTTP/1.1 2x0 OK\r\n\r\n", "garbage\r\n\r\n",
                           "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",

@@ -278,11 +278,18 @@ class CliTest(E2E):
         r = run("--version")
         self.assertEqual(r.returncode, 0)
         self.assertRegex(r.stdout, r"^sluice \d+\.\d+\.\d+")
-        for args in (["--help"], ["serve", "--help"], ["check", "--help"]):
+        for args in (["--help"], ["help"], ["serve", "--help"], ["check", "--help"], ["run", "--help"],
+                     ["ctl", "--help"], ["connect", "-h"], ["bench", "--help"]):
             r = run(*args)
             self.assertEqual(r.returncode, 0, args)
-            self.assertIn("usage:", r.stdout)
+            self.assertIn("usage: sluice", r.stdout)
         self.assertIn("--config", run("serve", "--help").stdout)
+        self.assertIn("-- CMD [ARGS...]", run("run", "--help").stdout)
+        for command in ("run", "serve", "check", "ctl", "connect", "bench"):
+            self.assertRegex(run("--help").stdout, r"(?m)^  %s +\S" % command)
+        r = run()
+        self.assertEqual((r.returncode, r.stdout), (2, ""))
+        self.assertIn("usage: sluice", r.stderr)
 
     def test_config_errors_exit_2_with_file_line_column(self):
         cases = [
@@ -308,7 +315,10 @@ class CliTest(E2E):
     def test_flag_errors_are_one_line(self):
         for argv, want in ((["serve"], "no listener"), (["serve", "--listen", "nowhere"], "--listen nowhere"),
                            (["serve", "--listen", "127.0.0.1:1", "--allow", "*"], "bad pattern"),
-                           (["serve", "--bogus"], "unknown option --bogus"), (["frobnicate"], "unknown command")):
+                           (["serve", "--bogus"], "unknown option --bogus"), (["frobnicate"], "unknown command"),
+                           (["serve", "--config"], "--config"), (["serve", "stray"], "unexpected argument stray"),
+                           (["run", "echo", "hi"], "put the command after --"), (["check"], "--config FILE is required"),
+                           (["serve", "--workers", "-1", "--listen", "127.0.0.1:1"], "--workers must be")):
             r = run(*argv)
             self.assertEqual(r.returncode, 2, argv)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
@@ -332,8 +342,15 @@ policies:
                  (["--listener", "a", "gist.github.com"], 1,
                   'deny gist.github.com:443: policy "p", rule "gist.github.com" (denied-by-rule)'),
                  (["--listener", "b", "anything.example:22"], 0, "default-allow"),
-                 (["github.com"], 2, ""),
-                 (["--listener", "zzz", "github.com"], 2, "")]
+                 # no --listener and two policies: one line per listener, exit status by the worst
+                 (["github.com"], 0, 'listener a: allow github.com:443: policy "p", rule "github.com" (allowed-by-rule)\n'
+                                     'listener b: allow github.com:443: policy "q", rule "default" (default-allow)\n'),
+                 (["gist.github.com"], 1, 'listener a: deny gist.github.com:443: policy "p", rule "gist.github.com" '
+                                          '(denied-by-rule)\nlistener b: allow gist.github.com:443'),
+                 (["--listener", "zzz", "github.com"], 2, ""),
+                 # a target named like a command is a target
+                 (["--listener", "a", "--addr", "127.0.0.1", "serve"], 1, "deny serve:443"),
+                 (["--listener=a", "github.com:443"], 0, "allow github.com:443")]
         for args, code, want in cases:
             r = run("check", "--config", path, *args)
             self.assertEqual(r.returncode, code, (args, r.stdout, r.stderr))

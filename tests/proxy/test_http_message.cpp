@@ -30,6 +30,9 @@ TEST_CASE("absolute URLs: table") {
       {"http://a.test:65536/", false, "", 0, ""},
       {"http://a.test:80x/", false, "", 0, ""},
       {"http://[::1/", false, "", 0, ""},
+      // A bare IPv6 host read two ways would be a bypass: one splitter refuses it everywhere.
+      {"http://::1:8080/v6", false, "", 0, ""},
+      {"http://[::1]8080/", false, "", 0, ""},
       {"http://a.test/a\tb", false, "", 0, ""},
       {"http://a.test/\x91\x8b", false, "", 0, ""},
       {"http://a.test/a\x7f", false, "", 0, ""},

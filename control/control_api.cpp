@@ -6,8 +6,8 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/control_plane.hpp"
-#include "proxy/control_server.hpp"
+#include "control/control_plane.hpp"
+#include "control/control_server.hpp"
 #include "proxy/server.hpp"
 #include "rules/json.hpp"
 

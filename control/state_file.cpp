@@ -1,4 +1,4 @@
-#include "proxy/state_file.hpp"
+#include "control/state_file.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <string>
 
-#include "proxy/state_file.hpp"
+#include "control/state_file.hpp"
 
 using namespace sluice::proxy;
 

@@ -22,7 +22,7 @@
 
 #include "proxy/connection.hpp"
 #include "proxy/metrics.hpp"
-#include "proxy/state_file.hpp"
+#include "control/state_file.hpp"
 #include "rules/config.hpp"
 #include "rules/json.hpp"
 #include "rules/rule_engine.hpp"

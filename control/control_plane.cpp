@@ -1,4 +1,4 @@
-#include "proxy/control_plane.hpp"
+#include "control/control_plane.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>

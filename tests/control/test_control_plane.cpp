@@ -11,7 +11,7 @@
 #include <string>
 #include <thread>
 
-#include "proxy/control_plane.hpp"
+#include "control/control_plane.hpp"
 #include "proxy/server.hpp"
 #include "rules/config.hpp"
 

@@ -1,4 +1,4 @@
-#include "proxy/control_server.hpp"
+#include "control/control_server.hpp"
 
 #include <sched.h>
 #include <sys/resource.h>
@@ -13,11 +13,12 @@
 #include <cstring>
 #include <deque>
 
-#include "proxy/control_plane.hpp"
+#include "control/control_plane.hpp"
 #include "proxy/decision_log.hpp"
 #include "proxy/http_message.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/server.hpp"
+#include "rules/json_escape.hpp"
 
 namespace sluice::proxy {
 
@@ -476,7 +477,7 @@ void ControlServer::drop_reader(const std::shared_ptr<Conn>& c, const std::strin
   plane_.server().events().remove_reader();
   c->reader = false;
   std::string note = "{\"ts\":\"" + DecisionLog::now_iso8601() + "\",\"event\":\"dropped\",\"reason\":";
-  rules::Json::quote_to(note, "reader too slow: " + why);
+  rules::append_json_string(note, "reader too slow: " + why);
   note += "}\n";
   // What was still queued is dropped with the reader; the note follows the batch in flight.
   c->outq.clear();
