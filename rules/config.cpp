@@ -13,6 +13,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "rules/host.hpp"
 #include "rules/ip.hpp"
@@ -419,7 +420,8 @@ class Loader {
       errors.push_back({file_, 0, 0, policy_file_ ? "empty policy file" : "empty config: it needs at least listeners:"});
       return nullptr;
     }
-    if (!check_map(root, "the config", {"listeners", "policies", "resolver", "limits", "log", "control", "upstream_proxy"}))
+    if (!check_map(root, "the config",
+                   {"listeners", "policies", "resolver", "limits", "log", "control", "upstream_proxy", "transparent"}))
       return nullptr;
     if (const auto& up = root["upstream_proxy"]) cfg->upstream_proxy = upstream_proxy(up, "upstream_proxy");
     if (const auto& ps = root["policies"]) {
@@ -520,6 +522,23 @@ class Loader {
       for (const auto& l : cfg->listeners)
         if (l.kind == ListenerConfig::Kind::Unix && l.path == ctl.unix_path)
           error(c["unix"], "control socket " + ctl.unix_path + " is also listener '" + l.name + "'");
+    }
+    if (const auto& t = root["transparent"];
+        t && check_map(t, "transparent", {"fake_ipv4", "fake_ipv6", "max_names", "dns_ttl_s"})) {
+      auto& tc = cfg->transparent;
+      for (auto [key, out, v6] : {std::tuple{"fake_ipv4", &tc.fake_ipv4, false}, std::tuple{"fake_ipv6", &tc.fake_ipv6, true}}) {
+        const auto& n = t[key];
+        std::string text;
+        if (!n || !string(n, std::string("transparent ") + key, text)) continue;
+        auto c = Cidr::parse(text);
+        std::string problem = !c ? "must be a CIDR block (no host bits set)"
+                              : c->base.v6 != v6 ? std::string("must be an ") + (v6 ? "IPv6" : "IPv4") + " block"
+                                                 : fake_range_problem(*c);
+        if (!problem.empty()) error(n, std::string("transparent ") + key + " " + problem + ", not '" + detail::printable(text) + "'");
+        else *out = *c;
+      }
+      positive(t["max_names"], "transparent max_names", tc.max_names, 1 << 20);
+      positive(t["dns_ttl_s"], "transparent dns_ttl_s", tc.dns_ttl_s, 86400);
     }
     if (const auto& lg = root["log"]; lg && check_map(lg, "log", {"path"})) {
       if (lg["path"]) string(lg["path"], "log path", cfg->log.path);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rules/credentials.hpp"
+#include "rules/fake_ip.hpp"
 #include "rules/host.hpp"
 #include "rules/ip.hpp"
 #include "rules/lua_sandbox.hpp"
@@ -82,6 +83,7 @@ struct Config {
   ControlConfig control;
   // The global parent proxy (`upstream_proxy:`), used by every policy without its own.
   std::shared_ptr<const UpstreamProxy> upstream_proxy;
+  TransparentConfig transparent;  // used by `sluice run --transparent`
   // Answers to asks that are remembered (session and always); replaced, never changed, by
   // the control plane. Null: none.
   std::shared_ptr<const Remembered> remembered;

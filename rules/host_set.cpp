@@ -47,9 +47,10 @@ struct NameHash {
 // insertion order; the first whose port fits is the answer.
 using Bucket = std::vector<const HostPattern*>;
 
-const HostPattern* pick(const Bucket& b, uint16_t port) {
+template <class Fit>
+const HostPattern* pick(const Bucket& b, const Fit& fit) {
   for (const HostPattern* p : b)
-    if (!p->port || *p->port == port) return p;
+    if (fit.fits(*p)) return p;
   return nullptr;
 }
 
@@ -75,7 +76,8 @@ struct HostSet::Index {
   // a lookup costs one probe per distinct prefix length, at most 33 or 129.
   std::vector<PrefixTable> cidr[2];
 
-  const HostPattern* match_ip(int family, const IpAddr& addr, uint16_t port) const {
+  template <class Fit>
+  const HostPattern* match_ip(int family, const IpAddr& addr, const Fit& port) const {
     for (const auto& table : cidr[family]) {
       auto it = table.entries.find(masked_key(addr, table.prefix));
       if (it == table.entries.end()) continue;
@@ -119,7 +121,28 @@ HostSet HostSet::clone() const {
   return out;
 }
 
+bool HostSet::PortFit::fits(const HostPattern& p) const {
+  switch (kind) {
+    case Kind::One: return !p.port || *p.port == port;
+    case Kind::Some: return true;
+    case Kind::Every: return !p.port;
+  }
+  return false;
+}
+
 const HostPattern* HostSet::match(const CanonicalHost& host, uint16_t port) const {
+  return find(host, PortFit{PortFit::Kind::One, port});
+}
+
+const HostPattern* HostSet::match_some_port(const CanonicalHost& host) const {
+  return find(host, PortFit{PortFit::Kind::Some, 0});
+}
+
+const HostPattern* HostSet::match_every_port(const CanonicalHost& host) const {
+  return find(host, PortFit{PortFit::Kind::Every, 0});
+}
+
+const HostPattern* HostSet::find(const CanonicalHost& host, PortFit port) const {
   if (!index_) return nullptr;
   if (host.kind == HostKind::Ip) {
     if (const HostPattern* p = index_->match_ip(host.addr.v6 ? 1 : 0, host.addr, port)) return p;

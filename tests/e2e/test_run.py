@@ -290,6 +290,22 @@ class RunTest(E2E):
         r = self.run_jail("python3 -c 'import socket; a,b=socket.socketpair(); print(\"pair ok\")'")
         self.assertIn("pair ok", r.stdout)
 
+    def test_unix_socket_filter_reads_the_int_argument(self):
+        # socket() takes an int: high bits in the register must not get AF_UNIX past the filter.
+        code = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                "fd = libc.syscall(ctypes.c_long(41), ctypes.c_long((1 << 32) | 1), ctypes.c_long(1), ctypes.c_long(0))\n"
+                "print('fd', fd, 'errno', ctypes.get_errno())\n")
+        r = self.run_jail("python3 -c \"%s\"" % code.replace('"', '\\"'))
+        self.assertIn("fd -1 errno 1", r.stdout, r.stdout + r.stderr)
+
+    def test_netfilter_netlink_sockets_are_refused(self):
+        # nft and iptables need NETLINK_NETFILTER (12); other netlink (route) is untouched.
+        code = ("import socket\nfor proto in (12, 0):\n try: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, proto); "
+                "print(proto, 'opened')\n except OSError as e: print(proto, 'blocked', e.errno)\n")
+        r = self.run_jail("python3 -c \"%s\"" % code.replace('"', '\\"'))
+        self.assertIn("12 blocked 1", r.stdout, r.stdout + r.stderr)
+        self.assertIn("0 opened", r.stdout, r.stdout + r.stderr)
+
     def test_exit_status_propagates(self):
         for script, code in (("true", 0), ("exit 3", 3), ("kill -INT $$", 130), ("kill -TERM $$", 143)):
             self.assertEqual(self.run_jail(script).returncode, code, script)

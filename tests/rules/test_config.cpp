@@ -121,6 +121,24 @@ TEST_CASE("a minimal config takes every default") {
   CHECK(cfg.limits.ask_timeout_ms == 60000);
   CHECK_FALSE(cfg.control.enabled());
   CHECK(cfg.control.state_path().empty());
+  CHECK(cfg.transparent.fake_ipv4.to_string() == "198.18.0.0/15");
+  CHECK(cfg.transparent.fake_ipv6.to_string() == "fd73:6c75:6963:6500::/64");
+  CHECK(cfg.transparent.max_names == 65536);
+  CHECK(cfg.transparent.dns_ttl_s == 5);
+}
+
+TEST_CASE("transparent: the fake ranges, name bound and TTL are read") {
+  ConfigLoad load = load_config_text(
+      "listeners:\n  - name: a\n    tcp: 127.0.0.1:3128\n"
+      "transparent:\n  fake_ipv4: 10.99.0.0/16\n  fake_ipv6: \"fd00:1:2:3::/64\"\n  max_names: 100\n  dns_ttl_s: 30\n",
+      "t.yaml");
+  INFO(all_errors(load));
+  REQUIRE(load.config);
+  const auto& t = load.config->transparent;
+  CHECK(t.fake_ipv4.to_string() == "10.99.0.0/16");
+  CHECK(t.fake_ipv6.to_string() == "fd00:1:2:3::/64");
+  CHECK(t.max_names == 100);
+  CHECK(t.dns_ttl_s == 30);
 }
 
 TEST_CASE("control: the state file and sandbox directory default next to the socket") {
@@ -163,6 +181,18 @@ TEST_CASE("config errors: one row per kind, with line:column") {
       {L + "resolver:\n  server: []\n", 5, 3, "unknown key 'server' in resolver"},
       {L + "limits:\n  idle_timeout: 1\n", 5, 3, "unknown key 'idle_timeout' in limits"},
       {L + "log:\n  file: x\n", 5, 3, "unknown key 'file' in log"},
+      {L + "transparent:\n  fake_ip: 10.0.0.0/8\n", 5, 3, "unknown key 'fake_ip' in transparent"},
+      {L + "transparent:\n  fake_ipv4: 10.0.0.1/8\n", 5, 14, "transparent fake_ipv4 must be a CIDR block"},
+      {L + "transparent:\n  fake_ipv4: \"fd00::/64\"\n", 5, 14, "transparent fake_ipv4 must be an IPv4 block"},
+      {L + "transparent:\n  fake_ipv6: 10.0.0.0/8\n", 5, 14, "transparent fake_ipv6 must be an IPv6 block"},
+      {L + "transparent:\n  fake_ipv4: 10.0.0.0/31\n", 5, 14, "prefix from /8 to /30"},
+      {L + "transparent:\n  fake_ipv4: 127.0.0.0/16\n", 5, 14, "must not overlap loopback"},
+      {L + "transparent:\n  fake_ipv4: 96.0.0.0/3\n", 5, 14, "prefix from /8 to /30"},
+      {L + "transparent:\n  fake_ipv6: \"fd00::/48\"\n", 5, 14, "prefix from /64 to /120"},
+      {L + "transparent:\n  fake_ipv6: \"::/64\"\n", 5, 14, "must not overlap loopback"},
+      {L + "transparent:\n  max_names: 0\n", 5, 14, "transparent max_names must be a positive integer"},
+      {L + "transparent:\n  dns_ttl_s: 86401\n", 5, 14, "transparent dns_ttl_s must be a positive integer up to 86400"},
+      {L + "transparent: [x]\n", 4, 14, "transparent must be a mapping"},
       {L + "listeners: []\n", 4, 1, "duplicate key 'listeners' in the config"},
       // Shapes and types.
       {"hello\n", 1, 1, "the config must be a mapping"},
