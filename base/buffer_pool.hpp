@@ -24,8 +24,10 @@ class BufferPool {
   }
   void put(char* b) {
     if (b == nullptr) return;
-    if (free_.size() < keep_) free_.push_back(b);
-    else delete[] b;
+    if (free_.size() < keep_)
+      free_.push_back(b);
+    else
+      delete[] b;
   }
 
  private:

@@ -57,8 +57,10 @@ void Relay::update_reading() {
     bool want = !s->eof && uv_stream_get_write_queue_size(other(*s).stream) < kHighWatermark;
     if (want == s->reading) continue;
     s->reading = want;
-    if (want) uv_read_start(s->stream, on_alloc, on_read);
-    else uv_read_stop(s->stream);
+    if (want)
+      uv_read_start(s->stream, on_alloc, on_read);
+    else
+      uv_read_stop(s->stream);
   }
 }
 
@@ -107,13 +109,9 @@ void Relay::on_eof(Side& from) {
   }
 }
 
-Relay::End Relay::finished() const {
-  return first_eof_ == &upstream_ ? End::UpstreamEofFirst : End::ClientEofFirst;
-}
+Relay::End Relay::finished() const { return first_eof_ == &upstream_ ? End::UpstreamEofFirst : End::ClientEofFirst; }
 
-Relay::End Relay::error_on(const Side& s) const {
-  return &s == &client_ ? End::ClientError : End::UpstreamError;
-}
+Relay::End Relay::error_on(const Side& s) const { return &s == &client_ ? End::ClientError : End::UpstreamError; }
 
 void Relay::end(End why) {
   if (!active_) return;

@@ -64,8 +64,8 @@ class Relay {
   void on_data(Side& from, char* block, size_t n);
   void on_eof(Side& from);
   void end(End why);
-  End finished() const;                  // both directions over: who closed first
-  End error_on(const Side& s) const;     // an error on s's connection
+  End finished() const;               // both directions over: who closed first
+  End error_on(const Side& s) const;  // an error on s's connection
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
   static void on_write(uv_write_t*, int);
@@ -85,8 +85,8 @@ class Relay {
     uv_stream_t* stream = nullptr;
     void* saved_data = nullptr;
     bool reading = false;
-    bool eof = false;       // this side sent EOF
-    bool shut = false;      // shutdown requested towards this side
+    bool eof = false;   // this side sent EOF
+    bool shut = false;  // shutdown requested towards this side
     bool shut_done = false;
     uint64_t* counter = nullptr;  // bytes written towards this side
   };
@@ -105,11 +105,11 @@ class Relay {
   // One pipe per direction: 0 carries client -> upstream, 1 upstream -> client.
   struct Pipe {
     int r = -1, w = -1;
-    size_t in_pipe = 0;       // bytes spliced in, not yet out
-    size_t capacity = 0;      // the pipe's size
-    bool src_eof = false;     // the source side sent EOF
-    bool dst_blocked = false; // the last splice out hit EAGAIN: wait for writable
-    bool done = false;        // EOF passed on (shutdown of the destination)
+    size_t in_pipe = 0;        // bytes spliced in, not yet out
+    size_t capacity = 0;       // the pipe's size
+    bool src_eof = false;      // the source side sent EOF
+    bool dst_blocked = false;  // the last splice out hit EAGAIN: wait for writable
+    bool done = false;         // EOF passed on (shutdown of the destination)
   };
   bool splicing_ = false;
   bool splice_failed_ = false;  // could not set up: stay with buffers

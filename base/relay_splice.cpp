@@ -149,8 +149,10 @@ void Relay::update_polls() {
     if (in.dst_blocked && in.in_pipe > 0) mask |= UV_WRITABLE;
     if (mask == poll_mask_[i]) continue;
     poll_mask_[i] = mask;
-    if (mask == 0) uv_poll_stop(poll_[i].get());
-    else uv_poll_start(poll_[i].get(), mask, on_poll);
+    if (mask == 0)
+      uv_poll_stop(poll_[i].get());
+    else
+      uv_poll_start(poll_[i].get(), mask, on_poll);
   }
 }
 

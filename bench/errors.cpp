@@ -6,26 +6,20 @@ namespace sluice::bench {
 
 ErrorKind classify_uv_error(int err, Phase phase) {
   switch (err) {
-    case UV_ECONNREFUSED:
-      return phase == Phase::Connect ? ErrorKind::ConnectRefused : ErrorKind::Reset;
+    case UV_ECONNREFUSED: return phase == Phase::Connect ? ErrorKind::ConnectRefused : ErrorKind::Reset;
     case UV_ENOENT:  // unix socket path missing: nobody listening
       return phase == Phase::Connect ? ErrorKind::ConnectRefused : ErrorKind::Other;
     case UV_ECONNRESET:
     case UV_EPIPE:
-    case UV_ECONNABORTED:
-      return ErrorKind::Reset;
-    case UV_EOF:
-      return ErrorKind::ShortRead;
-    case UV_ETIMEDOUT:
-      return phase == Phase::Connect ? ErrorKind::ConnectFailed : ErrorKind::Timeout;
+    case UV_ECONNABORTED: return ErrorKind::Reset;
+    case UV_EOF: return ErrorKind::ShortRead;
+    case UV_ETIMEDOUT: return phase == Phase::Connect ? ErrorKind::ConnectFailed : ErrorKind::Timeout;
     case UV_EADDRNOTAVAIL:
     case UV_EADDRINUSE:
     case UV_ENETUNREACH:
     case UV_EHOSTUNREACH:
-    case UV_EAGAIN:
-      return phase == Phase::Connect ? ErrorKind::ConnectFailed : ErrorKind::Other;
-    default:
-      return phase == Phase::Connect ? ErrorKind::ConnectFailed : ErrorKind::Other;
+    case UV_EAGAIN: return phase == Phase::Connect ? ErrorKind::ConnectFailed : ErrorKind::Other;
+    default: return phase == Phase::Connect ? ErrorKind::ConnectFailed : ErrorKind::Other;
   }
 }
 

@@ -8,7 +8,7 @@ namespace sluice::bench {
 namespace {
 
 constexpr uint64_t kLinear = uint64_t{1} << Histogram::kSubBits;  // 512 exact buckets
-constexpr uint64_t kHalf = kLinear / 2;                            // 256 sub-buckets per octave
+constexpr uint64_t kHalf = kLinear / 2;                           // 256 sub-buckets per octave
 
 int msb(uint64_t v) { return 63 - __builtin_clzll(v); }
 

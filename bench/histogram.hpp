@@ -11,7 +11,7 @@ namespace sluice::bench {
 
 class Histogram {
  public:
-  static constexpr int kSubBits = 9;                             // linear range: [0, 2^9)
+  static constexpr int kSubBits = 9;                              // linear range: [0, 2^9)
   static constexpr uint64_t kMaxValue = (uint64_t{1} << 44) - 1;  // ~4.9 h in ns; larger values clamp
 
   Histogram();

@@ -16,8 +16,7 @@ std::string_view trim(std::string_view s) {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
   return true;
 }
 
@@ -152,7 +151,8 @@ int ResponseReader::on_headers_complete(llhttp_t* p) {
 int ResponseReader::on_body(llhttp_t* p, const char* at, size_t n) {
   auto* r = static_cast<ResponseReader*>(p->data);
   r->body_bytes_ += n;
-  if (r->body_text_.size() < kBodyTextBytes) r->body_text_.append(at, std::min(n, kBodyTextBytes - r->body_text_.size()));
+  if (r->body_text_.size() < kBodyTextBytes)
+    r->body_text_.append(at, std::min(n, kBodyTextBytes - r->body_text_.size()));
   return 0;
 }
 
@@ -169,7 +169,7 @@ int ResponseReader::on_message_complete(llhttp_t* p) {
 size_t ResponseReader::feed(const char* data, size_t n) {
   if (state_ == State::Done || state_ == State::Error || n == 0) return 0;
   if (parser_.settings == nullptr) reset(head_only_);  // never reset: a fresh reader
-  parser_.data = this;  // the reader may have moved since the last call
+  parser_.data = this;                                 // the reader may have moved since the last call
   const bool in_head = state_ == State::Head;
   llhttp_errno_t err = llhttp_execute(&parser_, data, n);
   size_t used = n;

@@ -35,7 +35,7 @@ class ResponseReader {
   int status() const { return status_; }
   int64_t content_length() const { return content_length_; }  // -1 when absent
   bool chunked() const { return chunked_; }
-  bool wants_close() const { return close_; }   // Connection: close, or HTTP/1.0
+  bool wants_close() const { return close_; }  // Connection: close, or HTTP/1.0
   uint64_t body_bytes() const { return body_bytes_; }
   bool started() const { return state_ != State::Head || head_bytes_ > 0; }  // any byte seen
   bool truncated() const { return truncated_; }  // the Error was an early EOF, not bad framing

@@ -18,16 +18,16 @@ namespace sluice::bench {
 
 namespace {
 
-constexpr size_t kReadBuf = 256 * 1024;        // one per loop: a read is consumed in its callback
-constexpr size_t kUploadQueue = 1024 * 1024;   // queued upload bytes per connection
-constexpr size_t kUploadPump = 16;             // writes queued per pump call
-constexpr size_t kOpenWindow = 128;            // idle-tunnels: tunnels being opened at once
-constexpr uint64_t kSettleMs = 500;            // idle-tunnels: quiet time before measuring RSS
-constexpr uint64_t kMaxGraceMs = 2000;         // in-flight operations may finish this long after the end
+constexpr size_t kReadBuf = 256 * 1024;       // one per loop: a read is consumed in its callback
+constexpr size_t kUploadQueue = 1024 * 1024;  // queued upload bytes per connection
+constexpr size_t kUploadPump = 16;            // writes queued per pump call
+constexpr size_t kOpenWindow = 128;           // idle-tunnels: tunnels being opened at once
+constexpr uint64_t kSettleMs = 500;           // idle-tunnels: quiet time before measuring RSS
+constexpr uint64_t kMaxGraceMs = 2000;        // in-flight operations may finish this long after the end
 
 uint64_t now_ns() { return uv_hrtime(); }
 
-constexpr char kSocksGreeting[] = "\x05\x01\x00";  // SOCKS5, one method: no authentication
+constexpr char kSocksGreeting[] = "\x05\x01\x00";              // SOCKS5, one method: no authentication
 constexpr char kSocksGreetingUserPass[] = "\x05\x02\x00\x02";  // no authentication, username/password
 
 // RFC 1929: VER(1) ULEN USER PLEN PASSWORD, from "user:password".
@@ -92,7 +92,9 @@ struct Conn {
     std::memset(&tcp, 0, sizeof(uv_pipe_t) > sizeof(uv_tcp_t) ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
     std::memset(&creq, 0, sizeof creq);
   }
-  uv_handle_t* handle() { return is_pipe ? reinterpret_cast<uv_handle_t*>(&pipe) : reinterpret_cast<uv_handle_t*>(&tcp); }
+  uv_handle_t* handle() {
+    return is_pipe ? reinterpret_cast<uv_handle_t*>(&pipe) : reinterpret_cast<uv_handle_t*>(&tcp);
+  }
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(handle()); }
 };
 
@@ -115,8 +117,8 @@ struct Slot {
   bool op_active = false;
   bool in_begin = false;  // inside begin_op: a failure here must not start the next op re-entrantly
   bool retried = false;   // this op was already resent once on a fresh connection
-  uint64_t op_start = 0;     // scheduled start (open loop) or actual start
-  uint64_t sent_at = 0;      // actual start
+  uint64_t op_start = 0;  // scheduled start (open loop) or actual start
+  uint64_t sent_at = 0;   // actual start
   uint64_t upload_left = 0;
   ResponseReader reader;
   int socks_step = 0;     // SOCKS5: waiting for 0 the method reply, 2 the username/password reply, 1 the CONNECT reply
@@ -164,7 +166,13 @@ struct Runner {
   bool hold_phase = false;
 
   Runner(const Options& opts, int conc, uint64_t ops, double r)
-      : o(opts), scen(tunnel_twin(opts.scenario)), socks(uses_socks(opts.scenario)), via_proxy(!opts.direct), concurrency(conc), budget(ops), rate(r) {
+      : o(opts),
+        scen(tunnel_twin(opts.scenario)),
+        socks(uses_socks(opts.scenario)),
+        via_proxy(!opts.direct),
+        concurrency(conc),
+        budget(ops),
+        rate(r) {
     part.options = opts;
     const std::string a = o.target.authority();
     const std::string auth = via_proxy ? proxy_authorization(o.proxy) : "";
@@ -172,12 +180,8 @@ struct Runner {
     socks_req = socks_connect_request(o.target);
     if (via_proxy && !o.proxy.auth.empty()) socks_user_pass = socks_user_pass_request(o.proxy.auth);
     switch (scen) {
-      case Scenario::ConnectStorm:
-        request = "GET / HTTP/1.1\r\nHost: " + a + "\r\nConnection: close\r\n\r\n";
-        break;
-      case Scenario::IdleTunnels:
-        request = "GET / HTTP/1.1\r\nHost: " + a + "\r\n\r\n";
-        break;
+      case Scenario::ConnectStorm: request = "GET / HTTP/1.1\r\nHost: " + a + "\r\nConnection: close\r\n\r\n"; break;
+      case Scenario::IdleTunnels: request = "GET / HTTP/1.1\r\nHost: " + a + "\r\n\r\n"; break;
       case Scenario::HttpForward:
         request = std::string("GET ") + (via_proxy ? "http://" + a + "/" : "/") + " HTTP/1.1\r\nHost: " + a + "\r\n" +
                   auth + "\r\n";
@@ -191,8 +195,7 @@ struct Runner {
                     " HTTP/1.1\r\nHost: " + a + "\r\nConnection: close\r\n\r\n";
         break;
       case Scenario::SocksStorm:
-      case Scenario::SocksThroughput:
-        break;  // never: `scen` is the CONNECT twin
+      case Scenario::SocksThroughput: break;  // never: `scen` is the CONNECT twin
     }
   }
 
@@ -215,8 +218,9 @@ struct Runner {
       slots.push_back(std::move(s));
     }
     t0 = now_ns();
-    uv_timer_start(&deadline, [](uv_timer_t* t) { static_cast<Runner*>(t->data)->on_deadline(); },
-                   static_cast<uint64_t>(o.duration_s * 1000), 0);
+    uv_timer_start(
+        &deadline, [](uv_timer_t* t) { static_cast<Runner*>(t->data)->on_deadline(); },
+        static_cast<uint64_t>(o.duration_s * 1000), 0);
     if (scen == Scenario::IdleTunnels) {
       open_next();
     } else if (rate > 0) {
@@ -238,7 +242,9 @@ struct Runner {
         tfd = -1;
       }
       on_tick();
-      if (tfd < 0) uv_timer_start(&tick, [](uv_timer_t* t) { static_cast<Runner*>(t->data)->on_tick(); }, 1, 1);
+      if (tfd < 0)
+        uv_timer_start(
+            &tick, [](uv_timer_t* t) { static_cast<Runner*>(t->data)->on_tick(); }, 1, 1);
     } else {
       for (auto& s : slots) {
         if (started >= budget) break;
@@ -301,11 +307,14 @@ struct Runner {
       return finish();
     }
     t_end = 0;
-    uv_timer_start(&grace, [](uv_timer_t* t) {
-      auto* r = static_cast<Runner*>(t->data);
-      r->abort_active();
-      r->finish();
-    }, std::min<uint64_t>(kMaxGraceMs, static_cast<uint64_t>(o.timeout_ms)), 0);
+    uv_timer_start(
+        &grace,
+        [](uv_timer_t* t) {
+          auto* r = static_cast<Runner*>(t->data);
+          r->abort_active();
+          r->finish();
+        },
+        std::min<uint64_t>(kMaxGraceMs, static_cast<uint64_t>(o.timeout_ms)), 0);
   }
 
   void maybe_finish() {
@@ -357,13 +366,17 @@ struct Runner {
     stopping = true;
     uv_timer_stop(&deadline);
     t_end = now_ns();
-    uv_timer_start(&hold, [](uv_timer_t* t) {
-      auto* r = static_cast<Runner*>(t->data);
-      r->part.tunnels_held = r->held;
-      if (!r->o.pids.empty()) r->part.proxy_at_hold = sample_procs(r->o.pids);
-      uv_timer_start(&r->hold, [](uv_timer_t* t2) { static_cast<Runner*>(t2->data)->finish(); },
-                     static_cast<uint64_t>(r->o.hold_s * 1000), 0);
-    }, kSettleMs, 0);
+    uv_timer_start(
+        &hold,
+        [](uv_timer_t* t) {
+          auto* r = static_cast<Runner*>(t->data);
+          r->part.tunnels_held = r->held;
+          if (!r->o.pids.empty()) r->part.proxy_at_hold = sample_procs(r->o.pids);
+          uv_timer_start(
+              &r->hold, [](uv_timer_t* t2) { static_cast<Runner*>(t2->data)->finish(); },
+              static_cast<uint64_t>(r->o.hold_s * 1000), 0);
+        },
+        kSettleMs, 0);
   }
 
   // ---- one operation ----
@@ -451,9 +464,12 @@ struct Runner {
       s->socks_step = 0;
       s->socks_buf.clear();
       // SOCKS5 as clients speak it: the greeting, then (after the method reply) the request.
-      if (socks && !socks_user_pass.empty()) write(s, kSocksGreetingUserPass, sizeof kSocksGreetingUserPass - 1, 0);
-      else if (socks) write(s, kSocksGreeting, sizeof kSocksGreeting - 1, 0);
-      else write(s, connect_req.data(), connect_req.size(), 0);
+      if (socks && !socks_user_pass.empty())
+        write(s, kSocksGreetingUserPass, sizeof kSocksGreetingUserPass - 1, 0);
+      else if (socks)
+        write(s, kSocksGreeting, sizeof kSocksGreeting - 1, 0);
+      else
+        write(s, connect_req.data(), connect_req.size(), 0);
     } else {
       send_request(s);
     }
@@ -548,8 +564,8 @@ struct Runner {
   // again on a new connection, once, as HTTP clients do (RFC 9112 9.3.1). Some proxies close
   // after each response without saying `Connection: close`.
   bool retry_stale(Slot* s) {
-    if (scen != Scenario::HttpForward || s->phase != Slot::Phase::Exchange || !s->op_active || s->retried ||
-        !s->conn || s->conn->exchanges == 0 || s->reader.started())
+    if (scen != Scenario::HttpForward || s->phase != Slot::Phase::Exchange || !s->op_active || s->retried || !s->conn ||
+        s->conn->exchanges == 0 || s->reader.started())
       return false;
     s->retried = true;
     part.retries++;
@@ -569,7 +585,8 @@ struct Runner {
   }
 
   void on_io_error(Slot* s, int err, Phase phase) {
-    if (s->phase == Slot::Phase::Holding) return held_lost(s, error_key(classify_uv_error(err, phase), err) + "-while-held");
+    if (s->phase == Slot::Phase::Holding)
+      return held_lost(s, error_key(classify_uv_error(err, phase), err) + "-while-held");
     if (!s->op_active) return close_conn(s);
     if (classify_uv_error(err, phase) == ErrorKind::Reset && retry_stale(s)) return;
     fail(s, classify_uv_error(err, phase), err);

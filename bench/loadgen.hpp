@@ -37,20 +37,20 @@ struct Caps {
 
 struct Options {
   Scenario scenario = Scenario::ConnectStorm;
-  bool direct = false;   // no proxy: the same load straight at the target
-  Endpoint proxy;        // unused when direct
-  Endpoint target;       // the upstream, as the proxy is asked to reach it
-  int concurrency = 0;   // 0: the scenario's default (see finalize)
-  int threads = 1;       // client loops; idle-tunnels always uses one
+  bool direct = false;  // no proxy: the same load straight at the target
+  Endpoint proxy;       // unused when direct
+  Endpoint target;      // the upstream, as the proxy is asked to reach it
+  int concurrency = 0;  // 0: the scenario's default (see finalize)
+  int threads = 1;      // client loops; idle-tunnels always uses one
   double duration_s = 10;
-  uint64_t requests = 0;  // 0: no count limit of its own (the duration and kMaxRequests bound it)
-  double rate = 0;        // offered ops/s (open loop); 0: closed loop
+  uint64_t requests = 0;              // 0: no count limit of its own (the duration and kMaxRequests bound it)
+  double rate = 0;                    // offered ops/s (open loop); 0: closed loop
   uint64_t size = uint64_t{1} << 30;  // tunnel-throughput: bytes per transfer
-  bool upload = false;           // tunnel-throughput: POST /sink instead of GET /bytes
-  bool upstream_close = false;   // tunnel-throughput: the upstream closes right after the last byte
-  int timeout_ms = 10'000;       // per-operation inactivity timeout
-  double hold_s = 1;             // idle-tunnels: how long to hold once all are open
-  std::vector<int> pids;         // proxy processes to measure (CPU, RSS)
+  bool upload = false;                // tunnel-throughput: POST /sink instead of GET /bytes
+  bool upstream_close = false;        // tunnel-throughput: the upstream closes right after the last byte
+  int timeout_ms = 10'000;            // per-operation inactivity timeout
+  double hold_s = 1;                  // idle-tunnels: how long to hold once all are open
+  std::vector<int> pids;              // proxy processes to measure (CPU, RSS)
 };
 
 // Applies scenario defaults and the hard caps. Returns "" or an error; `notes` receives one line

@@ -3,8 +3,8 @@
 #include <time.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -90,8 +90,8 @@ LuaCallResult run_lua_calls(const LuaCallOptions& o_in) {
   rules::LuaPolicy::LoadError e;
   auto lua = rules::LuaPolicy::load(sources, rules::LuaLimits{}, rules::LuaEnv{}, &e);
   if (!lua) {
-    r.error = (e.script < o.rules.size() ? o.rules[e.script] : std::string("?")) + ":" + std::to_string(e.line) +
-              ": " + e.message;
+    r.error = (e.script < o.rules.size() ? o.rules[e.script] : std::string("?")) + ":" + std::to_string(e.line) + ": " +
+              e.message;
     return r;
   }
   rules::Policy policy;
@@ -125,7 +125,8 @@ LuaCallResult run_lua_calls(const LuaCallOptions& o_in) {
   }
   for (rules::Action a : {rules::Action::Allow, rules::Action::Deny, rules::Action::Ask}) {
     uint64_t n = verdicts[static_cast<size_t>(a)];
-    if (n > 0) r.verdicts += std::string(r.verdicts.empty() ? "" : " / ") + rules::to_string(a) + " " + std::to_string(n);
+    if (n > 0)
+      r.verdicts += std::string(r.verdicts.empty() ? "" : " / ") + rules::to_string(a) + " " + std::to_string(n);
   }
   r.lua_memory_bytes = lua->memory_used();
   return r;
@@ -150,7 +151,8 @@ std::string render_lua_text(const LuaCallOptions& o, const LuaCallResult& r) {
   row("no rules (lists only)", r.baseline);
   row("on_connect, new connection", r.first_call);
   row("on_connect, connection with its c", r.later_call);
-  std::snprintf(line, sizeof line, "added by the rules per new connection: %.3f µs (median); verdicts: %s; state %zu KiB\n",
+  std::snprintf(line, sizeof line,
+                "added by the rules per new connection: %.3f µs (median); verdicts: %s; state %zu KiB\n",
                 (r.first_call.median_ns - r.baseline.median_ns) / 1000, r.verdicts.c_str(), r.lua_memory_bytes / 1024);
   out += line;
   return out;
@@ -167,9 +169,9 @@ std::string render_lua_json(const LuaCallOptions& o, const LuaCallResult& r) {
   for (const auto& p : o.rules) rules += (rules.empty() ? "\"" : ",\"") + p + "\"";
   if (!r.error.empty()) return "{\"error\":\"" + r.error + "\"}";
   return "{\"scenario\":\"lua\",\"cold\":" + std::string(o.cold ? "true" : "false") + ",\"rules\":[" + rules +
-         "],\"baseline\":" + stats(r.baseline) +
-         ",\"first_call\":" + stats(r.first_call) + ",\"later_call\":" + stats(r.later_call) + ",\"verdicts\":\"" +
-         r.verdicts + "\",\"lua_memory_bytes\":" + std::to_string(r.lua_memory_bytes) + "}";
+         "],\"baseline\":" + stats(r.baseline) + ",\"first_call\":" + stats(r.first_call) +
+         ",\"later_call\":" + stats(r.later_call) + ",\"verdicts\":\"" + r.verdicts +
+         "\",\"lua_memory_bytes\":" + std::to_string(r.lua_memory_bytes) + "}";
 }
 
 }  // namespace sluice::bench

@@ -26,12 +26,12 @@ struct LuaCallStats {
 };
 
 struct LuaCallResult {
-  std::string error;             // set when a script cannot load
-  LuaCallStats baseline;         // no rules: the lists alone
-  LuaCallStats first_call;       // a new connection: judge made, on_connect, judge dropped
-  LuaCallStats later_call;       // on_connect again on a connection that has its c
-  std::string verdicts;          // how the measured calls were judged, e.g. "allow 31 / deny 199969"
-  size_t lua_memory_bytes = 0;   // the state's memory after the runs
+  std::string error;            // set when a script cannot load
+  LuaCallStats baseline;        // no rules: the lists alone
+  LuaCallStats first_call;      // a new connection: judge made, on_connect, judge dropped
+  LuaCallStats later_call;      // on_connect again on a connection that has its c
+  std::string verdicts;         // how the measured calls were judged, e.g. "allow 31 / deny 199969"
+  size_t lua_memory_bytes = 0;  // the state's memory after the runs
 };
 
 LuaCallResult run_lua_calls(const LuaCallOptions& o);

@@ -35,9 +35,7 @@ std::string Endpoint::authority() const {
   return h + ":" + std::to_string(port);
 }
 
-std::string Endpoint::describe() const {
-  return kind == Kind::Unix ? "unix:" + path : "http://" + authority();
-}
+std::string Endpoint::describe() const { return kind == Kind::Unix ? "unix:" + path : "http://" + authority(); }
 
 std::string make_sockaddr(const std::string& host, int port, sockaddr_storage& addr) {
   addr = {};

@@ -34,8 +34,8 @@ bool is_loopback(const sockaddr_storage& addr);
 std::string parse_target(std::string_view spec, Endpoint& out, bool allow_port_zero = false);
 
 // "http://[USER:PASSWORD@]HOST:PORT[/]" (or socks5://, socks5h://), "HOST:PORT" or "unix:PATH",
-// loopback only; HOST may be "localhost" (127.0.0.1, as srt's proxy URLs say). Credentials are percent-decoded and sent as
-// Proxy-Authorization: Basic (SOCKS5 scenarios: username/password). "" or an error.
+// loopback only; HOST may be "localhost" (127.0.0.1, as srt's proxy URLs say). Credentials are percent-decoded and sent
+// as Proxy-Authorization: Basic (SOCKS5 scenarios: username/password). "" or an error.
 std::string parse_proxy(std::string_view spec, Endpoint& out);
 
 // "Proxy-Authorization: Basic ...\r\n" for an endpoint with credentials, else "".

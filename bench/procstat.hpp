@@ -10,10 +10,10 @@ namespace sluice::bench {
 
 struct ProcSample {
   bool ok = false;
-  double cpu_s = 0;       // user + system, summed over the pids
-  uint64_t rss_kib = 0;   // VmRSS, summed
-  uint64_t hwm_kib = 0;   // VmHWM (peak RSS since the process started), summed
-  std::string error;      // why ok is false: the first pid that could not be read
+  double cpu_s = 0;      // user + system, summed over the pids
+  uint64_t rss_kib = 0;  // VmRSS, summed
+  uint64_t hwm_kib = 0;  // VmHWM (peak RSS since the process started), summed
+  std::string error;     // why ok is false: the first pid that could not be read
 };
 
 ProcSample sample_procs(const std::vector<int>& pids);

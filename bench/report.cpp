@@ -65,7 +65,8 @@ std::string render_text(const Result& r) {
   const Options& o = r.options;
   std::string t;
   t += std::string("sluice bench ") + scenario_name(o.scenario) + "  " + where(r) + "\n";
-  t += "load        " + std::string(o.rate > 0 ? "open loop at " + fmt("%.0f", o.rate) + " ops/s, up to " : "closed loop, ") +
+  t += "load        " +
+       std::string(o.rate > 0 ? "open loop at " + fmt("%.0f", o.rate) + " ops/s, up to " : "closed loop, ") +
        std::to_string(o.concurrency) + " connections, " + std::to_string(o.threads) + " thread(s), " +
        fmt("%.1f", o.duration_s) + " s limit\n";
   t += "done        " + std::to_string(r.ops_ok) + " ok, " + std::to_string(r.ops_failed) + " failed, " +
@@ -100,8 +101,8 @@ std::string render_text(const Result& r) {
       if (o.scenario == Scenario::IdleTunnels) {
         t += "idle        " + std::to_string(r.tunnels_held) + " tunnels held; proxy RSS " +
              fmt("%.1f", static_cast<double>(r.proxy_before.rss_kib) / 1024.0) + " -> " +
-             fmt("%.1f", static_cast<double>(r.proxy_at_hold.rss_kib) / 1024.0) + " MiB: " +
-             fmt("%.0f", r.rss_per_tunnel()) + " bytes per tunnel\n";
+             fmt("%.1f", static_cast<double>(r.proxy_at_hold.rss_kib) / 1024.0) +
+             " MiB: " + fmt("%.0f", r.rss_per_tunnel()) + " bytes per tunnel\n";
       }
     }
   }

@@ -15,12 +15,11 @@ namespace sluice::bench {
 
 namespace {
 
-constexpr size_t kChunk = kPatternBytes;         // one write of /bytes
-constexpr size_t kQueueLimit = 1024 * 1024;     // stop queueing writes above this
-constexpr size_t kPumpLimit = 16;               // writes queued per pump call, so one fast
-                                                // stream does not starve the other connections
-constexpr size_t kMaxInput = 1024 * 1024;       // unread request bytes we are willing to hold
-
+constexpr size_t kChunk = kPatternBytes;     // one write of /bytes
+constexpr size_t kQueueLimit = 1024 * 1024;  // stop queueing writes above this
+constexpr size_t kPumpLimit = 16;            // writes queued per pump call, so one fast
+                                             // stream does not starve the other connections
+constexpr size_t kMaxInput = 1024 * 1024;    // unread request bytes we are willing to hold
 
 }  // namespace
 
@@ -102,8 +101,7 @@ void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     uv_read_stop(s);
     // Idle between requests: the client is done. Mid-response: finish it first. Mid-body: the
     // request was cut short.
-    if ((c->state == UpConn::State::Head && c->writes_pending == 0) || c->state == UpConn::State::Body)
-      c->close();
+    if ((c->state == UpConn::State::Head && c->writes_pending == 0) || c->state == UpConn::State::Body) c->close();
     return;
   }
   if (n < 0) return c->close();
@@ -302,9 +300,7 @@ void Upstream::Impl::close_all_handles() {
 
 Upstream::Upstream() : impl_(std::make_unique<Impl>()) {
   uv_loop_init(&impl_->loop);
-  uv_async_init(&impl_->loop, &impl_->stop_async, [](uv_async_t* a) {
-    static_cast<Impl*>(a->data)->shutdown_all();
-  });
+  uv_async_init(&impl_->loop, &impl_->stop_async, [](uv_async_t* a) { static_cast<Impl*>(a->data)->shutdown_all(); });
   impl_->stop_async.data = impl_.get();
 }
 
@@ -352,8 +348,9 @@ void Upstream::run(bool handle_signals, double lifetime_s) {
   if (lifetime_s > 0) {
     uv_timer_init(&m.loop, &m.lifetime);
     m.lifetime.data = &m;
-    uv_timer_start(&m.lifetime, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->shutdown_all(); },
-                   static_cast<uint64_t>(lifetime_s * 1000), 0);
+    uv_timer_start(
+        &m.lifetime, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->shutdown_all(); },
+        static_cast<uint64_t>(lifetime_s * 1000), 0);
     m.timer = true;
   }
   uv_run(&m.loop, UV_RUN_DEFAULT);

@@ -27,11 +27,16 @@ bool parse_size(const std::string& s, uint64_t& out) {
   if (!n) return false;
   std::string suffix = s.substr(digits);
   int shift = 0;
-  if (suffix.empty() || suffix == "B") shift = 0;
-  else if (suffix == "K" || suffix == "k" || suffix == "KiB") shift = 10;
-  else if (suffix == "M" || suffix == "MiB") shift = 20;
-  else if (suffix == "G" || suffix == "GiB") shift = 30;
-  else return false;
+  if (suffix.empty() || suffix == "B")
+    shift = 0;
+  else if (suffix == "K" || suffix == "k" || suffix == "KiB")
+    shift = 10;
+  else if (suffix == "M" || suffix == "MiB")
+    shift = 20;
+  else if (suffix == "G" || suffix == "GiB")
+    shift = 30;
+  else
+    return false;
   if (*n > (UINT64_MAX >> shift)) return false;
   out = *n << shift;
   return true;
@@ -104,7 +109,8 @@ int bench_main(const Args& a) {
   if (!a.has("--target")) return usage_error("--target HOST:PORT is required");
   if (std::string err = bench::parse_target(a.one("--target"), o.target); !err.empty())
     return usage_error("--target: " + err);
-  if (a.has("--concurrency") && !parse_int(a.one("--concurrency"), o.concurrency)) return usage_error("bad --concurrency");
+  if (a.has("--concurrency") && !parse_int(a.one("--concurrency"), o.concurrency))
+    return usage_error("bad --concurrency");
   if (a.has("--threads") && !parse_int(a.one("--threads"), o.threads)) return usage_error("bad --threads");
   if (a.has("--duration") && !parse_double(a.one("--duration"), o.duration_s)) return usage_error("bad --duration");
   if (a.has("--requests")) {

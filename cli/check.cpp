@@ -140,8 +140,8 @@ int check_main(const Args& a) {
   const std::string target = shown(host.value(), port);
   int worst = 0;
   for (const rules::ListenerConfig* listener : listeners) {
-    std::string policy_name = listener ? listener->policy
-                                       : (cfg.policies.size() == 1 ? cfg.policies.begin()->first : std::string("default"));
+    std::string policy_name =
+        listener ? listener->policy : (cfg.policies.size() == 1 ? cfg.policies.begin()->first : std::string("default"));
     const rules::Policy* policy = cfg.policy(policy_name);
     if (policy == nullptr) return error("policy '" + policy_name + "' is not defined");
     rules::ConnectionFacts facts;
@@ -189,7 +189,8 @@ Subcommand check_command(CLI::App& root) {
       .positionals("[HOST[:PORT]]", "the target (default port 443); with --url, optional")
       .value("--config", "FILE", "the configuration (required)")
       .value("--listener", "NAME", "the listener the connection comes on")
-      .value("--kind", "connect|http|socks", "the kind of connection (default: connect, or http\nwith --url or --method)")
+      .value("--kind", "connect|http|socks",
+             "the kind of connection (default: connect, or http\nwith --url or --method)")
       .value("--method", "M", "plain-HTTP method (default GET)")
       .value("--url", "URL", "plain-HTTP absolute URL (http://host[:port]/path)")
       .value("--header", "'Name: value'", "a request header on_request sees (repeatable)", true)

@@ -121,8 +121,10 @@ Args Command::args() const {
   for (const CLI::Option* opt : app_->get_options()) {
     if (opt->count() == 0 || opt->get_positional() || opt == app_->get_help_ptr()) continue;
     std::string name = opt->get_lnames().empty() ? "-" + opt->get_snames().front() : "--" + opt->get_lnames().front();
-    if (opt->get_type_size() == 0) a.switches.insert(name);
-    else a.values[name] = opt->results();
+    if (opt->get_type_size() == 0)
+      a.switches.insert(name);
+    else
+      a.values[name] = opt->results();
   }
   a.positional = positional_;
   return a;

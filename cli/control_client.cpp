@@ -32,8 +32,9 @@ std::string ControlClient::connect() {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::string("socket: ") + std::strerror(errno);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    std::string err = "cannot reach sluice at " + path_ + ": " + std::strerror(errno) +
-                      (errno == ENOENT || errno == ECONNREFUSED ? " (is sluice serve running with a control socket?)" : "");
+    std::string err =
+        "cannot reach sluice at " + path_ + ": " + std::strerror(errno) +
+        (errno == ENOENT || errno == ECONNREFUSED ? " (is sluice serve running with a control socket?)" : "");
     ::close(fd);
     return err;
   }
@@ -146,8 +147,10 @@ std::string ControlClient::stream(const std::string& target, const std::function
         parser.resume();
         continue;
       }
-      if (r.event == proxy::HttpParser::Event::Done) return status == 200 ? "" : "sluice answered " + std::to_string(status);
-      if (r.event == proxy::HttpParser::Event::Error) return "bad response from " + path_ + ": " + parser.error_message();
+      if (r.event == proxy::HttpParser::Event::Done)
+        return status == 200 ? "" : "sluice answered " + std::to_string(status);
+      if (r.event == proxy::HttpParser::Event::Error)
+        return "bad response from " + path_ + ": " + parser.error_message();
       if (r.event == proxy::HttpParser::Event::NeedMore) break;
     }
     if (stop) return "";

@@ -8,7 +8,7 @@
 namespace sluice::cli {
 
 struct ControlResponse {
-  int status = 0;     // 0: no response (error says why)
+  int status = 0;  // 0: no response (error says why)
   std::string body;
   std::string error;  // transport error, one line
 };

@@ -254,8 +254,10 @@ int ctl_main(const Args& a) {
   if (cmd == "remembered" && only(1)) {
     auto r = c.request("GET", "/v1/remembered");
     if (!parse_reply(r, j, code)) return code;
-    if (json) std::printf("%s\n", r.body.c_str());
-    else print_answers(j.find("remembered"), "no answers remembered");
+    if (json)
+      std::printf("%s\n", r.body.c_str());
+    else
+      print_answers(j.find("remembered"), "no answers remembered");
     return 0;
   }
   if (cmd == "forget") {
@@ -308,7 +310,8 @@ int ctl_main(const Args& a) {
 }  // namespace
 
 Subcommand ctl_command(CLI::App& root) {
-  auto c = std::make_shared<Command>(root, "ctl", "talk to a running sluice serve: status, metrics, watch, pending, allow, ...");
+  auto c = std::make_shared<Command>(root, "ctl",
+                                     "talk to a running sluice serve: status, metrics, watch, pending, allow, ...");
   c->description(
        "Talks to a running `sluice serve` through its control socket (default:\n"
        "$SLUICE_CONTROL, else /run/sluice/control.sock).\n"

@@ -29,9 +29,11 @@ rules::Result<std::shared_ptr<rules::Config>> config_from_flags(const Args& a) {
   std::string def = a.one("--default", "deny");
   if (def != "deny" && def != "allow" && def != "ask")
     return rules::Err{"--default must be deny, allow or ask, not " + def};
-  auto policy = rules::make_policy(
-      "default", def == "allow" ? rules::Action::Allow : def == "ask" ? rules::Action::Ask : rules::Action::Deny,
-      a.all("--allow"), a.all("--deny"));
+  auto policy = rules::make_policy("default",
+                                   def == "allow" ? rules::Action::Allow
+                                   : def == "ask" ? rules::Action::Ask
+                                                  : rules::Action::Deny,
+                                   a.all("--allow"), a.all("--deny"));
   if (!policy) return rules::Err{policy.error()};
   cfg->policies["default"] = policy.value();
   for (const auto& s : a.all("--dns-server")) {

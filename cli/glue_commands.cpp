@@ -17,8 +17,9 @@ namespace {
 
 int jail_init_main(const Args& a) {
   if (!a.has("--socket") || a.rest.empty() || !a.positional.empty()) {
-    std::fprintf(stderr,
-                 "sluice jail-init: internal command of sluice run (--socket PATH --port N [--channel-fd FD]... -- CMD)\n");
+    std::fprintf(
+        stderr,
+        "sluice jail-init: internal command of sluice run (--socket PATH --port N [--channel-fd FD]... -- CMD)\n");
     return 125;
   }
   std::vector<int> channel_fds;
@@ -80,7 +81,8 @@ Subcommand jail_init_command(CLI::App& root) {
 }
 
 Subcommand connect_command(CLI::App& root) {
-  auto c = std::make_shared<Command>(root, "connect", "relay stdin/stdout through the proxy to HOST PORT (ssh ProxyCommand)");
+  auto c = std::make_shared<Command>(root, "connect",
+                                     "relay stdin/stdout through the proxy to HOST PORT (ssh ProxyCommand)");
   c->description(
        "Opens a tunnel to HOST:PORT through the proxy and relays it over stdin/stdout,\n"
        "for ssh: ssh -o ProxyCommand='sluice connect %h %p' HOST.")

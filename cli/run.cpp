@@ -24,8 +24,8 @@
 #include "cli/run_seatbelt.hpp"
 #include "control/control_plane.hpp"
 #include "proxy/server.hpp"
-#include "rules/json.hpp"
 #include "rules/config.hpp"
+#include "rules/json.hpp"
 #include "rules/pattern.hpp"
 #include "sandbox-glue/bwrap_args.hpp"
 #include "sandbox-glue/proxy_env.hpp"
@@ -70,10 +70,12 @@ std::string absolute(const std::string& p, const std::string& cwd) {
 // Removes what the launcher made, leaving anything the jail wrote into it.
 void remove_placeholders(const std::vector<std::string>& paths) {
   for (const auto& p : paths) {
-    struct stat st{};
+    struct stat st {};
     if (::lstat(p.c_str(), &st) != 0) continue;
-    if (S_ISDIR(st.st_mode)) ::rmdir(p.c_str());  // fails, and keeps it, unless empty
-    else if (S_ISREG(st.st_mode) && st.st_size == 0) ::unlink(p.c_str());
+    if (S_ISDIR(st.st_mode))
+      ::rmdir(p.c_str());  // fails, and keeps it, unless empty
+    else if (S_ISREG(st.st_mode) && st.st_size == 0)
+      ::unlink(p.c_str());
   }
 }
 
@@ -99,8 +101,10 @@ int run_main(const Args& a) {
     for (const char* f : {"--allow", "--deny", "--policy", "--dns-server", "--log", "--workers", "--bridge", "--ask",
                           "--state", "--upstream-proxy-from-env"})
       if (a.has(f))
-        return fail(std::string(f) + " cannot be combined with --daemon: the daemon's policy, resolver and log apply "
-                    "(answer its asks with sluice ctl)", 2);
+        return fail(std::string(f) +
+                        " cannot be combined with --daemon: the daemon's policy, resolver and log apply "
+                        "(answer its asks with sluice ctl)",
+                    2);
   } else {
     for (const char* f : {"--daemon-policy", "--name"})
       if (a.has(f)) return fail(std::string(f) + " goes with --daemon SOCKET", 2);
@@ -121,7 +125,8 @@ int run_main(const Args& a) {
     if (it == cfg->policies.end() && cfg->policies.size() == 1) it = cfg->policies.begin();
     if (it == cfg->policies.end())
       return fail(a.one("--policy") + ": name one policy 'default' (it has " + std::to_string(cfg->policies.size()) +
-                      " policies and none is called default)", 2);
+                      " policies and none is called default)",
+                  2);
     // Fresh from the loader and not shared yet: safe to extend in place.
     policy = std::const_pointer_cast<rules::Policy>(it->second);
   }
@@ -191,7 +196,8 @@ int run_main(const Args& a) {
 
   // A private runtime directory: the socket lives here and nothing else of it enters the jail.
   std::string dir_template = runtime_base() + "/sluice-run-XXXXXX";
-  if (::mkdtemp(dir_template.data()) == nullptr) return fail("cannot create a runtime directory: " + std::string(std::strerror(errno)), 125);
+  if (::mkdtemp(dir_template.data()) == nullptr)
+    return fail("cannot create a runtime directory: " + std::string(std::strerror(errno)), 125);
   const std::string dir = dir_template;
   const std::string empty_dir = dir + "/empty";
   ::mkdir(empty_dir.c_str(), 0500);
@@ -215,8 +221,9 @@ int run_main(const Args& a) {
       ::rmdir(empty_dir.c_str());
       ::rmdir(dir.c_str());
       const rules::Json* err = reply ? reply->find("error") : nullptr;
-      return fail("the daemon made no sandbox: " +
-                      (r.status == 0 ? r.error : err && err->is_string() ? err->as_string() : "status " + std::to_string(r.status)),
+      return fail("the daemon made no sandbox: " + (r.status == 0             ? r.error
+                                                    : err && err->is_string() ? err->as_string()
+                                                                              : "status " + std::to_string(r.status)),
                   125);
     }
     spec.socket_host_path = path->as_string();
@@ -338,8 +345,10 @@ int run_main(const Args& a) {
     if (info_open && fds[1].revents) {
       char buf[512];
       ssize_t n = ::read(info[0], buf, sizeof buf);
-      if (n > 0) info_text.append(buf, static_cast<size_t>(n));
-      else info_open = false;
+      if (n > 0)
+        info_text.append(buf, static_cast<size_t>(n));
+      else
+        info_open = false;
       if (auto k = info_text.find("\"child-pid\""); k != std::string::npos && jail_pid == 0) {
         auto colon = info_text.find(':', k);
         if (colon != std::string::npos) jail_pid = static_cast<pid_t>(std::atoi(info_text.c_str() + colon + 1));

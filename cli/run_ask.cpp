@@ -90,7 +90,8 @@ void TerminalAsker::run() {
 }
 
 std::string RunAsking::start(proxy::Server& server, const std::string& state_path, bool ask) {
-  plane_ = std::make_unique<proxy::ControlPlane>(server, proxy::ControlPlane::Options{"", state_path, "", SLUICE_VERSION});
+  plane_ =
+      std::make_unique<proxy::ControlPlane>(server, proxy::ControlPlane::Options{"", state_path, "", SLUICE_VERSION});
   if (std::string err = plane_->start(); !err.empty()) return err;
   if (!ask) return "";
   auto tty = glue::TtyPrompt::open();
@@ -114,9 +115,12 @@ std::string default_state_file() {
   std::string base;
   const char* xdg = std::getenv("XDG_STATE_HOME");
   const char* home = std::getenv("HOME");
-  if (xdg != nullptr && *xdg == '/') base = xdg;
-  else if (home != nullptr && *home == '/') base = std::string(home) + "/.local/state";
-  else return "";
+  if (xdg != nullptr && *xdg == '/')
+    base = xdg;
+  else if (home != nullptr && *home == '/')
+    base = std::string(home) + "/.local/state";
+  else
+    return "";
   std::string dir = base + "/sluice";
   for (size_t i = 1; i <= dir.size(); ++i)
     if (i == dir.size() || dir[i] == '/') ::mkdir(dir.substr(0, i).c_str(), 0700);

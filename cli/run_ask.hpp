@@ -5,8 +5,8 @@
 #include <memory>
 #include <thread>
 
-#include "proxy/ask.hpp"
 #include "control/control_plane.hpp"
+#include "proxy/ask.hpp"
 #include "proxy/server.hpp"
 #include "sandbox-glue/tty_prompt.hpp"
 

@@ -35,7 +35,7 @@ glue::SeatbeltSpec seatbelt_spec(const glue::JailSpec& spec, uint16_t port) {
   glue::SeatbeltSpec s;
   s.proxy_port = port;
   s.writable.push_back(spec.cwd);
-  s.writable.push_back("/private/tmp");  // macOS: /tmp is a link to it
+  s.writable.push_back("/private/tmp");          // macOS: /tmp is a link to it
   s.writable.push_back("/private/var/folders");  // per-user temporary directories ($TMPDIR)
   for (const auto& w : spec.writable) s.writable.push_back(w);
   s.denied_reads = spec.denied_reads;

@@ -40,7 +40,8 @@ void ServiceNotifier::ready() { send("READY=1\nSTATUS=serving\nMAINPID=" + std::
 void ServiceNotifier::reloading() {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  unsigned long long usec = static_cast<unsigned long long>(ts.tv_sec) * 1000000ULL + static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL;
+  unsigned long long usec =
+      static_cast<unsigned long long>(ts.tv_sec) * 1000000ULL + static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL;
   send("RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=" + std::to_string(usec));
 }
 

@@ -27,8 +27,10 @@ std::vector<std::string> segments(const std::string& path, bool* ok) {
   while (*ok && start <= path.size()) {
     size_t end = path.find('/', start);
     if (end == std::string::npos) end = path.size();
-    if (end == start) *ok = false;
-    else out.push_back(path.substr(start, end - start));
+    if (end == start)
+      *ok = false;
+    else
+      out.push_back(path.substr(start, end - start));
     start = end + 1;
   }
   return out;
@@ -65,7 +67,8 @@ void handle_control_request(ControlServer& server, const ControlRequest& req, st
     r.allow = allow;
     reply(std::move(r));
   };
-  if (!ok || seg.empty() || seg[0] != "v1") return reply(error(404, "no such endpoint: " + m + " " + req.path + " (the API lives under /v1)"));
+  if (!ok || seg.empty() || seg[0] != "v1")
+    return reply(error(404, "no such endpoint: " + m + " " + req.path + " (the API lives under /v1)"));
   const size_t n = seg.size();
   const std::string what = n > 1 ? seg[1] : "";
 
@@ -119,9 +122,9 @@ void handle_control_request(ControlServer& server, const ControlRequest& req, st
     auto which = seg[3] == "allow" ? rules::PolicyList::Allow : rules::PolicyList::Deny;
     auto result = std::make_shared<ApiResult>();
     // The body may be megabytes: parsed and built on the job thread, never on a loop.
-    return server.off_loop(
-        [&plane, result, policy = seg[2], which, body = req.body] { *result = plane.replace_list(policy, which, body); },
-        [reply, result] { reply(from(*result)); });
+    return server.off_loop([&plane, result, policy = seg[2], which,
+                            body = req.body] { *result = plane.replace_list(policy, which, body); },
+                           [reply, result] { reply(from(*result)); });
   }
   if (n == 2 && what == "sandboxes") {
     if (m == "GET") return reply(from(plane.sandboxes()));

@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -362,7 +362,8 @@ ApiResult ControlPlane::answer(const std::string& id_text, const std::string& bo
 ApiResult ControlPlane::answer(uint64_t id, rules::Action action, rules::Remember remember, const std::string& by) {
   // Not under mu_: the broker calls remembered_changed(), which takes it.
   auto q = server_.asks().answer(id, AskAnswer{action, remember, by, 0});
-  if (!q) return ApiResult::error(404, "no pending question " + std::to_string(id) + " (answered, expired, or never asked)");
+  if (!q)
+    return ApiResult::error(404, "no pending question " + std::to_string(id) + " (answered, expired, or never asked)");
   Json j = Json::object();
   j.set("id", num(static_cast<double>(q->id)));
   j.set("policy", str(q->policy));
@@ -452,7 +453,8 @@ ApiResult ControlPlane::add_sandbox(const std::string& body, const PeerCred& pee
 
 ApiResult ControlPlane::remove_sandbox(const std::string& name) {
   std::lock_guard lock(mu_);
-  auto it = std::find_if(sandboxes_.begin(), sandboxes_.end(), [&](const Sandbox& s) { return s.listener.name == name; });
+  auto it =
+      std::find_if(sandboxes_.begin(), sandboxes_.end(), [&](const Sandbox& s) { return s.listener.name == name; });
   if (it == sandboxes_.end()) {
     for (const auto& l : base_->listeners)
       if (l.name == name)
@@ -503,8 +505,7 @@ ApiResult ControlPlane::reload(const std::string& trigger) {
   for (const auto& l : next->listeners)
     if (std::find(sandbox_names.begin(), sandbox_names.end(), l.name) != sandbox_names.end())
       return fail(409, "listener \"" + l.name + "\" in the file is a sandbox's name");
-  if (std::string why = Server::reload_blocker(*base_, *next); !why.empty())
-    return fail(409, why);
+  if (std::string why = Server::reload_blocker(*base_, *next); !why.empty()) return fail(409, why);
   if (base_->log.path != next->log.path) {
     if (std::string err = server_.log().open(next->log.path); !err.empty()) return fail(500, err);
   }

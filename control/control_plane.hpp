@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "control/state_file.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/metrics.hpp"
-#include "control/state_file.hpp"
 #include "rules/config.hpp"
 #include "rules/json.hpp"
 #include "rules/rule_engine.hpp"

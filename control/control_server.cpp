@@ -69,8 +69,8 @@ ControlServer::ControlServer(uv_loop_t* loop, ControlPlane& plane) : loop_(loop)
   inbox_.open(loop_);
   sweep_timer_.init([&](uv_timer_t* t) { return uv_timer_init(loop_, t); });
   sweep_timer_.get()->data = this;
-  uv_timer_start(sweep_timer_.get(), [](uv_timer_t* t) { static_cast<ControlServer*>(t->data)->sweep(); }, kSweepMs,
-                 kSweepMs);
+  uv_timer_start(
+      sweep_timer_.get(), [](uv_timer_t* t) { static_cast<ControlServer*>(t->data)->sweep(); }, kSweepMs, kSweepMs);
   uv_async_t* wake = events_wake_.get();
   plane_.server().events().set_wake([wake] { uv_async_send(wake); });
   jobs_thread_ = std::thread([this] { run_jobs(); });
@@ -96,7 +96,7 @@ std::string ControlServer::listen(const std::string& path) {
   sa.sun_family = AF_UNIX;
   if (path.size() >= sizeof sa.sun_path) return "control socket path longer than 107 bytes: " + path;
   std::memcpy(sa.sun_path, path.c_str(), path.size());
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return "control socket " + path + " exists and is not a socket";
     int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -203,7 +203,8 @@ void ControlServer::accept_one() {
   uv_fileno(c->pipe.handle(), &fd);
   ucred cred{};
   socklen_t len = sizeof cred;
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) c->peer = PeerCred{true, cred.pid, cred.uid, cred.gid};
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+    c->peer = PeerCred{true, cred.pid, cred.uid, cred.gid};
   c->parser.on_body = [raw = c.get()](const char* d, size_t n) {
     if (raw->body_too_large) return;
     if (raw->body.size() + n > kMaxBody) {
@@ -252,8 +253,7 @@ void ControlServer::process(const std::shared_ptr<Conn>& c, bool kick) {
     auto r = c->parser.feed(c->in.data(), c->in.size());
     c->in.erase(0, r.consumed);
     switch (r.event) {
-      case HttpParser::Event::NeedMore:
-        break;
+      case HttpParser::Event::NeedMore: break;
       case HttpParser::Event::Head: {
         const HttpHead& h = c->parser.head();
         if (h.has_content_length && h.content_length > kMaxBody) {
@@ -266,8 +266,7 @@ void ControlServer::process(const std::shared_ptr<Conn>& c, bool kick) {
         kick = true;  // llhttp reports the end of a body-less message only when run again
         break;
       }
-      case HttpParser::Event::Done:
-        return dispatch(c);
+      case HttpParser::Event::Done: return dispatch(c);
       case HttpParser::Event::Upgrade:
         c->busy = true;
         c->in.clear();
@@ -368,7 +367,8 @@ void ControlServer::write(Conn& c, std::shared_ptr<const std::string> bytes) {
   if (!c.pipe.live() || bytes->empty()) return;
   auto* w = new WriteReq{{}, std::move(bytes)};
   uv_buf_t buf = uv_buf_init(const_cast<char*>(w->bytes->data()), static_cast<unsigned>(w->bytes->size()));
-  if (uv_write(&w->req, c.pipe.stream(), &buf, 1, [](uv_write_t* req, int) { delete reinterpret_cast<WriteReq*>(req); }) != 0)
+  if (uv_write(&w->req, c.pipe.stream(), &buf, 1,
+               [](uv_write_t* req, int) { delete reinterpret_cast<WriteReq*>(req); }) != 0)
     delete w;
 }
 
@@ -466,10 +466,12 @@ void ControlServer::sweep() {
   // low priority, not this loop.
   auto dead = std::make_shared<ControlPlane::Dead>(plane_.take_dead());
   if (!dead->empty())
-    off_loop([dead] {
-      dead->configs.clear();
-      dead->lua.clear();
-    }, [] {});
+    off_loop(
+        [dead] {
+          dead->configs.clear();
+          dead->lua.clear();
+        },
+        [] {});
   uint64_t now = uv_now(loop_);
   std::vector<std::shared_ptr<Conn>> expired;
   for (auto it = readers_.begin(); it != readers_.end();) {

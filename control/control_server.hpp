@@ -13,18 +13,18 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <thread>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include <uv.h>
 
-#include "proxy/connection.hpp"
 #include "base/inbox.hpp"
 #include "proxy/base_aliases.hpp"
+#include "proxy/connection.hpp"
 
 namespace sluice::proxy {
 

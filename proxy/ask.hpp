@@ -43,7 +43,7 @@ struct AskRequest {
 struct AskAnswer {
   rules::Action action = rules::Action::Deny;  // Allow or Deny
   rules::Remember remember = rules::Remember::Once;
-  std::string by;  // "api", "terminal", or "remembered" (an answer given earlier)
+  std::string by;         // "api", "terminal", or "remembered" (an answer given earlier)
   uint64_t question = 0;  // the question it answers (0: a remembered answer)
 };
 
@@ -54,8 +54,8 @@ struct Question {
   uint16_t port = 0;
   std::vector<std::string> listeners;  // each sandbox waiting, in order of asking
   std::vector<std::string> kinds;
-  size_t waiting = 0;  // connections held
-  std::string since;   // when it was first asked, ISO 8601
+  size_t waiting = 0;     // connections held
+  std::string since;      // when it was first asked, ISO 8601
   uint64_t since_ms = 0;  // steady clock
   uint64_t first_conn = 0;
   std::string first_client;
@@ -124,9 +124,9 @@ class AskBroker {
   mutable std::mutex mu_;
   uint64_t next_id_ = 1;
   uint64_t next_ticket_ = 1;
-  std::map<std::string, Open> open_;         // by key
-  std::map<uint64_t, std::string> by_id_;    // question id -> key
-  std::map<uint64_t, uint64_t> tickets_;     // ticket -> question id
+  std::map<std::string, Open> open_;       // by key
+  std::map<uint64_t, std::string> by_id_;  // question id -> key
+  std::map<uint64_t, uint64_t> tickets_;   // ticket -> question id
   std::shared_ptr<rules::Remembered> remembered_ = std::make_shared<rules::Remembered>();
   std::map<std::string, uint64_t> answers_;  // "verdict|remember|by" -> count
   std::function<void()> pending_changed_;

@@ -31,7 +31,7 @@ struct ClientInfo {
   std::shared_ptr<const ListenerInfo> listener;
   bool is_unix = false;
   PeerCred peer;
-  std::string addr;        // "IP:PORT", or "unix"
+  std::string addr;         // "IP:PORT", or "unix"
   uint64_t started_ms = 0;  // uv_now at accept
 };
 
@@ -58,7 +58,7 @@ class OwnedConnection {
   OwnedConnection(const OwnedConnection&) = delete;
   OwnedConnection& operator=(const OwnedConnection&) = delete;
 
-  void* get() const { return self_; }  // the key the connection reports itself by
+  void* get() const { return self_; }   // the key the connection reports itself by
   void drain() { ops_->drain(self_); }  // graceful stop: idle connections close now
   void abort() { ops_->abort(self_); }  // hard stop at the drain deadline
 

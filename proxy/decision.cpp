@@ -16,10 +16,11 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
     if (d.port != 0) target += ":" + std::to_string(d.port);
     std::string via = d.kind == ConnKind::Socks ? ", socks" : "";
     std::string what = d.verdict.hook.empty() ? "rule" : "script";
-    worker.log().denial("sluice: denied " + target + " (" +
-                        std::string(rules::to_string(d.error == rules::Reason::None ? d.verdict.reason : d.error)) +
-                        (d.verdict.rule.empty() || d.verdict.rule == "default" ? "" : ", " + what + " \"" + d.verdict.rule + "\"") +
-                        via + (d.verdict.message.empty() ? "" : ": " + d.verdict.message) + ")");
+    worker.log().denial(
+        "sluice: denied " + target + " (" +
+        std::string(rules::to_string(d.error == rules::Reason::None ? d.verdict.reason : d.error)) +
+        (d.verdict.rule.empty() || d.verdict.rule == "default" ? "" : ", " + what + " \"" + d.verdict.rule + "\"") +
+        via + (d.verdict.message.empty() ? "" : ": " + d.verdict.message) + ")");
   }
   if (!worker.log().wanted()) return;
   JsonLine j;
@@ -83,8 +84,7 @@ std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& 
     return "sluice: " + target + " denied by " + script + (v.message.empty() ? "" : ": " + v.message);
   if (v.reason == rules::Reason::AskByScript)
     return "sluice: " + target + " needs a person's confirmation (" + script +
-           " answered ask), and none can be asked here, so it is denied" +
-           (v.message.empty() ? "" : ": " + v.message);
+           " answered ask), and none can be asked here, so it is denied" + (v.message.empty() ? "" : ": " + v.message);
   if (v.reason == rules::Reason::ScriptError)
     return "sluice: " + target + " denied: " + script +
            " failed and the policy's on_error is deny; the decision log has the error";
@@ -94,8 +94,8 @@ std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& 
   if (v.reason == rules::Reason::AskDenied)
     return "sluice: " + target + " was denied when asked (answer: deny " + v.rule + ")";
   if (v.reason == rules::Reason::RememberedDeny)
-    return "sluice: " + target + " was denied by an earlier answer (remembered: " + v.rule +
-           "); `sluice ctl forget " + host.text + ":" + std::to_string(port) + "` to be asked again";
+    return "sluice: " + target + " was denied by an earlier answer (remembered: " + v.rule + "); `sluice ctl forget " +
+           host.text + ":" + std::to_string(port) + "` to be asked again";
   if (v.reason == rules::Reason::AskUnavailable)
     return "sluice: " + target + " needs an answer (policy \"" + v.policy +
            "\" asks) and nobody can be asked here (no terminal, no control socket); add \"" + host.text +
@@ -103,9 +103,8 @@ std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& 
   if (v.reason == rules::Reason::DeniedByRule)
     return "sluice: " + target + " denied by rule \"" + v.rule + "\" in the deny list of policy \"" + v.policy +
            "\"; remove that entry to allow it";
-  return "sluice: " + target + " is not in the allow list of policy \"" + v.policy +
-         "\" (default deny); add \"" + host.text + "\" or \"" + host.text + ":" + std::to_string(port) +
-         "\" to its allow list to allow it";
+  return "sluice: " + target + " is not in the allow list of policy \"" + v.policy + "\" (default deny); add \"" +
+         host.text + "\" or \"" + host.text + ":" + std::to_string(port) + "\" to its allow list to allow it";
 }
 
 }  // namespace sluice::proxy

@@ -1,10 +1,10 @@
 #include "proxy/decision_log.hpp"
 
+#include <sys/time.h>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <sys/time.h>
 
 #include "proxy/events.hpp"
 

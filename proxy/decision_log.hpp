@@ -32,8 +32,8 @@ class DecisionLog {
   void set_denial_stream(FILE* f);
   bool denials_enabled() const { return denial_out_.load(std::memory_order_relaxed) != nullptr; }
   void denial(std::string line);
-  void flush();                  // waits until everything queued so far is written
-  void stop();                   // drains the queue and joins the writer
+  void flush();  // waits until everything queued so far is written
+  void stop();   // drains the queue and joins the writer
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
 
   static std::string now_iso8601();

@@ -70,8 +70,8 @@ void Dialer::on_resolved(ResolveResult r) {
   outcome_.dns_ms = r.ms;
   if (!r.ok) return finish(Failure::DnsFailed, r.error);
   static const rules::Policy kEmpty;
-  auto check = rules::check_resolved(policy_ ? *policy_ : kEmpty, config_.resolver, worker_.self_addresses(), r.addrs,
-                                     port_);
+  auto check =
+      rules::check_resolved(policy_ ? *policy_ : kEmpty, config_.resolver, worker_.self_addresses(), r.addrs, port_);
   outcome_.address_class = check.refused_class;
   candidates_ = std::move(check.dialable);
   if (candidates_.empty()) return finish(Failure::AddressDenied, "");
@@ -114,7 +114,9 @@ void Dialer::connect_parent() {
     if (!a || !*a) return;
     resolving_ = false;
     try {
-      if (!r.ok) return finish(Failure::ParentFailed, "cannot resolve the upstream proxy " + parent_->display() + ": " + r.error);
+      if (!r.ok)
+        return finish(Failure::ParentFailed,
+                      "cannot resolve the upstream proxy " + parent_->display() + ": " + r.error);
       candidates_ = std::move(r.addrs);
       start_connect(parent_->port);
     } catch (...) {
@@ -126,7 +128,8 @@ void Dialer::connect_parent() {
 void Dialer::connect_next() {
   if (next_ >= candidates_.size()) {
     if (parent_)
-      return finish(Failure::ParentFailed, "cannot connect to the upstream proxy " + parent_->display() + ": " + outcome_.error);
+      return finish(Failure::ParentFailed,
+                    "cannot connect to the upstream proxy " + parent_->display() + ": " + outcome_.error);
     return finish(Failure::ConnectFailed, outcome_.error);
   }
   const rules::IpAddr addr = candidates_[next_++];

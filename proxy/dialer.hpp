@@ -21,9 +21,9 @@
 
 #include <uv.h>
 
+#include "proxy/base_aliases.hpp"
 #include "proxy/parent_proxy.hpp"
 #include "proxy/resolver.hpp"
-#include "proxy/base_aliases.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
 #include "rules/host.hpp"
@@ -34,7 +34,12 @@ namespace sluice::proxy {
 class Dialer {
  public:
   enum class Failure {
-    None, DnsFailed, AddressDenied, RefusedByRules, ConnectFailed, ConnectTimeout,
+    None,
+    DnsFailed,
+    AddressDenied,
+    RefusedByRules,
+    ConnectFailed,
+    ConnectTimeout,
     ParentFailed,   // the parent proxy cannot be reached or refused the target (502 upstream-proxy-failed)
     ParentAuth,     // the parent refused sluice's credentials, e.g. 407 (502 upstream-proxy-auth)
     ParentTimeout,  // the parent did not finish within connect_timeout (504 upstream-proxy-timeout)

@@ -33,7 +33,7 @@ class DnsAnswerer {
   struct Outcome {
     std::optional<std::string> reply;  // the answer to send; none: stay silent
     dns::Rcode rcode = dns::Rcode::NoError;
-    std::vector<std::string> log;      // decision-log lines (JSON objects, no newline)
+    std::vector<std::string> log;  // decision-log lines (JSON objects, no newline)
   };
   // `msg` is one DNS message as the stub received it; `now_ms` a monotonic clock.
   Outcome answer(const rules::Policy& policy, std::string_view msg, int64_t now_ms);

@@ -61,13 +61,15 @@ const char* rcode_text(Rcode r) {
 
 ParsedQuery parse_query(std::string_view msg) {
   if (msg.size() < kHeaderBytes) return refuse(Rcode::FormErr, "shorter than a DNS header");
-  if (msg.size() > kMaxQueryBytes) return refuse(Rcode::FormErr, "query longer than " + std::to_string(kMaxQueryBytes) + " bytes");
+  if (msg.size() > kMaxQueryBytes)
+    return refuse(Rcode::FormErr, "query longer than " + std::to_string(kMaxQueryBytes) + " bytes");
   const auto flags2 = static_cast<uint8_t>(msg[2]);
   if (flags2 & kQr) return refuse(Rcode::FormErr, "a response, not a query");
   if ((flags2 & kOpcodeMask) != 0) return refuse(Rcode::NotImp, "opcode other than QUERY");
   if (flags2 & kTc) return refuse(Rcode::FormErr, "truncated query");
   if (u16_at(msg, 4) != 1) return refuse(Rcode::FormErr, "question count other than 1");
-  if (u16_at(msg, 6) != 0 || u16_at(msg, 8) != 0) return refuse(Rcode::FormErr, "query carries answer or authority records");
+  if (u16_at(msg, 6) != 0 || u16_at(msg, 8) != 0)
+    return refuse(Rcode::FormErr, "query carries answer or authority records");
 
   ParsedQuery p;
   Query& q = p.query;
@@ -155,7 +157,8 @@ Frame parse_tcp_frame(std::string_view in, size_t max_message) {
   const size_t len = u16_at(in, 0);
   if (len == 0 || len > max_message) {
     f.status = FrameStatus::Error;
-    f.error = "DNS-over-TCP frame of " + std::to_string(len) + " bytes (1.." + std::to_string(max_message) + " accepted)";
+    f.error =
+        "DNS-over-TCP frame of " + std::to_string(len) + " bytes (1.." + std::to_string(max_message) + " accepted)";
     return f;
   }
   if (in.size() < 2 + len) return f;

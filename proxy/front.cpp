@@ -4,8 +4,8 @@
 
 #include "proxy/base_aliases.hpp"
 #include "proxy/decision.hpp"
-#include "proxy/net_address.hpp"
 #include "proxy/http_session.hpp"
+#include "proxy/net_address.hpp"
 #include "proxy/socks_session.hpp"
 
 namespace sluice::proxy {
@@ -102,7 +102,7 @@ void Front::hand_over(const char* block, size_t n) {
     socks_session = s5.get();
   } else {
     http = std::make_unique<HttpSession>(worker_, config_, rules_, std::move(client_info_), std::move(client_),
-                                     std::move(first));
+                                         std::move(first));
     http_session = http.get();
   }
   WorkerContext& worker = worker_;
@@ -116,8 +116,10 @@ void Front::hand_over(const char* block, size_t n) {
     if (refusal.empty()) return http_session->start();
     http_session->refuse(rules::Reason::TooManyConnections, refusal);
   } catch (...) {
-    if (socks_session) socks_session->abort();
-    else http_session->abort();
+    if (socks_session)
+      socks_session->abort();
+    else
+      http_session->abort();
   }
 }
 

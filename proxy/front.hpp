@@ -7,9 +7,9 @@
 #include <memory>
 #include <string>
 
+#include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/termination.hpp"
-#include "proxy/base_aliases.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
 #include "rules/rule_engine.hpp"
@@ -19,8 +19,8 @@ namespace sluice::proxy {
 class Front {
  public:
   // `rules`: the worker's Lua states for `config` (may be null), handed on to the session.
-  Front(WorkerContext& worker, std::shared_ptr<const ListenerInfo> listener, std::shared_ptr<const rules::Config> config,
-        std::shared_ptr<rules::WorkerRules> rules);
+  Front(WorkerContext& worker, std::shared_ptr<const ListenerInfo> listener,
+        std::shared_ptr<const rules::Config> config, std::shared_ptr<rules::WorkerRules> rules);
   ~Front();
 
   // Accepts a pending connection from `server`; false when it failed (the front is already closing).

@@ -17,9 +17,9 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "connection", "keep-alive", "proxy-connection", "te",   "trailer",
-      "transfer-encoding", "upgrade", "content-length", "http2-settings"};
+  static constexpr std::string_view kNames[] = {"connection", "keep-alive",     "proxy-connection",
+                                                "te",         "trailer",        "transfer-encoding",
+                                                "upgrade",    "content-length", "http2-settings"};
   for (auto n : kNames)
     if (iequals(n, name)) return true;
   return name.size() >= 6 && strncasecmp(name.data(), "proxy-", 6) == 0;
@@ -75,7 +75,8 @@ rules::Result<AbsoluteUrl> parse_absolute_url(std::string_view t) {
   AbsoluteUrl url;
   if (authority.empty()) return rules::Err{"URL has no host"};
   auto split = rules::split_authority(authority, false);  // the same splitter as CONNECT targets
-  if (!split) return rules::Err{split.error() == "empty host" ? "URL has no host" : "bad URL authority: " + split.error()};
+  if (!split)
+    return rules::Err{split.error() == "empty host" ? "URL has no host" : "bad URL authority: " + split.error()};
   std::string_view host = split->host;
   std::string_view port = split->port;
   url.port_explicit = split->has_port;
@@ -119,8 +120,10 @@ std::string build_upstream_request(const HttpHead& req, const AbsoluteUrl& url, 
     if (iequals(h.first, "host")) continue;  // rebuilt from the URL above
     out += h.first + ": " + h.second + "\r\n";
   }
-  if (req.chunked) out += "Transfer-Encoding: chunked\r\n";
-  else if (req.has_content_length) out += "Content-Length: " + std::to_string(req.content_length) + "\r\n";
+  if (req.chunked)
+    out += "Transfer-Encoding: chunked\r\n";
+  else if (req.has_content_length)
+    out += "Content-Length: " + std::to_string(req.content_length) + "\r\n";
   if (!upgrade.empty()) {
     out += "Connection: Upgrade\r\nUpgrade: ";
     out += upgrade;
@@ -137,8 +140,10 @@ std::string build_client_response(const HttpHead& resp, bool chunked, bool close
   out += resp.reason.empty() ? status_text(resp.status) : resp.reason;
   out += "\r\n";
   append_headers(out, end_to_end_headers(resp.headers));
-  if (chunked) out += "Transfer-Encoding: chunked\r\n";
-  else if (resp.has_content_length) out += "Content-Length: " + std::to_string(resp.content_length) + "\r\n";
+  if (chunked)
+    out += "Transfer-Encoding: chunked\r\n";
+  else if (resp.has_content_length)
+    out += "Content-Length: " + std::to_string(resp.content_length) + "\r\n";
   if (close) out += "Connection: close\r\n";
   if (!upgrade.empty()) {
     out += "Connection: Upgrade\r\nUpgrade: ";

@@ -12,10 +12,10 @@
 namespace sluice::proxy {
 
 struct AbsoluteUrl {
-  std::string host;   // raw host, brackets stripped (canonicalised by the caller)
+  std::string host;  // raw host, brackets stripped (canonicalised by the caller)
   uint16_t port = 80;
   bool port_explicit = false;
-  std::string path;   // origin-form: path plus "?query", never empty
+  std::string path;  // origin-form: path plus "?query", never empty
 };
 
 // "http://host[:port][/path][?query][#frag]"; userinfo is dropped (the host after

@@ -15,11 +15,22 @@ bool is_tchar(unsigned char c) {
   if (c >= '0' && c <= '9') return true;
   if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~': return true;
+    default: return false;
   }
 }
 }  // namespace
@@ -286,13 +297,11 @@ HttpParser::Result HttpParser::feed(const char* data, size_t len) {
     if (head_bytes_ > max_head_bytes_) return fail(431, "request head larger than max_header_bytes", consumed);
   }
   switch (err) {
-    case HPE_OK:
-      return {Event::NeedMore, consumed};
+    case HPE_OK: return {Event::NeedMore, consumed};
     case HPE_PAUSED:
       if (paused_for_head_) return {Event::Head, consumed};
       return {Event::Done, consumed};
-    case HPE_PAUSED_UPGRADE:
-      return {Event::Upgrade, consumed};
+    case HPE_PAUSED_UPGRADE: return {Event::Upgrade, consumed};
     default:
       if (limit_status_ != 0) return fail(limit_status_, parser_.reason ? parser_.reason : "limit", consumed);
       if (callback_error_ != nullptr) return fail(callback_status_, callback_error_, consumed);

@@ -111,7 +111,7 @@ class HttpParser {
   bool in_head_ = false;
   bool started_ = false;
   bool header_value_open_ = false;
-  bool field_since_value_ = false;  // a header name began since the last value ended
+  bool field_since_value_ = false;        // a header name began since the last value ended
   int callback_status_ = 400;             // the status that goes with callback_error_
   const char* callback_error_ = nullptr;  // llhttp replaces the reason of *_complete callbacks
   bool head_response_ = false;

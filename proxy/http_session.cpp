@@ -3,8 +3,8 @@
 #include "proxy/http_session.hpp"
 
 #include "proxy/base_aliases.hpp"
-#include "proxy/judge.hpp"
 #include "proxy/http_session_internal.hpp"
+#include "proxy/judge.hpp"
 #include "rules/credentials.hpp"
 
 namespace sluice::proxy {
@@ -18,8 +18,8 @@ const rules::ListenerConfig* find_listener(const rules::Config& c, const std::st
 }  // namespace
 
 HttpSession::HttpSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
-                 std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
-                 std::string first_bytes)
+                         std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
+                         std::string first_bytes)
     : worker_(worker),
       config_(std::move(config)),
       client_info_(std::move(client)),
@@ -144,14 +144,17 @@ void HttpSession::judge_target(const std::string& raw_host, uint16_t port) {
 void HttpSession::ask() {
   state_ = State::Asking;
   AskRequest r{decision_->verdict.policy, client_info_.listener->name, to_string(decision_->kind), host_.text, port_,
-               client_info_.id, client_info_.addr, client_info_.peer};
-  ask_ticket_ = worker_.ask(r, [this](const AskAnswer& a) {
-    try {
-      on_answer(a);
-    } catch (...) {
-      close_now(Termination::ProxyError);
-    }
-  }, &decision_->question);
+               client_info_.id,           client_info_.addr,           client_info_.peer};
+  ask_ticket_ = worker_.ask(
+      r,
+      [this](const AskAnswer& a) {
+        try {
+          on_answer(a);
+        } catch (...) {
+          close_now(Termination::ProxyError);
+        }
+      },
+      &decision_->question);
   if (ask_ticket_ == 0) {
     decision_->verdict.action = rules::Action::Deny;
     decision_->verdict.reason = rules::Reason::AskUnavailable;
@@ -169,8 +172,10 @@ void HttpSession::on_answer(const AskAnswer& a) {
   rules::Verdict human = decision_->verdict;
   human.action = a.action;
   const bool earlier = a.by == "remembered";
-  if (a.action == rules::Action::Allow) human.reason = earlier ? rules::Reason::RememberedAllow : rules::Reason::AskAllowed;
-  else human.reason = earlier ? rules::Reason::RememberedDeny : rules::Reason::AskDenied;
+  if (a.action == rules::Action::Allow)
+    human.reason = earlier ? rules::Reason::RememberedAllow : rules::Reason::AskAllowed;
+  else
+    human.reason = earlier ? rules::Reason::RememberedDeny : rules::Reason::AskDenied;
   human.rule = rules::to_string(a.remember);
   human.error.clear();
   if (a.question != 0) decision_->question = a.question;
@@ -252,11 +257,12 @@ void HttpSession::on_dialed(Dialer::Outcome& o) {
     case Dialer::Failure::ConnectFailed:
       return reply_and_close(rules::Reason::ConnectFailed, "sluice: cannot connect to " + target + ": " + o.error);
     case Dialer::Failure::ConnectTimeout:
-      return reply_and_close(rules::Reason::ConnectTimeout,
-                             "sluice: connecting to " + target + " timed out after " +
-                                 std::to_string(config_->limits.connect_timeout_ms) + " ms");
+      return reply_and_close(rules::Reason::ConnectTimeout, "sluice: connecting to " + target + " timed out after " +
+                                                                std::to_string(config_->limits.connect_timeout_ms) +
+                                                                " ms");
     case Dialer::Failure::ParentFailed:
-      return reply_and_close(rules::Reason::UpstreamProxyFailed, "sluice: upstream proxy failed for " + target + ": " + o.error);
+      return reply_and_close(rules::Reason::UpstreamProxyFailed,
+                             "sluice: upstream proxy failed for " + target + ": " + o.error);
     case Dialer::Failure::ParentAuth:
       return reply_and_close(rules::Reason::UpstreamProxyAuth,
                              "sluice: the upstream proxy refused sluice's credentials for " + target + ": " + o.error);
@@ -264,8 +270,7 @@ void HttpSession::on_dialed(Dialer::Outcome& o) {
       return reply_and_close(rules::Reason::UpstreamProxyTimeout,
                              "sluice: the upstream proxy " + o.parent + " did not connect " + target + " within " +
                                  std::to_string(config_->limits.connect_timeout_ms) + " ms");
-    case Dialer::Failure::None:
-      break;
+    case Dialer::Failure::None: break;
   }
   std::string key = std::move(upstream_key_);
   close_upstream();
@@ -295,7 +300,8 @@ void HttpSession::start_tunnel(std::string to_upstream, std::string to_client) {
   flush(Side::Upstream);
   state_ = State::Tunnelling;
   arm(TimerKind::None, 0);
-  for (auto [h, reading] : {std::pair{client_.stream(), &client_side_.reading}, std::pair{upstream_.stream(), &upstream_side_.reading}}) {
+  for (auto [h, reading] :
+       {std::pair{client_.stream(), &client_side_.reading}, std::pair{upstream_.stream(), &upstream_side_.reading}}) {
     if (*reading) uv_read_stop(h);
     *reading = false;
   }

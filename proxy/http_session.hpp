@@ -18,13 +18,13 @@
 #include <uv.h>
 
 #include "proxy/ask.hpp"
+#include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision.hpp"
 #include "proxy/dialer.hpp"
 #include "proxy/http_message.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/judge.hpp"
-#include "proxy/base_aliases.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
 #include "rules/host.hpp"
@@ -41,8 +41,8 @@ class HttpSession {
   // `rules`: the worker's Lua states for `config` (may be null); the session keeps both
   // for its whole life, so a reload never changes its judgment half way.
   HttpSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
-          std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
-          std::string first_bytes);
+              std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
+              std::string first_bytes);
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
@@ -179,14 +179,14 @@ class HttpSession {
   bool got_bytes_ = false;
   bool closed_ = false;
   bool lingering_ = false;
-  uint64_t ask_ticket_ = 0;        // Asking: the worker's ticket for the question
+  uint64_t ask_ticket_ = 0;  // Asking: the worker's ticket for the question
   uint64_t ask_started_ms_ = 0;
 
   // the current target
   rules::CanonicalHost host_;
   uint16_t port_ = 0;
   AbsoluteUrl url_;
-  std::string upstream_key_;  // "host:port" the upstream connection serves
+  std::string upstream_key_;   // "host:port" the upstream connection serves
   std::string upstream_addr_;  // the address dialed, "ip:port"
   std::unique_ptr<Decision> decision_;
   Dialer dialer_;

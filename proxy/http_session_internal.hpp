@@ -2,10 +2,10 @@
 #pragma once
 #include <string>
 
-#include "proxy/decision.hpp"
-#include "proxy/net_address.hpp"
 #include "proxy/base_aliases.hpp"
+#include "proxy/decision.hpp"
 #include "proxy/http_session.hpp"
+#include "proxy/net_address.hpp"
 
 namespace sluice::proxy {
 

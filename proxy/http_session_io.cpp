@@ -73,8 +73,7 @@ void HttpSession::client_eof() {
     case State::Forwarding:
       if (!exchange_.request_complete) return close_now(Termination::ClientEof);  // request cut short
       break;
-    default:
-      return close_now(Termination::ClientEof);
+    default: return close_now(Termination::ClientEof);
   }
   update_reading();
 }
@@ -133,18 +132,14 @@ void HttpSession::parse_client(bool kick) {
     auto r = request_parser_.feed(client_pending_.data(), client_pending_.size());
     client_pending_.erase(0, r.consumed);
     switch (r.event) {
-      case HttpParser::Event::NeedMore:
-        break;
-      case HttpParser::Event::Head:
-        return on_request_head(false);
+      case HttpParser::Event::NeedMore: break;
+      case HttpParser::Event::Head: return on_request_head(false);
       case HttpParser::Event::Upgrade:
         if (request_parser_.head().method == "CONNECT") return on_request_head(true);
         // An upgrade request has ended; what follows is the new protocol, held until the 101.
         exchange_.request_complete = true;
         return update_reading();
-      case HttpParser::Event::Done:
-        request_done();
-        return update_reading();
+      case HttpParser::Event::Done: request_done(); return update_reading();
       case HttpParser::Event::Error:
         return reply_and_close(request_parser_.error_status() == 431   ? rules::Reason::HeaderTooLarge
                                : request_parser_.error_status() == 414 ? rules::Reason::UriTooLong
@@ -164,8 +159,7 @@ void HttpSession::parse_upstream(const char* data, size_t n) {
     auto r = response_parser_.feed(data + off, n - off);
     off += r.consumed;
     switch (r.event) {
-      case HttpParser::Event::NeedMore:
-        break;
+      case HttpParser::Event::NeedMore: break;
       case HttpParser::Event::Head:
         response_head();
         if (state_ != State::Forwarding) return;
@@ -186,9 +180,9 @@ void HttpSession::parse_upstream(const char* data, size_t n) {
         [[fallthrough]];
       case HttpParser::Event::Error:
         if (!exchange_.response_started)
-          return reply_and_close(rules::Reason::BadUpstreamResponse,
-                                 "sluice: bad response from " + host_port_text(host_, port_) + ": " +
-                                     response_parser_.error_message());
+          return reply_and_close(
+              rules::Reason::BadUpstreamResponse,
+              "sluice: bad response from " + host_port_text(host_, port_) + ": " + response_parser_.error_message());
         return close_now(Termination::BadResponse);  // a response that went bad half way: cut
     }
   }
@@ -219,8 +213,7 @@ void HttpSession::send_request_upstream() {
   const std::string* upgrade = exchange_.upgrade_requested ? req.header("upgrade") : nullptr;
   std::string head = build_upstream_request(req, url_, host_header, upgrade ? *upgrade : std::string_view{});
   // Through an http parent: absolute-form and the parent's credentials (proxy/dialer.hpp).
-  if (const auto* parent = dialer_.forward_via())
-    head = rules::to_parent_form(head, host_header, parent->auth);
+  if (const auto* parent = dialer_.forward_via()) head = rules::to_parent_form(head, host_header, parent->auth);
   write(Side::Upstream, head);
   request_parser_.resume();
   parse_client(true);
@@ -258,7 +251,8 @@ void HttpSession::response_head() {
   if (exchange_.informational) return write(Side::Client, build_client_response(h, false, false));
   // An http parent refusing sluice's credentials is sluice's failure, not the origin's answer.
   if (h.status == 407 && dialer_.forward_via())
-    return reply_and_close(rules::Reason::UpstreamProxyAuth, "sluice: the upstream proxy refused sluice's credentials (407)");
+    return reply_and_close(rules::Reason::UpstreamProxyAuth,
+                           "sluice: the upstream proxy refused sluice's credentials (407)");
   const HttpHead& req = request_parser_.head();
   exchange_.response_started = true;
   bool no_body = req.method == "HEAD" || h.status == 204 || h.status == 304;
@@ -289,7 +283,8 @@ void HttpSession::response_done() {
   if (exchange_.client_chunked) write(Side::Client, "0\r\n\r\n");
   exchange_.in_flight = false;
   const HttpHead& h = response_parser_.head();
-  bool upstream_reusable = h.keep_alive && exchange_.request_complete && !exchange_.upstream_garbage && !upstream_side_.eof;
+  bool upstream_reusable =
+      h.keep_alive && exchange_.request_complete && !exchange_.upstream_garbage && !upstream_side_.eof;
   if (!upstream_reusable) close_upstream();
   if (exchange_.close_after || !exchange_.request_complete || client_side_.eof || draining_) {
     if (cause_ == Termination::None)
@@ -334,19 +329,21 @@ void HttpSession::update_reading() {
       want_client = !client_side_.eof && !exchange_.request_complete && queued(Side::Upstream) < kHighWatermark;
       want_upstream = upstream_open && queued(Side::Client) < kHighWatermark;
       break;
-    case State::Closing:
-      want_client = lingering_ && !client_side_.eof;
-      break;
+    case State::Closing: want_client = lingering_ && !client_side_.eof; break;
   }
   if (client_.live() && want_client != client_side_.reading) {
     client_side_.reading = want_client;
-    if (want_client) uv_read_start(client_.stream(), on_alloc, on_client_read);
-    else uv_read_stop(client_.stream());
+    if (want_client)
+      uv_read_start(client_.stream(), on_alloc, on_client_read);
+    else
+      uv_read_stop(client_.stream());
   }
   if (upstream_.live() && want_upstream != upstream_side_.reading) {
     upstream_side_.reading = want_upstream;
-    if (want_upstream) uv_read_start(upstream_.stream(), on_alloc, on_upstream_read);
-    else uv_read_stop(upstream_.stream());
+    if (want_upstream)
+      uv_read_start(upstream_.stream(), on_alloc, on_upstream_read);
+    else
+      uv_read_stop(upstream_.stream());
   }
 }
 
@@ -368,8 +365,8 @@ void HttpSession::flush(Side to) {
 
 void HttpSession::write(Side to, std::string bytes, char* block, size_t block_len, bool count) {
   const bool to_client = to == Side::Client;
-  uv_stream_t* stream = to_client ? (client_.live() ? client_.stream() : nullptr)
-                                  : (upstream_.live() ? upstream_.stream() : nullptr);
+  uv_stream_t* stream =
+      to_client ? (client_.live() ? client_.stream() : nullptr) : (upstream_.live() ? upstream_.stream() : nullptr);
   if (stream == nullptr || (to_client ? client_side_.shut : upstream_side_.shut)) {
     worker_.buffers().put(block);
     return;
@@ -520,10 +517,10 @@ void HttpSession::on_forward_timeout() {
   const uint64_t limit = forward_limit_ms();
   if (idle < limit) return arm(TimerKind::ForwardTimeout, limit - idle);
   if (exchange_.in_flight && exchange_.request_complete && !exchange_.response_started)
-    return reply_and_close(rules::Reason::UpstreamTimeout,
-                           "sluice: " + host_port_text(host_, port_) + " sent no response within " +
-                               std::to_string(limit) + " ms",
-                           Termination::IdleTimeout);
+    return reply_and_close(
+        rules::Reason::UpstreamTimeout,
+        "sluice: " + host_port_text(host_, port_) + " sent no response within " + std::to_string(limit) + " ms",
+        Termination::IdleTimeout);
   close_now(Termination::IdleTimeout);  // a body that stopped arriving, or a response that stopped streaming
 }
 
@@ -542,20 +539,16 @@ void HttpSession::on_timer(uv_timer_t* t) {
   try {
     const auto& limits = s->config_->limits;
     switch (s->timer_kind_) {
-      case TimerKind::None:
-        return;
+      case TimerKind::None: return;
       case TimerKind::HeaderTimeout:
         if (!s->got_bytes_ && s->requests_ == 0) return s->close_now(Termination::HeaderTimeout);
-        return s->reply_and_close(rules::Reason::HeaderTimeout,
-                                  "sluice: request head not received within " +
-                                      std::to_string(limits.header_timeout_ms) + " ms",
-                                  Termination::HeaderTimeout);
-      case TimerKind::KeepAliveTimeout:
-        return s->close_now(Termination::IdleTimeout);
-      case TimerKind::ForwardTimeout:
-        return s->on_forward_timeout();
-      case TimerKind::AskTimeout:
-        return s->on_ask_timeout();
+        return s->reply_and_close(
+            rules::Reason::HeaderTimeout,
+            "sluice: request head not received within " + std::to_string(limits.header_timeout_ms) + " ms",
+            Termination::HeaderTimeout);
+      case TimerKind::KeepAliveTimeout: return s->close_now(Termination::IdleTimeout);
+      case TimerKind::ForwardTimeout: return s->on_forward_timeout();
+      case TimerKind::AskTimeout: return s->on_ask_timeout();
       case TimerKind::LingerTimeout:
         return s->close_now(Termination::Refused);  // only a reply or a finished exchange lingers
     }

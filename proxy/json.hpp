@@ -11,7 +11,10 @@ namespace sluice::proxy {
 
 class JsonLine {
  public:
-  JsonLine() { out_.reserve(384); out_ += '{'; }
+  JsonLine() {
+    out_.reserve(384);
+    out_ += '{';
+  }
   JsonLine& str(std::string_view key, std::string_view value) {
     key_(key);
     quote(value);

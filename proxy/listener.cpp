@@ -1,8 +1,8 @@
 #include "proxy/listener.hpp"
 
 #include <arpa/inet.h>
-#include <ifaddrs.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -43,7 +43,7 @@ rules::Result<BoundListener> bind_unix(const rules::ListenerConfig& cfg) {
     return rules::Err{"listener " + cfg.name + ": unix path longer than " + std::to_string(sizeof sa.sun_path - 1) +
                       " bytes: " + cfg.path};
   std::memcpy(sa.sun_path, cfg.path.c_str(), cfg.path.size());
-  struct stat st{};
+  struct stat st {};
   if (::lstat(cfg.path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
       return rules::Err{"listener " + cfg.name + ": " + cfg.path + " exists and is not a socket"};
@@ -112,7 +112,7 @@ rules::Result<BoundListener> bind_tcp(const rules::ListenerConfig& cfg, int copi
   ::getsockname(first, reinterpret_cast<sockaddr*>(&bound), &len);
   // Port 0 asked for an ephemeral port: the other copies join the one the first got.
   uint16_t port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                                     : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+                                                    : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   for (int i = 1; i < copies; ++i) {
     int fd = open_tcp(cfg, *ip, port, &error);
     if (fd < 0) {

@@ -80,10 +80,14 @@ void WorkerMetrics::merge(const WorkerMetrics& o) {
 std::string prometheus_label(const std::string& v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -112,8 +116,10 @@ class Writer {
       out_ += '}';
     }
     char buf[64];
-    if (std::floor(v) == v && std::fabs(v) < 1e15) std::snprintf(buf, sizeof buf, " %lld\n", static_cast<long long>(v));
-    else std::snprintf(buf, sizeof buf, " %.9g\n", v);
+    if (std::floor(v) == v && std::fabs(v) < 1e15)
+      std::snprintf(buf, sizeof buf, " %lld\n", static_cast<long long>(v));
+    else
+      std::snprintf(buf, sizeof buf, " %.9g\n", v);
     out_ += buf;
   }
   void histogram(const char* name, const char* help, const LatencyHistogram& h) {
@@ -206,7 +212,8 @@ std::string render_prometheus(const WorkerMetrics& m, const GlobalMetrics& g) {
   w.sample("sluice_asks_pending", "", static_cast<double>(g.asks_pending));
   w.family("sluice_asks_total", "counter", "Questions asked (connections asking for one host:port share one).");
   w.sample("sluice_asks_total", "", static_cast<double>(g.questions_total));
-  w.family("sluice_ask_answers_total", "counter", "Questions answered or expired, by verdict, remember and who answered.");
+  w.family("sluice_ask_answers_total", "counter",
+           "Questions answered or expired, by verdict, remember and who answered.");
   for (const auto& [key, n] : g.answers) {
     auto a = key.find('|'), b = key.find('|', a + 1);
     w.sample("sluice_ask_answers_total",
@@ -223,15 +230,18 @@ std::string render_prometheus(const WorkerMetrics& m, const GlobalMetrics& g) {
   w.sample("sluice_events_dropped_total", "", static_cast<double>(g.events_dropped));
 
   w.family("sluice_policy_version", "gauge", "Version of each policy: bumped by every reload or list replacement.");
-  for (const auto& [name, v] : g.policy_versions) w.sample("sluice_policy_version", label("policy", name), static_cast<double>(v));
+  for (const auto& [name, v] : g.policy_versions)
+    w.sample("sluice_policy_version", label("policy", name), static_cast<double>(v));
 
   if (m.loop_probe) {
     w.histogram("sluice_loop_lag_seconds", "How late the loop-lag probe's timer fired, all workers.", m.loop_lag);
-    w.family("sluice_loop_lag_max_seconds", "gauge", "Longest loop-lag probe delay since the previous scrape, by worker.");
+    w.family("sluice_loop_lag_max_seconds", "gauge",
+             "Longest loop-lag probe delay since the previous scrape, by worker.");
     for (size_t i = 0; i < g.loop_max.size(); ++i)
       w.sample("sluice_loop_lag_max_seconds", label("worker", std::to_string(i)), g.loop_max[i].lag_ms / 1000.0);
     w.family("sluice_loop_busy_max_seconds", "gauge",
-             "Most CPU time one loop turn took (the worker thread's, between two waits for events) since the previous scrape, by worker.");
+             "Most CPU time one loop turn took (the worker thread's, between two waits for events) since the previous "
+             "scrape, by worker.");
     for (size_t i = 0; i < g.loop_max.size(); ++i)
       w.sample("sluice_loop_busy_max_seconds", label("worker", std::to_string(i)), g.loop_max[i].busy_ms / 1000.0);
   }

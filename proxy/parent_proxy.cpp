@@ -79,14 +79,16 @@ void ParentHandshake::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t*) {
   if (self->step_ == Step::Idle || n == 0) return;
   try {
     if (n < 0) {
-      if (n == UV_EOF) return self->finish(Result::Failed, "the upstream proxy closed the connection during its handshake");
+      if (n == UV_EOF)
+        return self->finish(Result::Failed, "the upstream proxy closed the connection during its handshake");
       return self->finish(Result::Failed, std::string("upstream proxy: ") + uv_strerror(static_cast<int>(n)));
     }
     self->have_ += static_cast<size_t>(n);
     if (self->step_ == Step::HttpHead) {
       std::string_view got(self->buf_.data(), self->have_);
       if (got.size() >= 4 && got.substr(got.size() - 4) == "\r\n\r\n") return self->on_complete();
-      if (self->have_ >= self->buf_.size()) return self->finish(Result::Failed, "the upstream proxy's reply head is too long");
+      if (self->have_ >= self->buf_.size())
+        return self->finish(Result::Failed, "the upstream proxy's reply head is too long");
       return;
     }
     if (self->have_ >= self->need_) self->on_complete();

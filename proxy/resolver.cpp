@@ -106,8 +106,7 @@ class AresResolver final : public Resolver {
     }
     if (int e = timer_.init([&](uv_timer_t* t) { return uv_timer_init(loop_, t); })) return uv_strerror(e);
     timer_.get()->data = this;
-    if (int e = deferred_timer_.init([&](uv_timer_t* t) { return uv_timer_init(loop_, t); }))
-      return uv_strerror(e);
+    if (int e = deferred_timer_.init([&](uv_timer_t* t) { return uv_timer_init(loop_, t); })) return uv_strerror(e);
     deferred_timer_.get()->data = this;
     return "";
   }

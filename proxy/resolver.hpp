@@ -14,9 +14,9 @@ namespace sluice::proxy {
 
 struct ResolveResult {
   bool ok = false;
-  std::string error;                  // one line, e.g. "NXDOMAIN", "timeout", "no addresses"
-  std::vector<rules::IpAddr> addrs;   // IPv4 first, then IPv6; duplicates removed
-  double ms = 0;                      // wall time spent (0 for a cache hit)
+  std::string error;                 // one line, e.g. "NXDOMAIN", "timeout", "no addresses"
+  std::vector<rules::IpAddr> addrs;  // IPv4 first, then IPv6; duplicates removed
+  double ms = 0;                     // wall time spent (0 for a cache hit)
   bool from_cache = false;
 };
 
@@ -32,7 +32,6 @@ class Resolver {
 // c-ares driven by libuv: uv_poll per c-ares socket, one uv_timer for c-ares timeouts,
 // A and AAAA queried together, answers cached until their TTL expires.
 // `servers` empty means the system's resolv.conf.
-std::unique_ptr<Resolver> make_ares_resolver(uv_loop_t* loop, const rules::ResolverConfig& cfg,
-                                             std::string* error);
+std::unique_ptr<Resolver> make_ares_resolver(uv_loop_t* loop, const rules::ResolverConfig& cfg, std::string* error);
 
 }  // namespace sluice::proxy

@@ -3,8 +3,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -116,7 +116,7 @@ std::string Server::reload(std::shared_ptr<const rules::Config> config) {
 }
 
 std::vector<std::shared_ptr<rules::WorkerRules>> Server::apply(std::shared_ptr<const rules::Config> config,
-                                                                std::vector<std::shared_ptr<rules::WorkerRules>> rules) {
+                                                               std::vector<std::shared_ptr<rules::WorkerRules>> rules) {
   std::vector<std::shared_ptr<rules::WorkerRules>> old;
   if (rules.size() == workers_.size() && !rules.empty()) old = std::exchange(rules_, std::move(rules));
   set_config_ptr(config);

@@ -45,7 +45,7 @@ class Server {
   // the workers keep theirs (the policies' scripts did not change). Returns the Lua states
   // replaced, for the caller to let go of off the loops.
   std::vector<std::shared_ptr<rules::WorkerRules>> apply(std::shared_ptr<const rules::Config> config,
-                                                          std::vector<std::shared_ptr<rules::WorkerRules>> rules = {});
+                                                         std::vector<std::shared_ptr<rules::WorkerRules>> rules = {});
   // A listener bound after start(): every worker starts accepting on it. Not thread-safe
   // against itself or remove_listener (the control plane serialises them).
   void add_listener(BoundListener l);

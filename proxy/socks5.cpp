@@ -100,8 +100,7 @@ Request parse_request(std::string_view in) {
       at = 5;
       if (addr_len == 0) return fail(Reply::GeneralFailure, "empty domain name");
       break;
-    default:
-      return fail(Reply::AddressTypeNotSupported, "unknown address type");
+    default: return fail(Reply::AddressTypeNotSupported, "unknown address type");
   }
   if (in.size() < at + addr_len + 2) return r;
   if (r.type == AddressType::Domain) {

@@ -23,7 +23,7 @@ enum class AddressType : uint8_t { Ipv4 = 0x01, Domain = 0x03, Ipv6 = 0x04 };
 enum class Reply : uint8_t {
   Succeeded = 0x00,
   GeneralFailure = 0x01,
-  NotAllowed = 0x02,        // connection not allowed by ruleset
+  NotAllowed = 0x02,  // connection not allowed by ruleset
   NetworkUnreachable = 0x03,
   HostUnreachable = 0x04,
   ConnectionRefused = 0x05,
@@ -58,8 +58,8 @@ struct Request {
   size_t consumed = 0;
   uint8_t command = 0;  // as sent; Command values are the known ones
   AddressType type = AddressType::Ipv4;
-  std::string host;     // domain name as sent, or the address in canonical text
-  rules::IpAddr addr;   // Ipv4 / Ipv6
+  std::string host;    // domain name as sent, or the address in canonical text
+  rules::IpAddr addr;  // Ipv4 / Ipv6
   uint16_t port = 0;
   // Error: the reply to send (GeneralFailure for a malformed request,
   // AddressTypeNotSupported for an unknown address type).
@@ -68,8 +68,8 @@ struct Request {
 };
 Request parse_request(std::string_view in);
 
-std::string method_reply(uint8_t method);            // 05 METHOD
-std::string user_pass_reply(bool ok);                // 01 00 | 01 01
+std::string method_reply(uint8_t method);  // 05 METHOD
+std::string user_pass_reply(bool ok);      // 01 00 | 01 01
 // 05 REP 00 ATYP BND.ADDR BND.PORT; `bound` null: 0.0.0.0:0.
 std::string reply(Reply r, const rules::IpAddr* bound = nullptr, uint16_t port = 0);
 

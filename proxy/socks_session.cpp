@@ -130,7 +130,8 @@ void SocksSession::client_data(const char* block, size_t n) {
 
 void SocksSession::client_eof() {
   client_eof_ = true;
-  if (state_ == State::ReadingRequest && !pending_.empty()) return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::BadRequest);
+  if (state_ == State::ReadingRequest && !pending_.empty())
+    return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::BadRequest);
   close_now(Termination::ClientEof);
 }
 
@@ -151,7 +152,8 @@ void SocksSession::parse() {
         auto u = socks5::parse_user_pass(pending_);
         if (u.status == socks5::Status::NeedMore) return update_reading();
         if (u.status == socks5::Status::Error)
-          return reply_and_close(socks5::user_pass_reply(false), rules::Reason::BadAuth, Outcome{"socks_auth", 1, false});
+          return reply_and_close(socks5::user_pass_reply(false), rules::Reason::BadAuth,
+                                 Outcome{"socks_auth", 1, false});
         pending_.erase(0, u.consumed);
         on_user_pass(u);
         break;
@@ -166,8 +168,7 @@ void SocksSession::parse() {
         pending_.erase(0, r.consumed);  // what remains is early tunnel data, held until the verdict
         return on_request(r);
       }
-      default:
-        return update_reading();
+      default: return update_reading();
     }
   }
 }
@@ -190,7 +191,8 @@ void SocksSession::on_greeting(const socks5::Greeting& g) {
 
 void SocksSession::on_user_pass(const socks5::UserPass& u) {
   if (!rules::credentials_match(*listener_config_->auth, u.username, u.password))
-    return reply_and_close(socks5::user_pass_reply(false), rules::Reason::ProxyAuthFailed, Outcome{"socks_auth", 1, false});
+    return reply_and_close(socks5::user_pass_reply(false), rules::Reason::ProxyAuthFailed,
+                           Outcome{"socks_auth", 1, false});
   write(socks5::user_pass_reply(true));
   state_ = State::ReadingRequest;
 }
@@ -226,14 +228,17 @@ void SocksSession::on_request(const socks5::Request& r) {
 void SocksSession::ask() {
   state_ = State::Asking;
   AskRequest r{decision_.verdict.policy, client_info_.listener->name, to_string(decision_.kind), host_.text, port_,
-               client_info_.id, client_info_.addr, client_info_.peer};
-  ask_ticket_ = worker_.ask(r, [this](const AskAnswer& a) {
-    try {
-      on_answer(a);
-    } catch (...) {
-      close_now(Termination::ProxyError);
-    }
-  }, &decision_.question);
+               client_info_.id,          client_info_.addr,           client_info_.peer};
+  ask_ticket_ = worker_.ask(
+      r,
+      [this](const AskAnswer& a) {
+        try {
+          on_answer(a);
+        } catch (...) {
+          close_now(Termination::ProxyError);
+        }
+      },
+      &decision_.question);
   if (ask_ticket_ == 0) {
     decision_.verdict.action = rules::Action::Deny;
     decision_.verdict.reason = rules::Reason::AskUnavailable;
@@ -251,8 +256,10 @@ void SocksSession::on_answer(const AskAnswer& a) {
   rules::Verdict human = decision_.verdict;
   human.action = a.action;
   const bool earlier = a.by == "remembered";
-  if (a.action == rules::Action::Allow) human.reason = earlier ? rules::Reason::RememberedAllow : rules::Reason::AskAllowed;
-  else human.reason = earlier ? rules::Reason::RememberedDeny : rules::Reason::AskDenied;
+  if (a.action == rules::Action::Allow)
+    human.reason = earlier ? rules::Reason::RememberedAllow : rules::Reason::AskAllowed;
+  else
+    human.reason = earlier ? rules::Reason::RememberedDeny : rules::Reason::AskDenied;
   human.rule = rules::to_string(a.remember);
   human.error.clear();
   if (a.question != 0) decision_.question = a.question;
@@ -313,16 +320,21 @@ void SocksSession::on_dialed(Dialer::Outcome& o) {
   if (o.verdict) decision_.verdict = *o.verdict;  // on_resolved spoke
   switch (o.failure) {
     case Dialer::Failure::DnsFailed: return refuse_request(socks5::Reply::HostUnreachable, rules::Reason::DnsFailed);
-    case Dialer::Failure::AddressDenied: return refuse_request(socks5::Reply::NotAllowed, rules::Reason::ResolvedAddressDenied);
+    case Dialer::Failure::AddressDenied:
+      return refuse_request(socks5::Reply::NotAllowed, rules::Reason::ResolvedAddressDenied);
     case Dialer::Failure::RefusedByRules:
       if (port_ == 22 && policy_ != nullptr && policy_->ssh_in_band_reason) return send_in_band_reason();
       return refuse_request(socks5::Reply::NotAllowed, decision_.verdict.reason);
-    case Dialer::Failure::ConnectFailed: return refuse_request(connect_failure_reply(o.uv_error), rules::Reason::ConnectFailed);
-    case Dialer::Failure::ConnectTimeout: return refuse_request(socks5::Reply::TtlExpired, rules::Reason::ConnectTimeout);
+    case Dialer::Failure::ConnectFailed:
+      return refuse_request(connect_failure_reply(o.uv_error), rules::Reason::ConnectFailed);
+    case Dialer::Failure::ConnectTimeout:
+      return refuse_request(socks5::Reply::TtlExpired, rules::Reason::ConnectTimeout);
     case Dialer::Failure::ParentFailed:
       return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::UpstreamProxyFailed);
-    case Dialer::Failure::ParentAuth: return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::UpstreamProxyAuth);
-    case Dialer::Failure::ParentTimeout: return refuse_request(socks5::Reply::TtlExpired, rules::Reason::UpstreamProxyTimeout);
+    case Dialer::Failure::ParentAuth:
+      return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::UpstreamProxyAuth);
+    case Dialer::Failure::ParentTimeout:
+      return refuse_request(socks5::Reply::TtlExpired, rules::Reason::UpstreamProxyTimeout);
     case Dialer::Failure::None: break;
   }
   upstream_ = std::move(o.stream);
@@ -343,22 +355,17 @@ void SocksSession::update_reading() {
   switch (state_) {
     case State::Greeting:
     case State::Authenticating:
-    case State::ReadingRequest:
-      want = !client_eof_;
-      break;
-    case State::Asking:
-      want = !client_eof_ && pending_.size() < kMaxHeldWhileAsking;
-      break;
-    case State::Closing:
-      want = lingering_ && !client_eof_;
-      break;
-    default:
-      break;  // judging and dialing: not a byte more; tunnelling: the relay reads
+    case State::ReadingRequest: want = !client_eof_; break;
+    case State::Asking: want = !client_eof_ && pending_.size() < kMaxHeldWhileAsking; break;
+    case State::Closing: want = lingering_ && !client_eof_; break;
+    default: break;  // judging and dialing: not a byte more; tunnelling: the relay reads
   }
   if (want == reading_) return;
   reading_ = want;
-  if (want) uv_read_start(client_.stream(), on_alloc, on_read);
-  else uv_read_stop(client_.stream());
+  if (want)
+    uv_read_start(client_.stream(), on_alloc, on_read);
+  else
+    uv_read_stop(client_.stream());
 }
 
 // ---- replies and closing ---------------------------------------------------------
@@ -461,8 +468,7 @@ void SocksSession::on_timer(uv_timer_t* t) {
   auto* s = static_cast<SocksSession*>(t->data);
   try {
     switch (s->timer_kind_) {
-      case TimerKind::None:
-        return;
+      case TimerKind::None: return;
       case TimerKind::HandshakeTimeout:
         s->cause_ = Termination::HeaderTimeout;
         if (s->state_ == State::ReadingRequest)
@@ -470,10 +476,8 @@ void SocksSession::on_timer(uv_timer_t* t) {
         s->decision_.error = rules::Reason::HeaderTimeout;
         log_decision(s->worker_, s->client_info_, s->decision_, Outcome{"socks_method", socks5::kMethodNone, false});
         return s->close_now(Termination::HeaderTimeout);
-      case TimerKind::AskTimeout:
-        return s->on_ask_timeout();
-      case TimerKind::LingerTimeout:
-        return s->close_now(Termination::Refused);  // only a reply lingers
+      case TimerKind::AskTimeout: return s->on_ask_timeout();
+      case TimerKind::LingerTimeout: return s->close_now(Termination::Refused);  // only a reply lingers
     }
   } catch (...) {
     s->close_now(Termination::ProxyError);

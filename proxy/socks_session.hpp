@@ -18,11 +18,11 @@
 #include <uv.h>
 
 #include "proxy/ask.hpp"
+#include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision.hpp"
 #include "proxy/dialer.hpp"
 #include "proxy/judge.hpp"
-#include "proxy/base_aliases.hpp"
 #include "proxy/socks5.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"

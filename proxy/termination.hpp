@@ -10,20 +10,20 @@
 namespace sluice::proxy {
 
 enum class Termination : uint8_t {
-  None,            // not decided yet (never logged: close() falls back to ProxyError)
-  ClientEof,       // the client closed (between requests, or its side of a finished tunnel first)
-  UpstreamEof,     // the upstream closed first, and the close was passed on
-  ClientReset,     // a read or write error on the client's connection
-  UpstreamReset,   // a read or write error on the upstream's connection
-  BadResponse,     // the upstream's response turned malformed after its head went to the client
-  Done,            // the exchange completed and HTTP said close (Connection: close, HTTP/1.0)
-  Refused,         // sluice answered with a denial or an error and closed
-  HeaderTimeout,   // no (whole) request head in time, or not a byte before the sniffer gave up
-  IdleTimeout,     // nothing moved for idle_timeout_ms (also: no response in time)
-  AskTimeout,      // nobody answered an ask (the reply says so; counted apart from refusals)
-  Drain,           // the proxy is stopping and the connection had nothing in flight
-  DrainDeadline,   // the proxy stopped and the drain deadline cut the connection
-  ProxyError,      // sluice itself failed (out of memory, a libuv call refused)
+  None,           // not decided yet (never logged: close() falls back to ProxyError)
+  ClientEof,      // the client closed (between requests, or its side of a finished tunnel first)
+  UpstreamEof,    // the upstream closed first, and the close was passed on
+  ClientReset,    // a read or write error on the client's connection
+  UpstreamReset,  // a read or write error on the upstream's connection
+  BadResponse,    // the upstream's response turned malformed after its head went to the client
+  Done,           // the exchange completed and HTTP said close (Connection: close, HTTP/1.0)
+  Refused,        // sluice answered with a denial or an error and closed
+  HeaderTimeout,  // no (whole) request head in time, or not a byte before the sniffer gave up
+  IdleTimeout,    // nothing moved for idle_timeout_ms (also: no response in time)
+  AskTimeout,     // nobody answered an ask (the reply says so; counted apart from refusals)
+  Drain,          // the proxy is stopping and the connection had nothing in flight
+  DrainDeadline,  // the proxy stopped and the drain deadline cut the connection
+  ProxyError,     // sluice itself failed (out of memory, a libuv call refused)
 };
 
 inline constexpr const char* termination_text(Termination t) {
@@ -49,9 +49,10 @@ inline constexpr const char* termination_text(Termination t) {
 inline constexpr size_t kTerminationCount = static_cast<size_t>(Termination::ProxyError) + 1;
 
 inline constexpr Termination kAllTerminations[] = {
-    Termination::ClientEof,  Termination::UpstreamEof,   Termination::ClientReset, Termination::UpstreamReset,
-    Termination::BadResponse, Termination::Done,       Termination::Refused,       Termination::HeaderTimeout, Termination::IdleTimeout,
-    Termination::AskTimeout, Termination::Drain,         Termination::DrainDeadline, Termination::ProxyError};
+    Termination::ClientEof,   Termination::UpstreamEof, Termination::ClientReset, Termination::UpstreamReset,
+    Termination::BadResponse, Termination::Done,        Termination::Refused,     Termination::HeaderTimeout,
+    Termination::IdleTimeout, Termination::AskTimeout,  Termination::Drain,       Termination::DrainDeadline,
+    Termination::ProxyError};
 
 // The close line's cause for a tunnel that ended so.
 inline Termination termination_of(base::Relay::End e) {

@@ -110,9 +110,7 @@ void Worker::on_loop_turn(uv_prepare_t* p) {
 }
 
 void Worker::start() {
-  thread_ = std::thread([this] {
-    uv_run(&loop_, UV_RUN_DEFAULT);
-  });
+  thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
 }
 
 void Worker::join() {
@@ -139,8 +137,10 @@ void Worker::add_listener(const BoundListener& l) {
 void Worker::remove_listener(const std::string& name) {
   post([this, name] {
     for (auto it = accepts_.begin(); it != accepts_.end();) {
-      if ((*it)->info->name == name) it = accepts_.erase(it);  // UvHandle closes our copy
-      else ++it;
+      if ((*it)->info->name == name)
+        it = accepts_.erase(it);  // UvHandle closes our copy
+      else
+        ++it;
     }
   });
 }
@@ -157,9 +157,8 @@ uint64_t Worker::ask(const AskRequest& r, std::function<void(const AskAnswer&)> 
   uint64_t local = next_wait_++;
   waiting_[local] = Waiting{0, std::move(resume)};
   // The broker may answer at once (a remembered answer): still delivered later, on this loop.
-  uint64_t broker_ticket = shared_.asks->join(r, [this, local](const AskAnswer& a) {
-    post([this, local, a] { deliver_answer(local, a); });
-  }, question);
+  uint64_t broker_ticket = shared_.asks->join(
+      r, [this, local](const AskAnswer& a) { post([this, local, a] { deliver_answer(local, a); }); }, question);
   if (auto it = waiting_.find(local); it != waiting_.end()) it->second.broker_ticket = broker_ticket;
   return local;
 }
@@ -299,7 +298,7 @@ void Worker::hand_over(void* from, OwnedConnection to) {
 void Worker::begin_stop(int drain_ms) {
   if (stopping_) return;
   stopping_ = true;
-  accepts_.clear();  // stop accepting: closes this worker's listener handles
+  accepts_.clear();   // stop accepting: closes this worker's listener handles
   channels_.clear();  // and the launcher's channels
   std::vector<void*> all;
   for (auto& [c, _] : connections_) all.push_back(c);

@@ -10,13 +10,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include "proxy/ask.hpp"
 #include "base/inbox.hpp"
+#include "proxy/ask.hpp"
 #include "proxy/base_aliases.hpp"
+#include "proxy/connection.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/resolver.hpp"
-#include "proxy/connection.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/rule_engine.hpp"
 

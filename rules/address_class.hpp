@@ -18,11 +18,11 @@ enum class AddressClass {
   LinkLocal,
   Multicast,
   Broadcast,
-  Metadata,  // cloud metadata endpoints outside link-local
-  Cgnat,     // 100.64.0.0/10
-  Private,   // 10/8, 172.16/12, 192.168/16, fc00::/7
-  Reserved,  // 240/4 and other never-routable IPv4 blocks
-  Self,      // an address of this host's interfaces
+  Metadata,    // cloud metadata endpoints outside link-local
+  Cgnat,       // 100.64.0.0/10
+  Private,     // 10/8, 172.16/12, 192.168/16, fc00::/7
+  Reserved,    // 240/4 and other never-routable IPv4 blocks
+  Self,        // an address of this host's interfaces
   Configured,  // resolver.deny_cidrs
 };
 

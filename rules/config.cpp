@@ -183,37 +183,49 @@ class Loader {
     auto p = std::make_shared<Policy>();
     p->name = name;
     std::string what = "policy '" + name + "'";
-    if (!check_map(n, what, {"default", "allow", "deny", "rules", "on_error", "mode", "ssh_in_band_reason",
-                               "upstream_proxy"}))
+    if (!check_map(n, what,
+                   {"default", "allow", "deny", "rules", "on_error", "mode", "ssh_in_band_reason", "upstream_proxy"}))
       return p;
     if (const auto& up = n["upstream_proxy"]) {
-      if (up.IsScalar() && up.Scalar() == "direct") p->direct_upstream = true;
-      else p->upstream_proxy = upstream_proxy(up, what + " upstream_proxy");
+      if (up.IsScalar() && up.Scalar() == "direct")
+        p->direct_upstream = true;
+      else
+        p->upstream_proxy = upstream_proxy(up, what + " upstream_proxy");
     }
     boolean(n["ssh_in_band_reason"], what + " ssh_in_band_reason", p->ssh_in_band_reason);
     if (n["default"]) {
       std::string d;
       if (string(n["default"], what + " default", d)) {
-        if (d == "allow") p->default_action = Action::Allow;
-        else if (d == "deny") p->default_action = Action::Deny;
-        else if (d == "ask") p->default_action = Action::Ask;
-        else error(n["default"], what + " default must be deny, allow or ask, not '" + d + "'");
+        if (d == "allow")
+          p->default_action = Action::Allow;
+        else if (d == "deny")
+          p->default_action = Action::Deny;
+        else if (d == "ask")
+          p->default_action = Action::Ask;
+        else
+          error(n["default"], what + " default must be deny, allow or ask, not '" + d + "'");
       }
     }
     if (n["on_error"]) {
       std::string d;
       if (string(n["on_error"], what + " on_error", d)) {
-        if (d == "allow") p->on_error = Action::Allow;
-        else if (d == "deny") p->on_error = Action::Deny;
-        else error(n["on_error"], what + " on_error must be deny or allow, not '" + d + "'");
+        if (d == "allow")
+          p->on_error = Action::Allow;
+        else if (d == "deny")
+          p->on_error = Action::Deny;
+        else
+          error(n["on_error"], what + " on_error must be deny or allow, not '" + d + "'");
       }
     }
     if (n["mode"]) {
       std::string m;
       if (string(n["mode"], what + " mode", m)) {
-        if (m == "enforce") p->mode = Policy::Mode::Enforce;
-        else if (m == "report") p->mode = Policy::Mode::Report;
-        else error(n["mode"], what + " mode must be enforce or report, not '" + m + "'");
+        if (m == "enforce")
+          p->mode = Policy::Mode::Enforce;
+        else if (m == "report")
+          p->mode = Policy::Mode::Report;
+        else
+          error(n["mode"], what + " mode must be enforce or report, not '" + m + "'");
       }
     }
     std::vector<YAML::Node> rule_nodes;
@@ -242,8 +254,10 @@ class Loader {
       auto items = string_list(n[key], what + " " + key, &nodes);
       for (size_t i = 0; i < items.size(); ++i) {
         auto parsed = parse_pattern(items[i]);
-        if (!parsed) error(nodes[i], parsed.error());
-        else set->add(std::move(parsed.value()));
+        if (!parsed)
+          error(nodes[i], parsed.error());
+        else
+          set->add(std::move(parsed.value()));
       }
     }
     return p;
@@ -325,8 +339,10 @@ class Loader {
     auto items = string_list(n["bypass"], what + " bypass", &nodes);
     for (size_t i = 0; i < items.size(); ++i) {
       auto pat = parse_pattern(items[i]);
-      if (!pat) error(nodes[i], what + " bypass: " + pat.error());
-      else bypass->add(std::move(pat.value()));
+      if (!pat)
+        error(nodes[i], what + " bypass: " + pat.error());
+      else
+        bypass->add(std::move(pat.value()));
     }
     if (!bypass->empty()) p->bypass = std::move(bypass);
     return p;
@@ -366,19 +382,25 @@ class Loader {
   void listener(const YAML::Node& n, Config& cfg, std::set<std::string>& names, std::set<std::string>& addrs) {
     if (!check_map(n, "listener", {"name", "unix", "tcp", "mode", "policy", "auth"})) return;
     ListenerConfig l;
-    if (!n["name"]) error(n, "listener needs a name");
+    if (!n["name"])
+      error(n, "listener needs a name");
     else if (string(n["name"], "listener name", l.name)) {
       bool ok = !l.name.empty();
-      for (char c : l.name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
-      if (!ok) error(n["name"], "listener name '" + l.name + "' may only use letters, digits, '_', '.', '-'");
-      else if (!names.insert(l.name).second) error(n["name"], "duplicate listener name '" + l.name + "'");
+      for (char c : l.name)
+        ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
+      if (!ok)
+        error(n["name"], "listener name '" + l.name + "' may only use letters, digits, '_', '.', '-'");
+      else if (!names.insert(l.name).second)
+        error(n["name"], "duplicate listener name '" + l.name + "'");
     }
     bool has_unix = static_cast<bool>(n["unix"]), has_tcp = static_cast<bool>(n["tcp"]);
     if (has_unix == has_tcp) error(n, "listener '" + l.name + "' needs exactly one of unix: or tcp:");
     if (has_unix && string(n["unix"], "unix", l.path)) {
       l.kind = ListenerConfig::Kind::Unix;
-      if (l.path.empty()) error(n["unix"], "unix path is empty");
-      else if (!addrs.insert("unix:" + l.path).second) error(n["unix"], "unix path " + l.path + " used twice");
+      if (l.path.empty())
+        error(n["unix"], "unix path is empty");
+      else if (!addrs.insert("unix:" + l.path).second)
+        error(n["unix"], "unix path " + l.path + " used twice");
     }
     if (has_tcp) {
       std::string spec;
@@ -386,7 +408,8 @@ class Loader {
         l.kind = ListenerConfig::Kind::Tcp;
         auto addr = parse_tcp_listen_address(spec);
         if (!addr) {
-          error(n["tcp"], "tcp must be IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:3128), not '" + detail::printable(spec) + "'");
+          error(n["tcp"],
+                "tcp must be IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:3128), not '" + detail::printable(spec) + "'");
         } else {
           l.host = addr->host;
           l.port = addr->port;
@@ -399,12 +422,15 @@ class Loader {
     }
     if (n["mode"]) {
       std::string m;
-      if (!has_unix) error(n["mode"], "mode applies to unix listeners only");
+      if (!has_unix)
+        error(n["mode"], "mode applies to unix listeners only");
       else if (string(n["mode"], "mode", m)) {
         bool ok = !m.empty() && m.size() <= 4;
         for (char c : m) ok = ok && c >= '0' && c <= '7';
-        if (!ok) error(n["mode"], "mode must be an octal string like \"0660\", not '" + m + "'");
-        else l.mode = static_cast<uint32_t>(std::stoul(m, nullptr, 8));
+        if (!ok)
+          error(n["mode"], "mode must be an octal string like \"0660\", not '" + m + "'");
+        else
+          l.mode = static_cast<uint32_t>(std::stoul(m, nullptr, 8));
       }
     }
     if (n["policy"]) string(n["policy"], "policy", l.policy);
@@ -417,7 +443,8 @@ class Loader {
     auto cfg = std::make_shared<Config>();
     cfg->source = file_;
     if (!root || root.IsNull()) {
-      errors.push_back({file_, 0, 0, policy_file_ ? "empty policy file" : "empty config: it needs at least listeners:"});
+      errors.push_back(
+          {file_, 0, 0, policy_file_ ? "empty policy file" : "empty config: it needs at least listeners:"});
       return nullptr;
     }
     if (!check_map(root, "the config",
@@ -425,7 +452,8 @@ class Loader {
       return nullptr;
     if (const auto& up = root["upstream_proxy"]) cfg->upstream_proxy = upstream_proxy(up, "upstream_proxy");
     if (const auto& ps = root["policies"]) {
-      if (!ps.IsMap()) error(ps, "policies must be a mapping of name: policy");
+      if (!ps.IsMap())
+        error(ps, "policies must be a mapping of name: policy");
       else if (check_map(ps, "policies", {}, /*any_key=*/true))
         for (const auto& kv : ps) {
           if (!kv.first.IsScalar() || kv.first.Scalar().empty()) {
@@ -439,8 +467,8 @@ class Loader {
     const auto& ls = root["listeners"];
     if (!ls) {
       if (!policy_file_) error(root, "listeners: is required");
-    }
-    else if (!ls.IsSequence() || ls.size() == 0) error(ls, "listeners must be a non-empty list");
+    } else if (!ls.IsSequence() || ls.size() == 0)
+      error(ls, "listeners must be a non-empty list");
     else
       for (const auto& l : ls) listener(l, *cfg, names, addrs);
     for (size_t i = 0; i < cfg->listeners.size(); ++i) {
@@ -463,27 +491,32 @@ class Loader {
       auto cidrs = string_list(r["deny_cidrs"], "resolver deny_cidrs", &cidr_nodes);
       for (size_t i = 0; i < cidrs.size(); ++i) {
         auto c = Cidr::parse(cidrs[i]);
-        if (!c) error(cidr_nodes[i], "resolver deny_cidrs entry must be a CIDR block like 10.0.0.0/8 (no host bits set), not '" +
-                                         detail::printable(cidrs[i]) + "'");
-        else cfg->resolver.deny_cidrs.push_back(*c);
+        if (!c)
+          error(cidr_nodes[i],
+                "resolver deny_cidrs entry must be a CIDR block like 10.0.0.0/8 (no host bits set), not '" +
+                    detail::printable(cidrs[i]) + "'");
+        else
+          cfg->resolver.deny_cidrs.push_back(*c);
       }
       std::vector<YAML::Node> nodes;
       auto servers = string_list(r["servers"], "resolver servers", &nodes);
       for (size_t i = 0; i < servers.size(); ++i) {
         auto hp = split_host_port(servers[i]);
         if (!hp || !IpAddr::parse(hp->host))
-          error(nodes[i], "resolver server must be IP:PORT (e.g. 127.0.0.1:53), not '" + detail::printable(servers[i]) + "'");
-        else cfg->resolver.servers.push_back(servers[i]);
+          error(nodes[i],
+                "resolver server must be IP:PORT (e.g. 127.0.0.1:53), not '" + detail::printable(servers[i]) + "'");
+        else
+          cfg->resolver.servers.push_back(servers[i]);
       }
       positive(r["timeout_ms"], "resolver timeout_ms", cfg->resolver.timeout_ms, 600000);
     }
     if (const auto& l = root["limits"];
-        l && check_map(l, "limits", {"header_timeout_ms", "connect_timeout_ms", "idle_timeout_ms", "drain_timeout_ms",
-                                     "keepalive_timeout_ms", "response_timeout_ms", "request_body_timeout_ms",
-                                     "tunnel_idle_timeout_ms",
-                                     "max_header_bytes", "max_headers", "max_request_line_bytes", "max_connections",
-                                     "max_connections_per_listener", "lua_instruction_budget", "lua_memory_kb",
-                                     "ask_timeout_ms"})) {
+        l &&
+        check_map(l, "limits",
+                  {"header_timeout_ms", "connect_timeout_ms", "idle_timeout_ms", "drain_timeout_ms",
+                   "keepalive_timeout_ms", "response_timeout_ms", "request_body_timeout_ms", "tunnel_idle_timeout_ms",
+                   "max_header_bytes", "max_headers", "max_request_line_bytes", "max_connections",
+                   "max_connections_per_listener", "lua_instruction_budget", "lua_memory_kb", "ask_timeout_ms"})) {
       auto& lim = cfg->limits;
       positive(l["header_timeout_ms"], "header_timeout_ms", lim.header_timeout_ms, 3600000);
       positive(l["connect_timeout_ms"], "connect_timeout_ms", lim.connect_timeout_ms, 3600000);
@@ -506,8 +539,10 @@ class Loader {
       positive(l["lua_instruction_budget"], "lua_instruction_budget", lim.lua.instruction_budget, 1000000000);
       size_t kb = lim.lua.memory_bytes / 1024;
       positive(l["lua_memory_kb"], "lua_memory_kb", kb, 4 * 1024 * 1024);
-      if (kb < 256) error(l["lua_memory_kb"], "lua_memory_kb must be at least 256");
-      else lim.lua.memory_bytes = kb * 1024;
+      if (kb < 256)
+        error(l["lua_memory_kb"], "lua_memory_kb must be at least 256");
+      else
+        lim.lua.memory_bytes = kb * 1024;
       positive(l["ask_timeout_ms"], "ask_timeout_ms", lim.ask_timeout_ms, 86400000);
     }
     if (const auto& c = root["control"]; c && check_map(c, "control", {"unix", "state_file", "sandbox_dir"})) {
@@ -526,16 +561,19 @@ class Loader {
     if (const auto& t = root["transparent"];
         t && check_map(t, "transparent", {"fake_ipv4", "fake_ipv6", "max_names", "dns_ttl_s"})) {
       auto& tc = cfg->transparent;
-      for (auto [key, out, v6] : {std::tuple{"fake_ipv4", &tc.fake_ipv4, false}, std::tuple{"fake_ipv6", &tc.fake_ipv6, true}}) {
+      for (auto [key, out, v6] :
+           {std::tuple{"fake_ipv4", &tc.fake_ipv4, false}, std::tuple{"fake_ipv6", &tc.fake_ipv6, true}}) {
         const auto& n = t[key];
         std::string text;
         if (!n || !string(n, std::string("transparent ") + key, text)) continue;
         auto c = Cidr::parse(text);
-        std::string problem = !c ? "must be a CIDR block (no host bits set)"
+        std::string problem = !c                 ? "must be a CIDR block (no host bits set)"
                               : c->base.v6 != v6 ? std::string("must be an ") + (v6 ? "IPv6" : "IPv4") + " block"
                                                  : fake_range_problem(*c);
-        if (!problem.empty()) error(n, std::string("transparent ") + key + " " + problem + ", not '" + detail::printable(text) + "'");
-        else *out = *c;
+        if (!problem.empty())
+          error(n, std::string("transparent ") + key + " " + problem + ", not '" + detail::printable(text) + "'");
+        else
+          *out = *c;
       }
       positive(t["max_names"], "transparent max_names", tc.max_names, 1 << 20);
       positive(t["dns_ttl_s"], "transparent dns_ttl_s", tc.dns_ttl_s, 86400);
@@ -574,8 +612,8 @@ ConfigLoad load_config_text(const std::string& text, const std::string& file_nam
     YAML::Node root = YAML::Load(text);
     out.config = loader.load(root);
   } catch (const YAML::Exception& e) {
-    loader.errors.push_back({file_name, e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.column >= 0 ? e.mark.column + 1 : 0,
-                             e.msg});
+    loader.errors.push_back(
+        {file_name, e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.column >= 0 ? e.mark.column + 1 : 0, e.msg});
   }
   out.errors = std::move(loader.errors);
   if (!out.errors.empty()) out.config.reset();

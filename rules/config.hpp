@@ -21,10 +21,10 @@ struct ListenerConfig {
   enum class Kind { Unix, Tcp };
   std::string name;
   Kind kind = Kind::Tcp;
-  std::string path;        // Unix
-  std::string host;        // Tcp: IP literal ("127.0.0.1", "::1")
-  uint16_t port = 0;       // Tcp
-  uint32_t mode = 0660;    // Unix socket file mode
+  std::string path;      // Unix
+  std::string host;      // Tcp: IP literal ("127.0.0.1", "::1")
+  uint16_t port = 0;     // Tcp
+  uint32_t mode = 0660;  // Unix socket file mode
   std::string policy = "default";
   // When set, every client must present these (SOCKS5 username/password, or HTTP
   // Proxy-Authorization Basic); without them SOCKS offers no method and HTTP gets 407.
@@ -51,12 +51,12 @@ struct Limits {
   int tunnel_idle_timeout_ms = 600000;   // a tunnel (CONNECT, SOCKS5, upgraded) with no byte either way
   int drain_timeout_ms = 10000;
   size_t max_header_bytes = 65536;
-  size_t max_headers = 100;                  // header fields in one request head (431 beyond)
-  size_t max_request_line_bytes = 8192;      // request-target length (414 beyond)
-  size_t max_connections = 10000;            // open client connections, whole process (503 beyond)
-  size_t max_connections_per_listener = 0;   // per listener; 0 = only the process-wide cap
-  LuaLimits lua;  // lua_instruction_budget, lua_memory_kb: per hook call, per state
-  int ask_timeout_ms = 60000;                // how long a connection waits for an answer to "ask"
+  size_t max_headers = 100;                 // header fields in one request head (431 beyond)
+  size_t max_request_line_bytes = 8192;     // request-target length (414 beyond)
+  size_t max_connections = 10000;           // open client connections, whole process (503 beyond)
+  size_t max_connections_per_listener = 0;  // per listener; 0 = only the process-wide cap
+  LuaLimits lua;                            // lua_instruction_budget, lua_memory_kb: per hook call, per state
+  int ask_timeout_ms = 60000;               // how long a connection waits for an answer to "ask"
 };
 
 // The control API (docs/control-api.md): a unix socket, mode 0600, never bound into a jail.

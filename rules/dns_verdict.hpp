@@ -16,7 +16,7 @@ struct DnsVerdict {
   // "denied-by-rule", "not-in-allowlist", "allowed-by-rule", "default-allow",
   // "ask-by-default", "script-decides"; "not-a-name" for an IP literal.
   std::string reason;
-  std::string rule;      // the pattern as written, "default", or "" (scripts, literals)
+  std::string rule;         // the pattern as written, "default", or "" (scripts, literals)
   bool would_deny = false;  // report mode: resolved although enforce mode would not
 };
 

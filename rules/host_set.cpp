@@ -97,12 +97,8 @@ void HostSet::add(HostPattern p) {
   patterns_.push_back(std::make_unique<HostPattern>(std::move(p)));
   const HostPattern* stored = patterns_.back().get();
   switch (stored->kind) {
-    case HostPattern::Kind::Exact:
-      insert(index_->exact[stored->name], stored);
-      break;
-    case HostPattern::Kind::Subdomains:
-      insert(index_->subdomains[stored->name], stored);
-      break;
+    case HostPattern::Kind::Exact: insert(index_->exact[stored->name], stored); break;
+    case HostPattern::Kind::Subdomains: insert(index_->subdomains[stored->name], stored); break;
     case HostPattern::Kind::Cidr: {
       auto& tables = index_->cidr[stored->cidr.base.v6 ? 1 : 0];
       int prefix = stored->cidr.prefix;

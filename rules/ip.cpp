@@ -23,7 +23,8 @@ bool parse_dotted_quad(std::string_view s, uint8_t* out) {
   while (true) {
     size_t start = i;
     unsigned value = 0;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i - start < 3) value = value * 10 + static_cast<unsigned>(s[i++] - '0');
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i - start < 3)
+      value = value * 10 + static_cast<unsigned>(s[i++] - '0');
     size_t len = i - start;
     if (len == 0 || value > 255 || (len > 1 && s[start] == '0')) return false;
     out[part++] = static_cast<uint8_t>(value);
@@ -146,8 +147,10 @@ IpAddr masked(IpAddr a, int prefix) {
   for (int i = 0; i < 16; ++i) {
     int bit = i * 8;
     auto& byte = a.bytes[static_cast<size_t>(i)];
-    if (bit >= prefix) byte = 0;
-    else if (bit + 8 > prefix) byte &= static_cast<uint8_t>(0xff << (8 - (prefix - bit)));
+    if (bit >= prefix)
+      byte = 0;
+    else if (bit + 8 > prefix)
+      byte &= static_cast<uint8_t>(0xff << (8 - (prefix - bit)));
   }
   return a;
 }
@@ -186,10 +189,14 @@ std::optional<IpAddr> IpAddr::parse_lenient_v4(std::string_view text) {
     uint64_t v = 0;
     for (char c : part) {
       unsigned d;
-      if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
-      else return std::nullopt;
+      if (c >= '0' && c <= '9')
+        d = static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        d = static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        d = static_cast<unsigned>(c - 'A' + 10);
+      else
+        return std::nullopt;
       if (d >= base) return std::nullopt;
       v = v * base + d;
       if (v > 0xffffffffULL) return std::nullopt;

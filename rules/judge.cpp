@@ -62,7 +62,8 @@ Verdict ConnectionJudge::judge_connect(const CanonicalHost& host, uint16_t port)
     return finish(Verdict::of(Action::Deny, Reason::DeniedByRule, p->source, policy_.name));
   if (lua_ && lua_->has(Hook::Connect)) {
     HookResult r = lua_->on_connect(lua_conn_);
-    if (r.kind != HookResult::Kind::None) return finish(overlay_remembered(from_hook(r, Hook::Connect), remembered_, host.text, port));
+    if (r.kind != HookResult::Kind::None)
+      return finish(overlay_remembered(from_hook(r, Hook::Connect), remembered_, host.text, port));
   }
   return finish(overlay_remembered(policy_.judge(host, port), remembered_, host.text, port));
 }
@@ -94,7 +95,8 @@ Verdict ConnectionJudge::judge_request(const CanonicalHost& host, uint16_t port,
   return run_on_request(first, request, edits);
 }
 
-Verdict ConnectionJudge::run_on_request(const Verdict& first, const RequestFacts& request, std::vector<HeaderEdit>* edits) {
+Verdict ConnectionJudge::run_on_request(const Verdict& first, const RequestFacts& request,
+                                        std::vector<HeaderEdit>* edits) {
   if (!first.allowed() || !lua_ || !lua_->has(Hook::Request)) return first;
   HookResult r = lua_->on_request(lua_conn_, request, edits);
   if (r.kind == HookResult::Kind::None) return first;

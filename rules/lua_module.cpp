@@ -106,13 +106,13 @@ struct CounterHandle {
   CounterStore* store;
 };
 
-CounterHandle* check_counter(lua_State* L) {
-  return static_cast<CounterHandle*>(luaL_checkudata(L, 1, kCounterMeta));
-}
+CounterHandle* check_counter(lua_State* L) { return static_cast<CounterHandle*>(luaL_checkudata(L, 1, kCounterMeta)); }
 
 void push_value(lua_State* L, double v) {
-  if (std::floor(v) == v && std::fabs(v) < 9007199254740992.0) lua_pushinteger(L, static_cast<lua_Integer>(v));
-  else lua_pushnumber(L, v);
+  if (std::floor(v) == v && std::fabs(v) < 9007199254740992.0)
+    lua_pushinteger(L, static_cast<lua_Integer>(v));
+  else
+    lua_pushnumber(L, v);
 }
 
 // sluice.counter(key [, window_seconds])
@@ -129,8 +129,10 @@ int l_counter(lua_State* L) {
   bool full = false, oom = false;
   try {
     auto c = store->get(std::string_view(key, n), window_ms);
-    if (c) new (mem) CounterHandle{std::move(c), store};
-    else full = true;
+    if (c)
+      new (mem) CounterHandle{std::move(c), store};
+    else
+      full = true;
   } catch (...) {
     oom = true;
   }

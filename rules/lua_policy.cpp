@@ -131,16 +131,19 @@ void read_verdict(lua_State* L, LuaPolicy::CallContext* ctx, int fn) {
     word = lua_tolstring(L, -1, &word_len);
   } else if (t == LUA_TTABLE) {
     if (lua_getfield(L, -1, "verdict") != LUA_TSTRING)
-      luaL_error(L, "%s:%d: %s returned a table without a verdict string (expected {verdict = \"deny\", reason = "
-                    "\"...\"})", script, line, hook);
+      luaL_error(L,
+                 "%s:%d: %s returned a table without a verdict string (expected {verdict = \"deny\", reason = "
+                 "\"...\"})",
+                 script, line, hook);
     word = lua_tolstring(L, -1, &word_len);
     int rt = lua_getfield(L, -2, "reason");
-    if (rt == LUA_TSTRING || rt == LUA_TNUMBER) reason = lua_tolstring(L, -1, &reason_len);
+    if (rt == LUA_TSTRING || rt == LUA_TNUMBER)
+      reason = lua_tolstring(L, -1, &reason_len);
     else if (rt != LUA_TNIL)
       luaL_error(L, "%s:%d: %s returned a reason that is a %s, not a string", script, line, hook, lua_typename(L, rt));
   } else {
-    luaL_error(L, "%s:%d: %s returned a %s: expected \"allow\", \"deny\", \"ask\", nil or a table", script, line,
-               hook, lua_typename(L, t));
+    luaL_error(L, "%s:%d: %s returned a %s: expected \"allow\", \"deny\", \"ask\", nil or a table", script, line, hook,
+               lua_typename(L, t));
   }
   HookResult::Kind kind = parse_verdict_word(word, word_len);
   if (kind == HookResult::Kind::Error)
@@ -215,8 +218,7 @@ HookResult LuaPolicy::run(Hook h, CallContext& proto) {
     active_ = &ctx;
     auto out = sandbox_->call(call_hook, &ctx);
     active_ = nullptr;
-    if (out.failure != LuaSandbox::Failure::None)
-      return HookResult{HookResult::Kind::Error, s.name, "", out.message};
+    if (out.failure != LuaSandbox::Failure::None) return HookResult{HookResult::Kind::Error, s.name, "", out.message};
     if (ctx.kind != HookResult::Kind::None) return HookResult{ctx.kind, s.name, std::move(ctx.reason), ""};
   }
   return {};

@@ -38,7 +38,7 @@ struct ConnectionFacts {
   std::string listener;  // the sandbox
   bool peer_known = false;
   int64_t pid = 0, uid = 0, gid = 0;
-  std::string client;    // "IP:PORT" for TCP clients, "unix" for unix-socket clients
+  std::string client;  // "IP:PORT" for TCP clients, "unix" for unix-socket clients
 };
 
 using HeaderFields = std::vector<std::pair<std::string, std::string>>;
@@ -101,13 +101,13 @@ struct LuaConnection {
 class LuaPolicy {
  public:
   struct LoadError {
-    size_t script = 0;  // index into the scripts given to load()
-    int line = 0;       // 0 when unknown
+    size_t script = 0;    // index into the scripts given to load()
+    int line = 0;         // 0 when unknown
     std::string message;  // without the "name:line: " prefix
   };
   // Compiles and runs every script (its top level, under the budget). Null on failure.
-  static std::shared_ptr<LuaPolicy> load(const std::vector<ScriptSource>& scripts, const LuaLimits& limits,
-                                         LuaEnv env, LoadError* error);
+  static std::shared_ptr<LuaPolicy> load(const std::vector<ScriptSource>& scripts, const LuaLimits& limits, LuaEnv env,
+                                         LoadError* error);
   ~LuaPolicy();
   LuaPolicy(const LuaPolicy&) = delete;
   LuaPolicy& operator=(const LuaPolicy&) = delete;

@@ -75,8 +75,7 @@ int safe_setmetatable(lua_State* L) {
 // collectgarbage("count") only: scripts may look at their memory, not steer the collector.
 int gc_count_only(lua_State* L) {
   const char* opt = luaL_optstring(L, 1, "collect");
-  if (std::strcmp(opt, "count") != 0)
-    return luaL_error(L, "collectgarbage: only \"count\" is allowed in sluice rules");
+  if (std::strcmp(opt, "count") != 0) return luaL_error(L, "collectgarbage: only \"count\" is allowed in sluice rules");
   lua_pushnumber(L, static_cast<lua_Number>(lua_gc(L, LUA_GCCOUNT, 0)) +
                         static_cast<lua_Number>(lua_gc(L, LUA_GCCOUNTB, 0)) / 1024.0);
   return 1;

@@ -118,15 +118,14 @@ void push_stats(lua_State* L, const CloseStats& s) {
 
 // ---- r:set_header / r:remove_header ---------------------------------------
 
-bool is_tchar(unsigned char c) {
-  return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
+bool is_tchar(unsigned char c) { return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr; }
 
 // Fields sluice itself writes or strips: a script changing them could split or
 // smuggle requests (framing) or misroute them (Host).
 bool managed_by_sluice(const char* name, size_t n) {
-  static const char* const kManaged[] = {"host", "content-length", "transfer-encoding", "connection", "keep-alive",
-                                         "te", "trailer", "upgrade", "http2-settings", "proxy-connection"};
+  static const char* const kManaged[] = {
+      "host", "content-length", "transfer-encoding", "connection",     "keep-alive",
+      "te",   "trailer",        "upgrade",           "http2-settings", "proxy-connection"};
   for (const char* m : kManaged)
     if (std::strlen(m) == n && strncasecmp(m, name, n) == 0) return true;
   return n >= 6 && strncasecmp(name, "proxy-", 6) == 0;
@@ -154,8 +153,10 @@ LuaPolicy::CallContext* edit_target(lua_State* L, const char* what, const char* 
 void update_headers_view(lua_State* L, const char* name, size_t n, int value_index) {
   if (lua_getfield(L, 1, "headers") != LUA_TTABLE) return lua_pop(L, 1);
   push_lower(L, std::string_view(name, n));
-  if (value_index != 0) lua_pushvalue(L, value_index);
-  else lua_pushnil(L);
+  if (value_index != 0)
+    lua_pushvalue(L, value_index);
+  else
+    lua_pushnil(L);
   lua_rawset(L, -3);
   lua_pop(L, 1);
 }
@@ -214,17 +215,10 @@ void open_request_meta(lua_State* L) {
 int push_hook_arguments(lua_State* L, LuaPolicy::CallContext* ctx) {
   push_connection(L, ctx);
   switch (ctx->hook) {
-    case Hook::Connect:
-      return 1;
-    case Hook::Request:
-      push_request(L, ctx);
-      return 2;
-    case Hook::Resolved:
-      push_addrs(L, *ctx->addrs);
-      return 2;
-    case Hook::Close:
-      push_stats(L, *ctx->stats);
-      return 2;
+    case Hook::Connect: return 1;
+    case Hook::Request: push_request(L, ctx); return 2;
+    case Hook::Resolved: push_addrs(L, *ctx->addrs); return 2;
+    case Hook::Close: push_stats(L, *ctx->stats); return 2;
   }
   return 1;
 }

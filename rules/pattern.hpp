@@ -13,8 +13,8 @@ namespace sluice::rules {
 struct HostPattern {
   enum class Kind { Exact, Subdomains, Cidr };
   Kind kind = Kind::Exact;
-  std::string name;  // Exact: canonical host; Subdomains: the suffix without "*."
-  Cidr cidr;         // Cidr (an IP literal is a /32 or /128)
+  std::string name;              // Exact: canonical host; Subdomains: the suffix without "*."
+  Cidr cidr;                     // Cidr (an IP literal is a /32 or /128)
   std::optional<uint16_t> port;  // empty: any port
   std::string source;            // the entry as written, for "which rule decided"
 };

@@ -12,8 +12,10 @@ const char* to_string(Action a) {
 }
 
 Verdict Policy::judge(const CanonicalHost& host, uint16_t port) const {
-  if (const HostPattern* p = deny.match(host, port)) return Verdict::of(Action::Deny, Reason::DeniedByRule, p->source, name);
-  if (const HostPattern* p = allow.match(host, port)) return Verdict::of(Action::Allow, Reason::AllowedByRule, p->source, name);
+  if (const HostPattern* p = deny.match(host, port))
+    return Verdict::of(Action::Deny, Reason::DeniedByRule, p->source, name);
+  if (const HostPattern* p = allow.match(host, port))
+    return Verdict::of(Action::Allow, Reason::AllowedByRule, p->source, name);
   if (default_action == Action::Allow) return Verdict::of(Action::Allow, Reason::DefaultAllow, "default", name);
   if (default_action == Action::Ask) return Verdict::of(Action::Ask, Reason::AskByDefault, "default", name);
   return Verdict::of(Action::Deny, Reason::NotInAllowlist, "default", name);

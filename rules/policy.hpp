@@ -24,8 +24,8 @@ struct Verdict {
   Action action = Action::Deny;
   // Machine-readable code (rules/reason.hpp), sent to clients as X-Sluice-Reason on denial.
   Reason reason = Reason::None;
-  std::string rule;    // the pattern as written, "default", or the script as written
-  std::string policy;  // policy name
+  std::string rule;     // the pattern as written, "default", or the script as written
+  std::string policy;   // policy name
   std::string hook;     // the Lua hook that decided ("on_connect", ...), empty for list verdicts
   std::string message;  // text a script gave with {reason = ...}, shown to the client
   std::string error;    // "script.lua:12: message" when a script failed and on_error decided
@@ -59,9 +59,9 @@ struct Policy {
   // then sluice itself sends an SSH-2.0 disconnect carrying the denial reason, so ssh
   // and git print it. See docs/configuration.md for the trade-off.
   bool ssh_in_band_reason = false;
-  std::vector<ScriptSource> rules;   // consulted in order after the deny entries
-  Action on_error = Action::Deny;    // the verdict of a hook that failed (error, budget, memory)
-  Mode mode = Mode::Enforce;         // Report: every would-deny is allowed and flagged
+  std::vector<ScriptSource> rules;  // consulted in order after the deny entries
+  Action on_error = Action::Deny;   // the verdict of a hook that failed (error, budget, memory)
+  Mode mode = Mode::Enforce;        // Report: every would-deny is allowed and flagged
   // The policy's own parent proxy (`upstream_proxy:`); `direct_upstream` ("upstream_proxy:
   // direct") ignores the global one. Neither: the config's global parent, if any.
   std::shared_ptr<const UpstreamProxy> upstream_proxy;

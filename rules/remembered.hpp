@@ -27,9 +27,9 @@ struct RememberedAnswer {
   std::string policy;
   std::string host;  // canonical text (CanonicalHost::text)
   uint16_t port = 0;
-  Action action = Action::Deny;  // Allow or Deny
+  Action action = Action::Deny;        // Allow or Deny
   Remember scope = Remember::Session;  // Session or Always
-  std::string at;  // when it was answered, ISO 8601 UTC
+  std::string at;                      // when it was answered, ISO 8601 UTC
 };
 
 class Remembered {

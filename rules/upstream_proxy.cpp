@@ -50,13 +50,18 @@ std::optional<std::string> percent_decode(std::string_view s) {
 Result<UpstreamProxy> parse_upstream_proxy_url(std::string_view url) {
   UpstreamProxy p;
   size_t sep = url.find("://");
-  if (sep == std::string_view::npos) return Err{"upstream proxy must be a URL like http://host:port or socks5://host:port"};
+  if (sep == std::string_view::npos)
+    return Err{"upstream proxy must be a URL like http://host:port or socks5://host:port"};
   std::string scheme(url.substr(0, sep));
   for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme == "http") p.scheme = UpstreamProxy::Scheme::Http;
-  else if (scheme == "socks5") p.scheme = UpstreamProxy::Scheme::Socks5;
-  else if (scheme == "socks5h") p.scheme = UpstreamProxy::Scheme::Socks5h;
-  else return Err{"upstream proxy scheme must be http, socks5 or socks5h, not '" + detail::printable(scheme) + "'"};
+  if (scheme == "http")
+    p.scheme = UpstreamProxy::Scheme::Http;
+  else if (scheme == "socks5")
+    p.scheme = UpstreamProxy::Scheme::Socks5;
+  else if (scheme == "socks5h")
+    p.scheme = UpstreamProxy::Scheme::Socks5h;
+  else
+    return Err{"upstream proxy scheme must be http, socks5 or socks5h, not '" + detail::printable(scheme) + "'"};
   std::string_view rest = url.substr(sep + 3);
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.find_first_of("/?#") != std::string_view::npos)
@@ -66,8 +71,8 @@ Result<UpstreamProxy> parse_upstream_proxy_url(std::string_view url) {
     rest = rest.substr(at + 1);
     size_t colon = userinfo.find(':');
     auto user = percent_decode(userinfo.substr(0, colon));
-    auto pass = colon == std::string_view::npos ? std::optional<std::string>{}
-                                                : percent_decode(userinfo.substr(colon + 1));
+    auto pass =
+        colon == std::string_view::npos ? std::optional<std::string>{} : percent_decode(userinfo.substr(colon + 1));
     // The password is never quoted: these messages reach logs and terminals.
     if (!user || !pass) return Err{"upstream proxy URL credentials must be user:password (percent-encoded)"};
     if (user->empty() || user->size() > 255 || pass->empty() || pass->size() > 255)
@@ -96,7 +101,9 @@ Result<UpstreamProxy> upstream_proxy_from_env(const char* (*getenv)(const char*)
   return Err{"neither HTTPS_PROXY nor HTTP_PROXY is set"};
 }
 
-std::string basic_authorization(const Credentials& c) { return "Basic " + base64_encode(c.username + ":" + c.password); }
+std::string basic_authorization(const Credentials& c) {
+  return "Basic " + base64_encode(c.username + ":" + c.password);
+}
 
 std::string http_connect_request(const std::string& authority, const std::optional<Credentials>& auth) {
   std::string out = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n";
@@ -125,7 +132,8 @@ std::string to_parent_form(std::string_view origin_head, const std::string& auth
                            const std::optional<Credentials>& auth) {
   size_t sp = origin_head.find(' ');
   size_t line_end = origin_head.find("\r\n");
-  if (sp == std::string_view::npos || line_end == std::string_view::npos || sp > line_end) return std::string(origin_head);
+  if (sp == std::string_view::npos || line_end == std::string_view::npos || sp > line_end)
+    return std::string(origin_head);
   std::string out(origin_head.substr(0, sp + 1));
   out += "http://" + authority;
   out += origin_head.substr(sp + 1, line_end + 2 - sp - 1);

@@ -61,8 +61,8 @@ std::string to_parent_form(std::string_view origin_head, const std::string& auth
                            const std::optional<Credentials>& auth);
 
 // ---- SOCKS5 parent ----
-std::string socks5_greeting(bool with_auth);                 // VER, NMETHODS, METHODS
-std::string socks5_auth_request(const Credentials& c);       // RFC 1929
+std::string socks5_greeting(bool with_auth);            // VER, NMETHODS, METHODS
+std::string socks5_auth_request(const Credentials& c);  // RFC 1929
 // CONNECT to a name (socks5h) or an address (socks5).
 std::string socks5_connect_request(const std::string& name, const std::optional<IpAddr>& addr, uint16_t port);
 // How many bytes the reply to a CONNECT has in all, given its first 5 bytes; 0 when malformed.

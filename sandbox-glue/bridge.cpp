@@ -96,8 +96,8 @@ void hand_over(Listener* l, uv_stream_t* server) {
     auto* h = new HandOver{{}, l, channel, client};
     char tag = 'c';  // one byte of payload carries the descriptor
     uv_buf_t buf = uv_buf_init(&tag, 1);
-    if (uv_write2(&h->req, reinterpret_cast<uv_stream_t*>(channel), &buf, 1,
-                  reinterpret_cast<uv_stream_t*>(client), on_handed_over) == 0)
+    if (uv_write2(&h->req, reinterpret_cast<uv_stream_t*>(channel), &buf, 1, reinterpret_cast<uv_stream_t*>(client),
+                  on_handed_over) == 0)
       return;
     delete h;
     drop_channel(l, channel);

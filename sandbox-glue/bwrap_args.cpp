@@ -7,7 +7,7 @@
 namespace sluice::glue {
 
 PathKind probe_path(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return PathKind::Missing;
   return S_ISDIR(st.st_mode) ? PathKind::Dir : PathKind::File;
 }
@@ -26,9 +26,7 @@ std::string parent_of(const std::string& path) {
 }
 
 // Names that are directories when they exist; a missing one is held by an empty dir.
-bool is_dir_name(const std::string& name) {
-  return name == ".git/hooks" || name == ".vscode" || name == ".idea";
-}
+bool is_dir_name(const std::string& name) { return name == ".git/hooks" || name == ".vscode" || name == ".idea"; }
 
 }  // namespace
 
@@ -55,9 +53,7 @@ BwrapPlan build_bwrap_plan(const JailSpec& spec, const PathProbe& probe, const s
       std::string path = join(w, name);
       switch (probe(path)) {
         case PathKind::Dir:
-        case PathKind::File:
-          add({"--ro-bind", path, path});
-          break;
+        case PathKind::File: add({"--ro-bind", path, path}); break;
         case PathKind::Missing:
           // Hold the name with a read-only mount point so it cannot be created,
           // but only where its parent exists (never invent a .git).
@@ -86,13 +82,16 @@ BwrapPlan build_bwrap_plan(const JailSpec& spec, const PathProbe& probe, const s
 
 std::string shell_quote(const std::string& w) {
   bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("@%_+=:,./-").find(c) != std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("@%_+=:,./-").find(c) != std::string_view::npos;
   });
   if (plain) return w;
   std::string out = "'";
   for (char c : w) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }

@@ -235,9 +235,9 @@ std::string parse_proxy_address(const std::string& text, ProxyAddress& out) {
     out.path = t.substr(5);
     return out.path.empty() ? "empty unix socket path" : "";
   }
-  for (auto [scheme, protocol] : {std::pair{"http://", ProxyAddress::Protocol::Http},
-                                  std::pair{"socks5://", ProxyAddress::Protocol::Socks5},
-                                  std::pair{"socks5h://", ProxyAddress::Protocol::Socks5}}) {
+  for (auto [scheme, protocol] :
+       {std::pair{"http://", ProxyAddress::Protocol::Http}, std::pair{"socks5://", ProxyAddress::Protocol::Socks5},
+        std::pair{"socks5h://", ProxyAddress::Protocol::Socks5}}) {
     if (t.rfind(scheme, 0) == 0) {
       t = t.substr(std::strlen(scheme));
       out.protocol = protocol;

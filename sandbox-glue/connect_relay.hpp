@@ -15,7 +15,7 @@ struct ProxyAddress {
   bool unix_socket = false;
   std::string host;  // TCP proxy host (IP or name resolved by the OS)
   uint16_t port = 0;
-  std::string path;  // unix socket
+  std::string path;                // unix socket
   std::string username, password;  // from USER:PASS@ in the URL, percent-decoded
 };
 

@@ -27,7 +27,7 @@ struct JailSpec {
   // Descriptors (as numbered inside the jail) of the proxy's hand-over channels: the bridge
   // passes each accepted connection on one of them instead of relaying its bytes.
   std::vector<int> channel_fds;
-  std::string sluice_binary;               // this binary on the host
+  std::string sluice_binary;  // this binary on the host
   // Where the jail sees it (bound read-only there): the host path may be hidden inside, e.g.
   // under /tmp, which is a fresh tmpfs, or under a --deny-read directory.
   std::string sluice_jail_path = "/run/sluice/sluice";

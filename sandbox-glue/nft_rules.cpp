@@ -9,7 +9,8 @@ std::string nft_ruleset(const TransparentRules& r) {
   const std::string tcp = std::to_string(r.tcp_port), dns = std::to_string(r.dns_port);
   std::string out;
   out += "table inet sluice {\n";
-  for (const char* c : {"udp_dropped", "icmp_dropped", "other_dropped"}) out += "\tcounter " + std::string(c) + " {\n\t}\n";
+  for (const char* c : {"udp_dropped", "icmp_dropped", "other_dropped"})
+    out += "\tcounter " + std::string(c) + " {\n\t}\n";
   // NAT first (priority -100), so the filter below sees the rewritten destination.
   out += "\tchain to_bridge {\n";
   out += "\t\ttype nat hook output priority -100; policy accept;\n";
@@ -39,13 +40,15 @@ std::string nft_failure_message(int exec_errno, int exit_status, std::string_vie
     return head + "the nft program is not installed (Debian package nftables); transparent mode needs it";
   if (exec_errno != 0) return head + "cannot start nft: " + std::strerror(exec_errno);
   if (has("Operation not permitted") || has("Permission denied"))
-    return head + "the kernel refused nftables in an unprivileged user namespace (" + std::string(err.substr(0, err.find('\n'))) +
+    return head + "the kernel refused nftables in an unprivileged user namespace (" +
+           std::string(err.substr(0, err.find('\n'))) +
            "). Check the sysctls kernel.unprivileged_userns_clone=1 and user.max_user_namespaces>0, and on Ubuntu "
            "the AppArmor setting kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile allowing "
            "userns for sluice). sluice does not fall back to the non-transparent jail";
   if (has("Protocol not supported") || has("Address family not supported"))
-    return head + "this kernel has no nf_tables support (CONFIG_NF_TABLES, module nf_tables); transparent mode "
-                  "needs it. sluice does not fall back to the non-transparent jail";
+    return head +
+           "this kernel has no nf_tables support (CONFIG_NF_TABLES, module nf_tables); transparent mode "
+           "needs it. sluice does not fall back to the non-transparent jail";
   if (has("No such file or directory") || has("Could not process rule"))
     return head + "this kernel lacks NAT for nftables (modules nf_nat, nft_chain_nat, nft_redir, nft_ct: " +
            std::string(err.substr(0, err.find('\n'))) + "). sluice does not fall back to the non-transparent jail";

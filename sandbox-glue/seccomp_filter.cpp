@@ -20,7 +20,8 @@ std::string apply_jail_seccomp() {
   // The kernel reads socket()'s arguments as int: compare only the low 32 bits, or
   // socket(AF_UNIX | 1 << 32, ...) would pass the filter and still make a unix socket.
   constexpr scmp_datum_t kInt = 0xffffffff;
-  int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, kInt, AF_UNIX));
+  int rc =
+      seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, kInt, AF_UNIX));
   if (rc != 0) err = std::string("seccomp rule for socket: ") + std::strerror(-rc);
   // nftables and iptables talk NETLINK_NETFILTER: CMD may not change (or read) the
   // packet rules of its namespace, including transparent mode's.

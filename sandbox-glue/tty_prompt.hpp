@@ -34,7 +34,8 @@ class TtyPrompt {
   // Shows `question` on a line of its own and waits for one of `keys` (either case).
   // Returns the key (lower case), or 0 when the terminal went away, or when `cancel_fd`
   // became readable and `still_wanted()` said no (the prompt is then erased).
-  char ask(const std::string& question, std::string_view keys, int cancel_fd, const std::function<bool()>& still_wanted);
+  char ask(const std::string& question, std::string_view keys, int cancel_fd,
+           const std::function<bool()>& still_wanted);
   // Replaces the prompt line with `line` and ends it.
   void settle(const std::string& line);
 

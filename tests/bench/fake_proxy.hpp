@@ -182,8 +182,9 @@ class FakeProxy {
       std::string authority = head.substr(8, head.find(' ', 8) - 8);
       if (status_ != 200) {
         std::string body = "denied by the fake proxy\n";
-        std::string resp = "HTTP/1.1 " + std::to_string(status_) + " Refused\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+        std::string resp = "HTTP/1.1 " + std::to_string(status_) +
+                           " Refused\r\nContent-Length: " + std::to_string(body.size()) +
+                           "\r\nConnection: close\r\n\r\n" + body;
         write_all(cfd, resp.data(), resp.size());
         ::shutdown(cfd, SHUT_WR);
         return (void)::close(cfd);

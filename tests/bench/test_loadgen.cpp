@@ -253,8 +253,8 @@ TEST_CASE("loadgen direct: idle-tunnels holds every tunnel and measures a pid") 
   CHECK(r.proxy_at_hold.ok);
   CHECK(r.proxy_before.ok);
   CHECK(r.proxy_after.ok);
-  CHECK(r.proxy_before.cpu_s >= 0.04);                    // the spin is seen (10 ms clock ticks)
-  CHECK(r.proxy_after.cpu_s >= r.proxy_before.cpu_s);     // samples in order, not swapped
+  CHECK(r.proxy_before.cpu_s >= 0.04);                 // the spin is seen (10 ms clock ticks)
+  CHECK(r.proxy_after.cpu_s >= r.proxy_before.cpu_s);  // samples in order, not swapped
   CHECK(r.proxy_at_hold.rss_kib > 0);
   CHECK(render_json(r).find("\"rss_per_tunnel_bytes\"") != std::string::npos);
 }
@@ -331,7 +331,8 @@ TEST_CASE("loadgen via a fake SOCKS5 proxy that wants username/password") {
   LiveUpstream u;
   bench_test::FakeProxy proxy(200);
   proxy.require_socks_credentials("agent", "s3:cret");
-  Options o = via("socks5h://agent:s3%3Acret@127.0.0.1:" + std::to_string(proxy.port()), u.port(), Scenario::SocksStorm);
+  Options o =
+      via("socks5h://agent:s3%3Acret@127.0.0.1:" + std::to_string(proxy.port()), u.port(), Scenario::SocksStorm);
   o.requests = 6;
   o.concurrency = 2;
   Result r = run_checked(o);

@@ -30,9 +30,10 @@ struct TempDir {
 };
 
 std::shared_ptr<rules::Config> config(const std::string& dir) {
-  auto load = rules::load_config_text("listeners:\n  - {name: main, unix: \"" + dir + "/main.sock\", policy: p}\n"
-                                      "policies:\n  p: {default: deny, allow: [a.test], deny: [d.test]}\n"
-                                      "log: {path: \"\"}\n",
+  auto load = rules::load_config_text("listeners:\n  - {name: main, unix: \"" + dir +
+                                          "/main.sock\", policy: p}\n"
+                                          "policies:\n  p: {default: deny, allow: [a.test], deny: [d.test]}\n"
+                                          "log: {path: \"\"}\n",
                                       "t.yaml");
   REQUIRE(load.config);
   return load.config;
@@ -71,7 +72,8 @@ TEST_CASE("ControlPlane: retired snapshots are handed out only when nothing hold
   CHECK(sluice::rules::to_string(judge(*now, "b.test").reason) == "allowed-by-rule");
   CHECK(sluice::rules::to_string(judge(*now, "a.test").reason) == "not-in-allowlist");
   CHECK(sluice::rules::to_string(judge(*now, "d.test").reason) == "denied-by-rule");  // the other list came along
-  CHECK(sluice::rules::to_string(judge(*held, "a.test").reason) == "allowed-by-rule");  // the held snapshot is untouched
+  CHECK(sluice::rules::to_string(judge(*held, "a.test").reason) ==
+        "allowed-by-rule");  // the held snapshot is untouched
 
   // While `held` lives, the snapshot it points to is never handed out to be freed.
   bool freed_old = false;
@@ -100,7 +102,7 @@ TEST_CASE("ControlPlane: sandboxes and bad requests") {
   REQUIRE(r.status == 201);
   std::string path = r.body.find("path")->as_string();
   CHECK(path == d.path + "/sandboxes/sb.sock");
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   bool listed = false;

@@ -40,7 +40,7 @@ TEST_CASE("write_file_atomically: writes, replaces, mode 0600, no temporary left
   CHECK(slurp(file) == "one\n");
   CHECK(write_file_atomically(file, "two\n").empty());
   CHECK(slurp(file) == "two\n");
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::stat(file.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   CHECK(::access((file + ".tmp." + std::to_string(::getpid())).c_str(), F_OK) != 0);

@@ -38,20 +38,31 @@ inline std::string escaped(std::string_view s, size_t max = 400) {
   return out;
 }
 
-#define FUZZ_CHECK(cond, detail)                                                        \
-  do {                                                                                  \
-    if (!(cond)) ::sluice::fuzz::check_failed(#cond, __FILE__, __LINE__, (detail));    \
+#define FUZZ_CHECK(cond, detail)                                                    \
+  do {                                                                              \
+    if (!(cond)) ::sluice::fuzz::check_failed(#cond, __FILE__, __LINE__, (detail)); \
   } while (0)
 
 // RFC 9110 token characters (header names, methods).
 inline bool is_tchar(unsigned char c) {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~': return true;
+    default: return false;
   }
 }
 

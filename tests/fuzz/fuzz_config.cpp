@@ -21,8 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(!e.message.empty(), e.to_string());
     // One error, one line: values quoted from the file must not break it.
     const std::string s = e.to_string();
-    FUZZ_CHECK(s.find('\n') == std::string::npos && s.find('\r') == std::string::npos,
-               sluice::fuzz::escaped(s));
+    FUZZ_CHECK(s.find('\n') == std::string::npos && s.find('\r') == std::string::npos, sluice::fuzz::escaped(s));
   }
   if (load.config) {
     const auto& c = *load.config;

@@ -58,7 +58,8 @@ void check_query(std::string_view msg) {
   FUZZ_CHECK(q.name.size() <= 253, why);
   FUZZ_CHECK(q.qclass == kClassIn, why);
   for (unsigned char c : q.name) FUZZ_CHECK(c > 0x20 && c < 0x7f && !(c >= 'A' && c <= 'Z'), why);
-  FUZZ_CHECK(q.name.empty() || (q.name.front() != '.' && q.name.back() != '.' && q.name.find("..") == std::string::npos), why);
+  FUZZ_CHECK(
+      q.name.empty() || (q.name.front() != '.' && q.name.back() != '.' && q.name.find("..") == std::string::npos), why);
   FUZZ_CHECK(msg.substr(kHeaderBytes, q.question.size()) == q.question, why);
 
   // Round trip: the parsed name, written back as a query, parses to the same name.

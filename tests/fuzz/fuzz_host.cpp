@@ -29,8 +29,10 @@ void check_addr_text(const IpAddr& a, std::string_view raw) {
 
 void host(std::string_view s) {
   auto c = sluice::rules::canonicalize_host(s);
-  if (c) sluice::fuzz::check_canonical_host(c.value(), s);
-  else FUZZ_CHECK(!c.error().empty(), escaped(s));
+  if (c)
+    sluice::fuzz::check_canonical_host(c.value(), s);
+  else
+    FUZZ_CHECK(!c.error().empty(), escaped(s));
 }
 
 void host_port(std::string_view s) {

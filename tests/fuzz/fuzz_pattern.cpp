@@ -32,8 +32,7 @@ bool same_pattern(const HostPattern& a, const HostPattern& b) {
 bool applies(const HostPattern& p, const CanonicalHost& h, uint16_t port) {
   if (p.port && *p.port != port) return false;
   switch (p.kind) {
-    case HostPattern::Kind::Exact:
-      return h.kind == HostKind::Name && h.text == p.name;
+    case HostPattern::Kind::Exact: return h.kind == HostKind::Name && h.text == p.name;
     case HostPattern::Kind::Subdomains:
       return h.kind == HostKind::Name && h.text.size() > p.name.size() + 1 &&
              h.text.compare(h.text.size() - p.name.size(), p.name.size(), p.name) == 0 &&

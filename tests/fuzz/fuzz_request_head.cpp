@@ -39,7 +39,7 @@ void check_upstream_request(const std::string& out, const HttpHead& req, const A
   FUZZ_CHECK(out.find("\r\n\r\n") == out.size() - 4, why);  // no early end of head
   for (size_t i = 0; i < out.size(); ++i) {
     FUZZ_CHECK(out[i] != '\0', why);
-    if (out[i] == '\n') FUZZ_CHECK(i > 0 && out[i - 1] == '\r', why);  // no bare LF
+    if (out[i] == '\n') FUZZ_CHECK(i > 0 && out[i - 1] == '\r', why);               // no bare LF
     if (out[i] == '\r') FUZZ_CHECK(i + 1 < out.size() && out[i + 1] == '\n', why);  // no bare CR
   }
   // Request line: METHOD SP origin-form SP HTTP/1.1
@@ -221,9 +221,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   Run parts = run_session(chunks, max_head);
 
-  FUZZ_CHECK(whole.trace == parts.trace,
-             "split at " + std::to_string(split) + " changed the result:\nwhole:\n" + escaped(whole.trace) +
-                 "\nsplit:\n" + escaped(parts.trace));
+  FUZZ_CHECK(whole.trace == parts.trace, "split at " + std::to_string(split) + " changed the result:\nwhole:\n" +
+                                             escaped(whole.trace) + "\nsplit:\n" + escaped(parts.trace));
   FUZZ_CHECK(whole.body_bytes == parts.body_bytes, "body bytes differ between whole and split feeding");
   return 0;
 }

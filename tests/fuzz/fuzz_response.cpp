@@ -75,9 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(r.consumed <= len, "consumed " + std::to_string(r.consumed) + " of " + std::to_string(len));
       off += r.consumed;
       switch (r.event) {
-        case HttpParser::Event::NeedMore:
-          FUZZ_CHECK(off == chunk.size(), "NeedMore left bytes unconsumed");
-          break;
+        case HttpParser::Event::NeedMore: FUZZ_CHECK(off == chunk.size(), "NeedMore left bytes unconsumed"); break;
         case HttpParser::Event::Head: {
           const auto& h = p.head();
           // llhttp 8 takes one to three status digits ("HTTP/1.1 10 X" gives 10): only the range holds.
@@ -104,9 +102,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           }
           stop = true;  // session: response_done
           break;
-        case HttpParser::Event::Upgrade:
-          stop = true;
-          break;
+        case HttpParser::Event::Upgrade: stop = true; break;
         case HttpParser::Event::Error: {
           int status = p.error_status();
           FUZZ_CHECK(status == 400 || status == 431, "status " + std::to_string(status));

@@ -50,8 +50,8 @@ TEST_CASE("bwrap plan: isolation flags, read-only root, writable cwd, the socket
   auto plan = build_bwrap_plan(spec(), fs({{"/home/u/proj", PathKind::Dir}}), "/empty");
   const auto& a = plan.argv;
   REQUIRE(a.front() == "bwrap");
-  for (auto flag : {"--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
-                    "--as-pid-1"})
+  for (auto flag :
+       {"--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session", "--as-pid-1"})
     CHECK(std::find(a.begin(), a.end(), flag) != a.end());
   CHECK(has_seq(a, {"--cap-drop", "ALL"}));
   CHECK(has_seq(a, {"--ro-bind", "/", "/"}));
@@ -66,8 +66,8 @@ TEST_CASE("bwrap plan: isolation flags, read-only root, writable cwd, the socket
   // The binary is seen at a fixed path inside: its host path may be hidden (e.g. under /tmp).
   CHECK(has_seq(a, {"--ro-bind", "/usr/bin/sluice", "/run/sluice/sluice"}));
   CHECK(index_of(a, {"--tmpfs", "/run"}) < index_of(a, {"--ro-bind", "/usr/bin/sluice", "/run/sluice/sluice"}));
-  CHECK(has_seq(a, {"--", "/run/sluice/sluice", "jail-init", "--socket", "/run/sluice/proxy.sock", "--port", "3128", "--",
-                    "npm", "install"}));
+  CHECK(has_seq(a, {"--", "/run/sluice/sluice", "jail-init", "--socket", "/run/sluice/proxy.sock", "--port", "3128",
+                    "--", "npm", "install"}));
   // The read-only root comes first; later mounts refine it.
   CHECK(index_of(a, {"--ro-bind", "/", "/"}) < index_of(a, {"--bind", "/home/u/proj", "/home/u/proj"}));
 }
@@ -81,8 +81,8 @@ TEST_CASE("bwrap plan: the proxy's hand-over channels are named to jail-init") {
 }
 
 TEST_CASE("bwrap plan: denied reads hide what exists, skip what does not") {
-  auto plan = build_bwrap_plan(spec(), fs({{"/home/u/.ssh", PathKind::Dir}, {"/home/u/.netrc", PathKind::File}}),
-                               "/empty");
+  auto plan =
+      build_bwrap_plan(spec(), fs({{"/home/u/.ssh", PathKind::Dir}, {"/home/u/.netrc", PathKind::File}}), "/empty");
   CHECK(has_seq(plan.argv, {"--tmpfs", "/home/u/.ssh"}));
   CHECK(has_seq(plan.argv, {"--ro-bind", "/dev/null", "/home/u/.netrc"}));
   CHECK(std::find(plan.argv.begin(), plan.argv.end(), "/home/u/.aws") == plan.argv.end());

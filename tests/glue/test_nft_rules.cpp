@@ -58,25 +58,24 @@ TEST_CASE("nft: this kernel accepts the rule set and it redirects inside a fresh
   // Everything below runs in a user+network namespace made for this test, with only lo:
   // the connects to 198.18.0.5 and fd73:...::5 are rewritten to loopback there.
   const std::string file = "/tmp/sluice-test-nft-" + std::to_string(::getpid()) + ".nft";
-  {
-    std::ofstream(file) << nft_ruleset(TransparentRules{});
-  }
+  { std::ofstream(file) << nft_ruleset(TransparentRules{}); }
   const std::string py =
       "import socket\n"
-      "for fam, dst, lo in ((socket.AF_INET, '198.18.0.5', '127.0.0.1'), (socket.AF_INET6, 'fd73:6c75:6963:6500::5', '::1')):\n"
+      "for fam, dst, lo in ((socket.AF_INET, '198.18.0.5', '127.0.0.1'), (socket.AF_INET6, 'fd73:6c75:6963:6500::5', "
+      "'::1')):\n"
       "  l = socket.socket(fam); l.bind((lo, 3129)); l.listen()\n"
       "  s = socket.socket(fam); s.settimeout(5); s.connect((dst, 9)); c, a = l.accept(); print('tcp-landed', a[0])\n"
       "  u = socket.socket(fam, socket.SOCK_DGRAM)\n"
       "  try: u.sendto(b'x', (dst, 9)); print('udp-sent')\n"
       "  except PermissionError: print('udp-dropped')\n"
       "d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); d.bind(('127.0.0.1', 53)); d.settimeout(5)\n"
-      "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'q', ('198.18.0.9', 53)); print('dns-landed', d.recv(9).decode())\n";
-  {
-    std::ofstream(file + ".py") << py;
-  }
+      "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'q', ('198.18.0.9', 53)); print('dns-landed', "
+      "d.recv(9).decode())\n";
+  { std::ofstream(file + ".py") << py; }
   const std::string out = run("unshare -rn sh -c 'ip link set lo up && nft -f " + file +
                               " && ip route add default dev lo src 127.0.0.1 && ip -6 route add default dev lo src ::1"
-                              " && python3 " + file + ".py && nft list counter inet sluice udp_dropped' 2>&1");
+                              " && python3 " +
+                              file + ".py && nft list counter inet sluice udp_dropped' 2>&1");
   std::remove(file.c_str());
   std::remove((file + ".py").c_str());
   INFO(out);
@@ -99,7 +98,8 @@ TEST_CASE("nft: refusals name the cause and the setting") {
   const Row rows[] = {
       {ENOENT, 127, "", "nft program is not installed (Debian package nftables)"},
       {EACCES, 127, "", "cannot start nft"},
-      {0, 1, "netlink: Error: cache initialization failed: Operation not permitted\n", "kernel.apparmor_restrict_unprivileged_userns"},
+      {0, 1, "netlink: Error: cache initialization failed: Operation not permitted\n",
+       "kernel.apparmor_restrict_unprivileged_userns"},
       {0, 1, "Error: Operation not permitted", "kernel.unprivileged_userns_clone"},
       {0, 1, "netlink: Error: Protocol not supported", "CONFIG_NF_TABLES"},
       {0, 1, "Error: Could not process rule: No such file or directory", "nft_chain_nat"},

@@ -22,7 +22,8 @@ TEST_CASE("SOCKS5 client messages") {
   CHECK(socks5::user_pass("ab", "xyz") == b({1, 2, 'a', 'b', 3, 'x', 'y', 'z'}));
   CHECK(socks5::connect_request("git.xy", 22) == b({5, 1, 0, 3, 6, 'g', 'i', 't', '.', 'x', 'y', 0, 22}));
   CHECK(socks5::connect_request("127.0.0.1", 8080) == b({5, 1, 0, 1, 127, 0, 0, 1, 0x1f, 0x90}));
-  CHECK(socks5::connect_request("::1", 443) == b({5, 1, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0xbb}));
+  CHECK(socks5::connect_request("::1", 443) ==
+        b({5, 1, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0xbb}));
   CHECK(socks5::connect_request("[::1]", 443) == socks5::connect_request("::1", 443));
   CHECK(socks5::connect_request(std::string(256, 'a'), 1).empty());
 }

@@ -76,7 +76,7 @@ TEST_CASE("AskBroker: connections asking for one host:port share one question; t
   REQUIRE(events.size() == 1);
   CHECK(events[0].find("\"event\":\"answer\"") != std::string::npos);
   CHECK(events[0].find("\"released\":2") != std::string::npos);
-  f.broker.leave(t1, false);  // already released: nothing happens
+  f.broker.leave(t1, false);                  // already released: nothing happens
   CHECK(f.broker.remembered()->size() == 0);  // once is not remembered
   f.broker.leave(t3, true);
   CHECK(f.broker.pending().empty());
@@ -84,8 +84,8 @@ TEST_CASE("AskBroker: connections asking for one host:port share one question; t
   REQUIRE(events.size() == 1);
   CHECK(events[0].find("\"event\":\"ask-expired\"") != std::string::npos);
   CHECK(events[0].find("\"reason\":\"timeout\"") != std::string::npos);
-  CHECK(f.broker.answer_counts() == std::vector<std::pair<std::string, uint64_t>>{{"allow|once|api", 1},
-                                                                                   {"deny|once|timeout", 1}});
+  CHECK(f.broker.answer_counts() ==
+        std::vector<std::pair<std::string, uint64_t>>{{"allow|once|api", 1}, {"deny|once|timeout", 1}});
 }
 
 TEST_CASE("AskBroker: session and always answers are remembered and answer later joins at once") {
@@ -94,7 +94,8 @@ TEST_CASE("AskBroker: session and always answers are remembered and answer later
   f.broker.on_remembered_changed([&] { ++changed; });
   std::vector<AskAnswer> got;
   uint64_t q = 0;
-  f.broker.join(request("b.test", 443), [&](const AskAnswer& a) { got.push_back(a); }, &q);
+  f.broker.join(
+      request("b.test", 443), [&](const AskAnswer& a) { got.push_back(a); }, &q);
   f.broker.answer(q, AskAnswer{rules::Action::Deny, rules::Remember::Always, "terminal", 0});
   CHECK(changed == 1);
   auto snapshot = f.broker.remembered();
@@ -116,7 +117,8 @@ TEST_CASE("AskBroker: session and always answers are remembered and answer later
   CHECK(f.broker.remembered()->size() == 0);
   CHECK(f.broker.forget(rules::parse_pattern("*.test").value(), "").empty());
   CHECK(changed == 2);  // nothing removed, nothing changed
-  f.broker.load_remembered({rules::RememberedAnswer{"p", "c.test", 1, rules::Action::Allow, rules::Remember::Always, ""}});
+  f.broker.load_remembered(
+      {rules::RememberedAnswer{"p", "c.test", 1, rules::Action::Allow, rules::Remember::Always, ""}});
   CHECK(f.broker.remembered()->find("p", "c.test", 1) != nullptr);
 }
 

@@ -2,12 +2,12 @@
 // The ThreadSanitizer build (scripts/test.sh) turns a race here into a failure.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <string>
 #include <thread>
-#include <unistd.h>
 
 #include "proxy/decision_log.hpp"
 
@@ -38,7 +38,7 @@ TEST_CASE("switching the log file while workers write loses no line's integrity"
       (void)log.denials_enabled();
     }
   });
-  while (written.load() == 0) std::this_thread::yield();  // the worker is running
+  while (written.load() == 0) std::this_thread::yield();                    // the worker is running
   for (int i = 0; i < 50; ++i) REQUIRE(log.open(i % 2 ? path : "") == "");  // reload: off, on, off, ...
   done.store(true);
   worker.join();

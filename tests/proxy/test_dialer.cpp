@@ -35,17 +35,22 @@ class FakeResolver final : public Resolver {
     ++asked;
     auto it = answers.find(name);
     ResolveResult r;
-    if (it == answers.end()) r.error = "NXDOMAIN";
-    else r = it->second;
+    if (it == answers.end())
+      r.error = "NXDOMAIN";
+    else
+      r = it->second;
     auto* t = new uv_timer_t{};
     t->data = new Pending{std::move(r), std::move(cb)};
     uv_timer_init(loop_, t);
-    uv_timer_start(t, [](uv_timer_t* h) {
-      auto* p = static_cast<Pending*>(h->data);
-      p->cb(std::move(p->r));
-      delete p;
-      uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
-    }, 0, 0);
+    uv_timer_start(
+        t,
+        [](uv_timer_t* h) {
+          auto* p = static_cast<Pending*>(h->data);
+          p->cb(std::move(p->r));
+          delete p;
+          uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
+        },
+        0, 0);
   }
 
  private:

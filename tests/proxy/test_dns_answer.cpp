@@ -39,7 +39,9 @@ Policy policy() {
   return p;
 }
 
-uint16_t ancount(const std::string& reply) { return static_cast<uint16_t>((static_cast<uint8_t>(reply[6]) << 8) | static_cast<uint8_t>(reply[7])); }
+uint16_t ancount(const std::string& reply) {
+  return static_cast<uint16_t>((static_cast<uint8_t>(reply[6]) << 8) | static_cast<uint8_t>(reply[7]));
+}
 int rcode(const std::string& reply) { return static_cast<uint8_t>(reply[3]) & 0x0f; }
 // The rdata of the only answer record: its last `n` bytes.
 std::string rdata(const std::string& reply, size_t n) { return reply.substr(reply.size() - n); }

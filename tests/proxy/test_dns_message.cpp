@@ -52,7 +52,7 @@ TEST_CASE("dns: queries a stub resolver sends are parsed") {
   const Row rows[] = {
       {query(wire_name({"allowed", "test"}), type::A), "allowed.test", type::A},
       {query(wire_name({"AlLoWeD", "TEST"}), type::AAAA), "allowed.test", type::AAAA},  // 0x20 case
-      {query(wire_name({}), type::A), "", type::A},                                  // the root
+      {query(wire_name({}), type::A), "", type::A},                                     // the root
       {query(wire_name({"x"}), type::TXT), "x", type::TXT},
       {query(wire_name({"_srv", "_tcp", "a-b"}), type::Any), "_srv._tcp.a-b", type::Any},
       {header(0x1234, 0x0100, 1, 0, 0, 1) + wire_name({"e", "test"}) + u16(1) + u16(1) + opt, "e.test", type::A},
@@ -133,11 +133,12 @@ TEST_CASE("dns: malformed or unsupported queries are refused with the right rcod
 TEST_CASE("dns: an A answer carries the IPv4 addresses only, with the TTL") {
   auto p = parse_query(query(wire_name({"Allowed", "test"}), type::A));
   REQUIRE(p.ok);
-  const std::vector<IpAddr> addrs = {*IpAddr::parse("198.18.0.5"), *IpAddr::parse("fd00::5"), *IpAddr::parse("198.18.0.6")};
+  const std::vector<IpAddr> addrs = {*IpAddr::parse("198.18.0.5"), *IpAddr::parse("fd00::5"),
+                                     *IpAddr::parse("198.18.0.6")};
   const std::string got = answer_addresses(p.query, addrs, 5);
-  const std::string want = header(0x1234, 0x8180, 1, 2) + p.query.question +
-                           b({0xc0, 12}) + u16(1) + u16(1) + b({0, 0, 0, 5}) + u16(4) + b({198, 18, 0, 5}) +
-                           b({0xc0, 12}) + u16(1) + u16(1) + b({0, 0, 0, 5}) + u16(4) + b({198, 18, 0, 6});
+  const std::string want = header(0x1234, 0x8180, 1, 2) + p.query.question + b({0xc0, 12}) + u16(1) + u16(1) +
+                           b({0, 0, 0, 5}) + u16(4) + b({198, 18, 0, 5}) + b({0xc0, 12}) + u16(1) + u16(1) +
+                           b({0, 0, 0, 5}) + u16(4) + b({198, 18, 0, 6});
   CHECK(got == want);
 }
 

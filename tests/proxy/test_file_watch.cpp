@@ -38,11 +38,13 @@ void write(const std::string& path, const std::string& text) { std::ofstream(pat
 int run_until(uv_loop_t* loop, int& count, int want, const std::function<void()>& act) {
   uv_timer_t deadline;
   uv_timer_init(loop, &deadline);
-  uv_timer_start(&deadline, [](uv_timer_t* t) { uv_stop(t->loop); }, 3000, 0);
+  uv_timer_start(
+      &deadline, [](uv_timer_t* t) { uv_stop(t->loop); }, 3000, 0);
   act();
   while (count < want && uv_run(loop, UV_RUN_ONCE) != 0 && uv_is_active(reinterpret_cast<uv_handle_t*>(&deadline))) {
   }
-  uv_timer_start(&deadline, [](uv_timer_t* t) { uv_stop(t->loop); }, 300, 0);
+  uv_timer_start(
+      &deadline, [](uv_timer_t* t) { uv_stop(t->loop); }, 300, 0);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_close(reinterpret_cast<uv_handle_t*>(&deadline), nullptr);
   uv_run(loop, UV_RUN_NOWAIT);
@@ -58,7 +60,8 @@ TEST_CASE("FileWatch calls back for the watched files only") {
   REQUIRE(uv_loop_init(&loop) == 0);
   int calls = 0;
   {
-    FileWatch watch(&loop, [&] { ++calls; }, 50);
+    FileWatch watch(
+        &loop, [&] { ++calls; }, 50);
     CHECK(watch.watch({d.file("a.lua"), d.file("missing-yet.lua")}) == "");
     CHECK(watch.directories() == 1);
 

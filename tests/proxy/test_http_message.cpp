@@ -56,10 +56,14 @@ TEST_CASE("upstream request: origin-form, Host from URL, hop-by-hop and Proxy-* 
   HttpHead req;
   req.method = "GET";
   req.target = "http://a.test:8080/x";
-  req.headers = {{"Host", "evil.test"},          {"Proxy-Authorization", "Basic xx"},
-                 {"Proxy-Connection", "keep-alive"}, {"Connection", "keep-alive, X-Secret"},
-                 {"X-Secret", "1"},              {"Keep-Alive", "timeout=5"},
-                 {"TE", "trailers"},            {"Accept", "*/*"}};
+  req.headers = {{"Host", "evil.test"},
+                 {"Proxy-Authorization", "Basic xx"},
+                 {"Proxy-Connection", "keep-alive"},
+                 {"Connection", "keep-alive, X-Secret"},
+                 {"X-Secret", "1"},
+                 {"Keep-Alive", "timeout=5"},
+                 {"TE", "trailers"},
+                 {"Accept", "*/*"}};
   auto url = parse_absolute_url(req.target);
   REQUIRE(url.ok());
   std::string head = build_upstream_request(req, url.value(), "a.test:8080");
@@ -91,7 +95,8 @@ TEST_CASE("client response keeps end-to-end headers and adds the framing chosen"
   resp.chunked = true;
   CHECK(build_client_response(resp, true, false) ==
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n");
-  CHECK(build_client_response(resp, false, true) == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n");
+  CHECK(build_client_response(resp, false, true) ==
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n");
 }
 
 TEST_CASE("error responses carry the reason header and a one-line body") {

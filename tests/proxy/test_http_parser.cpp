@@ -64,7 +64,8 @@ TEST_CASE("chunked bodies are delivered de-chunked") {
   HttpParser p(HttpParser::Kind::Request, 65536);
   std::string body;
   p.on_body = [&](const char* d, size_t n) { body.append(d, n); };
-  std::string msg = "POST http://a.test/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+  std::string msg =
+      "POST http://a.test/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
   auto r = p.feed(msg.data(), msg.size());
   REQUIRE(r.event == Event::Head);
   CHECK(p.head().chunked);

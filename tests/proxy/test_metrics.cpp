@@ -12,7 +12,8 @@ namespace rules = sluice::rules;
 
 namespace {
 
-Decision decision(ConnKind kind, rules::Action action, rules::Reason reason, rules::Reason error = rules::Reason::None) {
+Decision decision(ConnKind kind, rules::Action action, rules::Reason reason,
+                  rules::Reason error = rules::Reason::None) {
   Decision d;
   d.kind = kind;
   d.verdict.action = action;
@@ -58,11 +59,15 @@ TEST_CASE("WorkerMetrics: decisions by listener, kind and verdict; refusals by r
   allowed.dns_ms = 1.5;
   allowed.connect_ms = 0.3;
   a.decided("l1", allowed, ok);
-  a.decided("l1", decision(ConnKind::Http, rules::Action::Deny, rules::Reason::NotInAllowlist), Outcome{"status", 403, true});
+  a.decided("l1", decision(ConnKind::Http, rules::Action::Deny, rules::Reason::NotInAllowlist),
+            Outcome{"status", 403, true});
   // Allowed by the policy, then failed: counted as an allow decision and as a refusal by its error.
-  a.decided("l1", decision(ConnKind::Connect, rules::Action::Allow, rules::Reason::AllowedByRule, rules::Reason::DnsFailed), Outcome{"status", 502, false});
+  a.decided("l1",
+            decision(ConnKind::Connect, rules::Action::Allow, rules::Reason::AllowedByRule, rules::Reason::DnsFailed),
+            Outcome{"status", 502, false});
   // Refused before any verdict (a bad request): verdict "deny".
-  a.decided("l2", decision(ConnKind::Http, rules::Action::Deny, rules::Reason::None, rules::Reason::BadRequest), Outcome{"status", 400, false});
+  a.decided("l2", decision(ConnKind::Http, rules::Action::Deny, rules::Reason::None, rules::Reason::BadRequest),
+            Outcome{"status", 400, false});
   a.accepted("l1");
   a.closed("l1", 10, 20, Termination::ClientEof);
   b.decided("l1", decision(ConnKind::Connect, rules::Action::Allow, rules::Reason::AllowedByRule), ok);
@@ -99,7 +104,8 @@ TEST_CASE("WorkerMetrics: decisions by listener, kind and verdict; refusals by r
   g.loop_max = {{2.0, 0.25}, {0.5, 0.125}};
   std::string text = render_prometheus(a, g);
   CHECK(text.find("# TYPE sluice_decisions_total counter\n") != std::string::npos);
-  CHECK(text.find("sluice_decisions_total{listener=\"l1\",kind=\"connect\",verdict=\"allow\"} 3\n") != std::string::npos);
+  CHECK(text.find("sluice_decisions_total{listener=\"l1\",kind=\"connect\",verdict=\"allow\"} 3\n") !=
+        std::string::npos);
   CHECK(text.find("sluice_denials_total{reason=\"dns-failed\"} 1\n") != std::string::npos);
   CHECK(text.find("sluice_connections_closed_total{cause=\"client-eof\"} 1\n") != std::string::npos);
   CHECK(text.find("sluice_decisions_total{listener=\"l2\",kind=\"http\",verdict=\"deny\"} 1\n") != std::string::npos);

@@ -1,7 +1,7 @@
 // The tunnel relay alone, over socketpairs on a real libuv loop: bytes both ways,
 // half-close passed on, backpressure bounding what it queues, byte counts, idle timeout.
-#include <doctest/doctest.h>
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -66,7 +66,11 @@ struct App {
   void start_reading() {
     reading = true;
     uv_read_start(
-        s(), [](uv_handle_t*, size_t, uv_buf_t* b) { static char buf[65536]; *b = uv_buf_init(buf, sizeof buf); },
+        s(),
+        [](uv_handle_t*, size_t, uv_buf_t* b) {
+          static char buf[65536];
+          *b = uv_buf_init(buf, sizeof buf);
+        },
         [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
           auto* a = static_cast<App*>(st->data);
           if (n > 0) a->got.append(b->base, static_cast<size_t>(n));
@@ -112,9 +116,10 @@ struct Rig {
     uv_timer_init(&loop, &timer);
   }
   ~Rig() {
-    for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&client_app.pipe), reinterpret_cast<uv_handle_t*>(&upstream_app.pipe),
-                           reinterpret_cast<uv_handle_t*>(&client_side), reinterpret_cast<uv_handle_t*>(&upstream_side),
-                           reinterpret_cast<uv_handle_t*>(&timer)})
+    for (uv_handle_t* h :
+         {reinterpret_cast<uv_handle_t*>(&client_app.pipe), reinterpret_cast<uv_handle_t*>(&upstream_app.pipe),
+          reinterpret_cast<uv_handle_t*>(&client_side), reinterpret_cast<uv_handle_t*>(&upstream_side),
+          reinterpret_cast<uv_handle_t*>(&timer)})
       if (!uv_is_closing(h)) uv_close(h, nullptr);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);

@@ -26,8 +26,8 @@
 #endif
 
 using sluice::proxy::make_ares_resolver;
-using sluice::proxy::ResolveResult;
 using sluice::proxy::Resolver;
+using sluice::proxy::ResolveResult;
 
 namespace {
 
@@ -53,8 +53,8 @@ class DnsServer {
  public:
   explicit DnsServer(std::vector<std::string> args, const std::string& listen = "127.0.0.1:0") {
     log_path_ = dir_.path() + "/queries.log";
-    std::vector<std::string> argv_s = {"python3", std::string(SLUICE_TOOLS_DIR) + "/dns_server.py",
-                                       "--listen", listen, "--query-log", log_path_};
+    std::vector<std::string> argv_s = {
+        "python3", std::string(SLUICE_TOOLS_DIR) + "/dns_server.py", "--listen", listen, "--query-log", log_path_};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& s : argv_s) argv.push_back(s.data());
@@ -154,8 +154,9 @@ class Loop {
     uv_timer_init(&loop_, &guard.timer);
     uv_prepare_init(&loop_, &guard.prepare);
     guard.timer.data = guard.prepare.data = &guard;
-    uv_timer_start(&guard.timer, [](uv_timer_t* t) { static_cast<Guard*>(t->data)->expired = true; },
-                   static_cast<uint64_t>(budget_ms), 0);
+    uv_timer_start(
+        &guard.timer, [](uv_timer_t* t) { static_cast<Guard*>(t->data)->expired = true; },
+        static_cast<uint64_t>(budget_ms), 0);
     uv_prepare_start(&guard.prepare, [](uv_prepare_t* p) {
       auto* g = static_cast<Guard*>(p->data);
       if (g->expired || (*g->done)()) uv_stop(p->loop);
@@ -168,7 +169,9 @@ class Loop {
     REQUIRE(guard.closed == 2);
     return done();
   }
-  void sleep_ms(int ms) { run_until([] { return false; }, ms); }
+  void sleep_ms(int ms) {
+    run_until([] { return false; }, ms);
+  }
 
  private:
   uv_loop_t loop_;
@@ -219,8 +222,8 @@ using Strings = std::vector<std::string>;
 }  // namespace
 
 TEST_CASE("resolver: A only, AAAA only, both with IPv4 first and duplicates removed") {
-  DnsServer dns({"--record", "v4.test=192.0.2.1,192.0.2.2", "--record", "v6.test=2001:db8::1",
-                 "--record", "both.test=2001:db8::2,192.0.2.3,2001:db8::2,192.0.2.4,192.0.2.3"});
+  DnsServer dns({"--record", "v4.test=192.0.2.1,192.0.2.2", "--record", "v6.test=2001:db8::1", "--record",
+                 "both.test=2001:db8::2,192.0.2.3,2001:db8::2,192.0.2.4,192.0.2.3"});
   Loop loop;
   auto r = make_resolver(loop, dns.server());
 
@@ -243,8 +246,8 @@ TEST_CASE("resolver: A only, AAAA only, both with IPv4 first and duplicates remo
 }
 
 TEST_CASE("resolver: NXDOMAIN, no addresses, SERVFAIL") {
-  DnsServer dns({"--record", "known.test=192.0.2.1", "--nodata", "empty.test", "--record", "broken.test=",
-                 "--servfail", "broken2.test"});
+  DnsServer dns({"--record", "known.test=192.0.2.1", "--nodata", "empty.test", "--record", "broken.test=", "--servfail",
+                 "broken2.test"});
   Loop loop;
   auto r = make_resolver(loop, dns.server());
 
@@ -506,9 +509,8 @@ TEST_CASE("resolver: a callback may start another lookup") {
   Loop loop;
   auto r = make_resolver(loop, dns.server());
   std::optional<ResolveResult> second;
-  r->resolve("one.test", [&](ResolveResult) {
-    r->resolve("two.test", [&](ResolveResult res) { second = std::move(res); });
-  });
+  r->resolve("one.test",
+             [&](ResolveResult) { r->resolve("two.test", [&](ResolveResult res) { second = std::move(res); }); });
   REQUIRE(loop.run_until([&] { return second.has_value(); }, 5000));
   CHECK(texts(*second) == Strings{"192.0.2.2"});
   r.reset();

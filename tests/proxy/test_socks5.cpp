@@ -72,9 +72,9 @@ TEST_CASE("requests: address types, commands, malformed input") {
       {b({5, 1, 0, 3, 6, 'g', 'i', 't', '.', 'x', 'y', 0, 22}), Status::Done, "git.xy", 22, 1, Reply::GeneralFailure},
       {b({5, 1, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0xbb}), Status::Done, "::1", 443, 1,
        Reply::GeneralFailure},
-      {b({5, 2, 0, 1, 1, 2, 3, 4, 0, 80}), Status::Done, "1.2.3.4", 80, 2, Reply::GeneralFailure},    // BIND parses
-      {b({5, 3, 0, 1, 0, 0, 0, 0, 0, 53}), Status::Done, "0.0.0.0", 53, 3, Reply::GeneralFailure},    // UDP too
-      {b({5, 9, 0, 1, 1, 2, 3, 4, 0, 80}), Status::Done, "1.2.3.4", 80, 9, Reply::GeneralFailure},    // unknown command
+      {b({5, 2, 0, 1, 1, 2, 3, 4, 0, 80}), Status::Done, "1.2.3.4", 80, 2, Reply::GeneralFailure},  // BIND parses
+      {b({5, 3, 0, 1, 0, 0, 0, 0, 0, 53}), Status::Done, "0.0.0.0", 53, 3, Reply::GeneralFailure},  // UDP too
+      {b({5, 9, 0, 1, 1, 2, 3, 4, 0, 80}), Status::Done, "1.2.3.4", 80, 9, Reply::GeneralFailure},  // unknown command
       // The usual UDP ASSOCIATE (and BIND) form carries 0.0.0.0:0: it parses, so it gets 0x07.
       {b({5, 3, 0, 1, 0, 0, 0, 0, 0, 0}), Status::Done, "0.0.0.0", 0, 3, Reply::GeneralFailure},
       {b({5, 2, 0, 1, 0, 0, 0, 0, 0, 0}), Status::Done, "0.0.0.0", 0, 2, Reply::GeneralFailure},
@@ -86,8 +86,8 @@ TEST_CASE("requests: address types, commands, malformed input") {
       {b({4, 1, 0, 1, 1, 2, 3, 4, 0, 80}), Status::Error, "", 0, 0, Reply::GeneralFailure},
       {b({5, 1, 1, 1, 1, 2, 3, 4, 0, 80}), Status::Error, "", 0, 1, Reply::GeneralFailure},  // reserved byte
       {b({5, 1, 0, 2, 1, 2, 3, 4, 0, 80}), Status::Error, "", 0, 1, Reply::AddressTypeNotSupported},
-      {b({5, 1, 0, 9}), Status::Error, "", 0, 1, Reply::AddressTypeNotSupported},  // known before the address
-      {b({5, 1, 0, 3, 0, 0, 80}), Status::Error, "", 0, 1, Reply::GeneralFailure},  // empty name
+      {b({5, 1, 0, 9}), Status::Error, "", 0, 1, Reply::AddressTypeNotSupported},           // known before the address
+      {b({5, 1, 0, 3, 0, 0, 80}), Status::Error, "", 0, 1, Reply::GeneralFailure},          // empty name
       {b({5, 1, 0, 1, 1, 2, 3, 4, 0, 0}), Status::Error, "", 0, 1, Reply::GeneralFailure},  // port 0
   };
   for (const auto& r : rows) {
@@ -119,9 +119,10 @@ TEST_CASE("replies sluice sends, byte for byte") {
     Reply code;
     int byte;
   };
-  for (auto r : {Row{Reply::Succeeded, 0}, Row{Reply::GeneralFailure, 1}, Row{Reply::NotAllowed, 2},
-                 Row{Reply::NetworkUnreachable, 3}, Row{Reply::HostUnreachable, 4}, Row{Reply::ConnectionRefused, 5},
-                 Row{Reply::TtlExpired, 6}, Row{Reply::CommandNotSupported, 7}, Row{Reply::AddressTypeNotSupported, 8}}) {
+  for (auto r :
+       {Row{Reply::Succeeded, 0}, Row{Reply::GeneralFailure, 1}, Row{Reply::NotAllowed, 2},
+        Row{Reply::NetworkUnreachable, 3}, Row{Reply::HostUnreachable, 4}, Row{Reply::ConnectionRefused, 5},
+        Row{Reply::TtlExpired, 6}, Row{Reply::CommandNotSupported, 7}, Row{Reply::AddressTypeNotSupported, 8}}) {
     CHECK(reply(r.code) == b({5, r.byte, 0, 1, 0, 0, 0, 0, 0, 0}));
     CHECK(std::string(reply_text(r.code)).size() > 3);
   }
@@ -137,7 +138,8 @@ TEST_CASE("the SSH disconnect banner is one well-formed unencrypted packet") {
   std::string pkt = out.substr(ident.size());
   REQUIRE(pkt.size() >= 5);
   auto u32 = [&](size_t at) {
-    return static_cast<uint32_t>(static_cast<uint8_t>(pkt[at])) << 24 | static_cast<uint32_t>(static_cast<uint8_t>(pkt[at + 1])) << 16 |
+    return static_cast<uint32_t>(static_cast<uint8_t>(pkt[at])) << 24 |
+           static_cast<uint32_t>(static_cast<uint8_t>(pkt[at + 1])) << 16 |
            static_cast<uint32_t>(static_cast<uint8_t>(pkt[at + 2])) << 8 | static_cast<uint8_t>(pkt[at + 3]);
   };
   uint32_t packet_length = u32(0);

@@ -80,7 +80,7 @@ TEST_CASE("address classes: table") {
       {"::ffff:7f00:1", AddressClass::Loopback},
       {"::ffff:169.254.169.254", AddressClass::LinkLocal},
       {"::ffff:8.8.8.8", AddressClass::Global},
-      {"::127.0.0.1", AddressClass::Loopback},      // v4-compatible
+      {"::127.0.0.1", AddressClass::Loopback},  // v4-compatible
       {"::10.1.2.3", AddressClass::Private},
       {"64:ff9b::7f00:1", AddressClass::Loopback},  // NAT64
       {"64:ff9b::a9fe:a9fe", AddressClass::LinkLocal},

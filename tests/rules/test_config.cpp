@@ -142,7 +142,8 @@ TEST_CASE("transparent: the fake ranges, name bound and TTL are read") {
 }
 
 TEST_CASE("control: the state file and sandbox directory default next to the socket") {
-  ConfigLoad load = load_config_text("listeners: [{name: a, tcp: \"127.0.0.1:1\"}]\ncontrol: {unix: /r/c.sock}\n", "t.yaml");
+  ConfigLoad load =
+      load_config_text("listeners: [{name: a, tcp: \"127.0.0.1:1\"}]\ncontrol: {unix: /r/c.sock}\n", "t.yaml");
   INFO(all_errors(load));
   REQUIRE(load.config);
   CHECK(load.config->control.enabled());
@@ -228,7 +229,8 @@ TEST_CASE("config errors: one row per kind, with line:column") {
       // Patterns: the error points at the list item.
       {L + "policies:\n  p:\n    allow:\n      - github.com\n      - \"a.*.b\"\n", 8, 9,
        "bad pattern \"a.*.b\": '*' is only allowed as a whole first label"},
-      {L + "policies:\n  p:\n    deny: [ok.test, \"10.0.0.1/8\"]\n", 6, 21, "bad pattern \"10.0.0.1/8\": not a CIDR block"},
+      {L + "policies:\n  p:\n    deny: [ok.test, \"10.0.0.1/8\"]\n", 6, 21,
+       "bad pattern \"10.0.0.1/8\": not a CIDR block"},
       {L + "policies:\n  p:\n    allow: [\"x.test:99999\"]\n", 6, 13, "port must be a number from 1 to 65535"},
       // Listeners.
       {L + "  - name: a\n    tcp: 127.0.0.1:3129\n", 4, 11, "duplicate listener name 'a'"},
@@ -239,7 +241,8 @@ TEST_CASE("config errors: one row per kind, with line:column") {
       {"listeners:\n  - {name: a, tcp: \"[::1]:80\"}\n  - {name: b, tcp: \"[0::1]:80\"}\n", 3, 20,
        "address [0::1]:80 used twice"},
       {"listeners:\n  - {name: a, unix: /s}\n  - {name: b, unix: /s}\n", 3, 21, "unix path /s used twice"},
-      {L + "  - name: b\n    unix: /s\n    tcp: 127.0.0.1:1\n", 4, 5, "listener 'b' needs exactly one of unix: or tcp:"},
+      {L + "  - name: b\n    unix: /s\n    tcp: 127.0.0.1:1\n", 4, 5,
+       "listener 'b' needs exactly one of unix: or tcp:"},
       {L + "  - name: b\n", 4, 5, "listener 'b' needs exactly one of unix: or tcp:"},
       {L + "  - name: b\n    unix: \"\"\n", 5, 11, "unix path is empty"},
       {"listeners:\n  - name: a\n    tcp: nowhere\n", 3, 10, "tcp must be IP:PORT or [IPv6]:PORT"},
@@ -321,32 +324,35 @@ TEST_CASE("config errors without a position") {
 
 TEST_CASE("config errors are all collected") {
   const std::string text =
-      "listeners:\n"                          // 1
-      "  - name: a\n"                         // 2
-      "    tcp: 127.0.0.1:99999\n"            // 3
-      "    policy: missing\n"                 // 4
-      "  - name: a\n"                         // 5
-      "    unix: /s\n"                        // 6
-      "policies:\n"                           // 7
-      "  p:\n"                                // 8
+      "listeners:\n"                             // 1
+      "  - name: a\n"                            // 2
+      "    tcp: 127.0.0.1:99999\n"               // 3
+      "    policy: missing\n"                    // 4
+      "  - name: a\n"                            // 5
+      "    unix: /s\n"                           // 6
+      "policies:\n"                              // 7
+      "  p:\n"                                   // 8
       "    allow: [\"*\", ok.test, \"x*.y\"]\n"  // 9
-      "limits:\n"                             // 10
-      "  idle_timeout_ms: 0\n"                // 11
-      "  bogus: 1\n";                         // 12
+      "limits:\n"                                // 10
+      "  idle_timeout_ms: 0\n"                   // 11
+      "  bogus: 1\n";                            // 12
   ConfigLoad load = load_config_text(text, "t.yaml");
   CHECK_FALSE(load.config);
   const std::string got = all_errors(load);
   INFO(got);
   CHECK(load.errors.size() == 7);
-  for (const char* want : {"t.yaml:9:13: bad pattern \"*\"", "t.yaml:9:27: bad pattern \"x*.y\"", "t.yaml:3:10: tcp must be",
-                           "t.yaml:5:11: duplicate listener name 'a'", "t.yaml:4:13: listener 'a' uses undefined policy 'missing'",
-                           "t.yaml:12:3: unknown key 'bogus' in limits", "t.yaml:11:20: idle_timeout_ms must be"})
+  for (const char* want :
+       {"t.yaml:9:13: bad pattern \"*\"", "t.yaml:9:27: bad pattern \"x*.y\"", "t.yaml:3:10: tcp must be",
+        "t.yaml:5:11: duplicate listener name 'a'", "t.yaml:4:13: listener 'a' uses undefined policy 'missing'",
+        "t.yaml:12:3: unknown key 'bogus' in limits", "t.yaml:11:20: idle_timeout_ms must be"})
     CHECK(got.find(want) != std::string::npos);
 }
 
 TEST_CASE("the named waits follow idle_timeout_ms unless set, and are checked like the other limits") {
-  const std::string head = "listeners:\n  - name: a\n    tcp: 127.0.0.1:0\n    policy: p\npolicies:\n  p: {default: deny}\n";
-  ConfigLoad follows = load_config_text(head + "limits:\n  idle_timeout_ms: 1234\n  response_timeout_ms: 99\n", "t.yaml");
+  const std::string head =
+      "listeners:\n  - name: a\n    tcp: 127.0.0.1:0\n    policy: p\npolicies:\n  p: {default: deny}\n";
+  ConfigLoad follows =
+      load_config_text(head + "limits:\n  idle_timeout_ms: 1234\n  response_timeout_ms: 99\n", "t.yaml");
   INFO(all_errors(follows));
   REQUIRE(follows.config);
   const auto& l = follows.config->limits;

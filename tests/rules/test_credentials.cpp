@@ -16,9 +16,9 @@ TEST_CASE("credentials match only when both fields are exactly equal") {
     bool ok;
   };
   const Row rows[] = {
-      {"agent", "s3cret", true},   {"agent", "s3cre", false},  {"agent", "s3cret!", false},
-      {"Agent", "s3cret", false},  {"agent", "S3cret", false}, {"", "", false},
-      {"agent", "", false},        {"", "s3cret", false},      {"agents3", "cret", false},
+      {"agent", "s3cret", true},  {"agent", "s3cre", false},  {"agent", "s3cret!", false},
+      {"Agent", "s3cret", false}, {"agent", "S3cret", false}, {"", "", false},
+      {"agent", "", false},       {"", "s3cret", false},      {"agents3", "cret", false},
   };
   for (const auto& r : rows) {
     CAPTURE(r.user);
@@ -35,9 +35,18 @@ TEST_CASE("base64 decodes strictly and round-trips") {
     const char* out;  // nullptr: refused
   };
   const Row rows[] = {
-      {"", ""},           {"YQ==", "a"},       {"YWI=", "ab"},  {"YWJj", "abc"}, {"YWdlbnQ6czNjcmV0", "agent:s3cret"},
-      {"YQ=", nullptr},   {"YQ", nullptr},     {"Y===", nullptr}, {"YQ==YQ==", nullptr}, {"YW J", nullptr},
-      {"YW*j", nullptr},  {"=YWJ", nullptr},
+      {"", ""},
+      {"YQ==", "a"},
+      {"YWI=", "ab"},
+      {"YWJj", "abc"},
+      {"YWdlbnQ6czNjcmV0", "agent:s3cret"},
+      {"YQ=", nullptr},
+      {"YQ", nullptr},
+      {"Y===", nullptr},
+      {"YQ==YQ==", nullptr},
+      {"YW J", nullptr},
+      {"YW*j", nullptr},
+      {"=YWJ", nullptr},
   };
   for (const auto& r : rows) {
     CAPTURE(r.in);

@@ -46,9 +46,9 @@ TEST_CASE("dns verdict: the lists and the default decide whether a name exists")
       {Action::Deny, "denied.test", false, "denied-by-rule", "denied.test"},
       {Action::Deny, "bad.ok.test", false, "denied-by-rule", "bad.ok.test"},  // deny wins
       {Action::Deny, "other.test", false, "not-in-allowlist", "default"},
-      {Action::Deny, "ok.test", false, "not-in-allowlist", "default"},        // *. is subdomains only
-      {Action::Deny, "deny443.test", false, "not-in-allowlist", "default"},   // a port deny hides nothing...
-      {Action::Allow, "deny443.test", true, "default-allow", "default"},      // ...other ports may be allowed
+      {Action::Deny, "ok.test", false, "not-in-allowlist", "default"},       // *. is subdomains only
+      {Action::Deny, "deny443.test", false, "not-in-allowlist", "default"},  // a port deny hides nothing...
+      {Action::Allow, "deny443.test", true, "default-allow", "default"},     // ...other ports may be allowed
       {Action::Allow, "other.test", true, "default-allow", "default"},
       {Action::Allow, "denied.test", false, "denied-by-rule", "denied.test"},
       {Action::Ask, "other.test", true, "ask-by-default", "default"},
@@ -94,14 +94,12 @@ TEST_CASE("host set: lookups on some port and on every port") {
   const HostSet s = set({"a.test:443", "a.test:80", "*.b.test:22", "*.b.test", "c.test", "10.0.0.0/8:53"});
   struct Row {
     const char* host;
-    const char* some;   // nullptr: no match
+    const char* some;  // nullptr: no match
     const char* every;
   };
   const Row rows[] = {
-      {"a.test", "a.test:443", nullptr},
-      {"x.b.test", "*.b.test:22", "*.b.test"},
-      {"c.test", "c.test", "c.test"},
-      {"10.1.1.1", "10.0.0.0/8:53", nullptr},
+      {"a.test", "a.test:443", nullptr}, {"x.b.test", "*.b.test:22", "*.b.test"},
+      {"c.test", "c.test", "c.test"},    {"10.1.1.1", "10.0.0.0/8:53", nullptr},
       {"d.test", nullptr, nullptr},
   };
   for (const auto& r : rows) {

@@ -53,10 +53,10 @@ TEST_CASE("fake ip: lookup by address, both families, only addresses handed out"
       {"198.18.0.2", "b.test"},
       {"fd73:6c75:6963:6500::1", "a.test"},
       {"fd73:6c75:6963:6500::2", "b.test"},
-      {"198.18.0.0", nullptr},   // the network address is never handed out
-      {"198.18.0.3", nullptr},   // not yet handed out
+      {"198.18.0.0", nullptr},  // the network address is never handed out
+      {"198.18.0.3", nullptr},  // not yet handed out
       {"198.19.255.255", nullptr},
-      {"198.20.0.1", nullptr},   // outside the range
+      {"198.20.0.1", nullptr},  // outside the range
       {"198.17.255.255", nullptr},
       {"10.0.0.1", nullptr},
       {"fd73:6c75:6963:6500::", nullptr},
@@ -115,10 +115,9 @@ TEST_CASE("fake ip: range checks") {
     bool ok;
   };
   const Row rows[] = {
-      {"198.18.0.0/15", true},  {"10.0.0.0/8", true},       {"10.0.0.0/30", true},
-      {"10.0.0.0/31", false},   {"0.0.0.0/7", false},       {"127.0.0.0/8", false},
-      {"127.5.0.0/16", false},  {"fd00::/64", true},        {"fd00::/120", true},
-      {"fd00::/121", false},    {"fd00::/63", false},       {"::/64", false},
+      {"198.18.0.0/15", true}, {"10.0.0.0/8", true},   {"10.0.0.0/30", true},   {"10.0.0.0/31", false},
+      {"0.0.0.0/7", false},    {"127.0.0.0/8", false}, {"127.5.0.0/16", false}, {"fd00::/64", true},
+      {"fd00::/120", true},    {"fd00::/121", false},  {"fd00::/63", false},    {"::/64", false},
   };
   for (const auto& r : rows) {
     CAPTURE(r.cidr);

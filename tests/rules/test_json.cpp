@@ -22,7 +22,7 @@ TEST_CASE("Json::parse: values") {
   CHECK(a->items()[1].as_number() == -2.5);
   CHECK(a->items()[1].as_integer(-10, 10) == std::nullopt);  // not whole
   CHECK(a->items()[2].as_integer(0, 1000) == 300);
-  CHECK(a->items()[2].as_integer(0, 299) == std::nullopt);   // out of range
+  CHECK(a->items()[2].as_integer(0, 299) == std::nullopt);  // out of range
   CHECK(j.find("b")->as_string() == "x\ny\xc3\xa9\xf0\x9f\x98\x80");
   CHECK(j.find("c")->as_bool());
   CHECK(j.find("d")->is_null());
@@ -71,9 +71,9 @@ TEST_CASE("Json::parse: every kind of bad text is an error with its byte offset"
       {"\"\\udc00\"", "surrogate U+DC00..U+DFFF must follow U+D800..U+DBFF"},
       {"\"\\ud800\\u0041\"", "surrogate U+D800..U+DBFF must be followed by U+DC00..U+DFFF"},
       {"\"\xff\"", "ill-formed UTF-8"},
-      {"\"\xc0\xaf\"", "ill-formed UTF-8"},          // overlong
-      {"\"\xed\xa0\x80\"", "ill-formed UTF-8"},      // a surrogate, encoded
-      {"\"\xe2\x82\"", "ill-formed UTF-8"},          // truncated
+      {"\"\xc0\xaf\"", "ill-formed UTF-8"},      // overlong
+      {"\"\xed\xa0\x80\"", "ill-formed UTF-8"},  // a surrogate, encoded
+      {"\"\xe2\x82\"", "ill-formed UTF-8"},      // truncated
       {"[] []", "expected end of input"},
       {"{} x", "invalid literal"},
       {"{\"a\":{\"b\":1,\"b\":2}}", "duplicate key \"b\""},  // in an inner object too

@@ -78,9 +78,11 @@ TEST_CASE("ConnectionJudge::answered: the answer stands for the target; on_reque
   CHECK(edits.size() == 1);
   // ...but on_request still judges each request, and a script asking again has its answer.
   RequestFacts forbidden{"GET", "http://new.test/forbidden", "/forbidden", &headers};
-  CHECK(sluice::rules::to_string(j.judge->judge_request(host("new.test"), 80, forbidden, &edits).reason) == "denied-by-script");
+  CHECK(sluice::rules::to_string(j.judge->judge_request(host("new.test"), 80, forbidden, &edits).reason) ==
+        "denied-by-script");
   RequestFacts again{"GET", "http://new.test/again", "/again", &headers};
-  CHECK(sluice::rules::to_string(j.judge->answered(host("new.test"), 80, human, &again, &edits).reason) == "ask-allowed");
+  CHECK(sluice::rules::to_string(j.judge->answered(host("new.test"), 80, human, &again, &edits).reason) ==
+        "ask-allowed");
   // Another target asks afresh.
   CHECK(j.judge->judge_request(host("other.test"), 80, req, &edits).action == Action::Ask);
 }

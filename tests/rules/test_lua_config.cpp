@@ -108,14 +108,14 @@ TEST_CASE("rule errors are reported with file:line") {
       {"    rules: [syntax.lua]\n", d.path + "/syntax.lua:2: unfinished string near ''allow'"},
       {"    rules: [ok.lua, runtime.lua]\n", d.path + "/runtime.lua:2: attempt to index a nil value (local 'x')"},
       {"    rules: [hook.lua]\n", d.path + "/hook.lua: hook.lua: on_connect must be a function, not a number"},
-      {"    rules: [loop.lua]\n",
-       d.path + "/loop.lua:1: instruction budget of " + std::to_string(LuaLimits{}.instruction_budget) +
-           " instructions exhausted"},
+      {"    rules: [loop.lua]\n", d.path + "/loop.lua:1: instruction budget of " +
+                                      std::to_string(LuaLimits{}.instruction_budget) + " instructions exhausted"},
       {"    rules: [missing.lua]\n",
        d.path + "/c.yaml:4:13: cannot read rules file " + d.path + "/missing.lua: No such file or directory"},
       {"    rules: [ok.lua, ok.lua]\n", d.path + "/c.yaml:4:21: policy 'p' lists rules file 'ok.lua' twice"},
       {"    rules: [/dev/zero]\n", d.path + "/c.yaml:4:13: cannot read rules file /dev/zero: not a regular file"},
-      {"    rules: [big.lua]\n", d.path + "/c.yaml:4:13: cannot read rules file " + d.path + "/big.lua: larger than 1 MiB"},
+      {"    rules: [big.lua]\n",
+       d.path + "/c.yaml:4:13: cannot read rules file " + d.path + "/big.lua: larger than 1 MiB"},
       {"    rules: ok.lua\n", d.path + "/c.yaml:4:12: policy 'p' rules must be a list"},
       {"    on_error: maybe\n", d.path + "/c.yaml:4:15: policy 'p' on_error must be deny or allow, not 'maybe'"},
       {"    mode: loud\n", d.path + "/c.yaml:4:11: policy 'p' mode must be enforce or report, not 'loud'"},
@@ -128,8 +128,8 @@ TEST_CASE("rule errors are reported with file:line") {
     REQUIRE_FALSE(load.errors.empty());
     CHECK(load.errors[0].to_string() == row.error);
   }
-  ConfigLoad small = load_config_text("listeners: [{name: a, tcp: '127.0.0.1:0'}]\nlimits: {lua_memory_kb: 100}\n",
-                                      "s.yaml");
+  ConfigLoad small =
+      load_config_text("listeners: [{name: a, tcp: '127.0.0.1:0'}]\nlimits: {lua_memory_kb: 100}\n", "s.yaml");
   REQUIRE_FALSE(small.errors.empty());
   CHECK(small.errors[0].to_string() == "s.yaml:2:25: lua_memory_kb must be at least 256");
 }

@@ -44,8 +44,10 @@ TEST_CASE("return forms of on_connect") {
     CHECK(v.rule == "t.lua");
     CHECK(v.hook == "on_connect");
     CHECK(v.policy == "p");
-    if (row.message) CHECK(v.message == row.message);
-    else CHECK(v.message == std::string(300, 'x'));
+    if (row.message)
+      CHECK(v.message == row.message);
+    else
+      CHECK(v.message == std::string(300, 'x'));
     CHECK(v.error.empty() == !row.error);
     if (row.error) CHECK(v.error.find("t.lua:1: on_connect returned") == 0);
   }
@@ -94,12 +96,13 @@ TEST_CASE("judgment order: deny entries, then scripts in order, then allow entri
 TEST_CASE("several scripts: the first non-nil verdict wins, later scripts are not called") {
   LuaEnv env;
   env.counters = std::make_shared<CounterStore>(system_clock());
-  auto lua = load_scripts({{"first.lua", "function on_connect(c) sluice.counter('first'):add(1) end"},
-                           {"second.lua",
-                            "function on_connect(c) sluice.counter('second'):add(1)\n"
-                            "  if c.host == 'x.test' then return {verdict = 'deny', reason = 'second says no'} end end"},
-                           {"third.lua", "function on_connect(c) sluice.counter('third'):add(1) return 'allow' end"}},
-                          {}, env);
+  auto lua =
+      load_scripts({{"first.lua", "function on_connect(c) sluice.counter('first'):add(1) end"},
+                    {"second.lua",
+                     "function on_connect(c) sluice.counter('second'):add(1)\n"
+                     "  if c.host == 'x.test' then return {verdict = 'deny', reason = 'second says no'} end end"},
+                    {"third.lua", "function on_connect(c) sluice.counter('third'):add(1) return 'allow' end"}},
+                   {}, env);
   REQUIRE(lua);
   auto pol = policy();
   Verdict v = Judged(pol, lua).connect("x.test");
@@ -116,8 +119,9 @@ TEST_CASE("several scripts: the first non-nil verdict wins, later scripts are no
 
 TEST_CASE("scripts keep their own globals") {
   auto lua = load_scripts({{"a.lua", "x = 'a'\nfunction on_connect(c) c.state.a = x end"},
-                           {"b.lua", "x = 'b'\nfunction on_connect(c) if c.state.a == 'a' and x == 'b' then "
-                                     "return 'allow' end return 'deny' end"}});
+                           {"b.lua",
+                            "x = 'b'\nfunction on_connect(c) if c.state.a == 'a' and x == 'b' then "
+                            "return 'allow' end return 'deny' end"}});
   REQUIRE(lua);
   CHECK(sluice::rules::to_string(Judged(policy(), lua).connect("x.test").reason) == "allowed-by-script");
 }
@@ -191,8 +195,8 @@ TEST_CASE("on_request: method, url, path, headers, and header edits") {
       "end\n");
   auto pol = policy({"x.test"});
   ConnectionJudge j(*pol, lua, facts("http"));
-  HeaderFields headers = {{"X-One", "1"}, {"X-Multi", "a"}, {"x-multi", "b"}, {"Cookie", "c=1"},
-                          {"Authorization", "Basic client"}};
+  HeaderFields headers = {
+      {"X-One", "1"}, {"X-Multi", "a"}, {"x-multi", "b"}, {"Cookie", "c=1"}, {"Authorization", "Basic client"}};
   RequestFacts r{"POST", "http://x.test/a?b=1", "/a?b=1", &headers};
   std::vector<HeaderEdit> edits;
   Verdict v = j.judge_request(host("x.test"), 80, r, &edits);
@@ -370,8 +374,8 @@ TEST_CASE("report mode: every would-deny is allowed and flagged") {
     bool would_deny;
   };
   const Row rows[] = {
-      {"denied.test", "denied-by-rule", true},     {"script.test", "denied-by-script", true},
-      {"ask.test", "ask-by-script", true},          {"unlisted.test", "not-in-allowlist", true},
+      {"denied.test", "denied-by-rule", true},   {"script.test", "denied-by-script", true},
+      {"ask.test", "ask-by-script", true},       {"unlisted.test", "not-in-allowlist", true},
       {"listed.test", "allowed-by-rule", false},
   };
   for (const Row& row : rows) {

@@ -126,8 +126,8 @@ TEST_CASE("sluice.log goes to the sink with the connection and the script") {
   LogSink sink;
   LuaEnv env;
   env.log = sink.sink();
-  auto lua = load_scripts({{"logger.lua", "function on_connect(c) sluice.log('warn', 'going to ' .. c.host) end"}}, {},
-                          env);
+  auto lua =
+      load_scripts({{"logger.lua", "function on_connect(c) sluice.log('warn', 'going to ' .. c.host) end"}}, {}, env);
   REQUIRE(lua);
   Judged(policy(), lua).connect("x.test");
   REQUIRE(sink.records.size() == 1);
@@ -156,16 +156,11 @@ TEST_CASE("sluice.match uses the allow-list matcher") {
     bool match;
   };
   const Row rows[] = {
-      {"github.com", "github.com", 0, true},
-      {"GitHub.COM.", "github.com", 0, true},
-      {"api.github.com", "*.github.com", 0, true},
-      {"github.com", "*.github.com", 0, false},
-      {"github.com", "github.com:443", 443, true},
-      {"github.com", "github.com:443", 22, false},
-      {"github.com", "github.com:443", 0, false},
-      {"10.1.2.3", "10.0.0.0/8", 0, true},
-      {"[::ffff:10.1.2.3]", "10.0.0.0/8", 0, true},
-      {"127.1", "127.0.0.1", 0, true},
+      {"github.com", "github.com", 0, true},        {"GitHub.COM.", "github.com", 0, true},
+      {"api.github.com", "*.github.com", 0, true},  {"github.com", "*.github.com", 0, false},
+      {"github.com", "github.com:443", 443, true},  {"github.com", "github.com:443", 22, false},
+      {"github.com", "github.com:443", 0, false},   {"10.1.2.3", "10.0.0.0/8", 0, true},
+      {"[::ffff:10.1.2.3]", "10.0.0.0/8", 0, true}, {"127.1", "127.0.0.1", 0, true},
       {"not a host", "github.com", 0, false},
   };
   for (const Row& row : rows) {
@@ -189,10 +184,14 @@ TEST_CASE("sluice.in_cidr") {
     bool in;
   };
   const Row rows[] = {
-      {"10.1.2.3", "10.0.0.0/8", true},      {"11.1.2.3", "10.0.0.0/8", false},
-      {"10.1.2.3:443", "10.0.0.0/8", true},   {"2001:db8::5", "2001:db8::/32", true},
-      {"[2001:db8::5]:443", "2001:db8::/32", true}, {"::ffff:10.0.0.1", "10.0.0.0/8", true},
-      {"unix", "10.0.0.0/8", false},          {"10.0.0.1", "2001:db8::/32", false},
+      {"10.1.2.3", "10.0.0.0/8", true},
+      {"11.1.2.3", "10.0.0.0/8", false},
+      {"10.1.2.3:443", "10.0.0.0/8", true},
+      {"2001:db8::5", "2001:db8::/32", true},
+      {"[2001:db8::5]:443", "2001:db8::/32", true},
+      {"::ffff:10.0.0.1", "10.0.0.0/8", true},
+      {"unix", "10.0.0.0/8", false},
+      {"10.0.0.1", "2001:db8::/32", false},
   };
   for (const Row& row : rows) {
     CAPTURE(row.addr);

@@ -92,9 +92,10 @@ TEST_CASE("the instruction budget ends a runaway loop") {
     CHECK(p.error.find("instruction budget") != std::string::npos);
   }
   SUBCASE("the budget is per call: the next call runs again") {
-    auto lua = load_one("n = 0\nfunction on_connect(c)\n n = n + 1\n if n == 1 then while true do end end\n"
-                        " return 'allow'\nend\n",
-                        limits);
+    auto lua = load_one(
+        "n = 0\nfunction on_connect(c)\n n = n + 1\n if n == 1 then while true do end end\n"
+        " return 'allow'\nend\n",
+        limits);
     ConnectionFacts f = facts();
     LuaConnection c;
     c.facts = &f;

@@ -84,8 +84,10 @@ TEST_CASE("parse_pattern: table") {
     }
     CHECK(p->kind == row.kind);
     CHECK(p->source == row.in);
-    if (row.kind == K::Cidr) CHECK(p->cidr.to_string() == row.what);
-    else CHECK(p->name == row.what);
+    if (row.kind == K::Cidr)
+      CHECK(p->cidr.to_string() == row.what);
+    else
+      CHECK(p->name == row.what);
     CHECK(p->port.has_value() == (row.port != 0));
     if (row.port) CHECK(*p->port == row.port);
   }

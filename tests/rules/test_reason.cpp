@@ -73,8 +73,10 @@ TEST_CASE("reason table and docs/decision-log.md list the same reasons") {
     const auto info = reason_info(static_cast<Reason>(i));
     const std::string text(info.text);
     CAPTURE(text);
-    if (info.verdict) CHECK(documented_verdicts.count(text) == 1);
-    else CHECK(documented_errors.count(text) == 1);
+    if (info.verdict)
+      CHECK(documented_verdicts.count(text) == 1);
+    else
+      CHECK(documented_errors.count(text) == 1);
   }
   for (const auto& text : documented_verdicts) {
     CAPTURE(text);

@@ -129,7 +129,8 @@ TEST_CASE("Remembered::parse_state: malformed files are refused with a reason") 
        ".port must be"},
       {"{\"version\":1,\"remembered\":[{\"policy\":\"p\",\"host\":\"a.test\",\"port\":1,\"verdict\":\"ask\"}]}",
        ".verdict must be"},
-      {"{\"version\":1,\"remembered\":[{\"policy\":\"p\",\"host\":\"a.test\",\"port\":1,\"verdict\":\"allow\",\"y\":1}]}",
+      {"{\"version\":1,\"remembered\":[{\"policy\":\"p\",\"host\":\"a.test\",\"port\":1,\"verdict\":\"allow\",\"y\":1}]"
+       "}",
        "unknown key \"y\""},
   };
   for (const auto& row : rows) {
@@ -155,7 +156,8 @@ TEST_CASE("with_list: one list replaced, everything else kept") {
   CHECK(sluice::rules::to_string(q->judge(host("new.test"), 443).reason) == "allowed-by-rule");
   CHECK(sluice::rules::to_string(q->judge(host("a.test"), 443).reason) == "ask-by-default");
   CHECK(sluice::rules::to_string(q->judge(host("c.test"), 443).reason) == "denied-by-rule");
-  CHECK(sluice::rules::to_string(p->judge(host("a.test"), 443).reason) == "allowed-by-rule");  // the original is untouched
+  CHECK(sluice::rules::to_string(p->judge(host("a.test"), 443).reason) ==
+        "allowed-by-rule");  // the original is untouched
   auto r = with_list(*p, PolicyList::Deny, HostSet());
   CHECK(r->deny.empty());
   CHECK(r->allow.size() == 2);

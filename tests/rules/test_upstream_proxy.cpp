@@ -93,8 +93,13 @@ TEST_CASE("HTTP parent bytes: CONNECT, status line, absolute-form") {
 TEST_CASE("SOCKS5 parent bytes") {
   CHECK(socks5_greeting(false) == std::string("\x05\x01\x00", 3));
   CHECK(socks5_greeting(true) == std::string("\x05\x02\x00\x02", 4));
-  CHECK(socks5_auth_request({"ab", "xyz"}) == std::string("\x01\x02" "ab\x03" "xyz", 8));
-  CHECK(socks5_connect_request("a.io", std::nullopt, 443) == std::string("\x05\x01\x00\x03\x04" "a.io\x01\xbb", 11));
+  CHECK(socks5_auth_request({"ab", "xyz"}) == std::string("\x01\x02"
+                                                          "ab\x03"
+                                                          "xyz",
+                                                          8));
+  CHECK(socks5_connect_request("a.io", std::nullopt, 443) == std::string("\x05\x01\x00\x03\x04"
+                                                                         "a.io\x01\xbb",
+                                                                         11));
   CHECK(socks5_connect_request("", IpAddr::parse("10.1.2.3"), 80) ==
         std::string("\x05\x01\x00\x01\x0a\x01\x02\x03\x00\x50", 10));
   CHECK(socks5_connect_request("", IpAddr::parse("::1"), 80).size() == 4 + 16 + 2);
@@ -133,9 +138,10 @@ TEST_CASE("config: a global parent, a policy's own, and direct") {
 
 TEST_CASE("config: parent credentials from the URL, env and a file, never in errors") {
   ::setenv("SLUICE_TEST_PARENT_PW", "from-env-pw", 1);
-  ConfigLoad env = load_config_text(std::string(kListener) +
-                                        "upstream_proxy: {url: \"http://p:1\", username: bob, password: {env: SLUICE_TEST_PARENT_PW}}\n",
-                                    "t.yaml");
+  ConfigLoad env = load_config_text(
+      std::string(kListener) +
+          "upstream_proxy: {url: \"http://p:1\", username: bob, password: {env: SLUICE_TEST_PARENT_PW}}\n",
+      "t.yaml");
   INFO(all_errors(env));
   REQUIRE(env.config);
   REQUIRE(env.config->upstream_proxy->auth);
@@ -143,9 +149,10 @@ TEST_CASE("config: parent credentials from the URL, env and a file, never in err
 
   const std::string path = "/tmp/sluice-test-parent-pw-" + std::to_string(::getpid());
   { std::ofstream(path) << "from-file-pw\n"; }
-  ConfigLoad file = load_config_text(std::string(kListener) + "upstream_proxy: {url: \"socks5://p:1\", username: bob, password: {file: " +
-                                         path + "}}\n",
-                                     "t.yaml");
+  ConfigLoad file =
+      load_config_text(std::string(kListener) +
+                           "upstream_proxy: {url: \"socks5://p:1\", username: bob, password: {file: " + path + "}}\n",
+                       "t.yaml");
   std::remove(path.c_str());
   INFO(all_errors(file));
   REQUIRE(file.config);
@@ -158,14 +165,17 @@ TEST_CASE("config: upstream_proxy errors carry file:line:column") {
     std::string error;
   };
   const Row rows[] = {
-      {"upstream_proxy: ftp://p:1\n", "t.yaml:2:17: upstream_proxy: upstream proxy scheme must be http, socks5 or socks5h, not 'ftp'"},
+      {"upstream_proxy: ftp://p:1\n",
+       "t.yaml:2:17: upstream_proxy: upstream proxy scheme must be http, socks5 or socks5h, not 'ftp'"},
       {"upstream_proxy: {url: \"http://p:1\", bypass: [\"*\"]}\n", "t.yaml:2:46: upstream_proxy bypass: "},
       {"upstream_proxy: {bypass: []}\n", "t.yaml:2:17: upstream_proxy needs a url"},
       {"upstream_proxy: {url: \"http://p:1\", user: x}\n", "t.yaml:2:37: unknown key 'user' in upstream_proxy"},
       {"upstream_proxy: {url: \"http://p:1\", username: x, password: {env: SLUICE_TEST_UNSET_VAR}}\n",
        "t.yaml:2:66: upstream_proxy password: environment variable SLUICE_TEST_UNSET_VAR is not set"},
-      {"upstream_proxy: {url: \"http://p:1\", username: x}\n", "t.yaml:2:17: upstream_proxy needs both username and password"},
-      {"policies:\n  default: {upstream_proxy: \"socks4://p:1\"}\n", "t.yaml:3:29: policy 'default' upstream_proxy: upstream proxy scheme"},
+      {"upstream_proxy: {url: \"http://p:1\", username: x}\n",
+       "t.yaml:2:17: upstream_proxy needs both username and password"},
+      {"policies:\n  default: {upstream_proxy: \"socks4://p:1\"}\n",
+       "t.yaml:3:29: policy 'default' upstream_proxy: upstream proxy scheme"},
   };
   ::unsetenv("SLUICE_TEST_UNSET_VAR");
   for (const auto& row : rows) {
@@ -206,7 +216,9 @@ const char* fake_env_https(const char* n) {
   if (k == "HTTP_PROXY") return "http://other:1";
   return nullptr;
 }
-const char* fake_env_http_lower(const char* n) { return std::string(n) == "http_proxy" ? "socks5h://u:p@s:1080" : nullptr; }
+const char* fake_env_http_lower(const char* n) {
+  return std::string(n) == "http_proxy" ? "socks5h://u:p@s:1080" : nullptr;
+}
 const char* fake_env_none(const char*) { return nullptr; }
 const char* fake_env_bad(const char* n) { return std::string(n) == "HTTPS_PROXY" ? "http://u:topsecret@h" : nullptr; }
 }  // namespace
