@@ -6,7 +6,7 @@ int main(int argc, char** argv) {
   using namespace sluice::cli;
   CLI::App root{"", "sluice"};
   root.description("sluice — an egress proxy for sandboxed processes");
-  root.set_version_flag("-V,--version", "sluice " SLUICE_VERSION, "print the version");
+  root.set_version_flag("-V,--version", "sluice " SLUICE_VERSION " (commit " SLUICE_GIT_COMMIT ")", "print the version and the commit it was built from");
   root.set_help_flag("-h,--help", "show this help (sluice COMMAND --help: that command's)");
   std::vector<Subcommand> commands = {run_command(root),  serve_command(root),   check_command(root),
                                       ctl_command(root),  connect_command(root), bench_command(root),

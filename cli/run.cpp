@@ -97,7 +97,7 @@ int run_main(const Args& a) {
   const bool daemon = a.has("--daemon");
   if (daemon) {
     for (const char* f : {"--allow", "--deny", "--policy", "--dns-server", "--log", "--workers", "--bridge", "--ask",
-                          "--state"})
+                          "--state", "--upstream-proxy-from-env"})
       if (a.has(f))
         return fail(std::string(f) + " cannot be combined with --daemon: the daemon's policy, resolver and log apply "
                     "(answer its asks with sluice ctl)", 2);
@@ -137,6 +137,12 @@ int run_main(const Args& a) {
   // --ask: what the policy would deny by default is asked about instead.
   if (a.has("--ask") && policy->default_action == rules::Action::Deny) policy->default_action = rules::Action::Ask;
   for (const auto& s : a.all("--dns-server")) cfg->resolver.servers.push_back(s);
+  // Only when asked: the jail's way out must not change with the caller's environment.
+  if (a.has("--upstream-proxy-from-env")) {
+    auto parent = rules::upstream_proxy_from_env([](const char* n) -> const char* { return std::getenv(n); });
+    if (!parent) return fail("--upstream-proxy-from-env: " + parent.error(), 2);
+    cfg->upstream_proxy = std::make_shared<rules::UpstreamProxy>(std::move(parent.value()));
+  }
   cfg->log.path = a.one("--log", "");
   cfg->limits.drain_timeout_ms = 200;  // the jail is gone when we stop; nothing to wait for
 
@@ -408,6 +414,10 @@ Subcommand run_command(CLI::App& root) {
       .value("--deny-read", "PATH", "hide PATH from the jail (besides ~/.ssh, ~/.aws, ...; repeatable)", true)
       .value("--dns-server", "IP:PORT", "DNS server for the proxy (default: /etc/resolv.conf; repeatable)", true)
       .value("--log", "FILE", "write the full JSON decision log to FILE")
+      .flag("--upstream-proxy-from-env",
+            "send what the policy allows through the parent proxy named\n"
+            "by HTTPS_PROXY (else HTTP_PROXY) of this environment;\n"
+            "a parent in the --policy file's policy wins")
       .flag("--quiet", "do not print denials on stderr")
       .value("--bridge", "MODE",
              "handover (default): the in-jail bridge passes each\n"

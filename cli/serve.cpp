@@ -11,6 +11,7 @@
 #include "cli/command_line.hpp"
 #include "cli/commands.hpp"
 #include "cli/flag_config.hpp"
+#include "cli/service_notify.hpp"
 #include "control/control_plane.hpp"
 #include "control/control_server.hpp"
 #include "proxy/decision_log.hpp"
@@ -31,6 +32,7 @@ struct Daemon {
   uv_signal_t hup{}, term{}, intr{};
   std::unique_ptr<proxy::FileWatch> rule_watch;  // the rule scripts of the config in force
   bool stopping = false;
+  ServiceNotifier notify;  // systemd Type=notify (packaging/sluice.service)
 };
 
 void watch_rules(Daemon* d) {
@@ -45,8 +47,10 @@ void reload(Daemon* d, const char* trigger) {
   auto result = std::make_shared<proxy::ApiResult>();
   proxy::ControlPlane* plane = d->plane.get();
   std::string why = trigger;
+  d->notify.reloading();
   d->control->off_loop([plane, result, why] { *result = plane->reload(why); },
                        [d, plane, result, why] {
+                         d->notify.ready();  // a failed reload leaves the old config serving
                          if (result->status == 200) {
                            std::fprintf(stderr, "sluice: reloaded %s (%s)\n", plane->options().config_path.c_str(),
                                         why == "signal" ? "SIGHUP" : "a rule file changed");
@@ -69,6 +73,7 @@ void on_stop(uv_signal_t* h, int signum) {
   auto* d = static_cast<Daemon*>(h->data);
   if (d->stopping) return;
   d->stopping = true;
+  d->notify.stopping();
   std::fprintf(stderr, "sluice: %s received, draining connections (up to %d ms)\n",
                signum == SIGINT ? "SIGINT" : "SIGTERM", d->server.config()->limits.drain_timeout_ms);
   uv_close(reinterpret_cast<uv_handle_t*>(&d->hup), nullptr);
@@ -176,6 +181,7 @@ int serve_main(const Args& a) {
   if (ctl.enabled()) std::fprintf(stderr, "sluice: control socket on unix:%s\n", ctl.unix_path.c_str());
   std::fprintf(stderr, "sluice: ready\n");
   std::fflush(stderr);
+  d->notify.ready();
   uv_run(&loop, UV_RUN_DEFAULT);
   d->rule_watch.reset();
   uv_loop_close(&loop);

@@ -66,24 +66,7 @@ ControlServer::ControlServer(uv_loop_t* loop, ControlPlane& plane) : loop_(loop)
     return uv_async_init(loop_, a, [](uv_async_t* h) { static_cast<ControlServer*>(h->data)->fan_out(); });
   });
   events_wake_.get()->data = this;
-  inbox_wake_.init([&](uv_async_t* a) {
-    return uv_async_init(loop_, a, [](uv_async_t* h) {
-      auto* s = static_cast<ControlServer*>(h->data);
-      std::vector<std::function<void()>> todo;
-      {
-        std::lock_guard lock(s->inbox_mu_);
-        todo.swap(s->inbox_);
-      }
-      for (auto& fn : todo) {
-        try {
-          fn();
-        } catch (...) {
-          // a failed completion is the task's own error to report; the loop goes on
-        }
-      }
-    });
-  });
-  inbox_wake_.get()->data = this;
+  inbox_.open(loop_);
   sweep_timer_.init([&](uv_timer_t* t) { return uv_timer_init(loop_, t); });
   sweep_timer_.get()->data = this;
   uv_timer_start(sweep_timer_.get(), [](uv_timer_t* t) { static_cast<ControlServer*>(t->data)->sweep(); }, kSweepMs,
@@ -164,19 +147,10 @@ void ControlServer::close() {
   for (auto& c : all) close_conn(c);
   events_wake_.close();
   sweep_timer_.close();
-  {
-    std::lock_guard lock(inbox_mu_);
-    inbox_closed_ = true;
-  }
-  inbox_wake_.close();
+  inbox_.close();
 }
 
-void ControlServer::post(std::function<void()> fn) {
-  std::lock_guard lock(inbox_mu_);
-  if (inbox_closed_) return;
-  inbox_.push_back(std::move(fn));
-  uv_async_send(inbox_wake_.get());
-}
+void ControlServer::post(std::function<void()> fn) { inbox_.post(std::move(fn)); }
 
 void ControlServer::off_loop(std::function<void()> work, std::function<void()> done) {
   std::lock_guard lock(jobs_mu_);

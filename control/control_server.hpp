@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "proxy/connection.hpp"
+#include "base/inbox.hpp"
 #include "proxy/base_aliases.hpp"
 
 namespace sluice::proxy {
@@ -105,15 +106,12 @@ class ControlServer {
   std::string path_;
   UvHandle<uv_pipe_t> listener_{UvHandle<uv_pipe_t>::Empty{}};
   UvHandle<uv_async_t> events_wake_{UvHandle<uv_async_t>::Empty{}};
-  UvHandle<uv_async_t> inbox_wake_{UvHandle<uv_async_t>::Empty{}};
   UvHandle<uv_timer_t> sweep_timer_{UvHandle<uv_timer_t>::Empty{}};
   std::unordered_map<uint64_t, std::shared_ptr<Conn>> conns_;
   std::vector<std::weak_ptr<Conn>> readers_;
   uint64_t next_conn_ = 1;
   uint64_t readers_dropped_ = 0;
-  std::mutex inbox_mu_;
-  std::vector<std::function<void()>> inbox_;
-  bool inbox_closed_ = false;
+  base::Inbox inbox_;  // what the job thread hands back to the control loop
   bool closed_ = false;
   struct Job {
     std::function<void()> work, done;

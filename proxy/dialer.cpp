@@ -24,18 +24,27 @@ void Dialer::cancel() {
   }
   done_ = nullptr;
   gate_ = nullptr;
+  handshake_.stop();
   ++attempt_;  // a connect callback still in flight is stale
   trying_.close();
   timer_.close();
 }
 
-void Dialer::dial(const rules::CanonicalHost& host, uint16_t port, Callback done, ResolvedGate gate) {
+void Dialer::dial(const rules::CanonicalHost& host, uint16_t port, Callback done, ResolvedGate gate, Use use) {
   cancel();
   host_ = host;
   port_ = port;
+  use_ = use;
   done_ = std::move(done);
   gate_ = std::move(gate);
   outcome_ = Outcome{};
+  forward_via_ = nullptr;
+  target_addr_.reset();
+  parent_ = config_.upstream_for(policy_);
+  if (parent_ && parent_->bypassed(host_, port_)) parent_ = nullptr;
+  if (parent_) outcome_.parent = parent_->display();
+  // The parent resolves a name itself: nothing for sluice to resolve or check.
+  if (parent_ && parent_->parent_resolves() && host_.kind != rules::HostKind::Ip) return connect_parent();
   if (host_.kind == rules::HostKind::Ip) {
     ResolveResult r;
     r.ok = true;
@@ -70,21 +79,61 @@ void Dialer::on_resolved(ResolveResult r) {
     outcome_.verdict = gate_(candidates_);
     if (outcome_.verdict && !outcome_.verdict->allowed()) return finish(Failure::RefusedByRules, "");
   }
+  if (parent_) {
+    target_addr_ = candidates_.front();
+    return connect_parent();
+  }
+  start_connect(port_);
+}
+
+// One connect_timeout covers everything after the target is settled: the parent's name,
+// its TCP connect and its handshake.
+void Dialer::start_connect(uint16_t port) {
+  dial_port_ = port;
   next_ = 0;
   connect_started_ns_ = uv_hrtime();
-  timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });
-  timer_.get()->data = this;
-  uv_timer_start(timer_.get(), on_timeout, static_cast<uint64_t>(config_.limits.connect_timeout_ms), 0);
+  if (!timer_.live()) {
+    timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });
+    timer_.get()->data = this;
+    uv_timer_start(timer_.get(), on_timeout, static_cast<uint64_t>(config_.limits.connect_timeout_ms), 0);
+  }
   connect_next();
 }
 
+void Dialer::connect_parent() {
+  if (auto ip = rules::IpAddr::parse(parent_->host)) {
+    candidates_ = {*ip};
+    return start_connect(parent_->port);
+  }
+  // The parent's own name is resolved like any other, but not checked: a corporate proxy
+  // normally sits on a private network, and the operator named it.
+  std::weak_ptr<bool> alive = alive_;
+  resolving_ = true;
+  worker_.resolver().resolve(parent_->host, [this, alive](ResolveResult r) {
+    auto a = alive.lock();
+    if (!a || !*a) return;
+    resolving_ = false;
+    try {
+      if (!r.ok) return finish(Failure::ParentFailed, "cannot resolve the upstream proxy " + parent_->display() + ": " + r.error);
+      candidates_ = std::move(r.addrs);
+      start_connect(parent_->port);
+    } catch (...) {
+      fail_safely();
+    }
+  });
+}
+
 void Dialer::connect_next() {
-  if (next_ >= candidates_.size()) return finish(Failure::ConnectFailed, outcome_.error);
+  if (next_ >= candidates_.size()) {
+    if (parent_)
+      return finish(Failure::ParentFailed, "cannot connect to the upstream proxy " + parent_->display() + ": " + outcome_.error);
+    return finish(Failure::ConnectFailed, outcome_.error);
+  }
   const rules::IpAddr addr = candidates_[next_++];
   trying_.close();
   trying_.init([&](uv_tcp_t* t) { return uv_tcp_init(worker_.loop(), t); });
   trying_.get()->data = this;
-  sockaddr_storage ss = to_sockaddr(addr, port_);
+  sockaddr_storage ss = to_sockaddr(addr, dial_port_);
   outcome_.addr = format_sockaddr(ss);
   auto* req = new ConnectReq{{}, this, ++attempt_};
   int r = uv_tcp_connect(&req->req, trying_.get(), reinterpret_cast<sockaddr*>(&ss), on_connect);
@@ -109,18 +158,45 @@ void Dialer::on_connect(uv_connect_t* raw, int status) {
       d->outcome_.uv_error = status;
       return d->connect_next();
     }
-    d->outcome_.connect_ms = static_cast<double>(uv_hrtime() - d->connect_started_ns_) / 1e6;
-    d->outcome_.stream = std::move(d->trying_);
-    d->finish(Failure::None, "");
+    d->on_connected();
   } catch (...) {
     d->fail_safely();
+  }
+}
+
+void Dialer::on_connected() {
+  outcome_.connect_ms = static_cast<double>(uv_hrtime() - connect_started_ns_) / 1e6;
+  if (parent_ && use_ == Use::Forward && parent_->scheme == rules::UpstreamProxy::Scheme::Http) {
+    forward_via_ = parent_;
+  } else if (parent_) {
+    std::string name = host_.text;
+    bool v6 = host_.kind == rules::HostKind::Ip && host_.addr.v6;
+    std::string authority = (v6 ? "[" + name + "]" : name) + ":" + std::to_string(port_);
+    std::optional<rules::IpAddr> addr = target_addr_;
+    if (parent_->scheme == rules::UpstreamProxy::Scheme::Socks5h && host_.kind != rules::HostKind::Ip) addr.reset();
+    return handshake_.start(trying_.stream(), *parent_, std::move(authority), std::move(name), addr, port_,
+                            [this](ParentHandshake::Outcome h) { on_handshake(std::move(h)); });
+  }
+  outcome_.stream = std::move(trying_);
+  finish(Failure::None, "");
+}
+
+void Dialer::on_handshake(ParentHandshake::Outcome h) {
+  outcome_.parent_status = h.status;
+  switch (h.result) {
+    case ParentHandshake::Result::Ok:
+      outcome_.connect_ms = static_cast<double>(uv_hrtime() - connect_started_ns_) / 1e6;
+      outcome_.stream = std::move(trying_);
+      return finish(Failure::None, "");
+    case ParentHandshake::Result::AuthFailed: return finish(Failure::ParentAuth, h.error);
+    case ParentHandshake::Result::Failed: return finish(Failure::ParentFailed, h.error);
   }
 }
 
 void Dialer::on_timeout(uv_timer_t* t) {
   auto* d = static_cast<Dialer*>(t->data);
   try {
-    d->finish(Failure::ConnectTimeout, "");
+    d->finish(d->parent_ ? Failure::ParentTimeout : Failure::ConnectTimeout, "");
   } catch (...) {
     d->fail_safely();
   }

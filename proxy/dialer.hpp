@@ -4,6 +4,13 @@
 // connected TCP handle, or one failure with its cause. Shared by every session kind.
 // Between the check and the first connect, an optional gate (the rules' on_resolved)
 // sees the addresses that passed and may refuse them.
+//
+// With a parent proxy (rules::Config::upstream_for, not bypassed) the judged target is
+// reached through the parent: a socks5 parent gets the address sluice resolved and
+// checked; http and socks5h parents get the name (sluice cannot check what it never
+// resolves; IP literals are still checked). The caller still gets one connected stream,
+// already tunnelled, or one failure; a plain-HTTP forward through an http parent gets a
+// plain connection to the parent and `forward_via()` tells it to speak absolute-form.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -14,6 +21,7 @@
 
 #include <uv.h>
 
+#include "proxy/parent_proxy.hpp"
 #include "proxy/resolver.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/worker_context.hpp"
@@ -25,14 +33,24 @@ namespace sluice::proxy {
 
 class Dialer {
  public:
-  enum class Failure { None, DnsFailed, AddressDenied, RefusedByRules, ConnectFailed, ConnectTimeout };
+  enum class Failure {
+    None, DnsFailed, AddressDenied, RefusedByRules, ConnectFailed, ConnectTimeout,
+    ParentFailed,   // the parent proxy cannot be reached or refused the target (502 upstream-proxy-failed)
+    ParentAuth,     // the parent refused sluice's credentials, e.g. 407 (502 upstream-proxy-auth)
+    ParentTimeout,  // the parent did not finish within connect_timeout (504 upstream-proxy-timeout)
+  };
+  // Tunnel: the caller wants a byte stream to the target. Forward: plain HTTP requests
+  // follow (an http parent then takes them in absolute-form, without CONNECT).
+  enum class Use { Tunnel, Forward };
 
   struct Outcome {
     Failure failure = Failure::None;
     std::string error;          // one line: the resolver's error, or the last connect error
     int uv_error = 0;           // ConnectFailed: the last attempt's libuv error (UV_ECONNREFUSED, ...)
     std::string address_class;  // the class of the first resolved address dropped, if any
-    std::string addr;           // the address dialed last, "ip:port"
+    std::string addr;           // the address dialed last, "ip:port" (the parent's, through one)
+    std::string parent;         // the parent proxy used, "scheme://host:port" (never credentials)
+    int parent_status = 0;      // an HTTP parent's status code for CONNECT
     double dns_ms = -1;         // -1: not resolved (an IP literal)
     double connect_ms = -1;
     // What the gate answered, when it answered: the refusal (RefusedByRules), or an
@@ -50,7 +68,11 @@ class Dialer {
   Dialer(const Dialer&) = delete;
   Dialer& operator=(const Dialer&) = delete;
 
-  void dial(const rules::CanonicalHost& host, uint16_t port, Callback done, ResolvedGate gate = {});
+  void dial(const rules::CanonicalHost& host, uint16_t port, Callback done, ResolvedGate gate = {},
+            Use use = Use::Tunnel);
+  // After a successful Forward dial through an http parent: that parent (requests go to it
+  // in absolute-form, with its Proxy-Authorization). Null otherwise.
+  const rules::UpstreamProxy* forward_via() const { return forward_via_; }
   // Abandons a dial in progress: no callback will run.
   void cancel();
 
@@ -58,6 +80,10 @@ class Dialer {
   struct ConnectReq;
   void on_resolved(ResolveResult r);
   void connect_next();
+  void start_connect(uint16_t port);
+  void connect_parent();
+  void on_connected();
+  void on_handshake(ParentHandshake::Outcome h);
   static void on_connect(uv_connect_t* req, int status);
   static void on_timeout(uv_timer_t* t);
   void finish(Failure f, std::string error);
@@ -68,6 +94,12 @@ class Dialer {
   const rules::Policy* policy_;
   rules::CanonicalHost host_;
   uint16_t port_ = 0;
+  uint16_t dial_port_ = 0;  // port_, or the parent's
+  Use use_ = Use::Tunnel;
+  const rules::UpstreamProxy* parent_ = nullptr;
+  const rules::UpstreamProxy* forward_via_ = nullptr;
+  std::optional<rules::IpAddr> target_addr_;  // what a parent is asked for, when sluice resolved it
+  ParentHandshake handshake_;
   Callback done_;
   ResolvedGate gate_;
   Outcome outcome_;

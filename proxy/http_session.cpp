@@ -225,7 +225,8 @@ void HttpSession::act_on_verdict() {
           close_now(Termination::ProxyError);
         }
       },
-      [this](const std::vector<rules::IpAddr>& addrs) { return judge_.resolved(addrs); });
+      [this](const std::vector<rules::IpAddr>& addrs) { return judge_.resolved(addrs); },
+      is_connect_ ? Dialer::Use::Tunnel : Dialer::Use::Forward);
 }
 
 // ---- dialing -----------------------------------------------------------------
@@ -253,6 +254,15 @@ void HttpSession::on_dialed(Dialer::Outcome& o) {
     case Dialer::Failure::ConnectTimeout:
       return reply_and_close(rules::Reason::ConnectTimeout,
                              "sluice: connecting to " + target + " timed out after " +
+                                 std::to_string(config_->limits.connect_timeout_ms) + " ms");
+    case Dialer::Failure::ParentFailed:
+      return reply_and_close(rules::Reason::UpstreamProxyFailed, "sluice: upstream proxy failed for " + target + ": " + o.error);
+    case Dialer::Failure::ParentAuth:
+      return reply_and_close(rules::Reason::UpstreamProxyAuth,
+                             "sluice: the upstream proxy refused sluice's credentials for " + target + ": " + o.error);
+    case Dialer::Failure::ParentTimeout:
+      return reply_and_close(rules::Reason::UpstreamProxyTimeout,
+                             "sluice: the upstream proxy " + o.parent + " did not connect " + target + " within " +
                                  std::to_string(config_->limits.connect_timeout_ms) + " ms");
     case Dialer::Failure::None:
       break;

@@ -217,7 +217,11 @@ void HttpSession::send_request_upstream() {
     if (lowered != host_header) decision_->host_replaced = *client_host;
   }
   const std::string* upgrade = exchange_.upgrade_requested ? req.header("upgrade") : nullptr;
-  write(Side::Upstream, build_upstream_request(req, url_, host_header, upgrade ? *upgrade : std::string_view{}));
+  std::string head = build_upstream_request(req, url_, host_header, upgrade ? *upgrade : std::string_view{});
+  // Through an http parent: absolute-form and the parent's credentials (proxy/dialer.hpp).
+  if (const auto* parent = dialer_.forward_via())
+    head = rules::to_parent_form(head, host_header, parent->auth);
+  write(Side::Upstream, head);
   request_parser_.resume();
   parse_client(true);
 }
@@ -252,6 +256,9 @@ void HttpSession::response_head() {
   }
   exchange_.informational = h.status >= 100 && h.status < 200;
   if (exchange_.informational) return write(Side::Client, build_client_response(h, false, false));
+  // An http parent refusing sluice's credentials is sluice's failure, not the origin's answer.
+  if (h.status == 407 && dialer_.forward_via())
+    return reply_and_close(rules::Reason::UpstreamProxyAuth, "sluice: the upstream proxy refused sluice's credentials (407)");
   const HttpHead& req = request_parser_.head();
   exchange_.response_started = true;
   bool no_body = req.method == "HEAD" || h.status == 204 || h.status == 304;

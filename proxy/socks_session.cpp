@@ -319,6 +319,10 @@ void SocksSession::on_dialed(Dialer::Outcome& o) {
       return refuse_request(socks5::Reply::NotAllowed, decision_.verdict.reason);
     case Dialer::Failure::ConnectFailed: return refuse_request(connect_failure_reply(o.uv_error), rules::Reason::ConnectFailed);
     case Dialer::Failure::ConnectTimeout: return refuse_request(socks5::Reply::TtlExpired, rules::Reason::ConnectTimeout);
+    case Dialer::Failure::ParentFailed:
+      return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::UpstreamProxyFailed);
+    case Dialer::Failure::ParentAuth: return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::UpstreamProxyAuth);
+    case Dialer::Failure::ParentTimeout: return refuse_request(socks5::Reply::TtlExpired, rules::Reason::UpstreamProxyTimeout);
     case Dialer::Failure::None: break;
   }
   upstream_ = std::move(o.stream);

@@ -19,7 +19,7 @@ Worker::~Worker() {
   if (loop_ready_) {
     accepts_.clear();
     channels_.clear();
-    wake_.close();
+    inbox_.close();
     drain_timer_.close();
     probe_.close();
     turn_probe_.close();
@@ -35,8 +35,7 @@ std::string Worker::prepare(const std::vector<BoundListener>& listeners) {
   std::string error;
   resolver_ = make_ares_resolver(&loop_, config_->resolver, &error);
   if (!resolver_) return "resolver: " + error;
-  wake_.init([&](uv_async_t* a) { return uv_async_init(&loop_, a, on_wake); });
-  wake_.get()->data = this;
+  if (inbox_.open(&loop_) != 0) return "worker: cannot create its inbox";
   drain_timer_.init([&](uv_timer_t* t) { return uv_timer_init(&loop_, t); });
   drain_timer_.get()->data = this;
   for (const auto& l : listeners) {
@@ -120,13 +119,8 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool Worker::post(std::function<void()> fn) {
-  std::lock_guard lock(inbox_mu_);
-  if (inbox_closed_) return false;  // the worker has finished; nothing is left to act on
-  inbox_.push_back(std::move(fn));
-  uv_async_send(wake_.get());
-  return true;
-}
+// False once the worker has finished: nothing is left to act on.
+bool Worker::post(std::function<void()> fn) { return inbox_.post(std::move(fn)); }
 
 void Worker::add_listener(const BoundListener& l) {
   int fd = ::fcntl(l.fd_for(static_cast<size_t>(index_)), F_DUPFD_CLOEXEC, 0);
@@ -195,22 +189,6 @@ void Worker::set_config(std::shared_ptr<const rules::Config> config, std::shared
 
 void Worker::stop(int drain_ms) {
   post([this, drain_ms] { begin_stop(drain_ms); });
-}
-
-void Worker::on_wake(uv_async_t* a) {
-  auto* w = static_cast<Worker*>(a->data);
-  std::vector<std::function<void()>> todo;
-  {
-    std::lock_guard lock(w->inbox_mu_);
-    todo.swap(w->inbox_);
-  }
-  for (auto& fn : todo) {
-    try {
-      fn();
-    } catch (...) {
-      // A failed task must not take the loop down; the task owner reports its own errors.
-    }
-  }
 }
 
 void Worker::on_connection(uv_stream_t* server, int status) {
@@ -344,11 +322,7 @@ void Worker::begin_stop(int drain_ms) {
 void Worker::maybe_finish() {
   if (!connections_.empty()) return;
   // Nothing left to serve: close our own handles so uv_run returns.
-  {
-    std::lock_guard lock(inbox_mu_);
-    inbox_closed_ = true;
-    wake_.close();
-  }
+  inbox_.close();
   drain_timer_.close();
   probe_.close();
   turn_probe_.close();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proxy/ask.hpp"
+#include "base/inbox.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/metrics.hpp"
@@ -103,7 +104,6 @@ class Worker final : public WorkerContext {
   void deliver_answer(uint64_t local, const AskAnswer& a);
   static void on_probe(uv_timer_t* t);
   static void on_loop_turn(uv_prepare_t* p);
-  static void on_wake(uv_async_t*);
   void begin_stop(int drain_ms);
   void maybe_finish();
 
@@ -134,11 +134,8 @@ class Worker final : public WorkerContext {
     std::shared_ptr<const ListenerInfo> listener;  // whose `active` count it holds
   };
   std::unordered_map<void*, Entry> connections_;
-  UvHandle<uv_async_t> wake_;
+  base::Inbox inbox_;  // post(): the only way other threads reach this worker
   UvHandle<uv_timer_t> drain_timer_;
-  std::mutex inbox_mu_;
-  std::vector<std::function<void()>> inbox_;
-  bool inbox_closed_ = false;
   bool stopping_ = false;
   std::thread thread_;
 };

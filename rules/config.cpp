@@ -8,6 +8,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -23,6 +24,12 @@ namespace sluice::rules {
 const Policy* Config::policy(const std::string& name) const {
   auto it = policies.find(name);
   return it == policies.end() ? nullptr : it->second.get();
+}
+
+const UpstreamProxy* Config::upstream_for(const Policy* p) const {
+  if (p && p->direct_upstream) return nullptr;
+  if (p && p->upstream_proxy) return p->upstream_proxy.get();
+  return upstream_proxy.get();
 }
 
 std::string ConfigError::to_string() const {
@@ -175,7 +182,13 @@ class Loader {
     auto p = std::make_shared<Policy>();
     p->name = name;
     std::string what = "policy '" + name + "'";
-    if (!check_map(n, what, {"default", "allow", "deny", "rules", "on_error", "mode", "ssh_in_band_reason"})) return p;
+    if (!check_map(n, what, {"default", "allow", "deny", "rules", "on_error", "mode", "ssh_in_band_reason",
+                               "upstream_proxy"}))
+      return p;
+    if (const auto& up = n["upstream_proxy"]) {
+      if (up.IsScalar() && up.Scalar() == "direct") p->direct_upstream = true;
+      else p->upstream_proxy = upstream_proxy(up, what + " upstream_proxy");
+    }
     boolean(n["ssh_in_band_reason"], what + " ssh_in_band_reason", p->ssh_in_band_reason);
     if (n["default"]) {
       std::string d;
@@ -232,6 +245,89 @@ class Loader {
         else set->add(std::move(parsed.value()));
       }
     }
+    return p;
+  }
+
+  // A secret: a string, {env: VAR} or {file: PATH} (one line; a final newline is dropped).
+  // Its value is never quoted in an error.
+  std::optional<std::string> secret(const YAML::Node& n, const std::string& what) {
+    if (n.IsScalar() && !n.IsNull()) return n.Scalar();
+    if (!n.IsMap() || n.size() != 1 || !(n["env"] || n["file"])) {
+      error(n, what + " must be a string, {env: VARIABLE} or {file: PATH}");
+      return std::nullopt;
+    }
+    std::string source;
+    if (const auto& e = n["env"]) {
+      if (!string(e, what + " env", source)) return std::nullopt;
+      const char* v = std::getenv(source.c_str());
+      if (v == nullptr || *v == '\0') {
+        error(e, what + ": environment variable " + detail::printable(source) + " is not set");
+        return std::nullopt;
+      }
+      return std::string(v);
+    }
+    const auto& f = n["file"];
+    if (!string(f, what + " file", source)) return std::nullopt;
+    std::string path = !source.empty() && source.front() == '/' ? source : directory_of(file_) + source;
+    std::string text;
+    if (std::string why = read_file(path, text); !why.empty()) {
+      error(f, what + ": cannot read " + path + ": " + why);
+      return std::nullopt;
+    }
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return text;
+  }
+
+  // upstream_proxy: URL, or {url: URL, username:, password: SECRET, bypass: [patterns]}.
+  std::shared_ptr<const UpstreamProxy> upstream_proxy(const YAML::Node& n, const std::string& what) {
+    if (n.IsMap()) {
+      if (!check_map(n, what, {"url", "username", "password", "bypass"})) return nullptr;
+      if (!n["url"]) {
+        error(n, what + " needs a url");
+        return nullptr;
+      }
+    }
+    // Bound once: assigning to a YAML::Node would overwrite the node it refers to.
+    const YAML::Node url_node = n.IsMap() ? n["url"] : n;
+    std::string url;
+    if (!string(url_node, what, url)) return nullptr;
+    auto parsed = parse_upstream_proxy_url(url);
+    if (!parsed) {
+      error(url_node, what + ": " + parsed.error());
+      return nullptr;
+    }
+    auto p = std::make_shared<UpstreamProxy>(std::move(parsed.value()));
+    if (!n.IsMap()) return p;
+    if (n["username"] || n["password"]) {
+      if (p->auth) error(n, what + ": credentials both in the url and as username/password");
+      if (!n["username"] || !n["password"]) {
+        error(n, what + " needs both username and password");
+        return nullptr;
+      }
+      Credentials c;
+      if (!string(n["username"], what + " username", c.username)) return nullptr;
+      auto pass = secret(n["password"], what + " password");
+      if (!pass) return nullptr;
+      c.password = std::move(*pass);
+      if (c.username.empty() || c.username.size() > 255 || c.password.empty() || c.password.size() > 255) {
+        error(n, what + " username and password must be 1 to 255 bytes long");
+        return nullptr;
+      }
+      if (c.username.find(':') != std::string::npos) {
+        error(n["username"], what + " username must not contain ':'");
+        return nullptr;
+      }
+      p->auth = std::move(c);
+    }
+    auto bypass = std::make_shared<HostSet>();
+    std::vector<YAML::Node> nodes;
+    auto items = string_list(n["bypass"], what + " bypass", &nodes);
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto pat = parse_pattern(items[i]);
+      if (!pat) error(nodes[i], what + " bypass: " + pat.error());
+      else bypass->add(std::move(pat.value()));
+    }
+    if (!bypass->empty()) p->bypass = std::move(bypass);
     return p;
   }
 
@@ -323,7 +419,9 @@ class Loader {
       errors.push_back({file_, 0, 0, policy_file_ ? "empty policy file" : "empty config: it needs at least listeners:"});
       return nullptr;
     }
-    if (!check_map(root, "the config", {"listeners", "policies", "resolver", "limits", "log", "control"})) return nullptr;
+    if (!check_map(root, "the config", {"listeners", "policies", "resolver", "limits", "log", "control", "upstream_proxy"}))
+      return nullptr;
+    if (const auto& up = root["upstream_proxy"]) cfg->upstream_proxy = upstream_proxy(up, "upstream_proxy");
     if (const auto& ps = root["policies"]) {
       if (!ps.IsMap()) error(ps, "policies must be a mapping of name: policy");
       else if (check_map(ps, "policies", {}, /*any_key=*/true))

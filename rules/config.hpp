@@ -80,11 +80,15 @@ struct Config {
   Limits limits;
   LogConfig log;
   ControlConfig control;
+  // The global parent proxy (`upstream_proxy:`), used by every policy without its own.
+  std::shared_ptr<const UpstreamProxy> upstream_proxy;
   // Answers to asks that are remembered (session and always); replaced, never changed, by
   // the control plane. Null: none.
   std::shared_ptr<const Remembered> remembered;
 
   const Policy* policy(const std::string& name) const;
+  // The parent proxy that carries connections allowed by `policy` (null: dial directly).
+  const UpstreamProxy* upstream_for(const Policy* policy) const;
 };
 
 struct ConfigError {

@@ -29,6 +29,8 @@ std::shared_ptr<Policy> with_list(const Policy& p, PolicyList which, HostSet ent
   out->rules = p.rules;
   out->on_error = p.on_error;
   out->mode = p.mode;
+  out->upstream_proxy = p.upstream_proxy;
+  out->direct_upstream = p.direct_upstream;
   out->allow = which == PolicyList::Allow ? std::move(entries) : p.allow.clone();
   out->deny = which == PolicyList::Deny ? std::move(entries) : p.deny.clone();
   return out;

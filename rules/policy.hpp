@@ -12,6 +12,7 @@
 #include "rules/host.hpp"
 #include "rules/host_set.hpp"
 #include "rules/reason.hpp"
+#include "rules/upstream_proxy.hpp"
 
 namespace sluice::rules {
 
@@ -61,6 +62,10 @@ struct Policy {
   std::vector<ScriptSource> rules;   // consulted in order after the deny entries
   Action on_error = Action::Deny;    // the verdict of a hook that failed (error, budget, memory)
   Mode mode = Mode::Enforce;         // Report: every would-deny is allowed and flagged
+  // The policy's own parent proxy (`upstream_proxy:`); `direct_upstream` ("upstream_proxy:
+  // direct") ignores the global one. Neither: the config's global parent, if any.
+  std::shared_ptr<const UpstreamProxy> upstream_proxy;
+  bool direct_upstream = false;
 
   // The lists and the default only (no scripts, no report mode).
   Verdict judge(const CanonicalHost& host, uint16_t port) const;

@@ -50,6 +50,10 @@ enum class Reason : uint8_t {
   UpstreamClosed,
   UpstreamTimeout,
   BadUpstreamResponse,
+  // failures: a parent proxy (upstream_proxy:)
+  UpstreamProxyFailed,
+  UpstreamProxyAuth,
+  UpstreamProxyTimeout,
   // failures: the proxy's own state
   TooManyConnections,
   ShuttingDown,
@@ -104,6 +108,9 @@ constexpr ReasonInfo reason_info(Reason r) {
     case Reason::UpstreamClosed: return {"upstream-closed", 502, 0, false};
     case Reason::UpstreamTimeout: return {"upstream-timeout", 504, 0, false};
     case Reason::BadUpstreamResponse: return {"bad-upstream-response", 502, 0, false};
+    case Reason::UpstreamProxyFailed: return {"upstream-proxy-failed", 502, 0x01, false};
+    case Reason::UpstreamProxyAuth: return {"upstream-proxy-auth", 502, 0x01, false};
+    case Reason::UpstreamProxyTimeout: return {"upstream-proxy-timeout", 504, 0x06, false};
     case Reason::TooManyConnections: return {"too-many-connections", 503, 0, false};
     case Reason::ShuttingDown: return {"shutting-down", 503, 0x01, false};
     case Reason::BadGreeting: return {"bad-greeting", 0, 0, false};

@@ -12,6 +12,13 @@ packages=(
   libuv1-dev libc-ares-dev libyaml-cpp-dev liblua5.4-dev doctest-dev node-llhttp libseccomp-dev libidn2-dev
   bubblewrap curl python3 git openssh-client openssh-server
   ccache  # only speeds up rebuilds (the three builds of scripts/test.sh share nothing else)
+  microsocks  # a SOCKS5 parent proxy for tests/e2e/test_parent_proxy.py
+  # scripts/package.sh and tests/e2e/test_package.py: man pages from --help (help2man), the
+  # package's checks (lintian, man -l, systemd-analyze verify/security), dpkg-shlibdeps
+  help2man lintian man-db systemd dpkg-dev
+  # promtool (in Debian's prometheus package; ~96 MB installed, the only packaged promtool)
+  # checks packaging/prometheus/sluice-alerts.yml in tests/e2e/test_fleet.py
+  prometheus
 )
 
 missing=()
