@@ -1,0 +1,153 @@
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "helpers.hpp"
+#include "tls/engine.hpp"
+
+using namespace sluice::tls;
+using S = Engine::Status;
+
+namespace {
+
+// A CA, its cert in a file (as `upstream_ca` would name it), a leaf cache and both contexts.
+struct Fixture {
+  tls_test::TempDir dir;
+  Ca ca = std::move(*create_ca().ca);
+  LeafCache cache{ca, 16};
+  CtxPtr server_ctx = make_server_ctx();
+  CtxPtr client_ctx;
+  std::string ca_file = dir.path + "/ca.crt";
+  Fixture() {
+    std::ofstream(ca_file) << cert_to_pem(ca.cert.get());
+    std::string err;
+    client_ctx = make_upstream_ctx({ca_file}, err);
+    REQUIRE_MESSAGE(client_ctx, err);
+  }
+};
+
+// Re-signs LEAF with a validity window that ended yesterday.
+X509Ptr expired_copy(const Leaf& leaf, const Ca& ca) {
+  X509Ptr cert(X509_dup(leaf.cert.get()));
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -10L * 24 * 3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), -24L * 3600);
+  X509_sign(cert.get(), ca.key.get(), EVP_sha256());
+  return cert;
+}
+
+}  // namespace
+
+TEST_CASE("tls engine: handshake with a minted leaf, then data both ways") {
+  Fixture f;
+  auto leaf = f.cache.get("api.example.com");
+  Engine client = Engine::client(f.client_ctx.get(), "api.example.com");
+  Engine server = Engine::server(f.server_ctx.get(), *leaf);
+  S cs, ss;
+  tls_test::pump_handshake(client, server, cs, ss);
+  REQUIRE_MESSAGE(cs == S::Done, client.error());
+  REQUIRE_MESSAGE(ss == S::Done, server.error());
+  CHECK(server.client_sni() == "api.example.com");
+  CHECK(server.alpn() == "http/1.1");
+  CHECK(client.alpn() == "http/1.1");
+
+  REQUIRE(client.write("GET / HTTP/1.1\r\nHost: api.example.com\r\n\r\n") == S::Done);
+  server.feed(client.take_output());
+  std::string got;
+  CHECK(server.read(got) == S::WantIo);
+  CHECK(got == "GET / HTTP/1.1\r\nHost: api.example.com\r\n\r\n");
+
+  std::string big(100000, 'x');
+  REQUIRE(server.write(big) == S::Done);
+  client.feed(server.take_output());
+  std::string back;
+  CHECK(client.read(back) == S::WantIo);
+  CHECK(back == big);
+}
+
+TEST_CASE("tls engine: an IP-literal target is checked against the IP SAN") {
+  Fixture f;
+  auto leaf = f.cache.get("127.0.0.1");
+  Engine client = Engine::client(f.client_ctx.get(), "127.0.0.1");
+  Engine server = Engine::server(f.server_ctx.get(), *leaf);
+  S cs, ss;
+  tls_test::pump_handshake(client, server, cs, ss);
+  CHECK_MESSAGE(cs == S::Done, client.error());
+  CHECK(server.client_sni() == "");  // no SNI for IP literals
+
+  Engine wrong = Engine::client(f.client_ctx.get(), "127.0.0.2");
+  Engine server2 = Engine::server(f.server_ctx.get(), *leaf);
+  tls_test::pump_handshake(wrong, server2, cs, ss);
+  CHECK(cs == S::Failed);
+  CHECK(wrong.error() == "IP address mismatch");
+}
+
+TEST_CASE("tls engine: upstream verification failures give the verify error text") {
+  Fixture f;
+  S cs, ss;
+  SUBCASE("wrong hostname") {
+    auto leaf = f.cache.get("other.example.com");
+    Engine client = Engine::client(f.client_ctx.get(), "api.example.com");
+    Engine server = Engine::server(f.server_ctx.get(), *leaf);
+    tls_test::pump_handshake(client, server, cs, ss);
+    CHECK(cs == S::Failed);
+    CHECK(client.error() == "hostname mismatch");
+    CHECK(ss == S::Failed);
+    CHECK(server.peer_alert() != "");  // the client told the server why
+  }
+  SUBCASE("expired certificate") {
+    auto leaf = f.cache.get("api.example.com");
+    Leaf expired{expired_copy(*leaf, f.ca), PkeyPtr()};
+    EVP_PKEY_up_ref(leaf->key.get());
+    expired.key.reset(leaf->key.get());
+    Engine client = Engine::client(f.client_ctx.get(), "api.example.com");
+    Engine server = Engine::server(f.server_ctx.get(), expired);
+    tls_test::pump_handshake(client, server, cs, ss);
+    CHECK(cs == S::Failed);
+    CHECK(client.error() == "certificate has expired");
+    CHECK(server.peer_alert() == "certificate expired");
+  }
+  SUBCASE("unknown CA: system roots only") {
+    auto leaf = f.cache.get("api.example.com");
+    std::string err;
+    CtxPtr roots_only = make_upstream_ctx({}, err);
+    REQUIRE(roots_only);
+    Engine client = Engine::client(roots_only.get(), "api.example.com");
+    Engine server = Engine::server(f.server_ctx.get(), *leaf);
+    tls_test::pump_handshake(client, server, cs, ss);
+    CHECK(cs == S::Failed);
+    CHECK(client.error() == "unable to get local issuer certificate");
+    CHECK(ss == S::Failed);
+    CHECK(server.peer_alert() == "unknown CA");
+    CHECK(server.error().find("unknown CA") != std::string::npos);
+  }
+}
+
+TEST_CASE("tls engine: an unreadable upstream CA file is an error") {
+  std::string err;
+  CtxPtr ctx = make_upstream_ctx({"/nonexistent/ca.pem"}, err);
+  CHECK(!ctx);
+  CHECK(err.find("upstream CA file /nonexistent/ca.pem") != std::string::npos);
+}
+
+TEST_CASE("tls engine: ClientHello detection") {
+  Fixture f;
+  Engine client = Engine::client(f.client_ctx.get(), "api.example.com");
+  REQUIRE(client.handshake() == S::WantIo);
+  std::string hello = client.take_output();
+  bool need_more = true;
+  CHECK(looks_like_client_hello(hello, need_more));
+  CHECK(!need_more);
+  CHECK(!looks_like_client_hello(hello.substr(0, 3), need_more));
+  CHECK(need_more);
+  CHECK(!looks_like_client_hello("", need_more));
+  CHECK(need_more);
+  CHECK(!looks_like_client_hello("GET / HTTP/1.1\r\n", need_more));
+  CHECK(!need_more);
+  CHECK(!looks_like_client_hello("SSH-2.0-OpenSSH_9.2\r\n", need_more));
+  CHECK(!need_more);
+  // A handshake record that is not a ClientHello (ServerHello, type 2).
+  std::string server_hello = hello;
+  server_hello[5] = 2;
+  CHECK(!looks_like_client_hello(server_hello, need_more));
+  CHECK(!need_more);
+}

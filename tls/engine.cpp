@@ -1,0 +1,185 @@
+#include "tls/engine.hpp"
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+namespace sluice::tls {
+
+static int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                       unsigned int inlen, void*) {
+  static const unsigned char ours[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, ours, sizeof ours, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;  // the client offered no http/1.1: go on without ALPN
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+int Engine::sni_callback(SSL* ssl, int*, void*) {
+  auto* self = static_cast<Engine*>(SSL_get_app_data(ssl));
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (self != nullptr && name != nullptr) self->sni_ = name;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+void Engine::info_callback(const SSL* ssl, int where, int ret) {
+  // A read alert is one the peer sent: that is what client-tls-failed reports.
+  if ((where & SSL_CB_READ_ALERT) == 0) return;
+  auto* self = static_cast<Engine*>(SSL_get_app_data(ssl));
+  if (self != nullptr && self->alert_.empty()) self->alert_ = SSL_alert_desc_string_long(ret);
+}
+
+CtxPtr make_server_ctx() {
+  CtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (!ctx) return nullptr;
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_alpn_select_cb(ctx.get(), alpn_select, nullptr);
+  SSL_CTX_set_tlsext_servername_callback(ctx.get(), Engine::sni_callback);
+  SSL_CTX_set_info_callback(ctx.get(), Engine::info_callback);
+  return ctx;
+}
+
+CtxPtr make_upstream_ctx(const std::vector<std::string>& extra_ca_files, std::string& error) {
+  CtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx) {
+    error = "cannot create TLS context: " + take_openssl_error();
+    return nullptr;
+  }
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_default_verify_paths(ctx.get());
+  for (const auto& file : extra_ca_files) {
+    if (SSL_CTX_load_verify_locations(ctx.get(), file.c_str(), nullptr) != 1) {
+      error = "upstream CA file " + file + ": " + take_openssl_error();
+      return nullptr;
+    }
+  }
+  SSL_CTX_set_info_callback(ctx.get(), Engine::info_callback);
+  return ctx;
+}
+
+static void attach(SSL* ssl, BIO*& in, BIO*& out) {
+  in = BIO_new(BIO_s_mem());
+  out = BIO_new(BIO_s_mem());
+  BIO_set_mem_eof_return(in, -1);  // an empty input means "wait", not end of stream
+  SSL_set_bio(ssl, in, out);
+}
+
+Engine Engine::server(SSL_CTX* ctx, const Leaf& leaf) {
+  Engine e;
+  e.ssl_.reset(SSL_new(ctx));
+  attach(e.ssl_.get(), e.in_, e.out_);
+  SSL_use_certificate(e.ssl_.get(), leaf.cert.get());
+  SSL_use_PrivateKey(e.ssl_.get(), leaf.key.get());
+  SSL_set_accept_state(e.ssl_.get());
+  SSL_set_app_data(e.ssl_.get(), &e);
+  return e;
+}
+
+Engine Engine::client(SSL_CTX* ctx, const std::string& host) {
+  Engine e;
+  e.ssl_.reset(SSL_new(ctx));
+  attach(e.ssl_.get(), e.in_, e.out_);
+  X509_VERIFY_PARAM* param = SSL_get0_param(e.ssl_.get());
+  ASN1_OCTET_STRING* ip = a2i_IPADDRESS(host.c_str());
+  if (ip != nullptr) {
+    ASN1_OCTET_STRING_free(ip);
+    X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());  // SNI is never sent for IP literals
+  } else {
+    SSL_set_tlsext_host_name(e.ssl_.get(), host.c_str());
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+  }
+  static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_set_alpn_protos(e.ssl_.get(), alpn, sizeof alpn);
+  SSL_set_connect_state(e.ssl_.get());
+  SSL_set_app_data(e.ssl_.get(), &e);
+  return e;
+}
+
+Engine::Engine(Engine&& other) noexcept
+    : ssl_(std::move(other.ssl_)), in_(other.in_), out_(other.out_), error_(std::move(other.error_)),
+      sni_(std::move(other.sni_)), alert_(std::move(other.alert_)) {
+  if (ssl_) SSL_set_app_data(ssl_.get(), this);
+}
+
+void Engine::feed(std::string_view ciphertext) {
+  BIO_write(in_, ciphertext.data(), static_cast<int>(ciphertext.size()));
+}
+
+Engine::Status Engine::fail(int ret) {
+  int code = SSL_get_error(ssl_.get(), ret);
+  if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) return Status::WantIo;
+  if (error_.empty()) {
+    long verify = SSL_get_verify_result(ssl_.get());
+    if (verify != X509_V_OK) {
+      error_ = X509_verify_cert_error_string(verify);
+    } else if (code == SSL_ERROR_ZERO_RETURN) {
+      error_ = "closed by peer";
+    } else {
+      std::string text = take_openssl_error();
+      if (!alert_.empty()) text = "peer sent alert: " + alert_ + (text.empty() ? "" : " (" + text + ")");
+      error_ = text.empty() ? "TLS error" : text;
+    }
+  }
+  ERR_clear_error();
+  return Status::Failed;
+}
+
+Engine::Status Engine::handshake() {
+  if (established()) return Status::Done;
+  int ret = SSL_do_handshake(ssl_.get());
+  if (ret == 1) return Status::Done;
+  return fail(ret);
+}
+
+Engine::Status Engine::read(std::string& out) {
+  char buf[16384];
+  for (;;) {
+    int n = SSL_read(ssl_.get(), buf, sizeof buf);
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    return fail(n);
+  }
+}
+
+Engine::Status Engine::write(std::string_view plaintext) {
+  if (plaintext.empty()) return Status::Done;
+  int n = SSL_write(ssl_.get(), plaintext.data(), static_cast<int>(plaintext.size()));
+  if (n > 0) return Status::Done;  // memory BIOs grow, so a write is taken whole
+  return fail(n);
+}
+
+std::string Engine::take_output() {
+  std::string out;
+  char* data = nullptr;
+  long len = BIO_get_mem_data(out_, &data);
+  if (len > 0) out.assign(data, static_cast<size_t>(len));
+  (void)BIO_reset(out_);
+  return out;
+}
+
+std::string Engine::alpn() const {
+  const unsigned char* data = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(ssl_.get(), &data, &len);
+  return std::string(reinterpret_cast<const char*>(data), len);
+}
+
+bool looks_like_client_hello(std::string_view data, bool& need_more) {
+  // Record header: type 22 (handshake), version 3.x, length; then handshake type 1 (ClientHello).
+  need_more = false;
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(data[i]); };
+  if (!data.empty() && byte(0) != 22) return false;
+  if (data.size() >= 2 && byte(1) != 3) return false;
+  if (data.size() < 6) {
+    need_more = true;
+    return false;
+  }
+  size_t record_len = (size_t(byte(3)) << 8) | byte(4);
+  return record_len >= 4 && byte(5) == 1;
+}
+
+}  // namespace sluice::tls

@@ -1,0 +1,70 @@
+#pragma once
+// TLS contexts and a non-blocking TLS engine over memory BIOs, for use from a libuv loop:
+// the caller moves ciphertext between the socket and the engine; the engine never does I/O.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tls/leaf.hpp"
+
+namespace sluice::tls {
+
+// Client-facing side: TLS 1.2+, ALPN offers only http/1.1; the SNI the client sent is
+// recorded in the Engine (client_sni()) so the caller can pin it to the CONNECT host.
+CtxPtr make_server_ctx();
+
+// Upstream side: verification always on, system roots plus EXTRA_CA_FILES (PEM).
+// Returns nullptr and sets ERROR if a file cannot be loaded.
+CtxPtr make_upstream_ctx(const std::vector<std::string>& extra_ca_files, std::string& error);
+
+class Engine {
+ public:
+  // Server engine presenting LEAF (for the client-facing side).
+  static Engine server(SSL_CTX* ctx, const Leaf& leaf);
+  // Client engine for an upstream: sends SNI (names only) and checks the cert against HOST.
+  static Engine client(SSL_CTX* ctx, const std::string& host);
+
+  enum class Status { WantIo, Done, Failed };
+
+  // Ciphertext received from the peer.
+  void feed(std::string_view ciphertext);
+  // Advances the handshake; Done once established.
+  Status handshake();
+  // Plaintext decrypted so far (appends to OUT); Failed on a protocol error.
+  Status read(std::string& out);
+  // Encrypts plaintext (after the handshake).
+  Status write(std::string_view plaintext);
+  // Ciphertext waiting to go to the peer (moves it out).
+  std::string take_output();
+
+  bool established() const { return SSL_is_init_finished(ssl_.get()) == 1; }
+  const std::string& error() const { return error_; }
+  const std::string& client_sni() const { return sni_; }
+  // The TLS alert the peer sent ("" if none), e.g. "unknown ca".
+  const std::string& peer_alert() const { return alert_; }
+  std::string alpn() const;
+
+ private:
+  Engine() = default;
+  Status fail(int ret);
+  static void info_callback(const SSL* ssl, int where, int ret);
+  static int sni_callback(SSL* ssl, int* alert, void* arg);
+  friend CtxPtr make_server_ctx();
+  friend CtxPtr make_upstream_ctx(const std::vector<std::string>&, std::string&);
+
+  SslPtr ssl_;
+  BIO* in_ = nullptr;   // owned by ssl_
+  BIO* out_ = nullptr;  // owned by ssl_
+  std::string error_, sni_, alert_;
+
+ public:
+  Engine(Engine&& other) noexcept;
+  Engine& operator=(Engine&&) = delete;
+};
+
+// True when DATA (the first bytes a client sent) starts a TLS handshake record holding a
+// ClientHello; false when it cannot be one. NEED_MORE is set when DATA is too short to tell.
+bool looks_like_client_hello(std::string_view data, bool& need_more);
+
+}  // namespace sluice::tls
