@@ -12,6 +12,7 @@ packages=(
   libuv1-dev libc-ares-dev libyaml-cpp-dev liblua5.4-dev doctest-dev node-llhttp libseccomp-dev libidn2-dev
   bubblewrap curl python3 git openssh-client openssh-server
   nftables  # the nft program: `sluice run --transparent` programs the jail's namespace with it
+  libssl-dev  # tls/: the inspection CA, leaves and TLS engines (issue 14)
   clang-format  # the style check (tests: style.clang_format)
   ccache  # only speeds up rebuilds (the three builds of scripts/test.sh share nothing else)
   microsocks  # a SOCKS5 parent proxy for tests/e2e/test_parent_proxy.py

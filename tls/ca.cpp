@@ -1,10 +1,10 @@
 #include "tls/ca.hpp"
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
 
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -62,15 +62,15 @@ CaResult create_ca() {
 }
 
 CaResult load_ca(const std::string& cert_path, const std::string& key_path) {
-  struct stat st{};
-  if (stat(key_path.c_str(), &st) != 0)
-    return {std::nullopt, "CA key " + key_path + ": " + std::strerror(errno)};
+  struct stat st {};
+  if (stat(key_path.c_str(), &st) != 0) return {std::nullopt, "CA key " + key_path + ": " + std::strerror(errno)};
   if ((st.st_mode & 077) != 0)
     return {std::nullopt, "CA key " + key_path + " is readable by group or others; run chmod 600 on it"};
   BioPtr cert_bio(BIO_new_file(cert_path.c_str(), "r"));
   if (!cert_bio) return {std::nullopt, "CA certificate " + cert_path + ": " + std::strerror(errno)};
   X509Ptr cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
-  if (!cert) return {std::nullopt, "CA certificate " + cert_path + ": not a PEM certificate (" + take_openssl_error() + ")"};
+  if (!cert)
+    return {std::nullopt, "CA certificate " + cert_path + ": not a PEM certificate (" + take_openssl_error() + ")"};
   BioPtr key_bio(BIO_new_file(key_path.c_str(), "r"));
   if (!key_bio) return {std::nullopt, "CA key " + key_path + ": " + std::strerror(errno)};
   PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));

@@ -98,8 +98,12 @@ Engine Engine::client(SSL_CTX* ctx, const std::string& host) {
 }
 
 Engine::Engine(Engine&& other) noexcept
-    : ssl_(std::move(other.ssl_)), in_(other.in_), out_(other.out_), error_(std::move(other.error_)),
-      sni_(std::move(other.sni_)), alert_(std::move(other.alert_)) {
+    : ssl_(std::move(other.ssl_)),
+      in_(other.in_),
+      out_(other.out_),
+      error_(std::move(other.error_)),
+      sni_(std::move(other.sni_)),
+      alert_(std::move(other.alert_)) {
   if (ssl_) SSL_set_app_data(ssl_.get(), this);
 }
 

@@ -18,8 +18,8 @@ struct TempDir {
 };
 
 // Moves ciphertext between two engines until both handshakes end (bounded rounds).
-inline void pump_handshake(sluice::tls::Engine& client, sluice::tls::Engine& server,
-                           sluice::tls::Engine::Status& cs, sluice::tls::Engine::Status& ss) {
+inline void pump_handshake(sluice::tls::Engine& client, sluice::tls::Engine& server, sluice::tls::Engine::Status& cs,
+                           sluice::tls::Engine::Status& ss) {
   using S = sluice::tls::Engine::Status;
   cs = S::WantIo;
   ss = S::WantIo;

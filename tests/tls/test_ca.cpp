@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include <fstream>
 #include <sys/stat.h>
+#include <fstream>
 
 #include <openssl/x509v3.h>
 
@@ -11,7 +11,7 @@
 using namespace sluice::tls;
 
 static mode_t mode_of(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   REQUIRE(stat(path.c_str(), &st) == 0);
   return st.st_mode & 0777;
 }

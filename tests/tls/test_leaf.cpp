@@ -19,7 +19,7 @@ static std::string serial_hex(X509* cert) {
 }
 
 static time_t asn1_time(const ASN1_TIME* t) {
-  struct tm tm{};
+  struct tm tm {};
   ASN1_TIME_to_tm(t, &tm);
   return timegm(&tm);
 }
@@ -92,12 +92,12 @@ TEST_CASE("tls leaf: LRU cache reuses, evicts the least recently used, and refus
   CHECK(cache.mints() == 2);
   CHECK(cache.get("a.example") == a);  // hit: same object, no mint; a is now most recent
   CHECK(cache.mints() == 2);
-  auto c = cache.get("c.example");      // evicts b
+  auto c = cache.get("c.example");  // evicts b
   CHECK(cache.size() == 2);
   CHECK(cache.mints() == 3);
   CHECK(cache.get("a.example") == a);
   CHECK(cache.mints() == 3);
-  auto b2 = cache.get("b.example");     // minted again
+  auto b2 = cache.get("b.example");  // minted again
   CHECK(cache.mints() == 4);
   CHECK(b2 != b);
   CHECK(X509_cmp(b2->cert.get(), b->cert.get()) != 0);
