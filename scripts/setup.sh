@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config
   libuv1-dev libc-ares-dev libyaml-cpp-dev liblua5.4-dev doctest-dev node-llhttp libseccomp-dev libidn2-dev
+  libcli11-dev nlohmann-json3-dev  # the command line (CLI11) and the JSON parser (issue 13)
   bubblewrap curl python3 git openssh-client openssh-server
   nftables  # the nft program: `sluice run --transparent` programs the jail's namespace with it
   libssl-dev  # tls/: the inspection CA, leaves and TLS engines (issue 14)
