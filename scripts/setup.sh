@@ -60,9 +60,10 @@ if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 build() {  # build DIR [cmake args...]
-  local dir=$1; shift
+  local dir=$1 started=$SECONDS; shift
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
+  echo "setup: $dir built in $((SECONDS - started))s"
 }
 build build
 for flag in "$@"; do
@@ -76,7 +77,9 @@ for flag in "$@"; do
     --tsan)
       cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
         "-DCMAKE_C_FLAGS_DEBUG=-O1 -g1" -DSLUICE_TSAN=ON "${launcher[@]}" >/dev/null
-      cmake --build build-tsan -j "$jobs" --target test_rules test_proxy test_control test_glue test_bench ;;
+      started=$SECONDS
+      cmake --build build-tsan -j "$jobs" --target unit_tests
+      echo "setup: build-tsan built in $((SECONDS - started))s" ;;
     *) echo "setup: unknown flag $flag (use --asan, --tsan)" >&2; exit 2 ;;
   esac
 done

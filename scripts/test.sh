@@ -6,7 +6,11 @@
 # 0 skips). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each phase prints its wall time, so a slow CI run says where the minutes went.
+phase_start=$SECONDS
+phase() { echo "== [$((SECONDS - phase_start))s] $*"; phase_start=$SECONDS; }
 scripts/setup.sh --asan --tsan
+phase "setup and builds done"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -14,15 +18,15 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 status=0
 for dir in build build-asan; do
-  echo "== tests on $dir"
   ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300 || status=1
+  phase "tests on $dir done"
 done
-echo "== unit tests on build-tsan (ThreadSanitizer)"
 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
   ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 300 -R '^unit\.' || status=1
+phase "unit tests on build-tsan (ThreadSanitizer) done"
 fuzz_seconds=${SLUICE_FUZZ_SECONDS:-15}
 if [ "$fuzz_seconds" -gt 0 ]; then
-  echo "== fuzzing each target for ${fuzz_seconds}s"
   scripts/fuzz.sh "$fuzz_seconds" || status=1
+  phase "fuzzing each target for ${fuzz_seconds}s done"
 fi
 exit $status
