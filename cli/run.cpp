@@ -425,7 +425,8 @@ Subcommand run_command(CLI::App& root) {
       .value("--log", "FILE", "write the full JSON decision log to FILE")
       .flag("--upstream-proxy-from-env",
             "send what the policy allows through the parent proxy named\n"
-            "by HTTPS_PROXY (else HTTP_PROXY) of this environment;\n"
+            "by HTTPS_PROXY (else HTTP_PROXY) of this environment,\n"
+            "NO_PROXY naming what goes direct;\n"
             "a parent in the --policy file's policy wins")
       .flag("--quiet", "do not print denials on stderr")
       .value("--bridge", "MODE",

@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "rules/pattern.hpp"
 #include "rules/text_detail.hpp"
 
 namespace sluice::rules {
@@ -88,6 +89,33 @@ Result<UpstreamProxy> parse_upstream_proxy_url(std::string_view url) {
   return p;
 }
 
+Result<std::shared_ptr<const HostSet>> no_proxy_bypass(std::string_view value) {
+  auto set = std::make_shared<HostSet>();
+  size_t at = 0;
+  while (at <= value.size()) {
+    size_t end = value.find_first_of(", \t", at);
+    if (end == std::string_view::npos) end = value.size();
+    std::string_view entry = value.substr(at, end - at);
+    at = end + 1;
+    if (entry.empty()) continue;
+    if (entry == "*") return Err{"NO_PROXY=* sends nothing through the parent: drop --upstream-proxy-from-env instead"};
+    // curl's reading: ".example.com" and "example.com" both mean the name and its subdomains.
+    if (entry.front() == '.') entry.remove_prefix(1);
+    auto exact = parse_pattern(entry);
+    if (!exact) return Err{"NO_PROXY entry '" + detail::printable(std::string(entry)) + "': " + exact.error()};
+    const bool is_name = exact->kind == HostPattern::Kind::Exact;
+    HostPattern subdomains = exact.value();
+    set->add(std::move(exact.value()));
+    if (is_name) {
+      subdomains.kind = HostPattern::Kind::Subdomains;
+      subdomains.source = "*." + subdomains.source;
+      set->add(std::move(subdomains));
+    }
+  }
+  if (set->empty()) return std::shared_ptr<const HostSet>();
+  return std::shared_ptr<const HostSet>(std::move(set));
+}
+
 Result<UpstreamProxy> upstream_proxy_from_env(const char* (*getenv)(const char*)) {
   for (const char* name : {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}) {
     const char* v = getenv(name);
@@ -96,6 +124,14 @@ Result<UpstreamProxy> upstream_proxy_from_env(const char* (*getenv)(const char*)
     if (url.find("://") == std::string::npos) url = "http://" + url;
     auto p = parse_upstream_proxy_url(url);
     if (!p) return Err{std::string(name) + ": " + p.error()};
+    for (const char* no_name : {"NO_PROXY", "no_proxy"}) {
+      const char* no = getenv(no_name);
+      if (no == nullptr || *no == '\0') continue;
+      auto bypass = no_proxy_bypass(no);
+      if (!bypass) return Err{std::string(no_name) + ": " + bypass.error()};
+      p->bypass = std::move(bypass.value());
+      break;
+    }
     return p;
   }
   return Err{"neither HTTPS_PROXY nor HTTP_PROXY is set"};

@@ -43,9 +43,14 @@ Result<UpstreamProxy> parse_upstream_proxy_url(std::string_view url);
 
 // The parent `sluice run --upstream-proxy-from-env` takes from its starting environment:
 // HTTPS_PROXY, else HTTP_PROXY (upper case first, then lower case); a value without a
-// scheme is http://. `getenv` is injected for tests. Errors never quote the value (it may
-// hold a password).
+// scheme is http://. NO_PROXY (else no_proxy) becomes the parent's bypass list.
+// `getenv` is injected for tests. Errors never quote the value (it may hold a password).
 Result<UpstreamProxy> upstream_proxy_from_env(const char* (*getenv)(const char*));
+// NO_PROXY as bypass patterns: entries split on commas or blanks; "example.com" and
+// ".example.com" both mean the name and its subdomains (curl's reading), IPs, CIDRs and
+// ":port" suffixes as in allow lists. "*" and entries that are no pattern are errors, not
+// silently dropped. An empty value gives no set (nullptr).
+Result<std::shared_ptr<const HostSet>> no_proxy_bypass(std::string_view value);
 
 // ---- HTTP parent ----
 // "CONNECT host:port HTTP/1.1" with Host and, with credentials, Proxy-Authorization.

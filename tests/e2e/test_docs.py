@@ -125,11 +125,21 @@ class DocsTest(unittest.TestCase):
             if background:
                 self.assertEqual(mode, "background", key)
             steps.append({"where": "%s:%d" % (rel, line), "key": key, "words": words, "mode": mode, "exit": code})
-        setup = "mount -t tmpfs none /tmp && mount -t tmpfs none /run && ip link set lo up && exec \"$@\""
+        # Fresh /tmp and /run for the docs' commands. The tree is bound at /run/sluice-tree first:
+        # a checkout under /tmp (a CI clone) would otherwise vanish under the new /tmp.
+        tree = "/run/sluice-tree"
+        sluice = os.path.abspath(SLUICE)
+        if os.path.commonpath([sluice, ROOT]) == ROOT:
+            sluice = os.path.join(tree, os.path.relpath(sluice, ROOT))
+        elif sluice.startswith("/tmp/") or sluice.startswith("/run/"):
+            self.fail("SLUICE_BIN %s lies outside the tree under /tmp or /run, which the test replaces" % sluice)
+        setup = ("mount -t tmpfs none /run && mkdir %s && mount --bind \"$0\" %s && mount -t tmpfs none /tmp"
+                 " && cd %s && ip link set lo up && exec \"$@\"" % (tree, tree, tree))
         env = clean_env()
         env.pop("SLUICE_CONTROL", None)
-        r = subprocess.run(["unshare", "-rnm", "sh", "-c", setup, "sh", sys.executable, os.path.abspath(__file__),
-                            "--in-namespace", SLUICE, json.dumps(steps)],
+        r = subprocess.run(["unshare", "-rnm", "sh", "-c", setup, ROOT, sys.executable,
+                            os.path.join(tree, os.path.relpath(os.path.abspath(__file__), ROOT)),
+                            "--in-namespace", sluice, json.dumps(steps)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120 * SLOW)
         self.assertEqual(r.returncode, 0, r.stderr)
         results = json.loads(r.stdout)

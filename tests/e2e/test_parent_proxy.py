@@ -233,6 +233,22 @@ class ParentProxyTest(E2E):
         self.assertEqual(self.parent_saw(self.http_parent, "/hello?p-run-direct"), [])
         self.assertEqual(len(self.seen("/hello?p-run-direct")), 1)
 
+    def test_run_reads_no_proxy_as_the_parents_bypass(self):
+        env = {"PATH": os.environ["PATH"], "HOME": self.ms_dir, "NO_PROXY": "other.test,.allowed.test",
+               "HTTPS_PROXY": "http://corp:%s@127.0.0.1:%d" % (SECRET, self.http_parent.port)}
+        argv = [os.path.abspath(SLUICE), "run", "--dns-server", "127.0.0.1:%d" % self.dns.port, "--allow", "allowed.test",
+                "--allow", "127.0.0.1", "--upstream-proxy-from-env", "--", "curl", "-sS", self.url("allowed.test", "p-run-noproxy")]
+        r = subprocess.run(argv, cwd=self.ms_dir, capture_output=True, env=env, timeout=60 * SLOW)
+        self.assertEqual((r.returncode, r.stdout), (0, b"hello\n"), r.stderr)
+        self.assertEqual(self.parent_saw(self.http_parent, "/hello?p-run-noproxy"), [])
+        self.assertEqual(len(self.seen("/hello?p-run-noproxy")), 1)
+        # "*" would mean "never the parent": a contradiction with the flag, said before anything runs.
+        env["NO_PROXY"] = "*"
+        r = subprocess.run(argv, cwd=self.ms_dir, capture_output=True, env=env, timeout=60 * SLOW)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b"NO_PROXY=*", r.stderr)
+        self.assertNotIn(SECRET.encode(), r.stderr)
+
     # --- parent failures ----------------------------------------------------------
 
     def test_wrong_password_is_502_upstream_proxy_auth(self):

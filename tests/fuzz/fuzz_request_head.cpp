@@ -184,7 +184,8 @@ Run run_session(const std::vector<std::string_view>& chunks, size_t max_head) {
           break;
         case HttpParser::Event::Error: {
           int status = p.error_status();
-          FUZZ_CHECK(status == 400 || status == 431, "status " + std::to_string(status));
+          // 501: a Transfer-Encoding with codings before the final chunked (issue 13).
+          FUZZ_CHECK(status == 400 || status == 431 || status == 501, "status " + std::to_string(status));
           FUZZ_CHECK(!p.error_message().empty(), "error without a message");
           auto again = p.feed("x", 1);  // an errored parser stays errored and takes nothing
           FUZZ_CHECK(again.event == HttpParser::Event::Error && again.consumed == 0, "feed after error");

@@ -238,3 +238,51 @@ TEST_CASE("--upstream-proxy-from-env: HTTPS_PROXY first, then HTTP_PROXY; no sch
   REQUIRE_FALSE(d.ok());
   CHECK(d.error().find("topsecret") == std::string::npos);
 }
+
+namespace {
+const char* fake_env_no_proxy(const char* n) {
+  const std::string k = n;
+  if (k == "HTTPS_PROXY") return "http://proxy.corp:3128";
+  if (k == "NO_PROXY") return "localhost, .corp.example,10.0.0.0/8 ,db.internal:5432";
+  return nullptr;
+}
+const char* fake_env_no_proxy_star(const char* n) {
+  const std::string k = n;
+  return k == "HTTPS_PROXY" ? "http://proxy.corp:3128" : k == "no_proxy" ? "*" : nullptr;
+}
+bool bypassed(const UpstreamProxy& p, const char* host, uint16_t port) {
+  auto h = sluice::rules::canonicalize_host(host);
+  REQUIRE(h.ok());
+  return p.bypassed(h.value(), port);
+}
+}  // namespace
+
+TEST_CASE("--upstream-proxy-from-env: NO_PROXY becomes the bypass list, curl's reading") {
+  auto p = upstream_proxy_from_env(fake_env_no_proxy);
+  REQUIRE(p.ok());
+  REQUIRE(p->bypass != nullptr);
+  CHECK(bypassed(p.value(), "localhost", 80));
+  CHECK(bypassed(p.value(), "corp.example", 443));      // ".corp.example" means the name too
+  CHECK(bypassed(p.value(), "git.corp.example", 443));  // and its subdomains
+  CHECK(bypassed(p.value(), "10.1.2.3", 22));
+  CHECK(bypassed(p.value(), "db.internal", 5432));
+  CHECK_FALSE(bypassed(p.value(), "db.internal", 5433));
+  CHECK_FALSE(bypassed(p.value(), "github.com", 443));
+  CHECK_FALSE(bypassed(p.value(), "notcorp.example", 443));
+  // Without NO_PROXY there is no bypass at all.
+  auto q = upstream_proxy_from_env(fake_env_https);
+  REQUIRE(q.ok());
+  CHECK(q->bypass == nullptr);
+}
+
+TEST_CASE("NO_PROXY: '*' and entries that are no pattern are errors, never dropped") {
+  auto star = upstream_proxy_from_env(fake_env_no_proxy_star);
+  REQUIRE_FALSE(star.ok());
+  CHECK(star.error().find("no_proxy") == 0);
+  auto bad = sluice::rules::no_proxy_bypass("ok.example,x..y");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().find("x..y") != std::string::npos);
+  auto empty = sluice::rules::no_proxy_bypass(" , ");
+  REQUIRE(empty.ok());
+  CHECK(empty.value() == nullptr);
+}
