@@ -58,6 +58,7 @@ if command -v ccache >/dev/null; then  # as in setup.sh: rebuilds of any clone s
   export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
+launcher+=(-DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=16)  # as in setup.sh
 if [ ! -f "$build/CMakeCache.txt" ]; then
   # -O1 -g and no NDEBUG: the usual fuzzing build, with asserts and readable stacks.
   CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DSLUICE_FUZZ=ON "${launcher[@]}" \
