@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Two sluice binaries side by side on the hot paths, for "no regression beyond noise" after a
+# refactor: each serves its own listener; tunnel setup (CONNECT and SOCKS5), keep-alive forwarding
+# and one-tunnel throughput are measured against both, interleaved, REPEATS times; medians and the
+# after/before ratio are printed as a markdown table (paste it into bench/RESULTS.md).
+#   bench/run-ab.sh BEFORE_BINARY AFTER_BINARY [REPEATS (default 3)]
+# Loopback only; every `sluice bench` call is bounded by --duration/--size and `timeout`.
+set -euo pipefail
+[ $# -ge 2 ] || { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+BEFORE=$(realpath "$1") AFTER=$(realpath "$2") REPEATS=${3:-3}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$AFTER" bench upstream --listen 127.0.0.1:0 --lifetime 1800 >"$work/upstream.port" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/upstream.port" ] && break; sleep 0.05; done
+UP=$(head -1 "$work/upstream.port")
+declare -A PROXY PID
+for side in before after; do
+  bin=$BEFORE; [ $side = after ] && bin=$AFTER
+  "$bin" serve --listen 127.0.0.1:0 --allow 127.0.0.1 --log /dev/null 2>"$work/$side.err" &
+  PID[$side]=$!
+  pids+=(${PID[$side]})
+  for _ in $(seq 100); do grep -q "sluice: ready" "$work/$side.err" 2>/dev/null && break; sleep 0.05; done
+  PROXY[$side]=$(sed -n 's/^sluice: listening listener1 on tcp://p' "$work/$side.err")
+  [ -n "${PROXY[$side]}" ] || { echo "$side did not start: $(cat "$work/$side.err")" >&2; exit 1; }
+done
+
+bench() {  # bench SIDE TAG ARGS...
+  local side=$1 tag=$2; shift 2
+  local out
+  out=$(timeout 120 "$AFTER" bench "$@" --pid "${PID[$side]}" --target "127.0.0.1:$UP" --json) || true
+  printf '{"side":"%s","tag":"%s","result":%s}\n' "$side" "$tag" "${out:-null}" >>"$work/raw.jsonl"
+}
+for i in $(seq "$REPEATS"); do
+  echo "[run-ab] repeat $i of $REPEATS" >&2
+  for side in before after; do
+    p=${PROXY[$side]}
+    bench $side connect connect-storm --proxy "http://$p" --concurrency 16 --duration 3
+    bench $side socks socks-storm --proxy "socks5h://$p" --concurrency 16 --duration 3
+    bench $side forward http-forward --proxy "http://$p" --concurrency 16 --duration 3
+    bench $side tput tunnel-throughput --proxy "http://$p" --size 1G --duration 20
+  done
+done
+python3 - "$work/raw.jsonl" "$BEFORE" "$AFTER" "$REPEATS" <<'PY'
+import json, statistics, sys
+raw, before, after, repeats = sys.argv[1:5]
+runs = {}
+for line in open(raw):
+    r = json.loads(line)
+    if r["result"] is None:
+        sys.exit("a bench run failed to report: %s %s" % (r["side"], r["tag"]))
+    runs.setdefault((r["side"], r["tag"]), []).append(r["result"])
+def med(side, tag, key):
+    return statistics.median(r[key] for r in runs[(side, tag)])
+print("Medians of %s interleaved repeats; before = `%s`, after = `%s`.\n" % (repeats, before, after))
+print("| measure | before | after | after/before |")
+print("|---|---|---|---|")
+rows = [("connect", "ops_per_s", "CONNECT tunnels/s", "%.0f"),
+        ("connect", "proxy_cpu_s_per_10k_ops", "CONNECT proxy CPU-s per 10k", "%.3f"),
+        ("socks", "ops_per_s", "SOCKS5 tunnels/s", "%.0f"),
+        ("socks", "proxy_cpu_s_per_10k_ops", "SOCKS5 proxy CPU-s per 10k", "%.3f"),
+        ("forward", "ops_per_s", "forwarded requests/s (keep-alive)", "%.0f"),
+        ("forward", "proxy_cpu_s_per_10k_ops", "forwarding proxy CPU-s per 10k", "%.3f"),
+        ("tput", "mb_per_s", "1 GiB tunnel MB/s", "%.0f"),
+        ("tput", "proxy_cpu_s_per_gib", "tunnel proxy CPU-s per GiB", "%.3f")]
+for tag, key, name, spec in rows:
+    b, a = med("before", tag, key), med("after", tag, key)
+    print("| %s | %s | %s | %.2f |" % (name, spec % b, spec % a, a / b if b else float("nan")))
+errs = {k: sum(sum(r["errors"].values()) for r in v) for k, v in runs.items()}
+print("\nerrors: %s" % (", ".join("%s/%s %d" % (k[0], k[1], n) for k, n in sorted(errs.items())) or "none"))
+PY
