@@ -11,8 +11,6 @@ namespace sluice::proxy {
 
 // Stop reading a side while the other side has this much queued for writing.
 inline constexpr size_t kHighWatermark = Relay::kHighWatermark;
-// How long a closing connection keeps draining the client after sluice's reply.
-inline constexpr uint64_t kLingerMs = 2000;
 
 struct HttpSession::WriteReq {
   uv_write_t req;

@@ -213,7 +213,7 @@ void HttpSession::send_request_upstream() {
   const std::string* upgrade = exchange_.upgrade_requested ? req.header("upgrade") : nullptr;
   std::string head = build_upstream_request(req, url_, host_header, upgrade ? *upgrade : std::string_view{});
   // Through an http parent: absolute-form and the parent's credentials (proxy/dialer.hpp).
-  if (const auto* parent = dialer_.forward_via()) head = rules::to_parent_form(head, host_header, parent->auth);
+  if (const auto* parent = flow_.forward_via()) head = rules::to_parent_form(head, host_header, parent->auth);
   write(Side::Upstream, head);
   request_parser_.resume();
   parse_client(true);
@@ -250,7 +250,7 @@ void HttpSession::response_head() {
   exchange_.informational = h.status >= 100 && h.status < 200;
   if (exchange_.informational) return write(Side::Client, build_client_response(h, false, false));
   // An http parent refusing sluice's credentials is sluice's failure, not the origin's answer.
-  if (h.status == 407 && dialer_.forward_via())
+  if (h.status == 407 && flow_.forward_via())
     return reply_and_close(rules::Reason::UpstreamProxyAuth,
                            "sluice: the upstream proxy refused sluice's credentials (407)");
   const HttpHead& req = request_parser_.head();
@@ -315,14 +315,13 @@ void HttpSession::update_reading() {
       want_client = !client_side_.eof && client_pending_.size() <= config_->limits.max_header_bytes;
       want_upstream = upstream_open;  // notice an idle keep-alive upstream closing
       break;
-    case State::Asking:
-      // Read only to notice the client leaving (EOF closes the session); what it sends
-      // meanwhile waits, unparsed, up to the head limit.
+    case State::Targeting:
+      // Judging and dialing: not a byte more. Asking: read only to notice the client leaving
+      // (EOF closes the session); what it sends meanwhile waits, unparsed, up to the head limit.
+      if (flow_.phase() != TargetFlow::Phase::Asking) break;
       want_client = !client_side_.eof && client_pending_.size() <= config_->limits.max_header_bytes;
       want_upstream = upstream_open;
       break;
-    case State::Judging:
-    case State::Dialing:
     case State::Tunnelling:  // the relay reads
       break;
     case State::Forwarding:
@@ -478,14 +477,13 @@ void HttpSession::close_now(Termination why) {
   closed_ = true;
   if (cause_ == Termination::None) cause_ = why;
   state_ = State::Closing;
-  stop_asking(false);
+  flow_.stop();
   corked_[0].clear();
   corked_[1].clear();
-  dialer_.cancel();
   relay_.detach();
   try {
-    judge_.close(bytes_up_ + relay_.bytes_up(), bytes_down_ + relay_.bytes_down(), requests_,
-                 decision_ ? &decision_->verdict : nullptr);
+    flow_.judge().close(bytes_up_ + relay_.bytes_up(), bytes_down_ + relay_.bytes_down(), requests_,
+                        decision_ ? &decision_->verdict : nullptr);
   } catch (...) {
     // Out of memory while accounting: the connection closes all the same.
   }
@@ -548,7 +546,6 @@ void HttpSession::on_timer(uv_timer_t* t) {
             Termination::HeaderTimeout);
       case TimerKind::KeepAliveTimeout: return s->close_now(Termination::IdleTimeout);
       case TimerKind::ForwardTimeout: return s->on_forward_timeout();
-      case TimerKind::AskTimeout: return s->on_ask_timeout();
       case TimerKind::LingerTimeout:
         return s->close_now(Termination::Refused);  // only a reply or a finished exchange lingers
     }
