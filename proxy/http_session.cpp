@@ -176,7 +176,7 @@ void HttpSession::on_upstream_ready() {
   upstream_side_.shut = false;
   response_parser_.reset();
   if (!is_connect_) return send_request_upstream();
-  write(Side::Client, "HTTP/1.1 200 Connection Established\r\n\r\n", nullptr, 0, false);
+  write(Side::Client, "HTTP/1.1 200 Connection Established\r\n\r\n", false);
   log_decision(200);
   start_tunnel(std::exchange(client_pending_, {}), {});
 }
@@ -211,7 +211,7 @@ void HttpSession::reply_and_close(rules::Reason reason, const std::string& body_
   state_ = State::Closing;
   if (!exchange_.response_started) {
     std::string extra = status == 407 ? "Proxy-Authenticate: Basic realm=\"sluice\"\r\n" : "";
-    write(Side::Client, error_response(status, rules::c_str(reason), body_line, extra), nullptr, 0, false);
+    write(Side::Client, error_response(status, rules::c_str(reason), body_line, extra), false);
   }
   begin_linger();
 }

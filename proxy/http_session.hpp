@@ -62,7 +62,6 @@ class HttpSession {
   //                     due, response_timeout_ms until the response head, idle_timeout_ms after
   //   LingerTimeout     the drain after sluice's own reply (kLingerMs)
   enum class TimerKind { None, HeaderTimeout, KeepAliveTimeout, ForwardTimeout, LingerTimeout };
-  struct WriteReq;
 
   // reading and parsing
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
@@ -95,13 +94,14 @@ class HttpSession {
   void response_done();
 
   // writing and closing
-  void write(Side to, std::string prefix, char* block = nullptr, size_t block_len = 0, bool count = true);
+  // `count`: add to the byte counts (sluice's own replies are not the client's traffic).
+  void write(Side to, std::string bytes, bool count = true);
   // While a read callback runs, writes gather per side and go out as one write at its end:
   // a response head and its body leave in one segment, not two.
   void cork() { ++cork_; }
   void uncork();
   void flush(Side to);
-  static void on_write(uv_write_t*, int);
+  static void on_write(void* session, int side, int status);  // base::WriteDone
   size_t queued(Side s) const;
   // `why`: the cause its close line will carry (a refusal unless a timeout led to it).
   // The status comes from the reason's row in rules/reason.hpp.

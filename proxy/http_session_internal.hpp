@@ -12,12 +12,4 @@ namespace sluice::proxy {
 // Stop reading a side while the other side has this much queued for writing.
 inline constexpr size_t kHighWatermark = Relay::kHighWatermark;
 
-struct HttpSession::WriteReq {
-  uv_write_t req;
-  HttpSession* session;
-  Side to;
-  std::string bytes;
-  char* block;  // pooled read buffer, returned to the pool when written
-};
-
 }  // namespace sluice::proxy

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 
+#include "base/write.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/http_session_internal.hpp"
@@ -358,55 +359,34 @@ void HttpSession::flush(Side to) {
   std::string& pending = corked_[to == Side::Client ? 0 : 1];
   if (pending.empty()) return;
   const int saved = std::exchange(cork_, 0);
-  write(to, std::exchange(pending, {}), nullptr, 0, false);  // counted when it was corked
+  write(to, std::exchange(pending, {}), false);  // counted when it was corked
   cork_ = saved;
 }
 
-void HttpSession::write(Side to, std::string bytes, char* block, size_t block_len, bool count) {
+void HttpSession::write(Side to, std::string bytes, bool count) {
   const bool to_client = to == Side::Client;
   uv_stream_t* stream =
       to_client ? (client_.live() ? client_.stream() : nullptr) : (upstream_.live() ? upstream_.stream() : nullptr);
-  if (stream == nullptr || (to_client ? client_side_.shut : upstream_side_.shut)) {
-    worker_.buffers().put(block);
-    return;
-  }
+  if (stream == nullptr || (to_client ? client_side_.shut : upstream_side_.shut)) return;
   if (cork_ > 0) {
-    if (block == nullptr) {
-      corked_[to_client ? 0 : 1] += bytes;
-      if (count) (to_client ? bytes_down_ : bytes_up_) += bytes.size();
-      return;
-    }
-    flush(to);  // a pooled block goes out as it is, after what was gathered before it
-  }
-  auto* w = new WriteReq{{}, this, to, std::move(bytes), block};
-  uv_buf_t bufs[2];
-  unsigned n = 0;
-  if (!w->bytes.empty()) bufs[n++] = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-  if (block != nullptr) bufs[n++] = uv_buf_init(block, static_cast<unsigned>(block_len));
-  size_t total = w->bytes.size() + block_len;
-  if (n == 0) {
-    delete w;
+    corked_[to_client ? 0 : 1] += bytes;
+    if (count) (to_client ? bytes_down_ : bytes_up_) += bytes.size();
     return;
   }
-  int r = uv_write(&w->req, stream, bufs, n, on_write);
-  if (r < 0) {
-    worker_.buffers().put(block);
-    delete w;
+  const size_t n = bytes.size();
+  if (base::write(stream, std::move(bytes), {on_write, this, static_cast<int>(to)}) < 0)
     return close_now(to_client ? Termination::ClientReset : Termination::UpstreamReset);
-  }
-  if (count) (to_client ? bytes_down_ : bytes_up_) += total;
+  if (count) (to_client ? bytes_down_ : bytes_up_) += n;
   if (queued(to) >= kHighWatermark) update_reading();
 }
 
-void HttpSession::on_write(uv_write_t* req, int status) {
-  auto* w = reinterpret_cast<WriteReq*>(req);
-  HttpSession* s = w->session;
-  const Side to = w->to;
-  s->worker_.buffers().put(w->block);
-  delete w;
+void HttpSession::on_write(void* session, int side, int status) {
   if (status == UV_ECANCELED) return;
+  auto* s = static_cast<HttpSession*>(session);
   try {
-    if (status < 0) return s->close_now(to == Side::Client ? Termination::ClientReset : Termination::UpstreamReset);
+    if (status < 0)
+      return s->close_now(static_cast<Side>(side) == Side::Client ? Termination::ClientReset
+                                                                  : Termination::UpstreamReset);
     s->update_reading();
   } catch (...) {
     s->close_now(Termination::ProxyError);

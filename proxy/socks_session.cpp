@@ -1,5 +1,7 @@
 #include "proxy/socks_session.hpp"
 
+#include "base/write.hpp"
+
 #include "proxy/base_aliases.hpp"
 #include "proxy/decision_log.hpp"
 #include "proxy/judge.hpp"
@@ -30,12 +32,6 @@ socks5::Reply connect_failure_reply(int uv_error) {
 }
 
 }  // namespace
-
-struct SocksSession::WriteReq {
-  uv_write_t req;
-  SocksSession* session;
-  std::string bytes;
-};
 
 SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
                            std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
@@ -330,20 +326,12 @@ void SocksSession::on_shutdown(uv_shutdown_t* req, int status) {
 
 void SocksSession::write(std::string bytes) {
   if (!client_.live() || shut_) return;
-  auto* w = new WriteReq{{}, this, std::move(bytes)};
-  uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-  if (uv_write(&w->req, client_.stream(), &buf, 1, on_write) < 0) {
-    delete w;
-    close_now(Termination::ClientReset);
-  }
+  if (base::write(client_.stream(), std::move(bytes), {on_write, this, 0}) < 0) close_now(Termination::ClientReset);
 }
 
-void SocksSession::on_write(uv_write_t* req, int status) {
-  auto* w = reinterpret_cast<WriteReq*>(req);
-  SocksSession* s = w->session;
-  delete w;
+void SocksSession::on_write(void* session, int, int status) {
   if (status == UV_ECANCELED) return;
-  if (status < 0) s->close_now(Termination::ClientReset);
+  if (status < 0) static_cast<SocksSession*>(session)->close_now(Termination::ClientReset);
 }
 
 void SocksSession::close_now(Termination why) {

@@ -50,7 +50,6 @@ class SocksSession {
 
  private:
   enum class TimerKind { None, HandshakeTimeout, LingerTimeout };
-  struct WriteReq;
 
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
@@ -70,7 +69,7 @@ class SocksSession {
   void reply_and_close(std::string bytes, rules::Reason error, Outcome outcome);
   void refuse_request(socks5::Reply code, rules::Reason error);
   void write(std::string bytes);
-  static void on_write(uv_write_t*, int);
+  static void on_write(void* session, int, int status);  // base::WriteDone
   static void on_shutdown(uv_shutdown_t*, int);
   void close_now(Termination why);  // `why` unless a cause was noted first
   static void on_handle_closed(void* data);
