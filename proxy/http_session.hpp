@@ -61,6 +61,7 @@ class HttpSession {
   //   ForwardTimeout    progress of a forwarded exchange: request_body_timeout_ms while the body is
   //                     due, response_timeout_ms until the response head, idle_timeout_ms after
   //   LingerTimeout     the drain after sluice's own reply (kLingerMs)
+  // (A person's answer is waited for under the target flow's own timer, ask_timeout_ms.)
   enum class TimerKind { None, HeaderTimeout, KeepAliveTimeout, ForwardTimeout, LingerTimeout };
 
   // reading and parsing

@@ -170,3 +170,16 @@ TEST_CASE("HTTP session: an upstream reset mid-body with a Content-Length cuts t
   h.w.run_until([&] { return h.w.finished(h.s); });
   CHECK(h.w.logged(cause("upstream-reset")));
 }
+
+TEST_CASE("HTTP session: a stopping proxy refuses a waiting ask at once (503 shutting-down)") {
+  Http h(rig::config(rules::Action::Ask, {}));
+  h.client.send(h.get("ask.test", "/"));
+  h.w.run_until([&] { return !h.w.asks.empty(); });
+  REQUIRE(h.w.asks.size() == 1);
+  h.s->drain();
+  h.wait_client_eof();
+  CHECK(h.client.got.rfind("HTTP/1.1 503 ", 0) == 0);
+  CHECK(h.client_has("X-Sluice-Reason: shutting-down\r\n"));
+  REQUIRE(h.w.cancelled.size() == 1);
+  CHECK_FALSE(h.w.cancelled[0].timeout);  // left, not timed out
+}

@@ -132,3 +132,16 @@ TEST_CASE("SOCKS5 session: a denied answer is 0x02; no answer in time is 0x02 wi
     CHECK(k.w.logged(cause("ask-timeout")));
   }
 }
+
+TEST_CASE("SOCKS5 session: a stopping proxy refuses a waiting ask at once (0x01)") {
+  Socks k(rig::config(rules::Action::Ask, {}));
+  k.connect("ask.test", k.up.port);
+  k.w.run_until([&] { return !k.w.asks.empty(); });
+  REQUIRE(k.w.asks.size() == 1);
+  k.s->drain();
+  CHECK(k.reply() == 0x01);
+  k.wait_eof();
+  REQUIRE(k.w.cancelled.size() == 1);
+  CHECK_FALSE(k.w.cancelled[0].timeout);
+  CHECK(k.w.logged("shutting-down"));
+}
