@@ -31,6 +31,13 @@ socks5::Reply connect_failure_reply(int uv_error) {
   }
 }
 
+// A dial failure's REP: the reason's row (rules/reason.hpp), refined by the connect error.
+socks5::Reply dial_failure_reply(const flow::DialFailed& f) {
+  if (f.reason == rules::Reason::ConnectFailed) return connect_failure_reply(f.uv_error);
+  const uint8_t rep = rules::reason_info(f.reason).socks_reply;
+  return rep != 0 ? static_cast<socks5::Reply>(rep) : socks5::Reply::GeneralFailure;  // never "succeeded"
+}
+
 }  // namespace
 
 SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
@@ -225,24 +232,20 @@ void SocksSession::on_flow(FlowOutcome& o) {
   if (auto* c = std::get_if<flow::Connected>(&o)) return on_connected(*c);
   if (auto* r = std::get_if<flow::Refused>(&o)) {
     if (cause_ == Termination::None) cause_ = r->cause;
-    if (port_ == 22 && flow_.policy() != nullptr && flow_.policy()->ssh_in_band_reason) return send_in_band_reason();
+    if (port_ == 22 && flow_.policy() != nullptr && flow_.policy()->ssh_in_band_reason)
+      return send_in_band_reason(r->detail);
     return refuse_request(socks5::Reply::NotAllowed, r->reason);
   }
-  if (auto* f = std::get_if<flow::DialFailed>(&o)) {
-    auto code = f->reason == rules::Reason::ConnectFailed
-                    ? connect_failure_reply(f->uv_error)
-                    : static_cast<socks5::Reply>(rules::reason_info(f->reason).socks_reply);
-    return refuse_request(code, f->reason);
-  }
+  if (auto* f = std::get_if<flow::DialFailed>(&o)) return refuse_request(dial_failure_reply(*f), f->reason);
   close_now(Termination::ProxyError);  // Broken; Reused never happens without before_dial
 }
 
 // The opt-in in-band reason: "granted", then sluice plays an ssh server that
 // disconnects at once with the reason, which ssh and git print for the user.
-void SocksSession::send_in_band_reason() {
+void SocksSession::send_in_band_reason(const std::string& detail) {
   decision_.in_band_reason = true;
   std::string bytes = socks5::reply(socks5::Reply::Succeeded);
-  bytes += ssh_disconnect_banner(denial_message(decision_.verdict, host_, port_));
+  bytes += ssh_disconnect_banner(detail);
   reply_and_close(std::move(bytes), decision_.verdict.reason, reply_outcome(socks5::Reply::Succeeded, true));
 }
 

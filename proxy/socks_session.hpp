@@ -62,7 +62,7 @@ class SocksSession {
   void on_flow(FlowOutcome& o);
   void on_connected(flow::Connected& c);
   void refuse_socks4();
-  void send_in_band_reason();
+  void send_in_band_reason(const std::string& detail);
   void update_reading();
 
   // Logs the decision, sends `bytes` and closes (lingering).
