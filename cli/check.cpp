@@ -153,7 +153,8 @@ int check_main(const Args& a) {
     rules::Verdict v;
     std::vector<rules::HeaderEdit> edits;
     if (kind == "http") {
-      rules::RequestFacts r{a.one("--method", "GET"), url_text, url.path, &headers};
+      const std::string method = a.one("--method", "GET");  // the facts only view it: it must outlive them
+      rules::RequestFacts r{method, url_text, url.path, &headers};
       v = judge->judge_request(host.value(), port, r, &edits);
     } else {
       v = judge->judge_connect(host.value(), port);
