@@ -39,16 +39,22 @@ class BufferPool {
 // something throws on the way), unless release() hands it on (to a write that puts it back).
 class PooledBlock {
  public:
+  PooledBlock() = default;  // holds nothing
   PooledBlock(BufferPool& pool, char* block) : pool_(&pool), block_(block) {}
-  ~PooledBlock() { pool_->put(block_); }
+  ~PooledBlock() {
+    if (block_ != nullptr) pool_->put(block_);
+  }
+  // Moves hand the block on (into a write that puts it back when written).
+  PooledBlock(PooledBlock&& o) noexcept : pool_(o.pool_), block_(std::exchange(o.block_, nullptr)) {}
+  PooledBlock& operator=(PooledBlock&&) = delete;
   PooledBlock(const PooledBlock&) = delete;
   PooledBlock& operator=(const PooledBlock&) = delete;
   char* get() const { return block_; }
   char* release() { return std::exchange(block_, nullptr); }
 
  private:
-  BufferPool* pool_;
-  char* block_;
+  BufferPool* pool_ = nullptr;
+  char* block_ = nullptr;
 };
 
 }  // namespace sluice::base

@@ -1,13 +1,8 @@
 #include "base/relay.hpp"
 
-namespace sluice::base {
+#include "base/write.hpp"
 
-struct Relay::WriteReq {
-  uv_write_t req;
-  Relay* relay;
-  std::string bytes;
-  char* block;  // pooled read buffer, returned to the pool when written
-};
+namespace sluice::base {
 
 Relay::Relay(uv_loop_t* loop, BufferPool& pool, uint64_t idle_timeout_ms)
     : loop_(loop), pool_(pool), idle_timeout_ms_(idle_timeout_ms) {
@@ -67,15 +62,9 @@ void Relay::update_reading() {
 void Relay::write(Side& to, std::string bytes, char* block, size_t len) {
   PooledBlock owned(pool_, block);  // returned to the pool unless the write takes it
   if (to.shut) return;
-  auto* w = new WriteReq{{}, this, std::move(bytes), owned.release()};
-  uv_buf_t buf = block != nullptr ? uv_buf_init(block, static_cast<unsigned>(len))
-                                  : uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-  size_t n = block != nullptr ? len : w->bytes.size();
-  if (uv_write(&w->req, to.stream, &buf, 1, on_write) < 0) {
-    pool_.put(block);
-    delete w;
+  const size_t n = bytes.size() + (block != nullptr ? len : 0);
+  if (base::write(to.stream, std::move(bytes), std::move(owned), len, {on_write, this, &to == &client_ ? 0 : 1}) < 0)
     return end(error_on(to));
-  }
   *to.counter += n;
 }
 
@@ -138,15 +127,11 @@ void Relay::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   }
 }
 
-void Relay::on_write(uv_write_t* req, int status) {
-  auto* w = reinterpret_cast<WriteReq*>(req);
-  Relay* r = w->relay;
-  uv_stream_t* to = req->handle;
-  r->pool_.put(w->block);
-  delete w;
+void Relay::on_write(void* owner, int side, int status) {
   if (status == UV_ECANCELED) return;
+  auto* r = static_cast<Relay*>(owner);
   try {
-    if (status < 0) return r->end(r->error_on(r->side_of(to)));
+    if (status < 0) return r->end(r->error_on(side == 0 ? r->client_ : r->upstream_));
     if (r->splicing_) return;
     r->update_reading();
     r->maybe_splice();

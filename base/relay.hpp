@@ -56,7 +56,6 @@ class Relay {
 
  private:
   struct Side;
-  struct WriteReq;
   Side& side_of(uv_stream_t* s);
   Side& other(Side& s);
   void update_reading();
@@ -68,7 +67,7 @@ class Relay {
   End error_on(const Side& s) const;  // an error on s's connection
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
-  static void on_write(uv_write_t*, int);
+  static void on_write(void* relay, int side, int status);  // base::WriteDone
   static void on_shutdown(uv_shutdown_t*, int);
   static void on_idle_timer(uv_timer_t*);
 

@@ -13,6 +13,10 @@
 
 namespace sluice::proxy {
 
+// How long a connection closing after sluice's own reply keeps draining the client (FIN sent,
+// unread bytes discarded), so the close does not turn into a reset that destroys the reply.
+inline constexpr uint64_t kLingerMs = 2000;
+
 union AnyStream {
   uv_handle_t handle;
   uv_stream_t stream;

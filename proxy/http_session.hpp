@@ -1,14 +1,13 @@
 // One HTTP client connection: an explicit state machine from request head to close.
 //
-//   ReadingHead -> Judging -> [Asking] -> Dialing -> Tunnelling          (CONNECT)
-//                                                -> Forwarding -> ReadingHead (plain HTTP,
-//                                                                judged per request)
+//   ReadingHead -> Targeting -> Tunnelling                 (CONNECT)
+//                            -> Forwarding -> ReadingHead  (plain HTTP, judged per request)
 //   any state -> Closing (lingering close after sluice's own reply) -> gone
 //
-// Asking: the verdict was Ask; nothing goes upstream until a human answers
-// (proxy/ask.hpp) or ask_timeout passes (403 ask-timeout).
-// Dialing (resolve, resolved-address check, connect) is proxy/dialer.hpp's job,
-// Tunnelling is proxy/relay.hpp's; the SOCKS5 session (proxy/socks_session.hpp) uses both too.
+// Targeting: the target flow (proxy/target_flow.hpp) judges, asks and dials, the same
+// as for SOCKS5; this session turns its outcome into a status line and X-Sluice-Reason.
+// When the verdict was Ask, nothing goes upstream until a human answers or ask_timeout
+// passes (403 ask-timeout). Tunnelling is base/relay.hpp's job.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -17,14 +16,12 @@
 
 #include <uv.h>
 
-#include "proxy/ask.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision.hpp"
-#include "proxy/dialer.hpp"
 #include "proxy/http_message.hpp"
 #include "proxy/http_parser.hpp"
-#include "proxy/judge.hpp"
+#include "proxy/target_flow.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
 #include "rules/host.hpp"
@@ -35,7 +32,7 @@ namespace sluice::proxy {
 
 class HttpSession {
  public:
-  enum class State { ReadingHead, Judging, Asking, Dialing, Tunnelling, Forwarding, Closing };
+  enum class State { ReadingHead, Targeting, Tunnelling, Forwarding, Closing };
 
   // Takes the accepted client from the sniffer, with the bytes it already read.
   // `rules`: the worker's Lua states for `config` (may be null); the session keeps both
@@ -63,10 +60,9 @@ class HttpSession {
   //   KeepAliveTimeout  the next request on a kept-alive connection (keepalive_timeout_ms)
   //   ForwardTimeout    progress of a forwarded exchange: request_body_timeout_ms while the body is
   //                     due, response_timeout_ms until the response head, idle_timeout_ms after
-  //   AskTimeout        a person's answer (ask_timeout_ms)
   //   LingerTimeout     the drain after sluice's own reply (kLingerMs)
-  enum class TimerKind { None, HeaderTimeout, KeepAliveTimeout, ForwardTimeout, AskTimeout, LingerTimeout };
-  struct WriteReq;
+  // (A person's answer is waited for under the target flow's own timer, ask_timeout_ms.)
+  enum class TimerKind { None, HeaderTimeout, KeepAliveTimeout, ForwardTimeout, LingerTimeout };
 
   // reading and parsing
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
@@ -85,12 +81,8 @@ class HttpSession {
   void on_request_head(bool is_connect);
   bool authorized();
   void judge_target(const std::string& raw_host, uint16_t port);
-  void ask();
-  void on_answer(const AskAnswer& a);
-  void on_ask_timeout();
-  void stop_asking(bool timeout);
-  void act_on_verdict();
-  void on_dialed(Dialer::Outcome& o);
+  bool reuse_upstream();  // the flow's before_dial: a kept-alive upstream for this target?
+  void on_flow(FlowOutcome& o);
   void on_upstream_ready();
   void start_tunnel(std::string to_upstream, std::string to_client);
   void send_request_upstream();
@@ -103,13 +95,14 @@ class HttpSession {
   void response_done();
 
   // writing and closing
-  void write(Side to, std::string prefix, char* block = nullptr, size_t block_len = 0, bool count = true);
+  // `count`: add to the byte counts (sluice's own replies are not the client's traffic).
+  void write(Side to, std::string bytes, bool count = true);
   // While a read callback runs, writes gather per side and go out as one write at its end:
   // a response head and its body leave in one segment, not two.
   void cork() { ++cork_; }
   void uncork();
   void flush(Side to);
-  static void on_write(uv_write_t*, int);
+  static void on_write(void* session, int side, int status);  // base::WriteDone
   size_t queued(Side s) const;
   // `why`: the cause its close line will carry (a refusal unless a timeout led to it).
   // The status comes from the reason's row in rules/reason.hpp.
@@ -135,9 +128,8 @@ class HttpSession {
   WorkerContext& worker_;
   std::shared_ptr<const rules::Config> config_;
   ClientInfo client_info_;
-  const rules::Policy* policy_ = nullptr;
   const rules::ListenerConfig* listener_config_ = nullptr;
-  SessionJudge judge_;
+  rules::RequestFacts facts_;                    // the request being judged (views into its head)
   std::vector<rules::HeaderEdit> header_edits_;  // from on_request, applied before forwarding
   State state_ = State::ReadingHead;
 
@@ -179,8 +171,6 @@ class HttpSession {
   bool got_bytes_ = false;
   bool closed_ = false;
   bool lingering_ = false;
-  uint64_t ask_ticket_ = 0;  // Asking: the worker's ticket for the question
-  uint64_t ask_started_ms_ = 0;
 
   // the current target
   rules::CanonicalHost host_;
@@ -189,7 +179,7 @@ class HttpSession {
   std::string upstream_key_;   // "host:port" the upstream connection serves
   std::string upstream_addr_;  // the address dialed, "ip:port"
   std::unique_ptr<Decision> decision_;
-  Dialer dialer_;
+  TargetFlow flow_;  // judge, ask, dial
   Relay relay_;
 
   uint64_t bytes_up_ = 0, bytes_down_ = 0;

@@ -11,15 +11,5 @@ namespace sluice::proxy {
 
 // Stop reading a side while the other side has this much queued for writing.
 inline constexpr size_t kHighWatermark = Relay::kHighWatermark;
-// How long a closing connection keeps draining the client after sluice's reply.
-inline constexpr uint64_t kLingerMs = 2000;
-
-struct HttpSession::WriteReq {
-  uv_write_t req;
-  HttpSession* session;
-  Side to;
-  std::string bytes;
-  char* block;  // pooled read buffer, returned to the pool when written
-};
 
 }  // namespace sluice::proxy

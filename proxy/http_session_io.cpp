@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 
+#include "base/write.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/http_session_internal.hpp"
@@ -213,7 +214,7 @@ void HttpSession::send_request_upstream() {
   const std::string* upgrade = exchange_.upgrade_requested ? req.header("upgrade") : nullptr;
   std::string head = build_upstream_request(req, url_, host_header, upgrade ? *upgrade : std::string_view{});
   // Through an http parent: absolute-form and the parent's credentials (proxy/dialer.hpp).
-  if (const auto* parent = dialer_.forward_via()) head = rules::to_parent_form(head, host_header, parent->auth);
+  if (const auto* parent = flow_.forward_via()) head = rules::to_parent_form(head, host_header, parent->auth);
   write(Side::Upstream, head);
   request_parser_.resume();
   parse_client(true);
@@ -250,7 +251,7 @@ void HttpSession::response_head() {
   exchange_.informational = h.status >= 100 && h.status < 200;
   if (exchange_.informational) return write(Side::Client, build_client_response(h, false, false));
   // An http parent refusing sluice's credentials is sluice's failure, not the origin's answer.
-  if (h.status == 407 && dialer_.forward_via())
+  if (h.status == 407 && flow_.forward_via())
     return reply_and_close(rules::Reason::UpstreamProxyAuth,
                            "sluice: the upstream proxy refused sluice's credentials (407)");
   const HttpHead& req = request_parser_.head();
@@ -315,14 +316,13 @@ void HttpSession::update_reading() {
       want_client = !client_side_.eof && client_pending_.size() <= config_->limits.max_header_bytes;
       want_upstream = upstream_open;  // notice an idle keep-alive upstream closing
       break;
-    case State::Asking:
-      // Read only to notice the client leaving (EOF closes the session); what it sends
-      // meanwhile waits, unparsed, up to the head limit.
+    case State::Targeting:
+      // Judging and dialing: not a byte more. Asking: read only to notice the client leaving
+      // (EOF closes the session); what it sends meanwhile waits, unparsed, up to the head limit.
+      if (flow_.phase() != TargetFlow::Phase::Asking) break;
       want_client = !client_side_.eof && client_pending_.size() <= config_->limits.max_header_bytes;
       want_upstream = upstream_open;
       break;
-    case State::Judging:
-    case State::Dialing:
     case State::Tunnelling:  // the relay reads
       break;
     case State::Forwarding:
@@ -359,55 +359,34 @@ void HttpSession::flush(Side to) {
   std::string& pending = corked_[to == Side::Client ? 0 : 1];
   if (pending.empty()) return;
   const int saved = std::exchange(cork_, 0);
-  write(to, std::exchange(pending, {}), nullptr, 0, false);  // counted when it was corked
+  write(to, std::exchange(pending, {}), false);  // counted when it was corked
   cork_ = saved;
 }
 
-void HttpSession::write(Side to, std::string bytes, char* block, size_t block_len, bool count) {
+void HttpSession::write(Side to, std::string bytes, bool count) {
   const bool to_client = to == Side::Client;
   uv_stream_t* stream =
       to_client ? (client_.live() ? client_.stream() : nullptr) : (upstream_.live() ? upstream_.stream() : nullptr);
-  if (stream == nullptr || (to_client ? client_side_.shut : upstream_side_.shut)) {
-    worker_.buffers().put(block);
-    return;
-  }
+  if (stream == nullptr || (to_client ? client_side_.shut : upstream_side_.shut)) return;
   if (cork_ > 0) {
-    if (block == nullptr) {
-      corked_[to_client ? 0 : 1] += bytes;
-      if (count) (to_client ? bytes_down_ : bytes_up_) += bytes.size();
-      return;
-    }
-    flush(to);  // a pooled block goes out as it is, after what was gathered before it
-  }
-  auto* w = new WriteReq{{}, this, to, std::move(bytes), block};
-  uv_buf_t bufs[2];
-  unsigned n = 0;
-  if (!w->bytes.empty()) bufs[n++] = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-  if (block != nullptr) bufs[n++] = uv_buf_init(block, static_cast<unsigned>(block_len));
-  size_t total = w->bytes.size() + block_len;
-  if (n == 0) {
-    delete w;
+    corked_[to_client ? 0 : 1] += bytes;
+    if (count) (to_client ? bytes_down_ : bytes_up_) += bytes.size();
     return;
   }
-  int r = uv_write(&w->req, stream, bufs, n, on_write);
-  if (r < 0) {
-    worker_.buffers().put(block);
-    delete w;
+  const size_t n = bytes.size();
+  if (base::write(stream, std::move(bytes), {on_write, this, static_cast<int>(to)}) < 0)
     return close_now(to_client ? Termination::ClientReset : Termination::UpstreamReset);
-  }
-  if (count) (to_client ? bytes_down_ : bytes_up_) += total;
+  if (count) (to_client ? bytes_down_ : bytes_up_) += n;
   if (queued(to) >= kHighWatermark) update_reading();
 }
 
-void HttpSession::on_write(uv_write_t* req, int status) {
-  auto* w = reinterpret_cast<WriteReq*>(req);
-  HttpSession* s = w->session;
-  const Side to = w->to;
-  s->worker_.buffers().put(w->block);
-  delete w;
+void HttpSession::on_write(void* session, int side, int status) {
   if (status == UV_ECANCELED) return;
+  auto* s = static_cast<HttpSession*>(session);
   try {
-    if (status < 0) return s->close_now(to == Side::Client ? Termination::ClientReset : Termination::UpstreamReset);
+    if (status < 0)
+      return s->close_now(static_cast<Side>(side) == Side::Client ? Termination::ClientReset
+                                                                  : Termination::UpstreamReset);
     s->update_reading();
   } catch (...) {
     s->close_now(Termination::ProxyError);
@@ -478,14 +457,13 @@ void HttpSession::close_now(Termination why) {
   closed_ = true;
   if (cause_ == Termination::None) cause_ = why;
   state_ = State::Closing;
-  stop_asking(false);
+  flow_.stop();
   corked_[0].clear();
   corked_[1].clear();
-  dialer_.cancel();
   relay_.detach();
   try {
-    judge_.close(bytes_up_ + relay_.bytes_up(), bytes_down_ + relay_.bytes_down(), requests_,
-                 decision_ ? &decision_->verdict : nullptr);
+    flow_.judge().close(bytes_up_ + relay_.bytes_up(), bytes_down_ + relay_.bytes_down(), requests_,
+                        decision_ ? &decision_->verdict : nullptr);
   } catch (...) {
     // Out of memory while accounting: the connection closes all the same.
   }
@@ -548,7 +526,6 @@ void HttpSession::on_timer(uv_timer_t* t) {
             Termination::HeaderTimeout);
       case TimerKind::KeepAliveTimeout: return s->close_now(Termination::IdleTimeout);
       case TimerKind::ForwardTimeout: return s->on_forward_timeout();
-      case TimerKind::AskTimeout: return s->on_ask_timeout();
       case TimerKind::LingerTimeout:
         return s->close_now(Termination::Refused);  // only a reply or a finished exchange lingers
     }

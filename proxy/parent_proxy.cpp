@@ -2,15 +2,12 @@
 
 #include <algorithm>
 
+#include "base/write.hpp"
+
 namespace sluice::proxy {
 
 namespace {
 constexpr size_t kMaxHttpHead = 16384;
-
-struct WriteReq {
-  uv_write_t req;
-  std::string bytes;
-};
 }  // namespace
 
 void ParentHandshake::start(uv_stream_t* stream, const rules::UpstreamProxy& parent, std::string authority,
@@ -39,11 +36,7 @@ void ParentHandshake::stop() {
 
 // Write errors are left to the read side: the parent's close or the caller's timer ends it.
 bool ParentHandshake::send(std::string bytes) {
-  auto* w = new WriteReq{{}, std::move(bytes)};
-  uv_buf_t b = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-  if (int r = uv_write(&w->req, stream_, &b, 1, [](uv_write_t* req, int) { delete reinterpret_cast<WriteReq*>(req); });
-      r != 0) {
-    delete w;
+  if (int r = base::write(stream_, std::move(bytes)); r != 0) {
     finish(Result::Failed, std::string("cannot write to the upstream proxy: ") + uv_strerror(r));
     return false;  // `this` may be gone
   }

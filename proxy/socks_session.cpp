@@ -1,5 +1,7 @@
 #include "proxy/socks_session.hpp"
 
+#include "base/write.hpp"
+
 #include "proxy/base_aliases.hpp"
 #include "proxy/decision_log.hpp"
 #include "proxy/judge.hpp"
@@ -11,16 +13,8 @@ namespace sluice::proxy {
 
 namespace {
 
-// How long a closing connection keeps draining the client after sluice's reply.
-constexpr uint64_t kLingerMs = 2000;
 // Early tunnel bytes held while a request waits for an answer; reading stops beyond.
 constexpr size_t kMaxHeldWhileAsking = 64 * 1024;
-
-const rules::ListenerConfig* find_listener(const rules::Config& c, const std::string& name) {
-  for (const auto& l : c.listeners)
-    if (l.name == name) return &l;
-  return nullptr;
-}
 
 Outcome reply_outcome(socks5::Reply r, bool denied = false) {
   return Outcome{"socks_reply", static_cast<int>(r), denied};
@@ -37,13 +31,14 @@ socks5::Reply connect_failure_reply(int uv_error) {
   }
 }
 
-}  // namespace
+// A dial failure's REP: the reason's row (rules/reason.hpp), refined by the connect error.
+socks5::Reply dial_failure_reply(const flow::DialFailed& f) {
+  if (f.reason == rules::Reason::ConnectFailed) return connect_failure_reply(f.uv_error);
+  const uint8_t rep = rules::reason_info(f.reason).socks_reply;
+  return rep != 0 ? static_cast<socks5::Reply>(rep) : socks5::Reply::GeneralFailure;  // never "succeeded"
+}
 
-struct SocksSession::WriteReq {
-  uv_write_t req;
-  SocksSession* session;
-  std::string bytes;
-};
+}  // namespace
 
 SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
                            std::shared_ptr<rules::WorkerRules> rules, ClientInfo client, UvHandle<AnyStream>&& stream,
@@ -51,11 +46,19 @@ SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::C
     : worker_(worker),
       config_(std::move(config)),
       client_info_(std::move(client)),
-      listener_config_(find_listener(*config_, client_info_.listener->name)),
-      policy_(listener_config_ ? config_->policy(listener_config_->policy) : nullptr),
-      judge_(worker, client_info_, policy_, std::move(rules), config_->remembered.get()),
+      listener_config_(find_listener(*config_, *client_info_.listener)),
       pending_(std::move(first_bytes)),
-      dialer_(worker, *config_, policy_),
+      flow_(
+          worker, *config_, client_info_, listener_config_ ? config_->policy(listener_config_->policy) : nullptr,
+          std::move(rules),
+          [this](FlowOutcome& o) {
+            try {
+              on_flow(o);
+            } catch (...) {
+              close_now(Termination::ProxyError);
+            }
+          },
+          [this](TargetFlow::Phase) { update_reading(); }),
       relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.tunnel_idle_timeout_ms)) {
   client_ = std::move(stream);
   client_.get()->handle.data = this;
@@ -81,9 +84,9 @@ void SocksSession::refuse(const std::string&) {
 }
 
 void SocksSession::drain() {
-  if (state_ == State::Asking) {
+  if (state_ == State::Targeting && flow_.phase() == TargetFlow::Phase::Asking) {
     // Nobody will answer a stopping proxy: refuse now rather than at the drain deadline.
-    stop_asking(false);
+    flow_.stop();
     return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::ShuttingDown);
   }
   bool idle = (state_ == State::Greeting || state_ == State::Authenticating || state_ == State::ReadingRequest) &&
@@ -197,10 +200,10 @@ void SocksSession::on_user_pass(const socks5::UserPass& u) {
   state_ = State::ReadingRequest;
 }
 
-// ---- judging and dialing --------------------------------------------------------
+// ---- the target ------------------------------------------------------------------
 
 void SocksSession::on_request(const socks5::Request& r) {
-  state_ = State::Judging;
+  state_ = State::Targeting;
   arm(TimerKind::None, 0);
   update_reading();  // nothing more is read until the verdict
   decision_.host = r.host;
@@ -217,127 +220,37 @@ void SocksSession::on_request(const socks5::Request& r) {
   if (!host) return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::BadHost);
   host_ = std::move(host.value());
   port_ = r.port;
-  decision_.host = host_.text;
-  decision_.verdict = judge_.connect(to_string(decision_.kind), host_, port_);
-  if (decision_.verdict.action == rules::Action::Ask) return ask();
-  act_on_verdict();
+  TargetFlow::Target target;
+  target.host = host_;
+  target.port = port_;
+  flow_.start(std::move(target), decision_);
 }
 
-// ---- asking ----------------------------------------------------------------------
-
-void SocksSession::ask() {
-  state_ = State::Asking;
-  AskRequest r{decision_.verdict.policy, client_info_.listener->name, to_string(decision_.kind), host_.text, port_,
-               client_info_.id,          client_info_.addr,           client_info_.peer};
-  ask_ticket_ = worker_.ask(
-      r,
-      [this](const AskAnswer& a) {
-        try {
-          on_answer(a);
-        } catch (...) {
-          close_now(Termination::ProxyError);
-        }
-      },
-      &decision_.question);
-  if (ask_ticket_ == 0) {
-    decision_.verdict.action = rules::Action::Deny;
-    decision_.verdict.reason = rules::Reason::AskUnavailable;
-    return act_on_verdict();
+// The flow's outcome in SOCKS5's words: a reply code, or the tunnel.
+void SocksSession::on_flow(FlowOutcome& o) {
+  if (state_ != State::Targeting) return;
+  if (auto* c = std::get_if<flow::Connected>(&o)) return on_connected(*c);
+  if (auto* r = std::get_if<flow::Refused>(&o)) {
+    if (cause_ == Termination::None) cause_ = r->cause;
+    if (port_ == 22 && flow_.policy() != nullptr && flow_.policy()->ssh_in_band_reason)
+      return send_in_band_reason(r->detail);
+    return refuse_request(socks5::Reply::NotAllowed, r->reason);
   }
-  ask_started_ms_ = uv_now(worker_.loop());
-  arm(TimerKind::AskTimeout, static_cast<uint64_t>(config_->limits.ask_timeout_ms));
-  update_reading();  // only to notice the client leaving; its bytes wait as early tunnel data
-}
-
-void SocksSession::on_answer(const AskAnswer& a) {
-  if (state_ != State::Asking) return;
-  ask_ticket_ = 0;
-  arm(TimerKind::None, 0);
-  rules::Verdict human = decision_.verdict;
-  human.action = a.action;
-  const bool earlier = a.by == "remembered";
-  if (a.action == rules::Action::Allow)
-    human.reason = earlier ? rules::Reason::RememberedAllow : rules::Reason::AskAllowed;
-  else
-    human.reason = earlier ? rules::Reason::RememberedDeny : rules::Reason::AskDenied;
-  human.rule = rules::to_string(a.remember);
-  human.error.clear();
-  if (a.question != 0) decision_.question = a.question;
-  decision_.ask_ms = static_cast<double>(uv_now(worker_.loop()) - ask_started_ms_);
-  decision_.verdict = judge_.answered(host_, port_, human, nullptr, nullptr);
-  act_on_verdict();
-}
-
-void SocksSession::on_ask_timeout() {
-  if (state_ != State::Asking) return;
-  stop_asking(true);
-  cause_ = Termination::AskTimeout;
-  decision_.verdict.action = rules::Action::Deny;
-  decision_.verdict.reason = rules::Reason::AskTimeout;
-  decision_.ask_ms = static_cast<double>(uv_now(worker_.loop()) - ask_started_ms_);
-  act_on_verdict();
-}
-
-void SocksSession::stop_asking(bool timeout) {
-  if (ask_ticket_ != 0) worker_.cancel_ask(std::exchange(ask_ticket_, 0), timeout);
-}
-
-void SocksSession::act_on_verdict() {
-  const rules::Verdict& v = decision_.verdict;
-  if (!v.allowed()) {
-    if (port_ == 22 && policy_ != nullptr && policy_->ssh_in_band_reason) return send_in_band_reason();
-    return refuse_request(socks5::Reply::NotAllowed, v.reason);
-  }
-  state_ = State::Dialing;
-  update_reading();  // after an ask the client was being read; not a byte more until the reply
-  dialer_.dial(
-      host_, port_,
-      [this](Dialer::Outcome& o) {
-        try {
-          on_dialed(o);
-        } catch (...) {
-          close_now(Termination::ProxyError);
-        }
-      },
-      [this](const std::vector<rules::IpAddr>& addrs) { return judge_.resolved(addrs); });
+  if (auto* f = std::get_if<flow::DialFailed>(&o)) return refuse_request(dial_failure_reply(*f), f->reason);
+  close_now(Termination::ProxyError);  // Broken; Reused never happens without before_dial
 }
 
 // The opt-in in-band reason: "granted", then sluice plays an ssh server that
 // disconnects at once with the reason, which ssh and git print for the user.
-void SocksSession::send_in_band_reason() {
+void SocksSession::send_in_band_reason(const std::string& detail) {
   decision_.in_band_reason = true;
   std::string bytes = socks5::reply(socks5::Reply::Succeeded);
-  bytes += ssh_disconnect_banner(denial_message(decision_.verdict, host_, port_));
+  bytes += ssh_disconnect_banner(detail);
   reply_and_close(std::move(bytes), decision_.verdict.reason, reply_outcome(socks5::Reply::Succeeded, true));
 }
 
-void SocksSession::on_dialed(Dialer::Outcome& o) {
-  if (state_ != State::Dialing) return;
-  decision_.dns_ms = o.dns_ms;
-  decision_.connect_ms = o.connect_ms;
-  decision_.addr = o.addr;
-  decision_.address_class = o.address_class;
-  if (o.verdict) decision_.verdict = *o.verdict;  // on_resolved spoke
-  switch (o.failure) {
-    case Dialer::Failure::DnsFailed: return refuse_request(socks5::Reply::HostUnreachable, rules::Reason::DnsFailed);
-    case Dialer::Failure::AddressDenied:
-      return refuse_request(socks5::Reply::NotAllowed, rules::Reason::ResolvedAddressDenied);
-    case Dialer::Failure::RefusedByRules:
-      if (port_ == 22 && policy_ != nullptr && policy_->ssh_in_band_reason) return send_in_band_reason();
-      return refuse_request(socks5::Reply::NotAllowed, decision_.verdict.reason);
-    case Dialer::Failure::ConnectFailed:
-      return refuse_request(connect_failure_reply(o.uv_error), rules::Reason::ConnectFailed);
-    case Dialer::Failure::ConnectTimeout:
-      return refuse_request(socks5::Reply::TtlExpired, rules::Reason::ConnectTimeout);
-    case Dialer::Failure::ParentFailed:
-      return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::UpstreamProxyFailed);
-    case Dialer::Failure::ParentAuth:
-      return refuse_request(socks5::Reply::GeneralFailure, rules::Reason::UpstreamProxyAuth);
-    case Dialer::Failure::ParentTimeout:
-      return refuse_request(socks5::Reply::TtlExpired, rules::Reason::UpstreamProxyTimeout);
-    case Dialer::Failure::None: break;
-  }
-  upstream_ = std::move(o.stream);
+void SocksSession::on_connected(flow::Connected& c) {
+  upstream_ = std::move(c.stream);
   upstream_.get()->data = this;
   ++open_handles_;
   uv_tcp_nodelay(upstream_.get(), 1);
@@ -356,9 +269,11 @@ void SocksSession::update_reading() {
     case State::Greeting:
     case State::Authenticating:
     case State::ReadingRequest: want = !client_eof_; break;
-    case State::Asking: want = !client_eof_ && pending_.size() < kMaxHeldWhileAsking; break;
+    case State::Targeting:  // asking: only to notice the client leaving; its bytes wait as early tunnel data
+      want = flow_.phase() == TargetFlow::Phase::Asking && !client_eof_ && pending_.size() < kMaxHeldWhileAsking;
+      break;
     case State::Closing: want = lingering_ && !client_eof_; break;
-    default: break;  // judging and dialing: not a byte more; tunnelling: the relay reads
+    case State::Tunnelling: break;  // the relay reads
   }
   if (want == reading_) return;
   reading_ = want;
@@ -380,7 +295,7 @@ void SocksSession::reply_and_close(std::string bytes, rules::Reason error, Outco
   if (state_ == State::Closing || closed_) return;
   decision_.error = error;
   log_decision(worker_, client_info_, decision_, outcome);
-  dialer_.cancel();
+  flow_.stop();
   state_ = State::Closing;
   arm(TimerKind::None, 0);
   pending_.clear();  // bytes after a refused message are never looked at
@@ -414,20 +329,12 @@ void SocksSession::on_shutdown(uv_shutdown_t* req, int status) {
 
 void SocksSession::write(std::string bytes) {
   if (!client_.live() || shut_) return;
-  auto* w = new WriteReq{{}, this, std::move(bytes)};
-  uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-  if (uv_write(&w->req, client_.stream(), &buf, 1, on_write) < 0) {
-    delete w;
-    close_now(Termination::ClientReset);
-  }
+  if (base::write(client_.stream(), std::move(bytes), {on_write, this, 0}) < 0) close_now(Termination::ClientReset);
 }
 
-void SocksSession::on_write(uv_write_t* req, int status) {
-  auto* w = reinterpret_cast<WriteReq*>(req);
-  SocksSession* s = w->session;
-  delete w;
+void SocksSession::on_write(void* session, int, int status) {
   if (status == UV_ECANCELED) return;
-  if (status < 0) s->close_now(Termination::ClientReset);
+  if (status < 0) static_cast<SocksSession*>(session)->close_now(Termination::ClientReset);
 }
 
 void SocksSession::close_now(Termination why) {
@@ -435,11 +342,10 @@ void SocksSession::close_now(Termination why) {
   closed_ = true;
   if (cause_ == Termination::None) cause_ = why;
   state_ = State::Closing;
-  stop_asking(false);
-  dialer_.cancel();
+  flow_.stop();
   relay_.detach();
   try {
-    judge_.close(relay_.bytes_up(), relay_.bytes_down(), 1, &decision_.verdict);
+    flow_.judge().close(relay_.bytes_up(), relay_.bytes_down(), 1, &decision_.verdict);
   } catch (...) {
     // Out of memory while accounting: the connection closes all the same.
   }
@@ -476,7 +382,6 @@ void SocksSession::on_timer(uv_timer_t* t) {
         s->decision_.error = rules::Reason::HeaderTimeout;
         log_decision(s->worker_, s->client_info_, s->decision_, Outcome{"socks_method", socks5::kMethodNone, false});
         return s->close_now(Termination::HeaderTimeout);
-      case TimerKind::AskTimeout: return s->on_ask_timeout();
       case TimerKind::LingerTimeout: return s->close_now(Termination::Refused);  // only a reply lingers
     }
   } catch (...) {

@@ -1,11 +1,12 @@
 // One SOCKS5 client connection (RFC 1928), beside the HTTP session: the same
 // listener, policy judgment, dialer, relay and decision log, its own protocol.
 //
-//   Greeting -> [Authenticating] -> ReadingRequest -> Judging -> [Asking] -> Dialing -> Tunnelling
+//   Greeting -> [Authenticating] -> ReadingRequest -> Targeting -> Tunnelling
 //   any state -> Closing (reply, FIN, short lingering drain) -> gone
 //
-// Asking: the verdict was Ask; the request gets its reply only once a human has
-// answered (proxy/ask.hpp) or ask_timeout has passed (0x02, ask-timeout).
+// Targeting: the target flow (proxy/target_flow.hpp) judges, asks and dials; this
+// session turns its outcome into a reply. When the verdict was Ask, the request gets
+// its reply only once a human has answered or ask_timeout has passed (0x02, ask-timeout).
 // Only CONNECT is served; BIND and UDP ASSOCIATE are answered 0x07. While a
 // request is judged and dialed the client is not read; after a refusal, bytes
 // the client sent are drained unparsed and never forwarded. SOCKS4 (first byte
@@ -17,13 +18,11 @@
 
 #include <uv.h>
 
-#include "proxy/ask.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision.hpp"
-#include "proxy/dialer.hpp"
-#include "proxy/judge.hpp"
 #include "proxy/socks5.hpp"
+#include "proxy/target_flow.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
 #include "rules/rule_engine.hpp"
@@ -32,7 +31,7 @@ namespace sluice::proxy {
 
 class SocksSession {
  public:
-  enum class State { Greeting, Authenticating, ReadingRequest, Judging, Asking, Dialing, Tunnelling, Closing };
+  enum class State { Greeting, Authenticating, ReadingRequest, Targeting, Tunnelling, Closing };
 
   // `rules`: the worker's Lua states for `config` (may be null), kept for the session's life.
   SocksSession(WorkerContext& worker, std::shared_ptr<const rules::Config> config,
@@ -50,8 +49,7 @@ class SocksSession {
   const ListenerInfo& listener() const { return *client_info_.listener; }
 
  private:
-  enum class TimerKind { None, HandshakeTimeout, AskTimeout, LingerTimeout };
-  struct WriteReq;
+  enum class TimerKind { None, HandshakeTimeout, LingerTimeout };
 
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
@@ -61,21 +59,17 @@ class SocksSession {
   void on_greeting(const socks5::Greeting& g);
   void on_user_pass(const socks5::UserPass& u);
   void on_request(const socks5::Request& r);
-  void ask();
-  void on_answer(const AskAnswer& a);
-  void on_ask_timeout();
-  void stop_asking(bool timeout);
-  void act_on_verdict();
+  void on_flow(FlowOutcome& o);
+  void on_connected(flow::Connected& c);
   void refuse_socks4();
-  void send_in_band_reason();
-  void on_dialed(Dialer::Outcome& o);
+  void send_in_band_reason(const std::string& detail);
   void update_reading();
 
   // Logs the decision, sends `bytes` and closes (lingering).
   void reply_and_close(std::string bytes, rules::Reason error, Outcome outcome);
   void refuse_request(socks5::Reply code, rules::Reason error);
   void write(std::string bytes);
-  static void on_write(uv_write_t*, int);
+  static void on_write(void* session, int, int status);  // base::WriteDone
   static void on_shutdown(uv_shutdown_t*, int);
   void close_now(Termination why);  // `why` unless a cause was noted first
   static void on_handle_closed(void* data);
@@ -86,8 +80,6 @@ class SocksSession {
   std::shared_ptr<const rules::Config> config_;
   ClientInfo client_info_;
   const rules::ListenerConfig* listener_config_ = nullptr;
-  const rules::Policy* policy_ = nullptr;
-  SessionJudge judge_;
   State state_ = State::Greeting;
 
   UvHandle<AnyStream> client_{UvHandle<AnyStream>::Empty{}};
@@ -100,14 +92,12 @@ class SocksSession {
   bool client_eof_ = false;
   bool lingering_ = false;
   bool shut_ = false;
-  uint64_t ask_ticket_ = 0;  // Asking: the worker's ticket for the question
-  uint64_t ask_started_ms_ = 0;
 
   std::string pending_;  // client bytes not yet parsed; after the request, early tunnel bytes
   rules::CanonicalHost host_;
   uint16_t port_ = 0;
   Decision decision_;
-  Dialer dialer_;
+  TargetFlow flow_;  // judge, ask, dial
   Relay relay_;
   Termination cause_ = Termination::None;  // the close line's "cause"
 };
