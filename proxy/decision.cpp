@@ -50,6 +50,7 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
   if (d.error != rules::Reason::None) j.str("error", rules::to_string(d.error));
   if (!d.addr.empty()) j.str("addr", d.addr);
   if (!d.address_class.empty()) j.str("address_class", d.address_class);
+  if (!d.parent.empty()) j.str("parent", d.parent);
   if (!d.host_replaced.empty()) j.str("host_replaced", d.host_replaced);
   if (d.reused) j.boolean("reused", true);
   if (d.in_band_reason) j.boolean("in_band_reason", true);

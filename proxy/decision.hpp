@@ -35,6 +35,7 @@ struct Decision {
   rules::Reason error = rules::Reason::None;  // a failure after (or before) the verdict: dns-failed, ...
   std::string addr;
   std::string address_class;  // the class of the first resolved address refused
+  std::string parent;         // the parent proxy dialed through, "scheme://host:port" (never credentials)
   std::string host_replaced;  // the client's Host header, when it differed from the URL's host
   bool reused = false;
   bool in_band_reason = false;  // SOCKS: the denial was sent as an SSH disconnect

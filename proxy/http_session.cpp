@@ -157,6 +157,7 @@ void HttpSession::on_flow(FlowOutcome& o) {
   if (!header_edits_.empty()) rules::apply_header_edits(request_parser_.head().headers, header_edits_);
   if (std::holds_alternative<flow::Reused>(o)) {
     decision_->addr = upstream_addr_;
+    decision_->parent = upstream_parent_;
     decision_->reused = true;
     return send_request_upstream();
   }
@@ -167,6 +168,7 @@ void HttpSession::on_flow(FlowOutcome& o) {
   upstream_.get()->data = this;
   ++open_handles_;
   upstream_addr_ = decision_->addr;
+  upstream_parent_ = decision_->parent;
   on_upstream_ready();
 }
 

@@ -176,8 +176,9 @@ class HttpSession {
   rules::CanonicalHost host_;
   uint16_t port_ = 0;
   AbsoluteUrl url_;
-  std::string upstream_key_;   // "host:port" the upstream connection serves
-  std::string upstream_addr_;  // the address dialed, "ip:port"
+  std::string upstream_key_;     // "host:port" the upstream connection serves
+  std::string upstream_addr_;    // the address dialed, "ip:port"
+  std::string upstream_parent_;  // the parent proxy it goes through, if any
   std::unique_ptr<Decision> decision_;
   TargetFlow flow_;  // judge, ask, dial
   Relay relay_;

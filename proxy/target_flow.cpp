@@ -155,6 +155,7 @@ void TargetFlow::on_dialed(Dialer::Outcome& o) {
   d.dns_ms = o.dns_ms;
   d.connect_ms = o.connect_ms;
   d.addr = o.addr;
+  d.parent = o.parent;
   d.address_class = o.address_class;
   if (o.verdict) d.verdict = *o.verdict;  // on_resolved spoke
   const std::string& host = target_.host.text;

@@ -3,6 +3,7 @@ Basic auth (tests/tools/parent_proxy.py), Debian's microsocks as a SOCKS5 parent
 username/password, and a python socks5h parent. Allowed traffic reaches the origin through
 the parent (its log shows it), denied traffic never reaches it, bypass patterns go direct,
 and a parent that is down, refuses, wants other credentials or is slow gives its status."""
+import json
 import os
 import shutil
 import socket
@@ -141,6 +142,10 @@ class ParentProxyTest(E2E):
         seen = self.parent_saw(self.http_parent, "allowed.test:%d" % self.up.port)
         self.assertTrue(any(e["method"] == "CONNECT" and e["auth"] for e in seen), self.http_parent.log)
         self.assertEqual(len(self.seen("/hello?p-connect")), 1)
+        # The decision names the parent it went through, never its credentials.
+        d = self.decision(r.local_port)
+        self.assertEqual(d.get("parent"), "http://127.0.0.1:%d" % self.http_parent.port, d)
+        self.assertNotIn(SECRET, json.dumps(d))
 
     def test_plain_http_goes_to_the_http_parent_in_absolute_form(self):
         r = self.via("http", "allowed.test", "p-plain", tunnel=False)
@@ -178,6 +183,7 @@ class ParentProxyTest(E2E):
         self.assertEqual(self.parent_saw(self.http_parent, "sub.allowed.test"), [])
         self.assertEqual(len(self.seen("/hello?p-bypass")), 1)
         self.assertEqual(self.decision(r.local_port)["addr"], "127.0.0.1:%d" % self.up.port)
+        self.assertNotIn("parent", self.decision(r.local_port))
 
     def test_http_parent_resolves_names_and_private_literals_are_still_checked(self):
         # default: allow, so only the resolved-address check stands between the client and 10/8.
