@@ -11,5 +11,6 @@ Subcommand jail_init_command(CLI::App& root);  // internal: the jail's init, sta
 Subcommand connect_command(CLI::App& root);
 Subcommand bench_command(CLI::App& root);
 Subcommand ctl_command(CLI::App& root);
+Subcommand ca_command(CLI::App& root);
 
 }  // namespace sluice::cli

@@ -9,8 +9,8 @@ int main(int argc, char** argv) {
   root.set_version_flag("-V,--version", "sluice " SLUICE_VERSION " (commit " SLUICE_GIT_COMMIT ")",
                         "print the version and the commit it was built from");
   root.set_help_flag("-h,--help", "show this help (sluice COMMAND --help: that command's)");
-  std::vector<Subcommand> commands = {run_command(root),      serve_command(root),   check_command(root),
-                                      ctl_command(root),      connect_command(root), bench_command(root),
-                                      jail_init_command(root)};
+  std::vector<Subcommand> commands = {run_command(root), serve_command(root),    check_command(root),
+                                      ctl_command(root), connect_command(root),  bench_command(root),
+                                      ca_command(root),  jail_init_command(root)};
   return run_command_line(root, commands, argc, argv);
 }

@@ -52,6 +52,7 @@ EXPECTED = {
     "--header 'Authorization: Basic eA=='": ("exit", 0),
     "sluice check --config examples/read-only-web/sluice.yaml --url http://deb.debian.org/ --addr 203.0.113.7": (
         "exit", 0),
+    "sluice ca init '~/.config/sluice/ca'": ("exit", 0),
 }
 
 # Lines in code blocks that start with `sluice` but are not commands: synopses, with placeholders
