@@ -22,6 +22,7 @@
 #include "cli/run_ask.hpp"
 #include "cli/run_daemon.hpp"
 #include "cli/run_seatbelt.hpp"
+#include "cli/run_transparent.hpp"
 #include "control/control_plane.hpp"
 #include "proxy/server.hpp"
 #include "rules/config.hpp"
@@ -187,12 +188,16 @@ int run_main(const Args& a) {
   const std::string jail = a.one("--jail", default_jail);
   if (jail != "bwrap" && jail != "seatbelt") return fail("--jail must be bwrap or seatbelt", 2);
   if (jail == "seatbelt") {
+    if (a.has("--transparent"))
+      return fail("--transparent needs the bwrap jail (nftables in its network namespace)", 2);
     if (daemon) return fail("--daemon needs the bwrap jail (its bridge reaches the daemon's socket)", 2);
     int workers = a.has("--workers") ? std::atoi(a.one("--workers").c_str()) : 1;
     if (workers < 1 || workers > 64) return fail("--workers must be a number from 1 to 64", 2);
     return run_seatbelt(SeatbeltRun{cfg, policy->name, spec, a.has("--quiet"), a.has("--dry-run"), workers,
                                     a.has("--ask"), state_path(a)});
   }
+
+  if (a.has("--transparent") && !a.has("--dry-run")) return fail(transparent_unavailable_message(), 125);
 
   // A private runtime directory: the socket lives here and nothing else of it enters the jail.
   std::string dir_template = runtime_base() + "/sluice-run-XXXXXX";
@@ -254,6 +259,7 @@ int run_main(const Args& a) {
     for (const auto& w : plan.argv) line += (line.empty() ? "" : " ") + glue::shell_quote(w);
     std::printf("%s\n", line.c_str());
     for (const auto& [k, v] : spec.env) std::printf("%s=%s\n", k.c_str(), glue::shell_quote(v).c_str());
+    if (a.has("--transparent")) std::printf("%s", transparent_dry_run_text().c_str());
     cleanup_dir();
     return 0;
   }
@@ -438,6 +444,10 @@ Subcommand run_command(CLI::App& root) {
              "bwrap (Linux, the default there) or seatbelt (macOS's\n"
              "sandbox-exec, the default there; on Linux only useful\n"
              "with a stand-in sandbox-exec, for testing)")
+      .flag("--transparent",
+            "capture every TCP connection and DNS query of CMD (issue 16,\n"
+            "in progress: only with --dry-run, which prints the nft rule\n"
+            "set, routes and resolv.conf; a real run refuses before CMD)")
       .flag("--dry-run", "print the bwrap command line and exit")
       .footer(
           "Exit status: CMD's (128+N if a signal ended it); 2 for bad arguments or policy,\n"
