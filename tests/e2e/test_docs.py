@@ -189,7 +189,8 @@ def run_in_namespace(sluice, steps):
             if mode in ("exit", "dry-run"):
                 if mode == "dry-run":
                     words = words[:2] + ["--dry-run"] + words[2:]
-                words = [os.path.expanduser(w) if w.startswith("~/") else w for w in words]
+                # "~/" is the step's own home, never the home of whoever runs the tests.
+                words = [os.path.join(home, w[2:]) if w.startswith("~/") else w for w in words]
                 r = subprocess.run([sluice] + words[1:], env=env, capture_output=True, text=True, timeout=deadline)
                 results.append({"ok": r.returncode == want,
                                 "detail": "exit %d, stdout %r, stderr %r" % (r.returncode, r.stdout, r.stderr)})
