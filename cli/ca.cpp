@@ -15,7 +15,7 @@
 namespace sluice::cli {
 namespace {
 
-int fail(const std::string& message, int code) {
+int ca_fail(const std::string& message, int code) {
   std::fprintf(stderr, "sluice ca: %s\n", message.c_str());
   return code;
 }
@@ -23,22 +23,22 @@ int fail(const std::string& message, int code) {
 int ca_main(const Args& a) {
   const auto& words = a.positional;
   if (words.empty() || words[0] != "init")
-    return fail("the only action is 'init': sluice ca init DIR (see sluice ca --help)", 2);
-  if (words.size() != 2) return fail("init takes one directory: sluice ca init DIR", 2);
+    return ca_fail("the only action is 'init': sluice ca init DIR (see sluice ca --help)", 2);
+  if (words.size() != 2) return ca_fail("init takes one directory: sluice ca init DIR", 2);
   const std::string dir = words[1];
   // Missing directories are made private (0700), parents too; an existing one is used as it
   // is (the key file is 0600 anyway).
   for (size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
     const std::string part = dir.substr(0, at);
     if (!part.empty() && ::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
-      return fail("cannot create " + part + ": " + std::strerror(errno), 1);
+      return ca_fail("cannot create " + part + ": " + std::strerror(errno), 1);
     if (at == std::string::npos) break;
   }
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return fail(dir + " is not a directory", 1);
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return ca_fail(dir + " is not a directory", 1);
   auto made = tls::create_ca();
-  if (!made.ca) return fail("cannot create the CA: " + made.error, 1);
-  if (auto err = tls::write_ca(*made.ca, dir); !err.empty()) return fail(err, 1);
+  if (!made.ca) return ca_fail("cannot create the CA: " + made.error, 1);
+  if (auto err = tls::write_ca(*made.ca, dir); !err.empty()) return ca_fail(err, 1);
   std::printf("wrote %s/ca.crt (the certificate clients trust) and %s/ca.key (its key, mode 0600)\n", dir.c_str(),
               dir.c_str());
   return 0;

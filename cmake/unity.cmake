@@ -4,6 +4,7 @@
 # within its time. The files below define same-named helpers in anonymous namespaces (or
 # rely on a file-local name elsewhere) and are compiled alone.
 set(SLUICE_UNITY_ALONE
+  tests/glue/test_original_dst.cpp
   cli/run_seatbelt.cpp
   cli/ctl.cpp
   tests/rules/test_fake_ip.cpp

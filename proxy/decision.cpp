@@ -101,6 +101,15 @@ std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& 
     return "sluice: " + target + " needs an answer (policy \"" + v.policy +
            "\" asks) and nobody can be asked here (no terminal, no control socket); add \"" + host.text +
            "\" to its allow list to allow it";
+  if (v.reason == rules::Reason::NeedsInspection)
+    return "sluice: " + target + " is decided by path-scoped entries (\"" + v.rule + "\" of policy \"" + v.policy +
+           "\"), and a tunnel shows sluice no paths; TLS inspection, which would, is not in this build yet "
+           "(docs/tls.md): allow or deny the host as a whole, or reach it over plain HTTP";
+  if (v.reason == rules::Reason::AmbiguousPath)
+    return "sluice: the request path to " + target + " is refused: " + v.message +
+           "; path-scoped entries of policy \"" + v.policy +
+           "\" decide this host, and origins read such a path "
+           "differently";
   if (v.reason == rules::Reason::DeniedByRule)
     return "sluice: " + target + " denied by rule \"" + v.rule + "\" in the deny list of policy \"" + v.policy +
            "\"; remove that entry to allow it";

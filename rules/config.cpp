@@ -53,6 +53,12 @@ std::string ConfigError::to_string() const {
 
 namespace {
 
+std::string join_methods(const std::vector<std::string>& m) {
+  std::string out;
+  for (const auto& x : m) out += (out.empty() ? "" : ",") + x;
+  return out;
+}
+
 constexpr size_t kMaxScriptBytes = 1024 * 1024;
 
 // Rule paths are relative to the directory of the config file.
@@ -179,6 +185,65 @@ class Loader {
     return out;
   }
 
+  // An allow or deny list: host patterns ("github.com", "10.0.0.0/8"), path-scoped strings
+  // ("github.com/myorg/") and maps ({host:, path:, methods: [...]}).
+  void entries(const YAML::Node& list, const std::string& what, HostSet& hosts, std::vector<PathEntry>& paths) {
+    if (!list) return;
+    if (!list.IsSequence()) {
+      error(list, what + " must be a list");
+      return;
+    }
+    for (const auto& item : list) {
+      if (item.IsMap()) {
+        if (!check_map(item, what + " entry", {"host", "path", "methods"})) continue;
+        if (!item["host"] || !item["host"].IsScalar()) {
+          error(item, what + " entry needs host: PATTERN");
+          continue;
+        }
+        std::string path = item["path"] && item["path"].IsScalar() ? item["path"].Scalar() : "";
+        if (item["path"] && !item["path"].IsScalar()) {
+          error(item["path"], what + " entry path must be a string like /repos/myorg/");
+          continue;
+        }
+        std::vector<YAML::Node> method_nodes;
+        auto methods = string_list(item["methods"], what + " entry methods", &method_nodes);
+        if (path.empty() && methods.empty()) {
+          error(item, what + " entry needs path: or methods: (a host alone is a plain string entry)");
+          continue;
+        }
+        std::string source = item["host"].Scalar() + path + (methods.empty() ? "" : " [" + join_methods(methods) + "]");
+        auto e = make_path_entry(item["host"].Scalar(), path, std::move(methods), std::move(source));
+        if (!e)
+          error(item, e.error());
+        else
+          paths.push_back(std::move(e.value()));
+        continue;
+      }
+      if (!item.IsScalar()) {
+        error(item, what + " entries must be strings or {host:, path:, methods:} maps");
+        continue;
+      }
+      const std::string text = item.Scalar();
+      auto parsed = parse_pattern(text);
+      if (parsed) {
+        hosts.add(std::move(parsed.value()));
+        continue;
+      }
+      // Not a host pattern; with a '/' after a host it is a path-scoped entry (a CIDR such as
+      // 10.0.0.0/8 parsed above as a pattern).
+      if (const size_t slash = text.find('/'); slash != std::string::npos && slash > 0 && !cidr_like(text)) {
+        if (auto e = parse_path_entry(text)) {
+          paths.push_back(std::move(e.value()));
+          continue;
+        } else if (parse_pattern(text.substr(0, slash))) {
+          error(item, e.error());
+          continue;
+        }
+      }
+      error(item, parsed.error());
+    }
+  }
+
   std::shared_ptr<Policy> policy(const std::string& name, const YAML::Node& n) {
     auto p = std::make_shared<Policy>();
     p->name = name;
@@ -249,17 +314,8 @@ class Loader {
       }
       p->rules.push_back(std::move(src));
     }
-    for (auto [key, set] : {std::pair{"allow", &p->allow}, std::pair{"deny", &p->deny}}) {
-      std::vector<YAML::Node> nodes;
-      auto items = string_list(n[key], what + " " + key, &nodes);
-      for (size_t i = 0; i < items.size(); ++i) {
-        auto parsed = parse_pattern(items[i]);
-        if (!parsed)
-          error(nodes[i], parsed.error());
-        else
-          set->add(std::move(parsed.value()));
-      }
-    }
+    entries(n["allow"], what + " allow", p->allow, p->allow_paths);
+    entries(n["deny"], what + " deny", p->deny, p->deny_paths);
     return p;
   }
 
@@ -663,16 +719,27 @@ Result<std::shared_ptr<Policy>> make_policy(const std::string& name, Action defa
   auto p = std::make_shared<Policy>();
   p->name = name;
   p->default_action = default_action;
-  for (const auto& a : allow) {
-    auto parsed = parse_pattern(a);
-    if (!parsed) return Err{"--allow: " + parsed.error()};
-    p->allow.add(std::move(parsed.value()));
-  }
-  for (const auto& d : deny) {
-    auto parsed = parse_pattern(d);
-    if (!parsed) return Err{"--deny: " + parsed.error()};
-    p->deny.add(std::move(parsed.value()));
-  }
+  // A host pattern, else (a '/' after a host) a path-scoped entry such as github.com/myorg/.
+  auto add = [](const std::string& text, const char* flag, HostSet& hosts,
+                std::vector<PathEntry>& paths) -> std::optional<std::string> {
+    auto parsed = parse_pattern(text);
+    if (parsed) {
+      hosts.add(std::move(parsed.value()));
+      return std::nullopt;
+    }
+    const size_t slash = text.find('/');
+    if (slash != std::string::npos && slash > 0 && !cidr_like(text) && parse_pattern(text.substr(0, slash))) {
+      auto e = parse_path_entry(text);
+      if (!e) return std::string(flag) + ": " + e.error();
+      paths.push_back(std::move(e.value()));
+      return std::nullopt;
+    }
+    return std::string(flag) + ": " + parsed.error();
+  };
+  for (const auto& a : allow)
+    if (auto err = add(a, "--allow", p->allow, p->allow_paths)) return Err{*err};
+  for (const auto& d : deny)
+    if (auto err = add(d, "--deny", p->deny, p->deny_paths)) return Err{*err};
   return p;
 }
 

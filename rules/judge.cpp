@@ -1,5 +1,7 @@
 #include "rules/judge.hpp"
 
+#include "rules/path.hpp"
+
 namespace sluice::rules {
 
 ConnectionJudge::ConnectionJudge(const Policy& policy, std::shared_ptr<LuaPolicy> lua, ConnectionFacts facts)
@@ -57,6 +59,47 @@ void ConnectionJudge::set_target(const CanonicalHost& host, uint16_t port) {
 }
 
 Verdict ConnectionJudge::judge_connect(const CanonicalHost& host, uint16_t port) {
+  return opaque_tunnel(host, port, judge_host(host, port));
+}
+
+// A tunnel shows no paths: a host that path-scoped entries decide cannot be judged through one.
+Verdict ConnectionJudge::opaque_tunnel(const CanonicalHost& host, uint16_t port, Verdict v) const {
+  if (policy_.allow_paths.empty() && policy_.deny_paths.empty()) return v;
+  if (v.allowed() && !v.would_deny) {
+    if (const PathEntry* e = match_path_host(policy_.deny_paths, host, port))
+      return finish(Verdict::of(Action::Deny, Reason::NeedsInspection, e->source, policy_.name));
+    return v;
+  }
+  if (v.reason == Reason::NotInAllowlist)
+    if (const PathEntry* e = match_path_host(policy_.allow_paths, host, port))
+      return finish(Verdict::of(Action::Deny, Reason::NeedsInspection, e->source, policy_.name));
+  return v;
+}
+
+// Per request: deny entries with a path win, then the host's verdict, then allow entries with a
+// path for a host the lists alone would not allow. Paths are compared normalised (rules/path.hpp).
+Verdict ConnectionJudge::request_paths(const CanonicalHost& host, uint16_t port, const RequestFacts& request,
+                                       Verdict first) const {
+  if (policy_.allow_paths.empty() && policy_.deny_paths.empty()) return first;
+  if (!match_path_host(policy_.deny_paths, host, port) && !match_path_host(policy_.allow_paths, host, port))
+    return first;
+  const bool by_default = first.reason == Reason::NotInAllowlist || first.reason == Reason::AskByDefault;
+  if (!first.allowed() && !by_default) return first;  // refused by a deny entry or a script already
+  auto path = normalize_path(request.path);
+  if (!path) {
+    Verdict v = Verdict::of(Action::Deny, Reason::AmbiguousPath, "path", policy_.name);
+    v.message = path.error();
+    return finish(v);
+  }
+  if (const PathEntry* e = match_path_entry(policy_.deny_paths, host, port, request.method, path.value()))
+    return finish(Verdict::of(Action::Deny, Reason::DeniedByRule, e->source, policy_.name));
+  if (by_default)
+    if (const PathEntry* e = match_path_entry(policy_.allow_paths, host, port, request.method, path.value()))
+      return Verdict::of(Action::Allow, Reason::AllowedByRule, e->source, policy_.name);
+  return first;
+}
+
+Verdict ConnectionJudge::judge_host(const CanonicalHost& host, uint16_t port) {
   set_target(host, port);
   if (const HostPattern* p = policy_.deny.match(host, port))
     return finish(Verdict::of(Action::Deny, Reason::DeniedByRule, p->source, policy_.name));
@@ -84,7 +127,7 @@ Verdict ConnectionJudge::judge_request(const CanonicalHost& host, uint16_t port,
   std::string key = host.text + ":" + std::to_string(port);
   Verdict first;
   if (key != target_key_) {
-    target_verdict_ = judge_connect(host, port);
+    target_verdict_ = judge_host(host, port);
     target_key_ = std::move(key);
     first = target_verdict_;
   } else {
@@ -92,7 +135,7 @@ Verdict ConnectionJudge::judge_request(const CanonicalHost& host, uint16_t port,
     first.error.clear();  // a script error is reported by the call that had it, not by every reuse
   }
   set_target(host, port);
-  return run_on_request(first, request, edits);
+  return run_on_request(request_paths(host, port, request, std::move(first)), request, edits);
 }
 
 Verdict ConnectionJudge::run_on_request(const Verdict& first, const RequestFacts& request,

@@ -2,11 +2,15 @@
 // (CONNECT, plain HTTP, SOCKS):
 //
 //   judge_connect   deny entries -> each script's on_connect, in order, first
-//                   non-nil verdict wins -> allow entries -> the default
-//   judge_request   plain HTTP, per request: judge_connect for the request's
-//                   target (run again only when the target changes), then each
-//                   script's on_request, which may refuse the request or edit
-//                   its headers, never widen what judge_connect refused
+//                   non-nil verdict wins -> allow entries -> the default; a host
+//                   that path-scoped entries decide is refused (needs-inspection):
+//                   a tunnel shows no paths
+//   judge_request   plain HTTP, per request: the same for the request's target
+//                   (run again only when the target changes), then path-scoped
+//                   entries on the normalised path (deny ones win; allow ones
+//                   widen only a default refusal), then each script's on_request,
+//                   which may refuse the request or edit its headers, never widen
+//                   what came before
 //   judge_resolved  after DNS, on the addresses that passed the resolved-address
 //                   check: on_resolved may refuse
 //   close           on_close, return values ignored
@@ -63,6 +67,9 @@ class ConnectionJudge {
  private:
   Verdict from_hook(const HookResult& r, Hook hook) const;
   Verdict finish(Verdict v) const;
+  Verdict judge_host(const CanonicalHost& host, uint16_t port);  // deny, scripts, allow, default
+  Verdict opaque_tunnel(const CanonicalHost& host, uint16_t port, Verdict v) const;
+  Verdict request_paths(const CanonicalHost& host, uint16_t port, const RequestFacts& request, Verdict first) const;
   Verdict run_on_request(const Verdict& first, const RequestFacts& request, std::vector<HeaderEdit>* edits);
   void set_target(const CanonicalHost& host, uint16_t port);
 

@@ -5,14 +5,14 @@
 namespace sluice::rules {
 namespace {
 
-int hex_value(char c) {
+int path_hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
 
-bool unreserved(char c) {
+bool path_unreserved(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
          c == '_' || c == '~';
 }
@@ -31,12 +31,12 @@ Result<std::string> decode_segment(std::string_view seg) {
       continue;
     }
     if (i + 2 >= seg.size()) return Err{"a '%' not followed by two hex digits"};
-    const int hi = hex_value(seg[i + 1]), lo = hex_value(seg[i + 2]);
+    const int hi = path_hex_value(seg[i + 1]), lo = path_hex_value(seg[i + 2]);
     if (hi < 0 || lo < 0) return Err{"a '%' not followed by two hex digits"};
     const char decoded = static_cast<char>(hi * 16 + lo);
     if (decoded == '/' || decoded == '\\') return Err{"an encoded '/' or '\\' (%2F, %5C) in the path"};
     if (decoded == '\0') return Err{"%00 in the path"};
-    if (unreserved(decoded)) {
+    if (path_unreserved(decoded)) {
       out += decoded;
     } else {
       static constexpr char kHex[] = "0123456789ABCDEF";

@@ -33,6 +33,8 @@ std::shared_ptr<Policy> with_list(const Policy& p, PolicyList which, HostSet ent
   out->mode = p.mode;
   out->upstream_proxy = p.upstream_proxy;
   out->direct_upstream = p.direct_upstream;
+  out->allow_paths = p.allow_paths;  // entries share their immutable host sets
+  out->deny_paths = p.deny_paths;
   out->allow = which == PolicyList::Allow ? std::move(entries) : p.allow.clone();
   out->deny = which == PolicyList::Deny ? std::move(entries) : p.deny.clone();
   return out;

@@ -11,6 +11,7 @@
 
 #include "rules/host.hpp"
 #include "rules/host_set.hpp"
+#include "rules/path_entry.hpp"
 #include "rules/reason.hpp"
 #include "rules/upstream_proxy.hpp"
 
@@ -55,6 +56,9 @@ struct Policy {
   Action default_action = Action::Deny;
   HostSet allow;
   HostSet deny;
+  // Path-scoped entries (rules/path_entry.hpp): they decide requests, never opaque tunnels.
+  std::vector<PathEntry> allow_paths;
+  std::vector<PathEntry> deny_paths;
   // Opt-in: a SOCKS request for port 22 that this policy denies is answered "granted",
   // then sluice itself sends an SSH-2.0 disconnect carrying the denial reason, so ssh
   // and git print it. See docs/configuration.md for the trade-off.

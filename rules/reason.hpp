@@ -20,6 +20,9 @@ enum class Reason : uint8_t {
   DefaultAllow,
   AskByDefault,
   NoPolicy,
+  // verdicts: path-scoped entries (rules/path_entry.hpp)
+  NeedsInspection,  // a tunnel to a host only path-scoped entries decide: paths unseen without TLS inspection
+  AmbiguousPath,    // a request path origins read differently, on a host path-scoped entries decide
   // verdicts: scripts
   DeniedByScript,
   AllowedByScript,
@@ -78,6 +81,8 @@ constexpr ReasonInfo reason_info(Reason r) {
     case Reason::None: return {"", 0, 0, false};
     case Reason::DeniedByRule: return {"denied-by-rule", 403, 0x02, true};
     case Reason::NotInAllowlist: return {"not-in-allowlist", 403, 0x02, true};
+    case Reason::NeedsInspection: return {"needs-inspection", 403, 0x02, true};
+    case Reason::AmbiguousPath: return {"ambiguous-path", 403, 0x02, true};
     case Reason::AllowedByRule: return {"allowed-by-rule", 0, 0, true};
     case Reason::DefaultAllow: return {"default-allow", 0, 0, true};
     case Reason::AskByDefault: return {"ask-by-default", 403, 0x02, true};

@@ -205,7 +205,8 @@ TEST_CASE("config errors: one row per kind, with line:column") {
       {L + "policies:\n  p: [x.test]\n", 5, 6, "policy 'p' must be a mapping"},
       {L + "policies:\n  p:\n    allow: {x: y}\n", 6, 12, "policy 'p' allow must be a list"},
       {L + "policies:\n  p:\n    deny: x.test\n", 6, 11, "policy 'p' deny must be a list"},
-      {L + "policies:\n  p:\n    allow: [[x]]\n", 6, 13, "policy 'p' allow entry must be a string"},
+      {L + "policies:\n  p:\n    allow: [[x]]\n", 6, 13,
+       "policy 'p' allow entries must be strings or {host:, path:, methods:} maps"},
       {L + "policies:\n  p:\n    default: maybe\n", 6, 14, "default must be deny, allow or ask, not 'maybe'"},
       // The control socket.
       {L + "control:\n  socket: /x\n", 5, 3, "unknown key 'socket' in control"},

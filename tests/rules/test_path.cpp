@@ -11,12 +11,12 @@ using sluice::rules::path_has_prefix;
 
 namespace {
 
-struct Row {
+struct PathRow {
   const char* raw;
   const char* want;  // nullptr: refused
 };
 
-const Row kRows[] = {
+const PathRow kPathRows[] = {
     {"/", "/"},
     {"/a/b", "/a/b"},
     {"/a/b/", "/a/b/"},
@@ -59,7 +59,7 @@ const Row kRows[] = {
 }  // namespace
 
 TEST_CASE("normalize_path: each escape trick, row by row") {
-  for (const auto& row : kRows) {
+  for (const auto& row : kPathRows) {
     CAPTURE(std::string(row.raw));
     auto got = normalize_path(row.raw);
     if (row.want == nullptr) {
