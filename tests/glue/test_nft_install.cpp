@@ -74,7 +74,7 @@ std::string run_child(bool drop_first) {
 
 }  // namespace
 
-TEST_CASE("install_transparent_rules: routes and the rule set are in place") {
+TEST_CASE("install_transparent_rules: routes and the rule set are in place" * doctest::test_suite("userns")) {
   std::string out = run_child(false);
   CHECK(out.find("message=\n") == 0);
   CHECK(out.find("table inet sluice") != std::string::npos);
@@ -83,7 +83,8 @@ TEST_CASE("install_transparent_rules: routes and the rule set are in place") {
   CHECK(out.find("default dev lo") != std::string::npos);
 }
 
-TEST_CASE("install_transparent_rules: without CAP_NET_ADMIN it stops with one line naming the cause") {
+TEST_CASE("install_transparent_rules: without CAP_NET_ADMIN it stops with one line naming the cause" *
+          doctest::test_suite("userns")) {
   std::string out = run_child(true);
   std::string first = out.substr(0, out.find('\n'));
   CHECK(first.find("message=sluice run --transparent: cannot set up the jail's network: ip link set lo up failed") ==

@@ -108,7 +108,8 @@ int child(const std::string& rules_file, const std::string& out_file) {
 
 }  // namespace
 
-TEST_CASE("original_destination: the address and port a redirected connection was meant for") {
+TEST_CASE("original_destination: the address and port a redirected connection was meant for" *
+          doctest::test_suite("userns")) {
   char dir[] = "/tmp/sluice-odst-XXXXXX";
   REQUIRE(::mkdtemp(dir) != nullptr);
   const std::string rules_file = std::string(dir) + "/rules.nft", out_file = std::string(dir) + "/out";
