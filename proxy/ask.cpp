@@ -69,20 +69,22 @@ uint64_t AskBroker::join(const AskRequest& r, Deliver deliver, uint64_t* questio
       if (question != nullptr) *question = o.q.id;
       if (opened) opened_q = o.q;
       changed = pending_changed_;
+      // Written before the lock is let go: the question is answerable from then on, and its
+      // "ask" line must reach the event stream before any "answer" line for it.
+      if (opened) {
+        JsonLine j;
+        j.str("ts", opened_q.since).str("event", "ask").num("id", static_cast<int64_t>(opened_q.id));
+        j.str("policy", opened_q.policy).str("listener", r.listener).str("kind", r.kind);
+        j.str("host", opened_q.host).num("port", opened_q.port).num("conn", static_cast<int64_t>(r.conn));
+        if (!r.client.empty()) j.str("client", r.client);
+        if (r.peer.known) j.raw("peer", peer_json(r.peer));
+        log_.write(j.done());
+      }
     }
   }
   if (remembered) {
     deliver(*remembered);
     return 0;
-  }
-  if (opened) {
-    JsonLine j;
-    j.str("ts", opened_q.since).str("event", "ask").num("id", static_cast<int64_t>(opened_q.id));
-    j.str("policy", opened_q.policy).str("listener", r.listener).str("kind", r.kind);
-    j.str("host", opened_q.host).num("port", opened_q.port).num("conn", static_cast<int64_t>(r.conn));
-    if (!r.client.empty()) j.str("client", r.client);
-    if (r.peer.known) j.raw("peer", peer_json(r.peer));
-    log_.write(j.done());
   }
   if (changed) changed();
   return ticket;
