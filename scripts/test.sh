@@ -2,7 +2,7 @@
 # Sets up, then runs the whole suite (doctest units + end-to-end) twice:
 # on the Release build and on the AddressSanitizer+UBSan build, the unit tests
 # a third time under ThreadSanitizer, then each
-# libFuzzer target for a short bounded time (SLUICE_FUZZ_SECONDS, default 15;
+# libFuzzer target for a short bounded time (SLUICE_FUZZ_SECONDS, default 10;
 # 0 skips). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ done
 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
   ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 300 -R '^unit\.' || status=1
 phase "unit tests on build-tsan (ThreadSanitizer) done"
-fuzz_seconds=${SLUICE_FUZZ_SECONDS:-15}
+fuzz_seconds=${SLUICE_FUZZ_SECONDS:-10}
 if [ "$fuzz_seconds" -gt 0 ]; then
   scripts/fuzz.sh "$fuzz_seconds" || status=1
   phase "fuzzing each target for ${fuzz_seconds}s done"
