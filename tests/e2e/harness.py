@@ -232,9 +232,10 @@ class Sluice:
                 out.append(json.loads(line))
         return out
 
-    def wait_log(self, pred, what="log line", timeout=10, count=1):
-        """Waits until at least `count` log entries match pred; returns all matching entries."""
-        return wait_for(lambda: (lambda m: m if len(m) >= count else None)([e for e in self.log() if pred(e)]),
+    def wait_log(self, pred, what="log line", timeout=10, count=1, since=0):
+        """Waits until at least `count` log entries from line `since` on match pred; returns all
+        matching entries. `since` is a len(self.log()) taken before the traffic in question."""
+        return wait_for(lambda: (lambda m: m if len(m) >= count else None)([e for e in self.log()[since:] if pred(e)]),
                         timeout=timeout, what=what)
 
     def signal(self, sig):
@@ -344,12 +345,31 @@ def curl(proxy_port, url, tunnel=False, extra=(), timeout=20):
         return CurlResult(status, headers, data, out.returncode, out.stderr, local_port)
 
 
+_used_local_ports = set()
+
+
+def _fresh_local_port_socket():
+    """A TCP socket bound to a local port no earlier Raw of this process had. Tests find sluice's
+    log lines for a connection by its client address; a reused port would match an older line."""
+    for _ in range(200):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        if port not in _used_local_ports:
+            _used_local_ports.add(port)
+            return s
+        s.close()
+    raise RuntimeError("no unused local port after 200 tries")
+
+
 class Raw:
     """A raw client connection to a listener: a TCP port on 127.0.0.1, or a unix socket path."""
 
     def __init__(self, where, timeout=10):
         if isinstance(where, int):
-            self.sock = socket.create_connection(("127.0.0.1", where), timeout=timeout * SLOW)
+            self.sock = _fresh_local_port_socket()
+            self.sock.settimeout(timeout * SLOW)
+            self.sock.connect(("127.0.0.1", where))
         else:
             self.sock = socket.socket(socket.AF_UNIX)
             self.sock.settimeout(timeout * SLOW)

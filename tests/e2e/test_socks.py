@@ -86,6 +86,7 @@ class SocksTest(E2E):
 
     def socks_curl(self, url, port=None, hostname=True, extra=()):
         """curl through SOCKS5 on a listener; returns (exit code, body, stderr, local port)."""
+        self.curl_mark = len(self.sluice.log())  # curl's local port may repeat an earlier one
         with tempfile.TemporaryDirectory(prefix="sluice-curl-") as d:
             body = os.path.join(d, "body")
             flag = "--socks5-hostname" if hostname else "--socks5"
@@ -101,7 +102,7 @@ class SocksTest(E2E):
     def decision_of_port(self, local_port):
         client = "127.0.0.1:%d" % local_port
         return self.sluice.wait_log(lambda e: e["event"] == "decision" and e.get("client") == client,
-                                    what="decision of " + client)[0]
+                                    what="decision of " + client, since=self.curl_mark)[0]
 
     def decision_of(self, c):
         return self.sluice.wait_log(lambda e: e["event"] == "decision" and e.get("client") == c.local_address(),
