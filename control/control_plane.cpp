@@ -499,6 +499,8 @@ ApiResult ControlPlane::reload(const std::string& trigger) {
   // New Lua states for every worker, also heavy: a script that fails to load changes nothing.
   auto lua = server_.build_rules(*next);
   if (!lua) return fail(400, "rules: " + lua.error());
+  auto inspector = server_.inspector_for(*next);  // a new CA is loaded and checked here
+  if (!inspector) return fail(400, inspector.error());
   std::lock_guard lock(mu_);
   std::vector<std::string> sandbox_names;
   for (const auto& s : sandboxes_) sandbox_names.push_back(s.listener.name);
@@ -512,6 +514,7 @@ ApiResult ControlPlane::reload(const std::string& trigger) {
   for (const auto& [name, p] : next->policies) ++policy_versions_[name];
   // A sandbox whose policy the new file lacks keeps its socket and denies everything.
   base_ = next;
+  server_.set_inspector(inspector.value());
   apply_locked(compose_locked(), std::move(lua.value()));
   Json f = Json::object();
   f.set("trigger", str(trigger));

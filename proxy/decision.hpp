@@ -38,6 +38,8 @@ struct Decision {
   std::string parent;         // the parent proxy dialed through, "scheme://host:port" (never credentials)
   std::string host_replaced;  // the client's Host header, when it differed from the URL's host
   bool reused = false;
+  bool inspected = false;       // TLS inspection: the CONNECT that was terminated, or a request inside
+  std::string tls_error;        // upstream-tls-failed: the verification or handshake error
   bool in_band_reason = false;  // SOCKS: the denial was sent as an SSH disconnect
   uint64_t question = 0;        // the ask this decision waited on (0: none)
   double ask_ms = -1;           // how long it waited for the answer

@@ -134,12 +134,12 @@ void Dialer::connect_next() {
   }
   const rules::IpAddr addr = candidates_[next_++];
   trying_.close();
-  trying_.init([&](uv_tcp_t* t) { return uv_tcp_init(worker_.loop(), t); });
-  trying_.get()->data = this;
+  trying_.init([&](AnyStream* t) { return uv_tcp_init(worker_.loop(), &t->tcp); });
+  trying_.get()->handle.data = this;
   sockaddr_storage ss = to_sockaddr(addr, dial_port_);
   outcome_.addr = format_sockaddr(ss);
   auto* req = new ConnectReq{{}, this, ++attempt_};
-  int r = uv_tcp_connect(&req->req, trying_.get(), reinterpret_cast<sockaddr*>(&ss), on_connect);
+  int r = uv_tcp_connect(&req->req, &trying_.get()->tcp, reinterpret_cast<sockaddr*>(&ss), on_connect);
   if (r != 0) {
     delete req;
     outcome_.error = uv_strerror(r);

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "proxy/base_aliases.hpp"
+#include "proxy/connection.hpp"
 #include "proxy/parent_proxy.hpp"
 #include "proxy/resolver.hpp"
 #include "proxy/worker_context.hpp"
@@ -62,7 +63,7 @@ class Dialer {
     // allow the caller records (report mode, a script error under on_error: allow).
     std::optional<rules::Verdict> verdict;
     // Connected (Failure::None): the caller takes it and sets its data pointer.
-    UvHandle<uv_tcp_t> stream{UvHandle<uv_tcp_t>::Empty{}};
+    UvHandle<AnyStream> stream{UvHandle<AnyStream>::Empty{}};
   };
   // Runs once per dial(), possibly before dial() returns (IP literal refused, no address left).
   using Callback = std::function<void(Outcome&)>;
@@ -112,7 +113,7 @@ class Dialer {
   size_t next_ = 0;
   int attempt_ = 0;
   uint64_t connect_started_ns_ = 0;
-  UvHandle<uv_tcp_t> trying_{UvHandle<uv_tcp_t>::Empty{}};
+  UvHandle<AnyStream> trying_{UvHandle<AnyStream>::Empty{}};
   UvHandle<uv_timer_t> timer_{UvHandle<uv_timer_t>::Empty{}};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // resolver callbacks hold it weakly
   bool resolving_ = false;

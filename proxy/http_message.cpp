@@ -54,6 +54,24 @@ void append_headers(std::string& out, const HeaderList& headers) {
 
 }  // namespace
 
+rules::Result<AbsoluteUrl> parse_inspected_target(std::string_view t) {
+  if (!t.empty() && t.front() == '/') {
+    for (unsigned char c : t)
+      if (c <= 0x20 || c >= 0x7f) return rules::Err{"invalid byte in request target (percent-encode it)"};
+    AbsoluteUrl url;
+    url.port = 443;
+    url.path = std::string(t.substr(0, t.find('#')));
+    return url;
+  }
+  if (t.size() < 8 || strncasecmp(t.data(), "https://", 8) != 0)
+    return rules::Err{"inside an HTTPS tunnel a request target is /path or https://host/path"};
+  std::string as_http = "http://";
+  as_http.append(t.substr(8));
+  auto url = parse_absolute_url(as_http);
+  if (url && !url->port_explicit) url->port = 443;
+  return url;
+}
+
 rules::Result<AbsoluteUrl> parse_absolute_url(std::string_view t) {
   constexpr std::string_view kScheme = "http://";
   if (t.size() < kScheme.size() || strncasecmp(t.data(), kScheme.data(), kScheme.size()) != 0) {
@@ -155,7 +173,7 @@ std::string build_client_response(const HttpHead& resp, bool chunked, bool close
 }
 
 std::string error_response(int status, std::string_view reason_code, std::string_view body_line,
-                           std::string_view extra_headers) {
+                           std::string_view extra_headers, bool close) {
   std::string body(body_line);
   body += '\n';
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
@@ -164,7 +182,7 @@ std::string error_response(int status, std::string_view reason_code, std::string
   out += "\r\n";
   out += extra_headers;
   out += "Content-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\nConnection: close\r\n\r\n";
+         (close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
   out += body;
   return out;
 }
@@ -182,6 +200,7 @@ const char* status_text(int status) {
     case 409: return "Conflict";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 421: return "Misdirected Request";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";

@@ -22,6 +22,10 @@ struct AbsoluteUrl {
 // '@' is what is dialed and judged). Other schemes and origin-form are errors.
 rules::Result<AbsoluteUrl> parse_absolute_url(std::string_view target);
 
+// A request inside an inspected TLS tunnel: origin-form ("/path?q", the host is then
+// empty: the tunnel's) or "https://host[:port]/path" (port 443 unless given).
+rules::Result<AbsoluteUrl> parse_inspected_target(std::string_view target);
+
 // Copies end-to-end headers: drops hop-by-hop fields (RFC 9110 7.6.1, plus
 // Proxy-* and Keep-Alive), every field named in Connection, and framing fields
 // (Content-Length, Transfer-Encoding) which the caller re-emits itself.
@@ -38,8 +42,9 @@ std::string build_client_response(const HttpHead& resp, bool chunked, bool close
 
 // sluice's own reply: status line, X-Sluice-Reason, Connection: close, text body.
 // `extra_headers`: whole header lines ("Name: value\r\n"), e.g. Proxy-Authenticate for a 407.
+// `close`: says Connection: close (sluice closes after it); false keeps the connection.
 std::string error_response(int status, std::string_view reason_code, std::string_view body_line,
-                           std::string_view extra_headers = {});
+                           std::string_view extra_headers = {}, bool close = true);
 
 const char* status_text(int status);
 

@@ -79,6 +79,7 @@ void HttpSession::on_request_head(bool is_connect) {
   decision_ = std::make_unique<Decision>();
   decision_->kind = is_connect ? ConnKind::Connect : ConnKind::Http;
   decision_->method = h.method;
+  if (inspected_) return on_inspected_request(is_connect);  // authorized at the CONNECT
   if (!is_connect) decision_->url = h.target;
   if (!authorized()) return;
   if (is_connect) {
@@ -130,10 +131,14 @@ void HttpSession::judge_target(const std::string& raw_host, uint16_t port) {
   header_edits_.clear();
   if (!is_connect_) {
     const HttpHead& h = request_parser_.head();
-    facts_ = rules::RequestFacts{h.method, h.target, url_.path, &h.headers};
+    facts_ = rules::RequestFacts{h.method, h.target, url_.path, &h.headers, inspected_ ? "https" : "http"};
     target.request = &facts_;
     target.edits = &header_edits_;
-    target.use = Dialer::Use::Forward;
+    // Inside an inspected tunnel sluice speaks TLS to the origin: a parent carries it as a tunnel.
+    target.use = inspected_ ? Dialer::Use::Tunnel : Dialer::Use::Forward;
+  } else {
+    inspector_ = worker_.inspector();
+    target.can_inspect = inspector_ != nullptr;
   }
   target.before_dial = [this] { return reuse_upstream(); };
   flow_.start(std::move(target), *decision_);
@@ -164,8 +169,10 @@ void HttpSession::on_flow(FlowOutcome& o) {
   std::string key = std::move(upstream_key_);
   close_upstream();
   upstream_key_ = std::move(key);
+  if (inspected_ || (is_connect_ && decision_->verdict.inspect && inspector_))
+    return wrap_upstream(std::move(std::get<flow::Connected>(o).stream));
   upstream_ = std::move(std::get<flow::Connected>(o).stream);
-  upstream_.get()->data = this;
+  upstream_.get()->handle.data = this;
   ++open_handles_;
   upstream_addr_ = decision_->addr;
   upstream_parent_ = decision_->parent;
@@ -173,7 +180,7 @@ void HttpSession::on_flow(FlowOutcome& o) {
 }
 
 void HttpSession::on_upstream_ready() {
-  uv_tcp_nodelay(upstream_.get(), 1);
+  if (upstream_.get()->handle.type == UV_TCP) uv_tcp_nodelay(&upstream_.get()->tcp, 1);
   upstream_side_.eof = false;
   upstream_side_.shut = false;
   response_parser_.reset();
@@ -203,6 +210,7 @@ void HttpSession::start_tunnel(std::string to_upstream, std::string to_client) {
 
 void HttpSession::reply_and_close(rules::Reason reason, const std::string& body_line, Termination why) {
   if (state_ == State::Closing) return;
+  if (refuse_and_continue(reason, body_line)) return;
   if (cause_ == Termination::None) cause_ = why;
   if (!decision_) decision_ = std::make_unique<Decision>();
   decision_->error = reason;

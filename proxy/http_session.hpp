@@ -8,6 +8,13 @@
 // as for SOCKS5; this session turns its outcome into a status line and X-Sluice-Reason.
 // When the verdict was Ask, nothing goes upstream until a human answers or ask_timeout
 // passes (403 ask-timeout). Tunnelling is base/relay.hpp's job.
+//
+// An inspected CONNECT (TLS inspection, http_session_tls.cpp) takes one detour: the
+// upstream's TLS handshake (502 upstream-tls-failed if it fails), then the 200, then the
+// client's handshake against a leaf for the CONNECT host; both TLS connections become
+// socketpairs (proxy/tls_pump.hpp) and the session goes back to ReadingHead with
+// plaintext requests, each judged, forwarded and logged like a plain-HTTP request, pinned
+// to the CONNECT's host.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -22,6 +29,7 @@
 #include "proxy/http_message.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/target_flow.hpp"
+#include "proxy/tls_pump.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
 #include "rules/host.hpp"
@@ -87,6 +95,18 @@ class HttpSession {
   void start_tunnel(std::string to_upstream, std::string to_client);
   void send_request_upstream();
 
+  // TLS inspection (http_session_tls.cpp)
+  void wrap_upstream(UvHandle<AnyStream>&& tcp);
+  void on_upstream_tls(TlsPump::Handshake& h);
+  void start_client_tls();
+  void on_client_tls(TlsPump::Handshake& h);
+  void on_inspected_request(bool is_connect);
+  bool pinned_host(std::string_view authority, uint16_t default_port) const;
+  void log_tls_failure(rules::Reason reason, const TlsPump::Handshake& h);
+  // A refusal inside an inspected tunnel, answered on a connection that stays open when
+  // the request had no body and HTTP allows it; false when the caller must close.
+  bool refuse_and_continue(rules::Reason reason, const std::string& body_line);
+
   // forwarding
   void request_body(const char* data, size_t n);
   void request_done();
@@ -133,8 +153,8 @@ class HttpSession {
   std::vector<rules::HeaderEdit> header_edits_;  // from on_request, applied before forwarding
   State state_ = State::ReadingHead;
 
-  UvHandle<AnyStream> client_{UvHandle<AnyStream>::Empty{}};  // from the front
-  UvHandle<uv_tcp_t> upstream_{UvHandle<uv_tcp_t>::Empty{}};  // from the dialer
+  UvHandle<AnyStream> client_{UvHandle<AnyStream>::Empty{}};    // from the front
+  UvHandle<AnyStream> upstream_{UvHandle<AnyStream>::Empty{}};  // from the dialer
   UvHandle<uv_timer_t> timer_;
   TimerKind timer_kind_ = TimerKind::None;
   uint64_t last_activity_ = 0;
@@ -171,6 +191,13 @@ class HttpSession {
   bool got_bytes_ = false;
   bool closed_ = false;
   bool lingering_ = false;
+  // TLS inspection: the inspector (CA, leaves, contexts) this CONNECT was judged with, the
+  // pump whose handshake is under way (owned by this session until it succeeds), and
+  // whether requests now arrive decrypted.
+  std::shared_ptr<tls::Inspector> inspector_;
+  TlsPump* pump_ = nullptr;
+  bool inspected_ = false;
+  bool client_handed_ = false;  // the client's own socket belongs to a pump
 
   // the current target
   rules::CanonicalHost host_;

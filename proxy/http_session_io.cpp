@@ -140,7 +140,13 @@ void HttpSession::parse_client(bool kick) {
         // An upgrade request has ended; what follows is the new protocol, held until the 101.
         exchange_.request_complete = true;
         return update_reading();
-      case HttpParser::Event::Done: request_done(); return update_reading();
+      case HttpParser::Event::Done:
+        request_done();
+        if (state_ == State::ReadingHead) {  // a refused request ended (refuse_and_continue)
+          request_parser_.resume();
+          continue;
+        }
+        return update_reading();
       case HttpParser::Event::Error:
         return reply_and_close(request_parser_.error_status() == 431   ? rules::Reason::HeaderTooLarge
                                : request_parser_.error_status() == 414 ? rules::Reason::UriTooLong
@@ -467,7 +473,8 @@ void HttpSession::close_now(Termination why) {
   } catch (...) {
     // Out of memory while accounting: the connection closes all the same.
   }
-  if (client_.live())
+  if (pump_ != nullptr) std::exchange(pump_, nullptr)->abort();
+  if (client_.live() || client_handed_)
     log_close(worker_, client_info_, bytes_up_ + relay_.bytes_up(), bytes_down_ + relay_.bytes_down(), requests_,
               cause_);
   timer_.close(on_handle_closed);

@@ -29,9 +29,10 @@ rules::ConnectionJudge& SessionJudge::judge(std::string_view kind) {
   return *judge_;
 }
 
-rules::Verdict SessionJudge::connect(std::string_view kind, const rules::CanonicalHost& host, uint16_t port) {
+rules::Verdict SessionJudge::connect(std::string_view kind, const rules::CanonicalHost& host, uint16_t port,
+                                     bool can_inspect) {
   if (policy_ == nullptr) return rules::Verdict::of(rules::Action::Deny, rules::Reason::NoPolicy, "default", "");
-  rules::Verdict v = judge(kind).judge_connect(host, port);
+  rules::Verdict v = judge(kind).judge_connect(host, port, can_inspect);
   report(v);
   return v;
 }

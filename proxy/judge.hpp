@@ -38,7 +38,8 @@ class SessionJudge {
   SessionJudge& operator=(const SessionJudge&) = delete;
 
   // `kind`: "connect", "http", "socks"; fixed by the first call.
-  rules::Verdict connect(std::string_view kind, const rules::CanonicalHost& host, uint16_t port);
+  rules::Verdict connect(std::string_view kind, const rules::CanonicalHost& host, uint16_t port,
+                         bool can_inspect = false);
   // Edits are appended to `edits`; apply them only when the verdict allows.
   rules::Verdict request(const rules::CanonicalHost& host, uint16_t port, const rules::RequestFacts& r,
                          std::vector<rules::HeaderEdit>* edits);

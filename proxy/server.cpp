@@ -59,6 +59,9 @@ std::string Server::start(std::shared_ptr<const rules::Config> config, int worke
   if (workers <= 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto rules = build_rules(*config, static_cast<size_t>(workers));
   if (!rules) return "rules: " + rules.error();
+  auto inspector = inspector_for(*config);
+  if (!inspector) return inspector.error();
+  set_inspector(inspector.value());
   for (const auto& lc : config->listeners) {
     auto bound = bind_listener(lc, workers);
     if (!bound) {
@@ -108,11 +111,43 @@ std::string Server::reload(std::shared_ptr<const rules::Config> config) {
   if (std::string err = reload_blocker(*current, *config); !err.empty()) return err;
   auto rules = build_rules(*config, workers_.size());
   if (!rules) return "rules: " + rules.error();
+  auto inspector = inspector_for(*config);
+  if (!inspector) return inspector.error();
+  set_inspector(inspector.value());
   if (current->log.path != config->log.path) {
     if (std::string err = log_.open(config->log.path); !err.empty()) return err;
   }
   apply(std::move(config), std::move(rules.value()));
   return "";
+}
+
+rules::Result<std::shared_ptr<tls::Inspector>> Server::inspector_for(const rules::Config& config) const {
+  const rules::TlsConfig& t = config.tls;
+  if (!t.has_ca()) {
+    if (preset_inspector_) return preset_inspector_;
+    for (const auto& [name, p] : config.policies)
+      if (p && !p->inspect.empty())
+        return rules::Err{"policy '" + name +
+                          "' inspects hosts (inspect:) but no CA is configured: set tls: {ca_cert, ca_key} (make them "
+                          "with `sluice ca init DIR`)"};
+    return std::shared_ptr<tls::Inspector>();
+  }
+  tls::InspectorSettings s{t.ca_cert, t.ca_key, t.upstream_ca, t.leaf_cache};
+  if (auto current = inspector(); current && current->settings() == s) return current;
+  std::string error;
+  auto made = tls::Inspector::load(s, error);
+  if (!made) return rules::Err{"tls: " + error};
+  return made;
+}
+
+void Server::set_inspector(std::shared_ptr<tls::Inspector> inspector) {
+  std::lock_guard lock(shared_.inspector_mu);
+  shared_.inspector = std::move(inspector);
+}
+
+std::shared_ptr<tls::Inspector> Server::inspector() const {
+  std::lock_guard lock(shared_.inspector_mu);
+  return shared_.inspector;
 }
 
 std::vector<std::shared_ptr<rules::WorkerRules>> Server::apply(std::shared_ptr<const rules::Config> config,

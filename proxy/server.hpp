@@ -15,6 +15,7 @@
 #include "proxy/worker.hpp"
 #include "rules/config.hpp"
 #include "rules/rule_engine.hpp"
+#include "tls/inspector.hpp"
 
 namespace sluice::proxy {
 
@@ -46,6 +47,15 @@ class Server {
   // replaced, for the caller to let go of off the loops.
   std::vector<std::shared_ptr<rules::WorkerRules>> apply(std::shared_ptr<const rules::Config> config,
                                                          std::vector<std::shared_ptr<rules::WorkerRules>> rules = {});
+  // TLS inspection for `config`: the Inspector in force when its `tls:` settings did not
+  // change (or a preset one: `sluice run`'s per-run CA), a new one loaded from the files
+  // otherwise, null when nothing needs one; an error when a policy inspects with no CA.
+  // Heavy (reads and checks the key): call it off the loops.
+  rules::Result<std::shared_ptr<tls::Inspector>> inspector_for(const rules::Config& config) const;
+  void set_inspector(std::shared_ptr<tls::Inspector> inspector);
+  // Before start(): a CA made in memory, used while the config names none.
+  void preset_inspector(std::shared_ptr<tls::Inspector> inspector) { preset_inspector_ = std::move(inspector); }
+  std::shared_ptr<tls::Inspector> inspector() const;
   // A listener bound after start(): every worker starts accepting on it. Not thread-safe
   // against itself or remove_listener (the control plane serialises them).
   void add_listener(BoundListener l);
@@ -85,6 +95,7 @@ class Server {
 
   mutable std::mutex config_mu_;
   std::shared_ptr<const rules::Config> config_;  // under config_mu_
+  std::shared_ptr<tls::Inspector> preset_inspector_;
   rules::RulesRuntime runtime_;
   std::vector<std::shared_ptr<rules::WorkerRules>> rules_;  // what each worker has now
   std::vector<BoundListener> listeners_;

@@ -251,9 +251,9 @@ void SocksSession::send_in_band_reason(const std::string& detail) {
 
 void SocksSession::on_connected(flow::Connected& c) {
   upstream_ = std::move(c.stream);
-  upstream_.get()->data = this;
+  upstream_.get()->handle.data = this;
   ++open_handles_;
-  uv_tcp_nodelay(upstream_.get(), 1);
+  uv_tcp_nodelay(&upstream_.get()->tcp, 1);
   // BND.ADDR is 0.0.0.0:0: a CONNECT client has no use for it, and the host's address stays private.
   write(socks5::reply(socks5::Reply::Succeeded));
   log_decision(worker_, client_info_, decision_, reply_outcome(socks5::Reply::Succeeded));

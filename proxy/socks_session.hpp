@@ -83,7 +83,7 @@ class SocksSession {
   State state_ = State::Greeting;
 
   UvHandle<AnyStream> client_{UvHandle<AnyStream>::Empty{}};
-  UvHandle<uv_tcp_t> upstream_{UvHandle<uv_tcp_t>::Empty{}};
+  UvHandle<AnyStream> upstream_{UvHandle<AnyStream>::Empty{}};
   UvHandle<uv_timer_t> timer_;
   TimerKind timer_kind_ = TimerKind::None;
   int open_handles_ = 0;

@@ -53,7 +53,7 @@ void TargetFlow::judge_target() {
     target_.edits->clear();
     d.verdict = judge_.request(target_.host, target_.port, *target_.request, target_.edits);
   } else {
-    d.verdict = judge_.connect(to_string(d.kind), target_.host, target_.port);
+    d.verdict = judge_.connect(to_string(d.kind), target_.host, target_.port, target_.can_inspect);
   }
   if (d.verdict.action == rules::Action::Ask) return ask();
   act_on_verdict();

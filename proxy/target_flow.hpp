@@ -49,7 +49,7 @@ struct DialFailed {
   int uv_error = 0;    // a failed connect's libuv error (SOCKS5 has a reply code for some)
 };
 struct Connected {
-  UvHandle<uv_tcp_t> stream{UvHandle<uv_tcp_t>::Empty{}};  // the owner sets its data pointer
+  UvHandle<AnyStream> stream{UvHandle<AnyStream>::Empty{}};  // the owner sets its data pointer
 };
 struct Reused {};
 struct Broken {};
@@ -72,6 +72,9 @@ class TargetFlow {
     const rules::RequestFacts* request = nullptr;
     std::vector<rules::HeaderEdit>* edits = nullptr;
     Dialer::Use use = Dialer::Use::Tunnel;
+    // A CA is at hand: a tunnel to a host the policy inspects is allowed with the verdict's
+    // `inspect` set (the owner terminates its TLS) instead of being judged as opaque.
+    bool can_inspect = false;
     // Runs once the target is allowed, before any dialing: true when the owner will use a
     // connection it already holds to this target (keep-alive); the outcome is then Reused.
     std::function<bool()> before_dial;

@@ -23,6 +23,7 @@ enum class Termination : uint8_t {
   AskTimeout,     // nobody answered an ask (the reply says so; counted apart from refusals)
   Drain,          // the proxy is stopping and the connection had nothing in flight
   DrainDeadline,  // the proxy stopped and the drain deadline cut the connection
+  TlsFailed,      // an inspected tunnel's client handshake failed (not TLS, leaf refused, SNI mismatch)
   ProxyError,     // sluice itself failed (out of memory, a libuv call refused)
 };
 
@@ -41,6 +42,7 @@ inline constexpr const char* termination_text(Termination t) {
     case Termination::AskTimeout: return "ask-timeout";
     case Termination::Drain: return "drain";
     case Termination::DrainDeadline: return "drain-deadline";
+    case Termination::TlsFailed: return "tls-failed";
     case Termination::ProxyError: return "proxy-error";
   }
   return "proxy-error";
@@ -52,7 +54,7 @@ inline constexpr Termination kAllTerminations[] = {
     Termination::ClientEof,   Termination::UpstreamEof, Termination::ClientReset, Termination::UpstreamReset,
     Termination::BadResponse, Termination::Done,        Termination::Refused,     Termination::HeaderTimeout,
     Termination::IdleTimeout, Termination::AskTimeout,  Termination::Drain,       Termination::DrainDeadline,
-    Termination::ProxyError};
+    Termination::TlsFailed,   Termination::ProxyError};
 
 // The close line's cause for a tunnel that ended so.
 inline Termination termination_of(base::Relay::End e) {

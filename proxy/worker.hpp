@@ -32,6 +32,9 @@ struct SharedState {
   std::vector<rules::IpAddr> self_addresses;  // set before workers start, read-only after
   AskBroker* asks = nullptr;                  // set before workers start
   int loop_probe_ms = 0;                      // > 0: the loop-lag probe's period
+  // TLS inspection (null: no CA). Replaced by a reload that changes `tls:`; read by workers.
+  mutable std::mutex inspector_mu;
+  std::shared_ptr<tls::Inspector> inspector;  // under inspector_mu
 };
 
 class Worker final : public WorkerContext {
@@ -80,6 +83,10 @@ class Worker final : public WorkerContext {
   const std::vector<rules::IpAddr>& self_addresses() override { return shared_.self_addresses; }
   void connection_finished(void* c) override;
   void hand_over(void* from, OwnedConnection to) override;
+  std::shared_ptr<tls::Inspector> inspector() override {
+    std::lock_guard lock(shared_.inspector_mu);
+    return shared_.inspector;
+  }
 
  private:
   struct Accept {

@@ -15,6 +15,9 @@
 namespace sluice::base {
 class BufferPool;
 }
+namespace sluice::tls {
+class Inspector;
+}
 
 namespace sluice::proxy {
 
@@ -61,6 +64,8 @@ class WorkerContext {
   // The sniffer hands its client to the session for the protocol it saw: `from` is
   // deleted, `to` takes its place (and its share of the connection counts).
   virtual void hand_over(void* from, OwnedConnection to) = 0;
+  // TLS inspection's CA, leaves and contexts (tls/inspector.hpp); null when no CA is set.
+  virtual std::shared_ptr<tls::Inspector> inspector() { return nullptr; }
 };
 
 }  // namespace sluice::proxy

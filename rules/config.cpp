@@ -249,7 +249,8 @@ class Loader {
     p->name = name;
     std::string what = "policy '" + name + "'";
     if (!check_map(n, what,
-                   {"default", "allow", "deny", "rules", "on_error", "mode", "ssh_in_band_reason", "upstream_proxy"}))
+                   {"default", "allow", "deny", "rules", "on_error", "mode", "ssh_in_band_reason", "upstream_proxy",
+                    "inspect", "inspect_exclude"}))
       return p;
     if (const auto& up = n["upstream_proxy"]) {
       if (up.IsScalar() && up.Scalar() == "direct")
@@ -316,7 +317,40 @@ class Loader {
     }
     entries(n["allow"], what + " allow", p->allow, p->allow_paths);
     entries(n["deny"], what + " deny", p->deny, p->deny_paths);
+    patterns(n["inspect"], what + " inspect", p->inspect);
+    patterns(n["inspect_exclude"], what + " inspect_exclude", p->inspect_exclude);
     return p;
+  }
+
+  // A list of host patterns only (inspect, inspect_exclude).
+  void patterns(const YAML::Node& list, const std::string& what, HostSet& hosts) {
+    std::vector<YAML::Node> nodes;
+    auto texts = string_list(list, what, &nodes);
+    for (size_t i = 0; i < texts.size(); ++i) {
+      auto parsed = parse_pattern(texts[i]);
+      if (!parsed)
+        error(nodes[i], what + ": " + parsed.error());
+      else
+        hosts.add(std::move(parsed.value()));
+    }
+  }
+
+  void tls(const YAML::Node& t, TlsConfig& out) {
+    if (!check_map(t, "tls", {"ca_cert", "ca_key", "upstream_ca", "leaf_cache"})) return;
+    for (auto [key, dest] : {std::pair{"ca_cert", &out.ca_cert}, std::pair{"ca_key", &out.ca_key}}) {
+      if (!t[key] || !string(t[key], std::string("tls ") + key, *dest)) continue;
+      if (dest->empty())
+        error(t[key], std::string("tls ") + key + " is empty");
+      else if (dest->front() != '/')
+        *dest = directory_of(file_) + *dest;
+    }
+    if (t["ca_cert"].IsDefined() != t["ca_key"].IsDefined())
+      error(t, "tls needs both ca_cert and ca_key (make them with `sluice ca init DIR`)");
+    std::vector<YAML::Node> nodes;
+    out.upstream_ca = string_list(t["upstream_ca"], "tls upstream_ca", &nodes);
+    for (auto& f : out.upstream_ca)
+      if (!f.empty() && f.front() != '/') f = directory_of(file_) + f;
+    positive(t["leaf_cache"], "tls leaf_cache", out.leaf_cache, 1 << 20);
   }
 
   // A secret: a string, {env: VAR} or {file: PATH} (one line; a final newline is dropped).
@@ -503,8 +537,9 @@ class Loader {
           {file_, 0, 0, policy_file_ ? "empty policy file" : "empty config: it needs at least listeners:"});
       return nullptr;
     }
-    if (!check_map(root, "the config",
-                   {"listeners", "policies", "resolver", "limits", "log", "control", "upstream_proxy", "transparent"}))
+    if (!check_map(
+            root, "the config",
+            {"listeners", "policies", "resolver", "limits", "log", "control", "upstream_proxy", "transparent", "tls"}))
       return nullptr;
     if (const auto& up = root["upstream_proxy"]) cfg->upstream_proxy = upstream_proxy(up, "upstream_proxy");
     if (const auto& ps = root["policies"]) {
@@ -634,6 +669,7 @@ class Loader {
       positive(t["max_names"], "transparent max_names", tc.max_names, 1 << 20);
       positive(t["dns_ttl_s"], "transparent dns_ttl_s", tc.dns_ttl_s, 86400);
     }
+    if (const auto& t = root["tls"]) tls(t, cfg->tls);
     if (const auto& lg = root["log"]; lg && check_map(lg, "log", {"path"})) {
       if (lg["path"]) string(lg["path"], "log path", cfg->log.path);
     }

@@ -69,6 +69,14 @@ struct ControlConfig {
   std::string sandbox_path() const { return sandbox_dir.empty() ? unix_path + ".sandboxes" : sandbox_dir; }
 };
 
+// TLS inspection (docs/tls.md): the CA that signs leaves, and the upstream trust.
+struct TlsConfig {
+  std::string ca_cert, ca_key;           // PEM files; both or neither
+  std::vector<std::string> upstream_ca;  // extra roots for upstream verification (private CAs)
+  size_t leaf_cache = 1000;              // leaves kept (LRU)
+  bool has_ca() const { return !ca_cert.empty(); }
+};
+
 struct LogConfig {
   std::string path = "-";  // "-" is stdout; "" disables
 };
@@ -84,6 +92,7 @@ struct Config {
   // The global parent proxy (`upstream_proxy:`), used by every policy without its own.
   std::shared_ptr<const UpstreamProxy> upstream_proxy;
   TransparentConfig transparent;  // used by `sluice run --transparent`
+  TlsConfig tls;
   // Answers to asks that are remembered (session and always); replaced, never changed, by
   // the control plane. Null: none.
   std::shared_ptr<const Remembered> remembered;

@@ -54,12 +54,29 @@ Verdict ConnectionJudge::finish(Verdict v) const {
 
 void ConnectionJudge::set_target(const CanonicalHost& host, uint16_t port) {
   judged_ = true;
+  lua_conn_.scheme = {};
   if (lua_conn_.host != host.text) lua_conn_.host = host.text;
   lua_conn_.port = port;
 }
 
-Verdict ConnectionJudge::judge_connect(const CanonicalHost& host, uint16_t port) {
+Verdict ConnectionJudge::judge_connect(const CanonicalHost& host, uint16_t port, bool can_inspect) {
+  if (can_inspect && policy_.inspects(host, port)) return inspected_tunnel(host, port, judge_host(host, port));
   return opaque_tunnel(host, port, judge_host(host, port));
+}
+
+// The host's verdict stands for the requests inside (judge_request reuses it, so on_connect
+// runs once); a host that only path-scoped allow entries could allow goes ahead to be judged
+// per request.
+Verdict ConnectionJudge::inspected_tunnel(const CanonicalHost& host, uint16_t port, Verdict v) {
+  target_key_ = host.text + ":" + std::to_string(port);
+  target_verdict_ = v;
+  target_verdict_.error.clear();
+  const bool by_default = v.reason == Reason::NotInAllowlist || v.reason == Reason::AskByDefault;
+  if (by_default)
+    if (const PathEntry* e = match_path_host(policy_.allow_paths, host, port))
+      v = Verdict::of(Action::Allow, Reason::AllowedForInspection, e->source, policy_.name);
+  if (v.action != Action::Deny) v.inspect = true;
+  return v;
 }
 
 // A tunnel shows no paths: a host that path-scoped entries decide cannot be judged through one.
@@ -141,6 +158,7 @@ Verdict ConnectionJudge::judge_request(const CanonicalHost& host, uint16_t port,
 Verdict ConnectionJudge::run_on_request(const Verdict& first, const RequestFacts& request,
                                         std::vector<HeaderEdit>* edits) {
   if (!first.allowed() || !lua_ || !lua_->has(Hook::Request)) return first;
+  lua_conn_.scheme = request.scheme;
   HookResult r = lua_->on_request(lua_conn_, request, edits);
   if (r.kind == HookResult::Kind::None) return first;
   Verdict second = finish(overlay_remembered(from_hook(r, Hook::Request), remembered_, lua_conn_.host, lua_conn_.port));

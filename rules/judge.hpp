@@ -4,7 +4,9 @@
 //   judge_connect   deny entries -> each script's on_connect, in order, first
 //                   non-nil verdict wins -> allow entries -> the default; a host
 //                   that path-scoped entries decide is refused (needs-inspection):
-//                   a tunnel shows no paths
+//                   a tunnel shows no paths. With a CA (TLS inspection) such a host,
+//                   and one the policy's `inspect` names, is allowed with `inspect`
+//                   set instead, and each request inside meets judge_request
 //   judge_request   plain HTTP, per request: the same for the request's target
 //                   (run again only when the target changes), then path-scoped
 //                   entries on the normalised path (deny ones win; allow ones
@@ -45,7 +47,9 @@ class ConnectionJudge {
 
   // Answers remembered from earlier asks; they settle Ask verdicts. May be null.
   void set_remembered(const Remembered* r) { remembered_ = r; }
-  Verdict judge_connect(const CanonicalHost& host, uint16_t port);
+  // `can_inspect`: a CA is configured, so a tunnel to a host the policy inspects is
+  // terminated (the verdict's `inspect` set) and its requests judged by judge_request.
+  Verdict judge_connect(const CanonicalHost& host, uint16_t port, bool can_inspect = false);
   // A human answered an Ask verdict for host:port: `human` stands as the target's verdict
   // for the rest of the connection (later requests to it reuse it). For a plain-HTTP
   // request (`request` set) an allow still runs on_request, which may refuse or edit.
@@ -69,6 +73,7 @@ class ConnectionJudge {
   Verdict finish(Verdict v) const;
   Verdict judge_host(const CanonicalHost& host, uint16_t port);  // deny, scripts, allow, default
   Verdict opaque_tunnel(const CanonicalHost& host, uint16_t port, Verdict v) const;
+  Verdict inspected_tunnel(const CanonicalHost& host, uint16_t port, Verdict v);
   Verdict request_paths(const CanonicalHost& host, uint16_t port, const RequestFacts& request, Verdict first) const;
   Verdict run_on_request(const Verdict& first, const RequestFacts& request, std::vector<HeaderEdit>* edits);
   void set_target(const CanonicalHost& host, uint16_t port);

@@ -49,6 +49,7 @@ struct RequestFacts {
   std::string_view url;   // as sent
   std::string_view path;  // origin-form path and query
   const HeaderFields* headers = nullptr;
+  std::string_view scheme = "http";  // "https": a request inside an inspected TLS tunnel
 };
 
 // r:set_header / r:remove_header, in the order the scripts made them.
@@ -95,7 +96,8 @@ struct LuaConnection {
   const ConnectionFacts* facts = nullptr;
   std::string host;
   uint16_t port = 0;
-  int ref = -2;  // registry reference of `c` (LUA_NOREF until made)
+  std::string_view scheme;  // "http" or "https" (an inspected request); empty for a tunnel
+  int ref = -2;             // registry reference of `c` (LUA_NOREF until made)
 };
 
 class LuaPolicy {

@@ -50,6 +50,12 @@ void push_connection(lua_State* L, LuaPolicy::CallContext* ctx) {
   }
   set_string(L, "host", c->host);
   set_integer(L, "port", c->port);
+  if (c->scheme.empty()) {
+    lua_pushnil(L);
+    lua_setfield(L, -2, "scheme");
+  } else {
+    set_string(L, "scheme", c->scheme);
+  }
 }
 
 // Pushes `name` in lower case.

@@ -21,6 +21,12 @@ Verdict Policy::judge(const CanonicalHost& host, uint16_t port) const {
   return Verdict::of(Action::Deny, Reason::NotInAllowlist, "default", name);
 }
 
+bool Policy::inspects(const CanonicalHost& host, uint16_t port) const {
+  if (inspect_exclude.match(host, port) != nullptr) return false;
+  return inspect.match(host, port) != nullptr || match_path_host(allow_paths, host, port) != nullptr ||
+         match_path_host(deny_paths, host, port) != nullptr;
+}
+
 const char* to_string(PolicyList l) { return l == PolicyList::Allow ? "allow" : "deny"; }
 
 std::shared_ptr<Policy> with_list(const Policy& p, PolicyList which, HostSet entries) {
@@ -37,6 +43,8 @@ std::shared_ptr<Policy> with_list(const Policy& p, PolicyList which, HostSet ent
   out->deny_paths = p.deny_paths;
   out->allow = which == PolicyList::Allow ? std::move(entries) : p.allow.clone();
   out->deny = which == PolicyList::Deny ? std::move(entries) : p.deny.clone();
+  out->inspect = p.inspect.clone();
+  out->inspect_exclude = p.inspect_exclude.clone();
   return out;
 }
 

@@ -32,6 +32,8 @@ struct Verdict {
   std::string error;    // "script.lua:12: message" when a script failed and on_error decided
   // Report mode: the policy would have refused (action was Deny or Ask); it is allowed.
   bool would_deny = false;
+  // An allowed tunnel that sluice terminates (TLS inspection): each request inside is judged.
+  bool inspect = false;
   bool allowed() const { return action == Action::Allow; }
   static Verdict of(Action action, Reason reason, std::string rule, std::string policy) {
     Verdict v;
@@ -59,6 +61,11 @@ struct Policy {
   // Path-scoped entries (rules/path_entry.hpp): they decide requests, never opaque tunnels.
   std::vector<PathEntry> allow_paths;
   std::vector<PathEntry> deny_paths;
+  // TLS inspection: CONNECTs to these hosts are terminated and judged per request, unless
+  // inspect_exclude matches (pinning clients). Hosts that path-scoped entries decide are
+  // inspected too, when a CA is configured.
+  HostSet inspect;
+  HostSet inspect_exclude;
   // Opt-in: a SOCKS request for port 22 that this policy denies is answered "granted",
   // then sluice itself sends an SSH-2.0 disconnect carrying the denial reason, so ssh
   // and git print it. See docs/configuration.md for the trade-off.
@@ -73,6 +80,10 @@ struct Policy {
 
   // The lists and the default only (no scripts, no report mode).
   Verdict judge(const CanonicalHost& host, uint16_t port) const;
+  // Whether a tunnel to host:port would be inspected given a CA (`inspect` minus
+  // `inspect_exclude`, plus hosts that path-scoped entries decide).
+  bool inspects(const CanonicalHost& host, uint16_t port) const;
+  bool inspects_anything() const { return !inspect.empty() || !allow_paths.empty() || !deny_paths.empty(); }
 };
 
 enum class PolicyList { Allow, Deny };

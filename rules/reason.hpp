@@ -21,8 +21,9 @@ enum class Reason : uint8_t {
   AskByDefault,
   NoPolicy,
   // verdicts: path-scoped entries (rules/path_entry.hpp)
-  NeedsInspection,  // a tunnel to a host only path-scoped entries decide: paths unseen without TLS inspection
-  AmbiguousPath,    // a request path origins read differently, on a host path-scoped entries decide
+  NeedsInspection,       // a tunnel to a host only path-scoped entries decide: paths unseen without TLS inspection
+  AmbiguousPath,         // a request path origins read differently, on a host path-scoped entries decide
+  AllowedForInspection,  // a tunnel to a host only path-scoped entries could allow: inspected, judged per request
   // verdicts: scripts
   DeniedByScript,
   AllowedByScript,
@@ -53,6 +54,11 @@ enum class Reason : uint8_t {
   UpstreamClosed,
   UpstreamTimeout,
   BadUpstreamResponse,
+  // failures: TLS inspection (docs/tls.md)
+  UpstreamTlsFailed,  // the upstream's certificate or handshake failed
+  ClientTlsFailed,    // the client refused sluice's leaf (pinning, its own store)
+  NotTls,             // bytes that are not a TLS ClientHello on an inspected tunnel
+  HostMismatch,       // SNI, Host or an absolute URL naming another host than the tunnel's
   // failures: a parent proxy (upstream_proxy:)
   UpstreamProxyFailed,
   UpstreamProxyAuth,
@@ -83,6 +89,7 @@ constexpr ReasonInfo reason_info(Reason r) {
     case Reason::NotInAllowlist: return {"not-in-allowlist", 403, 0x02, true};
     case Reason::NeedsInspection: return {"needs-inspection", 403, 0x02, true};
     case Reason::AmbiguousPath: return {"ambiguous-path", 403, 0x02, true};
+    case Reason::AllowedForInspection: return {"allowed-for-inspection", 0, 0, true};
     case Reason::AllowedByRule: return {"allowed-by-rule", 0, 0, true};
     case Reason::DefaultAllow: return {"default-allow", 0, 0, true};
     case Reason::AskByDefault: return {"ask-by-default", 403, 0x02, true};
@@ -113,6 +120,10 @@ constexpr ReasonInfo reason_info(Reason r) {
     case Reason::UpstreamClosed: return {"upstream-closed", 502, 0, false};
     case Reason::UpstreamTimeout: return {"upstream-timeout", 504, 0, false};
     case Reason::BadUpstreamResponse: return {"bad-upstream-response", 502, 0, false};
+    case Reason::UpstreamTlsFailed: return {"upstream-tls-failed", 502, 0x01, false};
+    case Reason::ClientTlsFailed: return {"client-tls-failed", 0, 0, false};
+    case Reason::NotTls: return {"not-tls", 0, 0, false};
+    case Reason::HostMismatch: return {"host-mismatch", 421, 0x02, false};
     case Reason::UpstreamProxyFailed: return {"upstream-proxy-failed", 502, 0x01, false};
     case Reason::UpstreamProxyAuth: return {"upstream-proxy-auth", 502, 0x01, false};
     case Reason::UpstreamProxyTimeout: return {"upstream-proxy-timeout", 504, 0x06, false};

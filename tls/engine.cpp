@@ -156,6 +156,12 @@ Engine::Status Engine::write(std::string_view plaintext) {
   return fail(n);
 }
 
+void Engine::close_notify() {
+  if ((SSL_get_shutdown(ssl_.get()) & SSL_SENT_SHUTDOWN) != 0 || !established()) return;
+  SSL_shutdown(ssl_.get());
+  ERR_clear_error();
+}
+
 std::string Engine::take_output() {
   std::string out;
   char* data = nullptr;

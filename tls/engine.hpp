@@ -38,6 +38,11 @@ class Engine {
   // Ciphertext waiting to go to the peer (moves it out).
   std::string take_output();
 
+  // Queues a close_notify alert (take_output() has it); once per connection.
+  void close_notify();
+  // The peer sent close_notify: a clean end of its data, not a truncation.
+  bool peer_closed() const { return (SSL_get_shutdown(ssl_.get()) & SSL_RECEIVED_SHUTDOWN) != 0; }
+
   bool established() const { return SSL_is_init_finished(ssl_.get()) == 1; }
   const std::string& error() const { return error_; }
   const std::string& client_sni() const { return sni_; }

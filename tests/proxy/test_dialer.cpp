@@ -138,7 +138,7 @@ struct Run {
 Run dial(FakeWorker& w, const rules::Config& cfg, const rules::Policy& p, const char* name, uint16_t port) {
   Run out;
   Dialer d(w, cfg, &p);
-  UvHandle<uv_tcp_t> kept{UvHandle<uv_tcp_t>::Empty{}};
+  UvHandle<AnyStream> kept{UvHandle<AnyStream>::Empty{}};
   d.dial(host(name), port, [&](Dialer::Outcome& o) {
     out.called = true;
     out.failure = o.failure;

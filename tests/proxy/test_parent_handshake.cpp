@@ -280,7 +280,7 @@ TEST_CASE("dialer through a parent: one row per parent answer") {
       Dialer::Failure failure = F::None;
       std::string error;
       bool live = false;
-      UvHandle<uv_tcp_t> kept{UvHandle<uv_tcp_t>::Empty{}};
+      UvHandle<AnyStream> kept{UvHandle<AnyStream>::Empty{}};
       {
         Dialer d(w, cfg, policy.get());
         d.dial(rules::canonicalize_host(row.target).value(), 443, [&](Dialer::Outcome& o) {

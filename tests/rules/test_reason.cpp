@@ -60,11 +60,12 @@ TEST_CASE("reason table: texts are unique, round-trip, and each refusal has an a
     CHECK(seen.insert(std::string(info.text)).second);
     REQUIRE(sluice::rules::reason_from_string(info.text).has_value());
     CHECK(*sluice::rules::reason_from_string(info.text) == r);
-    // A failure is always an answer to someone: an HTTP status, a SOCKS reply, or a SOCKS
-    // handshake's own reply (the greeting/auth reasons, with neither).
+    // A failure is always an answer to someone: an HTTP status, a SOCKS reply, a SOCKS
+    // handshake's own reply (the greeting/auth reasons, with neither), or the end of a TLS
+    // handshake that failed (an inspected tunnel's client side).
     if (!info.verdict && info.http_status == 0 && info.socks_reply == 0) {
       CHECK((r == Reason::BadGreeting || r == Reason::NoAcceptableMethod || r == Reason::BadAuth ||
-             r == Reason::Socks4Unsupported));
+             r == Reason::Socks4Unsupported || r == Reason::ClientTlsFailed || r == Reason::NotTls));
     }
   }
   CHECK_FALSE(sluice::rules::reason_from_string("no-such-reason").has_value());

@@ -60,9 +60,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_POST = run_backend
 
 
-def serve(root, host="127.0.0.1", port=0):
+def serve(root, host="127.0.0.1", port=0, cert=None, key=None):
+    """`cert`/`key`: serve HTTPS with that certificate (the handshake runs in the handler thread)."""
     Handler.root = os.path.abspath(root)
     server = http.server.ThreadingHTTPServer((host, port), Handler)
+    if cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

@@ -304,6 +304,31 @@ class HttpUpstream(_Server):
         return True
 
 
+class HttpsUpstream(HttpUpstream):
+    """HttpUpstream behind TLS (ssl module): `cert`/`key` PEM files, ALPN http/1.1. A handshake
+    that fails (the client refused the certificate) is counted in .tls_failures."""
+
+    def __init__(self, cert, key, host="127.0.0.1", port=0):
+        import ssl
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.ctx.set_alpn_protocols(["http/1.1"])
+        self.tls_failures = 0
+        self.sni = []
+        self.ctx.sni_callback = lambda s, name, c: self.sni.append(name) and None
+        super().__init__(host, port)
+
+    def handle(self, sock, number):
+        sock.settimeout(30)
+        try:
+            tls = self.ctx.wrap_socket(sock, server_side=True)
+        except OSError:
+            with self._lock:
+                self.tls_failures += 1
+            return
+        super().handle(tls, number)
+
+
 class EchoServer(_Server):
     """Echoes bytes; on the client's FIN, sends what remains and closes (half-close)."""
 

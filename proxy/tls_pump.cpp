@@ -1,0 +1,311 @@
+#include "proxy/tls_pump.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "base/write.hpp"
+
+namespace sluice::proxy {
+
+namespace {
+constexpr size_t kPumpHighWatermark = Relay::kHighWatermark;
+// After the session's side ended: how long the pump may take to hand the rest to a slow peer.
+constexpr uint64_t kPumpLingerMs = 2 * kLingerMs;
+constexpr int kToCipher = 0, kToPlain = 1;
+
+size_t queued_on(const UvHandle<AnyStream>& h) { return h.live() ? uv_stream_get_write_queue_size(h.stream()) : 0; }
+}  // namespace
+
+TlsPump::TlsPump(WorkerContext& worker, UvHandle<AnyStream>&& cipher, tls::Engine engine, Role role, Done done)
+    : worker_(worker), cipher_(std::move(cipher)), engine_(std::move(engine)), role_(role), done_(std::move(done)) {}
+
+TlsPump::~TlsPump() = default;
+
+TlsPump* TlsPump::start(WorkerContext& worker, UvHandle<AnyStream>&& cipher, tls::Engine engine, Role role,
+                        std::string raw_first, std::string initial, uint64_t timeout_ms, Done done) {
+  auto* p = new TlsPump(worker, std::move(cipher), std::move(engine), role, std::move(done));
+  p->cipher_.get()->handle.data = p;
+  ++p->open_handles_;
+  p->timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker.loop(), t); });
+  p->timer_.get()->data = p;
+  ++p->open_handles_;
+  if (!raw_first.empty()) p->send(p->cipher_.stream(), std::move(raw_first));
+  if (role == Role::Server)
+    p->sniffed_ = std::move(initial);
+  else if (!initial.empty())
+    p->engine_.feed(initial);
+  // The first step runs from the loop, so `done` never runs inside start().
+  uv_timer_start(p->timer_.get(), on_timer, 0, timeout_ms == 0 ? 1 : timeout_ms);
+  p->update_reading();
+  return p;
+}
+
+// ---- the handshake -----------------------------------------------------------
+
+void TlsPump::handshake_step() {
+  if (phase_ != Phase::Handshaking) return;
+  if (role_ == Role::Server && !hello_checked_) {
+    bool need_more = false;
+    const bool hello = tls::looks_like_client_hello(sniffed_, need_more);
+    if (need_more || sniffed_.empty()) return;
+    hello_checked_ = true;
+    if (!hello) {
+      Handshake h;
+      h.not_tls = true;
+      h.error = "the client sent bytes that are not a TLS ClientHello";
+      return handshake_done(h);
+    }
+    engine_.feed(sniffed_);
+    std::string().swap(sniffed_);
+  }
+  const auto status = engine_.handshake();
+  flush_cipher();
+  if (status == tls::Engine::Status::WantIo) return;
+  Handshake h;
+  h.ok = status == tls::Engine::Status::Done;
+  if (!h.ok) h.error = engine_.error();
+  h.alert = engine_.peer_alert();
+  h.sni = engine_.client_sni();
+  handshake_done(h);
+}
+
+void TlsPump::handshake_done(Handshake& h) {
+  if (timer_.live()) uv_timer_stop(timer_.get());
+  phase_ = h.ok ? Phase::Waiting : Phase::Closing;
+  update_reading();
+  Done done = std::move(done_);
+  done_ = nullptr;
+  if (done) done(h);
+  if (!h.ok) close_all();  // the alert, if any, was written first
+}
+
+UvHandle<AnyStream> TlsPump::open_plaintext(std::string& error) {
+  UvHandle<AnyStream> theirs{UvHandle<AnyStream>::Empty{}};
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+    error = std::string("socketpair: ") + std::strerror(errno);
+    close_all();
+    return theirs;
+  }
+  uv_loop_t* loop = worker_.loop();
+  auto fail = [&](int unowned_from) {
+    for (int i = unowned_from; i < 2; ++i) ::close(fds[i]);
+    error = "cannot open the plaintext socket";
+    theirs.close();
+    close_all();
+    return UvHandle<AnyStream>{UvHandle<AnyStream>::Empty{}};
+  };
+  if (plain_.init([&](AnyStream* s) { return uv_pipe_init(loop, &s->pipe, 0); }) != 0) return fail(0);
+  plain_.get()->handle.data = this;
+  ++open_handles_;
+  if (uv_pipe_open(&plain_.get()->pipe, fds[0]) != 0) return fail(0);
+  if (theirs.init([&](AnyStream* s) { return uv_pipe_init(loop, &s->pipe, 0); }) != 0) return fail(1);
+  if (uv_pipe_open(&theirs.get()->pipe, fds[1]) != 0) return fail(1);
+  phase_ = Phase::Pumping;
+  cipher_data(nullptr, 0);  // application data that came with the handshake's last flight
+  update_reading();
+  return theirs;
+}
+
+void TlsPump::abort() { close_all(); }
+
+// ---- moving bytes ---------------------------------------------------------------
+
+void TlsPump::cipher_data(const char* data, size_t n) {
+  if (phase_ == Phase::Handshaking) {
+    if (role_ == Role::Server && !hello_checked_)
+      sniffed_.append(data, n);
+    else
+      engine_.feed(std::string_view(data, n));
+    return handshake_step();
+  }
+  if (phase_ != Phase::Pumping) {
+    if (n > 0) engine_.feed(std::string_view(data, n));  // Waiting: kept for open_plaintext()
+    return;
+  }
+  if (n > 0) engine_.feed(std::string_view(data, n));
+  std::string plain;
+  const auto status = engine_.read(plain);
+  if (!plain.empty()) send(plain_.stream(), std::move(plain));
+  flush_cipher();  // session tickets, key updates
+  if (status == tls::Engine::Status::Failed) {
+    if (engine_.peer_closed()) return cipher_eof();
+    return close_all();
+  }
+}
+
+void TlsPump::cipher_eof() {
+  if (phase_ == Phase::Handshaking) {
+    Handshake h;
+    h.error = "the peer closed the connection during the TLS handshake";
+    h.alert = engine_.peer_alert();
+    h.sni = engine_.client_sni();
+    return handshake_done(h);
+  }
+  cipher_eof_ = true;
+  if (plain_.live()) shut(plain_.stream(), plain_shut_);
+  update_reading();
+  maybe_finish();
+}
+
+void TlsPump::plain_data(const char* data, size_t n) {
+  if (engine_.write(std::string_view(data, n)) == tls::Engine::Status::Failed) return close_all();
+  flush_cipher();
+}
+
+void TlsPump::plain_eof() {
+  plain_eof_ = true;
+  engine_.close_notify();
+  flush_cipher();
+  shut(cipher_.stream(), cipher_shut_);
+  if (timer_.live()) uv_timer_start(timer_.get(), on_timer, kPumpLingerMs, 0);
+  update_reading();
+  maybe_finish();
+}
+
+void TlsPump::flush_cipher() {
+  std::string out = engine_.take_output();
+  if (!out.empty()) send(cipher_.stream(), std::move(out));
+}
+
+void TlsPump::send(uv_stream_t* to, std::string bytes) {
+  if (phase_ == Phase::Closing || to == nullptr) return;
+  const int tag = to == cipher_.stream() ? kToCipher : kToPlain;
+  if (base::write(to, std::move(bytes), {on_write, this, tag}) < 0) return close_all();
+  update_reading();
+}
+
+void TlsPump::shut(uv_stream_t* s, bool& flag) {
+  if (flag || phase_ == Phase::Closing) return;
+  flag = true;
+  auto* req = new uv_shutdown_t{};
+  req->data = this;
+  if (uv_shutdown(req, s, on_shutdown) != 0) {
+    delete req;
+    close_all();
+  }
+}
+
+void TlsPump::update_reading() {
+  const bool pumping = phase_ == Phase::Pumping;
+  const bool want_cipher =
+      phase_ == Phase::Handshaking || (pumping && !cipher_eof_ && queued_on(plain_) < kPumpHighWatermark);
+  const bool want_plain = pumping && !plain_eof_ && queued_on(cipher_) < kPumpHighWatermark;
+  if (cipher_.live() && want_cipher != cipher_reading_) {
+    cipher_reading_ = want_cipher;
+    if (want_cipher)
+      uv_read_start(cipher_.stream(), on_alloc, on_cipher_read);
+    else
+      uv_read_stop(cipher_.stream());
+  }
+  if (plain_.live() && want_plain != plain_reading_) {
+    plain_reading_ = want_plain;
+    if (want_plain)
+      uv_read_start(plain_.stream(), on_alloc, on_plain_read);
+    else
+      uv_read_stop(plain_.stream());
+  }
+}
+
+// Both sides ended and every byte was handed on: nothing is left to do.
+void TlsPump::maybe_finish() {
+  if (cipher_eof_ && plain_eof_ && queued_on(cipher_) == 0 && queued_on(plain_) == 0) close_all();
+}
+
+void TlsPump::close_all() {
+  if (phase_ == Phase::Closing && !cipher_.live() && !plain_.live() && !timer_.live()) return;
+  phase_ = Phase::Closing;
+  done_ = nullptr;
+  cipher_.close(on_closed);
+  plain_.close(on_closed);
+  timer_.close(on_closed);
+}
+
+// ---- libuv callbacks ---------------------------------------------------------------
+
+void TlsPump::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* p = static_cast<TlsPump*>(h->data);
+  buf->base = p->worker_.buffers().get();
+  buf->len = BufferPool::kBlockSize;
+}
+
+void TlsPump::on_cipher_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* p = static_cast<TlsPump*>(s->data);
+  base::PooledBlock block(p->worker_.buffers(), buf->base);
+  try {
+    if (nread > 0) return p->cipher_data(block.get(), static_cast<size_t>(nread));
+    if (nread == UV_EOF) return p->cipher_eof();
+    if (nread < 0) {
+      if (p->phase_ == Phase::Handshaking) return p->cipher_eof();
+      return p->close_all();
+    }
+  } catch (...) {
+    p->close_all();
+  }
+}
+
+void TlsPump::on_plain_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* p = static_cast<TlsPump*>(s->data);
+  base::PooledBlock block(p->worker_.buffers(), buf->base);
+  try {
+    if (nread > 0) return p->plain_data(block.get(), static_cast<size_t>(nread));
+    if (nread == UV_EOF) return p->plain_eof();
+    if (nread < 0) return p->close_all();
+  } catch (...) {
+    p->close_all();
+  }
+}
+
+void TlsPump::on_write(void* pump, int, int status) {
+  if (status == UV_ECANCELED) return;
+  auto* p = static_cast<TlsPump*>(pump);
+  try {
+    if (status < 0) return p->close_all();
+    p->update_reading();
+    p->maybe_finish();
+  } catch (...) {
+    p->close_all();
+  }
+}
+
+void TlsPump::on_shutdown(uv_shutdown_t* req, int status) {
+  auto* p = static_cast<TlsPump*>(req->data);
+  delete req;
+  if (status == UV_ECANCELED) return;
+  try {
+    if (status < 0) return p->close_all();
+    p->maybe_finish();
+  } catch (...) {
+    p->close_all();
+  }
+}
+
+void TlsPump::on_timer(uv_timer_t* t) {
+  auto* p = static_cast<TlsPump*>(t->data);
+  try {
+    if (p->phase_ == Phase::Handshaking && !p->kicked_) {
+      p->kicked_ = true;
+      return p->handshake_step();
+    }
+    if (p->phase_ == Phase::Handshaking) {
+      Handshake h;
+      h.error = "the TLS handshake did not finish in time";
+      h.sni = p->engine_.client_sni();
+      return p->handshake_done(h);
+    }
+    p->close_all();  // the linger after the session's end ran out
+  } catch (...) {
+    p->close_all();
+  }
+}
+
+void TlsPump::on_closed(void* pump) {
+  auto* p = static_cast<TlsPump*>(pump);
+  if (--p->open_handles_ == 0) delete p;
+}
+
+}  // namespace sluice::proxy

@@ -1,0 +1,341 @@
+"""End-to-end: TLS inspection through the real binary (docs/tls.md). HTTPS origins of the tests'
+own on loopback, with certificates from a private upstream CA given as tls: upstream_ca; sluice's
+CA made by `sluice ca init`; real clients (curl, python3 ssl/urllib/requests, node, git) that
+trust only sluice's CA. Requests inside are judged one by one (path entries, Lua, keep-alive
+after a refusal), the upstream is verified before the 200, hosts are pinned (SNI, Host, URL),
+non-TLS bytes are refused, uninspected tunnels stay byte-exact."""
+import hashlib
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+from harness import E2E, SLUICE, Dns, Raw, clean_env, curl, sha256, wait_for
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import git_http  # noqa: E402
+import tls_certs  # noqa: E402
+import upstream  # noqa: E402
+
+NAMES = ["secure.test", "paths.test", "wrongname.test", "expired.test", "stray.test", "plain.test", "echo.test",
+         "other.test"]
+
+CONFIG = """
+listeners:
+  - {name: p, tcp: 127.0.0.1:0, policy: insp}
+policies:
+  insp:
+    # Test names resolve to 127.0.0.1: listing it is the explicit choice the resolved-address check needs.
+    allow: ["secure.test", "wrongname.test", "expired.test", "stray.test", "plain.test", "echo.test", "127.0.0.1"]
+    deny: [{host: secure.test, path: /private/}]
+    inspect: ["secure.test", "wrongname.test", "expired.test", "stray.test", "plain.test"]
+    inspect_exclude: ["plain.test"]
+    rules: [inspect.lua]
+tls:
+  ca_cert: {dir}/sluice-ca/ca.crt
+  ca_key: {dir}/sluice-ca/ca.key
+  upstream_ca: [{certs}/ca.crt]
+resolver:
+  servers: ["127.0.0.1:DNSPORT"]
+  timeout_ms: 2000
+log:
+  path: "{log}"
+"""
+
+# Lua over HTTPS: sees the scheme, refuses DELETE under /repos/, adds a header the origin sees.
+LUA = """
+function on_request(c, r)
+  if c.scheme ~= "https" then return nil end
+  if r.method == "DELETE" and r.path:sub(1, 7) == "/repos/" then
+    return {verdict = "deny", reason = "no deletes over https"}
+  end
+  r:set_header("x-seen-scheme", c.scheme)
+  return nil
+end
+"""
+
+PATHS_CONFIG_POLICY = """
+  paths:
+    allow: ["paths.test/ok/", "127.0.0.1"]
+"""
+
+
+class InspectTest(E2E):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.certs = tempfile.mkdtemp(prefix="sluice-e2e-certs-")
+        cls.addClassCleanup(shutil.rmtree, cls.certs, True)
+        d = cls.certs
+        tls_certs.make_ca(d)
+        tls_certs.make_leaf(d, "good", ["secure.test", "paths.test", "plain.test", "other.test"])
+        tls_certs.make_leaf(d, "wrong", ["someone-else.test"])
+        tls_certs.make_leaf(d, "expired", ["expired.test"], expired=True)
+        tls_certs.make_ca(d, "rogue", "/CN=a CA nobody trusts")
+        tls_certs.make_leaf(d, "stray", ["stray.test"], ca="rogue")
+        cls.tls_up = upstream.HttpsUpstream(os.path.join(d, "good.crt"), os.path.join(d, "good.key"))
+        cls.addClassCleanup(cls.tls_up.close)
+        cls.wrong_up = upstream.HttpsUpstream(os.path.join(d, "wrong.crt"), os.path.join(d, "wrong.key"))
+        cls.addClassCleanup(cls.wrong_up.close)
+        cls.expired_up = upstream.HttpsUpstream(os.path.join(d, "expired.crt"), os.path.join(d, "expired.key"))
+        cls.addClassCleanup(cls.expired_up.close)
+        cls.stray_up = upstream.HttpsUpstream(os.path.join(d, "stray.crt"), os.path.join(d, "stray.key"))
+        cls.addClassCleanup(cls.stray_up.close)
+        cls.names_dns = Dns({n: ["127.0.0.1"] for n in NAMES})
+        cls.addClassCleanup(cls.names_dns.close)
+        config = CONFIG.replace("DNSPORT", str(cls.names_dns.port)).replace("{certs}", d)
+        config = config.replace("policies:\n", "policies:\n" + PATHS_CONFIG_POLICY.lstrip("\n"), 1)
+        config = config.replace("listeners:\n", "listeners:\n  - {name: paths, tcp: 127.0.0.1:0, policy: paths}\n", 1)
+        # `sluice ca init` before sluice starts: the config names its files.
+        tmp_sluice_dir = tempfile.mkdtemp(prefix="sluice-e2e-ca-")
+        cls.addClassCleanup(shutil.rmtree, tmp_sluice_dir, True)
+        cls.ca_dir = os.path.join(tmp_sluice_dir, "sluice-ca")
+        subprocess.run([SLUICE, "ca", "init", cls.ca_dir], check=True, capture_output=True, timeout=30)
+        cls.ca = os.path.join(cls.ca_dir, "ca.crt")
+        config = config.replace("{dir}/sluice-ca", cls.ca_dir)
+        cls.sluice = cls.start_sluice(config, files={"inspect.lua": LUA})
+        cls.port = cls.sluice.tcp_port("p")
+        cls.paths_port = cls.sluice.tcp_port("paths")
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def url(self, host, path, up=None):
+        return "https://%s:%d%s" % (host, (up or self.tls_up).port, path)
+
+    def curl(self, url, port=None, extra=()):
+        return curl(port or self.port, url, extra=["--cacert", self.ca] + list(extra))
+
+    def decisions(self, pred, count=1):
+        return self.sluice.wait_log(lambda e: e.get("event") == "decision" and pred(e), count=count)
+
+    def tls_events(self, pred):
+        return self.sluice.wait_log(lambda e: e.get("event") == "tls" and pred(e))
+
+    def connect(self, host, up=None, port=None):
+        """A raw CONNECT through sluice; returns the Raw connection after its 200."""
+        c = Raw(port or self.port)
+        c.send(b"CONNECT %s:%d HTTP/1.1\r\nHost: %s\r\n\r\n" % (host.encode(), (up or self.tls_up).port, host.encode()))
+        status, _, _ = c.read_response(head_request=True)
+        self.assertEqual(status, 200)
+        return c
+
+    def client_context(self):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.set_alpn_protocols(["http/1.1"])
+        return ctx
+
+    # --- requests inside ------------------------------------------------------------------
+
+    def test_curl_gets_a_byte_exact_body_and_each_request_is_logged(self):
+        n = 5_000_000
+        r = self.curl(self.url("secure.test", "/big?n=%d&insp-1" % n))
+        self.assertEqual((r.exit_code, r.status), (0, 200), r.stderr)
+        self.assertEqual(sha256(r.body), upstream.pattern_sha256(n))
+        d = self.decisions(lambda e: e.get("url", "").endswith("insp-1"))[0]
+        self.assertEqual((d["kind"], d["method"], d["tls"], d["status"]), ("http", "GET", "inspected", 200))
+        self.assertEqual(d["url"], self.url("secure.test", "/big?n=%d&insp-1" % n))
+        c = self.decisions(lambda e: e.get("kind") == "connect" and e.get("conn") == d["conn"])[0]
+        self.assertEqual((c["tls"], c["status"], c["verdict"]), ("inspected", 200, "allow"))
+        seen = self.tls_up.seen("/big?n=%d&insp-1" % n)
+        self.assertEqual(len(seen), 1)
+        self.assertEqual(dict((k.lower(), v) for k, v in seen[0]["headers"])["x-seen-scheme"], "https")
+
+    def test_keep_alive_with_a_refused_and_an_allowed_request_on_one_connection(self):
+        r = subprocess.run(["curl", "-sS", "--path-as-is", "--noproxy", "", "-x", "http://127.0.0.1:%d" % self.port, "--cacert",
+                            self.ca, "-w", "%{http_code} %{num_connects}\n", "-o", "/dev/null", "-o", "/dev/null",
+                            "-o", "/dev/null", self.url("secure.test", "/private/key?ka-1"),
+                            self.url("secure.test", "/hello?ka-2"), self.url("secure.test", "/x/%2e%2e/private/y?ka-3")],
+                           capture_output=True, text=True, env=clean_env(), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split("\n")[:3], ["403 1", "200 0", "403 0"])  # one connection for all three
+        self.assertEqual(self.tls_up.seen("/private/"), [])
+        self.assertEqual([s for s in self.tls_up.requests if s["target"].endswith("ka-3")], [])  # dot segments
+        self.assertEqual(len(self.tls_up.seen("/hello?ka-2")), 1)
+        denied = self.decisions(lambda e: e.get("url", "").endswith("ka-1"))[0]
+        self.assertEqual((denied["reason"], denied["rule"], denied["status"]), ("denied-by-rule", "secure.test/private/", 403))
+
+    def test_a_refusal_inside_is_an_http_response_with_its_reason(self):
+        r = self.curl(self.url("secure.test", "/private/x?insp-2"))
+        self.assertEqual((r.exit_code, r.status, r.headers.get("x-sluice-reason")), (0, 403, "denied-by-rule"))
+        self.assertIn(b"secure.test/private/", r.body)
+        r = self.curl(self.url("secure.test", "/repos/a?insp-3"), extra=["-X", "DELETE"])
+        self.assertEqual((r.status, r.headers.get("x-sluice-reason")), (403, "denied-by-script"))
+        self.assertIn(b"no deletes over https", r.body)
+        self.assertEqual(self.tls_up.seen("/repos/a?insp-3"), [])
+
+    def test_a_host_only_path_entries_allow_is_inspected_and_judged_per_path(self):
+        rows = [("/ok/hello?pp-1", 404), ("/hello?pp-2", 403), ("/ok/../hello?pp-3", 403),
+                ("/ok/%2e%2e/hello?pp-4", 403), ("/ok%2f..%2fhello?pp-5", 403)]
+        for path, want in rows:
+            with self.subTest(path=path):
+                r = self.curl(self.url("paths.test", path), port=self.paths_port, extra=["--path-as-is"])
+                self.assertEqual(r.status, want, (r.stderr, r.body))
+                tag = path.rsplit("?", 1)[1]
+                self.assertEqual(len([s for s in self.tls_up.requests if s["target"].endswith(tag)]),
+                                 1 if want == 404 else 0)
+        c = self.decisions(lambda e: e.get("kind") == "connect" and e.get("host") == "paths.test")[0]
+        self.assertEqual((c["reason"], c["rule"], c["tls"]), ("allowed-for-inspection", "paths.test/ok/", "inspected"))
+
+    def test_python_urllib_requests_and_node_trust_the_leaf(self):
+        proxy = "http://127.0.0.1:%d" % self.port
+        env = clean_env()
+        env.update({"HTTPS_PROXY": proxy, "https_proxy": proxy, "NO_PROXY": "", "no_proxy": "",
+                    "SSL_CERT_FILE": self.ca, "REQUESTS_CA_BUNDLE": self.ca})
+        url = self.url("secure.test", "/hello?py-%s")
+        code = ("import urllib.request, sys\n"
+                "print(urllib.request.urlopen(sys.argv[1] % 'urllib').read().decode().strip())\n"
+                "try:\n import requests\nexcept ImportError:\n print('hello'); sys.exit(0)\n"
+                "print(requests.get(sys.argv[1] % 'requests').text.strip())\n")
+        r = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual((r.returncode, r.stdout.split()), (0, ["hello", "hello"]), r.stderr)
+        self.assertEqual(len(self.tls_up.seen("/hello?py-urllib")), 1)
+        # node: a CONNECT by hand, then tls.connect on that socket, trusting only sluice's CA.
+        node = ("const http=require('http'),tls=require('tls'),fs=require('fs');"
+                "const [port,host,up,ca]=process.argv.slice(1);"
+                "http.request({host:'127.0.0.1',port,method:'CONNECT',path:host+':'+up}).on('connect',(res,sock)=>{"
+                "const t=tls.connect({socket:sock,servername:host,ca:fs.readFileSync(ca),ALPNProtocols:['http/1.1']},()=>{"
+                "t.write('GET /hello?node-1 HTTP/1.1\\r\\nHost: '+host+':'+up+'\\r\\nConnection: close\\r\\n\\r\\n')});"
+                "let out='';t.on('data',d=>out+=d);t.on('end',()=>{console.log(out.split('\\r\\n')[0]);process.exit(0)});"
+                "t.on('error',e=>{console.log('error '+e.message);process.exit(1)})}).end();")
+        r = subprocess.run(["node", "-e", node, str(self.port), "secure.test", str(self.tls_up.port), self.ca],
+                           capture_output=True, text=True, env=clean_env(), timeout=60)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "HTTP/1.1 200 OK"), r.stderr)
+
+    def test_git_clone_over_inspected_https(self):
+        work = tempfile.mkdtemp(prefix="sluice-e2e-git-")
+        self.addCleanup(shutil.rmtree, work, True)
+        env = clean_env()
+        env.update({"HOME": work, "GIT_CONFIG_NOSYSTEM": "1"})
+        repo = os.path.join(work, "srv", "repo.git")
+        subprocess.run(["git", "init", "-q", "--bare", repo], check=True, env=env, timeout=60)
+        src = os.path.join(work, "src")
+        subprocess.run(["git", "init", "-q", src], check=True, env=env, timeout=60)
+        with open(os.path.join(src, "f.txt"), "w") as f:
+            f.write("inspected\n")
+        git = ["git", "-C", src, "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run(git + ["add", "f.txt"], check=True, env=env, timeout=60)
+        subprocess.run(git + ["commit", "-qm", "one"], check=True, env=env, timeout=60)
+        subprocess.run(git + ["push", "-q", repo, "HEAD:refs/heads/main"], check=True, env=env, timeout=60)
+        server = git_http.serve(os.path.join(work, "srv"), cert=os.path.join(self.certs, "good.crt"),
+                                key=os.path.join(self.certs, "good.key"))
+        self.addCleanup(server.shutdown)
+        env.update({"GIT_SSL_CAINFO": self.ca, "https_proxy": "http://127.0.0.1:%d" % self.port})
+        url = "https://secure.test:%d/repo.git" % server.server_address[1]
+        r = subprocess.run(["git", "clone", "-q", "-b", "main", url, os.path.join(work, "clone")],
+                           capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(work, "clone", "f.txt")) as f:
+            self.assertEqual(f.read(), "inspected\n")
+        d = self.decisions(lambda e: "/repo.git/info/refs" in e.get("url", ""))[0]
+        self.assertEqual((d["tls"], d["status"]), ("inspected", 200))
+
+    # --- upstream verification -----------------------------------------------------------
+
+    def test_upstream_certificate_failures_are_a_readable_502_before_the_tunnel(self):
+        cases = [("wrongname.test", self.wrong_up, "hostname mismatch"),
+                 ("expired.test", self.expired_up, "certificate has expired"),
+                 ("stray.test", self.stray_up, "unable to get local issuer certificate")]
+        for host, up, error in cases:
+            with self.subTest(host=host), Raw(self.port) as c:
+                c.send(b"CONNECT %s:%d HTTP/1.1\r\nHost: %s\r\n\r\n" % (host.encode(), up.port, host.encode()))
+                status, headers, body = c.read_response()
+                self.assertEqual((status, headers.get("x-sluice-reason")), (502, "upstream-tls-failed"), body)
+                self.assertIn(error, body.decode())
+                d = self.decisions(lambda e: e.get("host") == host and e.get("error") == "upstream-tls-failed")[0]
+                self.assertEqual((d["status"], d["tls_error"]), (502, error))
+                self.assertEqual(up.seen("/"), [])  # no request went to an origin sluice could not verify
+
+    # --- pinning and refusals ------------------------------------------------------------
+
+    def test_a_client_hello_for_another_name_is_refused(self):
+        with self.connect("secure.test") as c:
+            with self.assertRaises(OSError):
+                self.client_context().wrap_socket(c.sock, server_hostname="other.test")
+        e = self.tls_events(lambda e: e.get("reason") == "host-mismatch")[0]
+        self.assertEqual((e["host"], e["sni"]), ("secure.test", "other.test"))
+
+    def test_a_request_for_another_host_inside_is_421(self):
+        for head in (b"GET /hello?pin-1 HTTP/1.1\r\nHost: other.test:%d\r\n\r\n",
+                     b"GET https://other.test:%d/hello?pin-2 HTTP/1.1\r\nHost: secure.test\r\n\r\n"):
+            with self.subTest(head=head), self.connect("secure.test") as c:
+                t = self.client_context().wrap_socket(c.sock, server_hostname="secure.test")
+                t.sendall(head % self.tls_up.port)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = t.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.assertTrue(data.startswith(b"HTTP/1.1 421 "), data)
+                self.assertIn(b"X-Sluice-Reason: host-mismatch", data)
+        self.assertEqual(self.tls_up.seen("/hello?pin-"), [])
+
+    def test_bytes_that_are_not_tls_after_the_200_are_refused(self):
+        before = len(self.tls_up.requests)
+        with self.connect("secure.test") as c:
+            c.send(b"GET /hello?not-tls HTTP/1.1\r\nHost: secure.test\r\n\r\n")
+            self.assertTrue(c.closed_by_peer())
+        e = self.tls_events(lambda e: e.get("reason") == "not-tls")[0]
+        self.assertEqual(e["host"], "secure.test")
+        self.assertEqual(len(self.tls_up.requests), before)
+        close = self.sluice.wait_log(lambda x: x.get("event") == "close" and x.get("conn") == e["conn"])[0]
+        self.assertEqual(close["cause"], "tls-failed")
+
+    def test_a_client_that_rejects_the_leaf_is_logged_with_its_alert(self):
+        r = curl(self.port, self.url("secure.test", "/hello?pinning"))  # trusts only the system store
+        self.assertNotEqual(r.exit_code, 0)
+        e = self.tls_events(lambda e: e.get("reason") == "client-tls-failed")[0]
+        self.assertEqual(e["host"], "secure.test")
+        self.assertIn(e["alert"], ("unknown CA", "bad certificate"))  # what curl's OpenSSL sends
+        self.assertEqual(self.tls_up.seen("/hello?pinning"), [])
+
+    # --- leaves and opaque tunnels ----------------------------------------------------------
+
+    def test_leaves_are_cached_and_carry_the_host(self):
+        certs = []
+        for _ in range(2):
+            with self.connect("secure.test") as c:
+                t = self.client_context().wrap_socket(c.sock, server_hostname="secure.test")
+                certs.append(t.getpeercert(binary_form=True))
+                info = t.getpeercert()
+                t.close()
+        self.assertEqual(certs[0], certs[1])  # the same leaf, from the cache
+        self.assertIn(("DNS", "secure.test"), info["subjectAltName"])
+        issuer = dict(x[0] for x in info["issuer"])
+        self.assertTrue(issuer["commonName"].startswith("sluice inspection CA"))
+
+    def test_hosts_not_inspected_stay_byte_exact_tunnels(self):
+        with self.connect("echo.test", up=self.echo) as c:
+            payload = os.urandom(200_000)
+            c.send(payload)
+            self.assertEqual(c.read_exact(len(payload)), payload)
+        r = self.curl(self.url("plain.test", "/hello?excluded"))  # inspect_exclude: the origin's own cert
+        self.assertNotEqual(r.exit_code, 0)  # curl trusts only sluice's CA, and this leaf is the origin's
+        self.assertIn("certificate", r.stderr)
+        d = self.decisions(lambda e: e.get("host") == "plain.test" and e.get("kind") == "connect")[0]
+        self.assertNotIn("tls", d)
+
+
+class InspectConfigTest(E2E):
+    def test_inspect_without_a_ca_is_an_error_naming_the_fix(self):
+        config = ("listeners:\n  - {name: p, tcp: 127.0.0.1:0, policy: x}\npolicies:\n  x:\n"
+                  "    inspect: [secure.test]\n")
+        with self.assertRaises(AssertionError) as e:
+            self.start_sluice_for_test(config)
+        self.assertIn("policy 'x' inspects hosts (inspect:) but no CA is configured", str(e.exception))
+
+    def test_a_ca_key_others_may_read_is_refused(self):
+        d = tempfile.mkdtemp(prefix="sluice-e2e-ca-")
+        self.addCleanup(shutil.rmtree, d, True)
+        subprocess.run([SLUICE, "ca", "init", d + "/ca"], check=True, capture_output=True, timeout=30)
+        os.chmod(d + "/ca/ca.key", 0o644)
+        config = ("listeners:\n  - {name: p, tcp: 127.0.0.1:0, policy: x}\npolicies:\n  x:\n"
+                  "    inspect: [secure.test]\ntls: {ca_cert: %s/ca/ca.crt, ca_key: %s/ca/ca.key}\n" % (d, d))
+        with self.assertRaises(AssertionError) as e:
+            self.start_sluice_for_test(config)
+        self.assertIn("is readable by group or others; run chmod 600 on it", str(e.exception))
