@@ -30,7 +30,9 @@
 #include "rules/pattern.hpp"
 #include "sandbox-glue/bwrap_args.hpp"
 #include "sandbox-glue/proxy_env.hpp"
+#include "sandbox-glue/trust_bundle.hpp"
 #include "sandbox-glue/tty_prompt.hpp"
+#include "tls/inspector.hpp"
 
 namespace sluice::cli {
 
@@ -100,7 +102,7 @@ int run_main(const Args& a) {
   const bool daemon = a.has("--daemon");
   if (daemon) {
     for (const char* f : {"--allow", "--deny", "--policy", "--dns-server", "--log", "--workers", "--bridge", "--ask",
-                          "--state", "--upstream-proxy-from-env"})
+                          "--state", "--upstream-proxy-from-env", "--inspect"})
       if (a.has(f))
         return fail(std::string(f) +
                         " cannot be combined with --daemon: the daemon's policy, resolver and log apply "
@@ -133,7 +135,8 @@ int run_main(const Args& a) {
   }
   cfg->listeners.clear();
   cfg->policies = {{policy->name, policy}};
-  for (auto [flag, set] : {std::pair{"--allow", &policy->allow}, std::pair{"--deny", &policy->deny}}) {
+  for (auto [flag, set] : {std::pair{"--allow", &policy->allow}, std::pair{"--deny", &policy->deny},
+                           std::pair{"--inspect", &policy->inspect}}) {
     for (const auto& text : a.all(flag)) {
       auto p = rules::parse_pattern(text);
       if (!p) return fail(std::string(flag) + ": " + p.error(), 2);
@@ -150,6 +153,27 @@ int run_main(const Args& a) {
     cfg->upstream_proxy = std::make_shared<rules::UpstreamProxy>(std::move(parent.value()));
   }
   cfg->log.path = a.one("--log", "");
+  // TLS inspection: the CA whose leaves the jail must trust. Without one in the --policy
+  // file, a CA made for this run, in memory only: its key is never written anywhere.
+  std::shared_ptr<tls::Inspector> run_inspector;
+  std::string inspection_ca_pem;
+  if (!daemon && policy->inspects_anything()) {
+    if (cfg->tls.has_ca()) {
+      std::string error;
+      auto loaded =
+          tls::Inspector::load({cfg->tls.ca_cert, cfg->tls.ca_key, cfg->tls.upstream_ca, cfg->tls.leaf_cache}, error);
+      if (!loaded) return fail("tls: " + error, 2);
+      inspection_ca_pem = loaded->ca_pem();
+    } else {
+      tls::CaResult made = tls::create_ca();
+      if (!made.ca) return fail("cannot create this run's inspection CA: " + made.error, 125);
+      std::string error;
+      run_inspector =
+          tls::Inspector::from_ca(std::move(*made.ca), {"", "", cfg->tls.upstream_ca, cfg->tls.leaf_cache}, error);
+      if (!run_inspector) return fail("tls: " + error, 2);
+      inspection_ca_pem = run_inspector->ca_pem();
+    }
+  }
   cfg->limits.drain_timeout_ms = 200;  // the jail is gone when we stop; nothing to wait for
 
   char cwd_buf[PATH_MAX];
@@ -208,6 +232,15 @@ int run_main(const Args& a) {
   ::mkdir(empty_dir.c_str(), 0500);
   spec.socket_host_path = dir + "/proxy.sock";
   spec.runtime_dir = dir;
+  if (!inspection_ca_pem.empty()) {
+    spec.trust_bundle = dir + "/ca-bundle.crt";
+    if (std::string err = glue::write_trust_bundle(spec.trust_bundle, inspection_ca_pem); !err.empty()) {
+      ::rmdir(empty_dir.c_str());
+      ::rmdir(dir.c_str());
+      return fail(err, 125);
+    }
+    for (auto& kv : glue::trust_environment(spec.trust_bundle_jail_path)) spec.env.push_back(std::move(kv));
+  }
   // --daemon: the daemon makes this jail's listener; we hold the control connection that
   // made it (its lease) until CMD exits.
   std::unique_ptr<ControlClient> lease;
@@ -235,6 +268,7 @@ int run_main(const Args& a) {
   }
   auto cleanup_dir = [&] {
     ::rmdir(empty_dir.c_str());
+    if (!spec.trust_bundle.empty()) ::unlink(spec.trust_bundle.c_str());
     if (!daemon) ::unlink(spec.socket_host_path.c_str());
     ::rmdir(dir.c_str());
     if (lease) {
@@ -293,6 +327,7 @@ int run_main(const Args& a) {
   }
   if (!daemon) {
     if (!a.has("--quiet")) server.log().set_denial_stream(stderr);
+    if (run_inspector) server.preset_inspector(run_inspector);
     if (std::string err = server.start(cfg, workers); !err.empty()) {
       cleanup_dir();
       return fail(err, 125);
@@ -407,6 +442,10 @@ Subcommand run_command(CLI::App& root) {
           "--daemon-policy, --name, --write, --deny-read, --quiet, --jail and --dry-run apply.")
       .value("--allow", "PATTERN", "allow entry (host, *.host, host:port, IP, CIDR); repeatable", true)
       .value("--deny", "PATTERN", "deny entry, wins over allow; repeatable", true)
+      .value("--inspect", "PATTERN",
+             "terminate TLS to these hosts and judge each request inside\n"
+             "(docs/tls.md); the jail trusts this run's own CA; repeatable",
+             true)
       .value("--policy", "FILE",
              "a sluice config; its policy 'default' (or its only policy),\n"
              "resolver and limits apply; listeners in it are ignored")

@@ -105,8 +105,8 @@ std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& 
            "\" to its allow list to allow it";
   if (v.reason == rules::Reason::NeedsInspection)
     return "sluice: " + target + " is decided by path-scoped entries (\"" + v.rule + "\" of policy \"" + v.policy +
-           "\"), and a tunnel shows sluice no paths; TLS inspection, which would, is not in this build yet "
-           "(docs/tls.md): allow or deny the host as a whole, or reach it over plain HTTP";
+           "\"), and a tunnel shows sluice no paths; TLS inspection would: give sluice a CA (tls: ca_cert, ca_key; "
+           "`sluice ca init DIR`; `sluice run` makes its own), or allow or deny the host as a whole (docs/tls.md)";
   if (v.reason == rules::Reason::AmbiguousPath)
     return "sluice: the request path to " + target + " is refused: " + v.message +
            "; path-scoped entries of policy \"" + v.policy +

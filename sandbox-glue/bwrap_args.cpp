@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "sandbox-glue/trust_bundle.hpp"
+
 namespace sluice::glue {
 
 PathKind probe_path(const std::string& path) {
@@ -69,6 +71,11 @@ BwrapPlan build_bwrap_plan(const JailSpec& spec, const PathProbe& probe, const s
   if (!rd.empty() && rd.rfind("/tmp/", 0) != 0 && rd.rfind("/run/", 0) != 0) add({"--tmpfs", rd});
   add({"--bind", spec.socket_host_path, spec.socket_jail_path});
   add({"--ro-bind", spec.sluice_binary, spec.sluice_jail_path});
+  if (!spec.trust_bundle.empty()) {
+    add({"--ro-bind", spec.trust_bundle, spec.trust_bundle_jail_path});
+    // Programs that read the system bundle with no variable set trust sluice's CA too.
+    if (probe(kSystemTrustBundle) == PathKind::File) add({"--ro-bind", spec.trust_bundle, kSystemTrustBundle});
+  }
   add({"--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
        "--as-pid-1", "--cap-drop", "ALL", "--chdir", spec.cwd});
   for (const auto& [k, v] : spec.env) add({"--setenv", k, v});

@@ -31,6 +31,8 @@ class Inspector {
   Engine server_engine(const Leaf& leaf) const { return Engine::server(server_ctx_.get(), leaf); }
   Engine upstream_engine(const std::string& host) const { return Engine::client(upstream_ctx_.get(), host); }
   const InspectorSettings& settings() const { return settings_; }
+  // The CA certificate (PEM), for the trust a client needs; never the key.
+  std::string ca_pem() const { return cert_to_pem(ca_.cert.get()); }
   const LeafCache& leaves() const { return *leaves_; }
 
  private:

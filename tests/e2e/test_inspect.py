@@ -321,6 +321,43 @@ class InspectTest(E2E):
         self.assertNotIn("tls", d)
 
 
+    # --- sluice run: a CA for the run, trusted inside the jail with no flags -----------------
+
+    def test_sluice_run_jail_trusts_its_own_ca_with_no_flags(self):
+        work = tempfile.mkdtemp(prefix="sluice-e2e-run-", dir="/var/tmp")
+        self.addCleanup(shutil.rmtree, work, True)
+        policy = os.path.join(work, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write("policies:\n  default:\n    allow: [secure.test, 127.0.0.1]\n"
+                    "tls:\n  upstream_ca: [%s/ca.crt]\n" % self.certs)
+        log = os.path.join(work, "decisions.jsonl")
+        url = self.url("secure.test", "/hello?run-%s")
+        node = ("const http=require('http'),tls=require('tls');const u=new URL(process.argv[1]);"
+                "http.request({host:'127.0.0.1',port:3128,method:'CONNECT',path:u.host}).on('connect',(res,sock)=>{"
+                "const t=tls.connect({socket:sock,servername:u.hostname},()=>{"
+                "t.write('GET '+u.pathname+u.search+' HTTP/1.1\\r\\nHost: '+u.host+'\\r\\nConnection: close\\r\\n\\r\\n')});"
+                "let o='';t.on('data',d=>o+=d);t.on('end',()=>console.log(o.split('\\r\\n')[0]));"
+                "t.on('error',e=>console.log('error '+e.message))}).end();")
+        script = ("set -e; curl -sS %s; python3 -c 'import sys,urllib.request; "
+                  "print(urllib.request.urlopen(sys.argv[1]).read().decode().strip())' %s; node -e \"$1\" %s; "
+                  "if grep -rl 'PRIVATE KEY' /run/sluice /etc/ssl/certs/ca-certificates.crt; then echo KEY-VISIBLE; fi; "
+                  "echo \"$SSL_CERT_FILE $GIT_SSL_CAINFO $NODE_EXTRA_CA_CERTS\"") % (
+                      url % "curl", url % "python", url % "node")
+        env = clean_env()
+        env["HOME"] = work
+        r = subprocess.run([SLUICE, "run", "--policy", policy, "--inspect", "secure.test", "--dns-server",
+                            "127.0.0.1:%d" % self.names_dns.port, "--log", log, "--", "sh", "-c",
+                            "export ASAN_OPTIONS=detect_leaks=0; " + script, "sh", node],
+                           cwd=work, capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        bundle = "/run/sluice/ca-bundle.crt"
+        self.assertEqual(r.stdout.split("\n"), ["hello", "hello", "HTTP/1.1 200 OK", " ".join([bundle] * 3), ""])
+        entries = [json.loads(x) for x in open(log)]
+        inspected = [e for e in entries if e.get("event") == "decision" and e.get("tls") == "inspected"
+                     and e.get("kind") == "http"]
+        self.assertEqual(sorted(e["url"].rsplit("-", 1)[1] for e in inspected), ["curl", "node", "python"])
+        self.assertEqual([n for n in os.listdir(work) if n.endswith(".crt") or n.endswith(".key")], [])
+
 class InspectConfigTest(E2E):
     def test_inspect_without_a_ca_is_an_error_naming_the_fix(self):
         config = ("listeners:\n  - {name: p, tcp: 127.0.0.1:0, policy: x}\npolicies:\n  x:\n"

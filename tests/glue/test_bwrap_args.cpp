@@ -1,12 +1,17 @@
 // The bubblewrap plan for a jail, against a described filesystem.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <string>
 
 #include "sandbox-glue/bwrap_args.hpp"
 #include "sandbox-glue/proxy_env.hpp"
+#include "sandbox-glue/trust_bundle.hpp"
 
 using namespace sluice::glue;
 
@@ -123,6 +128,61 @@ TEST_CASE("bwrap plan: a runtime dir outside /tmp and /run is hidden") {
   CHECK(has_seq(plan.argv, {"--tmpfs", "/var/tmp/sluice-run-y"}));
   auto under_run = build_bwrap_plan(spec(), fs({}), "/empty");
   CHECK_FALSE(has_seq(under_run.argv, {"--tmpfs", "/run/user/1000/sluice-run-x"}));
+}
+
+TEST_CASE("bwrap plan: a trust bundle is bound over the system bundle and at its own path") {
+  JailSpec s = spec();
+  s.trust_bundle = "/run/user/1000/sluice-run-x/ca-bundle.crt";
+  auto plan = build_bwrap_plan(s, fs({{kSystemTrustBundle, PathKind::File}}), "/empty");
+  CHECK(has_seq(plan.argv, {"--ro-bind", s.trust_bundle, "/run/sluice/ca-bundle.crt"}));
+  CHECK(has_seq(plan.argv, {"--ro-bind", s.trust_bundle, kSystemTrustBundle}));
+  // After the fresh /run, or the tmpfs would hide it.
+  CHECK(index_of(plan.argv, {"--tmpfs", "/run"}) < index_of(plan.argv, {"--ro-bind", s.trust_bundle}));
+  // No system bundle on this host: only the bundle's own path (a bind onto nothing fails).
+  auto bare = build_bwrap_plan(s, fs({}), "/empty");
+  CHECK_FALSE(has_seq(bare.argv, {"--ro-bind", s.trust_bundle, kSystemTrustBundle}));
+  // No inspection: nothing bound.
+  auto none = build_bwrap_plan(spec(), fs({{kSystemTrustBundle, PathKind::File}}), "/empty");
+  CHECK(std::find(none.argv.begin(), none.argv.end(), kSystemTrustBundle) == none.argv.end());
+}
+
+TEST_CASE("trust environment: every CA-file variable names the whole bundle") {
+  auto env = trust_environment("/run/sluice/ca-bundle.crt");
+  std::map<std::string, std::string> m(env.begin(), env.end());
+  CHECK(m.size() == 10);
+  for (auto k : {"SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO",
+                 "PIP_CERT", "AWS_CA_BUNDLE", "CARGO_HTTP_CAINFO", "DENO_CERT", "NIX_SSL_CERT_FILE"})
+    CHECK(m[k] == "/run/sluice/ca-bundle.crt");
+}
+
+TEST_CASE("trust bundle: the system roots then the CA, readable by all, never overwritten") {
+  char dir[] = "/tmp/sluice-trust-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string roots = std::string(dir) + "/roots.pem", out = std::string(dir) + "/bundle.crt";
+  FILE* f = std::fopen(roots.c_str(), "w");
+  REQUIRE(f != nullptr);
+  std::fputs("ROOT-A\nROOT-B", f);  // no final newline: the CA must still start on its own line
+  std::fclose(f);
+  ::umask(077);
+  CHECK(write_trust_bundle(out, "-----BEGIN CERTIFICATE-----\nCA\n", roots) == "");
+  ::umask(022);
+  std::string text;
+  if (FILE* in = std::fopen(out.c_str(), "r")) {
+    char buf[256];
+    size_t n = std::fread(buf, 1, sizeof buf, in);
+    text.assign(buf, n);
+    std::fclose(in);
+  }
+  CHECK(text == "ROOT-A\nROOT-B\n# sluice inspection CA (this run)\n-----BEGIN CERTIFICATE-----\nCA\n");
+  struct stat st {};
+  REQUIRE(::stat(out.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0644);
+  CHECK(write_trust_bundle(out, "x", roots).find("cannot write") == 0);  // O_EXCL
+  CHECK(write_trust_bundle(std::string(dir) + "/b2.crt", "CA\n", std::string(dir) + "/missing") == "");
+  ::unlink(out.c_str());
+  ::unlink((std::string(dir) + "/b2.crt").c_str());
+  ::unlink(roots.c_str());
+  ::rmdir(dir);
 }
 
 TEST_CASE("proxy environment: every variable points at the bridge") {

@@ -52,6 +52,40 @@ TEST_CASE("absolute URLs: table") {
   }
 }
 
+TEST_CASE("a request target inside an inspected tunnel: origin-form or https://, port 443 by default") {
+  struct Row {
+    const char* in;
+    bool ok;
+    const char* host;
+    uint16_t port;
+    bool explicit_port;
+    const char* path;
+  };
+  const Row rows[] = {
+      {"/a/b?c", true, "", 443, false, "/a/b?c"},
+      {"/a#frag", true, "", 443, false, "/a"},
+      {"https://A.test/x", true, "A.test", 443, false, "/x"},
+      {"HTTPS://a.test:8443", true, "a.test", 8443, true, "/"},
+      {"https://[::1]:9/v6", true, "::1", 9, true, "/v6"},
+      {"http://a.test/x", false, "", 0, false, ""},  // plain http:// inside TLS: not this tunnel's scheme
+      {"a.test/x", false, "", 0, false, ""},
+      {"*", false, "", 0, false, ""},
+      {"/a b", false, "", 0, false, ""},
+      {"/a\x7f", false, "", 0, false, ""},
+      {"https:///x", false, "", 0, false, ""},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.in);
+    auto u = sluice::proxy::parse_inspected_target(row.in);
+    REQUIRE(u.ok() == row.ok);
+    if (!row.ok) continue;
+    CHECK(u->host == row.host);
+    CHECK(u->port == row.port);
+    CHECK(u->port_explicit == row.explicit_port);
+    CHECK(u->path == row.path);
+  }
+}
+
 TEST_CASE("upstream request: origin-form, Host from URL, hop-by-hop and Proxy-* gone") {
   HttpHead req;
   req.method = "GET";

@@ -141,6 +141,37 @@ TEST_CASE("transparent: the fake ranges, name bound and TTL are read") {
   CHECK(t.dns_ttl_s == 30);
 }
 
+TEST_CASE("tls: the CA files, upstream roots and cache size are read; relative paths follow the file") {
+  ConfigLoad load = load_config_text(R"(listeners:
+  - {name: a, tcp: 127.0.0.1:3128}
+policies:
+  default:
+    inspect: [api.test, "*.corp.test"]
+    inspect_exclude: [pinned.corp.test]
+tls:
+  ca_cert: ca/ca.crt
+  ca_key: /etc/sluice/ca.key
+  upstream_ca: [roots.pem, /abs/other.pem]
+  leaf_cache: 50
+)",
+                                     "/etc/sluice/sluice.yaml");
+  INFO(all_errors(load));
+  REQUIRE(load.config);
+  const auto& t = load.config->tls;
+  CHECK(t.ca_cert == "/etc/sluice/ca/ca.crt");
+  CHECK(t.ca_key == "/etc/sluice/ca.key");
+  CHECK(t.upstream_ca == std::vector<std::string>{"/etc/sluice/roots.pem", "/abs/other.pem"});
+  CHECK(t.leaf_cache == 50);
+  const auto* p = load.config->policy("default");
+  REQUIRE(p != nullptr);
+  auto h = [](const char* text) { return sluice::rules::canonicalize_host(text).value(); };
+  CHECK(p->inspects(h("api.test"), 443));
+  CHECK(p->inspects(h("x.corp.test"), 443));
+  CHECK_FALSE(p->inspects(h("pinned.corp.test"), 443));  // excluded
+  CHECK_FALSE(p->inspects(h("other.test"), 443));
+  CHECK(p->inspects_anything());
+}
+
 TEST_CASE("control: the state file and sandbox directory default next to the socket") {
   ConfigLoad load =
       load_config_text("listeners: [{name: a, tcp: \"127.0.0.1:1\"}]\ncontrol: {unix: /r/c.sock}\n", "t.yaml");
@@ -194,6 +225,13 @@ TEST_CASE("config errors: one row per kind, with line:column") {
       {L + "transparent:\n  max_names: 0\n", 5, 14, "transparent max_names must be a positive integer"},
       {L + "transparent:\n  dns_ttl_s: 86401\n", 5, 14, "transparent dns_ttl_s must be a positive integer up to 86400"},
       {L + "transparent: [x]\n", 4, 14, "transparent must be a mapping"},
+      {L + "tls:\n  ca: x\n", 5, 3, "unknown key 'ca' in tls"},
+      {L + "tls:\n  ca_cert: /x.crt\n", 5, 3, "tls needs both ca_cert and ca_key"},
+      {L + "tls:\n  ca_cert: \"\"\n  ca_key: /k\n", 5, 12, "tls ca_cert is empty"},
+      {L + "tls:\n  upstream_ca: /x.crt\n", 5, 16, "tls upstream_ca must be a list"},
+      {L + "tls:\n  leaf_cache: 0\n", 5, 15, "tls leaf_cache must be a positive integer"},
+      {L + "policies:\n  p:\n    inspect: [\"bad host!\"]\n", 6, 15, "policy 'p' inspect: "},
+      {L + "policies:\n  p:\n    inspect_exclude: x.test\n", 6, 22, "policy 'p' inspect_exclude must be a list"},
       {L + "listeners: []\n", 4, 1, "duplicate key 'listeners' in the config"},
       // Shapes and types.
       {"hello\n", 1, 1, "the config must be a mapping"},

@@ -161,6 +161,40 @@ TEST_CASE("a tunnel to a host that path-scoped entries decide is refused: needs-
   CHECK(sluice::rules::to_string(v.reason) == "needs-inspection");
 }
 
+TEST_CASE("with a CA, a tunnel to a host path-scoped entries decide is inspected instead") {
+  auto p = path_entries_policy(kPathEntriesConfig);
+  struct TunnelRow {
+    const char* host;
+    const char* reason;
+    bool allowed;
+  };
+  const TunnelRow rows[] = {
+      {"github.test", "allowed-for-inspection", true},  // only a path entry could allow it: judged per request
+      {"api.test", "allowed-for-inspection", true},
+      {"plain.test", "allowed-by-rule", true},  // allowed as a host; its deny paths apply inside
+      {"other.test", "not-in-allowlist", false},
+      {"10.1.2.3", "allowed-by-rule", true},  // nothing inspects it: an opaque tunnel
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.host);
+    Judged j(p, nullptr);
+    Verdict v = j.judge->judge_connect(host(row.host), 443, /*can_inspect=*/true);
+    CHECK(sluice::rules::to_string(v.reason) == row.reason);
+    CHECK(v.allowed() == row.allowed);
+    CHECK(v.inspect == (row.allowed && std::string(row.host) != "10.1.2.3"));
+  }
+  // Inside, each request meets the path entries on the host's own verdict.
+  Judged j(p, nullptr);
+  REQUIRE(j.judge->judge_connect(host("github.test"), 443, true).inspect);
+  sluice::rules::HeaderFields headers;
+  RequestFacts ok{"GET", "/myorg/repo", "/myorg/repo", &headers, "https"};
+  RequestFacts other{"GET", "/elsewhere", "/elsewhere", &headers, "https"};
+  CHECK(sluice::rules::to_string(j.judge->judge_request(host("github.test"), 443, ok, nullptr).reason) ==
+        "allowed-by-rule");
+  CHECK(sluice::rules::to_string(j.judge->judge_request(host("github.test"), 443, other, nullptr).reason) ==
+        "not-in-allowlist");
+}
+
 TEST_CASE("--allow and --deny flags take path-scoped entries too") {
   auto p = sluice::rules::make_policy("run", Action::Deny, {"github.test/myorg/", "10.0.0.0/8"}, {"x.test/admin"});
   REQUIRE(p.ok());
