@@ -135,13 +135,14 @@ int run_main(const Args& a) {
   }
   cfg->listeners.clear();
   cfg->policies = {{policy->name, policy}};
-  for (auto [flag, set] : {std::pair{"--allow", &policy->allow}, std::pair{"--deny", &policy->deny},
-                           std::pair{"--inspect", &policy->inspect}}) {
-    for (const auto& text : a.all(flag)) {
-      auto p = rules::parse_pattern(text);
-      if (!p) return fail(std::string(flag) + ": " + p.error(), 2);
-      set->add(std::move(p.value()));
-    }
+  for (const auto& text : a.all("--allow"))
+    if (auto err = rules::add_flag_entry(text, "--allow", policy->allow, policy->allow_paths)) return fail(*err, 2);
+  for (const auto& text : a.all("--deny"))
+    if (auto err = rules::add_flag_entry(text, "--deny", policy->deny, policy->deny_paths)) return fail(*err, 2);
+  for (const auto& text : a.all("--inspect")) {
+    auto p = rules::parse_pattern(text);
+    if (!p) return fail("--inspect: " + p.error(), 2);
+    policy->inspect.add(std::move(p.value()));
   }
   // --ask: what the policy would deny by default is asked about instead.
   if (a.has("--ask") && policy->default_action == rules::Action::Deny) policy->default_action = rules::Action::Ask;
@@ -440,7 +441,10 @@ Subcommand run_command(CLI::App& root) {
           "(GIT_SSH_COMMAND). With no --policy and no --allow, every request is denied.\n"
           "With --daemon SOCKET a running `sluice serve` is the proxy instead; then only\n"
           "--daemon-policy, --name, --write, --deny-read, --quiet, --jail and --dry-run apply.")
-      .value("--allow", "PATTERN", "allow entry (host, *.host, host:port, IP, CIDR); repeatable", true)
+      .value("--allow", "PATTERN",
+             "allow entry (host, *.host, host:port, IP, CIDR, or host/path/\n"
+             "for requests; docs/configuration.md); repeatable",
+             true)
       .value("--deny", "PATTERN", "deny entry, wins over allow; repeatable", true)
       .value("--inspect", "PATTERN",
              "terminate TLS to these hosts and judge each request inside\n"

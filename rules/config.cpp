@@ -749,33 +749,34 @@ Result<HostPort> parse_tcp_listen_address(std::string_view spec) {
   return HostPort{ip->to_string(), static_cast<uint16_t>(*port)};
 }
 
+// A host pattern, else (a '/' after a host) a path-scoped entry such as github.com/myorg/.
+std::optional<std::string> add_flag_entry(const std::string& text, const char* flag, HostSet& hosts,
+                                          std::vector<PathEntry>& paths) {
+  auto parsed = parse_pattern(text);
+  if (parsed) {
+    hosts.add(std::move(parsed.value()));
+    return std::nullopt;
+  }
+  const size_t slash = text.find('/');
+  if (slash != std::string::npos && slash > 0 && !cidr_like(text) && parse_pattern(text.substr(0, slash))) {
+    auto e = parse_path_entry(text);
+    if (!e) return std::string(flag) + ": " + e.error();
+    paths.push_back(std::move(e.value()));
+    return std::nullopt;
+  }
+  return std::string(flag) + ": " + parsed.error();
+}
+
 Result<std::shared_ptr<Policy>> make_policy(const std::string& name, Action default_action,
                                             const std::vector<std::string>& allow,
                                             const std::vector<std::string>& deny) {
   auto p = std::make_shared<Policy>();
   p->name = name;
   p->default_action = default_action;
-  // A host pattern, else (a '/' after a host) a path-scoped entry such as github.com/myorg/.
-  auto add = [](const std::string& text, const char* flag, HostSet& hosts,
-                std::vector<PathEntry>& paths) -> std::optional<std::string> {
-    auto parsed = parse_pattern(text);
-    if (parsed) {
-      hosts.add(std::move(parsed.value()));
-      return std::nullopt;
-    }
-    const size_t slash = text.find('/');
-    if (slash != std::string::npos && slash > 0 && !cidr_like(text) && parse_pattern(text.substr(0, slash))) {
-      auto e = parse_path_entry(text);
-      if (!e) return std::string(flag) + ": " + e.error();
-      paths.push_back(std::move(e.value()));
-      return std::nullopt;
-    }
-    return std::string(flag) + ": " + parsed.error();
-  };
   for (const auto& a : allow)
-    if (auto err = add(a, "--allow", p->allow, p->allow_paths)) return Err{*err};
+    if (auto err = add_flag_entry(a, "--allow", p->allow, p->allow_paths)) return Err{*err};
   for (const auto& d : deny)
-    if (auto err = add(d, "--deny", p->deny, p->deny_paths)) return Err{*err};
+    if (auto err = add_flag_entry(d, "--deny", p->deny, p->deny_paths)) return Err{*err};
   return p;
 }
 

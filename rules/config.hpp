@@ -129,6 +129,11 @@ Result<HostPort> parse_tcp_listen_address(std::string_view spec);
 // The paths of every rule script the config reads (to watch them for changes).
 std::vector<std::string> rule_files(const Config& config);
 
+// One --allow/--deny value: a host pattern into `hosts`, or a path-scoped entry
+// ("github.com/myorg/") into `paths`. An error line (naming `flag`) when it is neither.
+std::optional<std::string> add_flag_entry(const std::string& text, const char* flag, HostSet& hosts,
+                                          std::vector<PathEntry>& paths);
+
 // Builds a policy from flag-style lists ("--allow", "--deny"); used by serve and run.
 Result<std::shared_ptr<Policy>> make_policy(const std::string& name, Action default_action,
                                             const std::vector<std::string>& allow,

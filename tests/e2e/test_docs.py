@@ -53,6 +53,8 @@ EXPECTED = {
     "sluice check --config examples/read-only-web/sluice.yaml --url http://deb.debian.org/ --addr 203.0.113.7": (
         "exit", 0),
     "sluice ca init '~/.config/sluice/ca'": ("exit", 0),
+    "sluice run --allow api.github.com/repos/myorg/ --inspect api.github.com -- curl "
+    "https://api.github.com/repos/myorg/x": ("dry-run", 0),
 }
 
 # Lines in code blocks that start with `sluice` but are not commands: synopses, with placeholders
