@@ -1,5 +1,7 @@
 // `sluice check`: validate a config, or ask "would HOST[:PORT] be allowed, and
 // why?", running the policy's Lua hooks as a connection would.
+#include <strings.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -85,9 +87,11 @@ int check_main(const Args& a) {
   uint16_t port = 443;
   proxy::AbsoluteUrl url;
   std::string url_text;
+  // https://: a request inside a CONNECT, seen only when that CONNECT is inspected.
+  const bool https = has_url && a.one("--url").size() >= 8 && strncasecmp(a.one("--url").c_str(), "https://", 8) == 0;
   if (kind == "http") {
     url_text = has_url ? a.one("--url") : "http://" + a.positional.front() + "/";
-    auto parsed = proxy::parse_absolute_url(url_text);
+    auto parsed = https ? proxy::parse_inspected_target(url_text) : proxy::parse_absolute_url(url_text);
     if (!parsed) return error("--url: " + parsed.error());
     url = parsed.value();
     raw_host = url.host;
@@ -137,7 +141,7 @@ int check_main(const Args& a) {
   auto built = runtime.build(cfg);
   if (!built) return error(built.error());
 
-  const std::string target = shown(host.value(), port);
+  std::string target = shown(host.value(), port);
   int worst = 0;
   for (const rules::ListenerConfig* listener : listeners) {
     std::string policy_name =
@@ -152,10 +156,17 @@ int check_main(const Args& a) {
 
     rules::Verdict v;
     std::vector<rules::HeaderEdit> edits;
-    if (kind == "http") {
-      const std::string method = a.one("--method", "GET");  // RequestFacts only views it
-      rules::RequestFacts r{method, url_text, url.path, &headers};
-      v = judge->judge_request(host.value(), port, r, &edits);
+    const std::string method = a.one("--method", "GET");  // RequestFacts only views it
+    rules::RequestFacts request{method, url_text, url.path, &headers, https ? "https" : "http"};
+    if (https) {
+      // The CONNECT first: inspected (a CA in tls:, and the policy inspects the host), its
+      // requests are judged one by one; else the tunnel's verdict is all there is.
+      v = judge->judge_connect(host.value(), port, cfg.tls.has_ca());
+      const bool inspected = v.inspect;
+      if (inspected && v.allowed()) v = judge->judge_request(host.value(), port, request, &edits);
+      target = shown(host.value(), port) + (inspected ? " (inspected)" : " (opaque tunnel: not inspected)");
+    } else if (kind == "http") {
+      v = judge->judge_request(host.value(), port, request, &edits);
     } else {
       v = judge->judge_connect(host.value(), port);
     }
@@ -193,7 +204,10 @@ Subcommand check_command(CLI::App& root) {
       .value("--kind", "connect|http|socks",
              "the kind of connection (default: connect, or http\nwith --url or --method)")
       .value("--method", "M", "plain-HTTP method (default GET)")
-      .value("--url", "URL", "plain-HTTP absolute URL (http://host[:port]/path)")
+      .value("--url", "URL",
+             "a request's URL: http://host[:port]/path, or https://...:\n"
+             "judged inside the CONNECT when the policy inspects the host\n"
+             "and tls: names a CA, else as the CONNECT tunnel")
       .value("--header", "'Name: value'", "a request header on_request sees (repeatable)", true)
       .value("--addr", "IP", "an address the name resolved to (repeatable): runs on_resolved", true)
       .footer("Exit status: 0 allow, 1 deny (or ask; for any listener), 2 error.");

@@ -366,6 +366,34 @@ class InspectConfigTest(E2E):
             self.start_sluice_for_test(config)
         self.assertIn("policy 'x' inspects hosts (inspect:) but no CA is configured", str(e.exception))
 
+    def test_check_says_whether_an_https_url_would_be_inspected_and_allowed(self):
+        d = tempfile.mkdtemp(prefix="sluice-e2e-check-")
+        self.addCleanup(shutil.rmtree, d, True)
+        subprocess.run([SLUICE, "ca", "init", d + "/ca"], check=True, capture_output=True, timeout=30)
+        base = ("listeners:\n  - {name: a, tcp: 127.0.0.1:3128}\npolicies:\n  default:\n"
+                "    allow: [api.test/repos/myorg/, plain.test]\n    inspect: [plain.test]\n")
+        with open(d + "/with-ca.yaml", "w") as f:
+            f.write(base + "tls: {ca_cert: ca/ca.crt, ca_key: ca/ca.key}\n")
+        with open(d + "/no-ca.yaml", "w") as f:
+            f.write(base.replace("    inspect: [plain.test]\n", ""))
+        rows = [("with-ca", "https://api.test/repos/myorg/x", "GET", 0,
+                 'allow api.test:443 (inspected): policy "default", rule "api.test/repos/myorg/" (allowed-by-rule)'),
+                ("with-ca", "https://api.test/elsewhere", "GET", 1,
+                 'deny api.test:443 (inspected): policy "default", rule "default" (not-in-allowlist)'),
+                ("with-ca", "https://plain.test:8443/x", "POST", 0,
+                 'allow plain.test:8443 (inspected): policy "default", rule "plain.test" (allowed-by-rule)'),
+                ("with-ca", "https://other.test/", "GET", 1,
+                 'deny other.test:443 (opaque tunnel: not inspected): policy "default", rule "default" '
+                 '(not-in-allowlist)'),
+                ("no-ca", "https://api.test/repos/myorg/x", "GET", 1,
+                 'deny api.test:443 (opaque tunnel: not inspected): policy "default", rule "api.test/repos/myorg/" '
+                 '(needs-inspection)')]
+        for config, url, method, code, line in rows:
+            with self.subTest(config=config, url=url):
+                r = subprocess.run([SLUICE, "check", "--config", "%s/%s.yaml" % (d, config), "--method", method,
+                                    "--url", url], capture_output=True, text=True, timeout=30)
+                self.assertEqual((r.returncode, r.stdout.strip()), (code, line), r.stderr)
+
     def test_a_ca_key_others_may_read_is_refused(self):
         d = tempfile.mkdtemp(prefix="sluice-e2e-ca-")
         self.addCleanup(shutil.rmtree, d, True)
