@@ -275,6 +275,32 @@ class InspectTest(E2E):
                 self.assertIn(b"X-Sluice-Reason: host-mismatch", data)
         self.assertEqual(self.tls_up.seen("/hello?pin-"), [])
 
+    def test_an_upgrade_inside_is_judged_then_relayed(self):
+        with self.connect("secure.test") as c:
+            t = self.client_context().wrap_socket(c.sock, server_hostname="secure.test")
+            t.sendall(b"GET /upgrade?ws-1 HTTP/1.1\r\nHost: secure.test:%d\r\nConnection: Upgrade\r\n"
+                      b"Upgrade: echo\r\n\r\n" % self.tls_up.port)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += t.recv(4096)
+            self.assertTrue(data.startswith(b"HTTP/1.1 101 "), data)
+            payload = os.urandom(300_000)
+            t.sendall(payload)
+            got = data.split(b"\r\n\r\n", 1)[1]
+            while len(got) < len(payload):
+                chunk = t.recv(65536)
+                self.assertTrue(chunk)
+                got += chunk
+            self.assertEqual(got, payload)
+            t.sendall(b"GET /private/ws HTTP/1.1\r\n\r\n")  # inside the upgraded stream: just bytes, echoed
+            want = b"GET /private/ws HTTP/1.1\r\n\r\n"
+            back = b""
+            while len(back) < len(want):
+                back += t.recv(4096)
+            self.assertEqual(back, want)
+        d = self.decisions(lambda e: e.get("url", "").endswith("/upgrade?ws-1"))[0]
+        self.assertEqual((d["status"], d["tls"]), (101, "inspected"))
+
     def test_bytes_that_are_not_tls_after_the_200_are_refused(self):
         before = len(self.tls_up.requests)
         with self.connect("secure.test") as c:

@@ -9,6 +9,7 @@ HttpUpstream: a threaded HTTP/1.1 keep-alive origin.
                               (ordered [name, value] list), body_len, body_sha256;
                               request bodies may be Content-Length or chunked
   /close                      "bye\\n" with Connection: close, then the server closes
+  /upgrade                    101 to the "echo" protocol, then echoes every byte
   /http10                     an HTTP/1.0 response delimited by closing the connection
   anything else               404
 A request with "Expect: 100-continue" and a body gets "100 Continue" first, like real
@@ -282,6 +283,14 @@ class HttpUpstream(_Server):
         if path == "/close":
             sock.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbye\n")
             return False
+        if path == "/upgrade":
+            # 101 to the "echo" protocol, then every byte back until the client's EOF.
+            sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+            while True:
+                data = sock.recv(_BLOCK_SIZE)
+                if not data:
+                    return False
+                sock.sendall(data)
         if path == "/reset":
             # Part of a body, then a TCP reset (SO_LINGER 0): framing=close|length|chunked.
             framing = q.get("framing", "close")
