@@ -106,6 +106,14 @@ void on_head(HttpParser& p, Run& run, bool& stop) {
   run.trace += "H " + h.method + " " + h.target + " " + std::to_string(h.headers.size()) + " " +
                std::to_string(h.chunked) + std::to_string(h.has_content_length) + std::to_string(h.keep_alive) +
                std::to_string(h.upgrade) + " " + std::to_string(h.content_length) + "\n";
+  // The same head inside an inspected tunnel: origin-form or https://, and a path an origin
+  // reads as sent (no raw space, control or high byte), never empty.
+  if (auto inside = sluice::proxy::parse_inspected_target(h.target)) {
+    FUZZ_CHECK(!inside->path.empty() && inside->path.front() == '/', why);
+    for (unsigned char c : inside->path) FUZZ_CHECK(c > 0x20 && c < 0x7f, why);
+    FUZZ_CHECK(inside->port != 0, why);
+    if (inside->host.empty()) FUZZ_CHECK(inside->port == 443 && !inside->port_explicit, why);
+  }
   if (h.upgrade) {  // session: 501, close
     stop = true;
     return;
