@@ -53,6 +53,10 @@ class HttpSession {
   HttpSession& operator=(const HttpSession&) = delete;
 
   void start();
+  // A SOCKS5 CONNECT to an inspected host (proxy/socks_session.cpp) continues here: the
+  // upstream's TLS handshake, then the SOCKS5 reply, then the client's TLS and its requests.
+  void start_inspected_socks(rules::CanonicalHost host, uint16_t port, Decision decision,
+                             UvHandle<AnyStream>&& upstream);
   // Refuses at once (e.g. over max_connections) with a reply and closes.
   void refuse(rules::Reason reason, const std::string& message);
   void drain();
@@ -198,6 +202,7 @@ class HttpSession {
   TlsPump* pump_ = nullptr;
   bool inspected_ = false;
   bool client_handed_ = false;  // the client's own socket belongs to a pump
+  bool socks_ = false;          // the tunnel came as a SOCKS5 CONNECT: its answers are SOCKS5 replies
 
   // the current target
   rules::CanonicalHost host_;

@@ -7,6 +7,7 @@
 #include "proxy/http_session.hpp"
 #include "proxy/http_session_internal.hpp"
 #include "proxy/json.hpp"
+#include "proxy/socks5.hpp"
 #include "tls/inspector.hpp"
 
 namespace sluice::proxy {
@@ -31,8 +32,32 @@ void HttpSession::wrap_upstream(UvHandle<AnyStream>&& tcp) {
                          });
 }
 
+void HttpSession::start_inspected_socks(rules::CanonicalHost host, uint16_t port, Decision decision,
+                                        UvHandle<AnyStream>&& upstream) {
+  socks_ = true;
+  is_connect_ = true;
+  state_ = State::Targeting;
+  requests_ = 1;
+  host_ = std::move(host);
+  port_ = port;
+  decision_ = std::make_unique<Decision>(std::move(decision));
+  inspector_ = worker_.inspector();
+  upstream_key_ = host_.text + ":" + std::to_string(port_);
+  if (!inspector_) return close_now(Termination::ProxyError);  // a reload removed the CA in between
+  wrap_upstream(std::move(upstream));
+}
+
 void HttpSession::on_upstream_tls(TlsPump::Handshake& h) {
   TlsPump* pump = std::exchange(pump_, nullptr);
+  if (!h.ok && socks_ && is_connect_) {  // SOCKS5 has no body for the reason: the log has it
+    decision_->tls_error = h.error;
+    decision_->error = rules::Reason::UpstreamTlsFailed;
+    proxy::log_decision(worker_, client_info_, *decision_,
+                        Outcome{"socks_reply", static_cast<int>(socks5::Reply::GeneralFailure), false});
+    if (cause_ == Termination::None) cause_ = Termination::Refused;
+    write(Side::Client, socks5::reply(socks5::Reply::GeneralFailure), false);
+    return begin_linger();
+  }
   if (!h.ok) {
     decision_->tls_error = h.error;
     return reply_and_close(rules::Reason::UpstreamTlsFailed,
@@ -53,13 +78,16 @@ void HttpSession::start_client_tls() {
   if (!leaf)
     return reply_and_close(rules::Reason::UpstreamTlsFailed, "sluice: cannot mint a certificate for " + host_.text);
   decision_->inspected = true;
-  log_decision(200);
+  if (socks_)
+    proxy::log_decision(worker_, client_info_, *decision_, Outcome{"socks_reply", 0, false});
+  else
+    log_decision(200);
   if (client_side_.reading) uv_read_stop(client_.stream());
   client_side_.reading = false;
   // The client's socket goes to the pump; bytes already read after the CONNECT are its
   // ClientHello (or the proof that it is not TLS).
   std::string raw_first = std::exchange(corked_[0], {});
-  raw_first += kEstablished;
+  raw_first += socks_ ? socks5::reply(socks5::Reply::Succeeded) : std::string(kEstablished);
   UvHandle<AnyStream> raw = std::move(client_);
   --open_handles_;  // its close callback is the pump's now
   client_handed_ = true;

@@ -4,6 +4,7 @@
 
 #include "proxy/base_aliases.hpp"
 #include "proxy/decision_log.hpp"
+#include "proxy/http_session.hpp"
 #include "proxy/judge.hpp"
 #include "proxy/net_address.hpp"
 #include "proxy/ssh_disconnect.hpp"
@@ -48,6 +49,7 @@ SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::C
       client_info_(std::move(client)),
       listener_config_(find_listener(*config_, *client_info_.listener)),
       pending_(std::move(first_bytes)),
+      rules_(rules),
       flow_(
           worker, *config_, client_info_, listener_config_ ? config_->policy(listener_config_->policy) : nullptr,
           std::move(rules),
@@ -223,6 +225,12 @@ void SocksSession::on_request(const socks5::Request& r) {
   TargetFlow::Target target;
   target.host = host_;
   target.port = port_;
+  // TLS inspection over SOCKS5: port 443, or a port an inspect entry names, so ssh and other
+  // protocols to an inspected host (git over ssh to github.com:22) stay opaque tunnels.
+  if (const rules::Policy* p = flow_.policy(); p != nullptr && worker_.inspector() != nullptr) {
+    const rules::HostPattern* named = p->inspect.match(host_, port_);
+    target.can_inspect = port_ == 443 || (named != nullptr && named->port.has_value());
+  }
   flow_.start(std::move(target), decision_);
 }
 
@@ -250,6 +258,7 @@ void SocksSession::send_in_band_reason(const std::string& detail) {
 }
 
 void SocksSession::on_connected(flow::Connected& c) {
+  if (decision_.verdict.inspect) return hand_to_inspection(std::move(c.stream));
   upstream_ = std::move(c.stream);
   upstream_.get()->handle.data = this;
   ++open_handles_;
@@ -260,6 +269,25 @@ void SocksSession::on_connected(flow::Connected& c) {
   state_ = State::Tunnelling;
   relay_.start(client_.stream(), upstream_.stream(), std::exchange(pending_, {}), {},
                [this](Relay::End e) { close_now(termination_of(e)); });
+}
+
+// An inspected target: the HTTP session's TLS path takes the client and the upstream over
+// (proxy/http_session_tls.cpp), answering SOCKS5 once the upstream's certificate checked out.
+void SocksSession::hand_to_inspection(UvHandle<AnyStream>&& upstream) {
+  arm(TimerKind::None, 0);
+  if (reading_) uv_read_stop(client_.stream());
+  reading_ = false;
+  flow_.stop();
+  auto http = std::make_unique<HttpSession>(worker_, config_, rules_, client_info_, std::move(client_),
+                                            std::exchange(pending_, {}));
+  --open_handles_;  // the client is the HTTP session's now
+  HttpSession* session = http.get();
+  rules::CanonicalHost host = host_;
+  const uint16_t port = port_;
+  Decision decision = decision_;
+  WorkerContext& worker = worker_;
+  worker.hand_over(this, OwnedConnection(std::move(http)));  // deletes this session: no member below
+  session->start_inspected_socks(std::move(host), port, std::move(decision), std::move(upstream));
 }
 
 void SocksSession::update_reading() {

@@ -64,6 +64,7 @@ class SocksSession {
   void refuse_socks4();
   void send_in_band_reason(const std::string& detail);
   void update_reading();
+  void hand_to_inspection(UvHandle<AnyStream>&& upstream);
 
   // Logs the decision, sends `bytes` and closes (lingering).
   void reply_and_close(std::string bytes, rules::Reason error, Outcome outcome);
@@ -93,7 +94,8 @@ class SocksSession {
   bool lingering_ = false;
   bool shut_ = false;
 
-  std::string pending_;  // client bytes not yet parsed; after the request, early tunnel bytes
+  std::string pending_;                        // client bytes not yet parsed; after the request, early tunnel bytes
+  std::shared_ptr<rules::WorkerRules> rules_;  // for an HTTP session taking over an inspected target
   rules::CanonicalHost host_;
   uint16_t port_ = 0;
   Decision decision_;

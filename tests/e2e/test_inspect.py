@@ -33,7 +33,9 @@ policies:
     # Test names resolve to 127.0.0.1: listing it is the explicit choice the resolved-address check needs.
     allow: ["secure.test", "wrongname.test", "expired.test", "stray.test", "plain.test", "echo.test", "127.0.0.1"]
     deny: [{host: secure.test, path: /private/}]
-    inspect: ["secure.test", "wrongname.test", "expired.test", "stray.test", "plain.test"]
+    # Over SOCKS5 only port 443 or a port an entry names is inspected: TLSPORT and STRAYPORT are.
+    inspect: ["secure.test", "wrongname.test", "expired.test", "stray.test", "plain.test", "secure.test:TLSPORT",
+              "stray.test:STRAYPORT"]
     inspect_exclude: ["plain.test"]
     rules: [inspect.lua]
 tls:
@@ -89,6 +91,7 @@ class InspectTest(E2E):
         cls.names_dns = Dns({n: ["127.0.0.1"] for n in NAMES})
         cls.addClassCleanup(cls.names_dns.close)
         config = CONFIG.replace("DNSPORT", str(cls.names_dns.port)).replace("{certs}", d)
+        config = config.replace("TLSPORT", str(cls.tls_up.port)).replace("STRAYPORT", str(cls.stray_up.port))
         config = config.replace("policies:\n", "policies:\n" + PATHS_CONFIG_POLICY.lstrip("\n"), 1)
         config = config.replace("listeners:\n", "listeners:\n  - {name: paths, tcp: 127.0.0.1:0, policy: paths}\n", 1)
         # `sluice ca init` before sluice starts: the config names its files.
@@ -246,7 +249,8 @@ class InspectTest(E2E):
                 status, headers, body = c.read_response()
                 self.assertEqual((status, headers.get("x-sluice-reason")), (502, "upstream-tls-failed"), body)
                 self.assertIn(error, body.decode())
-                d = self.decisions(lambda e: e.get("host") == host and e.get("error") == "upstream-tls-failed")[0]
+                d = self.decisions(lambda e: e.get("host") == host and e.get("kind") == "connect" and
+                                   e.get("error") == "upstream-tls-failed")[0]
                 self.assertEqual((d["status"], d["tls_error"]), (502, error))
                 self.assertEqual(up.seen("/"), [])  # no request went to an origin sluice could not verify
 
@@ -346,6 +350,38 @@ class InspectTest(E2E):
         d = self.decisions(lambda e: e.get("host") == "plain.test" and e.get("kind") == "connect")[0]
         self.assertNotIn("tls", d)
 
+
+    # --- SOCKS5 -------------------------------------------------------------------------------
+
+    def test_socks5_to_an_inspected_port_is_inspected(self):
+        r = subprocess.run(["curl", "-sS", "--noproxy", "", "--socks5-hostname", "127.0.0.1:%d" % self.port,
+                            "--cacert", self.ca, "-w", " %{http_code} %{local_port}",
+                            self.url("secure.test", "/hello?socks-1")],
+                           capture_output=True, text=True, env=clean_env(), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        body, code, lport = r.stdout.rsplit(" ", 2)
+        self.assertEqual((body, code), ("hello\n", "200"))
+        d = self.decisions(lambda e: e.get("url", "").endswith("socks-1"))[0]
+        self.assertEqual((d["kind"], d["tls"], d["status"]), ("http", "inspected", 200))
+        s = self.decisions(lambda e: e.get("conn") == d["conn"] and e.get("kind") == "socks")[0]
+        self.assertEqual((s["tls"], s["socks_reply"], s["client"]), ("inspected", 0, "127.0.0.1:" + lport))
+        # An upstream sluice cannot verify: SOCKS5 reply 1 (general failure), the reason in the log.
+        r = subprocess.run(["curl", "-sS", "--noproxy", "", "--socks5-hostname", "127.0.0.1:%d" % self.port,
+                            "--cacert", self.ca, self.url("stray.test", "/hello?socks-2", self.stray_up)],
+                           capture_output=True, text=True, env=clean_env(), timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        f = self.decisions(lambda e: e.get("kind") == "socks" and e.get("host") == "stray.test")[0]
+        self.assertEqual((f["error"], f["socks_reply"], f["tls_error"]),
+                         ("upstream-tls-failed", 1, "unable to get local issuer certificate"))
+        # An inspected host on a port no entry names stays an opaque tunnel over SOCKS5.
+        r = subprocess.run(["curl", "-sS", "--noproxy", "", "--socks5-hostname", "127.0.0.1:%d" % self.port,
+                            "--cacert", os.path.join(self.certs, "ca.crt"),
+                            self.url("wrongname.test", "/hello?socks-3", self.wrong_up)],
+                           capture_output=True, text=True, env=clean_env(), timeout=60)
+        self.assertNotEqual(r.returncode, 0)  # the origin's own certificate, for another name
+        o = self.decisions(lambda e: e.get("kind") == "socks" and e.get("host") == "wrongname.test")[0]
+        self.assertEqual(o["socks_reply"], 0)
+        self.assertNotIn("tls", o)
 
     # --- sluice run: a CA for the run, trusted inside the jail with no flags -----------------
 
