@@ -209,7 +209,9 @@ class InspectTest(E2E):
                            capture_output=True, text=True, env=clean_env(), timeout=60)
         self.assertEqual((r.returncode, r.stdout.strip()), (0, "HTTP/1.1 200 OK"), r.stderr)
 
-    def test_git_clone_over_inspected_https(self):
+    def serve_repo(self):
+        """A bare repository with one commit (f.txt = "inspected"), served by git http-backend over
+        HTTPS with the secure.test certificate; returns its URL."""
         work = tempfile.mkdtemp(prefix="sluice-e2e-git-")
         self.addCleanup(shutil.rmtree, work, True)
         env = clean_env()
@@ -227,8 +229,15 @@ class InspectTest(E2E):
         server = git_http.serve(os.path.join(work, "srv"), cert=os.path.join(self.certs, "good.crt"),
                                 key=os.path.join(self.certs, "good.key"))
         self.addCleanup(server.shutdown)
-        env.update({"GIT_SSL_CAINFO": self.ca, "https_proxy": "http://127.0.0.1:%d" % self.port})
-        url = "https://secure.test:%d/repo.git" % server.server_address[1]
+        return "https://secure.test:%d/repo.git" % server.server_address[1]
+
+    def test_git_clone_over_inspected_https(self):
+        url = self.serve_repo()
+        work = tempfile.mkdtemp(prefix="sluice-e2e-clone-")
+        self.addCleanup(shutil.rmtree, work, True)
+        env = clean_env()
+        env.update({"HOME": work, "GIT_CONFIG_NOSYSTEM": "1", "GIT_SSL_CAINFO": self.ca,
+                    "https_proxy": "http://127.0.0.1:%d" % self.port})
         r = subprocess.run(["git", "clone", "-q", "-b", "main", url, os.path.join(work, "clone")],
                            capture_output=True, text=True, env=env, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -390,7 +399,7 @@ class InspectTest(E2E):
         self.addCleanup(shutil.rmtree, work, True)
         policy = os.path.join(work, "policy.yaml")
         with open(policy, "w") as f:
-            f.write("policies:\n  default:\n    allow: [secure.test, 127.0.0.1]\n"
+            f.write("policies:\n  default:\n    allow: [secure.test, 127.0.0.1]\n    inspect: [secure.test]\n"
                     "tls:\n  upstream_ca: [%s/ca.crt]\n" % self.certs)
         log = os.path.join(work, "decisions.jsonl")
         url = self.url("secure.test", "/hello?run-%s")
@@ -402,22 +411,27 @@ class InspectTest(E2E):
                 "t.on('error',e=>console.log('error '+e.message))}).end();")
         script = ("set -e; curl -sS %s; python3 -c 'import sys,urllib.request; "
                   "print(urllib.request.urlopen(sys.argv[1]).read().decode().strip())' %s; node -e \"$1\" %s; "
+                  "git clone -q -b main %s clone; cat clone/f.txt; "
                   "if grep -rl 'PRIVATE KEY' /run/sluice /etc/ssl/certs/ca-certificates.crt; then echo KEY-VISIBLE; fi; "
                   "echo \"$SSL_CERT_FILE $GIT_SSL_CAINFO $NODE_EXTRA_CA_CERTS\"") % (
-                      url % "curl", url % "python", url % "node")
+                      url % "curl", url % "python", url % "node", self.serve_repo())
         env = clean_env()
-        env["HOME"] = work
-        r = subprocess.run([SLUICE, "run", "--policy", policy, "--inspect", "secure.test", "--dns-server",
+        env["HOME"] = os.path.join(work, "home")  # not the writable cwd, whose dotfiles the jail guards
+        os.mkdir(env["HOME"])
+        r = subprocess.run([SLUICE, "run", "--policy", policy, "--dns-server",
                             "127.0.0.1:%d" % self.names_dns.port, "--log", log, "--", "sh", "-c",
                             "export ASAN_OPTIONS=detect_leaks=0; " + script, "sh", node],
                            cwd=work, capture_output=True, text=True, env=env, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr)
         bundle = "/run/sluice/ca-bundle.crt"
-        self.assertEqual(r.stdout.split("\n"), ["hello", "hello", "HTTP/1.1 200 OK", " ".join([bundle] * 3), ""])
+        self.assertEqual(r.stdout.split("\n"),
+                         ["hello", "hello", "HTTP/1.1 200 OK", "inspected", " ".join([bundle] * 3), ""])
         entries = [json.loads(x) for x in open(log)]
         inspected = [e for e in entries if e.get("event") == "decision" and e.get("tls") == "inspected"
                      and e.get("kind") == "http"]
-        self.assertEqual(sorted(e["url"].rsplit("-", 1)[1] for e in inspected), ["curl", "node", "python"])
+        self.assertEqual(sorted(e["url"].rsplit("-", 1)[1] for e in inspected if "?run-" in e["url"]),
+                         ["curl", "node", "python"])
+        self.assertTrue(any("/repo.git/info/refs" in e["url"] for e in inspected))
         self.assertEqual([n for n in os.listdir(work) if n.endswith(".crt") or n.endswith(".key")], [])
 
 class InspectConfigTest(E2E):
