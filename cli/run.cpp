@@ -197,6 +197,20 @@ int run_main(const Args& a) {
   spec.denied_writes = glue::default_denied_writes();
   spec.sluice_binary = self_exe();
   spec.env = glue::proxy_environment(spec.bridge_port, spec.sluice_jail_path);
+  // The credential gateway: the jail gets a fresh stand-in per credential, under the names the
+  // policy gives; real secrets under the usual names never reach it (docs/credentials.md).
+  std::vector<std::pair<std::string, std::string>> stand_ins;
+  spec.unset_env = rules::default_secret_env_names();
+  if (!daemon)
+    for (const auto& c : policy->credentials) {
+      std::string stand_in = rules::make_stand_in(c->secret);
+      stand_ins.emplace_back(c->name, stand_in);
+      if (!c->secret_env.empty()) spec.unset_env.push_back(c->secret_env);
+      for (const auto& var : c->env) {
+        spec.unset_env.push_back(var);
+        spec.env.emplace_back(var, stand_in);
+      }
+    }
   if (daemon) {
     // Belt and braces: the jail cannot create unix sockets anyway (seccomp), but neither
     // the control socket nor the other sandboxes' sockets are even visible in it.
@@ -310,6 +324,7 @@ int run_main(const Args& a) {
   listener.path = spec.socket_host_path;
   listener.mode = 0600;
   listener.policy = policy->name;
+  listener.stand_ins = std::move(stand_ins);
   cfg->listeners.push_back(listener);
 
   // Signals are read from a signalfd; block them before any thread starts.

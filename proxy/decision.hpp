@@ -40,6 +40,7 @@ struct Decision {
   bool reused = false;
   bool inspected = false;       // TLS inspection: the CONNECT that was terminated, or a request inside
   std::string tls_error;        // upstream-tls-failed: the verification or handshake error
+  std::string credential;       // the gateway credential attached, or whose stand-in was misused (never its value)
   bool in_band_reason = false;  // SOCKS: the denial was sent as an SSH disconnect
   uint64_t question = 0;        // the ask this decision waited on (0: none)
   double ask_ms = -1;           // how long it waited for the answer

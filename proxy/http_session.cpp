@@ -125,6 +125,7 @@ void HttpSession::judge_target(const std::string& raw_host, uint16_t port) {
   if (!host) return reply_and_close(rules::Reason::BadHost, "sluice: " + host.error());
   host_ = std::move(host.value());
   port_ = port;
+  if (!is_connect_ && refuse_misused_stand_in()) return;
   TargetFlow::Target target;
   target.host = host_;
   target.port = port_;
@@ -160,6 +161,7 @@ void HttpSession::on_flow(FlowOutcome& o) {
   if (auto* f = std::get_if<flow::DialFailed>(&o)) return reply_and_close(f->reason, f->detail);
   if (std::holds_alternative<flow::Broken>(o)) return close_now(Termination::ProxyError);
   if (!header_edits_.empty()) rules::apply_header_edits(request_parser_.head().headers, header_edits_);
+  attach_credential();  // after the scripts' edits: no script sees or removes the real secret
   if (std::holds_alternative<flow::Reused>(o)) {
     decision_->addr = upstream_addr_;
     decision_->parent = upstream_parent_;

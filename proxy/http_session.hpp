@@ -111,6 +111,11 @@ class HttpSession {
   // the request had no body and HTTP allows it; false when the caller must close.
   bool refuse_and_continue(rules::Reason reason, const std::string& body_line);
 
+  // the credential gateway (http_session_gateway.cpp)
+  void load_stand_ins();
+  bool refuse_misused_stand_in();  // true: refused (the reply is on its way)
+  void attach_credential();
+
   // forwarding
   void request_body(const char* data, size_t n);
   void request_done();
@@ -203,6 +208,9 @@ class HttpSession {
   bool inspected_ = false;
   bool client_handed_ = false;  // the client's own socket belongs to a pump
   bool socks_ = false;          // the tunnel came as a SOCKS5 CONNECT: its answers are SOCKS5 replies
+  // The credential gateway: this sandbox's stand-ins (rules/gateway_credential.hpp).
+  std::vector<rules::StandIn> stand_ins_;
+  bool stand_ins_loaded_ = false;
 
   // the current target
   rules::CanonicalHost host_;

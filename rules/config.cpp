@@ -250,7 +250,7 @@ class Loader {
     std::string what = "policy '" + name + "'";
     if (!check_map(n, what,
                    {"default", "allow", "deny", "rules", "on_error", "mode", "ssh_in_band_reason", "upstream_proxy",
-                    "inspect", "inspect_exclude"}))
+                    "inspect", "inspect_exclude", "credentials"}))
       return p;
     if (const auto& up = n["upstream_proxy"]) {
       if (up.IsScalar() && up.Scalar() == "direct")
@@ -319,7 +319,57 @@ class Loader {
     entries(n["deny"], what + " deny", p->deny, p->deny_paths);
     patterns(n["inspect"], what + " inspect", p->inspect);
     patterns(n["inspect_exclude"], what + " inspect_exclude", p->inspect_exclude);
+    if (const auto& cs = n["credentials"]) gateway_credentials(cs, what + " credentials", *p);
     return p;
+  }
+
+  // credentials: [{name, hosts: [patterns], secret: SECRET, inject: TEMPLATE | replace, env: [VARS]}]
+  void gateway_credentials(const YAML::Node& list, const std::string& what, Policy& p) {
+    if (!list.IsSequence()) return error(list, what + " must be a list");
+    std::set<std::string> names;
+    for (const auto& item : list) {
+      if (!check_map(item, what + " entry", {"name", "hosts", "secret", "inject", "env"})) continue;
+      auto c = std::make_shared<GatewayCredential>();
+      if (!item["name"] || !string(item["name"], what + " name", c->name) || c->name.empty()) {
+        error(item, what + " entry needs name: NAME");
+        continue;
+      }
+      const std::string w = what + " '" + c->name + "'";
+      if (!names.insert(c->name).second) error(item["name"], w + " is named twice");
+      patterns(item["hosts"], w + " hosts", c->hosts);
+      if (c->hosts.empty()) error(item, w + " needs hosts: [patterns] (where the secret may go)");
+      if (!item["secret"]) {
+        error(item, w + " needs secret: {env: VAR}, {file: PATH} or {command: [ARGV]}");
+        continue;
+      }
+      if (item["secret"].IsMap() && item["secret"]["env"] && item["secret"]["env"].IsScalar())
+        c->secret_env = item["secret"]["env"].Scalar();
+      if (auto s = secret(item["secret"], w + " secret", /*allow_command=*/true)) {
+        if (s->empty())
+          error(item["secret"], w + " secret is empty");
+        else
+          c->secret = std::move(*s);
+      }
+      std::string inject;
+      if (!item["inject"] || !string(item["inject"], w + " inject", inject)) {
+        if (!item["inject"]) error(item, w + " needs inject: 'Header: ... {secret}' or replace");
+        continue;
+      }
+      if (inject == "replace") {
+        c->replace = true;
+      } else if (auto t = parse_inject_template(inject)) {
+        c->header_name = t->first;
+        c->header_template = t->second;
+      } else {
+        error(item["inject"], w + ": " + t.error());
+      }
+      std::vector<YAML::Node> env_nodes;
+      c->env = string_list(item["env"], w + " env", &env_nodes);
+      for (size_t i = 0; i < c->env.size(); ++i)
+        if (c->env[i].empty() || c->env[i].find_first_of("= ") != std::string::npos)
+          error(env_nodes[i], w + " env entry '" + detail::printable(c->env[i]) + "' is not a variable name");
+      p.credentials.push_back(std::move(c));
+    }
   }
 
   // A list of host patterns only (inspect, inspect_exclude).
@@ -355,10 +405,26 @@ class Loader {
 
   // A secret: a string, {env: VAR} or {file: PATH} (one line; a final newline is dropped).
   // Its value is never quoted in an error.
-  std::optional<std::string> secret(const YAML::Node& n, const std::string& what) {
+  std::optional<std::string> secret(const YAML::Node& n, const std::string& what, bool allow_command = false) {
     if (n.IsScalar() && !n.IsNull()) return n.Scalar();
+    if (allow_command && n.IsMap() && n.size() == 1 && n["command"]) {
+      std::vector<YAML::Node> nodes;
+      auto argv = string_list(n["command"], what + " command", &nodes);
+      if (argv.empty()) {
+        error(n["command"], what + " command must be a non-empty list: [PROGRAM, ARGS...]");
+        return std::nullopt;
+      }
+      // Runs now (at load and at each reload), outside any jail; a failure fails the load.
+      auto out = run_secret_command(argv);
+      if (!out) {
+        error(n["command"], what + ": " + out.error());
+        return std::nullopt;
+      }
+      return out.value();
+    }
     if (!n.IsMap() || n.size() != 1 || !(n["env"] || n["file"])) {
-      error(n, what + " must be a string, {env: VARIABLE} or {file: PATH}");
+      error(n, what + " must be a string, {env: VARIABLE} or {file: PATH}" +
+                   std::string(allow_command ? " or {command: [ARGV]}" : ""));
       return std::nullopt;
     }
     std::string source;

@@ -29,6 +29,9 @@ struct ListenerConfig {
   // When set, every client must present these (SOCKS5 username/password, or HTTP
   // Proxy-Authorization Basic); without them SOCKS offers no method and HTTP gets 407.
   std::optional<Credentials> auth;
+  // The credential gateway: the stand-in this listener's sandbox was given per credential
+  // name (`sluice run` makes them per run). Empty: stand-ins are not honoured here.
+  std::vector<std::pair<std::string, std::string>> stand_ins;
 };
 
 struct ResolverConfig {

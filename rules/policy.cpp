@@ -45,6 +45,7 @@ std::shared_ptr<Policy> with_list(const Policy& p, PolicyList which, HostSet ent
   out->deny = which == PolicyList::Deny ? std::move(entries) : p.deny.clone();
   out->inspect = p.inspect.clone();
   out->inspect_exclude = p.inspect_exclude.clone();
+  out->credentials = p.credentials;
   return out;
 }
 

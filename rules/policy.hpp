@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "rules/gateway_credential.hpp"
 #include "rules/host.hpp"
 #include "rules/host_set.hpp"
 #include "rules/path_entry.hpp"
@@ -66,6 +67,8 @@ struct Policy {
   // inspected too, when a CA is configured.
   HostSet inspect;
   HostSet inspect_exclude;
+  // The credential gateway (`credentials:`): secrets the jail only has stand-ins for.
+  std::vector<std::shared_ptr<const GatewayCredential>> credentials;
   // Opt-in: a SOCKS request for port 22 that this policy denies is answered "granted",
   // then sluice itself sends an SSH-2.0 disconnect carrying the denial reason, so ssh
   // and git print it. See docs/configuration.md for the trade-off.

@@ -59,6 +59,8 @@ enum class Reason : uint8_t {
   ClientTlsFailed,    // the client refused sluice's leaf (pinning, its own store)
   NotTls,             // bytes that are not a TLS ClientHello on an inspected tunnel
   HostMismatch,       // SNI, Host or an absolute URL naming another host than the tunnel's
+  // failures: the credential gateway (docs/credentials.md)
+  CredentialMisuse,  // a stand-in credential where it is not honoured (another host, plain HTTP, a URL)
   // failures: a parent proxy (upstream_proxy:)
   UpstreamProxyFailed,
   UpstreamProxyAuth,
@@ -124,6 +126,7 @@ constexpr ReasonInfo reason_info(Reason r) {
     case Reason::ClientTlsFailed: return {"client-tls-failed", 0, 0, false};
     case Reason::NotTls: return {"not-tls", 0, 0, false};
     case Reason::HostMismatch: return {"host-mismatch", 421, 0x02, false};
+    case Reason::CredentialMisuse: return {"credential-misuse", 403, 0x02, false};
     case Reason::UpstreamProxyFailed: return {"upstream-proxy-failed", 502, 0x01, false};
     case Reason::UpstreamProxyAuth: return {"upstream-proxy-auth", 502, 0x01, false};
     case Reason::UpstreamProxyTimeout: return {"upstream-proxy-timeout", 504, 0x06, false};

@@ -78,6 +78,7 @@ BwrapPlan build_bwrap_plan(const JailSpec& spec, const PathProbe& probe, const s
   }
   add({"--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
        "--as-pid-1", "--cap-drop", "ALL", "--chdir", spec.cwd});
+  for (const auto& k : spec.unset_env) add({"--unsetenv", k});
   for (const auto& [k, v] : spec.env) add({"--setenv", k, v});
   add({"--", spec.sluice_jail_path, "jail-init", "--socket", spec.socket_jail_path, "--port",
        std::to_string(spec.bridge_port)});

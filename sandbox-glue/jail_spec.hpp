@@ -32,6 +32,7 @@ struct JailSpec {
   // under /tmp, which is a fresh tmpfs, or under a --deny-read directory.
   std::string sluice_jail_path = "/run/sluice/sluice";
   std::vector<std::pair<std::string, std::string>> env;  // set inside the jail
+  std::vector<std::string> unset_env;                    // removed from what the jail inherits (real secrets)
   // TLS inspection: the host file with the system roots plus sluice's CA, bound read-only over
   // the system bundle and at trust_bundle_jail_path (sandbox-glue/trust_bundle.hpp). Empty: none.
   std::string trust_bundle;

@@ -146,6 +146,15 @@ TEST_CASE("bwrap plan: a trust bundle is bound over the system bundle and at its
   CHECK(std::find(none.argv.begin(), none.argv.end(), kSystemTrustBundle) == none.argv.end());
 }
 
+TEST_CASE("bwrap plan: real secrets are unset before the stand-ins are set") {
+  JailSpec s = spec();
+  s.unset_env = {"GITHUB_TOKEN", "GH_TOKEN"};
+  s.env.emplace_back("GH_TOKEN", "ghp_standin");
+  auto plan = build_bwrap_plan(s, fs({}), "/empty");
+  CHECK(has_seq(plan.argv, {"--unsetenv", "GITHUB_TOKEN"}));
+  CHECK(index_of(plan.argv, {"--unsetenv", "GH_TOKEN"}) < index_of(plan.argv, {"--setenv", "GH_TOKEN", "ghp_standin"}));
+}
+
 TEST_CASE("trust environment: every CA-file variable names the whole bundle") {
   auto env = trust_environment("/run/sluice/ca-bundle.crt");
   std::map<std::string, std::string> m(env.begin(), env.end());

@@ -335,7 +335,8 @@ class HttpsUpstream(HttpUpstream):
             with self._lock:
                 self.tls_failures += 1
             return
-        super().handle(tls, number)
+        with tls:
+            super().handle(tls, number)
 
 
 class EchoServer(_Server):

@@ -1,0 +1,82 @@
+// HTTP session, the credential gateway (docs/credentials.md): a stand-in the jail holds is
+// honoured only inside inspected TLS to its credential's hosts, where sluice drops the
+// client's own credentials and attaches the real secret; anywhere else it is refused.
+#include <algorithm>
+#include <cctype>
+
+#include "proxy/http_session.hpp"
+#include "proxy/net_address.hpp"
+
+namespace sluice::proxy {
+
+namespace {
+bool header_is(const std::string& name, std::string_view want) {
+  if (name.size() != want.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(name[i])) != want[i]) return false;
+  return true;
+}
+}  // namespace
+
+// This sandbox's stand-ins, each with its credential: the listener names them, the policy
+// holds the credentials (both fixed for the session's life).
+void HttpSession::load_stand_ins() {
+  stand_ins_loaded_ = true;
+  const rules::Policy* policy = flow_.policy();
+  if (listener_config_ == nullptr || policy == nullptr) return;
+  for (const auto& [name, value] : listener_config_->stand_ins)
+    for (const auto& c : policy->credentials)
+      if (c->name == name) stand_ins_.push_back(rules::StandIn{value, c.get()});
+}
+
+bool HttpSession::refuse_misused_stand_in() {
+  if (!stand_ins_loaded_) load_stand_ins();
+  if (stand_ins_.empty()) return false;
+  const HttpHead& h = request_parser_.head();
+  std::string where = "its URL";
+  const rules::StandIn* s = rules::find_stand_in(h.target, stand_ins_);
+  for (size_t i = 0; s == nullptr && i < h.headers.size(); ++i)
+    if ((s = rules::find_stand_in(h.headers[i].second, stand_ins_)) != nullptr)
+      where = "its " + h.headers[i].first + " header";
+  if (s == nullptr) return false;
+  const bool in_url = where == "its URL";
+  if (inspected_ && !in_url && s->credential->hosts.match(host_, port_) != nullptr) return false;
+  decision_->credential = s->credential->name;
+  const std::string why = !inspected_ ? "over plain HTTP" : in_url ? "in a URL" : "to a host it is not for";
+  reply_and_close(rules::Reason::CredentialMisuse,
+                  "sluice: the request to " + host_port_text(host_, port_) + " carries the stand-in for credential \"" +
+                      s->credential->name + "\" in " + where + " (" + why +
+                      "); sluice honours it only in headers of HTTPS requests to that credential's hosts");
+  return true;
+}
+
+// An inspected request to a credential's host that presents its stand-in (the proof that it
+// comes from the sandbox the stand-in was issued to): the client's own credentials go and
+// the real secret comes (template), or the stand-in is swapped for it where it stands (replace).
+void HttpSession::attach_credential() {
+  if (!inspected_) return;
+  if (!stand_ins_loaded_) load_stand_ins();
+  auto& headers = request_parser_.head().headers;
+  for (const auto& s : stand_ins_) {
+    const rules::GatewayCredential& c = *s.credential;
+    if (c.hosts.match(host_, port_) == nullptr) continue;
+    const bool presented = std::any_of(headers.begin(), headers.end(),
+                                       [&](const auto& kv) { return kv.second.find(s.value) != std::string::npos; });
+    if (!presented) continue;
+    if (c.replace) {
+      for (auto& [name, value] : headers)
+        for (size_t at = value.find(s.value); at != std::string::npos; at = value.find(s.value, at + c.secret.size()))
+          value.replace(at, s.value.size(), c.secret);
+    } else {
+      std::erase_if(headers, [](const auto& kv) {
+        return header_is(kv.first, "authorization") || header_is(kv.first, "proxy-authorization") ||
+               header_is(kv.first, "cookie");
+      });
+      std::erase_if(headers, [&](const auto& kv) { return kv.second.find(s.value) != std::string::npos; });
+      headers.emplace_back(c.header_name, rules::render_inject(c.header_template, c.secret));
+    }
+    decision_->credential += (decision_->credential.empty() ? "" : ",") + c.name;
+  }
+}
+
+}  // namespace sluice::proxy
