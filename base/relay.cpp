@@ -29,6 +29,10 @@ void Relay::start(uv_stream_t* client, uv_stream_t* upstream, std::string to_ups
   idle_timer_.init([&](uv_timer_t* t) { return uv_timer_init(loop_, t); });
   idle_timer_.get()->data = this;
   uv_timer_start(idle_timer_.get(), on_idle_timer, idle_timeout_ms_, 0);
+  if (!to_upstream.empty() && first_check_) {
+    auto check = std::exchange(first_check_, nullptr);
+    if (!check(to_upstream)) return end(End::FirstBytesRefused);
+  }
   if (!to_client.empty()) write(client_, std::move(to_client), nullptr, 0);
   if (!to_upstream.empty() && active_) write(upstream_, std::move(to_upstream), nullptr, 0);
   update_reading();
@@ -70,6 +74,13 @@ void Relay::write(Side& to, std::string bytes, char* block, size_t len) {
 
 void Relay::on_data(Side& from, char* block, size_t n) {
   last_activity_ = uv_now(loop_);
+  if (&from == &client_ && first_check_) {
+    auto check = std::exchange(first_check_, nullptr);
+    if (!check(std::string_view(block, n))) {
+      pool_.put(block);
+      return end(End::FirstBytesRefused);
+    }
+  }
   Side& to = other(from);
   write(to, {}, block, n);
   if (active_ && uv_stream_get_write_queue_size(to.stream) >= kHighWatermark) update_reading();

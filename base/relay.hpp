@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include <uv.h>
 
@@ -32,7 +33,16 @@ class Relay {
   static constexpr uint64_t kSpliceAfter = 256 * 1024;
   // How a tunnel ended: both directions finished (and which side sent EOF first), an error
   // on one side (read, write or shutdown), no traffic for idle_timeout_ms, or a local failure.
-  enum class End { ClientEofFirst, UpstreamEofFirst, ClientError, UpstreamError, IdleTimeout, LocalError };
+  // FirstBytesRefused: the check given to check_first_client_bytes() said no.
+  enum class End {
+    ClientEofFirst,
+    UpstreamEofFirst,
+    ClientError,
+    UpstreamError,
+    IdleTimeout,
+    LocalError,
+    FirstBytesRefused
+  };
 
   Relay(uv_loop_t* loop, BufferPool& pool, uint64_t idle_timeout_ms);
   ~Relay();
@@ -45,6 +55,10 @@ class Relay {
   // owner then detaches and closes the streams.
   void start(uv_stream_t* client, uv_stream_t* upstream, std::string to_upstream, std::string to_client,
              std::function<void(End)> on_end);
+  // Before start(): the client's first bytes (what start() is given for the upstream, else its
+  // first read) are shown to `check` before they go on; false ends the tunnel
+  // (FirstBytesRefused) with nothing of them sent. The credential gateway's stand-in check.
+  void check_first_client_bytes(std::function<bool(std::string_view)> check) { first_check_ = std::move(check); }
   // Stops reading and hands the data pointers back as they were before start().
   // Writes still queued complete or are cancelled when the owner closes the streams.
   void detach();
@@ -98,6 +112,7 @@ class Relay {
   bool active_ = false;
   const Side* first_eof_ = nullptr;  // the side whose EOF came first
   std::function<void(End)> on_end_;
+  std::function<bool(std::string_view)> first_check_;  // check_first_client_bytes(), until used
   uint64_t bytes_up_ = 0, bytes_down_ = 0;
   UvHandle<uv_timer_t> idle_timer_{UvHandle<uv_timer_t>::Empty{}};
 

@@ -61,6 +61,11 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
 void log_close(WorkerContext& worker, const ClientInfo& client, uint64_t bytes_up, uint64_t bytes_down,
                uint64_t requests, Termination cause);
 
+// The credential gateway: a stand-in in the first bytes of an opaque tunnel (a `credential-misuse`
+// line; the tunnel is closed).
+void log_tunnel_misuse(WorkerContext& worker, const ClientInfo& client, const rules::CanonicalHost& host, uint16_t port,
+                       const std::string& credential);
+
 // The one-line human reason for a policy denial: which rule, and how to allow it.
 std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& host, uint16_t port);
 

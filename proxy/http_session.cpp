@@ -189,6 +189,7 @@ void HttpSession::on_upstream_ready() {
   if (!is_connect_) return send_request_upstream();
   write(Side::Client, "HTTP/1.1 200 Connection Established\r\n\r\n", false);
   log_decision(200);
+  guard_tunnel_bytes();
   start_tunnel(std::exchange(client_pending_, {}), {});
 }
 

@@ -115,6 +115,8 @@ class HttpSession {
   void load_stand_ins();
   bool refuse_misused_stand_in();  // true: refused (the reply is on its way)
   void attach_credential();
+  // An opaque tunnel of a sandbox with stand-ins: its first client bytes must not carry one.
+  void guard_tunnel_bytes();
 
   // forwarding
   void request_body(const char* data, size_t n);

@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "proxy/decision_log.hpp"
 #include "proxy/http_session.hpp"
+#include "proxy/json.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/net_address.hpp"
 
 namespace sluice::proxy {
@@ -42,6 +45,7 @@ bool HttpSession::refuse_misused_stand_in() {
   const bool in_url = where == "its URL";
   if (inspected_ && !in_url && s->credential->hosts.match(host_, port_) != nullptr) return false;
   decision_->credential = s->credential->name;
+  ++worker_.metrics().credential_misuse;
   const std::string why = !inspected_ ? "over plain HTTP" : in_url ? "in a URL" : "to a host it is not for";
   reply_and_close(rules::Reason::CredentialMisuse,
                   "sluice: the request to " + host_port_text(host_, port_) + " carries the stand-in for credential \"" +
@@ -77,6 +81,33 @@ void HttpSession::attach_credential() {
     }
     decision_->credential += (decision_->credential.empty() ? "" : ",") + c.name;
   }
+}
+
+void HttpSession::guard_tunnel_bytes() {
+  if (!stand_ins_loaded_) load_stand_ins();
+  if (stand_ins_.empty()) return;
+  relay_.check_first_client_bytes([this](std::string_view bytes) {
+    const rules::StandIn* s = rules::find_stand_in(bytes, stand_ins_);
+    if (s == nullptr) return true;
+    log_tunnel_misuse(worker_, client_info_, host_, port_, s->credential->name);
+    return false;
+  });
+}
+
+void log_tunnel_misuse(WorkerContext& worker, const ClientInfo& client, const rules::CanonicalHost& host, uint16_t port,
+                       const std::string& credential) {
+  ++worker.metrics().credential_misuse;
+  if (worker.log().denials_enabled())
+    worker.log().denial("sluice: denied " + host_port_text(host, port) + " (credential-misuse: the stand-in for \"" +
+                        credential + "\" in an opaque tunnel)");
+  if (!worker.log().wanted()) return;
+  JsonLine j;
+  j.str("ts", DecisionLog::now_iso8601())
+      .str("event", "credential-misuse")
+      .num("conn", static_cast<int64_t>(client.id));
+  j.str("listener", client.listener->name).str("client", client.addr);
+  j.str("host", host.text).num("port", port).str("credential", credential).str("where", "tunnel");
+  worker.log().write(j.done());
 }
 
 }  // namespace sluice::proxy

@@ -72,6 +72,7 @@ void WorkerMetrics::merge(const WorkerMetrics& o) {
   connect.merge(o.connect);
   lua_errors += o.lua_errors;
   lua_budget_hits += o.lua_budget_hits;
+  credential_misuse += o.credential_misuse;
   loop_lag.merge(o.loop_lag);
   loop_max.merge(o.loop_max);
   loop_probe = loop_probe || o.loop_probe;
@@ -207,6 +208,9 @@ std::string render_prometheus(const WorkerMetrics& m, const GlobalMetrics& g) {
   w.sample("sluice_lua_errors_total", "", static_cast<double>(m.lua_errors));
   w.family("sluice_lua_budget_hits_total", "counter", "Lua rule hooks stopped by the instruction budget.");
   w.sample("sluice_lua_budget_hits_total", "", static_cast<double>(m.lua_budget_hits));
+  w.family("sluice_credential_misuse_total", "counter",
+           "Stand-in credentials refused where they are not honoured (credential-misuse).");
+  w.sample("sluice_credential_misuse_total", "", static_cast<double>(m.credential_misuse));
 
   w.family("sluice_asks_pending", "gauge", "Questions waiting for an answer.");
   w.sample("sluice_asks_pending", "", static_cast<double>(g.asks_pending));

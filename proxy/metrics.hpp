@@ -61,6 +61,7 @@ struct WorkerMetrics {
   LatencyHistogram connect;
   uint64_t lua_errors = 0;
   uint64_t lua_budget_hits = 0;
+  uint64_t credential_misuse = 0;  // stand-ins refused (credential-misuse), requests and tunnels
   // The loop-lag probe (serve --loop-probe-ms): how late its timer fired (this includes time
   // the thread waited for a CPU), and the most CPU time one loop turn took (what sluice's own
   // code held the loop for).

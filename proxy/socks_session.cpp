@@ -267,6 +267,7 @@ void SocksSession::on_connected(flow::Connected& c) {
   write(socks5::reply(socks5::Reply::Succeeded));
   log_decision(worker_, client_info_, decision_, reply_outcome(socks5::Reply::Succeeded));
   state_ = State::Tunnelling;
+  guard_tunnel_bytes();
   relay_.start(client_.stream(), upstream_.stream(), std::exchange(pending_, {}), {},
                [this](Relay::End e) { close_now(termination_of(e)); });
 }
@@ -288,6 +289,22 @@ void SocksSession::hand_to_inspection(UvHandle<AnyStream>&& upstream) {
   WorkerContext& worker = worker_;
   worker.hand_over(this, OwnedConnection(std::move(http)));  // deletes this session: no member below
   session->start_inspected_socks(std::move(host), port, std::move(decision), std::move(upstream));
+}
+
+// The credential gateway: a sandbox with stand-ins must not send one through an opaque tunnel.
+void SocksSession::guard_tunnel_bytes() {
+  const rules::Policy* policy = flow_.policy();
+  if (listener_config_ == nullptr || policy == nullptr || listener_config_->stand_ins.empty()) return;
+  std::vector<rules::StandIn> stand_ins;
+  for (const auto& [name, value] : listener_config_->stand_ins)
+    for (const auto& c : policy->credentials)
+      if (c->name == name) stand_ins.push_back(rules::StandIn{value, c.get()});
+  relay_.check_first_client_bytes([this, stand_ins = std::move(stand_ins)](std::string_view bytes) {
+    const rules::StandIn* s = rules::find_stand_in(bytes, stand_ins);
+    if (s == nullptr) return true;
+    log_tunnel_misuse(worker_, client_info_, host_, port_, s->credential->name);
+    return false;
+  });
 }
 
 void SocksSession::update_reading() {

@@ -65,6 +65,7 @@ class SocksSession {
   void send_in_band_reason(const std::string& detail);
   void update_reading();
   void hand_to_inspection(UvHandle<AnyStream>&& upstream);
+  void guard_tunnel_bytes();
 
   // Logs the decision, sends `bytes` and closes (lingering).
   void reply_and_close(std::string bytes, rules::Reason error, Outcome outcome);

@@ -65,6 +65,7 @@ inline Termination termination_of(base::Relay::End e) {
     case base::Relay::End::UpstreamError: return Termination::UpstreamReset;
     case base::Relay::End::IdleTimeout: return Termination::IdleTimeout;
     case base::Relay::End::LocalError: return Termination::ProxyError;
+    case base::Relay::End::FirstBytesRefused: return Termination::Refused;
   }
   return Termination::ProxyError;
 }

@@ -23,7 +23,7 @@ COMMAND_SECRET = "sk-cmd-secret-456"
 POLICY = """
 policies:
   default:
-    allow: [secure.test, other.test, 127.0.0.1]
+    allow: [secure.test, other.test, echo.test, 127.0.0.1]
     inspect: [secure.test, other.test]
     credentials:
       - name: github
@@ -56,7 +56,7 @@ class GatewayTest(E2E):
         tls_certs.make_leaf(cls.certs, "good", ["secure.test", "other.test"])
         cls.tls_up = upstream.HttpsUpstream(os.path.join(cls.certs, "good.crt"), os.path.join(cls.certs, "good.key"))
         cls.addClassCleanup(cls.tls_up.close)
-        cls.names = Dns({"secure.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
+        cls.names = Dns({"secure.test": ["127.0.0.1"], "other.test": ["127.0.0.1"], "echo.test": ["127.0.0.1"]})
         cls.addClassCleanup(cls.names.close)
 
     def setUp(self):
@@ -77,6 +77,17 @@ class GatewayTest(E2E):
         return subprocess.run([SLUICE, "run", "--policy", path, "--dns-server", "127.0.0.1:%d" % self.names.port,
                                "--log", self.log, "--", "sh", "-c", "export ASAN_OPTIONS=detect_leaks=0; " + script],
                               cwd=self.work, capture_output=True, text=True, env=env, timeout=120)
+
+    def run_jail_args(self, argv, policy=POLICY):
+        """Runs argv in the jail (no shell)."""
+        path = os.path.join(self.work, "policy.yaml")
+        with open(path, "w") as f:
+            f.write(policy.replace("CERTS", self.certs))
+        env = clean_env()
+        env.update({"HOME": self.home, "SLUICE_TEST_GH": REAL, "ASAN_OPTIONS": "detect_leaks=0"})
+        return subprocess.run([SLUICE, "run", "--policy", path, "--dns-server", "127.0.0.1:%d" % self.names.port,
+                               "--log", self.log, "--"] + argv, cwd=self.work, capture_output=True, text=True,
+                              env=env, timeout=120)
 
     def url(self, host, path):
         return "https://%s:%d%s" % (host, self.tls_up.port, path)
@@ -135,6 +146,36 @@ class GatewayTest(E2E):
         misuse = [e for e in entries if e.get("error") == "credential-misuse"]
         self.assertEqual([e["credential"] for e in misuse], ["github"] * 3)
         self.assertIn("sluice: denied", r.stderr)
+
+    def test_a_stand_in_in_an_opaque_tunnel_closes_it_unsent(self):
+        # CONNECT and SOCKS5 to the echo server (not inspected): the first bytes carry the stand-in.
+        code = ("import os, socket, sys\n"
+                "port = int(sys.argv[1])\n"
+                "def connect_tunnel():\n"
+                "    s = socket.create_connection(('127.0.0.1', 3128))\n"
+                "    s.sendall(b'CONNECT echo.test:%d HTTP/1.1\\r\\n\\r\\n' % port)\n"
+                "    assert s.recv(100).startswith(b'HTTP/1.1 200'), 'no 200'\n"
+                "    return s\n"
+                "def socks_tunnel():\n"
+                "    s = socket.create_connection(('127.0.0.1', 3128))\n"
+                "    s.sendall(b'\\x05\\x01\\x00')\n"
+                "    assert s.recv(2) == b'\\x05\\x00'\n"
+                "    s.sendall(b'\\x05\\x01\\x00\\x03\\x09echo.test' + port.to_bytes(2, 'big'))\n"
+                "    assert s.recv(10)[1] == 0\n"
+                "    return s\n"
+                "for make in (connect_tunnel, socks_tunnel):\n"
+                "    s = make()\n"
+                "    s.sendall(b'token=' + os.environ['GH_TOKEN'].encode())\n"
+                "    print(make.__name__, s.recv(100) == b'')\n")
+        before = len(self.echo.received)
+        r = self.run_jail_args(["python3", "-c", code, str(self.echo.port)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["connect_tunnel", "True", "socks_tunnel", "True"])
+        self.assertEqual(len(self.echo.received), before)  # nothing of it reached the server
+        with open(self.log) as f:
+            events = [json.loads(x) for x in f if '"credential-misuse"' in x]
+        self.assertEqual([(e["credential"], e["where"], e["host"]) for e in events],
+                         [("github", "tunnel", "echo.test")] * 2)
 
     def test_a_failing_secret_command_fails_closed(self):
         r = self.run_jail("echo ran", POLICY.replace('["printf", "%s\\\\n", "' + COMMAND_SECRET + '"]', '["false"]'))
