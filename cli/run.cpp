@@ -30,6 +30,7 @@
 #include "rules/pattern.hpp"
 #include "sandbox-glue/bwrap_args.hpp"
 #include "sandbox-glue/proxy_env.hpp"
+#include "sandbox-glue/transparent_target.hpp"
 #include "sandbox-glue/tty_prompt.hpp"
 
 namespace sluice::cli {
@@ -197,7 +198,9 @@ int run_main(const Args& a) {
                                     a.has("--ask"), state_path(a)});
   }
 
-  if (a.has("--transparent") && !a.has("--dry-run")) return fail(transparent_unavailable_message(), 125);
+  const bool transparent = a.has("--transparent");
+  if (transparent && daemon)
+    return fail("--transparent with --daemon is not built yet: the stub's DNS answers come from the embedded proxy", 2);
 
   // A private runtime directory: the socket lives here and nothing else of it enters the jail.
   std::string dir_template = runtime_base() + "/sluice-run-XXXXXX";
@@ -233,7 +236,17 @@ int run_main(const Args& a) {
     }
     spec.socket_host_path = path->as_string();
   }
+  const std::string resolv_conf = dir + "/resolv.conf", dns_socket = dir + "/dns.sock";
+  if (transparent) {
+    spec.transparent.on = true;
+    spec.transparent.resolv_conf_host_path = resolv_conf;
+    spec.transparent.dns_socket_host_path = dns_socket;
+    spec.transparent.fake_ipv4 = cfg->transparent.fake_ipv4.to_string();
+    spec.transparent.fake_ipv6 = cfg->transparent.fake_ipv6.to_string();
+  }
   auto cleanup_dir = [&] {
+    ::unlink(resolv_conf.c_str());
+    ::unlink(dns_socket.c_str());
     ::rmdir(empty_dir.c_str());
     if (!daemon) ::unlink(spec.socket_host_path.c_str());
     ::rmdir(dir.c_str());
@@ -301,6 +314,22 @@ int run_main(const Args& a) {
       server.stop();
       cleanup_dir();
       return fail(err, 2);
+    }
+  }
+  TransparentDnsService dns_service;
+  if (transparent) {
+    std::string err;
+    if (FILE* f = std::fopen(resolv_conf.c_str(), "we"); f != nullptr) {
+      std::fputs(glue::transparent_resolv_conf().c_str(), f);
+      std::fclose(f);
+    } else {
+      err = "cannot write " + resolv_conf + ": " + std::strerror(errno);
+    }
+    if (err.empty()) err = dns_service.start(dns_socket, policy, cfg->transparent, server.log());
+    if (!err.empty()) {
+      server.stop();
+      cleanup_dir();
+      return fail(err, 125);
     }
   }
   std::string channel_error;
@@ -374,6 +403,7 @@ int run_main(const Args& a) {
   ::close(sfd);
   ::close(info[0]);
   asking.stop_asking();
+  dns_service.stop();
   server.stop();
   asking.stop();
   remove_placeholders(plan.placeholders);
@@ -445,9 +475,12 @@ Subcommand run_command(CLI::App& root) {
              "sandbox-exec, the default there; on Linux only useful\n"
              "with a stand-in sandbox-exec, for testing)")
       .flag("--transparent",
-            "capture every TCP connection and DNS query of CMD (issue 16,\n"
-            "in progress: only with --dry-run, which prints the nft rule\n"
-            "set, routes and resolv.conf; a real run refuses before CMD)")
+            "capture every TCP connection and DNS query of CMD, also of\n"
+            "programs that ignore HTTP_PROXY: nft rules in the jail send\n"
+            "TCP to the bridge, DNS to a stub answering fake addresses\n"
+            "for names the policy could allow (NXDOMAIN for denied ones),\n"
+            "other UDP is dropped; a refused connection is reset. Not with\n"
+            "--daemon. --dry-run prints the rule set, routes, resolv.conf")
       .flag("--dry-run", "print the bwrap command line and exit")
       .footer(
           "Exit status: CMD's (128+N if a signal ended it); 2 for bad arguments or policy,\n"

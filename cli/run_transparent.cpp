@@ -1,6 +1,23 @@
 #include "cli/run_transparent.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "proxy/decision_log.hpp"
+#include "proxy/dns_answer.hpp"
+#include "proxy/dns_message.hpp"
+#include "rules/host.hpp"
 #include "sandbox-glue/nft_rules.hpp"
+#include "sandbox-glue/transparent_bridge.hpp"
 #include "sandbox-glue/transparent_target.hpp"
 
 namespace sluice::cli {
@@ -18,9 +35,131 @@ std::string transparent_dry_run_text() {
   return out;
 }
 
-std::string transparent_unavailable_message() {
-  return "--transparent: capturing connections inside the jail is not built yet (issue 16); "
-         "`--dry-run --transparent` prints what it would install";
+TransparentDnsService::~TransparentDnsService() { stop(); }
+
+std::string TransparentDnsService::start(const std::string& path, std::shared_ptr<const rules::Policy> policy,
+                                         const rules::TransparentConfig& cfg, proxy::DecisionLog& log) {
+  policy_ = std::move(policy);
+  cfg_ = cfg;
+  log_ = &log;
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sun.sun_path) return "the DNS service's socket path is too long: " + path;
+  std::memcpy(sun.sun_path, path.c_str(), path.size());
+  listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return std::string("DNS service socket: ") + std::strerror(errno);
+  ::unlink(path.c_str());
+  mode_t old = ::umask(0177);
+  int rc = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&sun), sizeof sun);
+  ::umask(old);
+  if (rc != 0 || ::listen(listen_fd_, 4) != 0) return "cannot listen on " + path + ": " + std::strerror(errno);
+  if (::pipe2(stop_pipe_, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
+  thread_ = std::thread([this] { serve(); });
+  return "";
+}
+
+void TransparentDnsService::stop() {
+  if (thread_.joinable()) {
+    char one = 1;
+    (void)!::write(stop_pipe_[1], &one, 1);
+    thread_.join();
+  }
+  for (int* fd : {&listen_fd_, &stop_pipe_[0], &stop_pipe_[1]}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+}
+
+namespace {
+
+int64_t dns_service_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool write_all_fd(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// The "reason" of a dns-denied line (a JSON object whose reasons are plain words).
+std::string dns_log_reason(const std::string& line) {
+  const std::string key = "\"reason\":\"";
+  size_t at = line.find(key);
+  if (at == std::string::npos) return "denied";
+  at += key.size();
+  return line.substr(at, line.find('"', at) - at);
+}
+
+struct DnsServiceClient {
+  int fd;
+  std::string in;
+};
+
+}  // namespace
+
+void TransparentDnsService::serve() {
+  proxy::DnsAnswerer answerer(cfg_, "");
+  std::vector<DnsServiceClient> clients;
+  for (;;) {
+    std::vector<pollfd> fds = {{stop_pipe_[0], POLLIN, 0}, {listen_fd_, POLLIN, 0}};
+    for (const auto& c : clients) fds.push_back({c.fd, POLLIN, 0});
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[0].revents) break;
+    if (fds[1].revents & POLLIN) {
+      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0 && clients.size() < 8)
+        clients.push_back({fd, {}});
+      else if (fd >= 0)
+        ::close(fd);
+    }
+    for (size_t i = clients.size(); i-- > 0;) {
+      if (!fds[2 + i].revents) continue;
+      auto& c = clients[i];
+      char buf[4096];
+      ssize_t n = ::read(c.fd, buf, sizeof buf);
+      bool ok = n > 0;
+      if (ok) c.in.append(buf, static_cast<size_t>(n));
+      while (ok) {
+        proxy::dns::Frame f = proxy::dns::parse_tcp_frame(c.in, 65535);
+        if (f.status == proxy::dns::FrameStatus::NeedMore) break;
+        if (f.status == proxy::dns::FrameStatus::Error) {
+          ok = false;
+          break;
+        }
+        std::string msg(f.message);
+        c.in.erase(0, f.consumed);
+        auto out = answerer.answer(*policy_, msg, dns_service_now_ms());
+        auto parsed = proxy::dns::parse_query(msg);
+        std::string name, mapping;
+        if (parsed.ok)
+          if (auto host = rules::canonicalize_host(parsed.query.name); host.ok()) name = host->text;
+        for (auto& line : out.log) {
+          if (out.rcode == proxy::dns::Rcode::NxDomain && log_->denials_enabled())
+            log_->denial("sluice: denied DNS name " + name + " (" + dns_log_reason(line) + ")");
+          log_->write(std::move(line));
+        }
+        if (!name.empty())
+          if (auto addrs = answerer.map().find(name))
+            mapping = name + " " + addrs->v4.to_string() + " " + addrs->v6.to_string();
+        if (!write_all_fd(c.fd, glue::stub_reply_frames(out.reply.value_or(""), mapping))) ok = false;
+      }
+      if (!ok) {
+        ::close(c.fd);
+        clients.erase(clients.begin() + static_cast<long>(i));
+      }
+    }
+  }
+  for (auto& c : clients) ::close(c.fd);
 }
 
 }  // namespace sluice::cli

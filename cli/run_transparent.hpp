@@ -1,9 +1,20 @@
 // `sluice run --transparent` (issue 16): what the launcher adds to the jail in
-// transparent mode. Today only the dry run is built: the rule set, the routes and
-// the resolver config the jail would get. A real run refuses before CMD starts
-// (never a silent fall-back to the ordinary jail).
+// transparent mode: the dry run's text, and the DNS service the in-jail stub asks
+// (sandbox-glue/transparent_bridge.hpp). The service holds the policy's DNS view
+// (proxy/dns_answer.hpp: fake addresses for names the policy could allow or ask
+// about, NXDOMAIN and a `dns-denied` log line for denied ones) and the sandbox's
+// fake-address map, outside the jail, next to the decision log.
 #pragma once
+#include <memory>
 #include <string>
+#include <thread>
+
+#include "rules/fake_ip.hpp"
+#include "rules/policy.hpp"
+
+namespace sluice::proxy {
+class DecisionLog;
+}
 
 namespace sluice::cli {
 
@@ -12,8 +23,30 @@ namespace sluice::cli {
 // namespace, the routes, and the jail's /etc/resolv.conf, each under a `# ` header.
 std::string transparent_dry_run_text();
 
-// The one line a real `--transparent` run stops with while the in-jail capture is
-// not built (exit status 125, before CMD starts).
-std::string transparent_unavailable_message();
+// The launcher's DNS service: a unix socket (bound into the jail, reached only by the
+// bridge: CMD's seccomp filter refuses AF_UNIX) served by one thread. Each request is
+// one length-prefixed DNS query; each reply is glue::stub_reply_frames(answer, mapping).
+class TransparentDnsService {
+ public:
+  TransparentDnsService() = default;
+  ~TransparentDnsService();
+  TransparentDnsService(const TransparentDnsService&) = delete;
+  TransparentDnsService& operator=(const TransparentDnsService&) = delete;
+
+  // Listens on `path` (mode 0600); "" or an error line.
+  std::string start(const std::string& path, std::shared_ptr<const rules::Policy> policy,
+                    const rules::TransparentConfig& cfg, proxy::DecisionLog& log);
+  void stop();
+
+ private:
+  void serve();
+
+  int listen_fd_ = -1;
+  int stop_pipe_[2] = {-1, -1};
+  std::thread thread_;
+  std::shared_ptr<const rules::Policy> policy_;
+  rules::TransparentConfig cfg_;
+  proxy::DecisionLog* log_ = nullptr;
+};
 
 }  // namespace sluice::cli

@@ -32,6 +32,15 @@ struct JailSpec {
   // under /tmp, which is a fresh tmpfs, or under a --deny-read directory.
   std::string sluice_jail_path = "/run/sluice/sluice";
   std::vector<std::pair<std::string, std::string>> env;  // set inside the jail
+  // Transparent mode (issue 16): jail-init gets CAP_NET_ADMIN (in the jail's own namespaces)
+  // to install the packet rules, then drops it before the bridge and CMD start.
+  struct Transparent {
+    bool on = false;
+    std::string resolv_conf_host_path;  // the stub's resolv.conf, bound over /etc/resolv.conf
+    std::string dns_socket_host_path;   // the launcher's DNS service for the stub
+    std::string dns_socket_jail_path = "/run/sluice/dns.sock";
+    std::string fake_ipv4, fake_ipv6;  // the fake ranges (CIDR text), for the bridge's mapping
+  } transparent;
 };
 
 }  // namespace sluice::glue
