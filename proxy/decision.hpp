@@ -37,6 +37,7 @@ struct Decision {
   std::string address_class;  // the class of the first resolved address refused
   std::string parent;         // the parent proxy dialed through, "scheme://host:port" (never credentials)
   std::string host_replaced;  // the client's Host header, when it differed from the URL's host
+  std::string original_dst;   // transparent mode: the address and port CMD dialed ("198.18.0.1:443")
   bool reused = false;
   bool in_band_reason = false;  // SOCKS: the denial was sent as an SSH disconnect
   uint64_t question = 0;        // the ask this decision waited on (0: none)

@@ -69,7 +69,8 @@ struct Redirected {
   uv_connect_t connect{};
   base::Relay relay;
   std::string target;
-  std::string reply;  // the proxy's answer so far
+  std::string original;  // what CMD dialed, for the decision log
+  std::string reply;     // the proxy's answer so far
   int open = 2;
   bool closing = false;
 
@@ -114,7 +115,8 @@ void on_proxy_reply(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 void on_proxy_leg(uv_connect_t* req, int status) {
   auto* r = static_cast<Redirected*>(req->data);
   if (status == UV_ECANCELED) return;
-  if (status < 0 || write_string(r->p(), transparent_connect_request(r->target)) != 0) return close_redirected(r, true);
+  if (status < 0 || write_string(r->p(), transparent_connect_request(r->target, r->original)) != 0)
+    return close_redirected(r, true);
   uv_read_start(r->p(), alloc_plain, on_proxy_reply);
 }
 
@@ -174,6 +176,8 @@ void on_redirected(uv_stream_t* server, int status) {
   if (!target) return close_redirected(r, true);  // a fake address no name holds: never dialed
   uv_tcp_nodelay(&r->client, 1);
   r->target = *target;
+  const std::string a = dst->addr.to_string();
+  r->original = (dst->addr.v6 ? "[" + a + "]" : a) + ":" + std::to_string(dst->port);
   r->connect.data = r;
   uv_pipe_connect(&r->connect, &r->proxy, b->cfg.proxy_socket.c_str(), on_proxy_leg);
 }

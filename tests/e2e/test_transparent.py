@@ -1,30 +1,90 @@
-"""End-to-end: `sluice run --transparent` (issue 16, in progress). The dry run prints
-the nft rule set, routes and resolv.conf the jail would get; a real run refuses
-before CMD starts instead of falling back to the ordinary jail."""
+"""End-to-end: `sluice run --transparent` (issue 16) with real bubblewrap and nftables.
+Programs that ignore HTTP_PROXY (curl --noproxy '*', python's raw sockets, getent) are
+captured: TCP goes through the bridge to sluice (judged like a CONNECT, a refusal is a
+reset, the decision log names the original destination), DNS is answered by the
+in-jail stub from the policy (fake addresses, NXDOMAIN for denied names, nothing
+asked of a real resolver), other UDP is dropped, and CMD cannot change the rules.
+
+Tests that need a non-loopback address (an IP literal, a UDP packet to a real address)
+run the whole `sluice run` in a user+network namespace of their own (`unshare -rn`),
+with servers on an address of that namespace's lo: nothing leaves it."""
+import ipaddress
+import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import textwrap
 
-from harness import E2E, SLUICE
+from harness import DNS_RECORDS, E2E, SLUICE, Dns
+
+FAKE4 = ipaddress.ip_network("198.18.0.0/15")
+FAKE6 = ipaddress.ip_network("fd73:6c75:6963:6500::/64")
+
+
+def is_fake(text):
+    a = ipaddress.ip_address(text)
+    return a in (FAKE4 if a.version == 4 else FAKE6)
 
 
 class TransparentTest(E2E):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.home = tempfile.mkdtemp(prefix="sluice-home-", dir="/var/tmp")
+        cls.addClassCleanup(shutil.rmtree, cls.home, True)
+        # A DNS server of this class that logs every query it gets: a name the jail asks
+        # for must never reach it from inside (only sluice, outside, resolves allowed names).
+        cls.query_log = os.path.join(cls.home, "queries.log")
+        cls.qdns = Dns(DNS_RECORDS, extra=("--query-log", cls.query_log))
+        cls.addClassCleanup(cls.qdns.close)
+
     def setUp(self):
         self.cwd = tempfile.mkdtemp(prefix="sluice-cwd-")
         self.addCleanup(shutil.rmtree, self.cwd, True)
+        self.log = os.path.join(self.cwd, "decisions.jsonl")
+        open(self.query_log, "w").close()  # this test's queries only
 
-    def sluice_run(self, *argv):
+    def sluice_run(self, *argv, timeout=30):
         return subprocess.run([SLUICE, "run"] + list(argv), cwd=self.cwd, capture_output=True, text=True,
-                              env={"PATH": os.environ["PATH"], "HOME": self.cwd}, timeout=30)
+                              env={"PATH": os.environ["PATH"], "HOME": self.cwd}, timeout=timeout)
+
+    def run_jail(self, script, allow=("allowed.test", "echo.test", "127.0.0.1"), extra=(), timeout=60):
+        argv = ["--transparent", "--dns-server", "127.0.0.1:%d" % self.qdns.port, "--log", self.log]
+        for a in allow:
+            argv += ["--allow", a]
+        argv += list(extra) + ["--", "sh", "-c", script]
+        return self.sluice_run(*argv, timeout=timeout)
+
+    def entries(self, event=None):
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log) as f:
+            out = [json.loads(x) for x in f]
+        return [e for e in out if event is None or e["event"] == event]
+
+    def queries(self):
+        with open(self.query_log) as f:
+            return f.read().split("\n")
+
+    # ---- dry run ------------------------------------------------------------------
 
     def test_dry_run_prints_rules_routes_and_resolver(self):
         r = self.sluice_run("--dry-run", "--transparent", "--allow", "x.test", "--", "true")
         self.assertEqual(r.returncode, 0, r.stderr)
         out = r.stdout
-        self.assertIn("bwrap", out.splitlines()[0])
+        first = out.splitlines()[0]
+        self.assertIn("bwrap", first)
+        # jail-init alone gets CAP_NET_ADMIN; the stub's resolv.conf replaces the host's.
+        self.assertIn("--cap-drop ALL --cap-add CAP_NET_ADMIN", first)
+        self.assertRegex(first, r"--ro-bind \S+/resolv\.conf /etc/resolv\.conf")
+        self.assertIn("jail-init --socket /run/sluice/proxy.sock --port 3128", first)
+        self.assertIn("--transparent --dns-socket /run/sluice/dns.sock", first)
         for want in ("# nft -f - (in the jail's network namespace, before CMD starts)", "table inet sluice {",
-                     "meta l4proto tcp redirect to :3129", "udp dport 53 redirect to :53",
+                     "meta l4proto tcp redirect to :3129", "udp dport 53 redirect to :3053",
+                     "tcp dport 53 redirect to :3053",
                      "type filter hook output priority 0; policy drop;",
                      "ip route add default dev lo src 127.0.0.1", "ip -6 route add default dev lo src ::1",
                      "# /etc/resolv.conf in the jail", "\nnameserver 127.0.0.1\n"):
@@ -37,17 +97,215 @@ class TransparentTest(E2E):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("table inet sluice", r.stdout)
         self.assertNotIn("nameserver", r.stdout)
-
-    def test_real_run_refuses_before_cmd(self):
-        marker = os.path.join(self.cwd, "ran")
-        r = self.sluice_run("--transparent", "--allow", "x.test", "--", "sh", "-c", "touch " + marker)
-        self.assertEqual(r.returncode, 125)
-        self.assertIn("--transparent", r.stderr)
-        self.assertIn("not built yet", r.stderr)
-        self.assertEqual(len(r.stderr.strip().splitlines()), 1)  # one line
-        self.assertFalse(os.path.exists(marker))  # CMD never started
+        self.assertNotIn("CAP_NET_ADMIN", r.stdout)
 
     def test_seatbelt_refuses_transparent(self):
         r = self.sluice_run("--jail", "seatbelt", "--transparent", "--allow", "x.test", "--", "true")
         self.assertEqual(r.returncode, 2)
         self.assertIn("--transparent needs the bwrap jail", r.stderr)
+
+    def test_daemon_refuses_transparent(self):
+        r = self.sluice_run("--daemon", "/nonexistent.sock", "--transparent", "--", "true")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--transparent with --daemon is not built yet", r.stderr)
+
+    # ---- real runs ----------------------------------------------------------------
+
+    def test_curl_without_proxy_reaches_allowed_names_only(self):
+        script = ("curl -sS --noproxy '*' http://allowed.test:%d/hello; echo allowed=$?; "
+                  "curl -sS --noproxy '*' http://other.test:%d/hello?transparent-denied; echo denied=$?"
+                  % (self.up.port, self.up.port))
+        r = self.run_jail(script)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("hello\nallowed=0\n", r.stdout)
+        self.assertIn("denied=6\n", r.stdout)  # curl: could not resolve host
+        self.assertIn("sluice: denied DNS name other.test (not-in-allowlist)", r.stderr)
+        self.assertEqual(self.seen("/hello?transparent-denied"), [])
+        allowed = [e for e in self.entries("decision") if e.get("host") == "allowed.test"]
+        self.assertEqual(len(allowed), 1, self.entries())
+        self.assertEqual(allowed[0]["status"], 200)
+        self.assertEqual(allowed[0]["port"], self.up.port)
+        # The original destination: the fake address the stub gave allowed.test, and the port.
+        addr, port = allowed[0]["original_dst"].rsplit(":", 1)
+        self.assertTrue(is_fake(addr.strip("[]")), allowed[0])
+        self.assertEqual(int(port), self.up.port)
+        denied = [e for e in self.entries("dns-denied") if e["name"] == "other.test"]
+        self.assertTrue(denied, self.entries())
+        self.assertEqual(denied[0]["reason"], "not-in-allowlist")
+        # The jail's lookups never reached a real resolver: only sluice asked for allowed.test.
+        self.assertNotIn("other.test A", self.queries())
+
+    def test_refused_connection_is_reset_and_logged_with_original_destination(self):
+        # other.test resolves in the jail (allowed on other ports) but its connection on the
+        # origin's port is denied: the program sees a reset, the log the original destination.
+        r = self.run_jail("curl -sS --noproxy '*' http://other.test:%d/hello?transparent-reset; echo rc=$?"
+                          % self.up.port, allow=("other.test",), extra=["--deny", "other.test:%d" % self.up.port])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("rc=56", r.stdout)  # curl: failure receiving (connection reset)
+        self.assertIn("Connection reset by peer", r.stderr)
+        self.assertEqual(self.seen("/hello?transparent-reset"), [])
+        d = [e for e in self.entries("decision") if e.get("host") == "other.test"]
+        self.assertEqual(len(d), 1, self.entries())
+        self.assertEqual((d[0]["verdict"], d[0]["reason"], d[0]["status"]), ("deny", "denied-by-rule", 403))
+        addr, port = d[0]["original_dst"].rsplit(":", 1)
+        self.assertTrue(is_fake(addr.strip("[]")), d[0])
+        self.assertEqual(int(port), self.up.port)
+
+    def test_raw_socket_to_a_name_on_a_non_http_port(self):
+        py = ("import socket; s = socket.create_connection(('echo.test', %d), timeout=10); "
+              "s.sendall(b'raw bytes through the bridge'); s.shutdown(socket.SHUT_WR); "
+              "print(s.recv(100).decode())" % self.echo.port)
+        r = self.run_jail("python3 -c \"%s\"" % py)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "raw bytes through the bridge\n")
+        d = [e for e in self.entries("decision") if e.get("host") == "echo.test"]
+        self.assertEqual(len(d), 1, self.entries())
+        self.assertEqual(d[0]["status"], 200)
+        self.assertTrue(is_fake(d[0]["original_dst"].rsplit(":", 1)[0].strip("[]")))
+
+    def test_getent_hosts_gets_fake_addresses_for_allowed_names_only(self):
+        r = self.run_jail("getent ahosts allowed.test | grep STREAM; getent hosts other.test; echo denied=$?")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 3, r.stdout)
+        addrs = sorted((ipaddress.ip_address(x.split()[0]) for x in lines[:2]), key=lambda a: a.version)
+        self.assertIn(addrs[0], FAKE4)
+        self.assertIn(addrs[1], FAKE6)
+        self.assertEqual(lines[2], "denied=2")  # getent: key not found
+        self.assertNotIn("allowed.test A", self.queries())  # asked of nobody: the stub answered
+        self.assertTrue([e for e in self.entries("dns-denied") if e["name"] == "other.test"])
+
+    def test_dns_over_tcp_and_to_any_server_is_answered_by_the_stub(self):
+        # A query over TCP to the resolver, and one over UDP to the class's real DNS server
+        # (on the host's loopback, unreachable from the jail): the stub answers both.
+        py = textwrap.dedent("""\
+            import socket, struct
+            def q(name, qid):
+                return struct.pack('>HHHHHH', qid, 0x0100, 1, 0, 0, 0) + b''.join(
+                    bytes([len(p)]) + p.encode() for p in name.split('.')) + b'\\0' + struct.pack('>HH', 1, 1)
+            t = socket.create_connection(('127.0.0.1', 53), timeout=5)
+            m = q('allowed.test', 7); t.sendall(struct.pack('>H', len(m)) + m)
+            n = struct.unpack('>H', t.recv(2))[0]; a = t.recv(n)
+            print('tcp', struct.unpack('>H', a[:2])[0], a[3] & 15, socket.inet_ntoa(a[-4:]))
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(5)
+            u.sendto(q('other.test', 9), ('8.8.8.8', 53)); a = u.recv(512)
+            print('udp', struct.unpack('>H', a[:2])[0], a[3] & 15)
+            """)
+        with open(os.path.join(self.cwd, "q.py"), "w") as f:
+            f.write(py)
+        r = self.run_jail("python3 q.py")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 2, r.stdout)
+        kind, qid, rcode, addr = lines[0].split()
+        self.assertEqual((kind, qid, rcode), ("tcp", "7", "0"))
+        self.assertIn(ipaddress.ip_address(addr), FAKE4)
+        self.assertEqual(lines[1], "udp 9 3")  # NXDOMAIN, from the stub
+        self.assertNotIn("other.test A", self.queries())
+
+    def test_cmd_cannot_change_the_rules(self):
+        script = ("grep CapEff /proc/self/status; nft flush ruleset; echo flush=$?; "
+                  "nft add table inet mine; echo add=$?; "
+                  "curl -sS --noproxy '*' http://allowed.test:%d/hello" % self.up.port)
+        r = self.run_jail(script)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("CapEff:\t0000000000000000\n", r.stdout)
+        flush = re.search(r"flush=(\d+)", r.stdout)
+        add = re.search(r"add=(\d+)", r.stdout)
+        self.assertNotEqual(flush.group(1), "0", r.stdout)
+        self.assertNotEqual(add.group(1), "0", r.stdout)
+        self.assertIn("Operation not permitted", r.stderr)
+        # The rules are still in force: the connection after the attempts went through sluice.
+        self.assertTrue(r.stdout.endswith("hello\n"), r.stdout)
+        self.assertTrue([e for e in self.entries("decision") if e.get("host") == "allowed.test"])
+
+    def test_ip_literals_and_udp_in_a_namespace_of_our_own(self):
+        # The whole run happens in a fresh user+network namespace whose lo carries 10.77.0.1
+        # and fd00:77::1: sluice (outside the jail, inside that namespace) dials them.
+        server = textwrap.dedent("""\
+            import socket, threading, sys
+            def echo(fam, addr):
+                l = socket.socket(fam); l.bind((addr, 0)); l.listen()
+                def loop():
+                    while True:
+                        c, _ = l.accept(); c.sendall(c.recv(100)); c.close()
+                threading.Thread(target=loop, daemon=True).start()
+                return l.getsockname()[1]
+            p4 = echo(socket.AF_INET, '10.77.0.1'); p6 = echo(socket.AF_INET6, 'fd00:77::1')
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('10.77.0.1', 0)); u.settimeout(0.5)
+            d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); d.bind(('10.77.0.1', 53)); d.settimeout(0.5)
+            print(p4, p6, u.getsockname()[1], flush=True)
+            sys.stdin.readline()  # the run is over
+            got = []
+            for s in (u, d):
+                try: got.append(s.recv(100))
+                except OSError: pass
+            print('udp-received', len(got), flush=True)
+            """)
+        jail = textwrap.dedent("""\
+            import socket, sys
+            p4, p6, pu = map(int, sys.argv[1:4])
+            for host, port in (('10.77.0.1', p4), ('fd00:77::1', p6)):
+                s = socket.create_connection((host, port), timeout=10); s.sendall(b'lit ' + host.encode())
+                print(s.recv(100).decode())
+            try:
+                socket.create_connection(('10.77.0.2', p4), timeout=10).recv(10); print('denied literal: open')
+            except ConnectionResetError:
+                print('denied literal: reset')
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try: u.sendto(b'x', ('10.77.0.1', pu)); print('udp: sent')
+            except PermissionError: print('udp: dropped')
+            d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); d.settimeout(5)
+            d.sendto(bytes.fromhex('002a01000001000000000000') + b'\\x07allowed\\x04test\\x00\\x00\\x01\\x00\\x01',
+                     ('10.77.0.1', 53))
+            a = d.recv(512); print('dns answered by the stub', socket.inet_ntoa(a[-4:]))
+            """)
+        for name, text in (("server.py", server), ("jail.py", jail)):
+            with open(os.path.join(self.cwd, name), "w") as f:
+                f.write(text)
+        outer = textwrap.dedent("""\
+            set -e
+            ip link set lo up
+            ip addr add 10.77.0.1/32 dev lo
+            ip addr add fd00:77::1/128 dev lo nodad
+            mkfifo go
+            python3 server.py < go > ports &
+            exec 3> go
+            for i in $(seq 100); do [ -s ports ] && break; sleep 0.1; done
+            set +e
+            %s run --transparent --log %s --allow 10.77.0.1 --allow fd00:77::1 --allow allowed.test \\
+              -- python3 jail.py $(cat ports)
+            echo "run=$?"
+            exec 3>&-
+            wait
+            cat ports
+            """) % (SLUICE, self.log)
+        with open(os.path.join(self.cwd, "outer.sh"), "w") as f:
+            f.write(outer)
+        r = subprocess.run(["unshare", "-rn", "sh", "outer.sh"], cwd=self.cwd, capture_output=True, text=True,
+                           env={"PATH": os.environ["PATH"], "HOME": self.cwd}, timeout=60)
+        out = r.stdout
+        self.assertIn("run=0", out, r.stderr)
+        self.assertIn("lit 10.77.0.1\n", out)
+        self.assertIn("lit fd00:77::1\n", out)
+        self.assertIn("denied literal: reset\n", out)
+        self.assertIn("udp: dropped\n", out)
+        self.assertIn("udp-received 0\n", out)  # neither the datagram nor the DNS query got out
+        m = re.search(r"dns answered by the stub (\S+)", out)
+        self.assertTrue(m, out)
+        self.assertIn(ipaddress.ip_address(m.group(1)), FAKE4)
+        d = self.entries("decision")
+        p4 = int(re.search(r"^(\d+) \d+ \d+$", out, re.M).group(1))
+        by_host = {e["host"]: e for e in d}
+        self.assertEqual(by_host["10.77.0.1"]["original_dst"], "10.77.0.1:%d" % p4)
+        self.assertEqual(by_host["10.77.0.1"]["status"], 200)
+        self.assertEqual(by_host["fd00:77::1"]["status"], 200)
+        self.assertTrue(by_host["fd00:77::1"]["original_dst"].startswith("[fd00:77::1]:"))
+        self.assertEqual((by_host["10.77.0.2"]["status"], by_host["10.77.0.2"]["reason"]), (403, "not-in-allowlist"))
+        self.assertEqual(by_host["10.77.0.2"]["original_dst"], "10.77.0.2:%d" % p4)
+        self.assertIn("sluice: denied 10.77.0.2:%d (not-in-allowlist)" % p4, r.stderr)
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
