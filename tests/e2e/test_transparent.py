@@ -18,7 +18,7 @@ import sys
 import tempfile
 import textwrap
 
-from harness import DNS_RECORDS, E2E, SLUICE, Dns
+from harness import DNS_RECORDS, E2E, SLUICE, Dns, Raw
 
 FAKE4 = ipaddress.ip_network("198.18.0.0/15")
 FAKE6 = ipaddress.ip_network("fd73:6c75:6963:6500::/64")
@@ -218,6 +218,36 @@ class TransparentTest(E2E):
         # The rules are still in force: the connection after the attempts went through sluice.
         self.assertTrue(r.stdout.endswith("hello\n"), r.stdout)
         self.assertTrue([e for e in self.entries("decision") if e.get("host") == "allowed.test"])
+
+    def test_original_dst_header_is_taken_from_unix_clients_only(self):
+        cfg = textwrap.dedent("""\
+            listeners:
+              - name: tcp1
+                tcp: 127.0.0.1:0
+                policy: p
+              - name: unix1
+                unix: {dir}/u.sock
+                policy: p
+            policies:
+              p:
+                default: deny
+                allow: [echo.test, "127.0.0.1"]
+            resolver:
+              servers: ["127.0.0.1:%d"]
+            log:
+              path: "{log}"
+            """) % self.dns.port
+        s = self.start_sluice_for_test(cfg)
+        req = ("CONNECT echo.test:%d HTTP/1.1\r\nHost: echo.test:%d\r\nX-Sluice-Original-Dst: 198.18.0.9:%d\r\n\r\n"
+               % (self.echo.port, self.echo.port, self.echo.port)).encode()
+        for where in (s.tcp_port("tcp1"), s.unix_path("unix1")):
+            with Raw(where) as c:
+                c.send(req)
+                self.assertEqual(c.read_head()[0], 200)
+        s.wait_log(lambda e: e["event"] == "decision", count=2)
+        d = {e["listener"]: e for e in s.log() if e["event"] == "decision"}
+        self.assertNotIn("original_dst", d["tcp1"])  # a TCP client cannot claim it
+        self.assertEqual(d["unix1"]["original_dst"], "198.18.0.9:%d" % self.echo.port)
 
     def test_ip_literals_and_udp_in_a_namespace_of_our_own(self):
         # The whole run happens in a fresh user+network namespace whose lo carries 10.77.0.1
