@@ -15,6 +15,8 @@
 #include "proxy/decision_log.hpp"
 #include "proxy/dns_answer.hpp"
 #include "proxy/dns_message.hpp"
+#include "proxy/json.hpp"
+#include "rules/dns_verdict.hpp"
 #include "rules/host.hpp"
 #include "sandbox-glue/nft_rules.hpp"
 #include "sandbox-glue/transparent_bridge.hpp"
@@ -104,6 +106,40 @@ struct DnsServiceClient {
 
 }  // namespace
 
+bool TransparentDnsService::check_claimed_name(const std::string& request) {
+  // "original looked-up-name|- claimed-name via"
+  std::string field[4];
+  size_t at = 0;
+  for (int i = 0; i < 4; ++i) {
+    size_t sp = i == 3 ? std::string::npos : request.find(' ', at);
+    if (sp == std::string::npos && i < 3) return false;
+    field[i] = request.substr(at, sp == std::string::npos ? std::string::npos : sp - at);
+    at = sp + 1;
+  }
+  const std::string &original = field[0], &looked_up = field[1], &claimed = field[2], &via = field[3];
+  const char* what = via == "sni" ? "TLS SNI" : "HTTP Host";
+  std::string why, claimed_reason;
+  if (looked_up != "-") {
+    why = std::string(what) + " " + claimed + ", looked up as " + looked_up;
+  } else {
+    auto host = rules::canonicalize_host(claimed);
+    if (!host.ok()) return false;
+    rules::DnsVerdict v = rules::dns_verdict(*policy_, host.value());
+    if (v.resolve) return true;  // the address is judged as a literal by the proxy next
+    claimed_reason = v.reason;
+    why = std::string(what) + " " + claimed + " is not allowed (" + v.reason + ")";
+  }
+  proxy::JsonLine j;
+  j.str("ts", proxy::DecisionLog::now_iso8601()).str("event", "host-mismatch").str("original_dst", original);
+  if (looked_up != "-") j.str("looked_up", looked_up);
+  j.str("claimed", claimed).str("via", via);
+  if (!claimed_reason.empty()) j.str("claimed_reason", claimed_reason);
+  j.str("verdict", "deny").str("reason", "host-mismatch").str("policy", policy_->name);
+  log_->write(j.done());
+  if (log_->denials_enabled()) log_->denial("sluice: denied " + original + " (host-mismatch: " + why + ")");
+  return false;
+}
+
 void TransparentDnsService::serve() {
   proxy::DnsAnswerer answerer(cfg_, "");
   std::vector<DnsServiceClient> clients;
@@ -136,8 +172,17 @@ void TransparentDnsService::serve() {
           ok = false;
           break;
         }
-        std::string msg(f.message);
+        const char kind = f.message[0];
+        std::string msg(f.message.substr(1));
         c.in.erase(0, f.consumed);
+        if (kind == 'C') {
+          if (!write_all_fd(c.fd, glue::stub_reply_frames(check_claimed_name(msg) ? "ok" : "deny", ""))) ok = false;
+          continue;
+        }
+        if (kind != 'Q') {
+          ok = false;
+          break;
+        }
         auto out = answerer.answer(*policy_, msg, dns_service_now_ms());
         auto parsed = proxy::dns::parse_query(msg);
         std::string name, mapping;

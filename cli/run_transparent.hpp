@@ -25,7 +25,9 @@ std::string transparent_dry_run_text();
 
 // The launcher's DNS service: a unix socket (bound into the jail, reached only by the
 // bridge: CMD's seccomp filter refuses AF_UNIX) served by one thread. Each request is
-// one length-prefixed DNS query; each reply is glue::stub_reply_frames(answer, mapping).
+// one length-prefixed frame: 'Q' and a DNS query, or 'C' and a name check for a
+// redirected connection ("original looked-up-name|- claimed-name sni|host"); each reply
+// is glue::stub_reply_frames(answer, mapping), the answer "ok"/"deny" for a check.
 class TransparentDnsService {
  public:
   TransparentDnsService() = default;
@@ -40,6 +42,10 @@ class TransparentDnsService {
 
  private:
   void serve();
+  // A connection whose first bytes claim a name (TLS SNI, HTTP Host): refused
+  // (host-mismatch, logged) when it was looked up as another name, or, on a real
+  // address, when the policy could never allow the claimed name.
+  bool check_claimed_name(const std::string& request);
 
   int listen_fd_ = -1;
   int stop_pipe_[2] = {-1, -1};

@@ -12,6 +12,7 @@
 #include "base/buffer_pool.hpp"
 #include "base/relay.hpp"
 #include "proxy/dns_message.hpp"
+#include "sandbox-glue/first_bytes.hpp"
 #include "sandbox-glue/original_dst.hpp"
 #include "sandbox-glue/transparent_handshake.hpp"
 
@@ -25,6 +26,10 @@ namespace dns = proxy::dns;
 constexpr uint64_t kTransparentNoIdleLimitMs = 7ull * 24 * 3600 * 1000;  // the proxy's idle limit applies
 constexpr size_t kMaxPendingQueries = 1024;
 constexpr size_t kMaxDnsTcpBuffer = 4 * (dns::kMaxQueryBytes + 2);
+// How long a redirected connection's first bytes are waited for (a TLS ClientHello, an
+// HTTP request head) before it is handed on without them: server-speaks-first protocols
+// (SMTP, MySQL, ...) pay this once per connection.
+constexpr uint64_t kFirstBytesWaitMs = 250;
 
 base::BufferPool& transparent_pool() {
   static base::BufferPool p;  // the bridge runs one loop on one thread
@@ -68,11 +73,16 @@ struct Redirected {
   uv_pipe_t proxy{};
   uv_connect_t connect{};
   base::Relay relay;
+  uv_timer_t first_timer{};
   std::string target;
   std::string original;  // what CMD dialed, for the decision log
+  std::string mapped;    // the name a fake address was given to; empty for a real address
+  std::string first;     // the program's first bytes, read before the CONNECT
   std::string reply;     // the proxy's answer so far
-  int open = 2;
+  uint64_t id = 0;       // while a name check is out at the DNS service
+  int open = 3;
   bool closing = false;
+  bool decided = false;
 
   uv_stream_t* c() { return reinterpret_cast<uv_stream_t*>(&client); }
   uv_stream_t* p() { return reinterpret_cast<uv_stream_t*>(&proxy); }
@@ -84,12 +94,16 @@ void redirected_closed(uv_handle_t* h) {
 }
 
 // `reset`: the program sees ECONNRESET (a refusal), else an orderly close.
+void forget_check(Redirected* r);
+
 void close_redirected(Redirected* r, bool reset) {
   if (r->closing) return;
   r->closing = true;
+  forget_check(r);
   if (r->relay.active()) r->relay.detach();
   r->client.data = r;
   r->proxy.data = r;
+  uv_close(reinterpret_cast<uv_handle_t*>(&r->first_timer), redirected_closed);
   if (reset && uv_tcp_close_reset(&r->client, redirected_closed) == 0) {
   } else {
     uv_close(reinterpret_cast<uv_handle_t*>(&r->client), redirected_closed);
@@ -109,7 +123,8 @@ void on_proxy_reply(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   if (reply.state != ConnectReply::State::Ok) return close_redirected(r, true);
   std::string early = r->reply.substr(reply.header_bytes);
   r->reply.clear();
-  r->relay.start(r->c(), r->p(), {}, std::move(early), [r](base::Relay::End) { close_redirected(r, false); });
+  r->relay.start(r->c(), r->p(), std::move(r->first), std::move(early),
+                 [r](base::Relay::End) { close_redirected(r, false); });
 }
 
 void on_proxy_leg(uv_connect_t* req, int status) {
@@ -133,6 +148,7 @@ struct Bridge {
     sockaddr_storage from{};  // udp
     uint64_t tcp_id = 0;      // tcp
     std::string query;        // for the SERVFAIL when the link is gone
+    uint64_t check_id = 0;    // a name check for a redirected connection, not a query
   };
   uv_pipe_t link{};
   bool link_up = false;
@@ -142,6 +158,8 @@ struct Bridge {
   uv_tcp_t dns_tcp{};
   uint64_t next_tcp_id = 1;
   std::unordered_map<uint64_t, uv_tcp_t*> tcp_clients;
+  uint64_t next_check_id = 1;
+  std::unordered_map<uint64_t, Redirected*> checks;
 
   std::optional<std::string> target_of(const OriginalDst& d) const {
     const std::string port = std::to_string(d.port);
@@ -155,9 +173,63 @@ struct Bridge {
 
   void answer(const Pending& p, const std::string& msg);
   void forward(Pending p);
+  bool send_link(char kind, std::string_view payload);
+  void check_done(uint64_t id, bool ok);
 };
 
 Bridge* the_bridge = nullptr;  // one per bridge process
+
+void forget_check(Redirected* r) {
+  if (r->id != 0 && the_bridge != nullptr) the_bridge->checks.erase(r->id);
+  r->id = 0;
+}
+
+void connect_to_proxy(Redirected* r) {
+  r->connect.data = r;
+  uv_pipe_connect(&r->connect, &r->proxy, the_bridge->cfg.proxy_socket.c_str(), on_proxy_leg);
+}
+
+// The first bytes are in (or will not come): a claimed name (SNI, Host) other than the one
+// looked up, or any claimed name on a real address, goes to the DNS service to be judged.
+void first_bytes_decided(Redirected* r) {
+  if (r->decided || r->closing) return;
+  r->decided = true;
+  uv_read_stop(r->c());
+  uv_timer_stop(&r->first_timer);
+  ClaimedName claimed = claimed_name(r->first);
+  if (claimed.state != ClaimedName::State::Found || claimed.name == r->mapped) return connect_to_proxy(r);
+  Bridge* b = the_bridge;
+  r->id = b->next_check_id++;
+  const std::string payload =
+      r->original + " " + (r->mapped.empty() ? "-" : r->mapped) + " " + claimed.name + " " + claimed.via;
+  if (!b->link_up || b->pending.size() >= kMaxPendingQueries || !b->send_link('C', payload))
+    return close_redirected(r, true);  // cannot be judged: refused
+  b->checks[r->id] = r;
+  Bridge::Pending p;
+  p.check_id = r->id;
+  b->pending.push_back(std::move(p));
+}
+
+void Bridge::check_done(uint64_t id, bool ok) {
+  auto it = checks.find(id);
+  if (it == checks.end()) return;  // the program gave up meanwhile
+  Redirected* r = it->second;
+  checks.erase(it);
+  r->id = 0;
+  if (!ok) return close_redirected(r, true);
+  connect_to_proxy(r);
+}
+
+void on_client_first(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  auto* r = static_cast<Redirected*>(s->data);
+  if (n > 0) r->first.append(buf->base, static_cast<size_t>(n));
+  delete[] buf->base;
+  if (n == 0) return;
+  if (n < 0 || r->first.size() >= kMaxFirstBytes || claimed_name(r->first).state != ClaimedName::State::NeedMore)
+    first_bytes_decided(r);
+}
+
+void on_first_timeout(uv_timer_t* t) { first_bytes_decided(static_cast<Redirected*>(t->data)); }
 
 void on_redirected(uv_stream_t* server, int status) {
   if (status < 0) return;
@@ -165,8 +237,10 @@ void on_redirected(uv_stream_t* server, int status) {
   auto* r = new Redirected(server->loop);
   uv_tcp_init(server->loop, &r->client);
   uv_pipe_init(server->loop, &r->proxy, 0);
+  uv_timer_init(server->loop, &r->first_timer);
   r->client.data = r;
   r->proxy.data = r;
+  r->first_timer.data = r;
   if (uv_accept(server, r->c()) != 0) return close_redirected(r, false);
   uv_os_fd_t fd = -1;
   uv_fileno(reinterpret_cast<uv_handle_t*>(&r->client), &fd);
@@ -178,8 +252,10 @@ void on_redirected(uv_stream_t* server, int status) {
   r->target = *target;
   const std::string a = dst->addr.to_string();
   r->original = (dst->addr.v6 ? "[" + a + "]" : a) + ":" + std::to_string(dst->port);
-  r->connect.data = r;
-  uv_pipe_connect(&r->connect, &r->proxy, b->cfg.proxy_socket.c_str(), on_proxy_leg);
+  if (b->cfg.fake_ipv4.contains(dst->addr) || b->cfg.fake_ipv6.contains(dst->addr))
+    r->mapped = r->target.substr(0, r->target.rfind(':'));
+  uv_read_start(r->c(), alloc_plain, on_client_first);
+  uv_timer_start(&r->first_timer, on_first_timeout, kFirstBytesWaitMs, 0);
 }
 
 // ---- the DNS stub ------------------------------------------------------------------
@@ -210,15 +286,25 @@ void Bridge::forward(Pending p) {
     if (auto err = dns::error_reply(p.query, dns::Rcode::ServFail)) answer(p, *err);
     return;
   }
-  std::string frame;
-  stub_put_u16(frame, p.query.size());
-  frame += p.query;
-  if (write_string(reinterpret_cast<uv_stream_t*>(&link), std::move(frame)) != 0) {
-    link_up = false;
+  if (!send_link('Q', p.query)) {
     if (auto err = dns::error_reply(p.query, dns::Rcode::ServFail)) answer(p, *err);
     return;
   }
   pending.push_back(std::move(p));
+}
+
+// One request to the DNS service: a frame holding a kind byte ('Q' a DNS query, 'C' a name
+// check "original looked-up-name|- claimed-name via") and the payload.
+bool Bridge::send_link(char kind, std::string_view payload) {
+  std::string frame;
+  stub_put_u16(frame, payload.size() + 1);
+  frame += kind;
+  frame += payload;
+  if (write_string(reinterpret_cast<uv_stream_t*>(&link), std::move(frame)) != 0) {
+    link_up = false;
+    return false;
+  }
+  return true;
 }
 
 void on_link_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
@@ -232,6 +318,10 @@ void on_link_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     while (!b->pending.empty()) {
       Bridge::Pending p = std::move(b->pending.front());
       b->pending.pop_front();
+      if (p.check_id != 0) {
+        b->check_done(p.check_id, false);
+        continue;
+      }
       if (auto err = dns::error_reply(p.query, dns::Rcode::ServFail)) b->answer(p, *err);
     }
     return;
@@ -242,6 +332,10 @@ void on_link_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     b->link_in.erase(0, r.consumed);
     Bridge::Pending p = std::move(b->pending.front());
     b->pending.pop_front();
+    if (p.check_id != 0) {
+      b->check_done(p.check_id, r.answer == "ok");
+      continue;
+    }
     if (!r.mapping.empty()) {
       // "name v4 v6"
       size_t a = r.mapping.find(' '), c = a == std::string::npos ? a : r.mapping.find(' ', a + 1);

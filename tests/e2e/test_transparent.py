@@ -219,6 +219,41 @@ class TransparentTest(E2E):
         self.assertTrue(r.stdout.endswith("hello\n"), r.stdout)
         self.assertTrue([e for e in self.entries("decision") if e.get("host") == "allowed.test"])
 
+    def test_sni_or_host_other_than_the_looked_up_name_is_refused(self):
+        # Domain fronting: look up an allowed name, then claim another one in the TLS
+        # ClientHello or the HTTP Host header. Both connections are reset, never reach sluice's
+        # CONNECT, and each leaves a host-mismatch line.
+        py = textwrap.dedent("""\
+            import socket, ssl
+            ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+            s = socket.create_connection(('allowed.test', %d), timeout=10)
+            try:
+                ctx.wrap_socket(s, server_hostname='other.test'); print('sni: open')
+            except ConnectionResetError:
+                print('sni: reset')
+            """) % self.up.port
+        with open(os.path.join(self.cwd, "sni.py"), "w") as f:
+            f.write(py)
+        r = self.run_jail("python3 sni.py; curl -sS --noproxy '*' -H 'Host: other.test' "
+                          "http://allowed.test:%d/hello?fronted; echo curl=$?; "
+                          "curl -sS --noproxy '*' -H 'Host: ALLOWED.test:%d' http://allowed.test:%d/hello"
+                          % (self.up.port, self.up.port, self.up.port), allow=("allowed.test", "other.test:1", "127.0.0.1"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("sni: reset\n", r.stdout)
+        self.assertIn("curl=56\n", r.stdout)
+        self.assertTrue(r.stdout.endswith("hello\n"), r.stdout)  # the same name in Host is fine
+        self.assertEqual(self.seen("/hello?fronted"), [])
+        lines = self.entries("host-mismatch")
+        self.assertEqual(sorted(e["via"] for e in lines), ["host", "sni"], self.entries())
+        for e in lines:
+            self.assertEqual((e["looked_up"], e["claimed"], e["reason"], e["verdict"]),
+                             ("allowed.test", "other.test", "host-mismatch", "deny"))
+            self.assertTrue(is_fake(e["original_dst"].rsplit(":", 1)[0].strip("[]")), e)
+        self.assertIn("(host-mismatch: TLS SNI other.test, looked up as allowed.test)", r.stderr)
+        self.assertIn("(host-mismatch: HTTP Host other.test, looked up as allowed.test)", r.stderr)
+        # Only the honest request became a CONNECT.
+        self.assertEqual(len([e for e in self.entries("decision") if e.get("host") == "allowed.test"]), 1)
+
     def test_original_dst_header_is_taken_from_unix_clients_only(self):
         cfg = textwrap.dedent("""\
             listeners:
@@ -282,6 +317,13 @@ class TransparentTest(E2E):
                 socket.create_connection(('10.77.0.2', p4), timeout=10).recv(10); print('denied literal: open')
             except ConnectionResetError:
                 print('denied literal: reset')
+            for claimed in ('allowed.test', 'other.test'):
+                s = socket.create_connection(('10.77.0.1', p4), timeout=10)
+                s.sendall(b'GET / HTTP/1.1\\r\\nHost: ' + claimed.encode() + b'\\r\\n\\r\\n')
+                try:
+                    print('host %s:' % claimed, s.recv(100)[:14].decode())
+                except ConnectionResetError:
+                    print('host %s: reset' % claimed)
             u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try: u.sendto(b'x', ('10.77.0.1', pu)); print('udp: sent')
             except PermissionError: print('udp: dropped')
@@ -319,6 +361,9 @@ class TransparentTest(E2E):
         self.assertIn("lit 10.77.0.1\n", out)
         self.assertIn("lit fd00:77::1\n", out)
         self.assertIn("denied literal: reset\n", out)
+        # A real address with an HTTP Host: the name is judged too.
+        self.assertIn("host allowed.test: GET / HTTP/1.1\n", out)
+        self.assertIn("host other.test: reset\n", out)
         self.assertIn("udp: dropped\n", out)
         self.assertIn("udp-received 0\n", out)  # neither the datagram nor the DNS query got out
         m = re.search(r"dns answered by the stub (\S+)", out)
@@ -334,6 +379,12 @@ class TransparentTest(E2E):
         self.assertEqual((by_host["10.77.0.2"]["status"], by_host["10.77.0.2"]["reason"]), (403, "not-in-allowlist"))
         self.assertEqual(by_host["10.77.0.2"]["original_dst"], "10.77.0.2:%d" % p4)
         self.assertIn("sluice: denied 10.77.0.2:%d (not-in-allowlist)" % p4, r.stderr)
+        hm = self.entries("host-mismatch")
+        self.assertEqual(len(hm), 1, hm)
+        self.assertEqual((hm[0]["claimed"], hm[0]["claimed_reason"], hm[0]["via"]),
+                         ("other.test", "not-in-allowlist", "host"))
+        self.assertNotIn("looked_up", hm[0])
+        self.assertEqual(hm[0]["original_dst"], "10.77.0.1:%d" % p4)
 
 
 if __name__ == "__main__":
