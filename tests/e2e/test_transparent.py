@@ -48,8 +48,10 @@ class TransparentTest(E2E):
         open(self.query_log, "w").close()  # this test's queries only
 
     def sluice_run(self, *argv, timeout=30):
+        # A session of its own: no controlling terminal, so --ask cannot find one.
         return subprocess.run([SLUICE, "run"] + list(argv), cwd=self.cwd, capture_output=True, text=True,
-                              env={"PATH": os.environ["PATH"], "HOME": self.cwd}, timeout=timeout)
+                              env={"PATH": os.environ["PATH"], "HOME": self.cwd}, timeout=timeout,
+                              stdin=subprocess.DEVNULL, start_new_session=True)
 
     def run_jail(self, script, allow=("allowed.test", "echo.test", "127.0.0.1"), extra=(), timeout=60):
         argv = ["--transparent", "--dns-server", "127.0.0.1:%d" % self.qdns.port, "--log", self.log]
@@ -150,6 +152,18 @@ class TransparentTest(E2E):
         addr, port = d[0]["original_dst"].rsplit(":", 1)
         self.assertTrue(is_fake(addr.strip("[]")), d[0])
         self.assertEqual(int(port), self.up.port)
+
+    def test_ask_resolves_the_name_and_judges_the_connection(self):
+        # --ask: a name the policy does not settle resolves (it may be allowed once asked);
+        # with no terminal to ask on, its connection is refused, and reset.
+        r = self.run_jail("getent hosts other.test >/dev/null; echo getent=$?; "
+                          "curl -sS --noproxy '*' http://other.test:%d/hello?asked; echo curl=$?" % self.up.port,
+                          extra=["--ask"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("getent=0\ncurl=56\n", r.stdout)
+        self.assertIn("sluice: denied other.test:%d (ask-unavailable)" % self.up.port, r.stderr)
+        self.assertEqual(self.seen("/hello?asked"), [])
+        self.assertEqual(self.entries("dns-denied"), [])
 
     def test_raw_socket_to_a_name_on_a_non_http_port(self):
         py = ("import socket; s = socket.create_connection(('echo.test', %d), timeout=10); "
