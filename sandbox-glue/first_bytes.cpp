@@ -110,6 +110,12 @@ ClaimedName from_http(std::string_view b) {
 
 }  // namespace
 
+bool looks_like_http_request(std::string_view b) {
+  size_t sp = 0;
+  while (sp < b.size() && sp < 16 && std::isupper(static_cast<unsigned char>(b[sp]))) ++sp;
+  return sp > 0 && sp < b.size() && b[sp] == ' ';
+}
+
 ClaimedName claimed_name(std::string_view bytes) {
   if (bytes.empty()) return {};
   if (bytes.size() > kMaxFirstBytes) bytes = bytes.substr(0, kMaxFirstBytes);

@@ -24,4 +24,8 @@ struct ClaimedName {
 // IP literal; Found with the name otherwise.
 ClaimedName claimed_name(std::string_view bytes);
 
+// True when `bytes` begin like an HTTP/1.x request: an upper-case method token and a space.
+// Such a program gets sluice's readable refusal (403 with X-Sluice-Reason) instead of a reset.
+bool looks_like_http_request(std::string_view bytes);
+
 }  // namespace sluice::glue

@@ -83,6 +83,7 @@ struct Redirected {
   int open = 3;
   bool closing = false;
   bool decided = false;
+  bool refusal_to_pass_on = false;  // an HTTP program gets the proxy's 403 itself
 
   uv_stream_t* c() { return reinterpret_cast<uv_stream_t*>(&client); }
   uv_stream_t* p() { return reinterpret_cast<uv_stream_t*>(&proxy); }
@@ -111,14 +112,63 @@ void close_redirected(Redirected* r, bool reset) {
   uv_close(reinterpret_cast<uv_handle_t*>(&r->proxy), redirected_closed);
 }
 
+struct RefusalWrite {
+  uv_write_t req{};
+  std::string data;
+  Redirected* r = nullptr;
+};
+
+void refusal_shut(uv_shutdown_t* req, int) {
+  auto* r = static_cast<Redirected*>(req->data);
+  delete req;
+  close_redirected(r, false);
+}
+
+void refusal_written(uv_write_t* req, int status) {
+  auto* w = reinterpret_cast<RefusalWrite*>(req);
+  Redirected* r = w->r;
+  delete w;
+  if (status == UV_ECANCELED) return;
+  auto* sh = new uv_shutdown_t{};
+  sh->data = r;
+  if (status < 0 || uv_shutdown(sh, r->c(), refusal_shut) != 0) {
+    delete sh;
+    close_redirected(r, false);
+  }
+}
+
+// The proxy's whole refusal (head and body, up to its close) goes to the program as the
+// answer to its request, then an orderly close.
+void pass_refusal_on(Redirected* r) {
+  auto* w = new RefusalWrite;
+  w->data = std::move(r->reply);
+  w->r = r;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  if (uv_write(&w->req, r->c(), &buf, 1, refusal_written) != 0) {
+    delete w;
+    close_redirected(r, true);
+  }
+}
+
 void on_proxy_reply(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* r = static_cast<Redirected*>(s->data);
   if (n > 0) r->reply.append(buf->base, static_cast<size_t>(n));
   delete[] buf->base;
   if (n == 0) return;
+  if (r->refusal_to_pass_on) {
+    if (n < 0 || r->reply.size() >= kMaxConnectReply) {
+      uv_read_stop(s);
+      pass_refusal_on(r);
+    }
+    return;
+  }
   if (n < 0) return close_redirected(r, true);  // the proxy went away before answering
   ConnectReply reply = parse_connect_reply(r->reply);
   if (reply.state == ConnectReply::State::Incomplete) return;
+  if (reply.state == ConnectReply::State::Refused && looks_like_http_request(r->first)) {
+    r->refusal_to_pass_on = true;  // read on to the proxy's close: the body comes too
+    return;
+  }
   uv_read_stop(s);
   if (reply.state != ConnectReply::State::Ok) return close_redirected(r, true);
   std::string early = r->reply.substr(reply.header_bytes);

@@ -138,29 +138,35 @@ class TransparentTest(E2E):
         self.assertNotIn("other.test A", self.queries())
 
     def test_refused_connection_is_reset_and_logged_with_original_destination(self):
-        # other.test resolves in the jail (allowed on other ports) but its connection on the
-        # origin's port is denied: the program sees a reset, the log the original destination.
-        r = self.run_jail("curl -sS --noproxy '*' http://other.test:%d/hello?transparent-reset; echo rc=$?"
-                          % self.up.port, allow=("other.test",), extra=["--deny", "other.test:%d" % self.up.port])
+        # other.test resolves in the jail (allowed on other ports) but its connections on the
+        # origin's port are denied: a raw client sees a reset, an HTTP client sluice's readable
+        # 403; the log names the original destination either way.
+        py = ("import socket; s = socket.create_connection(('other.test', %d), timeout=10); s.sendall(b'raw'); "
+              "print(s.recv(10))" % self.up.port)
+        r = self.run_jail("python3 -c \"%s\" 2>&1 | tail -1; "
+                          "curl -sS --noproxy '*' -w '%%{http_code} %%header{x-sluice-reason}\\n' -o /dev/null "
+                          "http://other.test:%d/hello?transparent-refused; echo rc=$?" % (py, self.up.port),
+                          allow=("other.test",), extra=["--deny", "other.test:%d" % self.up.port])
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("rc=56", r.stdout)  # curl: failure receiving (connection reset)
-        self.assertIn("Connection reset by peer", r.stderr)
-        self.assertEqual(self.seen("/hello?transparent-reset"), [])
+        self.assertIn("ConnectionResetError: [Errno 104] Connection reset by peer\n", r.stdout)
+        self.assertIn("403 denied-by-rule\nrc=0\n", r.stdout)
+        self.assertEqual(self.seen("/hello?transparent-refused"), [])
         d = [e for e in self.entries("decision") if e.get("host") == "other.test"]
-        self.assertEqual(len(d), 1, self.entries())
-        self.assertEqual((d[0]["verdict"], d[0]["reason"], d[0]["status"]), ("deny", "denied-by-rule", 403))
-        addr, port = d[0]["original_dst"].rsplit(":", 1)
-        self.assertTrue(is_fake(addr.strip("[]")), d[0])
-        self.assertEqual(int(port), self.up.port)
+        self.assertEqual(len(d), 2, self.entries())
+        for e in d:
+            self.assertEqual((e["verdict"], e["reason"], e["status"]), ("deny", "denied-by-rule", 403))
+            addr, port = e["original_dst"].rsplit(":", 1)
+            self.assertTrue(is_fake(addr.strip("[]")), e)
+            self.assertEqual(int(port), self.up.port)
 
     def test_ask_resolves_the_name_and_judges_the_connection(self):
         # --ask: a name the policy does not settle resolves (it may be allowed once asked);
         # with no terminal to ask on, its connection is refused, and reset.
         r = self.run_jail("getent hosts other.test >/dev/null; echo getent=$?; "
-                          "curl -sS --noproxy '*' http://other.test:%d/hello?asked; echo curl=$?" % self.up.port,
+                          "curl -sS --noproxy '*' -o /dev/null http://other.test:%d/hello?asked; echo curl=$?" % self.up.port,
                           extra=["--ask"])
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("getent=0\ncurl=56\n", r.stdout)
+        self.assertIn("getent=0\ncurl=0\n", r.stdout)  # an HTTP client gets the readable 403
         self.assertIn("sluice: denied other.test:%d (ask-unavailable)" % self.up.port, r.stderr)
         self.assertEqual(self.seen("/hello?asked"), [])
         self.assertEqual(self.entries("dns-denied"), [])

@@ -92,3 +92,14 @@ TEST_CASE("first bytes: HTTP Host") {
   CHECK(claimed_name("").state == Claim::NeedMore);
   CHECK(claimed_name("GET / HTTP/1.1\r\n" + std::string(kMaxFirstBytes, 'a')).state == Claim::None);  // no end
 }
+
+TEST_CASE("first bytes: an HTTP request gets the readable refusal") {
+  CHECK(looks_like_http_request("GET / HTTP/1.1\r\n"));
+  CHECK(looks_like_http_request("OPTIONS *"));
+  CHECK_FALSE(looks_like_http_request(""));
+  CHECK_FALSE(looks_like_http_request("GET"));  // not yet a request line
+  CHECK_FALSE(looks_like_http_request("get / HTTP/1.1\r\n"));
+  CHECK_FALSE(looks_like_http_request("SSH-2.0-OpenSSH\r\n"));
+  CHECK_FALSE(looks_like_http_request(std::string("\x16\x03\x01\x00\x05", 5)));
+  CHECK_FALSE(looks_like_http_request(std::string(20, 'A') + " /"));
+}
