@@ -367,6 +367,7 @@ int run_main(const Args& a) {
   for (int fd : channels) ::close(fd);  // the jail's bridge holds them now
   if (child < 0) return fail("fork: " + std::string(std::strerror(errno)), 125);
 
+  JailNamespaces jail_namespaces;  // transparent: the counters are read once CMD is gone
   int sfd = ::signalfd(-1, &handled, SFD_CLOEXEC);
   std::string info_text;
   bool info_open = true;
@@ -387,6 +388,7 @@ int run_main(const Args& a) {
       if (auto k = info_text.find("\"child-pid\""); k != std::string::npos && jail_pid == 0) {
         auto colon = info_text.find(':', k);
         if (colon != std::string::npos) jail_pid = static_cast<pid_t>(std::atoi(info_text.c_str() + colon + 1));
+        if (transparent && jail_pid > 0) jail_namespaces.open(jail_pid);
       }
     }
     if (fds[0].revents) {
@@ -402,6 +404,18 @@ int run_main(const Args& a) {
   }
   ::close(sfd);
   ::close(info[0]);
+  if (transparent) {
+    if (auto dropped = jail_namespaces.read_dropped()) {
+      server.log().write(dropped_log_line(*dropped));
+      if (dropped->udp + dropped->icmp + dropped->other > 0 && !a.has("--quiet"))
+        std::fprintf(stderr,
+                     "sluice: the jail's packet rules dropped %llu UDP (not DNS), %llu ICMP and %llu other "
+                     "packets\n",
+                     static_cast<unsigned long long>(dropped->udp), static_cast<unsigned long long>(dropped->icmp),
+                     static_cast<unsigned long long>(dropped->other));
+    }
+    jail_namespaces.close();
+  }
   asking.stop_asking();
   dns_service.stop();
   server.stop();

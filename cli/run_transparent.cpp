@@ -2,14 +2,18 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "proxy/decision_log.hpp"
@@ -35,6 +39,85 @@ std::string transparent_dry_run_text() {
   out += "# /etc/resolv.conf in the jail\n";
   out += glue::transparent_resolv_conf();
   return out;
+}
+
+void JailNamespaces::open(pid_t jail_pid) {
+  close();
+  const std::string base = "/proc/" + std::to_string(jail_pid) + "/ns/";
+  net_ = ::open((base + "net").c_str(), O_RDONLY | O_CLOEXEC);
+  // Only a user namespace of the jail's own is entered (bwrap run by root makes none).
+  struct stat ours {
+  }, theirs{};
+  int user = ::open((base + "user").c_str(), O_RDONLY | O_CLOEXEC);
+  if (user >= 0 && ::stat("/proc/self/ns/user", &ours) == 0 && ::fstat(user, &theirs) == 0 &&
+      ours.st_ino != theirs.st_ino)
+    user_ = user;
+  else if (user >= 0)
+    ::close(user);
+}
+
+void JailNamespaces::close() {
+  for (int* fd : {&user_, &net_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+}
+
+std::optional<DroppedCounts> JailNamespaces::read_dropped() const {
+  if (net_ < 0) return std::nullopt;
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return std::nullopt;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if ((user_ >= 0 && ::setns(user_, CLONE_NEWUSER) != 0) || ::setns(net_, CLONE_NEWNET) != 0) ::_exit(126);
+    ::dup2(out[1], 1);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    if (devnull >= 0) ::dup2(devnull, 2);
+    for (const char* nft : {"nft", "/usr/sbin/nft", "/sbin/nft"}) {
+      const char* argv[] = {nft, "list", "counters", "table", "inet", "sluice", nullptr};
+      ::execvp(nft, const_cast<char**>(argv));
+    }
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string text;
+  if (pid > 0) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(out[0], buf, sizeof buf)) > 0 && text.size() < 65536) text.append(buf, static_cast<size_t>(n));
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) text.clear();
+  }
+  ::close(out[0]);
+  return parse_dropped_counters(text);
+}
+
+std::optional<DroppedCounts> parse_dropped_counters(const std::string& text) {
+  DroppedCounts c;
+  int found = 0;
+  for (auto [name, field] :
+       {std::pair{"udp_dropped", &c.udp}, std::pair{"icmp_dropped", &c.icmp}, std::pair{"other_dropped", &c.other}}) {
+    size_t at = text.find(std::string("counter ") + name + " {");
+    if (at == std::string::npos) continue;
+    size_t p = text.find("packets ", at);
+    size_t close = text.find('}', at);
+    if (p == std::string::npos || p > close) continue;
+    *field = std::strtoull(text.c_str() + p + 8, nullptr, 10);
+    ++found;
+  }
+  if (found != 3) return std::nullopt;
+  return c;
+}
+
+std::string dropped_log_line(const DroppedCounts& c) {
+  proxy::JsonLine j;
+  j.str("ts", proxy::DecisionLog::now_iso8601()).str("event", "transparent-dropped");
+  j.num("udp_packets", static_cast<int64_t>(c.udp))
+      .num("icmp_packets", static_cast<int64_t>(c.icmp))
+      .num("other_packets", static_cast<int64_t>(c.other));
+  return j.done();
 }
 
 TransparentDnsService::~TransparentDnsService() { stop(); }

@@ -5,7 +5,11 @@
 // about, NXDOMAIN and a `dns-denied` log line for denied ones) and the sandbox's
 // fake-address map, outside the jail, next to the decision log.
 #pragma once
+#include <sys/types.h>
+
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -22,6 +26,29 @@ namespace sluice::cli {
 // rule set exactly as it would be fed to `nft -f -` inside the jail's network
 // namespace, the routes, and the jail's /etc/resolv.conf, each under a `# ` header.
 std::string transparent_dry_run_text();
+
+// What the jail's packet rules dropped (nft counters udp_dropped, icmp_dropped,
+// other_dropped), read after CMD ended: the launcher holds the jail's network (and user)
+// namespace open from the moment bwrap reports its pid, so the counters outlive the jail.
+struct DroppedCounts {
+  uint64_t udp = 0, icmp = 0, other = 0;
+};
+class JailNamespaces {
+ public:
+  ~JailNamespaces() { close(); }
+  void open(pid_t jail_pid);  // best effort; nothing held when the jail is already gone
+  void close();
+  // Runs `nft list counters table inet sluice` inside them (in a forked child: setns
+  // needs a single-threaded process). Nullopt when that is not possible.
+  std::optional<DroppedCounts> read_dropped() const;
+
+ private:
+  int user_ = -1, net_ = -1;
+};
+// Parses nft's listing of the three counters (their packets).
+std::optional<DroppedCounts> parse_dropped_counters(const std::string& nft_output);
+// The decision log's `transparent-dropped` line.
+std::string dropped_log_line(const DroppedCounts& c);
 
 // The launcher's DNS service: a unix socket (bound into the jail, reached only by the
 // bridge: CMD's seccomp filter refuses AF_UNIX) served by one thread. Each request is

@@ -386,6 +386,11 @@ class TransparentTest(E2E):
         self.assertIn("host other.test: reset\n", out)
         self.assertIn("udp: dropped\n", out)
         self.assertIn("udp-received 0\n", out)  # neither the datagram nor the DNS query got out
+        # Counted: the launcher reads the jail's counters once CMD is gone.
+        dropped = self.entries("transparent-dropped")
+        self.assertEqual(len(dropped), 1, self.entries())
+        self.assertEqual(dropped[0]["udp_packets"], 1)
+        self.assertIn("sluice: the jail's packet rules dropped 1 UDP (not DNS), 0 ICMP and 0 other packets", r.stderr)
         m = re.search(r"dns answered by the stub (\S+)", out)
         self.assertTrue(m, out)
         self.assertIn(ipaddress.ip_address(m.group(1)), FAKE4)
