@@ -204,8 +204,9 @@ struct Bridge {
   bool link_up = false;
   std::string link_in;
   std::deque<Pending> pending;
-  uv_udp_t udp4{};
-  uv_tcp_t dns_tcp{};
+  uv_udp_t udp4{}, udp6{};
+  bool udp6_up = false;
+  uv_tcp_t dns_tcp{}, dns_tcp6{};
   uint64_t next_tcp_id = 1;
   std::unordered_map<uint64_t, uv_tcp_t*> tcp_clients;
   uint64_t next_check_id = 1;
@@ -323,7 +324,8 @@ void Bridge::answer(const Pending& p, const std::string& msg) {
     auto* s = new UdpSend;
     s->data = msg;
     uv_buf_t buf = uv_buf_init(s->data.data(), static_cast<unsigned>(s->data.size()));
-    if (uv_udp_send(&s->req, &udp4, &buf, 1, reinterpret_cast<const sockaddr*>(&p.from), udp_sent) != 0) delete s;
+    uv_udp_t* via = p.from.ss_family == AF_INET6 && udp6_up ? &udp6 : &udp4;
+    if (uv_udp_send(&s->req, via, &buf, 1, reinterpret_cast<const sockaddr*>(&p.from), udp_sent) != 0) delete s;
     return;
   }
   auto it = tcp_clients.find(p.tcp_id);
@@ -533,6 +535,16 @@ std::string start_transparent_bridge(uv_loop_t* loop, const TransparentBridge& c
     return "bridge: cannot bind the DNS stub on 127.0.0.1:" + std::to_string(cfg.dns_port) +
            " (udp): " + uv_strerror(r);
   uv_udp_recv_start(&b->udp4, alloc_plain, on_udp_query);
+  // IPv6 queries (to any server: the rules redirect them to ::1) when the namespace has IPv6.
+  uv_udp_init(loop, &b->udp6);
+  sockaddr_in6 a6{};
+  uv_ip6_addr("::1", cfg.dns_port, &a6);
+  if (uv_udp_bind(&b->udp6, reinterpret_cast<sockaddr*>(&a6), UV_UDP_IPV6ONLY) == 0) {
+    b->udp6_up = true;
+    uv_udp_recv_start(&b->udp6, alloc_plain, on_udp_query);
+  }
+  if (auto e = bind_listen(loop, &b->dns_tcp6, "::1", cfg.dns_port, on_dns_tcp, b, true); !e.empty())
+    uv_close(reinterpret_cast<uv_handle_t*>(&b->dns_tcp6), nullptr);
   return bind_listen(loop, &b->dns_tcp, "127.0.0.1", cfg.dns_port, on_dns_tcp, b, false);
 }
 

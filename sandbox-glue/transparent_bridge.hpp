@@ -6,7 +6,7 @@
 //   gave it, a real one to its IP literal: transparent_connect_target), sends
 //   `CONNECT target` to sluice over the proxy's unix socket and, on 200, relays; any
 //   other answer (a policy refusal, a failed dial) resets the program's connection.
-// - The DNS stub (UDP and TCP on 127.0.0.1, TransparentRules::dns_port; the rules
+// - The DNS stub (UDP and TCP on 127.0.0.1 and ::1, TransparentRules::dns_port; the rules
 //   redirect every :53 there). It decides nothing itself: each query goes, as one
 //   length-prefixed frame, to the launcher's DNS service over a second unix socket
 //   (the policy and the fake-address map live outside the jail, next to the decision

@@ -196,8 +196,8 @@ class TransparentTest(E2E):
         self.assertTrue([e for e in self.entries("dns-denied") if e["name"] == "other.test"])
 
     def test_dns_over_tcp_and_to_any_server_is_answered_by_the_stub(self):
-        # A query over TCP to the resolver, and one over UDP to the class's real DNS server
-        # (on the host's loopback, unreachable from the jail): the stub answers both.
+        # A query over TCP to the resolver, one over UDP to 8.8.8.8 and one over IPv6 to
+        # 2001:db8::53: the stub answers all three (the rules redirect every :53 to it).
         py = textwrap.dedent("""\
             import socket, struct
             def q(name, qid):
@@ -210,17 +210,23 @@ class TransparentTest(E2E):
             u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(5)
             u.sendto(q('other.test', 9), ('8.8.8.8', 53)); a = u.recv(512)
             print('udp', struct.unpack('>H', a[:2])[0], a[3] & 15)
+            u6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u6.settimeout(5)
+            u6.sendto(q('allowed.test', 11), ('2001:db8::53', 53)); a = u6.recv(512)
+            print('udp6', struct.unpack('>H', a[:2])[0], a[3] & 15, socket.inet_ntoa(a[-4:]))
             """)
         with open(os.path.join(self.cwd, "q.py"), "w") as f:
             f.write(py)
         r = self.run_jail("python3 q.py")
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = r.stdout.splitlines()
-        self.assertEqual(len(lines), 2, r.stdout)
+        self.assertEqual(len(lines), 3, r.stdout)
         kind, qid, rcode, addr = lines[0].split()
         self.assertEqual((kind, qid, rcode), ("tcp", "7", "0"))
         self.assertIn(ipaddress.ip_address(addr), FAKE4)
         self.assertEqual(lines[1], "udp 9 3")  # NXDOMAIN, from the stub
+        kind, qid, rcode, addr = lines[2].split()  # IPv6 to a documentation address: the stub too
+        self.assertEqual((kind, qid, rcode), ("udp6", "11", "0"))
+        self.assertIn(ipaddress.ip_address(addr), FAKE4)
         self.assertNotIn("other.test A", self.queries())
 
     def test_cmd_cannot_change_the_rules(self):
