@@ -493,8 +493,10 @@ Subcommand run_command(CLI::App& root) {
             "programs that ignore HTTP_PROXY: nft rules in the jail send\n"
             "TCP to the bridge, DNS to a stub answering fake addresses\n"
             "for names the policy could allow (NXDOMAIN for denied ones),\n"
-            "other UDP is dropped; a refused connection is reset. Not with\n"
-            "--daemon. --dry-run prints the rule set, routes, resolv.conf")
+            "other UDP is dropped; a refused connection is reset (an HTTP\n"
+            "request gets the 403), so is an SNI/Host naming another host.\n"
+            "Not with --daemon. --dry-run prints the rule set, routes,\n"
+            "resolv.conf")
       .flag("--dry-run", "print the bwrap command line and exit")
       .footer(
           "Exit status: CMD's (128+N if a signal ended it); 2 for bad arguments or policy,\n"
