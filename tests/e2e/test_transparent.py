@@ -229,6 +229,35 @@ class TransparentTest(E2E):
         self.assertIn(ipaddress.ip_address(addr), FAKE4)
         self.assertNotIn("other.test A", self.queries())
 
+    def test_dns_query_flood_is_bounded_and_address_queries_still_answered(self):
+        py = textwrap.dedent("""\
+            import socket, struct
+            def q(name, qid, qtype):
+                return struct.pack('>HHHHHH', qid, 0x0100, 1, 0, 0, 0) + b''.join(
+                    bytes([len(p)]) + p.encode() for p in name.split('.')) + b'\\0' + struct.pack('>HH', qtype, 1)
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(5)
+            rcodes = {}
+            for i in range(300):
+                u.sendto(q('allowed.test', i, 16), ('127.0.0.1', 53)); a = u.recv(512)
+                rcodes[a[3] & 15] = rcodes.get(a[3] & 15, 0) + 1
+            u.sendto(q('allowed.test', 999, 1), ('127.0.0.1', 53)); a = u.recv(512)
+            print(rcodes.get(0, 0), rcodes.get(5, 0), a[3] & 15, socket.inet_ntoa(a[-4:]))
+            """)
+        with open(os.path.join(self.cwd, "flood.py"), "w") as f:
+            f.write(py)
+        r = self.run_jail("python3 flood.py")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        answered, refused, a_rcode, addr = r.stdout.split()
+        # A burst of 50 TXT answers (and a few refilled), the rest REFUSED; A still answered.
+        self.assertGreaterEqual(int(answered), 50)
+        self.assertGreaterEqual(int(refused), 100)  # 10 a second refill: far fewer than 300 in this time
+        self.assertEqual(int(answered) + int(refused), 300)
+        self.assertEqual(a_rcode, "0")
+        self.assertIn(ipaddress.ip_address(addr), FAKE4)
+        flood = self.entries("dns-flood")
+        self.assertTrue(flood, self.entries())
+        self.assertLess(len(flood), 5)  # one line per 10 s window, not one per query
+
     def test_cmd_cannot_change_the_rules(self):
         script = ("grep CapEff /proc/self/status; nft flush ruleset; echo flush=$?; "
                   "nft add table inet mine; echo add=$?; "
