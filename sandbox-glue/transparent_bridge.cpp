@@ -15,6 +15,7 @@
 #include "sandbox-glue/first_bytes.hpp"
 #include "sandbox-glue/original_dst.hpp"
 #include "sandbox-glue/transparent_handshake.hpp"
+#include "sandbox-glue/transparent_target.hpp"
 
 namespace sluice::glue {
 
@@ -213,13 +214,12 @@ struct Bridge {
   std::unordered_map<uint64_t, Redirected*> checks;
 
   std::optional<std::string> target_of(const OriginalDst& d) const {
-    const std::string port = std::to_string(d.port);
-    if (cfg.fake_ipv4.contains(d.addr) || cfg.fake_ipv6.contains(d.addr)) {
-      auto it = names.find(d.addr.to_string());
-      if (it == names.end()) return std::nullopt;
-      return it->second + ":" + port;
-    }
-    return d.addr.v6 ? "[" + d.addr.to_string() + "]:" + port : d.addr.to_string() + ":" + port;
+    return transparent_connect_target(d.addr, d.port, cfg.fake_ipv4, cfg.fake_ipv6,
+                                      [this](const rules::IpAddr& a) -> std::optional<std::string> {
+                                        auto it = names.find(a.to_string());
+                                        if (it == names.end()) return std::nullopt;
+                                        return it->second;
+                                      });
   }
 
   void answer(const Pending& p, const std::string& msg);
