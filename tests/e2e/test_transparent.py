@@ -258,6 +258,21 @@ class TransparentTest(E2E):
         self.assertTrue(flood, self.entries())
         self.assertLess(len(flood), 5)  # one line per 10 s window, not one per query
 
+    def test_fake_ranges_from_the_policy_file(self):
+        policy = os.path.join(self.cwd, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write("policies:\n  default:\n    allow: [allowed.test, \"127.0.0.1\"]\n"
+                    "transparent:\n  fake_ipv4: 100.72.0.0/16\n  fake_ipv6: \"fd00:5:6::/64\"\n")
+        r = self.run_jail("getent ahosts allowed.test | grep STREAM; "
+                          "curl -sS --noproxy '*' http://allowed.test:%d/hello" % self.up.port,
+                          allow=(), extra=["--policy", policy])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        addrs = sorted((ipaddress.ip_address(x.split()[0]) for x in lines[:2]), key=lambda a: a.version)
+        self.assertIn(addrs[0], ipaddress.ip_network("100.72.0.0/16"))
+        self.assertIn(addrs[1], ipaddress.ip_network("fd00:5:6::/64"))
+        self.assertEqual(lines[2], "hello")
+
     def test_cmd_cannot_change_the_rules(self):
         script = ("grep CapEff /proc/self/status; nft flush ruleset; echo flush=$?; "
                   "nft add table inet mine; echo add=$?; "
