@@ -95,9 +95,9 @@ void redirected_closed(uv_handle_t* h) {
   if (--r->open == 0) delete r;
 }
 
-// `reset`: the program sees ECONNRESET (a refusal), else an orderly close.
 void forget_check(Redirected* r);
 
+// `reset`: the program sees ECONNRESET (a refusal), else an orderly close.
 void close_redirected(Redirected* r, bool reset) {
   if (r->closing) return;
   r->closing = true;
@@ -106,10 +106,8 @@ void close_redirected(Redirected* r, bool reset) {
   r->client.data = r;
   r->proxy.data = r;
   uv_close(reinterpret_cast<uv_handle_t*>(&r->first_timer), redirected_closed);
-  if (reset && uv_tcp_close_reset(&r->client, redirected_closed) == 0) {
-  } else {
+  if (!reset || uv_tcp_close_reset(&r->client, redirected_closed) != 0)
     uv_close(reinterpret_cast<uv_handle_t*>(&r->client), redirected_closed);
-  }
   uv_close(reinterpret_cast<uv_handle_t*>(&r->proxy), redirected_closed);
 }
 
