@@ -8,6 +8,7 @@
 
 #include "cli/command_line.hpp"
 #include "cli/commands.hpp"
+#include "rules/ip.hpp"
 #include "sandbox-glue/connect_relay.hpp"
 #include "sandbox-glue/jail_init.hpp"
 
@@ -36,7 +37,21 @@ int jail_init_main(const Args& a) {
     std::fprintf(stderr, "sluice jail-init: bad --port\n");
     return 125;
   }
-  return glue::run_jail_init(a.one("--socket"), static_cast<uint16_t>(port), channel_fds, a.rest);
+  glue::TransparentBridge transparent;
+  if (a.has("--transparent")) {
+    auto v4 = rules::Cidr::parse(a.one("--fake-ipv4", "198.18.0.0/15"));
+    auto v6 = rules::Cidr::parse(a.one("--fake-ipv6", "fd73:6c75:6963:6500::/64"));
+    if (!v4 || !v6 || !a.has("--dns-socket")) {
+      std::fprintf(stderr, "sluice jail-init: --transparent needs --dns-socket and valid fake ranges\n");
+      return 125;
+    }
+    transparent.on = true;
+    transparent.proxy_socket = a.one("--socket");
+    transparent.dns_socket = a.one("--dns-socket");
+    transparent.fake_ipv4 = *v4;
+    transparent.fake_ipv6 = *v6;
+  }
+  return glue::run_jail_init(a.one("--socket"), static_cast<uint16_t>(port), channel_fds, transparent, a.rest);
 }
 
 int connect_main(const Args& a) {
@@ -76,6 +91,10 @@ Subcommand jail_init_command(CLI::App& root) {
       .value("--socket", "PATH", "the proxy's socket")
       .value("--port", "N", "the bridge's port in the jail (default 3128)")
       .value("--channel-fd", "FD", "a hand-over channel (repeatable)", true)
+      .flag("--transparent", "install the packet rules, drop capabilities, start the stub (issue 16)")
+      .value("--dns-socket", "PATH", "the launcher's DNS service (with --transparent)")
+      .value("--fake-ipv4", "CIDR", "the fake IPv4 range (with --transparent)")
+      .value("--fake-ipv6", "CIDR", "the fake IPv6 range (with --transparent)")
       .takes_rest();
   return {c, jail_init_main, 125};
 }

@@ -30,6 +30,7 @@
 #include "rules/pattern.hpp"
 #include "sandbox-glue/bwrap_args.hpp"
 #include "sandbox-glue/proxy_env.hpp"
+#include "sandbox-glue/transparent_target.hpp"
 #include "sandbox-glue/trust_bundle.hpp"
 #include "sandbox-glue/tty_prompt.hpp"
 #include "tls/inspector.hpp"
@@ -236,7 +237,9 @@ int run_main(const Args& a) {
                                     a.has("--ask"), state_path(a)});
   }
 
-  if (a.has("--transparent") && !a.has("--dry-run")) return fail(transparent_unavailable_message(), 125);
+  const bool transparent = a.has("--transparent");
+  if (transparent && daemon)
+    return fail("--transparent with --daemon is not built yet: the stub's DNS answers come from the embedded proxy", 2);
 
   // A private runtime directory: the socket lives here and nothing else of it enters the jail.
   std::string dir_template = runtime_base() + "/sluice-run-XXXXXX";
@@ -281,7 +284,17 @@ int run_main(const Args& a) {
     }
     spec.socket_host_path = path->as_string();
   }
+  const std::string resolv_conf = dir + "/resolv.conf", dns_socket = dir + "/dns.sock";
+  if (transparent) {
+    spec.transparent.on = true;
+    spec.transparent.resolv_conf_host_path = resolv_conf;
+    spec.transparent.dns_socket_host_path = dns_socket;
+    spec.transparent.fake_ipv4 = cfg->transparent.fake_ipv4.to_string();
+    spec.transparent.fake_ipv6 = cfg->transparent.fake_ipv6.to_string();
+  }
   auto cleanup_dir = [&] {
+    ::unlink(resolv_conf.c_str());
+    ::unlink(dns_socket.c_str());
     ::rmdir(empty_dir.c_str());
     if (!spec.trust_bundle.empty()) ::unlink(spec.trust_bundle.c_str());
     if (!daemon) ::unlink(spec.socket_host_path.c_str());
@@ -354,6 +367,22 @@ int run_main(const Args& a) {
       return fail(err, 2);
     }
   }
+  TransparentDnsService dns_service;
+  if (transparent) {
+    std::string err;
+    if (FILE* f = std::fopen(resolv_conf.c_str(), "we"); f != nullptr) {
+      std::fputs(glue::transparent_resolv_conf().c_str(), f);
+      std::fclose(f);
+    } else {
+      err = "cannot write " + resolv_conf + ": " + std::strerror(errno);
+    }
+    if (err.empty()) err = dns_service.start(dns_socket, policy, cfg->transparent, server.log());
+    if (!err.empty()) {
+      server.stop();
+      cleanup_dir();
+      return fail(err, 125);
+    }
+  }
   std::string channel_error;
   std::vector<int> channels;
   if (!spec.channel_fds.empty()) channels = server.open_channels(listener.name, &channel_error);
@@ -389,6 +418,7 @@ int run_main(const Args& a) {
   for (int fd : channels) ::close(fd);  // the jail's bridge holds them now
   if (child < 0) return fail("fork: " + std::string(std::strerror(errno)), 125);
 
+  JailNamespaces jail_namespaces;  // transparent: the counters are read once CMD is gone
   int sfd = ::signalfd(-1, &handled, SFD_CLOEXEC);
   std::string info_text;
   bool info_open = true;
@@ -409,6 +439,7 @@ int run_main(const Args& a) {
       if (auto k = info_text.find("\"child-pid\""); k != std::string::npos && jail_pid == 0) {
         auto colon = info_text.find(':', k);
         if (colon != std::string::npos) jail_pid = static_cast<pid_t>(std::atoi(info_text.c_str() + colon + 1));
+        if (transparent && jail_pid > 0) jail_namespaces.open(jail_pid);
       }
     }
     if (fds[0].revents) {
@@ -424,7 +455,20 @@ int run_main(const Args& a) {
   }
   ::close(sfd);
   ::close(info[0]);
+  if (transparent) {
+    if (auto dropped = jail_namespaces.read_dropped()) {
+      server.log().write(dropped_log_line(*dropped));
+      if (dropped->udp + dropped->icmp + dropped->other > 0 && !a.has("--quiet"))
+        std::fprintf(stderr,
+                     "sluice: the jail's packet rules dropped %llu UDP (not DNS), %llu ICMP and %llu other "
+                     "packets\n",
+                     static_cast<unsigned long long>(dropped->udp), static_cast<unsigned long long>(dropped->icmp),
+                     static_cast<unsigned long long>(dropped->other));
+    }
+    jail_namespaces.close();
+  }
   asking.stop_asking();
+  dns_service.stop();
   server.stop();
   asking.stop();
   remove_placeholders(plan.placeholders);
@@ -503,9 +547,14 @@ Subcommand run_command(CLI::App& root) {
              "sandbox-exec, the default there; on Linux only useful\n"
              "with a stand-in sandbox-exec, for testing)")
       .flag("--transparent",
-            "capture every TCP connection and DNS query of CMD (issue 16,\n"
-            "in progress: only with --dry-run, which prints the nft rule\n"
-            "set, routes and resolv.conf; a real run refuses before CMD)")
+            "capture every TCP connection and DNS query of CMD, also of\n"
+            "programs that ignore HTTP_PROXY: nft rules in the jail send\n"
+            "TCP to the bridge, DNS to a stub answering fake addresses\n"
+            "for names the policy could allow (NXDOMAIN for denied ones),\n"
+            "other UDP is dropped; a refused connection is reset (an HTTP\n"
+            "request gets the 403), so is an SNI/Host naming another host.\n"
+            "Not with --daemon. --dry-run prints the rule set, routes,\n"
+            "resolv.conf")
       .flag("--dry-run", "print the bwrap command line and exit")
       .footer(
           "Exit status: CMD's (128+N if a signal ended it); 2 for bad arguments or policy,\n"

@@ -1,9 +1,24 @@
 // `sluice run --transparent` (issue 16): what the launcher adds to the jail in
-// transparent mode. Today only the dry run is built: the rule set, the routes and
-// the resolver config the jail would get. A real run refuses before CMD starts
-// (never a silent fall-back to the ordinary jail).
+// transparent mode: the dry run's text, and the DNS service the in-jail stub asks
+// (sandbox-glue/transparent_bridge.hpp). The service holds the policy's DNS view
+// (proxy/dns_answer.hpp: fake addresses for names the policy could allow or ask
+// about, NXDOMAIN and a `dns-denied` log line for denied ones) and the sandbox's
+// fake-address map, outside the jail, next to the decision log.
 #pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
+#include <thread>
+
+#include "rules/fake_ip.hpp"
+#include "rules/policy.hpp"
+
+namespace sluice::proxy {
+class DecisionLog;
+}
 
 namespace sluice::cli {
 
@@ -12,8 +27,59 @@ namespace sluice::cli {
 // namespace, the routes, and the jail's /etc/resolv.conf, each under a `# ` header.
 std::string transparent_dry_run_text();
 
-// The one line a real `--transparent` run stops with while the in-jail capture is
-// not built (exit status 125, before CMD starts).
-std::string transparent_unavailable_message();
+// What the jail's packet rules dropped (nft counters udp_dropped, icmp_dropped,
+// other_dropped), read after CMD ended: the launcher holds the jail's network (and user)
+// namespace open from the moment bwrap reports its pid, so the counters outlive the jail.
+struct DroppedCounts {
+  uint64_t udp = 0, icmp = 0, other = 0;
+};
+class JailNamespaces {
+ public:
+  ~JailNamespaces() { close(); }
+  void open(pid_t jail_pid);  // best effort; nothing held when the jail is already gone
+  void close();
+  // Runs `nft list counters table inet sluice` inside them (in a forked child: setns
+  // needs a single-threaded process). Nullopt when that is not possible.
+  std::optional<DroppedCounts> read_dropped() const;
+
+ private:
+  int user_ = -1, net_ = -1;
+};
+// Parses nft's listing of the three counters (their packets).
+std::optional<DroppedCounts> parse_dropped_counters(const std::string& nft_output);
+// The decision log's `transparent-dropped` line.
+std::string dropped_log_line(const DroppedCounts& c);
+
+// The launcher's DNS service: a unix socket (bound into the jail, reached only by the
+// bridge: CMD's seccomp filter refuses AF_UNIX) served by one thread. Each request is
+// one length-prefixed frame: 'Q' and a DNS query, or 'C' and a name check for a
+// redirected connection ("original looked-up-name|- claimed-name sni|host"); each reply
+// is glue::stub_reply_frames(answer, mapping), the answer "ok"/"deny" for a check.
+class TransparentDnsService {
+ public:
+  TransparentDnsService() = default;
+  ~TransparentDnsService();
+  TransparentDnsService(const TransparentDnsService&) = delete;
+  TransparentDnsService& operator=(const TransparentDnsService&) = delete;
+
+  // Listens on `path` (mode 0600); "" or an error line.
+  std::string start(const std::string& path, std::shared_ptr<const rules::Policy> policy,
+                    const rules::TransparentConfig& cfg, proxy::DecisionLog& log);
+  void stop();
+
+ private:
+  void serve();
+  // A connection whose first bytes claim a name (TLS SNI, HTTP Host): refused
+  // (host-mismatch, logged) when it was looked up as another name, or, on a real
+  // address, when the policy could never allow the claimed name.
+  bool check_claimed_name(const std::string& request);
+
+  int listen_fd_ = -1;
+  int stop_pipe_[2] = {-1, -1};
+  std::thread thread_;
+  std::shared_ptr<const rules::Policy> policy_;
+  rules::TransparentConfig cfg_;
+  proxy::DecisionLog* log_ = nullptr;
+};
 
 }  // namespace sluice::cli

@@ -52,6 +52,7 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
   if (!d.address_class.empty()) j.str("address_class", d.address_class);
   if (!d.parent.empty()) j.str("parent", d.parent);
   if (!d.host_replaced.empty()) j.str("host_replaced", d.host_replaced);
+  if (!d.original_dst.empty()) j.str("original_dst", d.original_dst);
   if (d.reused) j.boolean("reused", true);
   if (d.inspected) j.str("tls", "inspected");
   if (!d.tls_error.empty()) j.str("tls_error", d.tls_error);

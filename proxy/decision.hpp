@@ -37,6 +37,7 @@ struct Decision {
   std::string address_class;  // the class of the first resolved address refused
   std::string parent;         // the parent proxy dialed through, "scheme://host:port" (never credentials)
   std::string host_replaced;  // the client's Host header, when it differed from the URL's host
+  std::string original_dst;   // transparent mode: the address and port CMD dialed ("198.18.0.1:443")
   bool reused = false;
   bool inspected = false;       // TLS inspection: the CONNECT that was terminated, or a request inside
   std::string tls_error;        // upstream-tls-failed: the verification or handshake error

@@ -131,7 +131,7 @@ void on_connection(uv_stream_t* server, int status) {
 }  // namespace
 
 std::string run_bridge(uint16_t port, const std::string& socket_path, const std::vector<int>& channel_fds,
-                       const std::function<void()>& on_ready) {
+                       const TransparentBridge& transparent, const std::function<void()>& on_ready) {
   uv_loop_t* loop = uv_default_loop();
   auto* l = new Listener;
   l->socket_path = socket_path;
@@ -152,6 +152,8 @@ std::string run_bridge(uint16_t port, const std::string& socket_path, const std:
     return "bridge: cannot bind 127.0.0.1:" + std::to_string(port) + ": " + uv_strerror(r);
   if (int r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 1024, on_connection); r != 0)
     return "bridge: cannot listen on 127.0.0.1:" + std::to_string(port) + ": " + uv_strerror(r);
+  if (transparent.on)
+    if (std::string err = start_transparent_bridge(loop, transparent); !err.empty()) return err;
   on_ready();
   uv_run(loop, UV_RUN_DEFAULT);
   return "bridge: loop ended";

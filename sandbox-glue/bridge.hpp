@@ -11,11 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "sandbox-glue/transparent_bridge.hpp"
+
 namespace sluice::glue {
 
-// `on_ready` runs once the listener is bound (the jail's init waits for it).
+// `on_ready` runs once the listeners are bound (the jail's init waits for it); with
+// `transparent.on`, the transparent listener and the DNS stub too (transparent_bridge.hpp).
 // Returns only on a setup error, with a one-line message.
 std::string run_bridge(uint16_t port, const std::string& socket_path, const std::vector<int>& channel_fds,
-                       const std::function<void()>& on_ready);
+                       const TransparentBridge& transparent, const std::function<void()>& on_ready);
 
 }  // namespace sluice::glue

@@ -76,13 +76,24 @@ BwrapPlan build_bwrap_plan(const JailSpec& spec, const PathProbe& probe, const s
     // Programs that read the system bundle with no variable set trust sluice's CA too.
     if (probe(kSystemTrustBundle) == PathKind::File) add({"--ro-bind", spec.trust_bundle, kSystemTrustBundle});
   }
+  const auto& t = spec.transparent;
+  if (t.on) {
+    add({"--ro-bind", t.resolv_conf_host_path, "/etc/resolv.conf"});
+    add({"--bind", t.dns_socket_host_path, t.dns_socket_jail_path});
+  }
   add({"--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
-       "--as-pid-1", "--cap-drop", "ALL", "--chdir", spec.cwd});
+       "--as-pid-1", "--cap-drop", "ALL"});
+  // Only jail-init holds it: it installs the rules, then drops every capability for good.
+  if (t.on) add({"--cap-add", "CAP_NET_ADMIN"});
+  add({"--chdir", spec.cwd});
   for (const auto& k : spec.unset_env) add({"--unsetenv", k});
   for (const auto& [k, v] : spec.env) add({"--setenv", k, v});
   add({"--", spec.sluice_jail_path, "jail-init", "--socket", spec.socket_jail_path, "--port",
        std::to_string(spec.bridge_port)});
   for (int fd : spec.channel_fds) add({"--channel-fd", std::to_string(fd)});
+  if (t.on)
+    add({"--transparent", "--dns-socket", t.dns_socket_jail_path, "--fake-ipv4", t.fake_ipv4, "--fake-ipv6",
+         t.fake_ipv6});
   add({"--"});
   a.insert(a.end(), spec.command.begin(), spec.command.end());
   return plan;

@@ -12,6 +12,8 @@
 #include <cstring>
 
 #include "sandbox-glue/bridge.hpp"
+#include "sandbox-glue/capabilities.hpp"
+#include "sandbox-glue/nft_install.hpp"
 #include "sandbox-glue/seccomp_filter.hpp"
 
 namespace sluice::glue {
@@ -20,7 +22,8 @@ namespace {
 
 constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
-pid_t start_bridge(const std::string& socket_path, uint16_t port, const std::vector<int>& channel_fds) {
+pid_t start_bridge(const std::string& socket_path, uint16_t port, const std::vector<int>& channel_fds,
+                   const TransparentBridge& transparent) {
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) != 0) return -1;
   pid_t pid = fork();
@@ -32,7 +35,7 @@ pid_t start_bridge(const std::string& socket_path, uint16_t port, const std::vec
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::string err = run_bridge(port, socket_path, channel_fds, [&] {
+    std::string err = run_bridge(port, socket_path, channel_fds, transparent, [&] {
       char one = 1;
       (void)!::write(ready[1], &one, 1);
       ::close(ready[1]);
@@ -59,10 +62,23 @@ pid_t start_bridge(const std::string& socket_path, uint16_t port, const std::vec
 }  // namespace
 
 int run_jail_init(const std::string& socket_path, uint16_t port, const std::vector<int>& channel_fds,
-                  const std::vector<std::string>& command) {
+                  const TransparentBridge& transparent, const std::vector<std::string>& command) {
   if (command.empty()) {
     std::fprintf(stderr, "sluice jail-init: no command\n");
     return 125;
+  }
+  if (transparent.on) {
+    TransparentRules rules;
+    rules.tcp_port = transparent.tcp_port;
+    rules.dns_port = transparent.dns_port;
+    if (std::string err = install_transparent_rules(rules); !err.empty()) {
+      std::fprintf(stderr, "%s\n", err.c_str());
+      return 125;
+    }
+    if (std::string err = drop_all_capabilities(); !err.empty()) {
+      std::fprintf(stderr, "sluice run --transparent: %s\n", err.c_str());
+      return 125;
+    }
   }
   // Signals are taken synchronously below; block them before any fork.
   sigset_t wanted, old;
@@ -71,7 +87,7 @@ int run_jail_init(const std::string& socket_path, uint16_t port, const std::vect
   sigaddset(&wanted, SIGCHLD);
   sigprocmask(SIG_BLOCK, &wanted, &old);
 
-  pid_t bridge = start_bridge(socket_path, port, channel_fds);
+  pid_t bridge = start_bridge(socket_path, port, channel_fds, transparent);
   // The bridge has its copies; CMD (forked below) and this init keep none.
   for (int fd : channel_fds) ::close(fd);
   if (bridge < 0) {

@@ -6,10 +6,16 @@
 #include <string>
 #include <vector>
 
+#include "sandbox-glue/transparent_bridge.hpp"
+
 namespace sluice::glue {
 
 // `channel_fds`: the proxy's hand-over channels, for the bridge only; CMD never holds them.
+// With `transparent.on` (issue 16), before anything else starts: the routes and packet
+// rules are installed with the CAP_NET_ADMIN bwrap gave this init, then every capability
+// is dropped (no_new_privs set) for good, so neither the bridge nor CMD holds any; CMD
+// also runs under the seccomp filter, which refuses it netfilter's netlink socket.
 int run_jail_init(const std::string& socket_path, uint16_t port, const std::vector<int>& channel_fds,
-                  const std::vector<std::string>& command);
+                  const TransparentBridge& transparent, const std::vector<std::string>& command);
 
 }  // namespace sluice::glue

@@ -37,6 +37,15 @@ struct JailSpec {
   // the system bundle and at trust_bundle_jail_path (sandbox-glue/trust_bundle.hpp). Empty: none.
   std::string trust_bundle;
   std::string trust_bundle_jail_path = "/run/sluice/ca-bundle.crt";
+  // Transparent mode (issue 16): jail-init gets CAP_NET_ADMIN (in the jail's own namespaces)
+  // to install the packet rules, then drops it before the bridge and CMD start.
+  struct Transparent {
+    bool on = false;
+    std::string resolv_conf_host_path;  // the stub's resolv.conf, bound over /etc/resolv.conf
+    std::string dns_socket_host_path;   // the launcher's DNS service for the stub
+    std::string dns_socket_jail_path = "/run/sluice/dns.sock";
+    std::string fake_ipv4, fake_ipv6;  // the fake ranges (CIDR text), for the bridge's mapping
+  } transparent;
 };
 
 }  // namespace sluice::glue

@@ -37,6 +37,12 @@ Ran run_program(const std::vector<std::string>& args, const std::string& input) 
     argv.push_back(nullptr);
     ::execvp(argv[0], argv.data());
     int e = errno;
+    // The caller's PATH may lack the sbin directories (ip and nft live there).
+    for (const char* dir : {"/usr/sbin/", "/sbin/"}) {
+      if (e != ENOENT) break;
+      ::execv((dir + args[0]).c_str(), argv.data());
+      e = errno;
+    }
     (void)!::write(ex[1], &e, sizeof e);
     ::_exit(127);
   }

@@ -14,10 +14,13 @@ std::string nft_ruleset(const TransparentRules& r) {
   // NAT first (priority -100), so the filter below sees the rewritten destination.
   out += "\tchain to_bridge {\n";
   out += "\t\ttype nat hook output priority -100; policy accept;\n";
+  // DNS first, to any address including the jail's own 127.0.0.1:53 (resolv.conf's
+  // nameserver): every query lands in the stub, none leaves the jail.
+  out += "\t\tudp dport 53 redirect to :" + dns + "\n";
+  out += "\t\ttcp dport 53 redirect to :" + dns + "\n";
   out += "\t\tip daddr 127.0.0.0/8 return\n";
   out += "\t\tip6 daddr ::1 return\n";
   out += "\t\tmeta l4proto tcp redirect to :" + tcp + "\n";
-  out += "\t\tudp dport 53 redirect to :" + dns + "\n";
   out += "\t}\n";
   // Whatever still leaves loopback after the redirects is dropped: UDP (QUIC too, so
   // clients fall back to TCP), ICMP, raw IP. Counted per kind for the log.

@@ -1,6 +1,7 @@
 // Transparent mode's packet rules inside the jail's network namespace (issue 16):
 // every TCP connection, IPv4 and IPv6, to any address and port goes to the in-jail
-// bridge's transparent listener; UDP to port 53 goes to the DNS stub; all other UDP,
+// bridge's transparent listener; UDP and TCP to port 53 (any address, the jail's own
+// loopback included) go to the DNS stub; all other UDP,
 // ICMP and anything else leaving loopback is dropped and counted. Loopback traffic
 // stays as it is (the bridge, the stub, and servers CMD runs for itself). Pure: the
 // text for `nft -f -`, and the words for a refusal; installing them is jail-init's job.
@@ -13,7 +14,9 @@ namespace sluice::glue {
 
 struct TransparentRules {
   uint16_t tcp_port = 3129;  // the bridge's transparent listener, on 127.0.0.1 and ::1
-  uint16_t dns_port = 53;    // the stub, on 127.0.0.1 and ::1 (UDP and TCP)
+  // The stub, on 127.0.0.1 (UDP and TCP). Port 53 itself would need
+  // CAP_NET_BIND_SERVICE in the bridge; the redirect makes it answer for every :53.
+  uint16_t dns_port = 3053;
 };
 
 inline constexpr std::string_view kNftTable = "sluice";

@@ -5,11 +5,15 @@
 
 namespace sluice::glue {
 
-std::string transparent_connect_request(std::string_view target) {
+std::string transparent_connect_request(std::string_view target, std::string_view original_dst) {
   std::string out = "CONNECT ";
   out += target;
   out += " HTTP/1.1\r\nHost: ";
   out += target;
+  if (!original_dst.empty()) {
+    out += "\r\nX-Sluice-Original-Dst: ";
+    out += original_dst;
+  }
   out += "\r\n\r\n";
   return out;
 }

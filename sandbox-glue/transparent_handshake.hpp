@@ -11,8 +11,10 @@
 namespace sluice::glue {
 
 // "CONNECT <target> HTTP/1.1\r\nHost: <target>\r\n\r\n"; `target` is `name:port`,
-// `1.2.3.4:port` or `[v6]:port` (transparent_connect_target).
-std::string transparent_connect_request(std::string_view target);
+// `1.2.3.4:port` or `[v6]:port` (transparent_connect_target). A non-empty
+// `original_dst` (the address CMD dialed, e.g. "198.18.0.1:443") goes along as
+// `X-Sluice-Original-Dst`, which the proxy logs as the decision's "original_dst".
+std::string transparent_connect_request(std::string_view target, std::string_view original_dst = {});
 
 struct ConnectReply {
   enum class State { Incomplete, Ok, Refused, Malformed };

@@ -8,6 +8,7 @@
 // (`1.2.3.4:port`, `[2001:db8::1]:port`). Pure: no sockets.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -22,6 +23,12 @@ namespace sluice::glue {
 // exist only inside the jail.
 std::optional<std::string> transparent_connect_target(const rules::IpAddr& dst, uint16_t port,
                                                       const rules::FakeIpMap& map, const rules::TransparentConfig& cfg);
+// The same with the fake ranges and a lookup of the name a fake address was given to (the
+// bridge keeps its own copy of the map's entries, learnt from the DNS service's answers).
+using FakeNameLookup = std::function<std::optional<std::string>(const rules::IpAddr&)>;
+std::optional<std::string> transparent_connect_target(const rules::IpAddr& dst, uint16_t port,
+                                                      const rules::Cidr& fake_ipv4, const rules::Cidr& fake_ipv6,
+                                                      const FakeNameLookup& name_of);
 
 // The jail's /etc/resolv.conf: the stub on the jail's loopback, nothing else.
 // `options edns0` is left out on purpose: the stub answers plain DNS.

@@ -172,3 +172,26 @@ class SshTest(E2E):
         self.assertIn("rc=128", r.stdout)
         self.assertIn("sluice: denied other.test:%d (not-in-allowlist, socks)" % self.sshd.port, r.stderr)
         self.assertFalse(os.path.exists(os.path.join(cwd, "out2", "README")))
+
+    def test_ssh_without_proxy_command_in_a_transparent_jail(self):
+        # --transparent: plain ssh, no ProxyCommand, reaches the sshd by name through the fake
+        # address the jail's stub gave allowed.test; the decision names the original destination.
+        cwd = tempfile.mkdtemp(prefix="sluice-cwd-", dir=self.root)
+        key = os.path.join(cwd, "key")
+        shutil.copy(self.sshd.key, key)
+        os.chmod(key, 0o600)
+        log = os.path.join(cwd, "decisions.jsonl")
+        script = ("ssh -i %s -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no "
+                  "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ProxyCommand=none -p %d %s@allowed.test "
+                  "echo hello-transparent-ssh" % (key, self.sshd.port, self.sshd.user))
+        argv = [SLUICE, "run", "--transparent", "--dns-server", "127.0.0.1:%d" % self.dns.port, "--log", log,
+                "--allow", "allowed.test", "--allow", "127.0.0.1", "--", "sh", "-c", script]
+        r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120 * SLOW,
+                           env={"PATH": os.environ["PATH"], "HOME": self.root})
+        self.assertEqual(r.returncode, 0, r.stderr + self.sshd.read_log()[-2000:])
+        self.assertEqual(r.stdout, "hello-transparent-ssh\n")
+        import json
+        with open(log) as f:
+            d = [json.loads(x) for x in f if '"decision"' in x]
+        self.assertEqual([(e["host"], e["port"], e["status"]) for e in d], [("allowed.test", self.sshd.port, 200)])
+        self.assertTrue(d[0]["original_dst"].startswith("198.1") or d[0]["original_dst"].startswith("[fd73:"), d[0])

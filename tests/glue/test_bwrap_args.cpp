@@ -85,6 +85,26 @@ TEST_CASE("bwrap plan: the proxy's hand-over channels are named to jail-init") {
                             "--channel-fd", "5", "--", "npm", "install"}));
 }
 
+TEST_CASE("bwrap plan: transparent mode adds CAP_NET_ADMIN for jail-init, the stub's resolv.conf and socket") {
+  JailSpec sp = spec();
+  const auto plain = build_bwrap_plan(sp, fs({}), "/empty").argv;
+  CHECK(std::find(plain.begin(), plain.end(), "CAP_NET_ADMIN") == plain.end());
+  CHECK(std::find(plain.begin(), plain.end(), "/etc/resolv.conf") == plain.end());
+  sp.transparent.on = true;
+  sp.transparent.resolv_conf_host_path = "/run/user/1000/sluice-run-x/resolv.conf";
+  sp.transparent.dns_socket_host_path = "/run/user/1000/sluice-run-x/dns.sock";
+  sp.transparent.fake_ipv4 = "198.18.0.0/15";
+  sp.transparent.fake_ipv6 = "fd73:6c75:6963:6500::/64";
+  auto a = build_bwrap_plan(sp, fs({}), "/empty").argv;
+  // Dropped first, then the one capability added back (bwrap applies them in order).
+  CHECK(index_of(a, {"--cap-drop", "ALL"}) < index_of(a, {"--cap-add", "CAP_NET_ADMIN"}));
+  CHECK(has_seq(a, {"--ro-bind", "/run/user/1000/sluice-run-x/resolv.conf", "/etc/resolv.conf"}));
+  CHECK(has_seq(a, {"--bind", "/run/user/1000/sluice-run-x/dns.sock", "/run/sluice/dns.sock"}));
+  CHECK(has_seq(a, {"jail-init", "--socket", "/run/sluice/proxy.sock", "--port", "3128", "--transparent",
+                    "--dns-socket", "/run/sluice/dns.sock", "--fake-ipv4", "198.18.0.0/15", "--fake-ipv6",
+                    "fd73:6c75:6963:6500::/64", "--", "npm", "install"}));
+}
+
 TEST_CASE("bwrap plan: denied reads hide what exists, skip what does not") {
   auto plan =
       build_bwrap_plan(spec(), fs({{"/home/u/.ssh", PathKind::Dir}, {"/home/u/.netrc", PathKind::File}}), "/empty");

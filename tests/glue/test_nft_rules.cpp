@@ -38,8 +38,8 @@ TEST_CASE("nft: the rule set redirects TCP and DNS, drops the rest, keeps loopba
       "table inet sluice {\n",
       "\tcounter udp_dropped {\n",
       "\t\ttype nat hook output priority -100; policy accept;\n",
-      "\t\tip daddr 127.0.0.0/8 return\n\t\tip6 daddr ::1 return\n\t\tmeta l4proto tcp redirect to :4711\n"
-      "\t\tudp dport 53 redirect to :5353\n",
+      "\t\tudp dport 53 redirect to :5353\n\t\ttcp dport 53 redirect to :5353\n"
+      "\t\tip daddr 127.0.0.0/8 return\n\t\tip6 daddr ::1 return\n\t\tmeta l4proto tcp redirect to :4711\n",
       "\t\ttype filter hook output priority 0; policy drop;\n",
       "\t\tip daddr 127.0.0.0/8 accept\n\t\tip6 daddr ::1 accept\n"
       "\t\tmeta l4proto udp counter name \"udp_dropped\" drop\n"
@@ -68,9 +68,13 @@ TEST_CASE("nft: this kernel accepts the rule set and it redirects inside a fresh
       "  u = socket.socket(fam, socket.SOCK_DGRAM)\n"
       "  try: u.sendto(b'x', (dst, 9)); print('udp-sent')\n"
       "  except PermissionError: print('udp-dropped')\n"
-      "d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); d.bind(('127.0.0.1', 53)); d.settimeout(5)\n"
+      "d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); d.bind(('127.0.0.1', 3053)); d.settimeout(5)\n"
       "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'q', ('198.18.0.9', 53)); print('dns-landed', "
-      "d.recv(9).decode())\n";
+      "d.recv(9).decode())\n"
+      "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'r', ('127.0.0.1', 53)); print('dns-landed', "
+      "d.recv(9).decode())\n"
+      "t = socket.socket(); t.bind(('127.0.0.1', 3053)); t.listen()\n"
+      "socket.create_connection(('127.0.0.1', 53), timeout=5); c, a = t.accept(); print('dns-tcp-landed')\n";
   { std::ofstream(file + ".py") << py; }
   const std::string out = run("unshare -rn sh -c 'ip link set lo up && nft -f " + file +
                               " && ip route add default dev lo src 127.0.0.1 && ip -6 route add default dev lo src ::1"
@@ -86,6 +90,8 @@ TEST_CASE("nft: this kernel accepts the rule set and it redirects inside a fresh
   for (size_t at = out.find("udp-dropped"); at != std::string::npos; at = out.find("udp-dropped", at + 1)) ++dropped;
   CHECK(dropped == 2);  // one per family
   CHECK(out.find("dns-landed q\n") != std::string::npos);
+  CHECK(out.find("dns-landed r\n") != std::string::npos);  // resolv.conf's 127.0.0.1:53 too
+  CHECK(out.find("dns-tcp-landed\n") != std::string::npos);
   CHECK(out.find("packets 2 ") != std::string::npos);  // both UDP datagrams counted
 }
 

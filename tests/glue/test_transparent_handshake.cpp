@@ -8,6 +8,7 @@
 
 #include <cerrno>
 
+#include "sandbox-glue/transparent_bridge.hpp"
 #include "sandbox-glue/transparent_handshake.hpp"
 
 using namespace sluice::glue;
@@ -18,6 +19,24 @@ TEST_CASE("the CONNECT request names the target twice, like an explicit client")
         "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
   CHECK(transparent_connect_request("[2001:db8::1]:22") ==
         "CONNECT [2001:db8::1]:22 HTTP/1.1\r\nHost: [2001:db8::1]:22\r\n\r\n");
+  CHECK(transparent_connect_request("example.com:443", "198.18.0.1:443") ==
+        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nX-Sluice-Original-Dst: 198.18.0.1:443\r\n\r\n");
+}
+
+TEST_CASE("the DNS service's reply: an answer frame and a mapping frame, either may be empty") {
+  const std::string two = stub_reply_frames("ANSWER", "a.test 198.18.0.1 fd73::1") + stub_reply_frames("", "");
+  StubReply r = parse_stub_reply(two);
+  REQUIRE(r.complete);
+  CHECK(r.answer == "ANSWER");
+  CHECK(r.mapping == "a.test 198.18.0.1 fd73::1");
+  StubReply second = parse_stub_reply(std::string_view(two).substr(r.consumed));
+  REQUIRE(second.complete);
+  CHECK(second.answer.empty());
+  CHECK(second.mapping.empty());
+  CHECK(second.consumed == 4);
+  // Every cut short of the whole is incomplete, never misread.
+  const std::string one = stub_reply_frames("ANSWER", "m");
+  for (size_t n = 0; n < one.size(); ++n) CHECK_FALSE(parse_stub_reply(std::string_view(one).substr(0, n)).complete);
 }
 
 TEST_CASE("the proxy's answer: 200 relays, anything else refuses, junk is malformed") {

@@ -35,6 +35,20 @@ TEST_CASE("a fake address no name holds is refused, never passed on as a literal
   CHECK_FALSE(transparent_connect_target(*IpAddr::parse("fd73:6c75:6963:6500::ffff"), 80, map, cfg));
 }
 
+TEST_CASE("the bridge's form: configured ranges and its own copy of the names") {
+  // A jail whose config moved the ranges: the default 198.18/15 is a real address there.
+  auto v4 = *sluice::rules::Cidr::parse("10.200.0.0/16");
+  auto v6 = *sluice::rules::Cidr::parse("fd00:1::/64");
+  auto lookup = [](const IpAddr& a) -> std::optional<std::string> {
+    if (a.to_string() == "10.200.0.1") return "db.internal";
+    return std::nullopt;
+  };
+  CHECK(transparent_connect_target(*IpAddr::parse("10.200.0.1"), 5432, v4, v6, lookup) == "db.internal:5432");
+  CHECK_FALSE(transparent_connect_target(*IpAddr::parse("10.200.0.2"), 5432, v4, v6, lookup));
+  CHECK_FALSE(transparent_connect_target(*IpAddr::parse("fd00:1::9"), 443, v4, v6, lookup));
+  CHECK(transparent_connect_target(*IpAddr::parse("198.18.0.1"), 443, v4, v6, lookup) == "198.18.0.1:443");
+}
+
 TEST_CASE("resolv.conf names only the stub on the jail's loopback") {
   std::string r = transparent_resolv_conf();
   CHECK(r.find("nameserver 127.0.0.1\n") != std::string::npos);
