@@ -188,7 +188,8 @@ struct Runner {
     }
     const std::string host = o.sni.empty() ? a : o.sni + ":" + std::to_string(o.target.port);
     const std::string auth = via_proxy ? proxy_authorization(o.proxy) : "";
-    connect_req = "CONNECT " + a + " HTTP/1.1\r\nHost: " + a + "\r\nUser-Agent: sluice-bench\r\n" + auth + "\r\n";
+    // With --sni the client names the target as a URL would: CONNECT, Host and SNI carry the name.
+    connect_req = "CONNECT " + host + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: sluice-bench\r\n" + auth + "\r\n";
     socks_req = socks_connect_request(o.target);
     if (via_proxy && !o.proxy.auth.empty()) socks_user_pass = socks_user_pass_request(o.proxy.auth);
     switch (scen) {

@@ -56,8 +56,11 @@ struct Options {
   // connection per worker and sends origin-form requests inside it, tunnel-throughput
   // downloads through it. Empty: no TLS.
   std::string ca_file;
-  std::string sni;  // sent in the ClientHello and checked against the certificate; empty: none
-                    // sent, the target's IP is checked against the certificate's IP SANs
+  // The name the client uses for the target, as in https://NAME:PORT/: the CONNECT authority,
+  // the Host header, the SNI and the name checked in the certificate (the bench still dials the
+  // proxy, or the target's IP with --direct). Empty: the target's IP everywhere, no SNI sent,
+  // and the IP checked against the certificate's IP SANs.
+  std::string sni;
   bool tls() const { return !ca_file.empty(); }
 };
 

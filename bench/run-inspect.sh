@@ -14,7 +14,8 @@
 #
 #   bench/run-inspect.sh                 # REPEATS=3 DUR=3 SIZE=1G (~6 minutes on 2 cores)
 #   QUICK=1 bench/run-inspect.sh         # one short repeat; prints the section, writes nothing
-#   REPEATS=2 DUR=2 NOTE="..." bench/run-inspect.sh
+#   REPEATS=2 DUR=2 NOTE="..." bench/run-inspect.sh   # NOTE: a sentence for the Machine list
+#   RAW_OUT=/tmp/raw.jsonl QUICK=1 bench/run-inspect.sh   # also keep every run's JSON there
 # Installs mitmproxy and squid-openssl with apt when missing (a peer that cannot be installed is
 # left out). Writes the `inspect` section of bench/RESULTS.md (bench/update-results.py) and
 # bench/results/inspect.jsonl. Loopback only; every `sluice bench` call is bounded by --duration
@@ -95,7 +96,7 @@ mkdir -p "$C"
 EXTRA_IPS=()
 for i in $(seq 2 $((MINTS + 1))); do EXTRA_IPS+=("127.0.0.$i"); done
 san="DNS:upstream.bench.test,IP:127.0.0.1"
-for ip in "${EXTRA_IPS[@]}"; do san+=",IP:$ip"; done
+for ip in "${EXTRA_IPS[@]}"; do san+=",IP:$ip,DNS:h${ip##*.}.bench.test"; done
 (
   cd "$C"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=sluice bench upstream CA" \
@@ -125,10 +126,19 @@ start_upstream() {  # start_upstream IP FILE
 start_upstream 127.0.0.1 "$WORK/up.port"
 UP_PID=${STARTED[-1]}
 UP=127.0.0.1:$(head -1 "$WORK/up.port")
+# Squid names its leaves with a DNS SAN even for an IP literal (DNS:127.0.0.1), which clients
+# checking an IP reject; so squid is asked for names (--sni: CONNECT NAME:PORT, SNI, Host), which
+# its hosts_file maps to the upstreams. The others get the IP literal (their leaves carry IP SANs).
+declare -A NAME_OF=()
+NAME_OF[$UP]=upstream.bench.test
+HOSTS="127.0.0.1 upstream.bench.test"$'\n'
 MINT_TARGETS=()
 for ip in "${EXTRA_IPS[@]}"; do
   start_upstream "$ip" "$WORK/up-$ip.port"
-  MINT_TARGETS+=("$ip:$(head -1 "$WORK/up-$ip.port")")
+  t="$ip:$(head -1 "$WORK/up-$ip.port")"
+  MINT_TARGETS+=("$t")
+  NAME_OF[$t]=h${ip##*.}.bench.test
+  HOSTS+="$ip h${ip##*.}.bench.test"$'\n'
 done
 log "TLS upstream on $UP (pid $UP_PID); first-contact upstreams: ${MINT_TARGETS[*]}"
 
@@ -174,6 +184,7 @@ start_squid() {
   local certgen=/usr/lib/squid/security_file_certgen
   mkdir -p "$d"
   "$certgen" -c -s "$d/ssl_db" -M 16MB >/dev/null
+  printf '%s' "$HOSTS" >"$d/hosts"
   cat >"$d/squid.conf" <<EOF
 http_port 127.0.0.1:$p ssl-bump tls-cert=$C/squidca.pem generate-host-certificates=on dynamic_cert_mem_cache_size=16MB
 sslcrtd_program $certgen -s $d/ssl_db -M 16MB
@@ -182,6 +193,7 @@ acl step1 at_step SslBump1
 ssl_bump peek step1
 ssl_bump bump all
 tls_outgoing_options cafile=$UPCA
+hosts_file $d/hosts
 acl localhost src 127.0.0.1/32
 http_access allow localhost
 http_access deny all
@@ -209,7 +221,7 @@ EOF
   if id proxy >/dev/null 2>&1; then echo "cache_effective_user proxy" >>"$d/squid.conf"; chown -R proxy "$d"; chmod 644 "$C/squidca.pem"; fi
   "$bin" -N -f "$d/squid.conf" 2>"$WORK/squid.err" &
   PID[squid]=$!; STARTED+=("${PID[squid]}"); PORT[squid]=$p
-  CMD[squid]="squid -N -f squid.conf (http_port ssl-bump, generate-host-certificates=on; ssl_bump peek step1, bump all; tls_outgoing_options cafile=upstream CA)"
+  CMD[squid]="squid -N -f squid.conf (http_port ssl-bump, generate-host-certificates=on; ssl_bump peek step1, bump all; tls_outgoing_options cafile=upstream CA; hosts_file for the names)"
   VERSION[squid]=$("$bin" -v 2>&1 | head -1)
   CA[squid]=$C/squidca.crt
 }
@@ -238,6 +250,7 @@ bench() {  # bench TAG TARGET_NAME TARGET ARGS...: one run; its JSON appended un
   local tag=$1 name=$2 target=$3; shift 3
   local via=(--direct --ca "$UPCA")
   [[ $name != direct ]] && via=(--proxy "http://127.0.0.1:${PORT[$name]}" --pid "${PID[$name]}" --ca "${CA[$name]}")
+  [[ $name == squid ]] && via+=(--sni "${NAME_OF[$target]}")
   local out
   out=$(timeout 150 "$SLUICE" bench "$@" "${via[@]}" --target "$target" --json 2>>"$WORK/bench.err") || true
   printf '{"tag":"%s","target":"%s","result":%s}\n' "$tag" "$name" "${out:-null}" >>"$RAW"
@@ -295,7 +308,7 @@ python3 - "$RAW" "$meta" "$WORK/speed-ec.txt" "$WORK/speed-aes.txt" "$WORK/secti
 import json, re, statistics, sys
 from collections import defaultdict
 
-raw, meta_path, speed_ec, speed_aes, out = sys.argv[1:6]
+raw, meta_path, speed_ec_path, speed_aes_path, out = sys.argv[1:6]
 runs = defaultdict(list)
 for line in open(raw):
     r = json.loads(line)
@@ -359,7 +372,10 @@ w("The upstream is the built-in one over TLS (`sluice bench upstream --tls-cert 
 w("an ECDSA P-256 leaf for `IP:127.0.0.1` from a private upstream CA made with `openssl`), cipher")
 w(f"`{meta.get('cipher') or '?'}`. Clients connect to the IP literal (no SNI), trust only the CA of what")
 w("they talk to, and make a full handshake per new connection (no resumption). Every proxy verifies")
-w("the upstream against the upstream CA; each runs its default process model.")
+w("the upstream against the upstream CA; each runs its default process model. Squid is the exception")
+w("to the IP literal: its generated leaves name an IP as `DNS:127.0.0.1`, which clients checking an IP")
+w("reject, so it is asked for `upstream.bench.test` (`--sni`: CONNECT, SNI and Host carry the name;")
+w("its `hosts_file` maps the name to 127.0.0.1; the upstream's leaf carries the name too).")
 w("")
 w("| target | version | command |")
 w("|---|---|---|")
@@ -434,17 +450,17 @@ w("")
 # openssl speed: the cost floor of TLS work per connection and per byte.
 def speed_ec():
     ecdh = sign = verify = None
-    for line in open(speed_ec, errors="replace"):
-        m = re.match(r"\s*256 bits ecdsa \(nistp256\)\s+([\d.]+)s\s+([\d.]+)s", line)
+    for line in open(speed_ec_path, errors="replace"):
+        m = re.match(r"\s*256 bits ecdsa \(nistp256\)\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)\s+([\d.]+)", line)
         if m:
-            sign, verify = float(m.group(1)), float(m.group(2))
-        m = re.match(r"\s*256 bits ecdh \(nistp256\)\s+([\d.]+)s", line)
+            sign, verify = 1 / float(m.group(1)), 1 / float(m.group(2))
+        m = re.match(r"\s*256 bits ecdh \(nistp256\)\s+[\d.]+s\s+([\d.]+)", line)
         if m:
-            ecdh = float(m.group(1))
+            ecdh = 1 / float(m.group(1))
     return ecdh, sign, verify
 
 def speed_aes():
-    for line in open(speed_aes, errors="replace"):
+    for line in open(speed_aes_path, errors="replace"):
         m = re.match(r"(?i)\s*aes-256-gcm\s+([\d.]+)k", line)
         if m:
             return float(m.group(1)) * 1000  # bytes/s
@@ -497,6 +513,7 @@ w("")
 open(out, "w").write("\n".join(md) + "\n")
 PY
 
+[[ -n ${RAW_OUT:-} ]] && cp "$RAW" "$RAW_OUT"
 mkdir -p "$ROOT/bench/results"
 if [[ $QUICK == 1 ]]; then
   cat "$WORK/section.md"

@@ -1,5 +1,6 @@
 #include "bench/tls.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include <arpa/inet.h>
@@ -25,6 +26,8 @@ std::string bench_tls_errors(const char* what) {
   }
   return out;
 }
+
+constexpr size_t kBenchPairBytes = 256 * 1024;  // each direction of the BIO pair
 
 constexpr unsigned char kBenchAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
@@ -74,13 +77,22 @@ SslCtx make_tls_server_ctx(const std::string& cert_file, const std::string& key_
   return ctx;
 }
 
+namespace {
+
+ssl_st* bench_tls_new(ssl_ctx_st* ctx, bio_st** net) {
+  SSL* ssl = SSL_new(ctx);
+  BIO* inner = nullptr;
+  BIO_new_bio_pair(&inner, kBenchPairBytes, net, kBenchPairBytes);
+  SSL_set_bio(ssl, inner, inner);
+  SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  return ssl;
+}
+
+}  // namespace
+
 std::unique_ptr<TlsPipe> TlsPipe::client(ssl_ctx_st* ctx, const std::string& sni, const std::string& verify_name) {
   std::unique_ptr<TlsPipe> t(new TlsPipe);
-  t->ssl_ = SSL_new(ctx);
-  BIO* rbio = BIO_new(BIO_s_mem());
-  BIO* wbio = BIO_new(BIO_s_mem());
-  BIO_set_mem_eof_return(rbio, -1);
-  SSL_set_bio(t->ssl_, rbio, wbio);
+  t->ssl_ = bench_tls_new(ctx, &t->net_);
   SSL_set_connect_state(t->ssl_);
   if (!sni.empty()) SSL_set_tlsext_host_name(t->ssl_, sni.c_str());
   if (!verify_name.empty()) {
@@ -99,16 +111,39 @@ std::unique_ptr<TlsPipe> TlsPipe::client(ssl_ctx_st* ctx, const std::string& sni
 
 std::unique_ptr<TlsPipe> TlsPipe::server(ssl_ctx_st* ctx) {
   std::unique_ptr<TlsPipe> t(new TlsPipe);
-  t->ssl_ = SSL_new(ctx);
-  BIO* rbio = BIO_new(BIO_s_mem());
-  BIO* wbio = BIO_new(BIO_s_mem());
-  BIO_set_mem_eof_return(rbio, -1);
-  SSL_set_bio(t->ssl_, rbio, wbio);
+  t->ssl_ = bench_tls_new(ctx, &t->net_);
   SSL_set_accept_state(t->ssl_);
   return t;
 }
 
-TlsPipe::~TlsPipe() { SSL_free(ssl_); }
+TlsPipe::~TlsPipe() {
+  SSL_free(ssl_);
+  BIO_free(net_);
+}
+
+void TlsPipe::push_in() {
+  while (in_off_ < in_.size()) {
+    int room = static_cast<int>(BIO_ctrl_get_write_guarantee(net_));
+    if (room <= 0) break;
+    int k = BIO_write(net_, in_.data() + in_off_, static_cast<int>(std::min<size_t>(in_.size() - in_off_, room)));
+    if (k <= 0) break;
+    in_off_ += static_cast<size_t>(k);
+  }
+  if (in_off_ == in_.size()) {
+    in_.clear();
+    in_off_ = 0;
+  }
+}
+
+void TlsPipe::drain_out() {
+  for (;;) {
+    char* p = nullptr;
+    int k = BIO_nread0(net_, &p);
+    if (k <= 0) return;
+    out_.append(p, static_cast<size_t>(k));
+    BIO_nread(net_, &p, k);
+  }
+}
 
 void TlsPipe::set_error(const char* what, int ret) {
   if (!error_.empty()) return;
@@ -121,25 +156,31 @@ void TlsPipe::set_error(const char* what, int ret) {
 }
 
 bool TlsPipe::step() {
-  if (done_) return true;
-  ERR_clear_error();
-  int rc = SSL_do_handshake(ssl_);
-  if (rc == 1) {
-    done_ = true;
-    return true;
+  for (int i = 0; i < 64 && !done_; ++i) {
+    push_in();
+    ERR_clear_error();
+    int rc = SSL_do_handshake(ssl_);
+    drain_out();
+    if (rc == 1) {
+      done_ = true;
+      return true;
+    }
+    int e = SSL_get_error(ssl_, rc);
+    if (e == SSL_ERROR_WANT_WRITE) continue;  // drained: go on
+    if (e == SSL_ERROR_WANT_READ) {
+      if (in_off_ < in_.size()) continue;  // more queued input fits now
+      return true;
+    }
+    set_error("TLS handshake", rc);
+    return false;
   }
-  int e = SSL_get_error(ssl_, rc);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return true;
-  set_error("TLS handshake", rc);
-  return false;
+  return true;
 }
 
 bool TlsPipe::feed(const char* p, size_t n) {
   if (!error_.empty()) return false;
-  if (n > 0 && BIO_write(SSL_get_rbio(ssl_), p, static_cast<int>(n)) != static_cast<int>(n)) {
-    error_ = "BIO_write failed";
-    return false;
-  }
+  in_.append(p, n);
+  push_in();
   return step();
 }
 
@@ -147,24 +188,38 @@ long TlsPipe::read(char* buf, size_t cap) {
   if (!error_.empty()) return -2;
   if (!done_ && !step()) return -2;
   if (!done_) return 0;
-  ERR_clear_error();
-  size_t got = 0;
-  int rc = SSL_read_ex(ssl_, buf, cap, &got);
-  if (rc == 1) return static_cast<long>(got);
-  int e = SSL_get_error(ssl_, rc);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
-  if (e == SSL_ERROR_ZERO_RETURN) return -1;
-  set_error("TLS read", rc);
-  return -2;
+  for (int i = 0; i < 1024; ++i) {
+    push_in();
+    ERR_clear_error();
+    size_t got = 0;
+    int rc = SSL_read_ex(ssl_, buf, cap, &got);
+    drain_out();
+    if (rc == 1) return static_cast<long>(got);
+    int e = SSL_get_error(ssl_, rc);
+    if (e == SSL_ERROR_WANT_READ && in_off_ < in_.size()) continue;
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+    if (e == SSL_ERROR_ZERO_RETURN) return -1;
+    set_error("TLS read", rc);
+    return -2;
+  }
+  return 0;
 }
 
 bool TlsPipe::write(const char* p, size_t n) {
   if (!error_.empty() || !done_) return false;
-  ERR_clear_error();
-  size_t written = 0;
-  if (n == 0) return true;
-  if (SSL_write_ex(ssl_, p, n, &written) != 1 || written != n) {
-    set_error("TLS write", 0);
+  // Partial writes: the pair holds kBenchPairBytes; drain it into out_ and go on.
+  while (n > 0) {
+    ERR_clear_error();
+    size_t written = 0;
+    int rc = SSL_write_ex(ssl_, p, n, &written);
+    drain_out();
+    if (rc == 1) {
+      p += written;
+      n -= written;
+      continue;
+    }
+    if (SSL_get_error(ssl_, rc) == SSL_ERROR_WANT_WRITE) continue;
+    set_error("TLS write", rc);
     return false;
   }
   return true;
@@ -172,18 +227,19 @@ bool TlsPipe::write(const char* p, size_t n) {
 
 void TlsPipe::shutdown() {
   if (done_ && error_.empty()) SSL_shutdown(ssl_);
+  drain_out();
 }
 
-size_t TlsPipe::pending_output() const { return BIO_ctrl_pending(SSL_get_wbio(ssl_)); }
+size_t TlsPipe::pending_output() const { return out_.size(); }
+
+void TlsPipe::take_output(std::string& buf) {
+  buf.clear();
+  buf.swap(out_);
+}
 
 std::string TlsPipe::take_output() {
-  BIO* w = SSL_get_wbio(ssl_);
-  size_t n = BIO_ctrl_pending(w);
   std::string out;
-  if (n == 0) return out;
-  out.resize(n);
-  int got = BIO_read(w, out.data(), static_cast<int>(n));
-  out.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  out.swap(out_);
   return out;
 }
 

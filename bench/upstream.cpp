@@ -21,6 +21,8 @@ constexpr size_t kQueueLimit = 1024 * 1024;  // stop queueing writes above this
 constexpr size_t kPumpLimit = 16;            // writes queued per pump call, so one fast
                                              // stream does not starve the other connections
 constexpr size_t kMaxInput = 1024 * 1024;    // unread request bytes we are willing to hold
+constexpr int kTlsWritesInFlight = 8;        // TLS /bytes: encrypted chunks queued at once
+constexpr size_t kSpareBuffers = 64;         // TLS: written buffers kept for reuse
 
 }  // namespace
 
@@ -40,6 +42,7 @@ struct Upstream::Impl {
   std::vector<char> read_buf = std::vector<char>(kChunk);  // one loop, reads are consumed at once
   std::vector<char> plain_buf;                             // TLS: decrypted request bytes
   SslCtx tls_ctx;                                          // set: every connection speaks TLS
+  std::vector<std::string> spare;                          // TLS: written buffers, for reuse
 
   void shutdown_all();
   void close_all_handles();
@@ -87,6 +90,8 @@ void on_conn_closed(uv_handle_t* h) { delete static_cast<UpConn*>(h->data); }
 void on_write(uv_write_t* req, int status) {
   auto* w = static_cast<WriteReq*>(req->data);
   UpConn* c = w->conn;
+  if (c->tls && w->data.capacity() >= kChunk && c->up->spare.size() < kSpareBuffers)
+    c->up->spare.push_back(std::move(w->data));
   delete w;
   --c->writes_pending;
   if (c->state == UpConn::State::Closing) return;
@@ -272,10 +277,18 @@ void UpConn::pump() {
     if (uv_stream_get_write_queue_size(stream()) >= kQueueLimit) return;
     size_t len = static_cast<size_t>(std::min<uint64_t>(stream_left, kChunk));
     if (tls) {
+      // Each chunk is a buffer of its own until written: bound them (their callbacks pump on).
+      if (writes_pending >= kTlsWritesInFlight) return;
       if (!tls->write(pattern_bytes(), len)) return close();
       stream_left -= len;
       up->stats.bytes_sent += len;
-      send_raw(tls->take_output());
+      std::string buf;
+      if (!up->spare.empty()) {
+        buf = std::move(up->spare.back());
+        up->spare.pop_back();
+      }
+      tls->take_output(buf);
+      send_raw(std::move(buf));
       if (state == State::Closing) return;
       continue;
     }

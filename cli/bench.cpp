@@ -217,8 +217,9 @@ Subcommand bench_command(CLI::App& root) {
       .value("--timeout", "MS", "per-operation inactivity timeout (default 10000)")
       .value("--ca", "FILE", "TLS inside the tunnel (or direct), trusting the PEM certificates in FILE")
       .value("--sni", "NAME",
-             "with --ca: the server name sent and checked (default: none sent, the\n"
-             "target's IP checked against the certificate)")
+             "with --ca: the target's name, as in https://NAME:PORT/ (CONNECT, Host,\n"
+             "SNI, certificate check; the target's IP is still what --direct dials);\n"
+             "default: the IP, no SNI, the IP checked against the certificate")
       .value("--hold", "S", "idle-tunnels: how long to hold the tunnels once open (default 1)")
       .value("--pid", "PID[,PID]", "proxy processes: CPU seconds (per 10k ops, per GiB) and RSS (repeatable)", true)
       .flag("--json", "print one JSON object instead of the table")

@@ -312,3 +312,22 @@ TEST_CASE("tls loadgen through a CONNECT proxy: TLS inside the tunnel") {
   CHECK(r.bytes == o.size);
   CHECK(r.errors.total == 0);
 }
+
+TEST_CASE("tls loadgen through a CONNECT proxy with --sni: the name in CONNECT, Host and SNI") {
+  TlsUpstream up;
+  bench_test::FakeProxy proxy(200);
+  proxy.alias_loopback("bench.test");
+  const std::string url = "http://127.0.0.1:" + std::to_string(proxy.port());
+  Options o = bench_tls_options(up.up.port(), Scenario::ConnectStorm, url);
+  o.sni = "bench.test";
+  o.requests = 3;
+  o.concurrency = 1;
+  Result r = bench_tls_run(o);
+  CHECK(r.ops_ok == 3);
+  CHECK(r.errors.total == 0);
+  CHECK(proxy.last_connect() == "bench.test:" + std::to_string(up.up.port()));
+  o.sni = "wrong.test";  // a name the certificate does not carry (the proxy cannot reach it either)
+  r = bench_tls_run(o);
+  CHECK(r.ops_ok == 0);
+  CHECK(proxy.last_connect() == "wrong.test:" + std::to_string(up.up.port()));
+}
