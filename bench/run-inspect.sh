@@ -248,7 +248,7 @@ log "peers: ${ACTIVE[*]}"
 RAW=$WORK/raw.jsonl
 bench() {  # bench TAG TARGET_NAME TARGET ARGS...: one run; its JSON appended under TAG and TARGET_NAME
   local tag=$1 name=$2 target=$3; shift 3
-  local via=(--direct --ca "$UPCA")
+  local via=(--direct --ca "$UPCA" --pid "$UP_PID")  # direct: the upstream's CPU, TLS's own cost
   [[ $name != direct ]] && via=(--proxy "http://127.0.0.1:${PORT[$name]}" --pid "${PID[$name]}" --ca "${CA[$name]}")
   [[ $name == squid ]] && via+=(--sni "${NAME_OF[$target]}")
   local out
@@ -419,6 +419,9 @@ def table(title, tag, metric, unit, cpu, cpu_unit, spec="{:.0f}"):
         w(row)
     w("")
 
+w("In the `direct` rows the CPU column is the TLS upstream's (it answers every handshake and")
+w("encrypts every byte), what one side of TLS costs with this OpenSSL.")
+w("")
 table("New TLS connections, one request each (connect-storm --ca, 16 connections)", "new-tls", ops,
       "connections/s", cpu10k, "per 10k conns")
 table("Keep-alive requests inside TLS (http-forward --ca, 16 connections)", "keepalive", ops,
@@ -487,11 +490,23 @@ if ecdh and sign and verify:
         w(f"and decrypts and re-encrypts every byte: {gib_floor:.3f} CPU-s per GiB.")
     opq = med("new-tls", "sluice-opaque", cpu10k)
     ins = med("new-tls", "sluice", cpu10k)
+    # The handshakes as OpenSSL really runs them here: the upstream's CPU per connection (a TLS
+    # server) plus the client's (a TLS client), both from the direct runs; an inspecting proxy is
+    # one of each.
+    up_side = med("new-tls", "direct", cpu10k)
+    cl_side = med("new-tls", "direct", lambda r: r["client_cpu_s"] / r["ops"] * 1e4 if r["ops"] else None)
     if opq is not None and ins is not None:
         budget = 2 * (opq + floor * 1e4)
         w("")
-        w(f"Issue 14's CPU target, per new connection: inspected {ins:.3f} CPU-s per 10k against 2 × (opaque "
-          f"{opq:.3f} + TLS floor {floor * 1e4:.3f}) = {budget:.3f}: **{'met' if ins <= budget else 'missed'}**.")
+        w(f"Issue 14's CPU target, per new connection, with `openssl speed`'s floor: inspected {ins:.3f} CPU-s per 10k "
+          f"against 2 × (opaque {opq:.3f} + {floor * 1e4:.3f}) = {budget:.3f}: **{'met' if ins <= budget else 'missed'}**.")
+        if up_side is not None and cl_side is not None:
+            hs = up_side + cl_side
+            budget2 = 2 * (opq + hs)
+            w(f"With the handshakes as this OpenSSL runs them (the direct runs: upstream {up_side:.3f} + client "
+              f"{cl_side:.3f} = {hs:.3f} CPU-s per 10k, a TLS server and a TLS client, as an inspecting proxy is): "
+              f"2 × (opaque {opq:.3f} + {hs:.3f}) = {budget2:.3f}: **{'met' if ins <= budget2 else 'missed'}**. "
+              f"`openssl speed`'s primitives are a small part of a full handshake in OpenSSL 3.0.")
 else:
     w("(`openssl speed` gave no numbers.)")
 w("")
