@@ -331,3 +331,21 @@ TEST_CASE("tls loadgen through a CONNECT proxy with --sni: the name in CONNECT, 
   CHECK(r.ops_ok == 0);
   CHECK(proxy.last_connect() == "wrong.test:" + std::to_string(up.up.port()));
 }
+
+TEST_CASE("tls loadgen through a SOCKS5 proxy: TLS inside the SOCKS tunnel") {
+  TlsUpstream up;
+  bench_test::FakeProxy proxy(200);
+  const std::string url = "socks5h://127.0.0.1:" + std::to_string(proxy.port());
+  Options o = bench_tls_options(up.up.port(), Scenario::SocksStorm, url);
+  o.requests = 5;
+  o.concurrency = 1;
+  Result r = bench_tls_run(o);
+  CHECK(r.ops_ok == 5);
+  CHECK(r.errors.total == 0);
+  CHECK(proxy.socks() == 5);
+  o = bench_tls_options(up.up.port(), Scenario::SocksThroughput, url);
+  o.size = 2 * 1024 * 1024;
+  r = bench_tls_run(o);
+  CHECK(r.bytes == o.size);
+  CHECK(r.errors.total == 0);
+}
