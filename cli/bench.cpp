@@ -183,16 +183,16 @@ Subcommand bench_command(CLI::App& root) {
        "                     tunnel (needs --pid)\n"
        "  upstream           serve GET /, GET /bytes?n=N[&close=1], POST /sink; prints the port\n"
        "                     (over TLS with --tls-cert and --tls-key)\n"
-       "\n"
-       "With --ca FILE, connect-storm, http-forward and tunnel-throughput speak TLS inside the\n"
-       "tunnel (or straight to the target with --direct), trusting only FILE: a new TLS\n"
-       "connection per operation, keep-alive requests inside one TLS connection per worker, a\n"
-       "download through TLS.\n"
        "  lua                no network: the cost of one on_connect call of the --rules scripts\n"
        "                     for a new connection and on one that has its c, and the same loop\n"
        "                     with no rules; medians of batches of 64 calls (default 200000 calls,\n"
        "                     --duration 30 s at most per measurement, --hosts 100 target names;\n"
-       "                     --cold: 8 MiB of memory written before each call, each call timed)")
+       "                     --cold: 8 MiB of memory written before each call, each call timed)\n"
+       "\n"
+       "With --ca FILE, connect-storm, http-forward, tunnel-throughput and the SOCKS5 twins\n"
+       "speak TLS inside the tunnel (or straight to the target with --direct), trusting only\n"
+       "FILE: a new TLS connection per operation, keep-alive requests inside one TLS connection\n"
+       "per worker, a download through TLS; a failed handshake counts as tls-failed.")
       .positionals("SCENARIO", "one of the scenarios above")
       .value("--proxy", "URL",
              "http://[USER:PASSWORD@]HOST:PORT (or socks5h://...), HOST:PORT or\n"
