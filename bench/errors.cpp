@@ -35,6 +35,7 @@ std::string error_key(ErrorKind kind, int v) {
     case ErrorKind::Reset: return "reset";
     case ErrorKind::BadResponse: return "bad-response";
     case ErrorKind::ByteMismatch: return "byte-mismatch";
+    case ErrorKind::TlsFailed: return "tls-failed";
     case ErrorKind::Other: return v ? std::string("other-") + uv_err_name(v) : "other";
   }
   return "other";

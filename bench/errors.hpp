@@ -20,6 +20,7 @@ enum class ErrorKind {
   Reset,           // ECONNRESET / EPIPE: the peer aborted
   BadResponse,     // bytes that are not a well-framed HTTP/1.x response
   ByteMismatch,    // a body or a sink's count that differs from what was asked for
+  TlsFailed,       // the TLS handshake inside the tunnel (or direct) failed, or a TLS record was bad
   Other,           // any other libuv error
 };
 

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "bench/http.hpp"
+#include "bench/tls.hpp"
 
 namespace sluice::bench {
 
@@ -81,7 +82,8 @@ struct Conn {
   Runner* r = nullptr;
   Slot* slot = nullptr;
   bool is_pipe = false;
-  uint32_t exchanges = 0;  // responses completed on this connection
+  uint32_t exchanges = 0;        // responses completed on this connection
+  std::unique_ptr<TlsPipe> tls;  // TLS inside the tunnel (or direct), once the handshake began
   union {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
@@ -102,12 +104,13 @@ struct WriteReq {
   uv_write_t req{};
   Conn* conn = nullptr;
   size_t upload_len = 0;  // body bytes this write carries (upload), counted once written
+  std::string owned;      // TLS: the ciphertext this write carries
 };
 
 // One worker: runs operations one after another (closed loop), or takes scheduled ones
 // (open loop). In idle-tunnels, each slot opens one tunnel and holds it.
 struct Slot {
-  enum class Phase { Idle, Connecting, Handshake, Exchange, Holding, Done };
+  enum class Phase { Idle, Connecting, Handshake, TlsHandshake, Exchange, Holding, Done };
   enum class TimerUse { Timeout, Deferred };
 
   Runner* r = nullptr;
@@ -139,8 +142,10 @@ struct Runner {
   const bool socks;     // the tunnel handshake is SOCKS5's (greeting, then CONNECT)
   const bool via_proxy;
   const int concurrency;
-  const uint64_t budget;  // operations this loop may start
-  const double rate;      // this loop's share of the offered rate; 0: closed loop
+  const uint64_t budget;      // operations this loop may start
+  const double rate;          // this loop's share of the offered rate; 0: closed loop
+  ssl_ctx_st* const tls_ctx;  // TLS inside the tunnel (or direct); nullptr: none
+  std::string tls_verify_name;
   Result part;
 
   uv_loop_t loop{};
@@ -153,6 +158,7 @@ struct Runner {
   std::vector<std::unique_ptr<Slot>> slots;
   std::vector<Slot*> idle;  // open loop: slots waiting for the schedule
   std::vector<char> read_buf = std::vector<char>(kReadBuf);
+  std::vector<char> plain_buf;  // TLS: decrypted bytes
   std::string connect_req, socks_req, socks_user_pass, request;
 
   uint64_t t0 = 0, t_end = 0;
@@ -165,26 +171,36 @@ struct Runner {
   size_t next_unopened = 0, opening = 0, held = 0;
   bool hold_phase = false;
 
-  Runner(const Options& opts, int conc, uint64_t ops, double r)
+  Runner(const Options& opts, int conc, uint64_t ops, double r, ssl_ctx_st* ctx)
       : o(opts),
         scen(tunnel_twin(opts.scenario)),
         socks(uses_socks(opts.scenario)),
         via_proxy(!opts.direct),
         concurrency(conc),
         budget(ops),
-        rate(r) {
+        rate(r),
+        tls_ctx(ctx) {
     part.options = opts;
     const std::string a = o.target.authority();
+    if (tls_ctx) {
+      tls_verify_name = o.sni.empty() ? o.target.host : o.sni;
+      plain_buf.resize(kReadBuf);
+    }
+    const std::string host = o.sni.empty() ? a : o.sni + ":" + std::to_string(o.target.port);
     const std::string auth = via_proxy ? proxy_authorization(o.proxy) : "";
-    connect_req = "CONNECT " + a + " HTTP/1.1\r\nHost: " + a + "\r\nUser-Agent: sluice-bench\r\n" + auth + "\r\n";
+    // With --sni the client names the target as a URL would: CONNECT, Host and SNI carry the name.
+    connect_req = "CONNECT " + host + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: sluice-bench\r\n" + auth + "\r\n";
     socks_req = socks_connect_request(o.target);
     if (via_proxy && !o.proxy.auth.empty()) socks_user_pass = socks_user_pass_request(o.proxy.auth);
     switch (scen) {
-      case Scenario::ConnectStorm: request = "GET / HTTP/1.1\r\nHost: " + a + "\r\nConnection: close\r\n\r\n"; break;
+      case Scenario::ConnectStorm: request = "GET / HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n"; break;
       case Scenario::IdleTunnels: request = "GET / HTTP/1.1\r\nHost: " + a + "\r\n\r\n"; break;
       case Scenario::HttpForward:
-        request = std::string("GET ") + (via_proxy ? "http://" + a + "/" : "/") + " HTTP/1.1\r\nHost: " + a + "\r\n" +
-                  auth + "\r\n";
+        if (tls_ctx)  // inside the TLS tunnel: origin-form, and nothing for the proxy to read
+          request = "GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
+        else
+          request = std::string("GET ") + (via_proxy ? "http://" + a + "/" : "/") + " HTTP/1.1\r\nHost: " + a + "\r\n" +
+                    auth + "\r\n";
         break;
       case Scenario::TunnelThroughput:
         if (o.upload)
@@ -192,14 +208,14 @@ struct Runner {
                     "\r\nConnection: close\r\n\r\n";
         else
           request = "GET /bytes?n=" + std::to_string(o.size) + (o.upstream_close ? "&close=1" : "") +
-                    " HTTP/1.1\r\nHost: " + a + "\r\nConnection: close\r\n\r\n";
+                    " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
         break;
       case Scenario::SocksStorm:
       case Scenario::SocksThroughput: break;  // never: `scen` is the CONNECT twin
     }
   }
 
-  bool tunnelled() const { return via_proxy && scen != Scenario::HttpForward; }
+  bool tunnelled() const { return via_proxy && (scen != Scenario::HttpForward || tls_ctx); }
 
   // ---- the run ----
 
@@ -455,6 +471,51 @@ struct Runner {
     return true;
   }
 
+  // Ciphertext the TLS engine has ready goes out as one owned write.
+  bool flush_tls(Slot* s) {
+    if (!s->conn || !s->conn->tls || s->conn->tls->pending_output() == 0) return true;
+    auto* w = new WriteReq;
+    w->conn = s->conn;
+    w->owned = s->conn->tls->take_output();
+    w->req.data = w;
+    uv_buf_t b = uv_buf_init(w->owned.data(), static_cast<unsigned>(w->owned.size()));
+    if (int rc = uv_write(&w->req, s->conn->stream(), &b, 1, on_write); rc != 0) {
+      delete w;
+      fail(s, classify_uv_error(rc, Phase::Io), rc);
+      return false;
+    }
+    return true;
+  }
+
+  // The path to the target is open (the tunnel, or the direct connection): start TLS, or send.
+  void path_open(Slot* s) {
+    if (!tls_ctx) return send_request(s);
+    s->phase = Slot::Phase::TlsHandshake;
+    s->conn->tls = TlsPipe::client(tls_ctx, o.sni, tls_verify_name);
+    flush_tls(s);
+  }
+
+  // TLS records from the peer: the handshake, then the plaintext goes the way of clear reads.
+  void on_cipher(Slot* s, const char* p, size_t n) {
+    Conn* c = s->conn;
+    TlsPipe& t = *c->tls;
+    bool ok = t.feed(p, n);
+    if (!flush_tls(s)) return;
+    if (!ok) return fail(s, ErrorKind::TlsFailed);
+    if (s->phase == Slot::Phase::TlsHandshake) {
+      if (!t.handshake_done()) return;
+      send_request(s);
+      if (s->conn != c) return;
+    }
+    for (int i = 0; i < 1 << 20 && s->conn == c; ++i) {
+      long got = t.read(plain_buf.data(), plain_buf.size());
+      if (got < -1) return fail(s, ErrorKind::TlsFailed);
+      if (got == -1) return on_eof(s);  // close_notify
+      if (got == 0) return;
+      on_plain(s, plain_buf.data(), static_cast<size_t>(got));
+    }
+  }
+
   void on_connected(Slot* s) {
     if (s->conn->is_pipe == false) uv_tcp_nodelay(&s->conn->tcp, 1);
     uv_read_start(s->conn->stream(), on_alloc, on_read);
@@ -471,13 +532,18 @@ struct Runner {
       else
         write(s, connect_req.data(), connect_req.size(), 0);
     } else {
-      send_request(s);
+      path_open(s);
     }
   }
 
   void send_request(Slot* s) {
     s->phase = Slot::Phase::Exchange;
     s->reader.reset(false);
+    if (s->conn->tls) {
+      if (!s->conn->tls->write(request.data(), request.size())) return fail(s, ErrorKind::TlsFailed);
+      flush_tls(s);
+      return;
+    }
     if (!write(s, request.data(), request.size(), 0)) return;
     if (scen == Scenario::TunnelThroughput && o.upload) {
       s->upload_left = o.size;
@@ -497,12 +563,14 @@ struct Runner {
   void on_data(Slot* s, const char* p, size_t n) {
     if (s->phase == Slot::Phase::Holding) return;  // a held tunnel has nothing to say; ignore
     arm_timeout(s);
+    if (s->conn && s->conn->tls) return on_cipher(s, p, n);
     if (s->phase == Slot::Phase::Handshake && socks) {
       size_t used = 0;
       if (!socks_handshake(s, p, n, used)) return;
       Conn* c = s->conn;
-      send_request(s);
+      path_open(s);
       if (s->conn != c || used == n) return;
+      if (s->conn->tls) return on_cipher(s, p + used, n - used);
       p += used;
       n -= used;
     } else if (s->phase == Slot::Phase::Handshake) {
@@ -512,11 +580,17 @@ struct Runner {
       int status = s->reader.status();
       if (status < 200 || status > 299) return fail(s, ErrorKind::ProxyStatus, status);
       Conn* c = s->conn;
-      send_request(s);
+      path_open(s);
       if (s->conn != c || used == n) return;  // the write failed (and maybe a new op began)
+      if (s->conn->tls) return on_cipher(s, p + used, n - used);
       p += used;
       n -= used;
     }
+    on_plain(s, p, n);
+  }
+
+  // Response bytes (after TLS, when it is used).
+  void on_plain(Slot* s, const char* p, size_t n) {
     if (s->phase != Slot::Phase::Exchange) return;
     uint64_t before = s->reader.body_bytes();
     size_t used = s->reader.feed(p, n);
@@ -788,6 +862,9 @@ std::string finalize(Options& o, std::vector<std::string>& notes) {
     return "no proxy given";
   if (kind == Scenario::IdleTunnels && o.rate > 0) return "idle-tunnels has no --rate";
   if (kind == Scenario::TunnelThroughput && o.rate > 0) return "tunnel-throughput has no --rate";
+  if (o.tls() && o.upload) return "--upload has no TLS variant (--ca)";
+  if (o.tls() && kind == Scenario::IdleTunnels) return "idle-tunnels has no TLS variant (--ca)";
+  if (!o.tls() && !o.sni.empty()) return "--sni needs --ca";
   if (o.concurrency == 0) {
     switch (kind) {
       case Scenario::ConnectStorm:
@@ -827,6 +904,11 @@ Result run(const Options& o) {
   raise_fd_limit();
   Result total;
   total.options = o;
+  SslCtx tls_ctx;
+  if (o.tls()) {
+    tls_ctx = make_tls_client_ctx(o.ca_file, total.setup_error);
+    if (!tls_ctx) return total;
+  }
   if (!o.pids.empty()) {
     total.proxy_before = sample_procs(o.pids);
     if (!total.proxy_before.ok) total.proxy_error = total.proxy_before.error;
@@ -838,7 +920,7 @@ Result run(const Options& o) {
   for (int i = 0; i < threads; ++i) {
     int conc = share(o.concurrency, threads, i);
     uint64_t ops = share(o.requests, static_cast<uint64_t>(threads), static_cast<uint64_t>(i));
-    runners.push_back(std::make_unique<Runner>(o, conc, ops, o.rate / threads));
+    runners.push_back(std::make_unique<Runner>(o, conc, ops, o.rate / threads, tls_ctx.get()));
   }
   if (threads == 1) {
     runners[0]->run();

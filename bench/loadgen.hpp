@@ -51,6 +51,17 @@ struct Options {
   int timeout_ms = 10'000;            // per-operation inactivity timeout
   double hold_s = 1;                  // idle-tunnels: how long to hold once all are open
   std::vector<int> pids;              // proxy processes to measure (CPU, RSS)
+  // TLS inside the tunnel (or straight to the target with --direct), trusting ca_file only:
+  // connect-storm makes a new TLS connection per operation, http-forward keeps one TLS
+  // connection per worker and sends origin-form requests inside it, tunnel-throughput
+  // downloads through it. Empty: no TLS.
+  std::string ca_file;
+  // The name the client uses for the target, as in https://NAME:PORT/: the CONNECT authority,
+  // the Host header, the SNI and the name checked in the certificate (the bench still dials the
+  // proxy, or the target's IP with --direct). Empty: the target's IP everywhere, no SNI sent,
+  // and the IP checked against the certificate's IP SANs.
+  std::string sni;
+  bool tls() const { return !ca_file.empty(); }
 };
 
 // Applies scenario defaults and the hard caps. Returns "" or an error; `notes` receives one line
@@ -59,6 +70,7 @@ std::string finalize(Options& o, std::vector<std::string>& notes);
 
 struct Result {
   Options options;
+  std::string setup_error;  // the run could not start (e.g. an unreadable --ca); nothing measured
   double elapsed_s = 0;
   uint64_t ops_ok = 0;
   uint64_t ops_failed = 0;

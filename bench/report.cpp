@@ -39,7 +39,8 @@ std::string proxy_name(const Options& o) {
 
 std::string where(const Result& r) {
   const Options& o = r.options;
-  return o.direct ? "direct -> " + o.target.authority() : "via " + proxy_name(o) + " -> " + o.target.authority();
+  std::string tls = o.tls() ? " (TLS" + (o.sni.empty() ? std::string() : ", SNI " + o.sni) + ")" : "";
+  return (o.direct ? "direct -> " : "via " + proxy_name(o) + " -> ") + o.target.authority() + tls;
 }
 
 std::string latency_row(const Histogram& h) {
@@ -115,6 +116,7 @@ std::string render_json(const Result& r) {
   std::string j = "{";
   j += "\"scenario\":" + json_str(scenario_name(o.scenario));
   j += ",\"mode\":" + json_str(o.direct ? "direct" : "proxy");
+  j += std::string(",\"tls\":") + (o.tls() ? "true" : "false");
   j += ",\"proxy\":" + (o.direct ? std::string("null") : json_str(proxy_name(o)));
   j += ",\"target\":" + json_str(o.target.authority());
   j += ",\"loop\":" + json_str(o.rate > 0 ? "open" : "closed");

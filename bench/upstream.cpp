@@ -10,6 +10,7 @@
 
 #include "bench/http.hpp"
 #include "bench/net.hpp"
+#include "bench/tls.hpp"
 
 namespace sluice::bench {
 
@@ -20,6 +21,8 @@ constexpr size_t kQueueLimit = 1024 * 1024;  // stop queueing writes above this
 constexpr size_t kPumpLimit = 16;            // writes queued per pump call, so one fast
                                              // stream does not starve the other connections
 constexpr size_t kMaxInput = 1024 * 1024;    // unread request bytes we are willing to hold
+constexpr int kTlsWritesInFlight = 8;        // TLS /bytes: encrypted chunks queued at once
+constexpr size_t kSpareBuffers = 64;         // TLS: written buffers kept for reuse
 
 }  // namespace
 
@@ -37,6 +40,9 @@ struct Upstream::Impl {
   std::thread thread;
   UpstreamStats stats;
   std::vector<char> read_buf = std::vector<char>(kChunk);  // one loop, reads are consumed at once
+  std::vector<char> plain_buf;                             // TLS: decrypted request bytes
+  SslCtx tls_ctx;                                          // set: every connection speaks TLS
+  std::vector<std::string> spare;                          // TLS: written buffers, for reuse
 
   void shutdown_all();
   void close_all_handles();
@@ -55,6 +61,7 @@ struct UpConn {
   bool close_after = false;  // Connection: close: shut down after the response
   bool close_now = false;    // close=1: close as soon as the last byte is written
   bool peer_eof = false;
+  std::unique_ptr<TlsPipe> tls;
 
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
 
@@ -63,6 +70,9 @@ struct UpConn {
   void process();
   void start_response();
   void write_copy(std::string data);
+  void send_raw(std::string data);
+  void on_cipher(const char* p, size_t n);
+  void on_peer_eof();
   void pump();
   void finish_response();
 };
@@ -80,6 +90,8 @@ void on_conn_closed(uv_handle_t* h) { delete static_cast<UpConn*>(h->data); }
 void on_write(uv_write_t* req, int status) {
   auto* w = static_cast<WriteReq*>(req->data);
   UpConn* c = w->conn;
+  if (c->tls && w->data.capacity() >= kChunk && c->up->spare.size() < kSpareBuffers)
+    c->up->spare.push_back(std::move(w->data));
   delete w;
   --c->writes_pending;
   if (c->state == UpConn::State::Closing) return;
@@ -96,15 +108,9 @@ void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* c = static_cast<UpConn*>(s->data);
   if (c->state == UpConn::State::Closing) return;
-  if (n == UV_EOF) {
-    c->peer_eof = true;
-    uv_read_stop(s);
-    // Idle between requests: the client is done. Mid-response: finish it first. Mid-body: the
-    // request was cut short.
-    if ((c->state == UpConn::State::Head && c->writes_pending == 0) || c->state == UpConn::State::Body) c->close();
-    return;
-  }
+  if (n == UV_EOF) return c->on_peer_eof();
   if (n < 0) return c->close();
+  if (n > 0 && c->tls) return c->on_cipher(buf->base, static_cast<size_t>(n));
   if (n > 0) c->on_data(buf->base, static_cast<size_t>(n));
 }
 
@@ -121,6 +127,7 @@ void on_connection(uv_stream_t* server, int status) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  if (up->tls_ctx) c->tls = TlsPipe::server(up->tls_ctx.get());
   up->conns.insert(c);
   up->stats.connections++;
   uv_read_start(c->stream(), on_alloc, on_read);
@@ -133,6 +140,30 @@ void UpConn::close() {
   state = State::Closing;
   up->conns.erase(this);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp), on_conn_closed);
+}
+
+void UpConn::on_peer_eof() {
+  peer_eof = true;
+  uv_read_stop(stream());
+  // Idle between requests: the client is done. Mid-response: finish it first. Mid-body: the
+  // request was cut short.
+  if ((state == State::Head && writes_pending == 0) || state == State::Body) close();
+}
+
+// TLS: ciphertext in; handshake replies out; the plaintext goes to on_data as if read in clear.
+void UpConn::on_cipher(const char* p, size_t n) {
+  bool ok = tls->feed(p, n);
+  if (tls->pending_output()) send_raw(tls->take_output());
+  if (!ok) return close();
+  if (up->plain_buf.empty()) up->plain_buf.resize(64 * 1024);
+  while (state != State::Closing) {
+    long got = tls->read(up->plain_buf.data(), up->plain_buf.size());
+    if (tls->pending_output() && state != State::Closing) send_raw(tls->take_output());
+    if (got == 0) return;
+    if (got == -1) return on_peer_eof();  // close_notify
+    if (got < 0) return close();
+    on_data(up->plain_buf.data(), static_cast<size_t>(got));
+  }
 }
 
 void UpConn::on_data(const char* p, size_t n) {
@@ -187,6 +218,15 @@ void UpConn::process() {
 }
 
 void UpConn::write_copy(std::string data) {
+  if (tls) {
+    if (!tls->write(data.data(), data.size())) return close();
+    data = tls->take_output();
+  }
+  send_raw(std::move(data));
+}
+
+void UpConn::send_raw(std::string data) {
+  if (data.empty()) return;
   auto* w = new WriteReq;
   w->conn = this;
   w->data = std::move(data);
@@ -236,6 +276,22 @@ void UpConn::pump() {
   for (size_t i = 0; i < kPumpLimit && stream_left > 0; ++i) {
     if (uv_stream_get_write_queue_size(stream()) >= kQueueLimit) return;
     size_t len = static_cast<size_t>(std::min<uint64_t>(stream_left, kChunk));
+    if (tls) {
+      // Each chunk is a buffer of its own until written: bound them (their callbacks pump on).
+      if (writes_pending >= kTlsWritesInFlight) return;
+      if (!tls->write(pattern_bytes(), len)) return close();
+      stream_left -= len;
+      up->stats.bytes_sent += len;
+      std::string buf;
+      if (!up->spare.empty()) {
+        buf = std::move(up->spare.back());
+        up->spare.pop_back();
+      }
+      tls->take_output(buf);
+      send_raw(std::move(buf));
+      if (state == State::Closing) return;
+      continue;
+    }
     auto* w = new WriteReq;
     w->conn = this;
     w->req.data = w;
@@ -255,6 +311,11 @@ void UpConn::pump() {
 void UpConn::finish_response() {
   if (close_now) return close();  // every byte is in the kernel; close() sends them, then FIN
   if (close_after || peer_eof) {
+    if (tls && !peer_eof) {  // close_notify, then FIN once every write is out
+      tls->shutdown();
+      send_raw(tls->take_output());
+      if (state == State::Closing) return;
+    }
     state = State::Closing;
     up->conns.erase(this);
     auto* req = new uv_shutdown_t;
@@ -309,6 +370,12 @@ Upstream::~Upstream() {
   impl_->close_all_handles();
   uv_run(&impl_->loop, UV_RUN_DEFAULT);  // runs the close callbacks
   uv_loop_close(&impl_->loop);
+}
+
+std::string Upstream::use_tls(const std::string& cert_file, const std::string& key_file) {
+  std::string err;
+  impl_->tls_ctx = make_tls_server_ctx(cert_file, key_file, err);
+  return impl_->tls_ctx ? "" : err;
 }
 
 std::string Upstream::listen(const std::string& host, int port) {

@@ -6,6 +6,7 @@
 //                         proxies must survive without dropping the tail)
 //   POST /sink            reads and discards a Content-Length body; replies with its byte count
 // Anything else is 404. Absolute-form targets are accepted (a proxy may forward them raw).
+// With use_tls(), the same routes over TLS (HTTP/1.1; ALPN http/1.1 when the client offers it).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -31,6 +32,10 @@ class Upstream {
   ~Upstream();
   Upstream(const Upstream&) = delete;
   Upstream& operator=(const Upstream&) = delete;
+
+  // Serve every connection over TLS with this PEM certificate (chain) and key (call before
+  // listen). "" or an error.
+  std::string use_tls(const std::string& cert_file, const std::string& key_file);
 
   // Binds and listens on an IP literal; port 0 picks an ephemeral port. "" or an error.
   std::string listen(const std::string& host, int port);

@@ -81,6 +81,13 @@ int upstream_main(const Args& a) {
   if (a.has("--lifetime") && !parse_double(a.one("--lifetime"), lifetime)) return usage_error("bad --lifetime");
   if (lifetime <= 0 || lifetime > 86400) lifetime = 86400;
   bench::Upstream up;
+  if (a.has("--tls-cert") != a.has("--tls-key")) return usage_error("give both --tls-cert and --tls-key");
+  if (a.has("--tls-cert")) {
+    if (std::string err = up.use_tls(a.one("--tls-cert"), a.one("--tls-key")); !err.empty()) {
+      std::fprintf(stderr, "sluice bench upstream: %s\n", err.c_str());
+      return 1;
+    }
+  }
   if (std::string err = up.listen(ep.host, ep.port); !err.empty()) {
     std::fprintf(stderr, "sluice bench upstream: %s\n", err.c_str());
     return 1;
@@ -123,6 +130,9 @@ int bench_main(const Args& a) {
   if (a.has("--timeout") && !parse_int(a.one("--timeout"), o.timeout_ms)) return usage_error("bad --timeout");
   if (a.has("--hold") && !parse_double(a.one("--hold"), o.hold_s)) return usage_error("bad --hold");
   o.upload = a.has("--upload");
+  o.ca_file = a.one("--ca");
+  o.sni = a.one("--sni");
+  if (a.has("--ca") && o.ca_file.empty()) return usage_error("--ca needs a file");
   o.upstream_close = a.has("--close");
   for (const auto& spec : a.all("--pid")) {
     size_t start = 0;
@@ -144,6 +154,7 @@ int bench_main(const Args& a) {
   for (const auto& n : notes) std::fprintf(stderr, "sluice bench: %s\n", n.c_str());
 
   bench::Result r = bench::run(o);
+  if (!r.setup_error.empty()) return usage_error(r.setup_error);
   std::fputs((a.has("--json") ? bench::render_json(r) + "\n" : bench::render_text(r)).c_str(), stdout);
   return r.errors.total == 0 ? 0 : 1;
 }
@@ -154,7 +165,7 @@ Subcommand bench_command(CLI::App& root) {
   auto c = std::make_shared<Command>(root, "bench", "load generator and built-in upstream");
   c->description(
        "sluice bench SCENARIO (--proxy URL | --direct) --target HOST:PORT [OPTIONS]\n"
-       "sluice bench upstream --listen HOST:PORT [--lifetime S]\n"
+       "sluice bench upstream --listen HOST:PORT [--lifetime S] [--tls-cert FILE --tls-key FILE]\n"
        "sluice bench lua --rules FILE... [--calls N] [--duration S] [--hosts N] [--cold] [--json]\n"
        "\n"
        "A load generator for egress proxies. Every address must be loopback (127.0.0.0/8, ::1).\n"
@@ -171,11 +182,17 @@ Subcommand bench_command(CLI::App& root) {
        "  idle-tunnels       open --concurrency tunnels, hold them, report the proxy's RSS per\n"
        "                     tunnel (needs --pid)\n"
        "  upstream           serve GET /, GET /bytes?n=N[&close=1], POST /sink; prints the port\n"
+       "                     (over TLS with --tls-cert and --tls-key)\n"
        "  lua                no network: the cost of one on_connect call of the --rules scripts\n"
        "                     for a new connection and on one that has its c, and the same loop\n"
        "                     with no rules; medians of batches of 64 calls (default 200000 calls,\n"
        "                     --duration 30 s at most per measurement, --hosts 100 target names;\n"
-       "                     --cold: 8 MiB of memory written before each call, each call timed)")
+       "                     --cold: 8 MiB of memory written before each call, each call timed)\n"
+       "\n"
+       "With --ca FILE, connect-storm, http-forward, tunnel-throughput and the SOCKS5 twins\n"
+       "speak TLS inside the tunnel (or straight to the target with --direct), trusting only\n"
+       "FILE: a new TLS connection per operation, keep-alive requests inside one TLS connection\n"
+       "per worker, a download through TLS; a failed handshake counts as tls-failed.")
       .positionals("SCENARIO", "one of the scenarios above")
       .value("--proxy", "URL",
              "http://[USER:PASSWORD@]HOST:PORT (or socks5h://...), HOST:PORT or\n"
@@ -198,11 +215,18 @@ Subcommand bench_command(CLI::App& root) {
       .flag("--upload", "tunnel-throughput: upload to the sink instead of downloading")
       .flag("--close", "tunnel-throughput: the upstream closes right after its last byte")
       .value("--timeout", "MS", "per-operation inactivity timeout (default 10000)")
+      .value("--ca", "FILE", "TLS inside the tunnel (or direct), trusting the PEM certificates in FILE")
+      .value("--sni", "NAME",
+             "with --ca: the target's name, as in https://NAME:PORT/ (CONNECT, Host,\n"
+             "SNI, certificate check; the target's IP is still what --direct dials);\n"
+             "default: the IP, no SNI, the IP checked against the certificate")
       .value("--hold", "S", "idle-tunnels: how long to hold the tunnels once open (default 1)")
       .value("--pid", "PID[,PID]", "proxy processes: CPU seconds (per 10k ops, per GiB) and RSS (repeatable)", true)
       .flag("--json", "print one JSON object instead of the table")
       .value("--listen", "HOST:PORT", "upstream: where to listen (default 127.0.0.1:0)")
       .value("--lifetime", "S", "upstream: exit after S seconds (default 3600)")
+      .value("--tls-cert", "FILE", "upstream: serve over TLS with this PEM certificate (chain)")
+      .value("--tls-key", "FILE", "upstream: the PEM key of --tls-cert")
       .value("--rules", "FILE", "lua: a rule script (repeatable)", true)
       .value("--calls", "N", "lua: calls per measurement (default 200000; 5000 with --cold)")
       .value("--hosts", "N", "lua: distinct target names (default 100)")

@@ -64,6 +64,12 @@ class FakeProxy {
   int connects() const { return connects_; }  // CONNECT requests seen
   int forwards() const { return forwards_; }  // other requests seen (first of each connection)
   int socks() const { return socks_; }        // SOCKS5 CONNECT requests seen
+  // CONNECT to NAME:PORT then dials 127.0.0.1:PORT (the fake proxy resolves nothing else).
+  void alias_loopback(std::string name) { alias_ = std::move(name); }
+  std::string last_connect() {  // the authority of the latest CONNECT
+    std::lock_guard<std::mutex> g(mu_);
+    return last_connect_;
+  }
   // SOCKS5 then requires RFC 1929 username/password with exactly these.
   void require_socks_credentials(std::string user, std::string pass) {
     socks_user_ = std::move(user);
@@ -180,6 +186,12 @@ class FakeProxy {
     if (head.rfind("CONNECT ", 0) == 0) {
       connects_++;
       std::string authority = head.substr(8, head.find(' ', 8) - 8);
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        last_connect_ = authority;
+      }
+      if (!alias_.empty() && authority.rfind(alias_ + ":", 0) == 0)
+        authority = "127.0.0.1" + authority.substr(alias_.size());
       if (status_ != 200) {
         std::string body = "denied by the fake proxy\n";
         std::string resp = "HTTP/1.1 " + std::to_string(status_) +
@@ -243,6 +255,7 @@ class FakeProxy {
   std::string socks_user_, socks_pass_;
   std::thread acceptor_;
   std::mutex mu_;
+  std::string alias_, last_connect_;
   std::vector<std::thread> threads_;
 };
 

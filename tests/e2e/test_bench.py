@@ -1,12 +1,20 @@
 """`sluice bench` against the real proxy and its own upstream, in tiny bounded runs:
 the closing race (the origin closes right after its last byte: the tunnelled download
 must arrive whole every time), and the load generator's counts and byte totals
-agreeing with what the proxy logged. No timing is asserted."""
+agreeing with what the proxy logged; and its TLS scenarios (--ca) through sluice inspecting its
+TLS upstream. No timing is asserted."""
 import json
+import os
+import shutil
 import subprocess
+import sys
+import tempfile
 import unittest
 
 from harness import E2E, SLOW, SLUICE, _read_port_line, kill_process
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import tls_certs  # noqa: E402
 
 
 class BenchTest(E2E):
@@ -64,6 +72,72 @@ log: {path: "{log}"}
         report = json.loads(r.stdout)
         self.assertEqual((report["ops"], report["failed"]), (0, 20), report)
         self.assertEqual(report["errors"], {"proxy-403": 20})
+
+
+class InspectBenchTest(E2E):
+    """The TLS load (what bench/run-inspect.sh measures) through sluice inspecting the bench's own
+    TLS upstream: every request arrives and each is logged as inspected."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        d = tempfile.mkdtemp(prefix="sluice-e2e-bench-tls-")
+        cls.addClassCleanup(shutil.rmtree, d, True)
+        cls.upstream_ca = tls_certs.make_ca(d)
+        tls_certs.make_leaf(d, "up", ["127.0.0.1"])
+        subprocess.run([SLUICE, "ca", "init", os.path.join(d, "sluice-ca")], check=True, capture_output=True,
+                       timeout=30)
+        cls.sluice_ca = os.path.join(d, "sluice-ca", "ca.crt")
+        cls.origin = subprocess.Popen([SLUICE, "bench", "upstream", "--listen", "127.0.0.1:0", "--lifetime", "600",
+                                       "--tls-cert", os.path.join(d, "up.crt"), "--tls-key", os.path.join(d, "up.key")],
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        cls.addClassCleanup(kill_process, cls.origin)
+        cls.origin_port = _read_port_line(cls.origin, "sluice bench upstream")
+        cls.sluice = cls.start_sluice("""
+listeners:
+  - {name: p, tcp: "127.0.0.1:0", policy: insp}
+policies:
+  insp: {allow: ["127.0.0.1"], inspect: ["127.0.0.1"]}
+tls: {ca_cert: "%s/sluice-ca/ca.crt", ca_key: "%s/sluice-ca/ca.key", upstream_ca: ["%s"]}
+log: {path: "{log}"}
+""" % (d, d, cls.upstream_ca))
+        cls.proxy = "http://127.0.0.1:%d" % cls.sluice.tcp_port("p")
+
+    def bench(self, *args):
+        argv = [SLUICE, "bench", *args, "--target", "127.0.0.1:%d" % self.origin_port, "--json"]
+        r = subprocess.run(argv, capture_output=True, timeout=120 * SLOW)
+        self.assertIn(r.returncode, (0, 1), r.stderr)
+        return json.loads(r.stdout)
+
+    def inspected(self):
+        return [e for e in self.sluice.log() if self.is_inspected_request(e)]
+
+    @staticmethod
+    def is_inspected_request(e):  # one line per request inside (the CONNECT has a line of its own)
+        return e.get("kind") == "http" and e.get("tls") == "inspected" and e.get("status") == 200
+
+    def test_new_tls_connections_keep_alive_and_a_download_through_inspection(self):
+        before = len(self.inspected())
+        r = self.bench("connect-storm", "--proxy", self.proxy, "--ca", self.sluice_ca, "--requests", "20",
+                       "--concurrency", "2", "--duration", "60")
+        self.assertEqual((r["tls"], r["ops"], r["failed"], r["errors"]), (True, 20, 0, {}), r)
+        r = self.bench("http-forward", "--proxy", self.proxy, "--ca", self.sluice_ca, "--requests", "30",
+                       "--concurrency", "1", "--duration", "60")
+        self.assertEqual((r["ops"], r["failed"], r["errors"]), (30, 0, {}), r)
+        size = 8 << 20
+        r = self.bench("tunnel-throughput", "--proxy", self.proxy, "--ca", self.sluice_ca, "--size", str(size),
+                       "--duration", "60")
+        self.assertEqual((r["ops"], r["bytes"], r["errors"]), (1, size, {}), r)
+        logged = self.sluice.wait_log(self.is_inspected_request, count=before + 51)
+        self.assertEqual(len(logged), before + 51)
+
+    def test_the_client_trusting_only_the_upstream_ca_fails_through_inspection(self):
+        r = self.bench("connect-storm", "--proxy", self.proxy, "--ca", self.upstream_ca, "--requests", "3",
+                       "--concurrency", "1", "--duration", "30")
+        self.assertEqual((r["ops"], r["errors"]), (0, {"tls-failed": 3}), r)
+        r = self.bench("connect-storm", "--direct", "--ca", self.upstream_ca, "--requests", "3", "--concurrency", "1",
+                       "--duration", "30")
+        self.assertEqual((r["ops"], r["errors"]), (3, {}), r)
 
 
 if __name__ == "__main__":
