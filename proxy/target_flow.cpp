@@ -206,11 +206,14 @@ void TargetFlow::broken() {
 
 // The run is over before the owner hears of it, so the owner may start the next one (or
 // stop) from inside `done_`; nothing here touches a member after the call.
+// The owner may even be deleted (a SOCKS5 session handing an inspected target to an HTTP
+// session), so the callback runs from a copy, not from the member it might destroy.
 void TargetFlow::finish(FlowOutcome o) {
   if (ask_timer_.live()) uv_timer_stop(ask_timer_.get());
   phase_ = Phase::Idle;
   decision_ = nullptr;
-  done_(o);
+  Done done = done_;
+  done(o);
 }
 
 void TargetFlow::set_phase(Phase p) {

@@ -129,6 +129,7 @@ void TlsPump::cipher_data(const char* data, size_t n) {
   }
   if (n > 0) engine_.feed(std::string_view(data, n));
   std::string plain;
+  plain.reserve(n + 16384);  // plaintext is never longer than the ciphertext (plus what was buffered)
   const auto status = engine_.read(plain);
   if (!plain.empty()) send(plain_.stream(), std::move(plain));
   flush_cipher();  // session tickets, key updates

@@ -138,13 +138,14 @@ Engine::Status Engine::handshake() {
 }
 
 Engine::Status Engine::read(std::string& out) {
-  char buf[16384];
+  // Straight into OUT's spare capacity (one record at a time): no bounce buffer.
   for (;;) {
-    int n = SSL_read(ssl_.get(), buf, sizeof buf);
-    if (n > 0) {
-      out.append(buf, static_cast<size_t>(n));
-      continue;
-    }
+    const size_t have = out.size();
+    if (out.capacity() - have < 16384) out.reserve(have + 65536);
+    out.resize(out.capacity());
+    int n = SSL_read(ssl_.get(), out.data() + have, static_cast<int>(out.size() - have));
+    out.resize(have + (n > 0 ? static_cast<size_t>(n) : 0));
+    if (n > 0) continue;
     return fail(n);
   }
 }
