@@ -167,6 +167,7 @@ GitRequest classify_git_request(std::string_view method, std::string_view target
     // A server may read "/INFO/REFS" as git; the guard does not guess: refused.
     if (!git_ends_with(path, e.suffix)) return git_unreadable("a git endpoint in unusual case");
     r.service = e.service;
+    if (path.size() <= e.suffix.size()) return git_unreadable("no repository before " + std::string(e.suffix));
     std::string_view repo = path.substr(1, path.size() - e.suffix.size() - 1);
     repo = git_drop_dot_git(repo);
     if (repo.empty() || repo.back() == '/' || repo == ".git")
