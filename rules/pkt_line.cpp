@@ -226,6 +226,7 @@ ReceivePackParser::State ReceivePackParser::command_line(std::string_view payloa
 
 // The certificate's packets up to "push-cert-end\n", kept as sent (git does not chomp them).
 ReceivePackParser::State ReceivePackParser::cert_line(std::string_view payload) {
+  if (payload.substr(0, 4) == "ERR ") return fail("the request carries an ERR packet");
   if (payload == "push-cert-end\n") {
     cert_ended_ = true;
     phase_ = Phase::Commands;

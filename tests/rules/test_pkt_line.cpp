@@ -218,7 +218,9 @@ TEST_CASE("receive-pack: malformed, truncated and hostile bodies are errors") {
       ok_first + pkt_line("ERR stop") + "0000",                                   // ERR packet
       pkt_line("shallow 123") + ok_first + "0000",                                // bad shallow
       cert_head + "0000",                                                         // cert without end
-      cert_head + pkt_line("push-cert-end\n") + "0000",                           // cert without blank line
+      cert_head + pkt_line("ERR x\n") + pkt_line("\n") + pkt_line(pkt_cmd(kPktA40, kPktB40, "refs/heads/x") + "\n") +
+          pkt_line("push-cert-end\n") + "0000",          // ERR inside the cert
+      cert_head + pkt_line("push-cert-end\n") + "0000",  // cert without blank line
       cert_head + pkt_line("\n") + pkt_line("bogus\n") + pkt_line("push-cert-end\n") + "0000",
       ok_first + cert_head + pkt_line("\n") + pkt_line("push-cert-end\n") + "0000",  // commands and a cert
       cert_head + pkt_line("\n") + pkt_line("push-cert-end\n") + ok_first + "0000",  // commands after the cert
