@@ -234,6 +234,7 @@ void TransparentDnsService::serve() {
       break;
     }
     if (fds[0].revents) break;
+    const size_t polled = fds.size() - 2;  // the clients fds[] has entries for (not one accepted below)
     if (fds[1].revents & POLLIN) {
       int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd >= 0 && clients.size() < 8)
@@ -241,7 +242,7 @@ void TransparentDnsService::serve() {
       else if (fd >= 0)
         ::close(fd);
     }
-    for (size_t i = clients.size(); i-- > 0;) {
+    for (size_t i = polled; i-- > 0;) {
       if (!fds[2 + i].revents) continue;
       auto& c = clients[i];
       char buf[4096];
@@ -251,7 +252,7 @@ void TransparentDnsService::serve() {
       while (ok) {
         proxy::dns::Frame f = proxy::dns::parse_tcp_frame(c.in, 65535);
         if (f.status == proxy::dns::FrameStatus::NeedMore) break;
-        if (f.status == proxy::dns::FrameStatus::Error) {
+        if (f.status == proxy::dns::FrameStatus::Error || f.message.empty()) {
           ok = false;
           break;
         }

@@ -250,7 +250,7 @@ class Loader {
     std::string what = "policy '" + name + "'";
     if (!check_map(n, what,
                    {"default", "allow", "deny", "rules", "on_error", "mode", "ssh_in_band_reason", "upstream_proxy",
-                    "inspect", "inspect_exclude", "credentials"}))
+                    "inspect", "inspect_exclude", "credentials", "git"}))
       return p;
     if (const auto& up = n["upstream_proxy"]) {
       if (up.IsScalar() && up.Scalar() == "direct")
@@ -320,6 +320,7 @@ class Loader {
     patterns(n["inspect"], what + " inspect", p->inspect);
     patterns(n["inspect_exclude"], what + " inspect_exclude", p->inspect_exclude);
     if (const auto& cs = n["credentials"]) gateway_credentials(cs, what + " credentials", *p);
+    git_rules(n["git"], what + " git", p->git);
     return p;
   }
 
@@ -369,6 +370,62 @@ class Loader {
         if (c->env[i].empty() || c->env[i].find_first_of("= ") != std::string::npos)
           error(env_nodes[i], w + " env entry '" + detail::printable(c->env[i]) + "' is not a variable name");
       p.credentials.push_back(std::move(c));
+    }
+  }
+
+  // git: [{host:, repos: [owner/name globs], push: [ref globs], fetch:, tags:, delete:,
+  // push_options:, push_cert:}] (rules/git_guard.hpp).
+  void git_rules(const YAML::Node& list, const std::string& what, std::vector<GitRule>& out) {
+    if (!list) return;
+    if (!list.IsSequence()) return error(list, what + " must be a list");
+    for (const auto& item : list) {
+      if (!check_map(item, what + " entry",
+                     {"host", "repos", "push", "fetch", "tags", "delete", "push_options", "push_cert"}))
+        continue;
+      std::string host;
+      if (!item["host"]) {
+        error(item, what + " entry needs host: PATTERN");
+        continue;
+      }
+      if (!string(item["host"], what + " host", host)) continue;
+      if (!item["repos"]) {
+        error(item, what + " entry needs repos: [owner/name, ...]");
+        continue;
+      }
+      std::vector<YAML::Node> repo_nodes, push_nodes;
+      auto repos = string_list(item["repos"], what + " repos", &repo_nodes);
+      auto push = string_list(item["push"], what + " push", &push_nodes);
+      bool bad = false;
+      for (size_t i = 0; i < repos.size(); ++i)
+        if (auto why = git_repo_glob_problem(repos[i]); !why.empty()) {
+          error(repo_nodes[i], what + " repos: " + why + ", not '" + detail::printable(repos[i]) + "'");
+          bad = true;
+        }
+      for (size_t i = 0; i < push.size(); ++i)
+        if (auto why = git_ref_glob_problem(push[i]); !why.empty()) {
+          error(push_nodes[i], what + " push: " + why + ", not '" + detail::printable(push[i]) + "'");
+          bad = true;
+        }
+      if (repos.empty() && item["repos"].IsSequence()) {
+        error(item["repos"], what + " repos is empty (list owner/name globs)");
+        bad = true;
+      }
+      if (auto pattern = parse_pattern(host); !pattern) {
+        error(item["host"], what + " host: " + pattern.error());
+        bad = true;
+      }
+      if (bad) continue;
+      auto rule = make_git_rule(host, std::move(repos), std::move(push));
+      if (!rule) {
+        error(item, what + ": " + rule.error());
+        continue;
+      }
+      boolean(item["fetch"], what + " fetch", rule->fetch);
+      boolean(item["tags"], what + " tags", rule->tags);
+      boolean(item["delete"], what + " delete", rule->deletes);
+      boolean(item["push_options"], what + " push_options", rule->push_options);
+      boolean(item["push_cert"], what + " push_cert", rule->push_cert);
+      out.push_back(std::move(rule.value()));
     }
   }
 

@@ -41,6 +41,7 @@ std::shared_ptr<Policy> with_list(const Policy& p, PolicyList which, HostSet ent
   out->direct_upstream = p.direct_upstream;
   out->allow_paths = p.allow_paths;  // entries share their immutable host sets
   out->deny_paths = p.deny_paths;
+  out->git = p.git;  // rules share their immutable host sets
   out->allow = which == PolicyList::Allow ? std::move(entries) : p.allow.clone();
   out->deny = which == PolicyList::Deny ? std::move(entries) : p.deny.clone();
   out->inspect = p.inspect.clone();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "rules/gateway_credential.hpp"
+#include "rules/git_guard.hpp"
 #include "rules/host.hpp"
 #include "rules/host_set.hpp"
 #include "rules/path_entry.hpp"
@@ -80,6 +81,9 @@ struct Policy {
   // direct") ignores the global one. Neither: the config's global parent, if any.
   std::shared_ptr<const UpstreamProxy> upstream_proxy;
   bool direct_upstream = false;
+  // The git guard's rules (`git:`, rules/git_guard.hpp): smart-HTTP git to these hosts is
+  // judged per repository and, for pushes, per ref command.
+  std::vector<GitRule> git;
 
   // The lists and the default only (no scripts, no report mode).
   Verdict judge(const CanonicalHost& host, uint16_t port) const;

@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [--keep] [-j N] [SECONDS] [TARGET...]
 #
 #   SECONDS   per target (default 60)
-#   TARGET    fuzz_request_head ... fuzz_dns fuzz_path (default: all)
+#   TARGET    fuzz_request_head ... fuzz_path fuzz_pkt_line (default: all)
 #   --keep    merge inputs that add coverage back into tests/fuzz/corpus/<target>/
 #   -j N      targets run side by side (default: the number of CPUs)
 #
@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-all_targets=(fuzz_request_head fuzz_response fuzz_host fuzz_pattern fuzz_config fuzz_socks5 fuzz_json fuzz_dns fuzz_path)
+all_targets=(fuzz_request_head fuzz_response fuzz_host fuzz_pattern fuzz_config fuzz_socks5 fuzz_json fuzz_dns fuzz_path fuzz_pkt_line)
 seconds=60
 keep=0
 jobs=$(nproc 2>/dev/null || echo 2)
