@@ -33,7 +33,7 @@ TlsPump* TlsPump::start(WorkerContext& worker, UvHandle<AnyStream>&& cipher, tls
   p->timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker.loop(), t); });
   p->timer_.get()->data = p;
   ++p->open_handles_;
-  if (!raw_first.empty()) p->send(p->cipher_.stream(), std::move(raw_first));
+  p->raw_first_ = std::move(raw_first);  // written by the first step, before any TLS byte
   if (role == Role::Server)
     p->sniffed_ = std::move(initial);
   else if (!initial.empty())
@@ -47,7 +47,7 @@ TlsPump* TlsPump::start(WorkerContext& worker, UvHandle<AnyStream>&& cipher, tls
 // ---- the handshake -----------------------------------------------------------
 
 void TlsPump::handshake_step() {
-  if (phase_ != Phase::Handshaking) return;
+  if (phase_ != Phase::Handshaking || !kicked_) return;  // the first step writes raw_first_ first
   if (role_ == Role::Server && !hello_checked_) {
     bool need_more = false;
     const bool hello = tls::looks_like_client_hello(sniffed_, need_more);
@@ -176,7 +176,12 @@ void TlsPump::flush_cipher() {
 void TlsPump::send(uv_stream_t* to, std::string bytes) {
   if (phase_ == Phase::Closing || to == nullptr) return;
   const int tag = to == cipher_.stream() ? kToCipher : kToPlain;
-  if (base::write(to, std::move(bytes), {on_write, this, tag}) < 0) return close_all();
+  if (base::write(to, std::move(bytes), {on_write, this, tag}) < 0) {
+    if (phase_ != Phase::Handshaking) return close_all();
+    Handshake h;  // never inside start(): the first write happens on the loop
+    h.error = "cannot write to the connection";
+    return handshake_done(h);
+  }
   update_reading();
 }
 
@@ -290,6 +295,7 @@ void TlsPump::on_timer(uv_timer_t* t) {
   try {
     if (p->phase_ == Phase::Handshaking && !p->kicked_) {
       p->kicked_ = true;
+      if (!p->raw_first_.empty()) p->send(p->cipher_.stream(), std::exchange(p->raw_first_, {}));
       return p->handshake_step();
     }
     if (p->phase_ == Phase::Handshaking) {

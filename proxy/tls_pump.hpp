@@ -85,7 +85,8 @@ class TlsPump {
   Role role_;
   Done done_;
   Phase phase_ = Phase::Handshaking;
-  std::string sniffed_;  // server role: the first bytes, until they are known to be TLS
+  std::string sniffed_;    // server role: the first bytes, until they are known to be TLS
+  std::string raw_first_;  // bytes before any TLS (the CONNECT's 200), written by the first step
   bool hello_checked_ = false;
   bool kicked_ = false;  // the first step ran
   bool cipher_reading_ = false, plain_reading_ = false;
