@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "proxy/connection.hpp"
 #include "proxy/termination.hpp"
@@ -62,8 +63,11 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
 void log_close(WorkerContext& worker, const ClientInfo& client, uint64_t bytes_up, uint64_t bytes_down,
                uint64_t requests, Termination cause);
 
-// The credential gateway: a stand-in in the first bytes of an opaque tunnel (a `credential-misuse`
-// line; the tunnel is closed).
+// The credential gateway, for both tunnel kinds: the relay's first client bytes must hold none of
+// `stand_ins`; one that does closes the tunnel unsent and is logged by log_tunnel_misuse.
+void guard_tunnel_bytes(base::Relay& relay, WorkerContext& worker, const ClientInfo& client,
+                        const rules::CanonicalHost& host, uint16_t port, std::vector<rules::StandIn> stand_ins);
+// A stand-in in the first bytes of an opaque tunnel: a `credential-misuse` line and the metric.
 void log_tunnel_misuse(WorkerContext& worker, const ClientInfo& client, const rules::CanonicalHost& host, uint16_t port,
                        const std::string& credential);
 

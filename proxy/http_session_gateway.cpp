@@ -26,10 +26,8 @@ bool header_is(const std::string& name, std::string_view want) {
 void HttpSession::load_stand_ins() {
   stand_ins_loaded_ = true;
   const rules::Policy* policy = flow_.policy();
-  if (listener_config_ == nullptr || policy == nullptr) return;
-  for (const auto& [name, value] : listener_config_->stand_ins)
-    for (const auto& c : policy->credentials)
-      if (c->name == name) stand_ins_.push_back(rules::StandIn{value, c.get()});
+  if (listener_config_ != nullptr && policy != nullptr)
+    stand_ins_ = rules::stand_ins_for(listener_config_->stand_ins, policy->credentials);
 }
 
 bool HttpSession::refuse_misused_stand_in() {
@@ -85,13 +83,19 @@ void HttpSession::attach_credential() {
 
 void HttpSession::guard_tunnel_bytes() {
   if (!stand_ins_loaded_) load_stand_ins();
-  if (stand_ins_.empty()) return;
-  relay_.check_first_client_bytes([this](std::string_view bytes) {
-    const rules::StandIn* s = rules::find_stand_in(bytes, stand_ins_);
-    if (s == nullptr) return true;
-    log_tunnel_misuse(worker_, client_info_, host_, port_, s->credential->name);
-    return false;
-  });
+  proxy::guard_tunnel_bytes(relay_, worker_, client_info_, host_, port_, stand_ins_);
+}
+
+void guard_tunnel_bytes(Relay& relay, WorkerContext& worker, const ClientInfo& client, const rules::CanonicalHost& host,
+                        uint16_t port, std::vector<rules::StandIn> stand_ins) {
+  if (stand_ins.empty()) return;
+  relay.check_first_client_bytes(
+      [&worker, &client, host, port, stand_ins = std::move(stand_ins)](std::string_view bytes) {
+        const rules::StandIn* s = rules::find_stand_in(bytes, stand_ins);
+        if (s == nullptr) return true;
+        log_tunnel_misuse(worker, client, host, port, s->credential->name);
+        return false;
+      });
 }
 
 void log_tunnel_misuse(WorkerContext& worker, const ClientInfo& client, const rules::CanonicalHost& host, uint16_t port,

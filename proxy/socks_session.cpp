@@ -295,16 +295,8 @@ void SocksSession::hand_to_inspection(UvHandle<AnyStream>&& upstream) {
 void SocksSession::guard_tunnel_bytes() {
   const rules::Policy* policy = flow_.policy();
   if (listener_config_ == nullptr || policy == nullptr || listener_config_->stand_ins.empty()) return;
-  std::vector<rules::StandIn> stand_ins;
-  for (const auto& [name, value] : listener_config_->stand_ins)
-    for (const auto& c : policy->credentials)
-      if (c->name == name) stand_ins.push_back(rules::StandIn{value, c.get()});
-  relay_.check_first_client_bytes([this, stand_ins = std::move(stand_ins)](std::string_view bytes) {
-    const rules::StandIn* s = rules::find_stand_in(bytes, stand_ins);
-    if (s == nullptr) return true;
-    log_tunnel_misuse(worker_, client_info_, host_, port_, s->credential->name);
-    return false;
-  });
+  proxy::guard_tunnel_bytes(relay_, worker_, client_info_, host_, port_,
+                            rules::stand_ins_for(listener_config_->stand_ins, policy->credentials));
 }
 
 void SocksSession::update_reading() {

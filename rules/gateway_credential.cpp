@@ -183,6 +183,15 @@ Result<std::string> run_secret_command(const std::vector<std::string>& argv) {
   return text;
 }
 
+std::vector<StandIn> stand_ins_for(const std::vector<std::pair<std::string, std::string>>& issued,
+                                   const std::vector<std::shared_ptr<const GatewayCredential>>& credentials) {
+  std::vector<StandIn> out;
+  for (const auto& [name, value] : issued)
+    for (const auto& c : credentials)
+      if (c->name == name) out.push_back(StandIn{value, c.get()});
+  return out;
+}
+
 const StandIn* find_stand_in(std::string_view text, const std::vector<StandIn>& stand_ins) {
   for (const auto& s : stand_ins)
     if (!s.value.empty() && text.find(s.value) != std::string_view::npos) return &s;

@@ -4,6 +4,7 @@
 // stand-in seen anywhere else is misuse: the request is refused (credential-misuse).
 #pragma once
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,11 @@ struct StandIn {
   std::string value;
   const GatewayCredential* credential = nullptr;
 };
+
+// The stand-ins a sandbox was issued (`issued`: credential name -> stand-in), each with its
+// credential from `credentials`; names without a credential are left out.
+std::vector<StandIn> stand_ins_for(const std::vector<std::pair<std::string, std::string>>& issued,
+                                   const std::vector<std::shared_ptr<const GatewayCredential>>& credentials);
 
 // The first stand-in that occurs in `text`, or null.
 const StandIn* find_stand_in(std::string_view text, const std::vector<StandIn>& stand_ins);
