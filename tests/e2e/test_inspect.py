@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from harness import E2E, SLUICE, Dns, Raw, clean_env, curl, sha256, wait_for
+from harness import E2E, SLUICE, Dns, Raw, clean_env, curl, run_bounded, sha256, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import git_http  # noqa: E402
@@ -418,10 +418,10 @@ class InspectTest(E2E):
         env = clean_env()
         env["HOME"] = os.path.join(work, "home")  # not the writable cwd, whose dotfiles the jail guards
         os.mkdir(env["HOME"])
-        r = subprocess.run([SLUICE, "run", "--policy", policy, "--dns-server",
-                            "127.0.0.1:%d" % self.names_dns.port, "--log", log, "--", "sh", "-c",
-                            "export ASAN_OPTIONS=detect_leaks=0; " + script, "sh", node],
-                           cwd=work, capture_output=True, text=True, env=env, timeout=120)
+        r = run_bounded([SLUICE, "run", "--policy", policy, "--dns-server",
+                         "127.0.0.1:%d" % self.names_dns.port, "--log", log, "--", "sh", "-c",
+                         "export ASAN_OPTIONS=detect_leaks=0; " + script, "sh", node],
+                        cwd=work, capture_output=True, text=True, env=env, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr)
         bundle = "/run/sluice/ca-bundle.crt"
         self.assertEqual(r.stdout.split("\n"),

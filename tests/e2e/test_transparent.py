@@ -18,7 +18,7 @@ import sys
 import tempfile
 import textwrap
 
-from harness import DNS_RECORDS, E2E, SLUICE, Dns, Raw
+from harness import DNS_RECORDS, E2E, SLUICE, Dns, Raw, run_bounded
 
 FAKE4 = ipaddress.ip_network("198.18.0.0/15")
 FAKE6 = ipaddress.ip_network("fd73:6c75:6963:6500::/64")
@@ -49,9 +49,9 @@ class TransparentTest(E2E):
 
     def sluice_run(self, *argv, timeout=30):
         # A session of its own: no controlling terminal, so --ask cannot find one.
-        return subprocess.run([SLUICE, "run"] + list(argv), cwd=self.cwd, capture_output=True, text=True,
-                              env={"PATH": os.environ["PATH"], "HOME": self.cwd}, timeout=timeout,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
+        return run_bounded([SLUICE, "run"] + list(argv), cwd=self.cwd, capture_output=True, text=True,
+                           env={"PATH": os.environ["PATH"], "HOME": self.cwd}, timeout=timeout,
+                           stdin=subprocess.DEVNULL, start_new_session=True)
 
     def run_jail(self, script, allow=("allowed.test", "echo.test", "127.0.0.1"), extra=(), timeout=60):
         argv = ["--transparent", "--dns-server", "127.0.0.1:%d" % self.qdns.port, "--log", self.log]
@@ -114,8 +114,8 @@ class TransparentTest(E2E):
     # ---- real runs ----------------------------------------------------------------
 
     def test_curl_without_proxy_reaches_allowed_names_only(self):
-        script = ("curl -sS --noproxy '*' http://allowed.test:%d/hello; echo allowed=$?; "
-                  "curl -sS --noproxy '*' http://other.test:%d/hello?transparent-denied; echo denied=$?"
+        script = ("curl -sS --max-time 30 --noproxy '*' http://allowed.test:%d/hello; echo allowed=$?; "
+                  "curl -sS --max-time 30 --noproxy '*' http://other.test:%d/hello?transparent-denied; echo denied=$?"
                   % (self.up.port, self.up.port))
         r = self.run_jail(script)
         self.assertEqual(r.returncode, 0, r.stderr)
