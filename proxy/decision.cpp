@@ -57,6 +57,7 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
   if (d.inspected) j.str("tls", "inspected");
   if (!d.tls_error.empty()) j.str("tls_error", d.tls_error);
   if (!d.credential.empty()) j.str("credential", d.credential);
+  if (!d.git.empty()) j.raw("git", d.git);
   if (d.in_band_reason) j.boolean("in_band_reason", true);
   if (d.question != 0) j.num("question", static_cast<int64_t>(d.question));
   if (d.ask_ms >= 0) j.real("ask_ms", d.ask_ms);
