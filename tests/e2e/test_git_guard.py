@@ -30,7 +30,7 @@ POLICY = """
 policies:
   default:
     allow: [git.test, 127.0.0.1]
-    inspect: [git.test]
+    # No inspect: entry: a host a git rule guards is inspected on 443 or the port its rule names.
     credentials:
       - name: forge
         hosts: ["git.test:PORT"]
@@ -38,7 +38,7 @@ policies:
         inject: "Authorization: Basic {basic:x-access-token:{secret}}"
         env: [GH_TOKEN]
     git:
-      - host: git.test
+      - host: "git.test:PORT"
         repos: [org/repo]
         push: ["refs/heads/agent/*"]
 tls:
