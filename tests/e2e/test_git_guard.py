@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import unittest
 
 from harness import E2E, SLOW, SLUICE, Dns, clean_env
 
@@ -251,3 +252,54 @@ class GitGuardTest(E2E):
             self.assertNotIn(REAL_BASIC, text)
         for step in ("clone", "push_agent", "push_main_big", "push_other"):
             self.assertNotIn(REAL, self.stderr_of(step))
+
+
+class GitCheckTest(unittest.TestCase):
+    """`sluice check --url ... [--git-push REF]...`: the git guard's verdict explained, line by line."""
+
+    def test_check_explains_git_verdicts(self):
+        d = tempfile.mkdtemp(prefix="sluice-e2e-gitcheck-")
+        self.addCleanup(shutil.rmtree, d, True)
+        subprocess.run([SLUICE, "ca", "init", d + "/ca"], check=True, capture_output=True, timeout=30)
+        with open(d + "/c.yaml", "w") as f:
+            f.write("listeners:\n  - {name: a, tcp: 127.0.0.1:3128}\npolicies:\n  default:\n    allow: [git.test]\n"
+                    "    git:\n      - {host: git.test, repos: [org/repo], push: [\"refs/heads/agent/*\"]}\n"
+                    "tls: {ca_cert: ca/ca.crt, ca_key: ca/ca.key}\n")
+        with open(d + "/no-ca.yaml", "w") as f:
+            f.write("listeners:\n  - {name: a, tcp: 127.0.0.1:3128}\npolicies:\n  default:\n    allow: [git.test]\n"
+                    "    git:\n      - {host: git.test, repos: [org/repo], push: [\"refs/heads/agent/*\"]}\n")
+        repo = "https://git.test/org/repo.git"
+        head = 'allow git.test:443 (inspected): policy "default", rule "git.test" (allowed-by-rule)'
+        rows = [
+            ("c", ["--url", repo, "--git-push", "refs/heads/agent/x"], 0,
+             [head, 'git receive-pack org/repo: allow (rule for "git.test")', "  refs/heads/agent/x: allow"]),
+            ("c", ["--url", repo, "--git-push", "refs/heads/main", "--git-push", "refs/heads/agent/y"], 1,
+             [head, 'git receive-pack org/repo: deny (git-push-refused) (rule for "git.test")',
+              "  refs/heads/main: deny: sluice: pushes to refs/heads/main are not allowed; allowed: refs/heads/agent/*",
+              "  refs/heads/agent/y: deny: sluice: not pushed: refs/heads/main in the same push was refused"]),
+            ("c", ["--url", repo, "--git-push", ":refs/heads/agent/x"], 1,
+             [head, 'git receive-pack org/repo: deny (git-push-refused) (rule for "git.test")',
+              "  delete refs/heads/agent/x: deny: sluice: deleting refs/heads/agent/x is not allowed"]),
+            ("c", ["--url", "https://git.test/org/other.git", "--git-push", "refs/heads/agent/x"], 1,
+             [head, "git receive-pack org/other: deny (git-denied): sluice: repository org/other is not allowed; "
+                    "allowed: org/repo"]),
+            ("c", ["--url", repo + "/git-receive-pack", "--method", "POST", "--header", "Content-Encoding: gzip"], 1,
+             [head, "git receive-pack org/repo: deny (git-denied): sluice: a compressed push (Content-Encoding) "
+                    "cannot be checked"]),
+            ("c", ["--url", repo + "/info/refs?service=git-upload-pack"], 0,
+             [head, 'git info-refs-upload-pack org/repo: allow (rule for "git.test")']),
+            ("c", ["git.test"], 0, [head]),
+            ("c", ["git.test:22"], 0, ['allow git.test:22: policy "default", rule "git.test" (allowed-by-rule)']),
+            ("no-ca", ["--url", repo, "--git-push", "refs/heads/agent/x"], 1,
+             ['deny git.test:443 (opaque tunnel: not inspected): policy "default", rule "git.test" '
+              '(needs-inspection)']),
+        ]
+        for config, args, code, lines in rows:
+            with self.subTest(config=config, args=args):
+                r = subprocess.run([SLUICE, "check", "--config", "%s/%s.yaml" % (d, config)] + args,
+                                   capture_output=True, text=True, timeout=30)
+                self.assertEqual((r.returncode, r.stdout.splitlines()), (code, lines), r.stderr)
+        r = subprocess.run([SLUICE, "check", "--config", d + "/c.yaml", "--url", repo, "--git-push", "main"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual((r.returncode, r.stdout), (2, ""))
+        self.assertIn("--git-push: 'main' is not a full ref name", r.stderr)
