@@ -130,6 +130,7 @@ void HttpSession::judge_target(const std::string& raw_host, uint16_t port) {
   host_ = std::move(host.value());
   port_ = port;
   if (!is_connect_ && refuse_misused_stand_in()) return;
+  if (!is_connect_ && refuse_git_request()) return;
   TargetFlow::Target target;
   target.host = host_;
   target.port = port_;

@@ -118,6 +118,16 @@ class HttpSession {
   // An opaque tunnel of a sandbox with stand-ins: its first client bytes must not carry one.
   void guard_tunnel_bytes();
 
+  // the git guard (http_session_git.cpp): git requests to a host a `git:` rule names
+  bool refuse_git_request();  // true: refused (the reply is on its way)
+  // A receive-pack: its head and body are held until the ref commands are read and judged.
+  void hold_push(std::string head);
+  void git_body(const char* data, size_t n);
+  void git_body_done();
+  void judge_held_push();
+  void refuse_push(const rules::GitResponse& answer);
+  void refuse_unreadable_push(const std::string& why);
+
   // forwarding
   void request_body(const char* data, size_t n);
   void request_done();
@@ -213,6 +223,21 @@ class HttpSession {
   // The credential gateway: this sandbox's stand-ins (rules/gateway_credential.hpp).
   std::vector<rules::StandIn> stand_ins_;
   bool stand_ins_loaded_ = false;
+
+  // The git guard's view of the request under way (reset for each request).
+  struct GitExchange {
+    const rules::GitRule* rule = nullptr;  // the rule that allowed it (the policy outlives the session)
+    rules::GitRequest request;
+    bool push_check = false;       // a receive-pack: its commands are judged before anything goes upstream
+    bool holding = false;          // head and body held until then
+    bool discarding = false;       // the push was refused: the rest of its body is read and dropped
+    bool expect_continue = false;  // the client waits for a 100 before its body: sluice sends it
+    uint64_t discarded = 0;
+    std::string head;  // the upstream request head, held
+    std::string held;  // body bytes held (as the parser decoded them)
+    std::unique_ptr<rules::ReceivePackParser> parser;
+  };
+  GitExchange git_;
 
   // the current target
   rules::CanonicalHost host_;

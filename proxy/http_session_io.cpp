@@ -221,12 +221,16 @@ void HttpSession::send_request_upstream() {
   std::string head = build_upstream_request(req, url_, host_header, upgrade ? *upgrade : std::string_view{});
   // Through an http parent: absolute-form and the parent's credentials (proxy/dialer.hpp).
   if (const auto* parent = flow_.forward_via()) head = rules::to_parent_form(head, host_header, parent->auth);
-  write(Side::Upstream, head);
+  if (git_.push_check)
+    hold_push(std::move(head));  // nothing goes upstream before the git guard read the commands
+  else
+    write(Side::Upstream, head);
   request_parser_.resume();
   parse_client(true);
 }
 
 void HttpSession::request_body(const char* data, size_t n) {
+  if (git_.holding || git_.discarding) return git_body(data, n);
   if (request_parser_.head().chunked) {
     std::string out = chunk_header(n);
     out.append(data, n);
@@ -237,6 +241,7 @@ void HttpSession::request_body(const char* data, size_t n) {
 }
 
 void HttpSession::request_done() {
+  if (git_.holding || git_.discarding) return git_body_done();
   exchange_.request_complete = true;
   if (request_parser_.head().chunked) write(Side::Upstream, "0\r\n\r\n");
   // The wait changes from the client's body to the upstream's response.
