@@ -29,6 +29,7 @@
 #include "rules/json.hpp"
 #include "rules/pattern.hpp"
 #include "sandbox-glue/bwrap_args.hpp"
+#include "sandbox-glue/nft_rules.hpp"
 #include "sandbox-glue/proxy_env.hpp"
 #include "sandbox-glue/transparent_target.hpp"
 #include "sandbox-glue/trust_bundle.hpp"
@@ -491,9 +492,7 @@ int run_main(const Args& a) {
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 125;
   if (jail_pid == 0 && code != 0) {
-    std::fprintf(stderr,
-                 "sluice run: bubblewrap could not build the jail (see its message above); it needs user "
-                 "namespaces: check sysctl kernel.unprivileged_userns_clone and user.max_user_namespaces\n");
+    std::fprintf(stderr, "%s\n", glue::jail_failure_message(transparent).c_str());
     return 125;
   }
   return code;

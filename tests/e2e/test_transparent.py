@@ -216,6 +216,28 @@ class TransparentTest(E2E):
         self.assertEqual(r.returncode, 2)
         self.assertIn("--transparent needs the bwrap jail", r.stderr)
 
+    def test_kernel_refusing_the_namespaces_stops_before_cmd(self):
+        # A kernel that refuses unprivileged namespaces, for real: a user namespace of this
+        # test's own (a non-root uid inside) whose namespace limits are set to 0 there (the
+        # host's sysctls are untouched). sluice must stop before CMD, naming the settings.
+        cwd = tempfile.mkdtemp(prefix="sluice-cwd-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, cwd, True)
+        os.chmod(cwd, 0o777)
+        inner = 1000 if os.getuid() == 0 else os.getuid()
+        script = ("echo 0 > /proc/sys/user/max_user_namespaces && echo 0 > /proc/sys/user/max_net_namespaces && "
+                  "exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all "
+                  "%s run --transparent --allow x.test -- sh -c 'echo CMD-RAN'" % SLUICE)
+        r = run_bounded(["unshare", "--user", "--map-user=%d" % inner, "--map-group=%d" % inner, "--keep-caps",
+                         "sh", "-c", script], cwd=cwd, capture_output=True, text=True,
+                        env={"PATH": os.environ["PATH"], "HOME": cwd}, timeout=30, stdin=subprocess.DEVNULL,
+                        start_new_session=True)
+        self.assertEqual(r.returncode, 125, r.stderr)
+        self.assertNotIn("CMD-RAN", r.stdout)
+        self.assertIn("bwrap: Creating new namespace failed", r.stderr)
+        for want in ("user.max_user_namespaces", "kernel.apparmor_restrict_unprivileged_userns",
+                     "sluice does not fall back to the non-transparent jail"):
+            self.assertIn(want, r.stderr)
+
     # ---- with a daemon --------------------------------------------------------------
 
     def test_daemon_decides_names_and_connections(self):
