@@ -563,7 +563,8 @@ Subcommand run_command(CLI::App& root) {
             "TCP to the bridge, DNS to a stub answering fake addresses\n"
             "for names the policy could allow (NXDOMAIN for denied ones),\n"
             "other UDP is dropped; a refused connection is reset (an HTTP\n"
-            "request gets the 403), so is an SNI/Host naming another host.\n"
+            "request, or TLS to an inspected host, gets the 403), so is an\n"
+            "SNI/Host naming another host.\n"
             "With --daemon the daemon's policy decides the DNS answers\n"
             "(asked once per name) and the connections. --dry-run prints\n"
             "the rule set, routes, resolv.conf")

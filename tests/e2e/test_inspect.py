@@ -442,14 +442,18 @@ class InspectTest(E2E):
         policy = os.path.join(work, "policy.yaml")
         with open(policy, "w") as f:
             f.write("policies:\n  default:\n    allow: [secure.test, 127.0.0.1]\n"
-                    "    deny: [{host: secure.test, path: /private/}]\n    inspect: [secure.test]\n"
+                    "    deny: [{host: secure.test, path: /private/}, \"secure.test:1\"]\n    inspect: [secure.test]\n"
                     "tls:\n  upstream_ca: [%s/ca.crt]\n" % self.certs)
         log = os.path.join(work, "decisions.jsonl")
         fmt = "'%{http_code} %header{x-sluice-reason}\\n'"
+        # The third: the whole connection is refused (port 1 of an inspected host): the program
+        # speaks TLS, so the refusal comes inside it, as a 403, not as a bare reset.
         script = ("curl -sS --max-time 30 --noproxy '*' %s; "
-                  "curl -sS --max-time 30 --noproxy '*' -o /dev/null -w %s %s; echo curl=$?") % (
+                  "curl -sS --max-time 30 --noproxy '*' -o /dev/null -w %s %s; echo curl=$?; "
+                  "curl -sS --max-time 30 --noproxy '*' -w %s https://secure.test:1/x?transparent-refused; "
+                  "echo curl=$?") % (
                       self.url("secure.test", "/hello?transparent-inspected"), fmt,
-                      self.url("secure.test", "/private/key?transparent-inspected"))
+                      self.url("secure.test", "/private/key?transparent-inspected"), fmt)
         env = clean_env()
         env["HOME"] = os.path.join(work, "home")
         os.mkdir(env["HOME"])
@@ -458,7 +462,12 @@ class InspectTest(E2E):
                          "export ASAN_OPTIONS=detect_leaks=0; " + script],
                         cwd=work, capture_output=True, text=True, env=env, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout, "hello\n403 denied-by-rule\ncurl=0\n", r.stderr)
+        out = r.stdout.split("\n")
+        self.assertEqual(out[:3], ["hello", "403 denied-by-rule", "curl=0"], r.stderr)
+        # The body names the rule; then the status line and the reason, as for any refusal.
+        self.assertIn("secure.test:1", r.stdout)
+        self.assertEqual(out[-3:], ["403 denied-by-rule", "curl=0", ""], r.stdout)
+        self.assertIn("sluice: denied secure.test:1 (denied-by-rule", r.stderr)
         self.assertEqual(self.tls_up.seen("/private/key?transparent-inspected"), [])
         self.assertEqual(len(self.tls_up.seen("/hello?transparent-inspected")), 1)
         with open(log) as f:
@@ -467,6 +476,11 @@ class InspectTest(E2E):
                      and e.get("kind") == "http" and "transparent-inspected" in e.get("url", "")]
         self.assertEqual(sorted((e["url"].split("?")[0].rsplit("/", 1)[1], e["status"]) for e in inspected),
                          [("hello", 200), ("key", 403)], entries)
+        refused = [e for e in entries if e.get("event") == "decision" and e.get("port") == 1]
+        # The connection's refusal, then the request inside it (answered, not forwarded).
+        self.assertEqual([(e["kind"], e["status"], e.get("reason")) for e in refused],
+                         [("connect", 403, "denied-by-rule"), ("http", 403, "denied-by-rule")], refused)
+        self.assertTrue(refused[1]["url"].endswith("/x?transparent-refused"), refused)
 
 
 class InspectConfigTest(E2E):
