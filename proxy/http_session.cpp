@@ -219,6 +219,7 @@ void HttpSession::start_tunnel(std::string to_upstream, std::string to_client) {
 void HttpSession::reply_and_close(rules::Reason reason, const std::string& body_line, Termination why) {
   if (state_ == State::Closing) return;
   if (refuse_and_continue(reason, body_line)) return;
+  if (refuse_inside_tls(reason, body_line)) return;
   if (cause_ == Termination::None) cause_ = why;
   if (!decision_) decision_ = std::make_unique<Decision>();
   decision_->error = reason;

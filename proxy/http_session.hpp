@@ -18,6 +18,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,10 @@ class HttpSession {
   // A refusal inside an inspected tunnel, answered on a connection that stays open when
   // the request had no body and HTTP allows it; false when the caller must close.
   bool refuse_and_continue(rules::Reason reason, const std::string& body_line);
+  // Transparent mode (issue 16): a refused CONNECT from the in-jail bridge to a host the policy
+  // inspects. The program speaks TLS, not HTTP to a proxy: it gets the TLS handshake with a
+  // leaf, and its request inside the readable 403. False when that does not apply.
+  bool refuse_inside_tls(rules::Reason reason, const std::string& body_line);
 
   // the credential gateway (http_session_gateway.cpp)
   void load_stand_ins();
@@ -219,7 +224,11 @@ class HttpSession {
   TlsPump* pump_ = nullptr;
   bool inspected_ = false;
   bool client_handed_ = false;  // the client's own socket belongs to a pump
-  bool socks_ = false;          // the tunnel came as a SOCKS5 CONNECT: its answers are SOCKS5 replies
+  // refuse_inside_tls: the refusal each request inside gets (no upstream exists), and the
+  // connection's verdict, which the requests' decision lines repeat.
+  std::optional<std::pair<rules::Reason, std::string>> refusal_inside_;
+  rules::Verdict refusal_verdict_;
+  bool socks_ = false;  // the tunnel came as a SOCKS5 CONNECT: its answers are SOCKS5 replies
   // The credential gateway: this sandbox's stand-ins (rules/gateway_credential.hpp).
   std::vector<rules::StandIn> stand_ins_;
   bool stand_ins_loaded_ = false;
