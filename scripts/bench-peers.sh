@@ -563,7 +563,7 @@ start_haproxy() {
   mkdir -p "$d"
   cat >"$d/haproxy.cfg" <<EOF
 global
-    maxconn 8000
+    maxconn 4000
     pidfile $d/haproxy.pid
 defaults
     timeout connect 5s
