@@ -74,8 +74,9 @@ class HttpSession {
   //   ForwardTimeout    progress of a forwarded exchange: request_body_timeout_ms while the body is
   //                     due, response_timeout_ms until the response head, idle_timeout_ms after
   //   LingerTimeout     the drain after sluice's own reply (kLingerMs)
+  //   TunnelStarted     the loop turn after a tunnel starts: release_head_state() (0 ms)
   // (A person's answer is waited for under the target flow's own timer, ask_timeout_ms.)
-  enum class TimerKind { None, HeaderTimeout, KeepAliveTimeout, ForwardTimeout, LingerTimeout };
+  enum class TimerKind { None, HeaderTimeout, KeepAliveTimeout, ForwardTimeout, LingerTimeout, TunnelStarted };
 
   // reading and parsing
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
@@ -98,6 +99,11 @@ class HttpSession {
   void on_flow(FlowOutcome& o);
   void on_upstream_ready();
   void start_tunnel(std::string to_upstream, std::string to_client);
+  // A relaying tunnel keeps what its close needs (the judge, the byte counts, the verdict's
+  // action and reason) and frees what only the head phase used: the dialer, the request head,
+  // the response parser, the decision (its line is written), and the session's timer (the
+  // relay has its own idle timer).
+  void release_head_state();
   void send_request_upstream();
 
   // TLS inspection (http_session_tls.cpp)
@@ -163,7 +169,7 @@ class HttpSession {
   static void on_handle_closed(void* data);
 
   // timers
-  void arm(TimerKind kind, uint64_t ms);
+  void arm(TimerKind kind, uint64_t ms);  // (re)makes the timer if a tunnel released it
   static void on_timer(uv_timer_t*);
   uint64_t forward_limit_ms() const;  // the ForwardTimeout limit for the exchange's phase
   void on_forward_timeout();
@@ -189,7 +195,8 @@ class HttpSession {
   std::string corked_[2];  // by Side: bytes written while corked, not yet handed to libuv
 
   HttpParser request_parser_;
-  HttpParser response_parser_;
+  std::unique_ptr<HttpParser> response_parser_;  // made for the first forwarded request
+  HttpParser& response_parser();
   std::string client_pending_;  // client bytes not yet parsed (or tunnel bytes after CONNECT)
   // What each side's connection has done: the same four facts for both, reset for an
   // upstream when a new one is dialed.
@@ -256,6 +263,9 @@ class HttpSession {
   std::string upstream_addr_;    // the address dialed, "ip:port"
   std::string upstream_parent_;  // the parent proxy it goes through, if any
   std::unique_ptr<Decision> decision_;
+  // What the close reads of a released decision's verdict (release_head_state).
+  rules::Action tunnel_action_ = rules::Action::Deny;
+  rules::Reason tunnel_reason_ = rules::Reason::None;
   TargetFlow flow_;  // judge, ask, dial
   Relay relay_;
 
