@@ -145,7 +145,17 @@ void HttpSession::judge_target(const std::string& raw_host, uint16_t port) {
     target.can_inspect = inspector_ != nullptr;
   }
   target.before_dial = [this] { return reuse_upstream(); };
+  // A judgment, and a keep-alive request on a reused upstream, finish inside start(): the
+  // reads are settled once afterwards instead of stopped and restarted in the same turn
+  // (libuv 1.44 spends two epoll_ctl on each restart of a stopped read).
+  settling_reads_ = true;
+  struct Settle {  // also when the judgment throws
+    bool& flag;
+    ~Settle() { flag = false; }
+  } settle{settling_reads_};
   flow_.start(std::move(target), *decision_);
+  settling_reads_ = false;
+  update_reading();
 }
 
 bool HttpSession::reuse_upstream() {

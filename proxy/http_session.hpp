@@ -224,6 +224,7 @@ class HttpSession {
   bool got_bytes_ = false;
   bool closed_ = false;
   bool lingering_ = false;
+  bool settling_reads_ = false;  // judge_target's flow_.start() runs: update_reading() waits
   // TLS inspection: the inspector (CA, leaves, contexts) this CONNECT was judged with, the
   // pump whose handshake is under way (owned by this session until it succeeds), and
   // whether requests now arrive decrypted.
