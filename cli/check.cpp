@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "proxy/http_message.hpp"
 #include "rules/config.hpp"
+#include "rules/git_guard.hpp"
 #include "rules/host.hpp"
 #include "rules/rule_engine.hpp"
 
@@ -38,6 +39,52 @@ void print_verdict(const rules::Verdict& v, const std::string& target) {
               v.rule.c_str(), v.hook.c_str(), rules::c_str(v.reason), why.empty() ? "" : ": ", why.c_str());
 }
 
+// One --git-push: "REF" (an update) or ":REF" (a delete), as a receive-pack command.
+bool git_push_command(const std::string& text, rules::RefCommand& cmd) {
+  const bool del = !text.empty() && text.front() == ':';
+  cmd.ref = del ? text.substr(1) : text;
+  cmd.old_oid = std::string(40, '1');
+  cmd.new_oid = std::string(40, del ? '0' : '2');
+  return rules::valid_ref_name(cmd.ref);
+}
+
+// The git guard's answer for the request, printed: nothing when no git rule guards the host.
+// Returns 0 allowed (or not guarded), 1 refused.
+int explain_git(const rules::Policy& policy, const rules::CanonicalHost& host, uint16_t port, const std::string& method,
+                const std::string& path, const rules::HeaderFields& headers, const std::vector<std::string>& pushes) {
+  const rules::GitRequest request = rules::classify_git_request(method, path, headers);
+  const rules::GitAccess access = rules::judge_git_access(policy.git, host, port, request);
+  if (access.decision == rules::GitAccess::Decision::NotGuarded) {
+    if (pushes.empty()) return 0;
+    std::printf("git: no git rule of policy \"%s\" guards %s; the push is not checked\n", policy.name.c_str(),
+                shown(host, port).c_str());
+    return 0;
+  }
+  const std::string what =
+      std::string(rules::to_string(request.service)) + (request.repo.empty() ? std::string() : " " + request.repo);
+  if (access.decision == rules::GitAccess::Decision::Deny) {
+    std::printf("git %s: deny (git-denied): %s\n", what.c_str(), access.reason.c_str());
+    return 1;
+  }
+  if (!access.needs_push_check || pushes.empty()) {
+    std::printf("git %s: allow (rule for \"%s\")\n", what.c_str(), access.rule->host_source.c_str());
+    return 0;
+  }
+  rules::ReceivePackRequest push;
+  for (const auto& text : pushes) {
+    rules::RefCommand cmd;
+    git_push_command(text, cmd);  // checked when the arguments were read
+    push.commands.push_back(std::move(cmd));
+  }
+  const rules::PushJudgment j = rules::judge_push(*access.rule, push);
+  std::printf("git %s: %s (rule for \"%s\")\n", what.c_str(), j.allowed ? "allow" : "deny (git-push-refused)",
+              access.rule->host_source.c_str());
+  for (size_t i = 0; i < j.refs.size(); ++i)
+    std::printf("  %s%s: %s%s%s\n", push.commands[i].is_delete() ? "delete " : "", j.refs[i].ref.c_str(),
+                j.refs[i].allowed ? "allow" : "deny", j.refs[i].reason.empty() ? "" : ": ", j.refs[i].reason.c_str());
+  return j.allowed ? 0 : 1;
+}
+
 int check_main(const Args& a) {
   if (!a.has("--config")) return error("--config FILE is required (see sluice check --help)");
   if (a.positional.size() > 1) return error("one HOST[:PORT] at a time");
@@ -54,6 +101,13 @@ int check_main(const Args& a) {
     std::printf("%s: OK (%zu listeners, %zu policies%s)\n", cfg.source.c_str(), cfg.listeners.size(),
                 cfg.policies.size(), extra.c_str());
     return 0;
+  }
+  const std::vector<std::string> pushes = a.all("--git-push");
+  if (!pushes.empty() && !has_url) return error("--git-push needs --url https://HOST/OWNER/REPO.git");
+  for (const auto& text : pushes) {
+    rules::RefCommand cmd;
+    if (!git_push_command(text, cmd))
+      return error("--git-push: '" + text + "' is not a full ref name (refs/heads/..., or :refs/... to delete)");
   }
   std::string kind = a.one("--kind", has_url || a.has("--method") ? "http" : "connect");
   if (kind != "connect" && kind != "http" && kind != "socks") return error("--kind must be connect, http or socks");
@@ -94,6 +148,12 @@ int check_main(const Args& a) {
     auto parsed = https ? proxy::parse_inspected_target(url_text) : proxy::parse_absolute_url(url_text);
     if (!parsed) return error("--url: " + parsed.error());
     url = parsed.value();
+    if (!pushes.empty()) {  // the push's request: POST <repository>/git-receive-pack
+      const size_t q = url.path.find('?');
+      if (q != std::string::npos) url.path.resize(q);
+      while (url.path.size() > 1 && url.path.back() == '/') url.path.pop_back();
+      url.path += "/git-receive-pack";
+    }
     raw_host = url.host;
     port = url.port;
   } else {
@@ -155,20 +215,24 @@ int check_main(const Args& a) {
     auto judge = rules::make_judge(*policy, built.value().get(), facts);
 
     rules::Verdict v;
+    bool seen = kind == "http";  // the request itself is seen: plain HTTP, or inspected HTTPS
     std::vector<rules::HeaderEdit> edits;
-    const std::string method = a.one("--method", "GET");  // RequestFacts only views it
+    const std::string method = a.one("--method", pushes.empty() ? "GET" : "POST");  // RequestFacts only views it
     rules::RequestFacts request{method, url_text, url.path, &headers, https ? "https" : "http"};
     if (https) {
       // The CONNECT first: inspected (a CA in tls:, and the policy inspects the host), its
       // requests are judged one by one; else the tunnel's verdict is all there is.
       v = judge->judge_connect(host.value(), port, cfg.tls.has_ca());
       const bool inspected = v.inspect;
+      seen = inspected;
       if (inspected && v.allowed()) v = judge->judge_request(host.value(), port, request, &edits);
       target = shown(host.value(), port) + (inspected ? " (inspected)" : " (opaque tunnel: not inspected)");
     } else if (kind == "http") {
       v = judge->judge_request(host.value(), port, request, &edits);
     } else {
-      v = judge->judge_connect(host.value(), port);
+      // A tunnel sluice would inspect (a CA, and the policy inspects the host; SOCKS5 on 443).
+      v = judge->judge_connect(host.value(), port, cfg.tls.has_ca() && (kind == "connect" || port == 443));
+      if (v.inspect) target += " (inspected)";
     }
     if (v.allowed() && !addrs.empty())
       if (auto r = judge->judge_resolved(addrs)) v = *r;
@@ -177,6 +241,10 @@ int check_main(const Args& a) {
     if (v.allowed())
       for (const auto& e : edits) std::printf("  %s header %s\n", e.remove ? "removes" : "sets", e.name.c_str());
     if (!v.allowed()) worst = 1;
+    // The git guard, where a request is seen (plain HTTP, or inspected HTTPS).
+    if (seen) {
+      if (explain_git(*policy, host.value(), port, method, url.path, headers, pushes) != 0) worst = 1;
+    }
   }
   return worst;
 }
@@ -197,7 +265,10 @@ Subcommand check_command(CLI::App& root) {
        "listener, \"listener NAME: ...\", and the exit status is the worst of them.\n"
        "The policy's Lua hooks run as for a real connection (on_connect; on_request for\n"
        "--kind http; on_resolved when --addr gives resolved addresses); sluice.log lines\n"
-       "go to stderr.")
+       "go to stderr.\n"
+       "\n"
+       "A request to a host a git: rule guards also gets the git guard's line: the\n"
+       "service and repository and its verdict, and with --git-push each ref's.")
       .positionals("[HOST[:PORT]]", "the target (default port 443); with --url, optional")
       .value("--config", "FILE", "the configuration (required)")
       .value("--listener", "NAME", "the listener the connection comes on")
@@ -208,7 +279,13 @@ Subcommand check_command(CLI::App& root) {
              "a request's URL: http://host[:port]/path, or https://...:\n"
              "judged inside the CONNECT when the policy inspects the host\n"
              "and tls: names a CA, else as the CONNECT tunnel")
-      .value("--header", "'Name: value'", "a request header on_request sees (repeatable)", true)
+      .value("--header", "'Name: value'", "a request header on_request and the git guard see\n(repeatable)", true)
+      .value("--git-push", "REF",
+             "a push of REF (refs/heads/x; :REF deletes it) to the\n"
+             "repository --url names (https://host/owner/repo.git):\n"
+             "the git guard's verdict for each ref (repeatable:\n"
+             "one push of several refs)",
+             true)
       .value("--addr", "IP", "an address the name resolved to (repeatable): runs on_resolved", true)
       .footer("Exit status: 0 allow, 1 deny (or ask; for any listener), 2 error.");
   return {c, check_main};

@@ -29,6 +29,7 @@
 #include "rules/json.hpp"
 #include "rules/pattern.hpp"
 #include "sandbox-glue/bwrap_args.hpp"
+#include "sandbox-glue/git_env.hpp"
 #include "sandbox-glue/nft_rules.hpp"
 #include "sandbox-glue/proxy_env.hpp"
 #include "sandbox-glue/transparent_target.hpp"
@@ -217,6 +218,11 @@ int run_main(const Args& a) {
         spec.env.emplace_back(var, stand_in);
       }
     }
+  // git presents the stand-in on its own for hosts a git: rule guards (http.<url>.extraHeader).
+  if (!daemon)
+    for (auto& kv :
+         glue::git_config_environment(glue::git_extra_headers(*policy, stand_ins), std::getenv("GIT_CONFIG_COUNT")))
+      spec.env.push_back(std::move(kv));
   if (daemon) {
     // Belt and braces: the jail cannot create unix sockets anyway (seccomp), but neither
     // the control socket nor the other sandboxes' sockets are even visible in it.

@@ -57,6 +57,7 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
   if (d.inspected) j.str("tls", "inspected");
   if (!d.tls_error.empty()) j.str("tls_error", d.tls_error);
   if (!d.credential.empty()) j.str("credential", d.credential);
+  if (!d.git.empty()) j.raw("git", d.git);
   if (d.in_band_reason) j.boolean("in_band_reason", true);
   if (d.question != 0) j.num("question", static_cast<int64_t>(d.question));
   if (d.ask_ms >= 0) j.real("ask_ms", d.ask_ms);
@@ -105,6 +106,11 @@ std::string denial_message(const rules::Verdict& v, const rules::CanonicalHost& 
     return "sluice: " + target + " needs an answer (policy \"" + v.policy +
            "\" asks) and nobody can be asked here (no terminal, no control socket); add \"" + host.text +
            "\" to its allow list to allow it";
+  if (v.reason == rules::Reason::NeedsInspection && v.message == "git")
+    return "sluice: " + target + " is guarded by the git rule for \"" + v.rule + "\" of policy \"" + v.policy +
+           "\", and a tunnel shows sluice no git requests; TLS inspection would: give sluice a CA (tls: ca_cert, "
+           "ca_key; `sluice ca init DIR`; `sluice run` makes its own), or narrow the rule's host (e.g. " +
+           v.rule + ":443) (docs/tls.md)";
   if (v.reason == rules::Reason::NeedsInspection)
     return "sluice: " + target + " is decided by path-scoped entries (\"" + v.rule + "\" of policy \"" + v.policy +
            "\"), and a tunnel shows sluice no paths; TLS inspection would: give sluice a CA (tls: ca_cert, ca_key; "

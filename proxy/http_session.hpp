@@ -74,8 +74,9 @@ class HttpSession {
   //   ForwardTimeout    progress of a forwarded exchange: request_body_timeout_ms while the body is
   //                     due, response_timeout_ms until the response head, idle_timeout_ms after
   //   LingerTimeout     the drain after sluice's own reply (kLingerMs)
+  //   TunnelStarted     the loop turn after a tunnel starts: release_head_state() (0 ms)
   // (A person's answer is waited for under the target flow's own timer, ask_timeout_ms.)
-  enum class TimerKind { None, HeaderTimeout, KeepAliveTimeout, ForwardTimeout, LingerTimeout };
+  enum class TimerKind { None, HeaderTimeout, KeepAliveTimeout, ForwardTimeout, LingerTimeout, TunnelStarted };
 
   // reading and parsing
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
@@ -98,6 +99,11 @@ class HttpSession {
   void on_flow(FlowOutcome& o);
   void on_upstream_ready();
   void start_tunnel(std::string to_upstream, std::string to_client);
+  // A relaying tunnel keeps what its close needs (the judge, the byte counts, the verdict's
+  // action and reason) and frees what only the head phase used: the dialer, the request head,
+  // the response parser, the decision (its line is written), and the session's timer (the
+  // relay has its own idle timer).
+  void release_head_state();
   void send_request_upstream();
 
   // TLS inspection (http_session_tls.cpp)
@@ -122,6 +128,16 @@ class HttpSession {
   void attach_credential();
   // An opaque tunnel of a sandbox with stand-ins: its first client bytes must not carry one.
   void guard_tunnel_bytes();
+
+  // the git guard (http_session_git.cpp): git requests to a host a `git:` rule names
+  bool refuse_git_request();  // true: refused (the reply is on its way)
+  // A receive-pack: its head and body are held until the ref commands are read and judged.
+  void hold_push(std::string head);
+  void git_body(const char* data, size_t n);
+  void git_body_done();
+  void judge_held_push();
+  void refuse_push(const rules::GitResponse& answer);
+  void refuse_unreadable_push(const std::string& why);
 
   // forwarding
   void request_body(const char* data, size_t n);
@@ -153,7 +169,7 @@ class HttpSession {
   static void on_handle_closed(void* data);
 
   // timers
-  void arm(TimerKind kind, uint64_t ms);
+  void arm(TimerKind kind, uint64_t ms);  // (re)makes the timer if a tunnel released it
   static void on_timer(uv_timer_t*);
   uint64_t forward_limit_ms() const;  // the ForwardTimeout limit for the exchange's phase
   void on_forward_timeout();
@@ -179,7 +195,8 @@ class HttpSession {
   std::string corked_[2];  // by Side: bytes written while corked, not yet handed to libuv
 
   HttpParser request_parser_;
-  HttpParser response_parser_;
+  std::unique_ptr<HttpParser> response_parser_;  // made for the first forwarded request
+  HttpParser& response_parser();
   std::string client_pending_;  // client bytes not yet parsed (or tunnel bytes after CONNECT)
   // What each side's connection has done: the same four facts for both, reset for an
   // upstream when a new one is dialed.
@@ -224,6 +241,21 @@ class HttpSession {
   std::vector<rules::StandIn> stand_ins_;
   bool stand_ins_loaded_ = false;
 
+  // The git guard's view of the request under way (reset for each request).
+  struct GitExchange {
+    const rules::GitRule* rule = nullptr;  // the rule that allowed it (the policy outlives the session)
+    rules::GitRequest request;
+    bool push_check = false;       // a receive-pack: its commands are judged before anything goes upstream
+    bool holding = false;          // head and body held until then
+    bool discarding = false;       // the push was refused: the rest of its body is read and dropped
+    bool expect_continue = false;  // the client waits for a 100 before its body: sluice sends it
+    uint64_t discarded = 0;
+    std::string head;  // the upstream request head, held
+    std::string held;  // body bytes held (as the parser decoded them)
+    std::unique_ptr<rules::ReceivePackParser> parser;
+  };
+  GitExchange git_;
+
   // the current target
   rules::CanonicalHost host_;
   uint16_t port_ = 0;
@@ -232,6 +264,9 @@ class HttpSession {
   std::string upstream_addr_;    // the address dialed, "ip:port"
   std::string upstream_parent_;  // the parent proxy it goes through, if any
   std::unique_ptr<Decision> decision_;
+  // What the close reads of a released decision's verdict (release_head_state).
+  rules::Action tunnel_action_ = rules::Action::Deny;
+  rules::Reason tunnel_reason_ = rules::Reason::None;
   TargetFlow flow_;  // judge, ask, dial
   Relay relay_;
 

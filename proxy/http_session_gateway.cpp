@@ -37,7 +37,7 @@ bool HttpSession::refuse_misused_stand_in() {
   std::string where = "its URL";
   const rules::StandIn* s = rules::find_stand_in(h.target, stand_ins_);
   for (size_t i = 0; s == nullptr && i < h.headers.size(); ++i)
-    if ((s = rules::find_stand_in(h.headers[i].second, stand_ins_)) != nullptr)
+    if ((s = rules::find_stand_in_header(h.headers[i].second, stand_ins_)) != nullptr)
       where = "its " + h.headers[i].first + " header";
   if (s == nullptr) return false;
   const bool in_url = where == "its URL";
@@ -62,19 +62,18 @@ void HttpSession::attach_credential() {
   for (const auto& s : stand_ins_) {
     const rules::GatewayCredential& c = *s.credential;
     if (c.hosts.match(host_, port_) == nullptr) continue;
-    const bool presented = std::any_of(headers.begin(), headers.end(),
-                                       [&](const auto& kv) { return kv.second.find(s.value) != std::string::npos; });
+    const std::vector<rules::StandIn> one{s};
+    auto holds = [&](const auto& kv) { return rules::find_stand_in_header(kv.second, one) != nullptr; };
+    const bool presented = std::any_of(headers.begin(), headers.end(), holds);
     if (!presented) continue;
     if (c.replace) {
-      for (auto& [name, value] : headers)
-        for (size_t at = value.find(s.value); at != std::string::npos; at = value.find(s.value, at + c.secret.size()))
-          value.replace(at, s.value.size(), c.secret);
+      for (auto& [name, value] : headers) value = rules::replace_stand_in(std::move(value), s.value, c.secret);
     } else {
       std::erase_if(headers, [](const auto& kv) {
         return header_is(kv.first, "authorization") || header_is(kv.first, "proxy-authorization") ||
                header_is(kv.first, "cookie");
       });
-      std::erase_if(headers, [&](const auto& kv) { return kv.second.find(s.value) != std::string::npos; });
+      std::erase_if(headers, holds);
       headers.emplace_back(c.header_name, rules::render_inject(c.header_template, c.secret));
     }
     decision_->credential += (decision_->credential.empty() ? "" : ",") + c.name;

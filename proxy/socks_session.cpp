@@ -229,6 +229,8 @@ void SocksSession::on_request(const socks5::Request& r) {
   // protocols to an inspected host (git over ssh to github.com:22) stay opaque tunnels.
   if (const rules::Policy* p = flow_.policy(); p != nullptr && worker_.inspector() != nullptr) {
     const rules::HostPattern* named = p->inspect.match(host_, port_);
+    if (const rules::GitRule* g = rules::match_git_host(p->git, host_, port_); named == nullptr && g != nullptr)
+      named = g->host->match(host_, port_);  // a git rule's host with a port is inspected there too
     target.can_inspect = port_ == 443 || (named != nullptr && named->port.has_value());
   }
   flow_.start(std::move(target), decision_);

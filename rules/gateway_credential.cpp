@@ -198,4 +198,39 @@ const StandIn* find_stand_in(std::string_view text, const std::vector<StandIn>& 
   return nullptr;
 }
 
+namespace {
+// The decoded "user:password" of a Basic value, or nullopt.
+std::optional<std::string> basic_payload(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  if (v.size() < 7) return std::nullopt;
+  std::string scheme(v.substr(0, 5));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "basic" || (v[5] != ' ' && v[5] != '\t')) return std::nullopt;
+  v.remove_prefix(6);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  return base64_decode(v);
+}
+}  // namespace
+
+const StandIn* find_stand_in_header(std::string_view value, const std::vector<StandIn>& stand_ins) {
+  if (const StandIn* s = find_stand_in(value, stand_ins)) return s;
+  if (auto decoded = basic_payload(value)) return find_stand_in(*decoded, stand_ins);
+  return nullptr;
+}
+
+std::string replace_stand_in(std::string value, const std::string& stand_in, const std::string& secret) {
+  if (stand_in.empty()) return value;
+  auto swap_all = [&](std::string& text) {
+    for (size_t at = text.find(stand_in); at != std::string::npos; at = text.find(stand_in, at + secret.size()))
+      text.replace(at, stand_in.size(), secret);
+  };
+  if (auto decoded = basic_payload(value); decoded && decoded->find(stand_in) != std::string::npos) {
+    swap_all(*decoded);
+    return "Basic " + base64_encode(*decoded);
+  }
+  swap_all(value);
+  return value;
+}
+
 }  // namespace sluice::rules

@@ -79,8 +79,15 @@ Verdict ConnectionJudge::inspected_tunnel(const CanonicalHost& host, uint16_t po
   return v;
 }
 
-// A tunnel shows no paths: a host that path-scoped entries decide cannot be judged through one.
+// A tunnel shows no paths: a host that path-scoped entries decide cannot be judged through one,
+// nor can the git guard judge git requests to a host it guards (fail closed: no CA, no git).
 Verdict ConnectionJudge::opaque_tunnel(const CanonicalHost& host, uint16_t port, Verdict v) const {
+  if (v.allowed() && !v.would_deny && policy_.guards_git(host, port))
+    if (const GitRule* g = match_git_host(policy_.git, host, port)) {
+      Verdict d = Verdict::of(Action::Deny, Reason::NeedsInspection, g->host_source, policy_.name);
+      d.message = "git";
+      return finish(d);
+    }
   if (policy_.allow_paths.empty() && policy_.deny_paths.empty()) return v;
   if (v.allowed() && !v.would_deny) {
     if (const PathEntry* e = match_path_host(policy_.deny_paths, host, port))

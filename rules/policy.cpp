@@ -21,10 +21,15 @@ Verdict Policy::judge(const CanonicalHost& host, uint16_t port) const {
   return Verdict::of(Action::Deny, Reason::NotInAllowlist, "default", name);
 }
 
+bool Policy::guards_git(const CanonicalHost& host, uint16_t port) const {
+  const GitRule* g = match_git_host(git, host, port);
+  return g != nullptr && (port == 443 || g->host->match(host, port)->port.has_value());
+}
+
 bool Policy::inspects(const CanonicalHost& host, uint16_t port) const {
   if (inspect_exclude.match(host, port) != nullptr) return false;
   return inspect.match(host, port) != nullptr || match_path_host(allow_paths, host, port) != nullptr ||
-         match_path_host(deny_paths, host, port) != nullptr;
+         match_path_host(deny_paths, host, port) != nullptr || guards_git(host, port);
 }
 
 const char* to_string(PolicyList l) { return l == PolicyList::Allow ? "allow" : "deny"; }

@@ -88,9 +88,15 @@ struct Policy {
   // The lists and the default only (no scripts, no report mode).
   Verdict judge(const CanonicalHost& host, uint16_t port) const;
   // Whether a tunnel to host:port would be inspected given a CA (`inspect` minus
-  // `inspect_exclude`, plus hosts that path-scoped entries decide).
+  // `inspect_exclude`, plus hosts that path-scoped entries decide and hosts a `git:` rule
+  // guards: the guard sees nothing through an opaque tunnel).
   bool inspects(const CanonicalHost& host, uint16_t port) const;
-  bool inspects_anything() const { return !inspect.empty() || !allow_paths.empty() || !deny_paths.empty(); }
+  // Whether a `git:` rule guards host:port's smart-HTTP git: port 443, or the port the rule's
+  // host names (other ports, ssh to github.com:22, carry no git the guard could read).
+  bool guards_git(const CanonicalHost& host, uint16_t port) const;
+  bool inspects_anything() const {
+    return !inspect.empty() || !allow_paths.empty() || !deny_paths.empty() || !git.empty();
+  }
 };
 
 enum class PolicyList { Allow, Deny };

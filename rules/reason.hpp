@@ -61,6 +61,10 @@ enum class Reason : uint8_t {
   HostMismatch,       // SNI, Host or an absolute URL naming another host than the tunnel's
   // failures: the credential gateway (docs/credentials.md)
   CredentialMisuse,  // a stand-in credential where it is not honoured (another host, plain HTTP, a URL)
+  // failures: the git guard (rules/git_guard.hpp)
+  GitDenied,          // a git request the guard refuses: repository not listed, fetch or push not allowed
+  GitPushRefused,     // a push whose ref commands the rule refuses (answered as git reports it)
+  GitPushUnreadable,  // a push body the guard cannot read (malformed, truncated, over the cap)
   // failures: a parent proxy (upstream_proxy:)
   UpstreamProxyFailed,
   UpstreamProxyAuth,
@@ -127,6 +131,9 @@ constexpr ReasonInfo reason_info(Reason r) {
     case Reason::NotTls: return {"not-tls", 0, 0, false};
     case Reason::HostMismatch: return {"host-mismatch", 421, 0x02, false};
     case Reason::CredentialMisuse: return {"credential-misuse", 403, 0x02, false};
+    case Reason::GitDenied: return {"git-denied", 403, 0x02, false};
+    case Reason::GitPushRefused: return {"git-push-refused", 403, 0x02, false};
+    case Reason::GitPushUnreadable: return {"git-push-unreadable", 403, 0x02, false};
     case Reason::UpstreamProxyFailed: return {"upstream-proxy-failed", 502, 0x01, false};
     case Reason::UpstreamProxyAuth: return {"upstream-proxy-auth", 502, 0x01, false};
     case Reason::UpstreamProxyTimeout: return {"upstream-proxy-timeout", 504, 0x06, false};

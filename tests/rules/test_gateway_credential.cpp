@@ -55,6 +55,26 @@ TEST_CASE("find_stand_in names the credential whose stand-in occurs") {
   CHECK(find_stand_in("nothing here", s) == nullptr);
 }
 
+TEST_CASE("a stand-in inside HTTP Basic credentials is found, and replaced there") {
+  GatewayCredential a, b;
+  a.name = "a";
+  b.name = "b";
+  std::vector<StandIn> s{{"AAAA1111", &a}, {"BBBB2222", &b}};
+  // git sends a password from a credential helper or an extraHeader as Basic user:password.
+  CHECK(find_stand_in_header("Basic " + base64_encode("x-access-token:BBBB2222"), s)->credential == &b);
+  CHECK(find_stand_in_header("basic\t" + base64_encode("AAAA1111:x"), s)->credential == &a);
+  CHECK(find_stand_in_header("Bearer AAAA1111", s)->credential == &a);
+  CHECK(find_stand_in_header("Basic " + base64_encode("x-access-token:other"), s) == nullptr);
+  CHECK(find_stand_in_header("Basic !!!notbase64", s) == nullptr);
+  CHECK(find_stand_in("Basic " + base64_encode("x-access-token:BBBB2222"), s) == nullptr);  // raw search only
+
+  CHECK(replace_stand_in("Bearer AAAA1111", "AAAA1111", "real") == "Bearer real");
+  CHECK(replace_stand_in("Basic " + base64_encode("x-access-token:AAAA1111"), "AAAA1111", "real-secret") ==
+        "Basic " + base64_encode("x-access-token:real-secret"));
+  CHECK(replace_stand_in("AAAA1111,AAAA1111", "AAAA1111", "AAAA1111x") == "AAAA1111x,AAAA1111x");
+  CHECK(replace_stand_in("untouched", "AAAA1111", "real") == "untouched");
+}
+
 TEST_CASE("secret commands: stdout's one line, or fail closed without quoting it") {
   auto ok = run_secret_command({"printf", "%s\\n", "s3cr3t"});
   REQUIRE(ok.ok());

@@ -1,6 +1,6 @@
 // Path-scoped allow/deny entries: how they load (both forms, errors with line:column), how a
 // request is judged by them on its normalised path, and why a tunnel to a host they decide is
-// refused (needs-inspection).
+// refused (needs-inspection); the same for a host a git rule guards.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -208,4 +208,44 @@ TEST_CASE("--allow and --deny flags take path-scoped entries too") {
   auto bad = sluice::rules::make_policy("run", Action::Deny, {"github.test/a//b"}, {});
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().find("--allow") == 0);
+}
+
+TEST_CASE("a host a git rule guards is inspected on 443 (or the rule's port); without a CA, needs-inspection") {
+  auto p = path_entries_policy(R"(listeners:
+  - {name: a, tcp: 127.0.0.1:3128}
+policies:
+  default:
+    allow: [git.test, forge.test]
+    git:
+      - {host: git.test, repos: [org/repo], push: ["refs/heads/agent/*"]}
+      - {host: "forge.test:8443", repos: [org/repo]}
+)");
+  struct Row {
+    const char* host;
+    uint16_t port;
+    bool inspects;
+  };
+  const Row rows[] = {
+      {"git.test", 443, true},    {"git.test", 22, false},  // ssh to the forge: no smart-HTTP git the guard could read
+      {"forge.test", 8443, true}, {"forge.test", 443, false},  // the rule names 8443 only
+      {"other.test", 443, false},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.host);
+    CAPTURE(row.port);
+    CHECK(p->guards_git(host(row.host), row.port) == row.inspects);
+    CHECK(p->inspects(host(row.host), row.port) == row.inspects);
+    Judged with_ca(p, nullptr);
+    CHECK(with_ca.judge->judge_connect(host(row.host), row.port, true).inspect == row.inspects);
+    // No CA: a tunnel would carry git unseen, so it is refused where the guard applies.
+    Judged without(p, nullptr);
+    Verdict v = without.judge->judge_connect(host(row.host), row.port, false);
+    if (std::string(row.host) == "other.test") continue;
+    CHECK(v.allowed() == !row.inspects);
+    if (row.inspects) {
+      CHECK(sluice::rules::to_string(v.reason) == "needs-inspection");
+      CHECK(v.message == "git");
+    }
+  }
+  CHECK(p->inspects_anything());
 }
