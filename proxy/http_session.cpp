@@ -84,8 +84,12 @@ void HttpSession::on_request_head(bool is_connect) {
     is_connect_ = true;
     // Transparent mode: the in-jail bridge names the address CMD dialed (issue 16). Taken only
     // from unix-socket clients: the jailed command cannot open one (seccomp).
-    if (const std::string* od = h.header("x-sluice-original-dst"); od != nullptr && client_info_.is_unix)
+    if (const std::string* od = h.header("x-sluice-original-dst"); od != nullptr && client_info_.is_unix) {
       decision_->original_dst = od->substr(0, 64);
+      // The bridge saw a TLS handshake first: a refusal may be answered inside TLS.
+      const std::string* first = h.header("x-sluice-first-bytes");
+      client_tls_first_ = first != nullptr && *first == "tls";
+    }
     auto hp = rules::split_host_port(h.target);
     if (!hp) {
       decision_->host = h.target;

@@ -236,7 +236,8 @@ class HttpSession {
   // connection's verdict, which the requests' decision lines repeat.
   std::optional<std::pair<rules::Reason, std::string>> refusal_inside_;
   rules::Verdict refusal_verdict_;
-  bool socks_ = false;  // the tunnel came as a SOCKS5 CONNECT: its answers are SOCKS5 replies
+  bool client_tls_first_ = false;  // X-Sluice-First-Bytes: tls (from the transparent bridge)
+  bool socks_ = false;             // the tunnel came as a SOCKS5 CONNECT: its answers are SOCKS5 replies
   // The credential gateway: this sandbox's stand-ins (rules/gateway_credential.hpp).
   std::vector<rules::StandIn> stand_ins_;
   bool stand_ins_loaded_ = false;

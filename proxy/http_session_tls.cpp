@@ -74,8 +74,9 @@ void HttpSession::on_upstream_tls(TlsPump::Handshake& h) {
 
 bool HttpSession::refuse_inside_tls(rules::Reason reason, const std::string& body_line) {
   if (!is_connect_ || inspected_ || socks_ || state_ != State::Targeting || exchange_.response_started ||
-      decision_ == nullptr || decision_->original_dst.empty() || !inspector_ || flow_.policy() == nullptr ||
-      rules::reason_info(reason).http_status != 403 || !flow_.policy()->inspects(host_, port_))
+      decision_ == nullptr || decision_->original_dst.empty() || !client_tls_first_ || !inspector_ ||
+      flow_.policy() == nullptr || rules::reason_info(reason).http_status != 403 ||
+      !flow_.policy()->inspects(host_, port_))
     return false;
   decision_->error = reason;
   log_decision(403);  // the connection's refusal; the request inside is logged when it comes

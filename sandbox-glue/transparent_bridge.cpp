@@ -179,7 +179,8 @@ void on_proxy_reply(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 void on_proxy_leg(uv_connect_t* req, int status) {
   auto* r = static_cast<Redirected*>(req->data);
   if (status == UV_ECANCELED) return;
-  if (status < 0 || write_string(r->p(), transparent_connect_request(r->target, r->original)) != 0)
+  const bool tls_first = !r->first.empty() && r->first[0] == 22;  // a TLS handshake record
+  if (status < 0 || write_string(r->p(), transparent_connect_request(r->target, r->original, tls_first)) != 0)
     return close_redirected(r, true);
   uv_read_start(r->p(), alloc_plain, on_proxy_reply);
 }

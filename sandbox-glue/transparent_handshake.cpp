@@ -5,7 +5,7 @@
 
 namespace sluice::glue {
 
-std::string transparent_connect_request(std::string_view target, std::string_view original_dst) {
+std::string transparent_connect_request(std::string_view target, std::string_view original_dst, bool tls_first) {
   std::string out = "CONNECT ";
   out += target;
   out += " HTTP/1.1\r\nHost: ";
@@ -14,6 +14,7 @@ std::string transparent_connect_request(std::string_view target, std::string_vie
     out += "\r\nX-Sluice-Original-Dst: ";
     out += original_dst;
   }
+  if (tls_first) out += "\r\nX-Sluice-First-Bytes: tls";
   out += "\r\n\r\n";
   return out;
 }

@@ -14,7 +14,11 @@ namespace sluice::glue {
 // `1.2.3.4:port` or `[v6]:port` (transparent_connect_target). A non-empty
 // `original_dst` (the address CMD dialed, e.g. "198.18.0.1:443") goes along as
 // `X-Sluice-Original-Dst`, which the proxy logs as the decision's "original_dst".
-std::string transparent_connect_request(std::string_view target, std::string_view original_dst = {});
+// `tls_first`: the program's first bytes are a TLS handshake record, sent as
+// `X-Sluice-First-Bytes: tls`: a refused connection to a host the proxy inspects is then
+// answered inside TLS (its readable 403) rather than reset.
+std::string transparent_connect_request(std::string_view target, std::string_view original_dst = {},
+                                        bool tls_first = false);
 
 struct ConnectReply {
   enum class State { Incomplete, Ok, Refused, Malformed };

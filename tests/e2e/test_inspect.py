@@ -451,9 +451,12 @@ class InspectTest(E2E):
         script = ("curl -sS --max-time 30 --noproxy '*' %s; "
                   "curl -sS --max-time 30 --noproxy '*' -o /dev/null -w %s %s; echo curl=$?; "
                   "curl -sS --max-time 30 --noproxy '*' -w %s https://secure.test:1/x?transparent-refused; "
+                  "echo curl=$?; "
+                  # Plain HTTP to the same refused host and port: no TLS, the 403 as it is.
+                  "curl -sS --max-time 30 --noproxy '*' -o /dev/null -w %s http://secure.test:1/y?transparent-refused; "
                   "echo curl=$?") % (
                       self.url("secure.test", "/hello?transparent-inspected"), fmt,
-                      self.url("secure.test", "/private/key?transparent-inspected"), fmt)
+                      self.url("secure.test", "/private/key?transparent-inspected"), fmt, fmt)
         env = clean_env()
         env["HOME"] = os.path.join(work, "home")
         os.mkdir(env["HOME"])
@@ -466,7 +469,7 @@ class InspectTest(E2E):
         self.assertEqual(out[:3], ["hello", "403 denied-by-rule", "curl=0"], r.stderr)
         # The body names the rule; then the status line and the reason, as for any refusal.
         self.assertIn("secure.test:1", r.stdout)
-        self.assertEqual(out[-3:], ["403 denied-by-rule", "curl=0", ""], r.stdout)
+        self.assertEqual(out[-5:], ["403 denied-by-rule", "curl=0", "403 denied-by-rule", "curl=0", ""], r.stdout)
         self.assertIn("sluice: denied secure.test:1 (denied-by-rule", r.stderr)
         self.assertEqual(self.tls_up.seen("/private/key?transparent-inspected"), [])
         self.assertEqual(len(self.tls_up.seen("/hello?transparent-inspected")), 1)
@@ -479,7 +482,8 @@ class InspectTest(E2E):
         refused = [e for e in entries if e.get("event") == "decision" and e.get("port") == 1]
         # The connection's refusal, then the request inside it (answered, not forwarded).
         self.assertEqual([(e["kind"], e["status"], e.get("reason")) for e in refused],
-                         [("connect", 403, "denied-by-rule"), ("http", 403, "denied-by-rule")], refused)
+                         [("connect", 403, "denied-by-rule"), ("http", 403, "denied-by-rule"),
+                          ("connect", 403, "denied-by-rule")], refused)
         self.assertTrue(refused[1]["url"].endswith("/x?transparent-refused"), refused)
 
 

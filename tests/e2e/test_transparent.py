@@ -34,6 +34,7 @@ listeners:
 policies:
   jails:
     allow: [allowed.test, "127.0.0.1"]
+    deny: ["allowed.test:1"]
 resolver:
   servers: ["127.0.0.1:DNSPORT"]
 control:
@@ -245,7 +246,9 @@ class TransparentTest(E2E):
         sock = os.path.join(s.dir, "control.sock")
         script = ("curl -sS --max-time 30 --noproxy '*' http://allowed.test:%d/hello?transparent-daemon; echo allowed=$?; "
                   "curl -sS --max-time 30 --noproxy '*' http://other.test:%d/hello?transparent-daemon-denied; "
-                  "echo denied=$?; getent hosts other.test; echo getent=$?"
+                  "echo denied=$?; getent hosts other.test; echo getent=$?; "
+                  "curl -sS --max-time 30 --noproxy '*' -o /dev/null -w '%%{http_code} %%header{x-sluice-reason}\\n' "
+                  "http://allowed.test:1/refused-by-daemon; echo refused=$?"
                   % (self.up.port, self.up.port))
         r = self.sluice_run("--transparent", "--daemon", sock, "--daemon-policy", "jails", "--name", "tj1", "--",
                             "sh", "-c", script)
@@ -254,10 +257,14 @@ class TransparentTest(E2E):
         self.assertIn("denied=6\n", r.stdout)  # curl: could not resolve host
         self.assertIn("getent=2\n", r.stdout)
         self.assertIn("sluice: denied DNS name other.test (not-in-allowlist)", r.stderr)
+        # A connection the daemon refuses: the program's HTTP request gets the daemon's 403,
+        # and the launcher prints the denial the daemon logged.
+        self.assertIn("403 denied-by-rule\nrefused=0\n", r.stdout)
+        self.assertIn('sluice: denied allowed.test:1 (denied-by-rule, rule "allowed.test:1")', r.stderr)
         self.assertEqual(self.seen("/hello?transparent-daemon-denied"), [])
         self.assertEqual(len(self.seen("/hello?transparent-daemon")), 1)
         # The daemon judged the connection (its policy, the jail's sandbox listener)...
-        d = s.wait_log(lambda e: e["event"] == "decision" and e.get("listener") == "tj1")[0]
+        d = s.wait_log(lambda e: e["event"] == "decision" and e.get("listener") == "tj1" and e["port"] != 1)[0]
         self.assertEqual((d["host"], d["port"], d["status"], d["policy"]), ("allowed.test", self.up.port, 200, "jails"))
         addr, port = d["original_dst"].rsplit(":", 1)
         self.assertTrue(is_fake(addr.strip("[]")), d)

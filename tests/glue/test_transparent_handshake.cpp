@@ -21,6 +21,9 @@ TEST_CASE("the CONNECT request names the target twice, like an explicit client")
         "CONNECT [2001:db8::1]:22 HTTP/1.1\r\nHost: [2001:db8::1]:22\r\n\r\n");
   CHECK(transparent_connect_request("example.com:443", "198.18.0.1:443") ==
         "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nX-Sluice-Original-Dst: 198.18.0.1:443\r\n\r\n");
+  CHECK(transparent_connect_request("example.com:443", "198.18.0.1:443", true) ==
+        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nX-Sluice-Original-Dst: 198.18.0.1:443\r\n"
+        "X-Sluice-First-Bytes: tls\r\n\r\n");
 }
 
 TEST_CASE("the DNS service's reply: an answer frame and a mapping frame, either may be empty") {
