@@ -414,23 +414,31 @@ int run_main(const Args& a) {
   if (::pipe2(info, O_CLOEXEC) != 0) return fail("pipe: " + std::string(std::strerror(errno)), 125);
   std::vector<std::string> argv_words = plan.argv;
   argv_words.insert(argv_words.begin() + 1, {"--info-fd", "3"});
+  // The child of a threaded process may only make async-signal-safe calls until exec: a
+  // worker thread may hold an allocator lock at the fork (glibc resets its own; ASan's
+  // stack depot lock is not, and a child that allocated spun forever). So everything the
+  // child needs is built here, before the fork.
+  std::vector<char*> args;
+  for (auto& w : argv_words) args.push_back(w.data());
+  args.push_back(nullptr);
+  std::vector<int> high(channels.size(), -1);
+  const std::string exec_failed = "sluice run: cannot start " + bwrap + ": ";
   pid_t child = ::fork();
   if (child == 0) {
     ::setpgid(0, 0);  // terminal signals reach the launcher, which forwards them to CMD
     sigprocmask(SIG_SETMASK, &old, nullptr);
     // Move everything out of the way first, so no dup2 below overwrites a source.
     int info_high = ::fcntl(info[1], F_DUPFD_CLOEXEC, 100);
-    std::vector<int> high;
-    for (int fd : channels) high.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 100));
+    for (size_t i = 0; i < channels.size(); ++i) high[i] = ::fcntl(channels[i], F_DUPFD_CLOEXEC, 100);
     ::dup2(info_high, 3);  // dup2 clears O_CLOEXEC on the copy
     for (size_t i = 0; i < high.size(); ++i) ::dup2(high[i], kFirstChannelFd + static_cast<int>(i));
     // Nothing else the launcher inherited (a socket, a directory) may cross into the jail.
     ::close_range(static_cast<unsigned>(kFirstChannelFd + static_cast<int>(high.size())), ~0U, 0);
-    std::vector<char*> args;
-    for (auto& w : argv_words) args.push_back(w.data());
-    args.push_back(nullptr);
     ::execv(bwrap.c_str(), args.data());
-    std::fprintf(stderr, "sluice run: cannot start %s: %s\n", bwrap.c_str(), std::strerror(errno));
+    const char* why = ::strerrordesc_np(errno);  // a static string: no locale, no allocation
+    (void)!::write(2, exec_failed.data(), exec_failed.size());
+    (void)!::write(2, why, std::strlen(why));
+    (void)!::write(2, "\n", 1);
     _exit(125);
   }
   ::close(info[1]);

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/run_ask.hpp"
@@ -86,17 +88,50 @@ int run_seatbelt(SeatbeltRun run) {
     return 0;
   }
 
+  // The child of a threaded process may only make async-signal-safe calls until exec (a
+  // worker may hold an allocator lock at the fork): argv and the environment are built here.
+  std::vector<char*> args;
+  for (auto& w : argv) args.push_back(w.data());
+  args.push_back(nullptr);
+  std::vector<std::string> env_words;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view word(*e);
+    std::string_view key = word.substr(0, word.find('='));
+    bool replaced = false;
+    for (const auto& [k, v] : env) replaced = replaced || k == key;
+    if (!replaced) env_words.emplace_back(word);
+  }
+  for (const auto& [k, v] : env) env_words.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& w : env_words) envp.push_back(w.data());
+  envp.push_back(nullptr);
+  // PATH is searched here too (execvp may allocate).
+  std::string program;
+  const char* path_var = std::getenv("PATH");
+  for (std::string_view rest = path_var != nullptr ? path_var : "/usr/bin:/bin"; program.empty();) {
+    const size_t colon = rest.find(':');
+    std::string dir(rest.substr(0, colon));
+    std::string candidate = (dir.empty() ? "." : dir) + "/sandbox-exec";
+    if (::access(candidate.c_str(), X_OK) == 0) program = std::move(candidate);
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  if (program.empty()) {
+    asking.stop_asking();
+    server.stop();
+    asking.stop();
+    std::fprintf(stderr, "sluice run: cannot start sandbox-exec: not found in PATH\n");
+    return 127;
+  }
+  static constexpr char kExecFailed[] = "sluice run: cannot start sandbox-exec\n";
   pid_t child = ::fork();
   if (child == 0) {
     sigprocmask(SIG_SETMASK, &old, nullptr);
-    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     ::chdir(run.spec.cwd.c_str());
-    std::vector<char*> args;
-    for (auto& w : argv) args.push_back(w.data());
-    args.push_back(nullptr);
-    ::execvp("sandbox-exec", args.data());
-    std::fprintf(stderr, "sluice run: cannot start sandbox-exec: %s\n", std::strerror(errno));
-    _exit(errno == ENOENT ? 127 : 126);
+    ::execve(program.c_str(), args.data(), envp.data());
+    const int e = errno;
+    (void)!::write(2, kExecFailed, sizeof kExecFailed - 1);
+    _exit(e == ENOENT ? 127 : 126);
   }
   if (child < 0) {
     server.stop();
