@@ -1,5 +1,7 @@
 #include "base/relay.hpp"
 
+#include <cstring>
+
 #include "base/write.hpp"
 
 namespace sluice::base {
@@ -66,6 +68,19 @@ void Relay::update_reading() {
 void Relay::write(Side& to, std::string bytes, char* block, size_t len) {
   PooledBlock owned(pool_, block);  // returned to the pool unless the write takes it
   if (to.shut) return;
+  // A block mostly goes out whole at once: written now, it needs no write request, and libuv
+  // spends no epoll_ctl re-arming the descriptor after a queued write's completion. What
+  // the socket does not take (or an error) goes the queued way, as before.
+  if (bytes.empty() && block != nullptr && len != 0 && uv_stream_get_write_queue_size(to.stream) == 0) {
+    uv_buf_t b = uv_buf_init(block, static_cast<unsigned>(len));
+    const int sent = uv_try_write(to.stream, &b, 1);
+    if (sent > 0) {
+      *to.counter += static_cast<uint64_t>(sent);
+      if (static_cast<size_t>(sent) == len) return;
+      std::memmove(block, block + sent, len - static_cast<size_t>(sent));
+      len -= static_cast<size_t>(sent);
+    }
+  }
   const size_t n = bytes.size() + (block != nullptr ? len : 0);
   if (base::write(to.stream, std::move(bytes), std::move(owned), len, {on_write, this, &to == &client_ ? 0 : 1}) < 0)
     return end(error_on(to));

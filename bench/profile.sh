@@ -6,11 +6,14 @@
 # bench/RESULTS.md. Needs perf (Debian linux-perf; installed when missing).
 #
 #   bench/profile.sh [SECONDS]      default 4 s per scenario
+#   SLUICE=/path/to/sluice SECTION=profiles-before bench/profile.sh   # another binary, another section
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 secs=${1:-4}
-sluice=$root/build/sluice
+sluice=${SLUICE:-$root/build/sluice}
+section=${SECTION:-profiles}
+[[ $section =~ ^[a-z0-9-]+$ ]] || { echo "bad SECTION '$section'" >&2; exit 2; }
 [ -x "$sluice" ] || { echo "build sluice first: scripts/setup.sh" >&2; exit 1; }
 if ! command -v perf >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
@@ -49,9 +52,9 @@ profile connect-storm connect-storm --concurrency 16
 profile http-forward http-forward --concurrency 16
 profile tunnel-throughput tunnel-throughput --size 4G
 
-python3 - "$work" "$secs" >"$work/section.md" <<'EOF'
+python3 - "$work" "$secs" "$section" "$sluice" >"$work/section.md" <<'EOF'
 import json, os, platform, re, sys, time
-work, secs = sys.argv[1], sys.argv[2]
+work, secs, section, binary = sys.argv[1:5]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 
 def rows(path):
@@ -62,10 +65,11 @@ def rows(path):
             out.append((float(m.group(1)), m.group(3).strip()))
     return out
 
-print("## Where the time goes (bench/profile.sh)")
+print("## Where the time goes (bench/profile.sh)" if section == "profiles" else f"## Where the time goes: {section} (bench/profile.sh)")
 print()
 print(f"Machine: {os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}; {time.strftime('%Y-%m-%d')}. "
-      f"Command: `bench/profile.sh {secs}`: `perf record -F 4000 -g` on a `sluice serve` (default workers) while "
+      f"Command: `{'' if section == 'profiles' else f'SECTION={section} '}bench/profile.sh {secs}` "
+      f"(binary `{os.path.relpath(binary)}`): `perf record -F 4000 -g` on a `sluice serve` (default workers) while "
       "`sluice bench` loads it from the same machine. Shares are of the proxy's own samples; a system call's share "
       "includes the loopback network processing it runs in sluice's context (on loopback the receiving socket's "
       "TCP work happens in the sender's system call).")
@@ -95,4 +99,4 @@ for name in ("connect-storm", "http-forward", "tunnel-throughput"):
     print()
 EOF
 cat "$work/section.md"
-python3 "$root/bench/update-results.py" profiles "$work/section.md" "$root/bench/RESULTS.md"
+python3 "$root/bench/update-results.py" "$section" "$work/section.md" "$root/bench/RESULTS.md"

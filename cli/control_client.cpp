@@ -1,10 +1,12 @@
 #include "cli/control_client.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -81,7 +83,20 @@ ControlResponse ControlClient::request(const std::string& method, const std::str
   parser.on_body = [&](const char* d, size_t n) { out.body.append(d, n); };
   std::string data;
   char buf[65536];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_);
   for (;;) {
+    if (timeout_ms_ > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{fd_, POLLIN, 0};
+      int ready = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) {
+        ::close(fd_);
+        fd_ = -1;
+        out.error = "no answer from " + path_ + " within " + std::to_string(timeout_ms_) + " ms";
+        return out;
+      }
+    }
     ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     const bool eof = n <= 0;

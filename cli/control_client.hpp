@@ -29,6 +29,9 @@ class ControlClient {
   // GET `target` and pass each body line to `on_line` until the server closes, or
   // `on_line` returns false. "" or an error line.
   std::string stream(const std::string& target, const std::function<bool(const std::string&)>& on_line);
+  // Bounds request(): no answer within `ms` (0: wait forever) is an error, and the
+  // connection is closed (a late answer must not be read as the next one's).
+  void set_timeout_ms(int ms) { timeout_ms_ = ms; }
   int fd() const { return fd_; }
   const std::string& path() const { return path_; }
 
@@ -36,6 +39,7 @@ class ControlClient {
   std::string send_all(const std::string& bytes);
   std::string path_;
   int fd_ = -1;
+  int timeout_ms_ = 0;
 };
 
 }  // namespace sluice::cli

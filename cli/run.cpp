@@ -30,6 +30,7 @@
 #include "rules/pattern.hpp"
 #include "sandbox-glue/bwrap_args.hpp"
 #include "sandbox-glue/git_env.hpp"
+#include "sandbox-glue/nft_rules.hpp"
 #include "sandbox-glue/proxy_env.hpp"
 #include "sandbox-glue/transparent_target.hpp"
 #include "sandbox-glue/trust_bundle.hpp"
@@ -86,6 +87,10 @@ void remove_placeholders(const std::vector<std::string>& paths) {
 
 // fd 3 is bwrap's --info-fd; the proxy's hand-over channels follow.
 constexpr int kFirstChannelFd = 4;
+// --transparent --daemon: how long the DNS service waits for the daemon's verdict on a name,
+// and how long after a wait in vain new names fail at once.
+constexpr int kDaemonDnsTimeoutMs = 2000;
+constexpr int kDaemonDnsBackoffMs = 5000;
 
 // The state file: --state, or with --ask the per-user default.
 std::string state_path(const Args& a) {
@@ -244,8 +249,6 @@ int run_main(const Args& a) {
   }
 
   const bool transparent = a.has("--transparent");
-  if (transparent && daemon)
-    return fail("--transparent with --daemon is not built yet: the stub's DNS answers come from the embedded proxy", 2);
 
   // A private runtime directory: the socket lives here and nothing else of it enters the jail.
   std::string dir_template = runtime_base() + "/sluice-run-XXXXXX";
@@ -382,7 +385,17 @@ int run_main(const Args& a) {
     } else {
       err = "cannot write " + resolv_conf + ": " + std::strerror(errno);
     }
-    if (err.empty()) err = dns_service.start(dns_socket, policy, cfg->transparent, server.log());
+    if (err.empty() && daemon) {
+      // The daemon's policy decides what the jail may resolve (and logs the denials); a
+      // daemon that does not answer within 2 s fails closed (then new names fail for 5 s).
+      auto verdicts = std::make_shared<DaemonDnsVerdicts>(a.one("--daemon"), sandbox_name, kDaemonDnsTimeoutMs,
+                                                          kDaemonDnsBackoffMs, a.has("--quiet") ? nullptr : stderr);
+      err = dns_service.start(
+          dns_socket, [verdicts](const rules::CanonicalHost& host) { return (*verdicts)(host); },
+          a.one("--daemon-policy", "default"), cfg->transparent, server.log(), a.has("--quiet") ? nullptr : stderr);
+    } else if (err.empty()) {
+      err = dns_service.start(dns_socket, policy, cfg->transparent, server.log());
+    }
     if (!err.empty()) {
       server.stop();
       cleanup_dir();
@@ -485,9 +498,7 @@ int run_main(const Args& a) {
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 125;
   if (jail_pid == 0 && code != 0) {
-    std::fprintf(stderr,
-                 "sluice run: bubblewrap could not build the jail (see its message above); it needs user "
-                 "namespaces: check sysctl kernel.unprivileged_userns_clone and user.max_user_namespaces\n");
+    std::fprintf(stderr, "%s\n", glue::jail_failure_message(transparent).c_str());
     return 125;
   }
   return code;
@@ -558,9 +569,11 @@ Subcommand run_command(CLI::App& root) {
             "TCP to the bridge, DNS to a stub answering fake addresses\n"
             "for names the policy could allow (NXDOMAIN for denied ones),\n"
             "other UDP is dropped; a refused connection is reset (an HTTP\n"
-            "request gets the 403), so is an SNI/Host naming another host.\n"
-            "Not with --daemon. --dry-run prints the rule set, routes,\n"
-            "resolv.conf")
+            "request, or TLS to an inspected host, gets the 403), so is an\n"
+            "SNI/Host naming another host.\n"
+            "With --daemon the daemon's policy decides the DNS answers\n"
+            "(asked once per name) and the connections. --dry-run prints\n"
+            "the rule set, routes, resolv.conf")
       .flag("--dry-run", "print the bwrap command line and exit")
       .footer(
           "Exit status: CMD's (128+N if a signal ended it); 2 for bad arguments or policy,\n"

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include "proxy/json.hpp"
 #include "rules/dns_verdict.hpp"
 #include "rules/host.hpp"
+#include "rules/json.hpp"
 #include "sandbox-glue/nft_rules.hpp"
 #include "sandbox-glue/transparent_bridge.hpp"
 #include "sandbox-glue/transparent_target.hpp"
@@ -122,11 +124,100 @@ std::string dropped_log_line(const DroppedCounts& c) {
 
 TransparentDnsService::~TransparentDnsService() { stop(); }
 
+namespace {
+
+// %-encodes all but letters, digits and "-._" (a query value).
+std::string query_escape(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+DaemonDnsVerdicts::DaemonDnsVerdicts(std::string control_socket, std::string sandbox, int timeout_ms, int backoff_ms,
+                                     FILE* errors)
+    : socket_(std::move(control_socket)),
+      sandbox_(std::move(sandbox)),
+      timeout_ms_(timeout_ms),
+      backoff_ms_(backoff_ms),
+      errors_(errors) {}
+
+rules::DnsVerdict DaemonDnsVerdicts::operator()(const rules::CanonicalHost& host) {
+  if (auto it = known_.find(host.text); it != known_.end()) return it->second;
+  rules::DnsVerdict unavailable;
+  unavailable.reason = "daemon-unavailable";
+  if (std::chrono::steady_clock::now() < failed_until_) return unavailable;
+  if (!client_) {
+    client_ = std::make_unique<ControlClient>(socket_);
+    client_->set_timeout_ms(timeout_ms_);
+  }
+  ++asked_;
+  ControlResponse r = client_->request(
+      "GET", "/v1/sandboxes/" + query_escape(sandbox_) + "/dns-verdict?host=" + query_escape(host.text));
+  std::optional<rules::Json> reply;
+  if (r.status == 200)
+    if (auto parsed = rules::Json::parse(r.body); parsed && parsed->is_object()) reply = std::move(parsed.value());
+  const rules::Json* resolve = reply ? reply->find("resolve") : nullptr;
+  if (resolve == nullptr || !resolve->is_bool()) {
+    client_.reset();  // a fresh connection next time
+    failed_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms_);
+    std::string why = r.status == 0 ? r.error : "status " + std::to_string(r.status) + " " + r.body;
+    if (errors_ != nullptr) {
+      std::fprintf(errors_, "sluice: the daemon gave no DNS verdict for %s: %s (names not yet known fail for %d ms)\n",
+                   host.text.c_str(), why.c_str(), backoff_ms_);
+      std::fflush(errors_);
+    }
+    return unavailable;
+  }
+  auto text = [&](const char* k) {
+    const rules::Json* f = reply->find(k);
+    return f != nullptr && f->is_string() ? f->as_string() : std::string();
+  };
+  rules::DnsVerdict v;
+  v.resolve = resolve->as_bool();
+  v.reason = text("reason");
+  v.rule = text("rule");
+  const rules::Json* would = reply->find("would_deny");
+  v.would_deny = would != nullptr && would->is_bool() && would->as_bool();
+  known_.emplace(host.text, v);
+  return v;
+}
+
 std::string TransparentDnsService::start(const std::string& path, std::shared_ptr<const rules::Policy> policy,
                                          const rules::TransparentConfig& cfg, proxy::DecisionLog& log) {
-  policy_ = std::move(policy);
+  std::string name = policy->name;
+  return start(
+      path,
+      [policy = std::move(policy)](const rules::CanonicalHost& host) { return rules::dns_verdict(*policy, host); },
+      std::move(name), cfg, log, nullptr);
+}
+
+void TransparentDnsService::denial(const std::string& line) {
+  if (log_->denials_enabled()) {
+    log_->denial(line);
+  } else if (denials_ != nullptr) {
+    std::fprintf(denials_, "%s\n", line.c_str());
+    std::fflush(denials_);
+  }
+}
+
+std::string TransparentDnsService::start(const std::string& path, VerdictFn verdict, std::string policy_name,
+                                         const rules::TransparentConfig& cfg, proxy::DecisionLog& log, FILE* denials) {
+  verdict_ = std::move(verdict);
+  policy_name_ = std::move(policy_name);
   cfg_ = cfg;
   log_ = &log;
+  denials_ = denials;
   sockaddr_un sun{};
   sun.sun_family = AF_UNIX;
   if (path.size() >= sizeof sun.sun_path) return "the DNS service's socket path is too long: " + path;
@@ -207,7 +298,7 @@ bool TransparentDnsService::check_claimed_name(const std::string& request) {
   } else {
     auto host = rules::canonicalize_host(claimed);
     if (!host.ok()) return false;
-    rules::DnsVerdict v = rules::dns_verdict(*policy_, host.value());
+    rules::DnsVerdict v = verdict_(host.value());
     if (v.resolve) return true;  // the address is judged as a literal by the proxy next
     claimed_reason = v.reason;
     why = std::string(what) + " " + claimed + " is not allowed (" + v.reason + ")";
@@ -217,9 +308,9 @@ bool TransparentDnsService::check_claimed_name(const std::string& request) {
   if (looked_up != "-") j.str("looked_up", looked_up);
   j.str("claimed", claimed).str("via", via);
   if (!claimed_reason.empty()) j.str("claimed_reason", claimed_reason);
-  j.str("verdict", "deny").str("reason", "host-mismatch").str("policy", policy_->name);
+  j.str("verdict", "deny").str("reason", "host-mismatch").str("policy", policy_name_);
   log_->write(j.done());
-  if (log_->denials_enabled()) log_->denial("sluice: denied " + original + " (host-mismatch: " + why + ")");
+  denial("sluice: denied " + original + " (host-mismatch: " + why + ")");
   return false;
 }
 
@@ -267,14 +358,14 @@ void TransparentDnsService::serve() {
           ok = false;
           break;
         }
-        auto out = answerer.answer(*policy_, msg, dns_service_now_ms());
+        auto out = answerer.answer(verdict_, policy_name_, msg, dns_service_now_ms());
         auto parsed = proxy::dns::parse_query(msg);
         std::string name, mapping;
         if (parsed.ok)
           if (auto host = rules::canonicalize_host(parsed.query.name); host.ok()) name = host->text;
         for (auto& line : out.log) {
-          if (out.rcode == proxy::dns::Rcode::NxDomain && log_->denials_enabled())
-            log_->denial("sluice: denied DNS name " + name + " (" + dns_log_reason(line) + ")");
+          if (out.rcode == proxy::dns::Rcode::NxDomain)
+            denial("sluice: denied DNS name " + name + " (" + dns_log_reason(line) + ")");
           log_->write(std::move(line));
         }
         if (!name.empty())

@@ -54,6 +54,22 @@ bool percent_decode(std::string& s) {
   return true;
 }
 
+// The value of `key` in a raw query string ("a=1&host=x"), %-decoded; "" when absent or bad.
+std::string query_value(const std::string& query, const std::string& key) {
+  size_t start = 0;
+  while (start <= query.size()) {
+    size_t end = query.find('&', start);
+    if (end == std::string::npos) end = query.size();
+    std::string pair = query.substr(start, end - start);
+    if (pair.rfind(key + "=", 0) == 0) {
+      std::string v = pair.substr(key.size() + 1);
+      return percent_decode(v) ? v : "";
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
 }  // namespace
 
 void handle_control_request(ControlServer& server, const ControlRequest& req, std::function<void(ControlReply)> reply) {
@@ -136,6 +152,12 @@ void handle_control_request(ControlServer& server, const ControlRequest& req, st
       if (l != nullptr && l->is_bool() && l->as_bool()) server.lease(req.conn, r.body.find("name")->as_string());
     }
     return reply(from(r));
+  }
+  if (n == 4 && what == "sandboxes" && seg[3] == "dns-verdict") {
+    if (m != "GET") return wrong_method("GET");
+    std::string host = query_value(req.query, "host");
+    if (host.empty()) return reply(error(400, "the query must name a host: ?host=NAME"));
+    return reply(from(plane.dns_verdict(seg[2], host)));
   }
   if (n == 3 && what == "sandboxes") {
     if (m != "DELETE") return wrong_method("DELETE");

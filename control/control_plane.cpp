@@ -16,6 +16,8 @@
 #include <uv.h>
 
 #include "proxy/server.hpp"
+#include "rules/dns_verdict.hpp"
+#include "rules/host.hpp"
 #include "rules/pattern.hpp"
 
 namespace sluice::proxy {
@@ -308,6 +310,39 @@ ApiResult ControlPlane::sandboxes() const {
   }
   Json j = Json::object();
   j.set("sandboxes", std::move(list));
+  return ApiResult::ok(std::move(j));
+}
+
+ApiResult ControlPlane::dns_verdict(const std::string& name, const std::string& host) {
+  std::shared_ptr<const rules::Policy> policy;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& l : current_->listeners)
+      if (l.name == name) {
+        auto it = current_->policies.find(l.policy);
+        if (it != current_->policies.end()) policy = it->second;
+      }
+  }
+  if (!policy) return ApiResult::error(404, "no sandbox named \"" + name + "\"");
+  auto canonical = rules::canonicalize_host(host);
+  if (!canonical.ok()) return ApiResult::error(400, "\"host\" is not a host name: " + canonical.error());
+  rules::DnsVerdict v = rules::dns_verdict(*policy, canonical.value());
+  if (!v.resolve || v.would_deny) {
+    Json f = Json::object();
+    f.set("sandbox", str(name));
+    f.set("name", str(canonical->text));
+    f.set("reason", str(v.reason));
+    f.set("policy", str(policy->name));
+    if (!v.rule.empty()) f.set("rule", str(v.rule));
+    event(v.would_deny ? "dns-would-deny" : "dns-denied", std::move(f));
+  }
+  Json j = Json::object();
+  j.set("name", str(canonical->text));
+  j.set("resolve", Json::boolean(v.resolve));
+  j.set("reason", str(v.reason));
+  j.set("rule", str(v.rule));
+  j.set("would_deny", Json::boolean(v.would_deny));
+  j.set("policy", str(policy->name));
   return ApiResult::ok(std::move(j));
 }
 

@@ -71,6 +71,10 @@ class ControlPlane {
   // `body` {"name": ..., "policy": ...}; the socket is made for `peer`'s uid when known.
   ApiResult add_sandbox(const std::string& body, const PeerCred& peer);
   ApiResult remove_sandbox(const std::string& name);
+  // Transparent mode's DNS question for a jail (`sluice run --transparent --daemon`): could the
+  // policy of listener `name` ever allow `host` (rules/dns_verdict.hpp)? A denial (or a report
+  // mode's would-deny) is logged `dns-denied` (`dns-would-deny`) with the sandbox's name.
+  ApiResult dns_verdict(const std::string& name, const std::string& host);
   // Heavy: run off the loop. `trigger` names the cause in the reload event: "api",
   // "signal" (SIGHUP), "rule-file" (a watched script changed).
   ApiResult reload(const std::string& trigger = "api");

@@ -51,6 +51,12 @@ void DnsAnswerer::note(Window& w, int64_t now_ms, Outcome& out, std::string line
 }
 
 DnsAnswerer::Outcome DnsAnswerer::answer(const rules::Policy& policy, std::string_view msg, int64_t now_ms) {
+  return answer([&](const rules::CanonicalHost& host) { return rules::dns_verdict(policy, host); }, policy.name, msg,
+                now_ms);
+}
+
+DnsAnswerer::Outcome DnsAnswerer::answer(const VerdictFn& verdict, std::string_view policy_name, std::string_view msg,
+                                         int64_t now_ms) {
   Outcome out;
   auto parsed = dns::parse_query(msg);
   const bool address_query = parsed.ok && (parsed.query.qtype == dns::type::A || parsed.query.qtype == dns::type::AAAA);
@@ -74,14 +80,14 @@ DnsAnswerer::Outcome DnsAnswerer::answer(const rules::Policy& policy, std::strin
   if (!host.ok()) {
     v.reason = "bad-name";
   } else {
-    v = rules::dns_verdict(policy, host.value());
+    v = verdict(host.value());
   }
   if (!v.resolve || v.would_deny) {
     JsonLine j = event(v.would_deny ? "dns-would-deny" : "dns-denied", sandbox_);
     j.str("name", host.ok() ? std::string_view(host->text) : std::string_view(q.name))
         .num("qtype", q.qtype)
         .str("reason", v.reason)
-        .str("policy", policy.name);
+        .str("policy", policy_name);
     if (!v.rule.empty()) j.str("rule", v.rule);
     out.log.push_back(j.done());
   }

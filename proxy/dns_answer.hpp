@@ -6,12 +6,14 @@
 // not thread-safe (its owner serialises calls). Pure apart from the log's timestamp.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "proxy/dns_message.hpp"
+#include "rules/dns_verdict.hpp"
 #include "rules/fake_ip.hpp"
 #include "rules/policy.hpp"
 
@@ -37,6 +39,10 @@ class DnsAnswerer {
   };
   // `msg` is one DNS message as the stub received it; `now_ms` a monotonic clock.
   Outcome answer(const rules::Policy& policy, std::string_view msg, int64_t now_ms);
+  // The same with the verdicts from elsewhere (`sluice run --daemon`: the daemon's policy,
+  // asked over its control API); `policy_name` names it in the log lines.
+  using VerdictFn = std::function<rules::DnsVerdict(const rules::CanonicalHost&)>;
+  Outcome answer(const VerdictFn& verdict, std::string_view policy_name, std::string_view msg, int64_t now_ms);
 
   const rules::FakeIpMap& map() const { return map_; }
 

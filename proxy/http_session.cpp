@@ -19,7 +19,6 @@ HttpSession::HttpSession(WorkerContext& worker, std::shared_ptr<const rules::Con
       request_parser_(HttpParser::Kind::Request,
                       HttpParser::Limits{config_->limits.max_header_bytes, config_->limits.max_headers,
                                          config_->limits.max_request_line_bytes}),
-      response_parser_(HttpParser::Kind::Response, 4 * config_->limits.max_header_bytes),
       flow_(
           worker, *config_, client_info_, listener_config_ ? config_->policy(listener_config_->policy) : nullptr,
           std::move(rules),
@@ -33,7 +32,6 @@ HttpSession::HttpSession(WorkerContext& worker, std::shared_ptr<const rules::Con
           [this](TargetFlow::Phase) { update_reading(); }),
       relay_(worker.loop(), worker.buffers(), static_cast<uint64_t>(config_->limits.tunnel_idle_timeout_ms)) {
   request_parser_.on_body = [this](const char* d, size_t n) { request_body(d, n); };
-  response_parser_.on_body = [this](const char* d, size_t n) { response_body(d, n); };
   client_ = std::move(stream);
   client_.get()->handle.data = this;
   ++open_handles_;
@@ -147,7 +145,17 @@ void HttpSession::judge_target(const std::string& raw_host, uint16_t port) {
     target.can_inspect = inspector_ != nullptr;
   }
   target.before_dial = [this] { return reuse_upstream(); };
+  // A judgment, and a keep-alive request on a reused upstream, finish inside start(): the
+  // reads are settled once afterwards instead of stopped and restarted in the same turn
+  // (libuv 1.44 spends two epoll_ctl on each restart of a stopped read).
+  settling_reads_ = true;
+  struct Settle {  // also when the judgment throws
+    bool& flag;
+    ~Settle() { flag = false; }
+  } settle{settling_reads_};
   flow_.start(std::move(target), *decision_);
+  settling_reads_ = false;
+  update_reading();
 }
 
 bool HttpSession::reuse_upstream() {
@@ -190,7 +198,7 @@ void HttpSession::on_upstream_ready() {
   if (upstream_.get()->handle.type == UV_TCP) uv_tcp_nodelay(&upstream_.get()->tcp, 1);
   upstream_side_.eof = false;
   upstream_side_.shut = false;
-  response_parser_.reset();
+  if (response_parser_) response_parser_->reset();
   if (!is_connect_) return send_request_upstream();
   write(Side::Client, "HTTP/1.1 200 Connection Established\r\n\r\n", false);
   log_decision(200);
@@ -204,7 +212,8 @@ void HttpSession::start_tunnel(std::string to_upstream, std::string to_client) {
   flush(Side::Client);
   flush(Side::Upstream);
   state_ = State::Tunnelling;
-  arm(TimerKind::None, 0);
+  // Not now: the dialer that made this upstream may still be on the stack.
+  arm(TimerKind::TunnelStarted, 0);
   for (auto [h, reading] :
        {std::pair{client_.stream(), &client_side_.reading}, std::pair{upstream_.stream(), &upstream_side_.reading}}) {
     if (*reading) uv_read_stop(h);
@@ -214,11 +223,37 @@ void HttpSession::start_tunnel(std::string to_upstream, std::string to_client) {
                [this](Relay::End e) { close_now(termination_of(e)); });
 }
 
+void HttpSession::release_head_state() {
+  if (state_ != State::Tunnelling) return;
+  flow_.release_dialer();
+  request_parser_.reset();  // the head's strings
+  response_parser_ = nullptr;
+  facts_ = {};
+  header_edits_ = {};
+  url_ = {};
+  if (decision_ && decision_->logged) {
+    tunnel_action_ = decision_->verdict.action;
+    tunnel_reason_ = decision_->verdict.reason;
+    decision_ = nullptr;
+  }
+  timer_kind_ = TimerKind::None;
+  timer_.close(on_handle_closed);
+}
+
+HttpParser& HttpSession::response_parser() {
+  if (!response_parser_) {
+    response_parser_ = std::make_unique<HttpParser>(HttpParser::Kind::Response, 4 * config_->limits.max_header_bytes);
+    response_parser_->on_body = [this](const char* d, size_t n) { response_body(d, n); };
+  }
+  return *response_parser_;
+}
+
 // ---- replies and the log ----------------------------------------------------
 
 void HttpSession::reply_and_close(rules::Reason reason, const std::string& body_line, Termination why) {
   if (state_ == State::Closing) return;
   if (refuse_and_continue(reason, body_line)) return;
+  if (refuse_inside_tls(reason, body_line)) return;
   if (cause_ == Termination::None) cause_ = why;
   if (!decision_) decision_ = std::make_unique<Decision>();
   decision_->error = reason;

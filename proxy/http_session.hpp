@@ -18,6 +18,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,8 +74,9 @@ class HttpSession {
   //   ForwardTimeout    progress of a forwarded exchange: request_body_timeout_ms while the body is
   //                     due, response_timeout_ms until the response head, idle_timeout_ms after
   //   LingerTimeout     the drain after sluice's own reply (kLingerMs)
+  //   TunnelStarted     the loop turn after a tunnel starts: release_head_state() (0 ms)
   // (A person's answer is waited for under the target flow's own timer, ask_timeout_ms.)
-  enum class TimerKind { None, HeaderTimeout, KeepAliveTimeout, ForwardTimeout, LingerTimeout };
+  enum class TimerKind { None, HeaderTimeout, KeepAliveTimeout, ForwardTimeout, LingerTimeout, TunnelStarted };
 
   // reading and parsing
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
@@ -97,6 +99,11 @@ class HttpSession {
   void on_flow(FlowOutcome& o);
   void on_upstream_ready();
   void start_tunnel(std::string to_upstream, std::string to_client);
+  // A relaying tunnel keeps what its close needs (the judge, the byte counts, the verdict's
+  // action and reason) and frees what only the head phase used: the dialer, the request head,
+  // the response parser, the decision (its line is written), and the session's timer (the
+  // relay has its own idle timer).
+  void release_head_state();
   void send_request_upstream();
 
   // TLS inspection (http_session_tls.cpp)
@@ -110,6 +117,10 @@ class HttpSession {
   // A refusal inside an inspected tunnel, answered on a connection that stays open when
   // the request had no body and HTTP allows it; false when the caller must close.
   bool refuse_and_continue(rules::Reason reason, const std::string& body_line);
+  // Transparent mode (issue 16): a refused CONNECT from the in-jail bridge to a host the policy
+  // inspects. The program speaks TLS, not HTTP to a proxy: it gets the TLS handshake with a
+  // leaf, and its request inside the readable 403. False when that does not apply.
+  bool refuse_inside_tls(rules::Reason reason, const std::string& body_line);
 
   // the credential gateway (http_session_gateway.cpp)
   void load_stand_ins();
@@ -158,7 +169,7 @@ class HttpSession {
   static void on_handle_closed(void* data);
 
   // timers
-  void arm(TimerKind kind, uint64_t ms);
+  void arm(TimerKind kind, uint64_t ms);  // (re)makes the timer if a tunnel released it
   static void on_timer(uv_timer_t*);
   uint64_t forward_limit_ms() const;  // the ForwardTimeout limit for the exchange's phase
   void on_forward_timeout();
@@ -184,7 +195,8 @@ class HttpSession {
   std::string corked_[2];  // by Side: bytes written while corked, not yet handed to libuv
 
   HttpParser request_parser_;
-  HttpParser response_parser_;
+  std::unique_ptr<HttpParser> response_parser_;  // made for the first forwarded request
+  HttpParser& response_parser();
   std::string client_pending_;  // client bytes not yet parsed (or tunnel bytes after CONNECT)
   // What each side's connection has done: the same four facts for both, reset for an
   // upstream when a new one is dialed.
@@ -212,6 +224,7 @@ class HttpSession {
   bool got_bytes_ = false;
   bool closed_ = false;
   bool lingering_ = false;
+  bool settling_reads_ = false;  // judge_target's flow_.start() runs: update_reading() waits
   // TLS inspection: the inspector (CA, leaves, contexts) this CONNECT was judged with, the
   // pump whose handshake is under way (owned by this session until it succeeds), and
   // whether requests now arrive decrypted.
@@ -219,7 +232,11 @@ class HttpSession {
   TlsPump* pump_ = nullptr;
   bool inspected_ = false;
   bool client_handed_ = false;  // the client's own socket belongs to a pump
-  bool socks_ = false;          // the tunnel came as a SOCKS5 CONNECT: its answers are SOCKS5 replies
+  // refuse_inside_tls: the refusal each request inside gets (no upstream exists), and the
+  // connection's verdict, which the requests' decision lines repeat.
+  std::optional<std::pair<rules::Reason, std::string>> refusal_inside_;
+  rules::Verdict refusal_verdict_;
+  bool socks_ = false;  // the tunnel came as a SOCKS5 CONNECT: its answers are SOCKS5 replies
   // The credential gateway: this sandbox's stand-ins (rules/gateway_credential.hpp).
   std::vector<rules::StandIn> stand_ins_;
   bool stand_ins_loaded_ = false;
@@ -247,6 +264,9 @@ class HttpSession {
   std::string upstream_addr_;    // the address dialed, "ip:port"
   std::string upstream_parent_;  // the parent proxy it goes through, if any
   std::unique_ptr<Decision> decision_;
+  // What the close reads of a released decision's verdict (release_head_state).
+  rules::Action tunnel_action_ = rules::Action::Deny;
+  rules::Reason tunnel_reason_ = rules::Reason::None;
   TargetFlow flow_;  // judge, ask, dial
   Relay relay_;
 

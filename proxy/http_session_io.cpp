@@ -90,7 +90,7 @@ void HttpSession::upstream_data(const char* block, size_t n) {
 void HttpSession::upstream_eof() {
   upstream_side_.eof = true;
   if (state_ == State::Forwarding && exchange_.in_flight) {
-    auto r = response_parser_.finish();
+    auto r = response_parser().finish();
     if (r.event == HttpParser::Event::Done && exchange_.response_started) {
       response_done();
       return;
@@ -163,18 +163,18 @@ void HttpSession::parse_upstream(const char* data, size_t n) {
   bool kick = false;  // see parse_client
   while ((off < n || kick) && !closed_ && state_ == State::Forwarding) {
     kick = false;
-    auto r = response_parser_.feed(data + off, n - off);
+    auto r = response_parser().feed(data + off, n - off);
     off += r.consumed;
     switch (r.event) {
       case HttpParser::Event::NeedMore: break;
       case HttpParser::Event::Head:
         response_head();
         if (state_ != State::Forwarding) return;
-        response_parser_.resume();
+        response_parser().resume();
         kick = true;
         break;
       case HttpParser::Event::Done:
-        response_parser_.resume();
+        response_parser().resume();
         if (exchange_.informational) {
           kick = true;
           break;
@@ -182,14 +182,14 @@ void HttpSession::parse_upstream(const char* data, size_t n) {
         if (off < n) exchange_.upstream_garbage = true;
         return response_done();
       case HttpParser::Event::Upgrade:
-        if (exchange_.upgrade_requested && response_parser_.head().status == 101)
+        if (exchange_.upgrade_requested && response_parser().head().status == 101)
           return start_tunnel(std::exchange(client_pending_, {}), std::string(data + off, n - off));
         [[fallthrough]];
       case HttpParser::Event::Error:
         if (!exchange_.response_started)
           return reply_and_close(
               rules::Reason::BadUpstreamResponse,
-              "sluice: bad response from " + host_port_text(host_, port_) + ": " + response_parser_.error_message());
+              "sluice: bad response from " + host_port_text(host_, port_) + ": " + response_parser().error_message());
         return close_now(Termination::BadResponse);  // a response that went bad half way: cut
     }
   }
@@ -203,7 +203,7 @@ void HttpSession::send_request_upstream() {
   const HttpHead& req = request_parser_.head();
   std::string host_header = host_.kind == rules::HostKind::Ip && host_.addr.v6 ? "[" + host_.text + "]" : host_.text;
   if (url_.port_explicit) host_header += ":" + std::to_string(url_.port);
-  response_parser_.expect_head_response(req.method == "HEAD");
+  response_parser().expect_head_response(req.method == "HEAD");
   exchange_.in_flight = true;
   exchange_.request_complete = false;
   exchange_.response_started = false;
@@ -249,7 +249,7 @@ void HttpSession::request_done() {
 }
 
 void HttpSession::response_head() {
-  const HttpHead& h = response_parser_.head();
+  const HttpHead& h = response_parser().head();
   if (h.status == 101) {
     const std::string* to = h.header("upgrade");
     if (!exchange_.upgrade_requested || to == nullptr)
@@ -294,7 +294,7 @@ void HttpSession::response_body(const char* data, size_t n) {
 void HttpSession::response_done() {
   if (exchange_.client_chunked) write(Side::Client, "0\r\n\r\n");
   exchange_.in_flight = false;
-  const HttpHead& h = response_parser_.head();
+  const HttpHead& h = response_parser().head();
   bool upstream_reusable =
       h.keep_alive && exchange_.request_complete && !exchange_.upstream_garbage && !upstream_side_.eof;
   if (!upstream_reusable) close_upstream();
@@ -318,7 +318,7 @@ size_t HttpSession::queued(Side s) const {
 }
 
 void HttpSession::update_reading() {
-  if (closed_) return;
+  if (closed_ || settling_reads_) return;
   bool want_client = false;
   bool want_upstream = false;
   bool upstream_open = upstream_.live() && !upstream_side_.eof;
@@ -385,8 +385,19 @@ void HttpSession::write(Side to, std::string bytes, bool count) {
     return;
   }
   const size_t n = bytes.size();
-  if (base::write(stream, std::move(bytes), {on_write, this, static_cast<int>(to)}) < 0)
-    return close_now(to_client ? Termination::ClientReset : Termination::UpstreamReset);
+  // Mostly the socket takes it all at once: then there is no write request, and none of the
+  // epoll_ctl libuv spends after a queued write. The rest (or an error) is queued as before.
+  size_t sent = 0;
+  if (n != 0 && queued(to) == 0) {
+    uv_buf_t b = uv_buf_init(bytes.data(), static_cast<unsigned>(n));
+    const int r = uv_try_write(stream, &b, 1);
+    if (r > 0) sent = static_cast<size_t>(r);
+  }
+  if (sent < n) {
+    if (sent != 0) bytes.erase(0, sent);
+    if (base::write(stream, std::move(bytes), {on_write, this, static_cast<int>(to)}) < 0)
+      return close_now(to_client ? Termination::ClientReset : Termination::UpstreamReset);
+  }
   if (count) (to_client ? bytes_down_ : bytes_up_) += n;
   if (queued(to) >= kHighWatermark) update_reading();
 }
@@ -473,8 +484,11 @@ void HttpSession::close_now(Termination why) {
   corked_[1].clear();
   relay_.detach();
   try {
+    rules::Verdict released;  // a tunnel's decision freed by release_head_state
+    released.action = tunnel_action_;
+    released.reason = tunnel_reason_;
     flow_.judge().close(bytes_up_ + relay_.bytes_up(), bytes_down_ + relay_.bytes_down(), requests_,
-                        decision_ ? &decision_->verdict : nullptr);
+                        decision_ ? &decision_->verdict : &released);
   } catch (...) {
     // Out of memory while accounting: the connection closes all the same.
   }
@@ -515,7 +529,12 @@ void HttpSession::on_forward_timeout() {
 }
 
 void HttpSession::arm(TimerKind kind, uint64_t ms) {
-  if (!timer_.live()) return;
+  if (!timer_.live()) {
+    if (kind == TimerKind::None || closed_) return;
+    timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });
+    timer_.get()->data = this;
+    ++open_handles_;
+  }
   timer_kind_ = kind;
   if (kind == TimerKind::None) {
     uv_timer_stop(timer_.get());
@@ -540,6 +559,7 @@ void HttpSession::on_timer(uv_timer_t* t) {
       case TimerKind::ForwardTimeout: return s->on_forward_timeout();
       case TimerKind::LingerTimeout:
         return s->close_now(Termination::Refused);  // only a reply or a finished exchange lingers
+      case TimerKind::TunnelStarted: return s->release_head_state();
     }
   } catch (...) {
     s->close_now(Termination::ProxyError);

@@ -72,16 +72,37 @@ void HttpSession::on_upstream_tls(TlsPump::Handshake& h) {
   on_upstream_ready();
 }
 
+bool HttpSession::refuse_inside_tls(rules::Reason reason, const std::string& body_line) {
+  if (!is_connect_ || inspected_ || socks_ || state_ != State::Targeting || exchange_.response_started ||
+      decision_ == nullptr || decision_->original_dst.empty() || !inspector_ || flow_.policy() == nullptr ||
+      rules::reason_info(reason).http_status != 403 || !flow_.policy()->inspects(host_, port_))
+    return false;
+  decision_->error = reason;
+  log_decision(403);  // the connection's refusal; the request inside is logged when it comes
+  flow_.stop();
+  close_upstream();
+  refusal_inside_.emplace(reason, body_line);
+  refusal_verdict_ = decision_->verdict;
+  start_client_tls();
+  return true;
+}
+
 // The upstream is verified: the client gets its 200 and then talks TLS to sluice's leaf.
+// (Or, refusal_inside_: there is no upstream, and every request inside gets the refusal.)
 void HttpSession::start_client_tls() {
   auto leaf = inspector_->leaf(host_.text);
-  if (!leaf)
+  if (!leaf) {
+    refusal_inside_.reset();
     return reply_and_close(rules::Reason::UpstreamTlsFailed, "sluice: cannot mint a certificate for " + host_.text);
+  }
   decision_->inspected = true;
-  if (socks_)
+  if (refusal_inside_) {
+    // Logged as refused already.
+  } else if (socks_) {
     proxy::log_decision(worker_, client_info_, *decision_, Outcome{"socks_reply", 0, false});
-  else
+  } else {
     log_decision(200);
+  }
   if (client_side_.reading) uv_read_stop(client_.stream());
   client_side_.reading = false;
   // The client's socket goes to the pump; bytes already read after the CONNECT are its
@@ -174,6 +195,11 @@ void HttpSession::on_inspected_request(bool is_connect) {
   if (url_.port_explicit) authority += ":" + std::to_string(port_);
   decision_->url = "https://" + authority + url_.path;
   exchange_.upgrade_requested = h.upgrade;
+  if (refusal_inside_) {
+    decision_->verdict = refusal_verdict_;
+    state_ = State::Targeting;  // as if judged: refuse_and_continue may keep the connection
+    return reply_and_close(refusal_inside_->first, refusal_inside_->second);
+  }
   judge_target(host_.text, port_);
 }
 

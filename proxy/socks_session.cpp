@@ -272,6 +272,14 @@ void SocksSession::on_connected(flow::Connected& c) {
   guard_tunnel_bytes();
   relay_.start(client_.stream(), upstream_.stream(), std::exchange(pending_, {}), {},
                [this](Relay::End e) { close_now(termination_of(e)); });
+  arm(TimerKind::TunnelStarted, 0);  // not now: the dialer that made the upstream is on the stack
+}
+
+void SocksSession::release_head_state() {
+  if (state_ != State::Tunnelling) return;
+  flow_.release_dialer();
+  timer_kind_ = TimerKind::None;
+  timer_.close(on_handle_closed);
 }
 
 // An inspected target: the HTTP session's TLS path takes the client and the upstream over
@@ -400,7 +408,12 @@ void SocksSession::on_handle_closed(void* data) {
 }
 
 void SocksSession::arm(TimerKind kind, uint64_t ms) {
-  if (!timer_.live()) return;
+  if (!timer_.live()) {
+    if (kind == TimerKind::None || closed_) return;
+    timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });
+    timer_.get()->data = this;
+    ++open_handles_;
+  }
   timer_kind_ = kind;
   if (kind == TimerKind::None) {
     uv_timer_stop(timer_.get());
@@ -422,6 +435,7 @@ void SocksSession::on_timer(uv_timer_t* t) {
         log_decision(s->worker_, s->client_info_, s->decision_, Outcome{"socks_method", socks5::kMethodNone, false});
         return s->close_now(Termination::HeaderTimeout);
       case TimerKind::LingerTimeout: return s->close_now(Termination::Refused);  // only a reply lingers
+      case TimerKind::TunnelStarted: return s->release_head_state();
     }
   } catch (...) {
     s->close_now(Termination::ProxyError);

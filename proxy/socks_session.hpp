@@ -49,7 +49,8 @@ class SocksSession {
   const ListenerInfo& listener() const { return *client_info_.listener; }
 
  private:
-  enum class TimerKind { None, HandshakeTimeout, LingerTimeout };
+  // TunnelStarted: the loop turn after the relay starts, for release_head_state() (0 ms).
+  enum class TimerKind { None, HandshakeTimeout, LingerTimeout, TunnelStarted };
 
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
@@ -75,7 +76,9 @@ class SocksSession {
   static void on_shutdown(uv_shutdown_t*, int);
   void close_now(Termination why);  // `why` unless a cause was noted first
   static void on_handle_closed(void* data);
-  void arm(TimerKind kind, uint64_t ms);
+  void arm(TimerKind kind, uint64_t ms);  // (re)makes the timer if a tunnel released it
+  // A relaying tunnel frees the flow's dialer and its own timer (the relay has its own).
+  void release_head_state();
   static void on_timer(uv_timer_t*);
 
   WorkerContext& worker_;

@@ -21,7 +21,6 @@ TargetFlow::TargetFlow(WorkerContext& worker, const rules::Config& config, const
       client_(client),
       policy_(policy),
       judge_(worker, client, policy, std::move(rules), config.remembered.get()),
-      dialer_(worker, config, policy),
       done_(std::move(done)),
       phase_change_(std::move(phase_change)) {}
 
@@ -41,7 +40,7 @@ void TargetFlow::start(Target target, Decision& decision) {
 void TargetFlow::stop() {
   if (ask_ticket_ != 0) worker_.cancel_ask(std::exchange(ask_ticket_, 0), false);
   if (ask_timer_.live()) uv_timer_stop(ask_timer_.get());
-  dialer_.cancel();
+  if (dialer_) dialer_->cancel();
   phase_ = Phase::Idle;
   decision_ = nullptr;
 }
@@ -137,7 +136,9 @@ void TargetFlow::act_on_verdict() {
   if (!decision_->verdict.allowed()) return refuse();
   if (target_.before_dial && target_.before_dial()) return finish(flow::Reused{});
   set_phase(Phase::Dialing);
-  dialer_.dial(
+  if (!dialer_) dialer_ = std::make_unique<Dialer>(worker_, config_, policy_);
+  forward_via_ = nullptr;
+  dialer_->dial(
       target_.host, target_.port,
       [this](Dialer::Outcome& o) {
         try {
@@ -149,8 +150,13 @@ void TargetFlow::act_on_verdict() {
       [this](const std::vector<rules::IpAddr>& addrs) { return judge_.resolved(addrs); }, target_.use);
 }
 
+void TargetFlow::release_dialer() {
+  if (phase_ != Phase::Dialing) dialer_.reset();
+}
+
 void TargetFlow::on_dialed(Dialer::Outcome& o) {
   if (phase_ != Phase::Dialing) return;
+  forward_via_ = dialer_->forward_via();
   Decision& d = *decision_;
   d.dns_ms = o.dns_ms;
   d.connect_ms = o.connect_ms;

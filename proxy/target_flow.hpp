@@ -103,7 +103,13 @@ class TargetFlow {
   Phase phase() const { return phase_; }
   const rules::Policy* policy() const { return policy_; }
   // After a Forward dial through an http parent: that parent (see Dialer::forward_via).
-  const rules::UpstreamProxy* forward_via() const { return dialer_.forward_via(); }
+  const rules::UpstreamProxy* forward_via() const { return forward_via_; }
+  // Frees the dialer (its address list, attempt state and handles; ~0.9 KiB) once a run has
+  // its outcome and the owner dials no more, e.g. a tunnel that relays. The next dial makes a
+  // new one. Call it from a callback of the owner's own, never from inside the flow's `done`:
+  // the dialer's frames may still be on the stack there. A no-op while a dial is under way.
+  void release_dialer();
+  bool holds_dialer() const { return dialer_ != nullptr; }
   // The connection's judge, for its close (on_close hooks and accounting).
   SessionJudge& judge() { return judge_; }
 
@@ -126,7 +132,8 @@ class TargetFlow {
   const ClientInfo& client_;
   const rules::Policy* policy_;
   SessionJudge judge_;
-  Dialer dialer_;
+  std::unique_ptr<Dialer> dialer_;  // made by the first dial, freed by release_dialer()
+  const rules::UpstreamProxy* forward_via_ = nullptr;
   Done done_;
   PhaseChange phase_change_;
 

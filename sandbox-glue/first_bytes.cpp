@@ -9,6 +9,9 @@ namespace sluice::glue {
 
 namespace {
 
+// The longest method token taken for an HTTP request (the registered ones are shorter).
+constexpr size_t kMaxMethod = 15;
+
 ClaimedName claimed_none() {
   ClaimedName c;
   c.state = ClaimedName::State::None;
@@ -82,10 +85,12 @@ ClaimedName from_tls(std::string_view b) {
 }
 
 ClaimedName from_http(std::string_view b) {
-  // "METHOD SP": an upper-case token, then a space.
+  // "METHOD SP": an upper-case token of at most kMaxMethod letters, then a space. The limit is
+  // checked before the space, so the verdict does not depend on how the bytes arrive.
   size_t sp = 0;
-  while (sp < b.size() && sp < 16 && std::isupper(static_cast<unsigned char>(b[sp]))) ++sp;
-  if (sp == b.size()) return b.size() >= 16 ? claimed_none() : ClaimedName{};
+  while (sp < b.size() && sp <= kMaxMethod && std::isupper(static_cast<unsigned char>(b[sp]))) ++sp;
+  if (sp > kMaxMethod) return claimed_none();
+  if (sp == b.size()) return ClaimedName{};
   if (sp == 0 || b[sp] != ' ') return claimed_none();
   size_t head_end = b.find("\r\n\r\n");
   if (head_end == std::string_view::npos) return b.size() >= kMaxFirstBytes ? claimed_none() : ClaimedName{};
@@ -112,8 +117,8 @@ ClaimedName from_http(std::string_view b) {
 
 bool looks_like_http_request(std::string_view b) {
   size_t sp = 0;
-  while (sp < b.size() && sp < 16 && std::isupper(static_cast<unsigned char>(b[sp]))) ++sp;
-  return sp > 0 && sp < b.size() && b[sp] == ' ';
+  while (sp < b.size() && sp <= kMaxMethod && std::isupper(static_cast<unsigned char>(b[sp]))) ++sp;
+  return sp > 0 && sp <= kMaxMethod && sp < b.size() && b[sp] == ' ';
 }
 
 ClaimedName claimed_name(std::string_view bytes) {

@@ -60,4 +60,16 @@ std::string nft_failure_message(int exec_errno, int exit_status, std::string_vie
          ". sluice does not fall back to the non-transparent jail";
 }
 
+std::string jail_failure_message(bool transparent) {
+  std::string m =
+      "sluice run: bubblewrap could not build the jail (see its message above); it needs unprivileged user and "
+      "network namespaces: check the sysctls kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0 and "
+      "user.max_net_namespaces>0, and on Ubuntu the AppArmor setting kernel.apparmor_restrict_unprivileged_userns=0 "
+      "(or an AppArmor profile allowing userns for bwrap)";
+  if (transparent)
+    m += "; --transparent programs its packet rules in that namespace, and sluice does not fall back to the "
+         "non-transparent jail";
+  return m;
+}
+
 }  // namespace sluice::glue

@@ -31,4 +31,9 @@ std::string nft_ruleset(const TransparentRules& r);
 // ran); `exit_status` and `stderr_text`: what it returned and printed.
 std::string nft_failure_message(int exec_errno, int exit_status, std::string_view stderr_text);
 
+// What `sluice run` says when bubblewrap could not build the jail at all (it printed its own
+// reason before): almost always the kernel refusing an unprivileged user or network
+// namespace, so the line names those settings; `transparent` adds that there is no fall-back.
+std::string jail_failure_message(bool transparent);
+
 }  // namespace sluice::glue

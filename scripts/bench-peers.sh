@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench-peers.sh: sluice and its peers, side by side, on this machine's loopback only.
 #
-# Installs what is missing (apt: squid, tinyproxy, gnuplot-nox; npm: @anthropic-ai/sandbox-runtime
-# into a private prefix), starts each proxy with a private config in a temp dir, listening on
+# Installs what is missing (apt: haproxy, squid, tinyproxy, gnuplot-nox; npm:
+# @anthropic-ai/sandbox-runtime into a private prefix), starts each proxy with a private config in
+# a temp dir, listening on
 # 127.0.0.1 only, starts the built-in upstream (`sluice bench upstream`), then runs every
 # scenario against direct loopback and each proxy, interleaved, three repeats, and writes
 # bench/RESULTS.md plus plots in bench/results/. Everything it started is stopped on exit.
@@ -11,6 +12,16 @@
 #   QUICK=1 scripts/bench-peers.sh         # one repeat, short runs: checks the script itself
 #   SLUICE=/path/to/sluice PEERS="sluice squid" scripts/bench-peers.sh
 #   REPORT_ONLY=1 scripts/bench-peers.sh   # rewrite RESULTS.md and plots from bench/results/
+#   PEERS="sluice haproxy" PHASES="closed race" SECTION=relay-limit NOTE="..." scripts/bench-peers.sh
+#       # sluice against the relay limit only, into its own section (results/relay-limit.jsonl)
+#
+# HAProxy is the relay limit, not a forward proxy: the load reaches it as it would the origin
+# (`--direct --target HAPROXY`), TCP mode for tunnel setup and throughput, HTTP mode (a reverse
+# proxy) for forwarded requests. It does less work than sluice: no CONNECT exchange, no target
+# parsing, no policy, no resolved-address check. It has no idle-tunnels run (no tunnels to hold).
+#
+# PHASES (default all): closed (setup, forwarding, throughput), rates (open loop), idle,
+# variants (the jail path, a 100,000-entry allow list), race (byte-exactness under a closing race).
 #
 # Every run is bounded: each `sluice bench` call has a --duration and a request or size limit,
 # and `timeout` on top.
@@ -20,7 +31,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SLUICE=${SLUICE:-$ROOT/build/sluice}
 OUT=${OUT:-$ROOT/bench}
 QUICK=${QUICK:-0}
-PEERS=${PEERS:-"sluice squid tinyproxy srt"}
+PEERS=${PEERS:-"sluice haproxy squid tinyproxy srt"}
+PHASES=${PHASES:-"closed rates idle variants race"}
+SECTION=${SECTION:-peers}
+NOTE=${NOTE:-}
+[[ $SECTION =~ ^[a-z0-9-]+$ ]] || { echo "bench-peers: bad SECTION '$SECTION'" >&2; exit 2; }
+phase() { [[ " $PHASES " == *" $1 "* ]]; }
 SRT_PREFIX=${SRT_PREFIX:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice-bench/srt}
 
 if [[ $QUICK == 1 ]]; then
@@ -90,13 +106,21 @@ mbs = lambda r: r["mb_per_s"]
 # Peer tables show the targets of the main scenarios; sluice's variants (its jail path, a
 # 100,000-entry allow list) and srt's jail have tables of their own.
 main = {t for tag, t in runs if tag in ("connect-storm", "http-forward", "tunnel-throughput")}
-targets = [t for t in ["direct", "sluice", "squid", "tinyproxy", "srt"] if t in order and t in main] + \
-          [t for t in order if t in main and t not in ("direct", "sluice", "squid", "tinyproxy", "srt")]
+known = ("direct", "sluice", "haproxy", "squid", "tinyproxy", "srt")
+targets = [t for t in known if t in order and t in main] + [t for t in order if t in main and t not in known]
 proxies = [t for t in targets if t != "direct"]
+section = meta.get("section", "peers")
+# HAProxy is reached as the origin would be: a TCP relay, or an HTTP reverse proxy for forwarding.
+HAPROXY_MODE = {"http-forward": "haproxy (HTTP reverse proxy)"}
+def label(tag, t):
+    return HAPROXY_MODE.get(tag, "haproxy (TCP relay)") if t == "haproxy" else t
 
 md = []
 w = md.append
-w("## sluice and its peers (scripts/bench-peers.sh)")
+if section == "peers":
+    w("## sluice and its peers (scripts/bench-peers.sh)")
+else:
+    w(f"## sluice against the relay limit, HAProxy (scripts/bench-peers.sh, SECTION={section})")
 w("")
 w("Written by `scripts/bench-peers.sh` (do not edit by hand; run it again). Every number is the")
 w(f"median of {meta.get('repeats', '?')} interleaved repeats, all measured in the same run on the same machine.")
@@ -110,6 +134,8 @@ w(f"- {meta.get('nproc')} CPUs: {meta.get('cpu')}; {meta.get('mem')}; {meta.get(
 w(f"- date: {meta.get('date')}")
 w("- client, proxy and upstream share these CPUs; other work on the machine adds noise, which the")
 w("  CPU-seconds-per-operation figures (from /proc/PID/stat) resist better than the rates do.")
+if meta.get("note"):
+    w(f"- {meta['note']}")
 w("")
 w("### Peers")
 w("")
@@ -130,6 +156,14 @@ w("tinyproxy, `--log /dev/null` for sluice; srt's proxy is its package's own `cr
 w("with an allow filter for 127.0.0.1, started from a small Node script (no sandbox around it).")
 w("Each runs its default process model: sluice one worker loop per core, squid one worker")
 w("(`-N`, no kids), tinyproxy a thread per connection, srt one Node event loop.")
+if "haproxy" in proxies:
+    w("")
+    w("HAProxy is the relay limit, and it does less work than sluice: the load reaches it as it")
+    w("would the origin (`--direct --target HAPROXY --pid PID`), with no CONNECT exchange, no target")
+    w("parsing, no policy and no resolved-address check. TCP mode (`relay_tcp`) carries the tunnel")
+    w("setup and throughput runs, HTTP mode (`reverse_http`, a reverse proxy with `http-reuse always`)")
+    w("the forwarded requests; one process, its default threads (one per CPU), no logging,")
+    w("`option splice-auto` in TCP mode.")
 w("")
 w("### Commands")
 w("")
@@ -148,7 +182,7 @@ def rate_table(tag, title, unit_col):
         o = med(tag, t, ops)
         if o is None:
             continue
-        w(f"| {t} | {fmt(o, '{:.0f}')} | {fmt(ratio(o, d_ops), '{:.2f}')} | {fmt(ratio(o, s_ops), '{:.2f}')} | "
+        w(f"| {label(tag, t)} | {fmt(o, '{:.0f}')} | {fmt(ratio(o, d_ops), '{:.2f}')} | {fmt(ratio(o, s_ops), '{:.2f}')} | "
           f"{fmt(med(tag, t, p50), '{:.2f}')} | {fmt(med(tag, t, p99), '{:.2f}')} | {fmt(med(tag, t, p999), '{:.2f}')} | "
           f"{fmt(med(tag, t, cpu10k), '{:.2f}')} | {fmt(med(tag, t, peak))} | {errs(tag, t)} |")
     w("")
@@ -198,74 +232,101 @@ for t in targets:
     m = med("tunnel-throughput", t, mbs)
     if m is None:
         continue
-    w(f"| {t} | {fmt(m, '{:.0f}')} | {fmt(ratio(m, d_mb), '{:.2f}')} | {fmt(ratio(m, s_mb), '{:.2f}')} | "
+    w(f"| {label('tunnel-throughput', t)} | {fmt(m, '{:.0f}')} | {fmt(ratio(m, d_mb), '{:.2f}')} | {fmt(ratio(m, s_mb), '{:.2f}')} | "
       f"{fmt(med('tunnel-throughput', t, cpugib), '{:.3f}')} | {fmt(med('tunnel-throughput', t, peak))} | {errs('tunnel-throughput', t)} |")
 w("")
 
-rates = sorted({int(tag[5:]) for tag, _ in runs if tag.startswith("rate-")})
-half = int(meta.get("half_peak", "0") or 0)
-w("### Latency at a fixed offered rate (connect-storm, open loop)")
-w("")
-w("Latency counts from each operation's scheduled start, so a proxy that stalls cannot hide its")
-w("queue (no coordinated omission). Cells: p50 / p99 in ms; `!` marks runs where operations were")
-w("still unsent at the end or failed (the proxy could not keep up with the offered rate).")
-w("")
-w("| offered/s | " + " | ".join(targets) + " |")
-w("|---|" + "---|" * len(targets))
-for r in rates:
-    tag = f"rate-{r}"
-    cells = []
-    for t in targets:
-        a, b = med(tag, t, p50), med(tag, t, p99)
-        bad = any(x.get("unsent") or x["failed"] for x in runs.get((tag, t), []))
-        cells.append("–" if a is None else f"{a:.2f} / {b:.2f}{' !' if bad else ''}")
-    label = f"{r} (½ sluice peak)" if r == half else str(r)
-    w(f"| {label} | " + " | ".join(cells) + " |")
-w("")
-if half and med(f"rate-{half}", "sluice", p99) is not None and med(f"rate-{half}", "direct", p99) is not None:
-    added = med(f"rate-{half}", "sluice", p99) - med(f"rate-{half}", "direct", p99)
-    w(f"p99 latency sluice adds at half its peak setup rate ({half}/s): **{added:.2f} ms** (target ≤ 1 ms;")
-    w(f"direct loopback's own p99 at that rate is {med(f'rate-{half}', 'direct', p99):.2f} ms on this machine, so")
-    w("differences below that are within the noise).")
+# Each repeat of the tunnel download on its own: the target holds on every repeat, not the median.
+d_runs, s_runs = runs.get(("tunnel-throughput", "direct"), []), runs.get(("tunnel-throughput", "sluice"), [])
+if len(s_runs) > 1 and len(d_runs) == len(s_runs):
+    w("Each repeat (sluice, against direct in the same repeat): " + "; ".join(
+        f"{i + 1}: {fmt(ratio(s['mb_per_s'], d['mb_per_s']), '{:.2f}')}× at {fmt(cpugib(s), '{:.3f}')} CPU-s/GiB"
+        for i, (d, s) in enumerate(zip(d_runs, s_runs))) + ".")
     w("")
 
-w("### Idle tunnels")
-w("")
-w("RSS growth of the proxy with every tunnel open and idle (after one small exchange each),")
-w("divided by the tunnels held. Each proxy is restarted just before each of these runs: memory a")
-w("warm process freed after earlier load would otherwise be reused and hide the cost (a second run")
-w("against the same sluice measured ~0.2 KiB per tunnel). A garbage-collected proxy (srt on node) can show noise or even a")
-w("negative figure when a collection lands between the two samples; its peak RSS says more.")
-w("")
-w("| proxy | tunnels held | RSS per tunnel KiB | proxy peak RSS MiB | errors |")
-w("|---|---|---|---|---|")
-for t in proxies:
-    held = med("idle-tunnels", t, lambda r: r.get("tunnels_held"))
-    if held is None:
-        continue
-    per = med("idle-tunnels", t, lambda r: r["rss_per_tunnel_bytes"] / 1024 if r.get("rss_per_tunnel_bytes") is not None else None)
-    w(f"| {t} | {fmt(held, '{:.0f}')} | {fmt(per, '{:.1f}')} | {fmt(med('idle-tunnels', t, peak))} | {errs('idle-tunnels', t)} |")
-w("")
+if "haproxy" in targets:
+    w("### sluice against the relay limit (HAProxy)")
+    w("")
+    w("Rates as ratios (to direct loopback and to HAProxy) and the proxy's CPU per operation, the")
+    w("figure that moves least with the machine's other load. HAProxy does less work (see above).")
+    w("")
+    w("| scenario | direct | sluice | HAProxy | sluice × direct | HAProxy × direct | sluice × HAProxy | sluice CPU-s | HAProxy CPU-s | sluice CPU ÷ HAProxy |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for tag, name, metric, cpu, unit in [("connect-storm", "tunnel setup (tunnels/s; CPU-s per 10k tunnels)", ops, cpu10k, "{:.0f}"),
+                                         ("http-forward", "forwarded requests (requests/s; CPU-s per 10k requests)", ops, cpu10k, "{:.0f}"),
+                                         ("tunnel-throughput", "tunnel throughput (MB/s; CPU-s per GiB)", mbs, cpugib, "{:.0f}")]:
+        d, sl, hp = (med(tag, t, metric) for t in ("direct", "sluice", "haproxy"))
+        sc, hc = med(tag, "sluice", cpu), med(tag, "haproxy", cpu)
+        w(f"| {name} | {fmt(d, unit)} | {fmt(sl, unit)} | {fmt(hp, unit)} | {fmt(ratio(sl, d), '{:.2f}')} | "
+          f"{fmt(ratio(hp, d), '{:.2f}')} | {fmt(ratio(sl, hp), '{:.2f}')} | {fmt(sc, '{:.3f}')} | {fmt(hc, '{:.3f}')} | "
+          f"{fmt(ratio(sc, hc), '{:.2f}')} |")
+    w("")
 
-w("### Byte-exactness under a closing race")
-w("")
-w("Downloads through a tunnel where the upstream closes its socket right after the last byte")
-w("(`/bytes?n=N&close=1`); each must arrive whole (`short-read` counts a lost tail).")
-w("")
-w("| target | transfers ok | of | errors |")
-w("|---|---|---|---|")
-for t in targets:
-    rs = runs.get(("close-race", t), [])
-    if not rs:
-        continue
-    r = rs[0]
-    total = r["ops"] + r["failed"] + r["aborted"]
-    w(f"| {t} | {r['ops']} | {total} | {errs('close-race', t)} |")
-w("")
+rates = sorted({int(tag[5:]) for tag, _ in runs if tag.startswith("rate-")})
+half = int(meta.get("half_peak", "0") or 0)
+if rates:
+    w("### Latency at a fixed offered rate (connect-storm, open loop)")
+    w("")
+    w("Latency counts from each operation's scheduled start, so a proxy that stalls cannot hide its")
+    w("queue (no coordinated omission). Cells: p50 / p99 in ms; `!` marks runs where operations were")
+    w("still unsent at the end or failed (the proxy could not keep up with the offered rate).")
+    w("")
+    w("| offered/s | " + " | ".join(targets) + " |")
+    w("|---|" + "---|" * len(targets))
+    for r in rates:
+        tag = f"rate-{r}"
+        cells = []
+        for t in targets:
+            a, b = med(tag, t, p50), med(tag, t, p99)
+            bad = any(x.get("unsent") or x["failed"] for x in runs.get((tag, t), []))
+            cells.append("–" if a is None else f"{a:.2f} / {b:.2f}{' !' if bad else ''}")
+        rate_label = f"{r} (½ sluice peak)" if r == half else str(r)
+        w(f"| {rate_label} | " + " | ".join(cells) + " |")
+    w("")
+    if half and med(f"rate-{half}", "sluice", p99) is not None and med(f"rate-{half}", "direct", p99) is not None:
+        added = med(f"rate-{half}", "sluice", p99) - med(f"rate-{half}", "direct", p99)
+        w(f"p99 latency sluice adds at half its peak setup rate ({half}/s): **{added:.2f} ms** (target ≤ 1 ms;")
+        w(f"direct loopback's own p99 at that rate is {med(f'rate-{half}', 'direct', p99):.2f} ms on this machine, so")
+        w("differences below that are within the noise).")
+        w("")
+
+if any(tag == "idle-tunnels" for tag, _ in runs):
+    w("### Idle tunnels")
+    w("")
+    w("RSS growth of the proxy with every tunnel open and idle (after one small exchange each),")
+    w("divided by the tunnels held. Each proxy is restarted just before each of these runs: memory a")
+    w("warm process freed after earlier load would otherwise be reused and hide the cost (a second run")
+    w("against the same sluice measured ~0.2 KiB per tunnel). A garbage-collected proxy (srt on node) can show noise or even a")
+    w("negative figure when a collection lands between the two samples; its peak RSS says more.")
+    w("")
+    w("| proxy | tunnels held | RSS per tunnel KiB | proxy peak RSS MiB | errors |")
+    w("|---|---|---|---|---|")
+    for t in proxies:
+        held = med("idle-tunnels", t, lambda r: r.get("tunnels_held"))
+        if held is None:
+            continue
+        per = med("idle-tunnels", t, lambda r: r["rss_per_tunnel_bytes"] / 1024 if r.get("rss_per_tunnel_bytes") is not None else None)
+        w(f"| {t} | {fmt(held, '{:.0f}')} | {fmt(per, '{:.1f}')} | {fmt(med('idle-tunnels', t, peak))} | {errs('idle-tunnels', t)} |")
+    w("")
+
+if any(tag == "close-race" for tag, _ in runs):
+    w("### Byte-exactness under a closing race")
+    w("")
+    w("Downloads through a tunnel where the upstream closes its socket right after the last byte")
+    w("(`/bytes?n=N&close=1`); each must arrive whole (`short-read` counts a lost tail).")
+    w("")
+    w("| target | transfers ok | of | errors |")
+    w("|---|---|---|---|")
+    for t in targets:
+        rs = runs.get(("close-race", t), [])
+        if not rs:
+            continue
+        r = rs[0]
+        total = r["ops"] + r["failed"] + r["aborted"]
+        w(f"| {t} | {r['ops']} | {total} | {errs('close-race', t)} |")
+    w("")
 
 # Targets from issue 6, checked where this run measures them.
-w("### sluice against the targets of issue 6")
-w("")
 checks = []
 def check(name, value, limit, better, fmtspec):
     if value is None:
@@ -293,21 +354,48 @@ check("setup rate lost to a 100k allow list (%)", None if not small or big is No
 small_cpu, big_cpu = med("allow-storm", "sluice-small", cpu10k), med("allow-storm", "sluice-100k", cpu10k)
 check("CPU per tunnel added by a 100k allow list (%)", None if not small_cpu or big_cpu is None else 100 * (big_cpu / small_cpu - 1), 2, "lower", "{:.1f}")
 check("RSS per idle tunnel (KiB)", med("idle-tunnels", "sluice", lambda r: r["rss_per_tunnel_bytes"] / 1024 if r.get("rss_per_tunnel_bytes") is not None else None), 4, "lower", "{:.1f}")
-w("| target | measured | goal | |")
-w("|---|---|---|---|")
-md.extend(checks)
-w("")
+if section == "peers":
+    w("### sluice against the targets of issue 6")
+    w("")
+    w("| target | measured | goal | |")
+    w("|---|---|---|---|")
+    md.extend(checks)
+    w("")
 
-w("### Plots")
-w("")
-w("- `results/throughput.svg` / `.png`: each scenario's rate as a ratio to direct loopback")
-w("- `results/latency-vs-rate.svg` / `.png`: p99 setup latency against the offered rate")
-w("- `results/raw.jsonl`: every run's full JSON report; `results/meta.txt`: machine and versions;")
-w("  `results/configs/`: the peers' private configs as used")
+# Targets from issue 18 (the relay limit), where this run measures them.
+if "haproxy" in targets:
+    checks = []
+    hp_cpu, sl_cpu = med("connect-storm", "haproxy", cpu10k), med("connect-storm", "sluice", cpu10k)
+    check("tunnel setup CPU-s per 10k ÷ HAProxy TCP", ratio(sl_cpu, hp_cpu), 1.0, "lower", "{:.2f}")
+    check("tunnel setup rate × HAProxy TCP", ratio(med("connect-storm", "sluice", ops), med("connect-storm", "haproxy", ops)), 0.85, "higher", "{:.2f}")
+    check("forwarded requests × HAProxy HTTP", ratio(med("http-forward", "sluice", ops), med("http-forward", "haproxy", ops)), 1.0, "higher", "{:.2f}")
+    check("forwarding CPU-s per 10k ÷ HAProxy HTTP", ratio(med("http-forward", "sluice", cpu10k), med("http-forward", "haproxy", cpu10k)), 1.0, "lower", "{:.2f}")
+    worst = [(ratio(s_["mb_per_s"], d["mb_per_s"]), cpugib(s_)) for d, s_ in zip(d_runs, s_runs)] if len(d_runs) == len(s_runs) else []
+    check("tunnel throughput × direct, worst repeat", min((r for r, _ in worst if r is not None), default=None), 0.9, "higher", "{:.2f}")
+    check("tunnel CPU-s per GiB, worst repeat", max((c for _, c in worst if c is not None), default=None), 0.2, "lower", "{:.3f}")
+    w("### sluice against the targets of issue 18")
+    w("")
+    w("| target | measured | goal | |")
+    w("|---|---|---|---|")
+    md.extend(checks)
+    w("")
+
+if section == "peers":
+    w("### Plots")
+    w("")
+    w("- `results/throughput.svg` / `.png`: each scenario's rate as a ratio to direct loopback")
+    w("- `results/latency-vs-rate.svg` / `.png`: p99 setup latency against the offered rate")
+    w("- `results/raw.jsonl`: every run's full JSON report; `results/meta.txt`: machine and versions;")
+    w("  `results/configs/`: the peers' private configs as used")
+else:
+    w(f"Files: `results/{section}.jsonl` (every run's full JSON report), `results/{section}-meta.txt`")
+    w("(machine and versions), `results/configs/` (the private configs as used).")
 w("")
 # Only this script's section of RESULTS.md is rewritten; other bench scripts own the others.
 subprocess.run([sys.executable, os.path.join(os.environ["SLUICE_ROOT"], "bench", "update-results.py"),
-                "peers", "-", os.path.join(out, "RESULTS.md")], input="\n".join(md) + "\n", text=True, check=True)
+                section, "-", os.path.join(out, "RESULTS.md")], input="\n".join(md) + "\n", text=True, check=True)
+if section != "peers":
+    sys.exit(0)  # the plots belong to the full peers run
 
 # ---- plots ----
 with open(os.path.join(res_dir, "throughput.dat"), "w") as f:
@@ -356,9 +444,12 @@ plot for [i=2:{n + 1}] '{res_dir}/latency-vs-rate.dat' using 1:i title columnhea
 PYEOF
 }
 
+# The peers section keeps its historical file names; another SECTION has files of its own.
+if [[ $SECTION == peers ]]; then RAW_NAME=raw.jsonl META_NAME=meta.txt; else RAW_NAME=$SECTION.jsonl META_NAME=$SECTION-meta.txt; fi
+
 # REPORT_ONLY=1: rewrite RESULTS.md and the plots from the last run's results/ without measuring.
 if [[ ${REPORT_ONLY:-0} == 1 ]]; then
-  write_report "$OUT/results/raw.jsonl" "$OUT/results/meta.txt" "$OUT"
+  write_report "$OUT/results/$RAW_NAME" "$OUT/results/$META_NAME" "$OUT"
   exit 0
 fi
 
@@ -391,8 +482,9 @@ SLUICE=$WORK/sluice
 
 install_apt() {
   local need=()
-  command -v squid >/dev/null || [[ -x /usr/sbin/squid ]] || need+=(squid)
-  command -v tinyproxy >/dev/null || [[ -x /usr/bin/tinyproxy ]] || need+=(tinyproxy)
+  [[ " $PEERS " != *" haproxy "* ]] || command -v haproxy >/dev/null || [[ -x /usr/sbin/haproxy ]] || need+=(haproxy)
+  [[ " $PEERS " != *" squid "* ]] || command -v squid >/dev/null || [[ -x /usr/sbin/squid ]] || need+=(squid)
+  [[ " $PEERS " != *" tinyproxy "* ]] || command -v tinyproxy >/dev/null || [[ -x /usr/bin/tinyproxy ]] || need+=(tinyproxy)
   command -v gnuplot >/dev/null || need+=(gnuplot-nox)
   ((${#need[@]})) || return 0
   log "installing ${need[*]} (apt)"
@@ -437,7 +529,7 @@ wait_port() {  # wait_port PORT PID: until something accepts on 127.0.0.1:PORT (
 # Enough descriptors for the idle-tunnels scenario (proxy: two per tunnel).
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-declare -A PORT=() PID=() VERSION=() CMD=() SKIPPED=()
+declare -A PORT=() HTTP_PORT=() PID=() VERSION=() CMD=() SKIPPED=()
 
 # ---- the upstream ----
 
@@ -458,6 +550,47 @@ start_sluice() {
   "$SLUICE" serve --listen "127.0.0.1:$p" --allow 127.0.0.1 --log /dev/null 2>"$WORK/sluice.err" &
   PID[sluice]=$!; STARTED+=("${PID[sluice]}"); PORT[sluice]=$p
   VERSION[sluice]="$("$SLUICE" --version 2>&1 | head -1) ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- proxy rules cli 2>/dev/null || echo ' + uncommitted changes'))"
+}
+
+# HAProxy, the relay limit: one process (its default threads, one per CPU), two frontends. TCP
+# mode relays to the upstream for tunnel setup and throughput; HTTP mode is a reverse proxy with
+# server-side keep-alive for forwarded requests. No log lines; splice-auto in TCP mode (its best
+# relay setting here, as in issue 18's measurement).
+start_haproxy() {
+  local bin; bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+  [[ -x $bin ]] || { SKIPPED[haproxy]="not installed"; return 1; }
+  local d=$WORK/haproxy p h; p=$(free_port); h=$(free_port)
+  mkdir -p "$d"
+  cat >"$d/haproxy.cfg" <<EOF
+global
+    maxconn 4000
+    pidfile $d/haproxy.pid
+defaults
+    timeout connect 5s
+    timeout client 600s
+    timeout server 600s
+frontend relay_tcp
+    mode tcp
+    bind 127.0.0.1:$p
+    default_backend upstream_tcp
+backend upstream_tcp
+    mode tcp
+    option splice-auto
+    server upstream $TARGET
+frontend reverse_http
+    mode http
+    bind 127.0.0.1:$h
+    default_backend upstream_http
+backend upstream_http
+    mode http
+    http-reuse always
+    server upstream $TARGET
+EOF
+  CMD[haproxy]="$bin -db -f $d/haproxy.cfg"
+  # shellcheck disable=SC2086
+  ${CMD[haproxy]} 2>"$WORK/haproxy.err" &
+  PID[haproxy]=$!; STARTED+=("${PID[haproxy]}"); PORT[haproxy]=$p; HTTP_PORT[haproxy]=$h
+  VERSION[haproxy]=$("$bin" -v 2>&1 | sed -n 1p)  # sed reads it all: no SIGPIPE under pipefail
 }
 
 start_squid() {
@@ -580,10 +713,19 @@ mkdir -p "$OUT/results"
 
 bench() {  # bench TAG TARGET SCENARIO ARGS...: one bounded run, one JSON line into $RAW
   local tag=$1 t=$2 scen=$3; shift 3
-  local via=()
-  if [[ $t == direct ]]; then via=(--direct); else via=(--proxy "http://127.0.0.1:${PORT[$t]}" --pid "${PID[$t]}"); fi
+  local via=() target=$TARGET
+  if [[ $t == direct ]]; then
+    via=(--direct)
+  elif [[ $t == haproxy ]]; then
+    # The relay limit: the load goes to HAProxy as to the origin (HTTP mode for forwarding).
+    via=(--direct --pid "${PID[$t]}")
+    target=127.0.0.1:${PORT[$t]}
+    [[ $scen == http-forward ]] && target=127.0.0.1:${HTTP_PORT[$t]}
+  else
+    via=(--proxy "http://127.0.0.1:${PORT[$t]}" --pid "${PID[$t]}")
+  fi
   local json
-  json=$(timeout 400 "$SLUICE" bench "$scen" "${via[@]}" --target "$TARGET" --json "$@" 2>>"$WORK/bench.err") || true
+  json=$(timeout 400 "$SLUICE" bench "$scen" "${via[@]}" --target "$target" --json "$@" 2>>"$WORK/bench.err") || true
   if [[ $json != \{* ]]; then
     log "  $tag $t: no result (see the errors below)"; tail -3 "$WORK/bench.err" >&2 || true; return 0
   fi
@@ -591,16 +733,19 @@ bench() {  # bench TAG TARGET SCENARIO ARGS...: one bounded run, one JSON line i
   python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %-22s %-10s %10.1f ops/s %9.1f MB/s  p99 %8.0f us  errors %s" % (sys.argv[2], sys.argv[3], r["ops_per_s"], r["mb_per_s"], r["latency_us"]["p99"] or 0, r["errors"]))' "$json" "$tag" "$t" >&2
 }
 
-COMMANDS=(
+COMMANDS=()
+phase closed && COMMANDS+=(
   "sluice bench connect-storm (--direct | --proxy URL --pid PID) --target $TARGET --concurrency 16 --duration $DUR"
   "sluice bench http-forward (--direct | --proxy URL --pid PID) --target $TARGET --concurrency 16 --duration $DUR"
   "sluice bench tunnel-throughput (--direct | --proxy URL --pid PID) --target $TARGET --size $TPUT_SIZE --duration 20"
-  "sluice bench connect-storm (--direct | --proxy URL --pid PID) --target $TARGET --rate R --concurrency 1000 --duration $RATE_DUR   (R in: $RATES, and half of sluice's peak)"
-  "sluice bench idle-tunnels --proxy URL --pid PID --target $TARGET --concurrency $IDLE_N --hold 1"
-  "sluice bench tunnel-throughput --proxy URL --target $TARGET --size $RACE_SIZE --close --requests $RACE_RUNS --duration 60"
 )
+phase rates && COMMANDS+=("sluice bench connect-storm (--direct | --proxy URL --pid PID) --target $TARGET --rate R --concurrency 1000 --duration $RATE_DUR   (R in: $RATES, and half of sluice's peak)")
+phase idle && COMMANDS+=("sluice bench idle-tunnels --proxy URL --pid PID --target $TARGET --concurrency $IDLE_N --hold 1")
+phase race && COMMANDS+=("sluice bench tunnel-throughput --proxy URL --target $TARGET --size $RACE_SIZE --close --requests $RACE_RUNS --duration 60")
+[[ -n ${PID[haproxy]:-} ]] && COMMANDS+=("haproxy: the same commands with --direct --pid PID and --target its relay_tcp port (its reverse_http port for http-forward)")
 
 for ((REP = 1; REP <= REPEATS; REP++)); do
+  phase closed || break
   log "repeat $REP/$REPEATS: closed loop"
   for t in "${TARGETS[@]}"; do bench connect-storm "$t" connect-storm --concurrency 16 --duration "$DUR"; done
   for t in "${TARGETS[@]}"; do bench http-forward "$t" http-forward --concurrency 16 --duration "$DUR"; done
@@ -609,7 +754,8 @@ done
 
 # Half of sluice's peak setup rate (median of the closed-loop runs): the target says p99 added
 # latency must stay under 1 ms there.
-HALF=$(python3 - "$RAW" <<'EOF'
+HALF=0
+phase rates && HALF=$(python3 - "$RAW" <<'EOF'
 import json, statistics, sys
 v = [json.loads(l)["result"]["ops_per_s"] for l in open(sys.argv[1])
      if '"tag":"connect-storm"' in l and '"target":"sluice"' in l]
@@ -621,12 +767,16 @@ RATE_LIST=$RATES
 echo "$HALF" >"$WORK/half_peak"
 
 for ((REP = 1; REP <= REPEATS; REP++)); do
-  log "repeat $REP/$REPEATS: open loop at $RATE_LIST ops/s"
-  for r in $RATE_LIST; do
-    for t in "${TARGETS[@]}"; do bench "rate-$r" "$t" connect-storm --rate "$r" --concurrency 1000 --duration "$RATE_DUR"; done
-  done
+  if phase rates; then
+    log "repeat $REP/$REPEATS: open loop at $RATE_LIST ops/s"
+    for r in $RATE_LIST; do
+      for t in "${TARGETS[@]}"; do bench "rate-$r" "$t" connect-storm --rate "$r" --concurrency 1000 --duration "$RATE_DUR"; done
+    done
+  fi
+  phase idle || continue
   log "repeat $REP/$REPEATS: idle tunnels (each proxy restarted first)"
   for t in "${PROXIES[@]}"; do
+    [[ $t == haproxy ]] && continue  # a relay holds no tunnels of its own to measure
     if restart_peer "$t"; then
       bench idle-tunnels "$t" idle-tunnels --concurrency "$IDLE_N" --hold 1 --duration 30
     else
@@ -648,6 +798,7 @@ bench_cmd() {  # bench_cmd TAG TARGET CMD...: CMD prints one JSON report; one li
   python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %-22s %-17s %10.1f ops/s  p99 %8.0f us  errors %s" % (sys.argv[2], sys.argv[3], r["ops_per_s"], r["latency_us"]["p99"] or 0, r["errors"]))' "$json" "$tag" "$t" >&2
 }
 
+if phase variants; then
 # Inside a jail /tmp is private: the binary must be one the jail can see (the repository's).
 STORM=(bench connect-storm --target "$TARGET" --json --concurrency 16 --duration "$DUR")
 SRT_BIN=$SRT_PREFIX/node_modules/.bin/srt
@@ -689,12 +840,15 @@ for ((REP = 1; REP <= REPEATS; REP++)); do
     [[ -n ${PORT[$t]:-} ]] && bench allow-storm "$t" connect-storm --concurrency 16 --duration "$DUR"
   done
 done
+fi
 
-log "byte-exactness: $RACE_RUNS downloads of $RACE_SIZE each, upstream closing right after the last byte"
-REP=1
-for t in "${TARGETS[@]}"; do
-  bench close-race "$t" tunnel-throughput --size "$RACE_SIZE" --close --requests "$RACE_RUNS" --duration 60
-done
+if phase race; then
+  log "byte-exactness: $RACE_RUNS downloads of $RACE_SIZE each, upstream closing right after the last byte"
+  REP=1
+  for t in "${TARGETS[@]}"; do
+    bench close-race "$t" tunnel-throughput --size "$RACE_SIZE" --close --requests "$RACE_RUNS" --duration 60
+  done
+fi
 
 # ---- the report ----
 
@@ -708,18 +862,20 @@ done
   echo "repeats=$REPEATS"
   echo "quick=$QUICK"
   echo "half_peak=$HALF"
+  echo "phases=$PHASES"
+  echo "section=$SECTION"
+  echo "note=$NOTE"
   for t in "${PROXIES[@]}"; do echo "version.$t=${VERSION[$t]}"; echo "cmd.$t=${CMD[$t]}"; done
   for t in "${!SKIPPED[@]}"; do echo "skipped.$t=${SKIPPED[$t]}"; done
   for c in "${COMMANDS[@]}"; do echo "command=$c"; done
   echo "upstream=sluice bench upstream --listen 127.0.0.1:0"
-} >"$OUT/results/meta.txt"
+} >"$OUT/results/$META_NAME"
 
-cp "$RAW" "$OUT/results/raw.jsonl"
+cp "$RAW" "$OUT/results/$RAW_NAME"
 # The peers' private configs, as they were used (ports and temp paths included).
-rm -rf "$OUT/results/configs"
 mkdir -p "$OUT/results/configs"
-for f in squid/squid.conf tinyproxy/tinyproxy.conf srt-proxy.mjs; do
+for f in squid/squid.conf tinyproxy/tinyproxy.conf srt-proxy.mjs haproxy/haproxy.cfg; do
   [[ -f $WORK/$f ]] && cp "$WORK/$f" "$OUT/results/configs/"
 done
-write_report "$OUT/results/raw.jsonl" "$OUT/results/meta.txt" "$OUT"
+write_report "$OUT/results/$RAW_NAME" "$OUT/results/$META_NAME" "$OUT"
 log "wrote $OUT/RESULTS.md and $OUT/results/"

@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [--keep] [-j N] [SECONDS] [TARGET...]
 #
 #   SECONDS   per target (default 60)
-#   TARGET    fuzz_request_head ... fuzz_path fuzz_pkt_line (default: all)
+#   TARGET    fuzz_request_head ... fuzz_pkt_line fuzz_first_bytes (default: all)
 #   --keep    merge inputs that add coverage back into tests/fuzz/corpus/<target>/
 #   -j N      targets run side by side (default: the number of CPUs)
 #
@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-all_targets=(fuzz_request_head fuzz_response fuzz_host fuzz_pattern fuzz_config fuzz_socks5 fuzz_json fuzz_dns fuzz_path fuzz_pkt_line)
+all_targets=(fuzz_request_head fuzz_response fuzz_host fuzz_pattern fuzz_config fuzz_socks5 fuzz_json fuzz_dns fuzz_path fuzz_pkt_line fuzz_first_bytes)
 seconds=60
 keep=0
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -81,7 +81,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 dict_for() {
   case "$1" in
-    fuzz_request_head|fuzz_response) echo "$root/tests/fuzz/http.dict" ;;
+    fuzz_request_head|fuzz_response|fuzz_first_bytes) echo "$root/tests/fuzz/http.dict" ;;
     fuzz_host|fuzz_pattern) echo "$root/tests/fuzz/host.dict" ;;
     fuzz_config) echo "$root/tests/fuzz/yaml.dict" ;;
     fuzz_json) echo "$root/tests/fuzz/json.dict" ;;

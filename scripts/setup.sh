@@ -17,6 +17,7 @@ packages=(
   clang-format  # the style check (tests: style.clang_format)
   ccache  # only speeds up rebuilds (the three builds of scripts/test.sh share nothing else)
   microsocks  # a SOCKS5 parent proxy for tests/e2e/test_parent_proxy.py
+  gdb  # only for diagnosis: an e2e run that times out prints the stacks of its sluice processes
   # scripts/package.sh and tests/e2e/test_package.py: man pages from --help (help2man), the
   # package's checks (lintian, man -l, systemd-analyze verify/security), dpkg-shlibdeps
   help2man lintian man-db systemd dpkg-dev

@@ -130,3 +130,38 @@ TEST_CASE("ControlPlane: sandboxes and bad requests") {
   server.stop();
   plane.stop();
 }
+
+TEST_CASE("ControlPlane: a sandbox's DNS verdict (transparent mode with a daemon)") {
+  TempDir d;
+  Server server;
+  REQUIRE(server.start(config(d.path), 1) == "");
+  ControlPlane plane(server, ControlPlane::Options{"", "", d.path + "/sandboxes", "test"});
+  REQUIRE(plane.start() == "");
+  REQUIRE(plane.add_sandbox("{\"name\":\"sb\",\"policy\":\"p\"}", PeerCred{}).status == 201);
+  struct Row {
+    const char* listener;
+    const char* host;
+    int status;
+    bool resolve;
+    const char* reason;
+  };
+  for (const Row& row : {
+           Row{"sb", "A.test.", 200, true, "allowed-by-rule"},
+           Row{"sb", "d.test", 200, false, "denied-by-rule"},
+           Row{"sb", "other.test", 200, false, "not-in-allowlist"},
+           Row{"main", "a.test", 200, true, "allowed-by-rule"},  // a listener of the config file
+           Row{"nope", "a.test", 404, false, ""},
+           Row{"sb", "bad name", 400, false, ""},
+       }) {
+    CAPTURE(row.host);
+    ApiResult r = plane.dns_verdict(row.listener, row.host);
+    CHECK(r.status == row.status);
+    if (r.status != 200) continue;
+    CHECK(r.body.find("resolve")->as_bool() == row.resolve);
+    CHECK(r.body.find("reason")->as_string() == row.reason);
+    CHECK(r.body.find("policy")->as_string() == "p");
+  }
+  CHECK(plane.dns_verdict("sb", "A.test.").body.find("name")->as_string() == "a.test");
+  server.stop();
+  plane.stop();
+}

@@ -88,6 +88,83 @@ def _read_port_line(proc, what, timeout=10.0):
         raise AssertionError("%s did not print its port (got %r, exit %s)" % (what, line, proc.poll()))
 
 
+def _descendants(root):
+    """root and every process below it, from /proc (ppid links)."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    stat = f.read()
+                parent[int(d)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += [c for c, pp in parent.items() if pp == p]
+    return out
+
+
+def _read(path, limit=300):
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit).replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError as e:
+        return "(%s)" % e.strerror
+
+
+def process_snapshot(root):
+    """What every process under root is doing: for a test that timed out, the one clue
+    that survives the kill (state and kernel wait channel per thread, and gdb's stacks
+    of the sluice processes when gdb is installed)."""
+    lines = []
+    for pid in _descendants(root):
+        lines.append("pid %d: %s" % (pid, _read("/proc/%d/cmdline" % pid)))
+        try:
+            tids = sorted(os.listdir("/proc/%d/task" % pid), key=int)
+        except OSError:
+            continue
+        for tid in tids:
+            t = "/proc/%d/task/%s" % (pid, tid)
+            state = _read(t + "/stat").rsplit(")", 1)[-1].split()[:1]
+            lines.append("  tid %s %s wchan=%s" % (tid, "".join(state), _read(t + "/wchan")))
+        if "sluice" in _read("/proc/%d/comm" % pid) and shutil.which("gdb"):
+            try:
+                bt = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 20"],
+                                    capture_output=True, text=True, timeout=30).stdout
+                lines += ["    " + x for x in bt.splitlines() if x.startswith(("#", "Thread"))]
+            except subprocess.TimeoutExpired:
+                lines.append("    (gdb timed out)")
+    return "\n".join(lines)
+
+
+def run_bounded(argv, timeout, input=None, capture_output=True, **kw):
+    """subprocess.run with capture_output and a timeout that, when it expires, fails the
+    test with what the command printed so far and a snapshot of its processes (instead
+    of a bare TimeoutExpired that says nothing about where it hung)."""
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    if input is not None:
+        kw["stdin"] = subprocess.PIPE
+    with subprocess.Popen(argv, **kw) as proc:
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            snapshot = process_snapshot(proc.pid)
+            proc.kill()
+            if kw.get("start_new_session"):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            out, err = proc.communicate()
+            raise AssertionError("%s timed out after %ss\nstdout so far: %r\nstderr so far: %r\nprocesses:\n%s" %
+                                 (argv, timeout, out, err, snapshot)) from None
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def kill_process(proc, timeout=5.0):
     """SIGTERM, then SIGKILL after timeout; always reaps. Safe to call twice."""
     if proc is None:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 
-from harness import E2E, SLUICE, Dns, clean_env
+from harness import E2E, SLUICE, Dns, clean_env, run_bounded
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import tls_certs  # noqa: E402
@@ -74,9 +74,9 @@ class GatewayTest(E2E):
             f.write(policy.replace("CERTS", self.certs))
         env = clean_env()
         env.update({"HOME": self.home, "SLUICE_TEST_GH": REAL, "GITHUB_TOKEN": REAL, "ANTHROPIC_API_KEY": "sk-ant-real"})
-        return subprocess.run([SLUICE, "run", "--policy", path, "--dns-server", "127.0.0.1:%d" % self.names.port,
-                               "--log", self.log, "--", "sh", "-c", "export ASAN_OPTIONS=detect_leaks=0; " + script],
-                              cwd=self.work, capture_output=True, text=True, env=env, timeout=120)
+        return run_bounded([SLUICE, "run", "--policy", path, "--dns-server", "127.0.0.1:%d" % self.names.port,
+                            "--log", self.log, "--", "sh", "-c", "export ASAN_OPTIONS=detect_leaks=0; " + script],
+                           cwd=self.work, capture_output=True, text=True, env=env, timeout=120)
 
     def run_jail_args(self, argv, policy=POLICY):
         """Runs argv in the jail (no shell)."""
@@ -85,9 +85,9 @@ class GatewayTest(E2E):
             f.write(policy.replace("CERTS", self.certs))
         env = clean_env()
         env.update({"HOME": self.home, "SLUICE_TEST_GH": REAL, "ASAN_OPTIONS": "detect_leaks=0"})
-        return subprocess.run([SLUICE, "run", "--policy", path, "--dns-server", "127.0.0.1:%d" % self.names.port,
-                               "--log", self.log, "--"] + argv, cwd=self.work, capture_output=True, text=True,
-                              env=env, timeout=120)
+        return run_bounded([SLUICE, "run", "--policy", path, "--dns-server", "127.0.0.1:%d" % self.names.port,
+                            "--log", self.log, "--"] + argv, cwd=self.work, capture_output=True, text=True,
+                           env=env, timeout=120)
 
     def url(self, host, path):
         return "https://%s:%d%s" % (host, self.tls_up.port, path)

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from harness import E2E, SLUICE, Dns, Raw, clean_env, curl, sha256, wait_for
+from harness import E2E, SLUICE, Dns, Raw, clean_env, curl, run_bounded, sha256, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import git_http  # noqa: E402
@@ -418,10 +418,10 @@ class InspectTest(E2E):
         env = clean_env()
         env["HOME"] = os.path.join(work, "home")  # not the writable cwd, whose dotfiles the jail guards
         os.mkdir(env["HOME"])
-        r = subprocess.run([SLUICE, "run", "--policy", policy, "--dns-server",
-                            "127.0.0.1:%d" % self.names_dns.port, "--log", log, "--", "sh", "-c",
-                            "export ASAN_OPTIONS=detect_leaks=0; " + script, "sh", node],
-                           cwd=work, capture_output=True, text=True, env=env, timeout=120)
+        r = run_bounded([SLUICE, "run", "--policy", policy, "--dns-server",
+                         "127.0.0.1:%d" % self.names_dns.port, "--log", log, "--", "sh", "-c",
+                         "export ASAN_OPTIONS=detect_leaks=0; " + script, "sh", node],
+                        cwd=work, capture_output=True, text=True, env=env, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr)
         bundle = "/run/sluice/ca-bundle.crt"
         self.assertEqual(r.stdout.split("\n"),
@@ -433,6 +433,55 @@ class InspectTest(E2E):
                          ["curl", "node", "python"])
         self.assertTrue(any("/repo.git/info/refs" in e["url"] for e in inspected))
         self.assertEqual([n for n in os.listdir(work) if n.endswith(".crt") or n.endswith(".key")], [])
+
+    def test_sluice_run_transparent_inspects_and_refuses_paths_readably(self):
+        # --transparent: curl ignores the proxy (the nft redirect captures it), the jail's
+        # bundle trusts the run's CA, and requests inside the inspected TLS are judged by path.
+        work = tempfile.mkdtemp(prefix="sluice-e2e-run-", dir="/var/tmp")
+        self.addCleanup(shutil.rmtree, work, True)
+        policy = os.path.join(work, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write("policies:\n  default:\n    allow: [secure.test, 127.0.0.1]\n"
+                    "    deny: [{host: secure.test, path: /private/}, \"secure.test:1\"]\n    inspect: [secure.test]\n"
+                    "tls:\n  upstream_ca: [%s/ca.crt]\n" % self.certs)
+        log = os.path.join(work, "decisions.jsonl")
+        fmt = "'%{http_code} %header{x-sluice-reason}\\n'"
+        # The third: the whole connection is refused (port 1 of an inspected host): the program
+        # speaks TLS, so the refusal comes inside it, as a 403, not as a bare reset.
+        script = ("curl -sS --max-time 30 --noproxy '*' %s; "
+                  "curl -sS --max-time 30 --noproxy '*' -o /dev/null -w %s %s; echo curl=$?; "
+                  "curl -sS --max-time 30 --noproxy '*' -w %s https://secure.test:1/x?transparent-refused; "
+                  "echo curl=$?") % (
+                      self.url("secure.test", "/hello?transparent-inspected"), fmt,
+                      self.url("secure.test", "/private/key?transparent-inspected"), fmt)
+        env = clean_env()
+        env["HOME"] = os.path.join(work, "home")
+        os.mkdir(env["HOME"])
+        r = run_bounded([SLUICE, "run", "--transparent", "--policy", policy, "--dns-server",
+                         "127.0.0.1:%d" % self.names_dns.port, "--log", log, "--", "sh", "-c",
+                         "export ASAN_OPTIONS=detect_leaks=0; " + script],
+                        cwd=work, capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.split("\n")
+        self.assertEqual(out[:3], ["hello", "403 denied-by-rule", "curl=0"], r.stderr)
+        # The body names the rule; then the status line and the reason, as for any refusal.
+        self.assertIn("secure.test:1", r.stdout)
+        self.assertEqual(out[-3:], ["403 denied-by-rule", "curl=0", ""], r.stdout)
+        self.assertIn("sluice: denied secure.test:1 (denied-by-rule", r.stderr)
+        self.assertEqual(self.tls_up.seen("/private/key?transparent-inspected"), [])
+        self.assertEqual(len(self.tls_up.seen("/hello?transparent-inspected")), 1)
+        with open(log) as f:
+            entries = [json.loads(x) for x in f]
+        inspected = [e for e in entries if e.get("event") == "decision" and e.get("tls") == "inspected"
+                     and e.get("kind") == "http" and "transparent-inspected" in e.get("url", "")]
+        self.assertEqual(sorted((e["url"].split("?")[0].rsplit("/", 1)[1], e["status"]) for e in inspected),
+                         [("hello", 200), ("key", 403)], entries)
+        refused = [e for e in entries if e.get("event") == "decision" and e.get("port") == 1]
+        # The connection's refusal, then the request inside it (answered, not forwarded).
+        self.assertEqual([(e["kind"], e["status"], e.get("reason")) for e in refused],
+                         [("connect", 403, "denied-by-rule"), ("http", 403, "denied-by-rule")], refused)
+        self.assertTrue(refused[1]["url"].endswith("/x?transparent-refused"), refused)
+
 
 class InspectConfigTest(E2E):
     def test_inspect_without_a_ca_is_an_error_naming_the_fix(self):

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 
-from harness import E2E, SLUICE, TOOLS, free_port, wait_for
+from harness import E2E, SLUICE, TOOLS, free_port, run_bounded, wait_for
 
 sys.path.insert(0, TOOLS)
 import git_http  # noqa: E402
@@ -50,7 +50,7 @@ class RunTest(E2E):
         argv += list(extra) + ["--", "sh", "-c", "export ASAN_OPTIONS=detect_leaks=0; " + script]
         e = {"PATH": os.environ["PATH"], "HOME": self.home}
         e.update(env or {})
-        return subprocess.run(argv, cwd=self.cwd, capture_output=True, text=True, timeout=timeout, env=e)
+        return run_bounded(argv, cwd=self.cwd, capture_output=True, text=True, timeout=timeout, env=e)
 
     def url(self, host, path="/hello"):
         return "http://%s:%d%s" % (host, self.up.port, path)
@@ -96,8 +96,8 @@ class RunTest(E2E):
         inherited = socket.socket()
         self.addCleanup(inherited.close)
         argv = [SLUICE, "run", "--", "sh", "-c", "ls /proc/self/fd"]
-        r = subprocess.run(argv, cwd=self.cwd, capture_output=True, text=True, timeout=60,
-                           pass_fds=[inherited.fileno()], env={"PATH": os.environ["PATH"], "HOME": self.home})
+        r = run_bounded(argv, cwd=self.cwd, capture_output=True, text=True, timeout=60,
+                        pass_fds=[inherited.fileno()], env={"PATH": os.environ["PATH"], "HOME": self.home})
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(sorted(r.stdout.split(), key=int), ["0", "1", "2", "3"])  # 3: the directory ls reads
 
@@ -162,7 +162,7 @@ class RunTest(E2E):
             argv += ["--allow", a]
         argv += list(extra) + ["--", "sh", "-c", script]
         env = {"PATH": bindir + ":" + os.environ["PATH"], "HOME": self.home, "SEATBELT_RECORD": record}
-        r = subprocess.run(argv, cwd=self.cwd, capture_output=True, text=True, timeout=60, env=env)
+        r = run_bounded(argv, cwd=self.cwd, capture_output=True, text=True, timeout=60, env=env)
         profile = ""
         if os.path.exists(record):
             with open(record) as f:

@@ -14,7 +14,7 @@ import tempfile
 import termios
 import time
 
-from harness import E2E, SLOW, SLUICE, Control, clean_env, wait_for
+from harness import E2E, SLOW, SLUICE, Control, clean_env, run_bounded, wait_for
 
 COLUMNS = 80
 
@@ -147,7 +147,7 @@ class RunAskTest(E2E):
                 "--allow", "allowed.test"] + list(extra) + ["--", "sh", "-c", "export ASAN_OPTIONS=detect_leaks=0; " + script]
 
     def curl_line(self, host, path):
-        return ("curl -sS -o /dev/null -w '%%{http_code} %%header{x-sluice-reason}\\n' http://%s:%d%s"
+        return ("curl -sS --max-time 30 -o /dev/null -w '%%{http_code} %%header{x-sluice-reason}\\n' http://%s:%d%s"
                 % (host, self.up.port, path))
 
     def test_ask_on_a_terminal_answered_once_then_denied(self):
@@ -200,24 +200,24 @@ class RunAskTest(E2E):
             entries = json.load(f)["remembered"]
         self.assertEqual([(e["host"], e["port"], e["verdict"]) for e in entries], [("other.test", self.up.port, "allow")])
         # A later run, with no terminal at all, is answered from the file.
-        r = subprocess.run(self.run_argv(self.curl_line("other.test", "/hello?remembered")), capture_output=True,
-                           text=True, timeout=60 * SLOW, env=self.env(), cwd=self.cwd, start_new_session=True,
-                           stdin=subprocess.DEVNULL)
+        r = run_bounded(self.run_argv(self.curl_line("other.test", "/hello?remembered")), capture_output=True,
+                        text=True, timeout=60 * SLOW, env=self.env(), cwd=self.cwd, start_new_session=True,
+                        stdin=subprocess.DEVNULL)
         self.assertEqual((r.returncode, r.stdout), (0, "200 \n"), r.stderr)
         # sluice ctl forget edits the file; then, with no terminal, the ask is a denial.
         out = subprocess.run([SLUICE, "ctl", "--state", state, "forget", "other.test"], capture_output=True, text=True,
                              timeout=30)
         self.assertEqual((out.returncode, out.stdout), (0, "forgot 1 answer\n"), out.stderr)
-        r = subprocess.run(self.run_argv(self.curl_line("other.test", "/hello?forgotten")), capture_output=True,
-                           text=True, timeout=60 * SLOW, env=self.env(), cwd=self.cwd, start_new_session=True,
-                           stdin=subprocess.DEVNULL)
+        r = run_bounded(self.run_argv(self.curl_line("other.test", "/hello?forgotten")), capture_output=True,
+                        text=True, timeout=60 * SLOW, env=self.env(), cwd=self.cwd, start_new_session=True,
+                        stdin=subprocess.DEVNULL)
         self.assertEqual(r.stdout, "403 ask-unavailable\n", r.stderr)
 
     def test_without_a_terminal_ask_means_deny(self):
-        r = subprocess.run(self.run_argv(self.curl_line("other.test", "/hello?no-tty") + "; " +
-                                         self.curl_line("allowed.test", "/hello")),
-                           capture_output=True, text=True, timeout=60 * SLOW, env=self.env(), cwd=self.cwd,
-                           start_new_session=True, stdin=subprocess.DEVNULL)
+        r = run_bounded(self.run_argv(self.curl_line("other.test", "/hello?no-tty") + "; " +
+                                      self.curl_line("allowed.test", "/hello")),
+                        capture_output=True, text=True, timeout=60 * SLOW, env=self.env(), cwd=self.cwd,
+                        start_new_session=True, stdin=subprocess.DEVNULL)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, "403 ask-unavailable\n200 \n")
         self.assertIn("sluice: denied other.test:%d (ask-unavailable)" % self.up.port, r.stderr)
@@ -253,7 +253,7 @@ class RunDaemonTest(E2E):
         marker = os.path.join(self.cwd, "done")
         script = ("export ASAN_OPTIONS=detect_leaks=0; "
                   "curl -sS -w ' %%{http_code}\\n' http://allowed.test:%d/hello?from-daemon-jail; "
-                  "curl -sS -o /dev/null -w '%%{http_code} %%header{x-sluice-reason}\\n' http://other.test:%d/hello; "
+                  "curl -sS --max-time 30 -o /dev/null -w '%%{http_code} %%header{x-sluice-reason}\\n' http://other.test:%d/hello; "
                   "touch %s; sleep 30" % (self.up.port, self.up.port, marker))
         proc = subprocess.Popen([SLUICE, "run", "--daemon", c.path, "--daemon-policy", "jails", "--name", "j1", "--",
                                  "sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -13,15 +13,125 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
+import time
 
-from harness import DNS_RECORDS, E2E, SLUICE, Dns, Raw
+from harness import DNS_RECORDS, E2E, SLOW, SLUICE, Dns, Raw, run_bounded
 
 FAKE4 = ipaddress.ip_network("198.18.0.0/15")
 FAKE6 = ipaddress.ip_network("fd73:6c75:6963:6500::/64")
+
+
+DAEMON_CONFIG = """
+listeners:
+  - name: main
+    tcp: 127.0.0.1:0
+policies:
+  jails:
+    allow: [allowed.test, "127.0.0.1"]
+resolver:
+  servers: ["127.0.0.1:DNSPORT"]
+control:
+  unix: "{dir}/control.sock"
+log:
+  path: "{log}"
+"""
+
+
+class FakeDaemon:
+    """A stand-in for `sluice serve`'s control socket: makes a sandbox (whose socket nobody
+    serves), streams the events `sluice run` waits for, never answers a dns-verdict question."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="sluice-fake-", dir="/tmp")
+        self.control = os.path.join(self.dir, "control.sock")
+        self.sandbox = os.path.join(self.dir, "sb.sock")
+        self.asked = []
+        self.sb = socket.socket(socket.AF_UNIX)
+        self.sb.bind(self.sandbox)
+        self.sb.listen(8)
+        self.srv = socket.socket(socket.AF_UNIX)
+        self.srv.bind(self.control)
+        self.srv.listen(8)
+        self.srv.settimeout(0.2)
+        self.events = None
+        self.conns = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except socket.timeout:
+                continue
+            self.conns.append(c)
+            threading.Thread(target=self.conn, args=(c,), daemon=True).start()
+
+    def conn(self, c):
+        c.settimeout(30)
+        data = b""
+        try:
+            while not self.stop.is_set():
+                while b"\r\n\r\n" not in data:
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, data = data.partition(b"\r\n\r\n")
+                lines = head.decode().split("\r\n")
+                method, target, _ = lines[0].split(" ", 2)
+                length = 0
+                for h in lines[1:]:
+                    k, _, v = h.partition(":")
+                    if k.lower() == "content-length":
+                        length = int(v)
+                while len(data) < length:
+                    data += c.recv(4096)
+                body, data = data[:length], data[length:]
+                if method == "POST" and target == "/v1/sandboxes":
+                    name = json.loads(body)["name"]
+                    self.reply(c, 201, {"name": name, "policy": "default", "path": self.sandbox})
+                elif target == "/v1/events":
+                    self.events = c
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nConnection: close\r\n\r\n")
+                    return
+                elif method == "DELETE":
+                    name = target.rsplit("/", 1)[1]
+                    if self.events is not None:
+                        line = {"event": "sandbox", "action": "removed", "name": name}
+                        self.events.sendall((json.dumps(line, separators=(",", ":")) + "\n").encode())
+                        self.events.close()
+                    self.reply(c, 200, {"name": name, "removed": True})
+                else:
+                    self.asked.append(target)  # no answer, ever
+        except OSError:
+            return
+
+    @staticmethod
+    def reply(c, status, obj):
+        body = json.dumps(obj).encode()
+        c.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                  % (status, len(body), body))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=5)
+        for c in self.conns + [self.srv, self.sb]:
+            try:
+                c.close()
+            except OSError:
+                pass
+        shutil.rmtree(self.dir, True)
 
 
 def is_fake(text):
@@ -49,9 +159,9 @@ class TransparentTest(E2E):
 
     def sluice_run(self, *argv, timeout=30):
         # A session of its own: no controlling terminal, so --ask cannot find one.
-        return subprocess.run([SLUICE, "run"] + list(argv), cwd=self.cwd, capture_output=True, text=True,
-                              env={"PATH": os.environ["PATH"], "HOME": self.cwd}, timeout=timeout,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
+        return run_bounded([SLUICE, "run"] + list(argv), cwd=self.cwd, capture_output=True, text=True,
+                           env={"PATH": os.environ["PATH"], "HOME": self.cwd}, timeout=timeout,
+                           stdin=subprocess.DEVNULL, start_new_session=True)
 
     def run_jail(self, script, allow=("allowed.test", "echo.test", "127.0.0.1"), extra=(), timeout=60):
         argv = ["--transparent", "--dns-server", "127.0.0.1:%d" % self.qdns.port, "--log", self.log]
@@ -106,16 +216,79 @@ class TransparentTest(E2E):
         self.assertEqual(r.returncode, 2)
         self.assertIn("--transparent needs the bwrap jail", r.stderr)
 
-    def test_daemon_refuses_transparent(self):
-        r = self.sluice_run("--daemon", "/nonexistent.sock", "--transparent", "--", "true")
-        self.assertEqual(r.returncode, 2)
-        self.assertIn("--transparent with --daemon is not built yet", r.stderr)
+    def test_kernel_refusing_the_namespaces_stops_before_cmd(self):
+        # A kernel that refuses unprivileged namespaces, for real: a user namespace of this
+        # test's own (a non-root uid inside) whose namespace limits are set to 0 there (the
+        # host's sysctls are untouched). sluice must stop before CMD, naming the settings.
+        cwd = tempfile.mkdtemp(prefix="sluice-cwd-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, cwd, True)
+        os.chmod(cwd, 0o777)
+        inner = 1000 if os.getuid() == 0 else os.getuid()
+        script = ("echo 0 > /proc/sys/user/max_user_namespaces && echo 0 > /proc/sys/user/max_net_namespaces && "
+                  "exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all "
+                  "%s run --transparent --allow x.test -- sh -c 'echo CMD-RAN'" % SLUICE)
+        r = run_bounded(["unshare", "--user", "--map-user=%d" % inner, "--map-group=%d" % inner, "--keep-caps",
+                         "sh", "-c", script], cwd=cwd, capture_output=True, text=True,
+                        env={"PATH": os.environ["PATH"], "HOME": cwd}, timeout=30, stdin=subprocess.DEVNULL,
+                        start_new_session=True)
+        self.assertEqual(r.returncode, 125, r.stderr)
+        self.assertNotIn("CMD-RAN", r.stdout)
+        self.assertIn("bwrap: Creating new namespace failed", r.stderr)
+        for want in ("user.max_user_namespaces", "kernel.apparmor_restrict_unprivileged_userns",
+                     "sluice does not fall back to the non-transparent jail"):
+            self.assertIn(want, r.stderr)
+
+    # ---- with a daemon --------------------------------------------------------------
+
+    def test_daemon_decides_names_and_connections(self):
+        s = self.start_sluice_for_test(DAEMON_CONFIG.replace("DNSPORT", str(self.qdns.port)))
+        sock = os.path.join(s.dir, "control.sock")
+        script = ("curl -sS --max-time 30 --noproxy '*' http://allowed.test:%d/hello?transparent-daemon; echo allowed=$?; "
+                  "curl -sS --max-time 30 --noproxy '*' http://other.test:%d/hello?transparent-daemon-denied; "
+                  "echo denied=$?; getent hosts other.test; echo getent=$?"
+                  % (self.up.port, self.up.port))
+        r = self.sluice_run("--transparent", "--daemon", sock, "--daemon-policy", "jails", "--name", "tj1", "--",
+                            "sh", "-c", script)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("hello\nallowed=0\n", r.stdout)
+        self.assertIn("denied=6\n", r.stdout)  # curl: could not resolve host
+        self.assertIn("getent=2\n", r.stdout)
+        self.assertIn("sluice: denied DNS name other.test (not-in-allowlist)", r.stderr)
+        self.assertEqual(self.seen("/hello?transparent-daemon-denied"), [])
+        self.assertEqual(len(self.seen("/hello?transparent-daemon")), 1)
+        # The daemon judged the connection (its policy, the jail's sandbox listener)...
+        d = s.wait_log(lambda e: e["event"] == "decision" and e.get("listener") == "tj1")[0]
+        self.assertEqual((d["host"], d["port"], d["status"], d["policy"]), ("allowed.test", self.up.port, 200, "jails"))
+        addr, port = d["original_dst"].rsplit(":", 1)
+        self.assertTrue(is_fake(addr.strip("[]")), d)
+        # ...and logged the denied name, once: the launcher keeps the daemon's verdicts.
+        s.wait_log(lambda e: e["event"] == "dns-denied" and e.get("sandbox") == "tj1")
+        denied = [e for e in s.log() if e["event"] == "dns-denied"]
+        self.assertEqual([(e["name"], e["reason"], e["policy"]) for e in denied],
+                         [("other.test", "not-in-allowlist", "jails")])
+        self.assertNotIn("other.test A", self.queries())
+
+    def test_daemon_without_a_verdict_fails_closed(self):
+        # A stand-in daemon that makes the sandbox but never answers a DNS question.
+        with FakeDaemon() as fake:
+            t0 = time.monotonic()
+            r = self.sluice_run("--transparent", "--daemon", fake.control, "--name", "tj2", "--", "sh", "-c",
+                                "getent hosts allowed.test; echo getent=$?")
+            took = time.monotonic() - t0
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("getent=2\n", r.stdout)
+        self.assertIn("sluice: the daemon gave no DNS verdict for allowed.test: no answer from %s within 2000 ms "
+                      "(names not yet known fail for 5000 ms)" % fake.control, r.stderr)
+        self.assertIn("sluice: denied DNS name allowed.test (daemon-unavailable)", r.stderr)
+        # glibc asks A and AAAA (and may retry): one 2 s wait, then the rest fail at once.
+        self.assertEqual(fake.asked, ["/v1/sandboxes/tj2/dns-verdict?host=allowed.test"])
+        self.assertLess(took, 20 * SLOW, r.stderr)
 
     # ---- real runs ----------------------------------------------------------------
 
     def test_curl_without_proxy_reaches_allowed_names_only(self):
-        script = ("curl -sS --noproxy '*' http://allowed.test:%d/hello; echo allowed=$?; "
-                  "curl -sS --noproxy '*' http://other.test:%d/hello?transparent-denied; echo denied=$?"
+        script = ("curl -sS --max-time 30 --noproxy '*' http://allowed.test:%d/hello; echo allowed=$?; "
+                  "curl -sS --max-time 30 --noproxy '*' http://other.test:%d/hello?transparent-denied; echo denied=$?"
                   % (self.up.port, self.up.port))
         r = self.run_jail(script)
         self.assertEqual(r.returncode, 0, r.stderr)

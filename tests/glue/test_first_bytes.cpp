@@ -81,6 +81,12 @@ TEST_CASE("first bytes: HTTP Host") {
       {"SSH-2.0-OpenSSH_9.2\r\n", Claim::None, ""},
       {"raw bytes", Claim::None, ""},
       {"\x05\x01\x00", Claim::None, ""},
+      // A method of 15 letters is the longest taken; a 16th decides at once, whatever follows
+      // (found by fuzz_first_bytes: "SSPFFFFFFFOSHEAD F..." was None as 16 bytes, a request longer).
+      {"ABCDEFGHIJKLMNO / HTTP/1.1\r\nHost: other.test\r\n\r\n", Claim::Found, "other.test"},
+      {"ABCDEFGHIJKLMNOP", Claim::None, ""},
+      {"ABCDEFGHIJKLMNOP / HTTP/1.1\r\nHost: other.test\r\n\r\n", Claim::None, ""},
+      {"ABCDEFGHIJKLMNO", Claim::NeedMore, ""},
   };
   for (const auto& r : rows) {
     CAPTURE(r.bytes);
@@ -102,4 +108,6 @@ TEST_CASE("first bytes: an HTTP request gets the readable refusal") {
   CHECK_FALSE(looks_like_http_request("SSH-2.0-OpenSSH\r\n"));
   CHECK_FALSE(looks_like_http_request(std::string("\x16\x03\x01\x00\x05", 5)));
   CHECK_FALSE(looks_like_http_request(std::string(20, 'A') + " /"));
+  CHECK(looks_like_http_request(std::string(15, 'A') + " /"));
+  CHECK_FALSE(looks_like_http_request(std::string(16, 'A') + " /"));
 }

@@ -119,3 +119,15 @@ TEST_CASE("nft: refusals name the cause and the setting") {
     CHECK(m.find('\n') == std::string::npos);
   }
 }
+
+TEST_CASE("the jail that bubblewrap cannot build: the settings are named, transparent mode does not fall back") {
+  for (bool transparent : {false, true}) {
+    const std::string m = jail_failure_message(transparent);
+    CAPTURE(m);
+    for (const char* want : {"kernel.unprivileged_userns_clone", "user.max_user_namespaces", "user.max_net_namespaces",
+                             "kernel.apparmor_restrict_unprivileged_userns"})
+      CHECK(m.find(want) != std::string::npos);
+    CHECK((m.find("does not fall back to the non-transparent jail") != std::string::npos) == transparent);
+    CHECK(m.find('\n') == std::string::npos);
+  }
+}

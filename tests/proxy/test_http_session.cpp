@@ -88,6 +88,36 @@ TEST_CASE("HTTP session: CONNECT waits for a person's answer; an allow becomes t
   CHECK(h.w.logged("\"reason\":\"ask-allowed\"", "\"question\":101"));
 }
 
+namespace {
+// The session's own timers on the loop (the relay's idle timer has the relay as its data).
+int session_timers(rig::TestWorker& w, HttpSession* s) {
+  std::pair<int, void*> count{0, s};
+  uv_walk(
+      w.loop(),
+      [](uv_handle_t* h, void* arg) {
+        auto* c = static_cast<std::pair<int, void*>*>(arg);
+        if (h->type == UV_TIMER && h->data == c->second && !uv_is_closing(h)) ++c->first;
+      },
+      &count);
+  return count.first;
+}
+}  // namespace
+
+TEST_CASE("HTTP session: a relaying tunnel frees the head phase's timer, and still relays and closes") {
+  Http h(rig::config(rules::Action::Deny, {"127.0.0.1"}));
+  CHECK(session_timers(h.w, h.s) == 1);  // header_timeout
+  h.client.send("CONNECT " + h.target("127.0.0.1") + " HTTP/1.1\r\nHost: " + h.target("127.0.0.1") + "\r\n\r\n");
+  h.wait_client("HTTP/1.1 200 Connection Established\r\n\r\n");
+  h.w.run_until([&] { return session_timers(h.w, h.s) == 0; });
+  CHECK(session_timers(h.w, h.s) == 0);
+  h.client.send("ping");
+  h.wait_upstream(0, "ping");
+  h.up.conns[0].send("pong");
+  h.wait_client("pong");
+  h.wait_closed();
+  CHECK(h.w.logged("\"status\":200"));
+}
+
 TEST_CASE("HTTP session: nobody answers in time: 403 ask-timeout, the close line says so") {
   auto cfg = rig::config(rules::Action::Ask, {});
   cfg->limits.ask_timeout_ms = 40;

@@ -6,6 +6,7 @@
 #include "proxy/decision_log.hpp"
 #include "proxy/json.hpp"
 
+#include <sys/time.h>
 #include <ctime>
 
 using sluice::proxy::JsonLine;
@@ -37,10 +38,17 @@ TEST_CASE("json line: keys, values and escapes") {
 }
 
 TEST_CASE("decision log timestamps: UTC, milliseconds, the current second") {
+  // The bounds come from the clock now_iso8601 reads: time() may read the coarse
+  // clock, which can lag gettimeofday by a tick and so fall a second behind.
+  auto now_sec = [] {
+    timeval tv{};
+    gettimeofday(&tv, nullptr);
+    return tv.tv_sec;
+  };
   for (int i = 0; i < 3; ++i) {  // the second call takes the cached date part
-    time_t before = time(nullptr);
+    time_t before = now_sec();
     std::string ts = sluice::proxy::DecisionLog::now_iso8601();
-    time_t after = time(nullptr);
+    time_t after = now_sec();
     REQUIRE(ts.size() == 24);
     CHECK(ts[4] == '-');
     CHECK(ts[10] == 'T');

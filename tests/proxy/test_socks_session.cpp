@@ -110,6 +110,34 @@ TEST_CASE("SOCKS5 session: an allowed answer replies 0x00 and tunnels, with the 
   CHECK(k.w.logged("\"socks_reply\":0", "ask-allowed"));
 }
 
+TEST_CASE("SOCKS5 session: a relaying tunnel frees its timer, and still relays and closes") {
+  Socks k(rig::config(rules::Action::Deny, {"127.0.0.1"}));
+  auto own_timers = [&] {
+    std::pair<int, void*> count{0, k.s};
+    uv_walk(
+        k.w.loop(),
+        [](uv_handle_t* h, void* arg) {
+          auto* c = static_cast<std::pair<int, void*>*>(arg);
+          if (h->type == UV_TIMER && h->data == c->second && !uv_is_closing(h)) ++c->first;
+        },
+        &count);
+    return count.first;
+  };
+  CHECK(own_timers() == 1);  // the handshake's
+  k.connect("127.0.0.1", k.up.port);
+  REQUIRE(k.reply() == 0x00);
+  k.w.run_until([&] { return own_timers() == 0; });
+  CHECK(own_timers() == 0);
+  k.client.got.clear();
+  k.client.send("ping");
+  k.w.run_until([&] { return k.up.has(0, "ping"); });
+  REQUIRE(k.up.has(0, "ping"));
+  k.up.conns[0].send("pong");
+  k.w.run_until([&] { return k.client.has("pong"); });
+  CHECK(k.client.has("pong"));
+  k.wait_closed();
+}
+
 TEST_CASE("SOCKS5 session: a denied answer is 0x02; no answer in time is 0x02 with cause ask-timeout") {
   auto cfg = rig::config(rules::Action::Ask, {});
   SUBCASE("denied") {

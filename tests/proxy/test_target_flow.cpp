@@ -113,6 +113,32 @@ TEST_CASE("target flow: connected, dial failures, reuse") {
   }
 }
 
+TEST_CASE("target flow: the dialer exists only from a dial until the owner releases it") {
+  rig::Upstream up;
+  SUBCASE("a refusal makes none") {
+    Run r(rig::config(rules::Action::Deny, {"127.0.0.1"}, {"denied.test"}));
+    r.start("denied.test", up.port);
+    r.outcome<flow::Refused>();
+    CHECK_FALSE(r.flow->holds_dialer());
+  }
+  SUBCASE("released after a connection; the next run dials with a new one") {
+    Run r(rig::config(rules::Action::Deny, {"127.0.0.1"}));
+    r.start("127.0.0.1", up.port);
+    CHECK(r.flow->holds_dialer());
+    r.flow->release_dialer();  // a no-op while dialing
+    CHECK(r.flow->holds_dialer());
+    r.wait();
+    CHECK(r.outcome<flow::Connected>().stream.live());
+    r.flow->release_dialer();
+    CHECK_FALSE(r.flow->holds_dialer());
+    r.outcomes.clear();
+    r.start("127.0.0.1", up.port);
+    r.wait();
+    CHECK(r.outcome<flow::Connected>().stream.live());
+    CHECK(r.flow->holds_dialer());
+  }
+}
+
 TEST_CASE("target flow: ask answered allow dials, deny refuses") {
   rig::Upstream up;
   Run r(rig::config(rules::Action::Ask, {}));
