@@ -90,7 +90,7 @@ void guard_tunnel_bytes(Relay& relay, WorkerContext& worker, const ClientInfo& c
   if (stand_ins.empty()) return;
   relay.check_first_client_bytes(
       [&worker, &client, host, port, stand_ins = std::move(stand_ins)](std::string_view bytes) {
-        const rules::StandIn* s = rules::find_stand_in(bytes, stand_ins);
+        const rules::StandIn* s = rules::find_stand_in_bytes(bytes, stand_ins);
         if (s == nullptr) return true;
         log_tunnel_misuse(worker, client, host, port, s->credential->name);
         return false;

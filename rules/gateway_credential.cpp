@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -216,6 +217,23 @@ std::optional<std::string> basic_payload(std::string_view v) {
 const StandIn* find_stand_in_header(std::string_view value, const std::vector<StandIn>& stand_ins) {
   if (const StandIn* s = find_stand_in(value, stand_ins)) return s;
   if (auto decoded = basic_payload(value)) return find_stand_in(*decoded, stand_ins);
+  return nullptr;
+}
+
+const StandIn* find_stand_in_bytes(std::string_view bytes, const std::vector<StandIn>& stand_ins) {
+  if (const StandIn* s = find_stand_in(bytes, stand_ins)) return s;
+  std::string lower(bytes);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (size_t at = lower.find("basic"); at != std::string::npos; at = lower.find("basic", at + 5)) {
+    size_t start = at + 5;
+    if (start >= bytes.size() || (bytes[start] != ' ' && bytes[start] != '\t')) continue;
+    while (start < bytes.size() && (bytes[start] == ' ' || bytes[start] == '\t')) ++start;
+    size_t end = start;
+    while (end < bytes.size() && bytes[end] != ' ' && bytes[end] != '\t' && bytes[end] != '\r' && bytes[end] != '\n')
+      ++end;
+    if (auto decoded = base64_decode(bytes.substr(start, end - start)))
+      if (const StandIn* s = find_stand_in(*decoded, stand_ins)) return s;
+  }
   return nullptr;
 }
 

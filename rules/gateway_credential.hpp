@@ -67,6 +67,9 @@ const StandIn* find_stand_in(std::string_view text, const std::vector<StandIn>& 
 // The same for a header value, which may also hold it inside HTTP Basic credentials
 // ("Basic " + base64(user:password), as git and curl send a password): decoded and searched.
 const StandIn* find_stand_in_header(std::string_view value, const std::vector<StandIn>& stand_ins);
+// The same for raw bytes (a tunnel's first bytes): the stand-in as written, or inside any
+// "Basic BASE64" credentials among them (a plain-HTTP request carried in the tunnel).
+const StandIn* find_stand_in_bytes(std::string_view bytes, const std::vector<StandIn>& stand_ins);
 // `replace`: the header value with every occurrence of `stand_in` swapped for `secret`, inside
 // Basic credentials too (decoded, swapped, encoded again).
 std::string replace_stand_in(std::string value, const std::string& stand_in, const std::string& secret);

@@ -165,6 +165,8 @@ class GitGuardTest(E2E):
 
     def test_the_jail_ran(self):
         self.assertEqual(self.result.returncode, 0, self.result.stdout + self.result.stderr)
+        for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            self.assertNotIn(bad, self.result.stderr)
         for step in ("clone", "push_agent", "push_main_big"):
             self.assertIn(step, self.steps, self.result.stdout + self.result.stderr)
 

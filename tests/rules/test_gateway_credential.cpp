@@ -68,6 +68,15 @@ TEST_CASE("a stand-in inside HTTP Basic credentials is found, and replaced there
   CHECK(find_stand_in_header("Basic !!!notbase64", s) == nullptr);
   CHECK(find_stand_in("Basic " + base64_encode("x-access-token:BBBB2222"), s) == nullptr);  // raw search only
 
+  // A tunnel's first bytes: raw, or inside Basic credentials of a request carried in it.
+  const std::string req =
+      "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: BASIC " + base64_encode("u:BBBB2222") + "\r\n\r\n";
+  CHECK(find_stand_in_bytes(req, s)->credential == &b);
+  CHECK(find_stand_in_bytes("token=AAAA1111", s)->credential == &a);
+  CHECK(find_stand_in_bytes("basic\r\n" + base64_encode("u:BBBB2222"), s) == nullptr);  // not a Basic value
+  CHECK(find_stand_in_bytes("Authorization: Basic " + base64_encode("u:other") + "\r\n", s) == nullptr);
+  CHECK(find_stand_in_bytes("basic", s) == nullptr);
+
   CHECK(replace_stand_in("Bearer AAAA1111", "AAAA1111", "real") == "Bearer real");
   CHECK(replace_stand_in("Basic " + base64_encode("x-access-token:AAAA1111"), "AAAA1111", "real-secret") ==
         "Basic " + base64_encode("x-access-token:real-secret"));

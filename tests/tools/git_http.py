@@ -2,7 +2,7 @@
 """A loopback HTTP server that runs git-http-backend (smart HTTP) over a
 directory of repositories, for clone and push tests. Stdlib only.
 
-    git_http.py --root DIR [--listen 127.0.0.1:0]   prints the port on stdout
+    git_http.py --root DIR [--listen 127.0.0.1:0] [--cert C --key K] [--token T]   prints the port
 
 `serve(..., token=T)` requires `Authorization: Basic base64(x-access-token:T)` on every request
 (401 otherwise) and lets pushes in (REMOTE_USER); `server.requests` records every request:
@@ -30,14 +30,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def read_body(self):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            body = b""
+            parts = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
-                    return body
-                body += self.rfile.read(size)
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length", "0") or 0)
         return self.rfile.read(length) if length else b""
@@ -118,9 +118,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
     ap.add_argument("--listen", default="127.0.0.1:0")
+    ap.add_argument("--cert", help="serve HTTPS with this certificate (and --key)")
+    ap.add_argument("--key")
+    ap.add_argument("--token", help="require Basic x-access-token:TOKEN; take pushes")
     args = ap.parse_args()
     host, _, port = args.listen.rpartition(":")
-    server = serve(args.root, host, int(port))
+    server = serve(args.root, host, int(port), cert=args.cert, key=args.key, token=args.token)
+    server.requests = None  # a long-running server records nothing
+    server.RequestHandlerClass.requests = None
     print(server.server_address[1], flush=True)
     threading.Event().wait()
 
