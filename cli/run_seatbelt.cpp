@@ -18,6 +18,8 @@
 #include "sandbox-glue/proxy_env.hpp"
 #include "sandbox-glue/seatbelt.hpp"
 
+extern char** environ;  // POSIX; not every libc declares it in <unistd.h>
+
 namespace sluice::cli {
 
 namespace {
