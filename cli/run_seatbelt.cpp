@@ -22,6 +22,20 @@ extern char** environ;  // POSIX; not every libc declares it in <unistd.h>
 
 namespace sluice::cli {
 
+std::string find_in_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find(':', start);
+    if (end == std::string::npos) end = p.size();
+    std::string candidate = p.substr(start, end - start) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return "";
+}
+
 namespace {
 
 int fail(const std::string& message, int code) {
@@ -107,17 +121,7 @@ int run_seatbelt(SeatbeltRun run) {
   std::vector<char*> envp;
   for (auto& w : env_words) envp.push_back(w.data());
   envp.push_back(nullptr);
-  // PATH is searched here too (execvp may allocate).
-  std::string program;
-  const char* path_var = std::getenv("PATH");
-  for (std::string_view rest = path_var != nullptr ? path_var : "/usr/bin:/bin"; program.empty();) {
-    const size_t colon = rest.find(':');
-    std::string dir(rest.substr(0, colon));
-    std::string candidate = (dir.empty() ? "." : dir) + "/sandbox-exec";
-    if (::access(candidate.c_str(), X_OK) == 0) program = std::move(candidate);
-    if (colon == std::string_view::npos) break;
-    rest.remove_prefix(colon + 1);
-  }
+  const std::string program = find_in_path("sandbox-exec");  // here: execvp may allocate
   if (program.empty()) {
     asking.stop_asking();
     server.stop();

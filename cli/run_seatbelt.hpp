@@ -21,6 +21,9 @@ struct SeatbeltRun {
   std::string state_path;  // remembered `always` answers; empty: none
 };
 
+// The first executable `name` in $PATH (/usr/bin:/bin when unset), or "".
+std::string find_in_path(const std::string& name);
+
 // Returns the exit status `sluice run` exits with.
 int run_seatbelt(SeatbeltRun run);
 

@@ -394,14 +394,26 @@ class InspectTest(E2E):
 
     # --- sluice run: a CA for the run, trusted inside the jail with no flags -----------------
 
-    def test_sluice_run_jail_trusts_its_own_ca_with_no_flags(self):
+    def run_jail(self, policy_text, script, flags=(), script_args=(), timeout=60):
+        """`sluice run --policy` (policy_text plus the tests' upstream CA) of `sh -c script` in a
+        work directory of its own, HOME outside it; returns (work dir, decision log path, result)."""
         work = tempfile.mkdtemp(prefix="sluice-e2e-run-", dir="/var/tmp")
         self.addCleanup(shutil.rmtree, work, True)
         policy = os.path.join(work, "policy.yaml")
         with open(policy, "w") as f:
-            f.write("policies:\n  default:\n    allow: [secure.test, 127.0.0.1]\n    inspect: [secure.test]\n"
-                    "tls:\n  upstream_ca: [%s/ca.crt]\n" % self.certs)
+            f.write(policy_text + "tls:\n  upstream_ca: [%s/ca.crt]\n" % self.certs)
         log = os.path.join(work, "decisions.jsonl")
+        env = clean_env()
+        env["HOME"] = os.path.join(work, "home")  # not the writable cwd, whose dotfiles the jail guards
+        os.mkdir(env["HOME"])
+        r = run_bounded([SLUICE, "run"] + list(flags) + ["--policy", policy, "--dns-server",
+                                                         "127.0.0.1:%d" % self.names_dns.port, "--log", log,
+                                                         "--", "sh", "-c", "export ASAN_OPTIONS=detect_leaks=0; " +
+                                                         script] + list(script_args),
+                        cwd=work, capture_output=True, text=True, env=env, timeout=timeout)
+        return work, log, r
+
+    def test_sluice_run_jail_trusts_its_own_ca_with_no_flags(self):
         url = self.url("secure.test", "/hello?run-%s")
         node = ("const http=require('http'),tls=require('tls');const u=new URL(process.argv[1]);"
                 "http.request({host:'127.0.0.1',port:3128,method:'CONNECT',path:u.host}).on('connect',(res,sock)=>{"
@@ -415,13 +427,9 @@ class InspectTest(E2E):
                   "if grep -rl 'PRIVATE KEY' /run/sluice /etc/ssl/certs/ca-certificates.crt; then echo KEY-VISIBLE; fi; "
                   "echo \"$SSL_CERT_FILE $GIT_SSL_CAINFO $NODE_EXTRA_CA_CERTS\"") % (
                       url % "curl", url % "python", url % "node", self.serve_repo())
-        env = clean_env()
-        env["HOME"] = os.path.join(work, "home")  # not the writable cwd, whose dotfiles the jail guards
-        os.mkdir(env["HOME"])
-        r = run_bounded([SLUICE, "run", "--policy", policy, "--dns-server",
-                         "127.0.0.1:%d" % self.names_dns.port, "--log", log, "--", "sh", "-c",
-                         "export ASAN_OPTIONS=detect_leaks=0; " + script, "sh", node],
-                        cwd=work, capture_output=True, text=True, env=env, timeout=120)
+        work, log, r = self.run_jail(
+            "policies:\n  default:\n    allow: [secure.test, 127.0.0.1]\n    inspect: [secure.test]\n", script,
+            script_args=("sh", node), timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr)
         bundle = "/run/sluice/ca-bundle.crt"
         self.assertEqual(r.stdout.split("\n"),
@@ -437,14 +445,6 @@ class InspectTest(E2E):
     def test_sluice_run_transparent_inspects_and_refuses_paths_readably(self):
         # --transparent: curl ignores the proxy (the nft redirect captures it), the jail's
         # bundle trusts the run's CA, and requests inside the inspected TLS are judged by path.
-        work = tempfile.mkdtemp(prefix="sluice-e2e-run-", dir="/var/tmp")
-        self.addCleanup(shutil.rmtree, work, True)
-        policy = os.path.join(work, "policy.yaml")
-        with open(policy, "w") as f:
-            f.write("policies:\n  default:\n    allow: [secure.test, 127.0.0.1]\n"
-                    "    deny: [{host: secure.test, path: /private/}, \"secure.test:1\"]\n    inspect: [secure.test]\n"
-                    "tls:\n  upstream_ca: [%s/ca.crt]\n" % self.certs)
-        log = os.path.join(work, "decisions.jsonl")
         fmt = "'%{http_code} %header{x-sluice-reason}\\n'"
         # The third: the whole connection is refused (port 1 of an inspected host): the program
         # speaks TLS, so the refusal comes inside it, as a 403, not as a bare reset.
@@ -457,13 +457,10 @@ class InspectTest(E2E):
                   "echo curl=$?") % (
                       self.url("secure.test", "/hello?transparent-inspected"), fmt,
                       self.url("secure.test", "/private/key?transparent-inspected"), fmt, fmt)
-        env = clean_env()
-        env["HOME"] = os.path.join(work, "home")
-        os.mkdir(env["HOME"])
-        r = run_bounded([SLUICE, "run", "--transparent", "--policy", policy, "--dns-server",
-                         "127.0.0.1:%d" % self.names_dns.port, "--log", log, "--", "sh", "-c",
-                         "export ASAN_OPTIONS=detect_leaks=0; " + script],
-                        cwd=work, capture_output=True, text=True, env=env, timeout=60)
+        _, log, r = self.run_jail(
+            "policies:\n  default:\n    allow: [secure.test, 127.0.0.1]\n"
+            "    deny: [{host: secure.test, path: /private/}, \"secure.test:1\"]\n    inspect: [secure.test]\n",
+            script, flags=("--transparent",))
         self.assertEqual(r.returncode, 0, r.stderr)
         out = r.stdout.split("\n")
         self.assertEqual(out[:3], ["hello", "403 denied-by-rule", "curl=0"], r.stderr)
