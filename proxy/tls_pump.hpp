@@ -3,7 +3,7 @@
 // timeout); then the plaintext goes one of two ways:
 //
 //   attach():          the session reads and writes plaintext through the pump directly
-//                      (tls_data events in, write() out): no extra hop, for requests;
+//                      (Data events in, write() out): no extra hop, for requests;
 //   open_plaintext():  a socketpair, pump's end <-> the session's end, which the session
 //                      hands to a byte relay (a WebSocket after its 101).
 //
@@ -48,9 +48,9 @@ class TlsPump {
   static TlsPump* start(WorkerContext& worker, UvHandle<AnyStream>&& cipher, tls::Engine engine, Role role,
                         std::string raw_first, std::string initial, uint64_t timeout_ms, Done done);
 
-  // After a successful handshake: the session's end of the plaintext socketpair; from now
-  // on the pump moves bytes by itself. Empty (with `error`) when no socketpair could be
-  // made; the pump is gone then.
+  // After a successful handshake (or once attached, for an upgrade's relay): the session's
+  // end of the plaintext socketpair; from now on the pump moves bytes by itself. Empty (with `error`) when no
+  // socketpair could be made; the pump is gone then.
   UvHandle<AnyStream> open_plaintext(std::string& error);
   // Ends the pump now (handles closed, the object deleted later); no callback runs after.
   void abort();
