@@ -11,10 +11,10 @@
 //
 // An inspected CONNECT (TLS inspection, http_session_tls.cpp) takes one detour: the
 // upstream's TLS handshake (502 upstream-tls-failed if it fails), then the 200, then the
-// client's handshake against a leaf for the CONNECT host; both TLS connections become
-// socketpairs (proxy/tls_pump.hpp) and the session goes back to ReadingHead with
-// plaintext requests, each judged, forwarded and logged like a plain-HTTP request, pinned
-// to the CONNECT's host.
+// client's handshake against a leaf for the CONNECT host; then the session reads and
+// writes both sides' plaintext through their TLS pumps (proxy/tls_pump.hpp, attached) and
+// goes back to ReadingHead with plaintext requests, each judged, forwarded and logged like
+// a plain-HTTP request, pinned to the CONNECT's host.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -111,6 +111,12 @@ class HttpSession {
   void on_upstream_tls(TlsPump::Handshake& h);
   void start_client_tls();
   void on_client_tls(TlsPump::Handshake& h);
+  // An attached pump's event for side `side` (proxy/tls_pump.hpp): the same steps a plain
+  // socket's read, write and shutdown callbacks take.
+  static void on_tls_event(void* session, int side, TlsPump::Event e, const char* data, size_t n);
+  bool has_stream(Side s) const;  // a socket, or an attached TLS pump
+  // Before a byte relay takes the sides over (an upgrade's 101): the pumps' socketpairs.
+  bool unfuse_tls();
   void on_inspected_request(bool is_connect);
   bool pinned_host(std::string_view authority, uint16_t default_port) const;
   void log_tls_failure(rules::Reason reason, const TlsPump::Handshake& h);
@@ -149,6 +155,9 @@ class HttpSession {
   // writing and closing
   // `count`: add to the byte counts (sluice's own replies are not the client's traffic).
   void write(Side to, std::string bytes, bool count = true);
+  // The same for a side with an attached TLS pump: encrypted at once from BYTES (no copy);
+  // while corked the records wait in the pump, and uncork() sends them.
+  void write_tls(Side to, std::string_view bytes, bool count);
   // While a read callback runs, writes gather per side and go out as one write at its end:
   // a response head and its body leave in one segment, not two.
   void cork() { ++cork_; }
@@ -230,6 +239,9 @@ class HttpSession {
   // whether requests now arrive decrypted.
   std::shared_ptr<tls::Inspector> inspector_;
   TlsPump* pump_ = nullptr;
+  // By side (Client 0, Upstream 1): the attached pump its plaintext goes through; the
+  // side's socket (client_, upstream_) is then the pump's, and the UvHandle stays empty.
+  TlsPump* tls_[2] = {nullptr, nullptr};
   bool inspected_ = false;
   bool client_handed_ = false;  // the client's own socket belongs to a pump
   // refuse_inside_tls: the refusal each request inside gets (no upstream exists), and the
