@@ -3,12 +3,14 @@
 // client's own credentials and attaches the real secret; anywhere else it is refused.
 #include <algorithm>
 #include <cctype>
+#include <string_view>
 
 #include "proxy/decision_log.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/json.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/net_address.hpp"
+#include "proxy/stand_in_table.hpp"
 
 namespace sluice::proxy {
 
@@ -28,20 +30,48 @@ void HttpSession::load_stand_ins() {
   const rules::Policy* policy = flow_.policy();
   if (listener_config_ != nullptr && policy != nullptr)
     stand_ins_ = rules::stand_ins_for(listener_config_->stand_ins, policy->credentials);
+  issued_stand_ins_ = StandInTable::process().current();
+}
+
+// A stand-in the daemon issued to another sandbox (or, on a listener of no sandbox, to any):
+// misuse wherever it appears, never honoured.
+const rules::IssuedStandIn* HttpSession::foreign_stand_in(std::string& where) const {
+  if (!issued_stand_ins_) return nullptr;
+  const std::string& self = client_info_.listener->name;
+  const HttpHead& h = request_parser_.head();
+  where = "its URL";
+  if (const rules::IssuedStandIn* s = issued_stand_ins_->find(h.target, self)) return s;
+  for (const auto& [name, value] : h.headers)
+    if (const rules::IssuedStandIn* s = issued_stand_ins_->find_header(value, self)) {
+      where = "its " + name + " header";
+      return s;
+    }
+  return nullptr;
 }
 
 bool HttpSession::refuse_misused_stand_in() {
   if (!stand_ins_loaded_) load_stand_ins();
-  if (stand_ins_.empty()) return false;
+  if (stand_ins_.empty() && !issued_stand_ins_) return false;
+  std::string foreign_where;
+  if (const rules::IssuedStandIn* f = foreign_stand_in(foreign_where)) {
+    decision_->credential = f->credential;
+    ++worker_.metrics().credential_misuse;
+    reply_and_close(
+        rules::Reason::CredentialMisuse,
+        "sluice: the request to " + host_port_text(host_, port_) + " carries the stand-in for credential \"" +
+            f->credential + "\" in " + foreign_where +
+            ", issued to another sandbox; sluice honours a stand-in only from the sandbox it was issued to");
+    return true;
+  }
   const HttpHead& h = request_parser_.head();
   std::string where = "its URL";
   const rules::StandIn* s = rules::find_stand_in(h.target, stand_ins_);
   for (size_t i = 0; s == nullptr && i < h.headers.size(); ++i)
     if ((s = rules::find_stand_in_header(h.headers[i].second, stand_ins_)) != nullptr)
       where = "its " + h.headers[i].first + " header";
-  if (s == nullptr) return false;
+  if (s == nullptr) return refuse_unreplaceable_body();
   const bool in_url = where == "its URL";
-  if (inspected_ && !in_url && s->credential->hosts.match(host_, port_) != nullptr) return false;
+  if (inspected_ && !in_url && s->credential->hosts.match(host_, port_) != nullptr) return refuse_unreplaceable_body();
   decision_->credential = s->credential->name;
   ++worker_.metrics().credential_misuse;
   const std::string why = !inspected_ ? "over plain HTTP" : in_url ? "in a URL" : "to a host it is not for";
@@ -56,8 +86,10 @@ bool HttpSession::refuse_misused_stand_in() {
 // comes from the sandbox the stand-in was issued to): the client's own credentials go and
 // the real secret comes (template), or the stand-in is swapped for it where it stands (replace).
 void HttpSession::attach_credential() {
+  body_replace_.reset();
   if (!inspected_) return;
   if (!stand_ins_loaded_) load_stand_ins();
+  start_body_replace();
   auto& headers = request_parser_.head().headers;
   for (const auto& s : stand_ins_) {
     const rules::GatewayCredential& c = *s.credential;
@@ -80,6 +112,70 @@ void HttpSession::attach_credential() {
   }
 }
 
+// ---- replace_body: the request body's stand-ins become secrets ----------------------------
+// Only on an inspected request to the credential's hosts, from the sandbox holding the stand-in
+// (its own listener's stand-ins), like the header swap. The body streams: nothing is buffered
+// beyond one stand-in's length, and since each stand-in is as long as its secret (the config
+// checks it), a Content-Length stays true; a chunked body goes on chunked as it comes.
+
+// The replace_body credentials for this request's host, and the smallest of their caps.
+size_t HttpSession::body_replace_cap(std::vector<const rules::StandIn*>* which) const {
+  size_t cap = 0;
+  if (!inspected_) return 0;
+  for (const auto& s : stand_ins_) {
+    const rules::GatewayCredential& c = *s.credential;
+    if (!c.replace_body || c.hosts.match(host_, port_) == nullptr) continue;
+    cap = cap == 0 ? c.replace_body_max_bytes : std::min(cap, c.replace_body_max_bytes);
+    if (which != nullptr) which->push_back(&s);
+  }
+  return cap;
+}
+
+// Before dialing: a body sluice could not rewrite is refused, never sent with the stand-in in it.
+bool HttpSession::refuse_unreplaceable_body() {
+  const size_t cap = body_replace_cap(nullptr);
+  if (cap == 0) return false;
+  const HttpHead& h = request_parser_.head();
+  std::string why;
+  if (const std::string* enc = h.header("content-encoding"); enc != nullptr && !header_is(*enc, "identity"))
+    why = "its body is content-encoded (" + *enc + "), so sluice cannot replace stand-ins in it";
+  else if (h.has_content_length && !h.chunked && h.content_length > cap)
+    why = "its body (" + std::to_string(h.content_length) + " bytes) is over replace_body_max_bytes (" +
+          std::to_string(cap) + ")";
+  if (why.empty()) return false;
+  reply_and_close(rules::Reason::CredentialBodyRefused,
+                  "sluice: the request to " + host_port_text(host_, port_) + " is refused: " + why);
+  return true;
+}
+
+void HttpSession::start_body_replace() {
+  std::vector<const rules::StandIn*> which;
+  body_replace_max_ = body_replace_cap(&which);
+  if (which.empty()) return;
+  body_replace_ = std::make_unique<rules::BodyReplacer>();
+  for (const rules::StandIn* s : which) body_replace_->add(s->value, s->credential->secret);
+  if (body_replace_->empty()) body_replace_.reset();  // lengths differ: the config refuses that
+}
+
+void HttpSession::replace_in_body(const char* data, size_t n) {
+  if (body_replace_->bytes_in() + n > body_replace_max_) {
+    // A chunked body that grew past the cap: cut before any more of it goes on.
+    body_replace_.reset();
+    const std::string why = "sluice: the request body to " + host_port_text(host_, port_) +
+                            " grew over replace_body_max_bytes (" + std::to_string(body_replace_max_) + ")";
+    if (exchange_.response_started) return close_now(Termination::Refused);
+    return reply_and_close(rules::Reason::CredentialBodyRefused, why);
+  }
+  std::string out = body_replace_->feed(std::string_view(data, n));
+  if (!out.empty()) forward_request_body(out.data(), out.size());
+}
+
+void HttpSession::finish_body_replace() {
+  std::string rest = body_replace_->finish();
+  body_replace_.reset();
+  if (!rest.empty()) forward_request_body(rest.data(), rest.size());
+}
+
 void HttpSession::guard_tunnel_bytes() {
   if (!stand_ins_loaded_) load_stand_ins();
   proxy::guard_tunnel_bytes(relay_, worker_, client_info_, host_, port_, stand_ins_);
@@ -87,14 +183,20 @@ void HttpSession::guard_tunnel_bytes() {
 
 void guard_tunnel_bytes(Relay& relay, WorkerContext& worker, const ClientInfo& client, const rules::CanonicalHost& host,
                         uint16_t port, std::vector<rules::StandIn> stand_ins) {
-  if (stand_ins.empty()) return;
-  relay.check_first_client_bytes(
-      [&worker, &client, host, port, stand_ins = std::move(stand_ins)](std::string_view bytes) {
-        const rules::StandIn* s = rules::find_stand_in_bytes(bytes, stand_ins);
-        if (s == nullptr) return true;
-        log_tunnel_misuse(worker, client, host, port, s->credential->name);
-        return false;
-      });
+  auto issued = StandInTable::process().current();  // other sandboxes' stand-ins
+  if (stand_ins.empty() && !issued) return;
+  relay.check_first_client_bytes([&worker, &client, host, port, stand_ins = std::move(stand_ins),
+                                  issued = std::move(issued)](std::string_view bytes) {
+    if (const rules::StandIn* s = rules::find_stand_in_bytes(bytes, stand_ins)) {
+      log_tunnel_misuse(worker, client, host, port, s->credential->name);
+      return false;
+    }
+    if (const rules::IssuedStandIn* f = issued ? issued->find_bytes(bytes, client.listener->name) : nullptr) {
+      log_tunnel_misuse(worker, client, host, port, f->credential);
+      return false;
+    }
+    return true;
+  });
 }
 
 void log_tunnel_misuse(WorkerContext& worker, const ClientInfo& client, const rules::CanonicalHost& host, uint16_t port,
