@@ -133,15 +133,24 @@ size_t HttpSession::body_replace_cap(std::vector<const rules::StandIn*>* which) 
 
 // Before dialing: a body sluice could not rewrite is refused, never sent with the stand-in in it.
 bool HttpSession::refuse_unreplaceable_body() {
-  const size_t cap = body_replace_cap(nullptr);
-  if (cap == 0) return false;
+  std::vector<const rules::StandIn*> which;
+  const size_t cap = body_replace_cap(&which);
   const HttpHead& h = request_parser_.head();
+  const bool has_body = h.chunked || (h.has_content_length && h.content_length > 0);
+  if (cap == 0 || !has_body) return false;
   std::string why;
-  if (const std::string* enc = h.header("content-encoding"); enc != nullptr && !header_is(*enc, "identity"))
+  const std::string* enc = h.header("content-encoding");
+  if (enc != nullptr && !header_is(*enc, "identity"))
     why = "its body is content-encoded (" + *enc + "), so sluice cannot replace stand-ins in it";
   else if (h.has_content_length && !h.chunked && h.content_length > cap)
     why = "its body (" + std::to_string(h.content_length) + " bytes) is over replace_body_max_bytes (" +
           std::to_string(cap) + ")";
+  // A reload gave the credential a secret of another length than its stand-in (made before it).
+  for (const rules::StandIn* s : which)
+    if (why.empty() && s->value.size() != s->credential->secret.size())
+      why = "the stand-in for credential \"" + s->credential->name +
+            "\" is no longer as long as its secret (the secret changed on reload), so the body could not keep "
+            "its length; make the sandbox again";
   if (why.empty()) return false;
   reply_and_close(rules::Reason::CredentialBodyRefused,
                   "sluice: the request to " + host_port_text(host_, port_) + " is refused: " + why);

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -298,6 +299,42 @@ log:
 """
 
 
+DAEMON_BODY_CONFIG = DAEMON_CONFIG.replace("    git: [", """      - name: body
+        hosts: ["secure.test"]
+        secret: {file: "{dir}/body.secret"}
+        inject: replace
+        replace_body: true
+        env: [BODY_KEY]
+    git: [""", 1)
+
+
+def https_through(sock_path, host, port, ca, request):
+    """One request inside a CONNECT tunnel made on a unix socket (a sandbox's), TLS checked
+    against `ca`; returns the response's status line and head."""
+    import ssl
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(sock_path)
+    s.sendall(b"CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (host.encode(), port, host.encode(), port))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise AssertionError("tunnel closed: %r" % head)
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 200"), head
+    t = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname=host)
+    t.sendall(request)
+    out = b""
+    while b"\r\n\r\n" not in out:
+        chunk = t.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+    t.close()
+    return out.split(b"\r\n\r\n")[0].decode("latin-1")
+
+
 class DaemonGatewayTest(GatewayBase):
     """`sluice serve` issues the stand-ins per sandbox (POST /v1/sandboxes); `sluice run --daemon`
     exports them into the jail. A stand-in is honoured only on its own sandbox's listener."""
@@ -311,10 +348,10 @@ class DaemonGatewayTest(GatewayBase):
         cls.ca_dir = os.path.join(cls.ca_parent, "sluice-ca")
         subprocess.run([SLUICE, "ca", "init", cls.ca_dir], check=True, capture_output=True, timeout=30)
 
-    def daemon(self):
-        config = DAEMON_CONFIG.replace("{dir}/sluice-ca", self.ca_dir).replace("CERTS", self.certs)
+    def daemon(self, config=DAEMON_CONFIG, files=None):
+        config = config.replace("{dir}/sluice-ca", self.ca_dir).replace("CERTS", self.certs)
         config = config.replace("DNSPORT", str(self.names.port)).replace("TLSPORT", str(self.tls_up.port))
-        s = self.start_sluice_for_test(config, files={"api.secret": FILE_SECRET + "\n"},
+        s = self.start_sluice_for_test(config, files=dict({"api.secret": FILE_SECRET + "\n"}, **(files or {})),
                                        env={"SLUICE_TEST_GH": REAL}, workers=1)
         return s, Control(os.path.join(s.dir, "control.sock"))
 
@@ -435,3 +472,32 @@ class DaemonGatewayTest(GatewayBase):
                             count=3)
         self.assertEqual(sorted(e["credential"] for e in misuse), ["api"] * 3)
         self.assertEqual({e["listener"] for e in misuse}, {"second"})
+
+    def test_daemon_replace_body_and_a_secret_that_changed_length_on_reload(self):
+        s, ctl = self.daemon(DAEMON_BODY_CONFIG, {"body.secret": BODY_SECRET + "\n"})
+        status, made = ctl.post("/v1/sandboxes", {"name": "sbody"})
+        self.assertEqual(status, 201, made)
+        stand_in = {c["name"]: c["stand_in"] for c in made["credentials"]}["body"]
+        self.assertEqual(len(stand_in), len(BODY_SECRET))
+        body = make_body(stand_in.encode(), 70000)
+
+        def post(tag):
+            req = (b"POST /hello?%s HTTP/1.1\r\nHost: secure.test:%d\r\nContent-Length: %d\r\n"
+                   b"Connection: close\r\n\r\n" % (tag.encode(), self.tls_up.port, len(body)) + body)
+            return https_through(made["path"], "secure.test", self.tls_up.port, os.path.join(self.ca_dir, "ca.crt"),
+                                 req)
+
+        self.assertTrue(post("dbody-1").startswith("HTTP/1.1 200"))
+        got = [x for x in self.tls_up.requests if x["target"].endswith("?dbody-1")]
+        self.assertEqual(got[0]["body_sha256"], hashlib.sha256(make_body(BODY_SECRET.encode(), 70000)).hexdigest())
+        # The secret changes length on reload: the sandbox's stand-in can no longer stand for it in a
+        # body of the same length, so such a body is refused, never sent unreplaced.
+        s.write_file("body.secret", BODY_SECRET + "-longer\n")
+        status, answer = ctl.post("/v1/reload")
+        self.assertEqual(status, 200, answer)
+        head = post("dbody-2")
+        self.assertTrue(head.startswith("HTTP/1.1 413"), head)
+        self.assertIn("x-sluice-reason: credential-body-refused", head.lower())
+        self.assertEqual([x for x in self.tls_up.requests if x["target"].endswith("?dbody-2")], [])
+        for e in s.log():
+            self.assertNotIn(BODY_SECRET, json.dumps(e))
