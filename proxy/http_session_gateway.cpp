@@ -30,7 +30,6 @@ void HttpSession::load_stand_ins() {
   const rules::Policy* policy = flow_.policy();
   if (listener_config_ != nullptr && policy != nullptr)
     stand_ins_ = rules::stand_ins_for(listener_config_->stand_ins, policy->credentials);
-  issued_stand_ins_ = StandInTable::process().current();
 }
 
 // A stand-in the daemon issued to another sandbox (or, on a listener of no sandbox, to any):
@@ -51,6 +50,7 @@ const rules::IssuedStandIn* HttpSession::foreign_stand_in(std::string& where) co
 
 bool HttpSession::refuse_misused_stand_in() {
   if (!stand_ins_loaded_) load_stand_ins();
+  issued_stand_ins_ = StandInTable::process().current();  // per request: sandboxes come and go
   if (stand_ins_.empty() && !issued_stand_ins_) return false;
   std::string foreign_where;
   if (const rules::IssuedStandIn* f = foreign_stand_in(foreign_where)) {

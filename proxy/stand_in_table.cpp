@@ -27,12 +27,14 @@ void StandInTable::forget(const std::string& sandbox) {
 }
 
 std::shared_ptr<const rules::StandInIndex> StandInTable::current() const {
+  if (!any_.load(std::memory_order_acquire)) return nullptr;
   std::lock_guard lock(mu_);
   return index_;
 }
 
 // A new index per change: sessions keep searching the one they took.
 void StandInTable::rebuild_locked() {
+  any_.store(!by_sandbox_.empty(), std::memory_order_release);
   if (by_sandbox_.empty()) {
     index_.reset();
     return;

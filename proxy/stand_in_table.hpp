@@ -8,6 +8,7 @@
 // One table per process: a daemon has one sandbox registry, and sessions reach the table without
 // a path through the worker. Thread-safe; current() is a snapshot that later changes never touch.
 #pragma once
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,7 @@ class StandInTable {
 
  private:
   void rebuild_locked();
+  std::atomic<bool> any_{false};  // the fast answer for a daemon that issued none
   mutable std::mutex mu_;
   std::map<std::string, Issued> by_sandbox_;
   std::shared_ptr<const rules::StandInIndex> index_;

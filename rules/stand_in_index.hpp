@@ -2,7 +2,8 @@
 // A connection's own stand-ins are its listener's; this index answers the other question:
 // does a request carry a stand-in issued to some sandbox at all? One found on a listener other
 // than its sandbox's is misuse. The cost of a search does not grow with the number of stand-ins:
-// each is keyed by its last kKey bytes (random), and a text is probed once per position.
+// each is keyed by its last kKey bytes (random letters and digits), and a text is probed once per
+// position inside a run of letters and digits.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -36,7 +37,7 @@ class StandInIndex {
  private:
   std::vector<IssuedStandIn> all_;
   std::unordered_map<std::string, std::vector<size_t>> by_tail_;  // last kKey bytes -> entries
-  std::vector<size_t> short_;  // values shorter than kKey (none that make_stand_in makes)
+  std::vector<size_t> short_;  // values without kKey letters and digits at the end (none of make_stand_in's)
 };
 
 }  // namespace sluice::rules

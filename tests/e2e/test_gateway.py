@@ -444,8 +444,11 @@ class DaemonGatewayTest(GatewayBase):
 
     def test_a_stand_in_through_a_second_sandbox_is_refused(self):
         s, ctl = self.daemon()
-        status, a = ctl.post("/v1/sandboxes", {"name": "first"})
-        self.assertEqual(status, 201, a)
+        # Made with `sluice ctl sandbox add --json`, which prints the answer with the stand-ins.
+        made = subprocess.run([SLUICE, "ctl", "--socket", os.path.join(s.dir, "control.sock"), "sandbox", "add",
+                               "first", "--json"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(made.returncode, 0, made.stderr)
+        a = json.loads(made.stdout)
         first = {c["name"]: c["stand_in"] for c in a["credentials"]}
         # The first sandbox's stand-in, from a jail on a second sandbox, in a header, inside Basic
         # credentials, and in an opaque tunnel's first bytes (not inspected: the echo server).

@@ -16,8 +16,9 @@ TEST_CASE("StandInIndex: a stand-in anywhere in a text, whichever sandbox holds 
   const std::string b = make_stand_in("ghp_" + std::string(36, 'y'));
   index.add({"sb-a", "gh", a});
   index.add({"sb-b", "gh", b});
-  index.add({"sb-c", "short", "tiny-one"});  // shorter than the key: still found
-  REQUIRE(index.size() == 3);
+  index.add({"sb-c", "short", "tiny-one"});                // shorter than the key: still found
+  index.add({"sb-d", "odd", "not-random-at-the-end:-)"});  // a tail that is not letters and digits
+  REQUIRE(index.size() == 4);
 
   struct Row {
     std::string text;
@@ -28,6 +29,8 @@ TEST_CASE("StandInIndex: a stand-in anywhere in a text, whichever sandbox holds 
       {"Bearer " + a, "sb-a"},
       {"token " + b + " trailing", "sb-b"},
       {"x" + b, "sb-b"},  // glued to other letters
+      {b + "xyz", "sb-b"},
+      {"say not-random-at-the-end:-) now", "sb-d"},
       {a.substr(0, a.size() - 1), nullptr},
       {a.substr(1), nullptr},
       {"", nullptr},
@@ -42,7 +45,8 @@ TEST_CASE("StandInIndex: a stand-in anywhere in a text, whichever sandbox holds 
     } else {
       REQUIRE(s != nullptr);
       CHECK(s->sandbox == r.sandbox);
-      CHECK(s->credential == (std::string(r.sandbox) == "sb-c" ? "short" : "gh"));
+      const std::string owner = r.sandbox;
+      CHECK(s->credential == (owner == "sb-c" ? "short" : owner == "sb-d" ? "odd" : "gh"));
     }
   }
   // The asking sandbox's own stand-in is not foreign.
