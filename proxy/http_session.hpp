@@ -129,6 +129,7 @@ class HttpSession {
   void load_stand_ins();
   bool refuse_misused_stand_in();  // true: refused (the reply is on its way)
   const rules::IssuedStandIn* foreign_stand_in(std::string& where) const;
+  void mask_in_logged_url(const std::string& stand_in, const std::string& credential);
   void attach_credential();
   // replace_body: refused before dialing (over the cap, encoded), else streamed through a filter.
   size_t body_replace_cap(std::vector<const rules::StandIn*>* which) const;

@@ -48,12 +48,21 @@ const rules::IssuedStandIn* HttpSession::foreign_stand_in(std::string& where) co
   return nullptr;
 }
 
+// A stand-in a client put in its URL stays out of the decision log and the event stream.
+void HttpSession::mask_in_logged_url(const std::string& stand_in, const std::string& credential) {
+  const std::string mask = "<stand-in:" + credential + ">";
+  std::string& url = decision_->url;
+  for (size_t at = url.find(stand_in); at != std::string::npos; at = url.find(stand_in, at + mask.size()))
+    url.replace(at, stand_in.size(), mask);
+}
+
 bool HttpSession::refuse_misused_stand_in() {
   if (!stand_ins_loaded_) load_stand_ins();
   issued_stand_ins_ = StandInTable::process().current();  // per request: sandboxes come and go
   if (stand_ins_.empty() && !issued_stand_ins_) return false;
   std::string foreign_where;
   if (const rules::IssuedStandIn* f = foreign_stand_in(foreign_where)) {
+    mask_in_logged_url(f->value, f->credential);
     decision_->credential = f->credential;
     ++worker_.metrics().credential_misuse;
     reply_and_close(
@@ -72,6 +81,7 @@ bool HttpSession::refuse_misused_stand_in() {
   if (s == nullptr) return refuse_unreplaceable_body();
   const bool in_url = where == "its URL";
   if (inspected_ && !in_url && s->credential->hosts.match(host_, port_) != nullptr) return refuse_unreplaceable_body();
+  mask_in_logged_url(s->value, s->credential->name);
   decision_->credential = s->credential->name;
   ++worker_.metrics().credential_misuse;
   const std::string why = !inspected_ ? "over plain HTTP" : in_url ? "in a URL" : "to a host it is not for";

@@ -388,16 +388,19 @@ class DaemonGatewayTest(GatewayBase):
                   "curl -sS -o /dev/null -w '%%{http_code}\\n' -H \"X-Api: $API_KEY\" %s; "
                   "curl -sS -o /dev/null -w '%%{http_code} %%header{x-sluice-reason}\\n' "
                   "-H \"Authorization: token $SA_STAND_IN\" %s; "
+                  "curl -sS -o /dev/null -w '%%{http_code} %%header{x-sluice-reason}\\n' \"%s&t=$GH_TOKEN\"; "
                   "echo \"$GH_TOKEN $GITHUB_TOKEN ${SLUICE_TEST_GH:-unset}\"; "
                   "echo \"$GIT_CONFIG_KEY_0|$GIT_CONFIG_VALUE_0\"; "
                   "cat /proc/self/environ | tr '\\0' '\\n' | grep -c -e %s -e %s || true") % (
                       self.url("secure.test", "/hello?dgw-1"), self.url("secure.test", "/hello?dgw-2"),
-                      self.url("secure.test", "/hello?dgw-foreign"), REAL, FILE_SECRET)
+                      self.url("secure.test", "/hello?dgw-foreign"), self.url("secure.test", "/hello?dgw-url"), REAL,
+                      FILE_SECRET)
         r = self.run_daemon_jail(os.path.join(s.dir, "control.sock"), "sb1", script,
                                  {"SA_STAND_IN": sa["github"]})
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = r.stdout.splitlines()
-        self.assertEqual(lines[:3], ["200", "200", "403 credential-misuse"], r.stderr)
+        self.assertEqual(lines[:4], ["200", "200", "403 credential-misuse", "403 credential-misuse"], r.stderr)
+        lines = lines[:3] + lines[4:]
         gh, gh2, unset = lines[3].split()
         self.assertEqual((gh2, unset), (gh, "unset"))
         self.assertTrue(gh.startswith("ghp_") and gh not in (REAL, sa["github"]))
@@ -428,6 +431,9 @@ class DaemonGatewayTest(GatewayBase):
                               what="the foreign stand-in")
         self.assertEqual((foreign["listener"], foreign["credential"], foreign["error"]),
                          ("sb1", "github", "credential-misuse"))
+        in_url = events.next(lambda e: e.get("event") == "decision" and "dgw-url" in e.get("url", ""),
+                             what="the stand-in in a URL")
+        self.assertTrue(in_url["url"].endswith("&t=<stand-in:github>"), in_url)
         main = events.next(lambda e: e.get("event") == "decision" and "dgw-main" in e.get("url", ""),
                            what="the stand-in on the base listener")
         self.assertEqual((main["listener"], main["error"]), ("main", "credential-misuse"))
@@ -436,11 +442,13 @@ class DaemonGatewayTest(GatewayBase):
         stream = "\n".join(json.dumps(e) for e in events.seen)
         log = "\n".join(json.dumps(e) for e in s.log())
         metrics = ctl.get("/v1/metrics")[1]
-        for secret in (REAL, FILE_SECRET):
+        # Nor a stand-in: the only one sent where it shows (a URL) is masked.
+        for secret in (REAL, FILE_SECRET, gh, sa["github"], sa["api"]):
             for where, text in (("events", stream), ("log", log), ("metrics", metrics),
-                                ("launcher", r.stdout + r.stderr), ("daemon", s.read_stderr())):
+                                ("launcher", r.stderr), ("daemon", s.read_stderr())):
                 self.assertNotIn(secret, text, where)
-        self.assertIn("sluice_credential_misuse_total 2", metrics)
+        self.assertNotIn(REAL, r.stdout)
+        self.assertIn("sluice_credential_misuse_total 3", metrics)
 
     def test_a_stand_in_through_a_second_sandbox_is_refused(self):
         s, ctl = self.daemon()
