@@ -128,7 +128,7 @@ class HttpSession {
   // the credential gateway (http_session_gateway.cpp)
   void load_stand_ins();
   bool refuse_misused_stand_in();  // true: refused (the reply is on its way)
-  const rules::IssuedStandIn* foreign_stand_in(std::string& where) const;
+  bool foreign_stand_in(rules::IssuedStandIn& found, std::string& where) const;
   void mask_in_logged_url(const std::string& stand_in, const std::string& credential);
   void attach_credential();
   // replace_body: refused before dialing (over the cap, encoded), else streamed through a filter.
@@ -251,7 +251,6 @@ class HttpSession {
   bool socks_ = false;             // the tunnel came as a SOCKS5 CONNECT: its answers are SOCKS5 replies
   // The credential gateway: this sandbox's stand-ins (rules/gateway_credential.hpp).
   std::vector<rules::StandIn> stand_ins_;
-  std::shared_ptr<const rules::StandInIndex> issued_stand_ins_;  // every sandbox's (daemon); may be null
   bool stand_ins_loaded_ = false;
   std::unique_ptr<rules::BodyReplacer> body_replace_;  // this request's replace_body filter, or null
   size_t body_replace_max_ = 0;

@@ -33,19 +33,20 @@ void HttpSession::load_stand_ins() {
 }
 
 // A stand-in the daemon issued to another sandbox (or, on a listener of no sandbox, to any):
-// misuse wherever it appears, never honoured.
-const rules::IssuedStandIn* HttpSession::foreign_stand_in(std::string& where) const {
-  if (!issued_stand_ins_) return nullptr;
+// misuse wherever it appears, never honoured. Fills `found` (copied out of the table).
+bool HttpSession::foreign_stand_in(rules::IssuedStandIn& found, std::string& where) const {
+  StandInTable::View issued = StandInTable::process().view();
+  if (!issued) return false;
   const std::string& self = client_info_.listener->name;
   const HttpHead& h = request_parser_.head();
+  const rules::IssuedStandIn* s = issued->find(h.target, self);
   where = "its URL";
-  if (const rules::IssuedStandIn* s = issued_stand_ins_->find(h.target, self)) return s;
-  for (const auto& [name, value] : h.headers)
-    if (const rules::IssuedStandIn* s = issued_stand_ins_->find_header(value, self)) {
-      where = "its " + name + " header";
-      return s;
-    }
-  return nullptr;
+  for (size_t i = 0; s == nullptr && i < h.headers.size(); ++i)
+    if ((s = issued->find_header(h.headers[i].second, self)) != nullptr)
+      where = "its " + h.headers[i].first + " header";
+  if (s == nullptr) return false;
+  found = *s;
+  return true;
 }
 
 // A stand-in a client put in its URL stays out of the decision log and the event stream.
@@ -58,17 +59,16 @@ void HttpSession::mask_in_logged_url(const std::string& stand_in, const std::str
 
 bool HttpSession::refuse_misused_stand_in() {
   if (!stand_ins_loaded_) load_stand_ins();
-  issued_stand_ins_ = StandInTable::process().current();  // per request: sandboxes come and go
-  if (stand_ins_.empty() && !issued_stand_ins_) return false;
+  if (stand_ins_.empty() && !StandInTable::process().any()) return false;
   std::string foreign_where;
-  if (const rules::IssuedStandIn* f = foreign_stand_in(foreign_where)) {
-    mask_in_logged_url(f->value, f->credential);
-    decision_->credential = f->credential;
+  if (rules::IssuedStandIn f; foreign_stand_in(f, foreign_where)) {
+    mask_in_logged_url(f.value, f.credential);
+    decision_->credential = f.credential;
     ++worker_.metrics().credential_misuse;
     reply_and_close(
         rules::Reason::CredentialMisuse,
         "sluice: the request to " + host_port_text(host_, port_) + " carries the stand-in for credential \"" +
-            f->credential + "\" in " + foreign_where +
+            f.credential + "\" in " + foreign_where +
             ", issued to another sandbox; sluice honours a stand-in only from the sandbox it was issued to");
     return true;
   }
@@ -202,20 +202,20 @@ void HttpSession::guard_tunnel_bytes() {
 
 void guard_tunnel_bytes(Relay& relay, WorkerContext& worker, const ClientInfo& client, const rules::CanonicalHost& host,
                         uint16_t port, std::vector<rules::StandIn> stand_ins) {
-  auto issued = StandInTable::process().current();  // other sandboxes' stand-ins
-  if (stand_ins.empty() && !issued) return;
-  relay.check_first_client_bytes([&worker, &client, host, port, stand_ins = std::move(stand_ins),
-                                  issued = std::move(issued)](std::string_view bytes) {
-    if (const rules::StandIn* s = rules::find_stand_in_bytes(bytes, stand_ins)) {
-      log_tunnel_misuse(worker, client, host, port, s->credential->name);
-      return false;
-    }
-    if (const rules::IssuedStandIn* f = issued ? issued->find_bytes(bytes, client.listener->name) : nullptr) {
-      log_tunnel_misuse(worker, client, host, port, f->credential);
-      return false;
-    }
-    return true;
-  });
+  if (stand_ins.empty() && !StandInTable::process().any()) return;  // other sandboxes' stand-ins
+  relay.check_first_client_bytes(
+      [&worker, &client, host, port, stand_ins = std::move(stand_ins)](std::string_view bytes) {
+        if (const rules::StandIn* s = rules::find_stand_in_bytes(bytes, stand_ins)) {
+          log_tunnel_misuse(worker, client, host, port, s->credential->name);
+          return false;
+        }
+        std::string foreign;
+        if (StandInTable::View issued = StandInTable::process().view())
+          if (const rules::IssuedStandIn* f = issued->find_bytes(bytes, client.listener->name)) foreign = f->credential;
+        if (foreign.empty()) return true;
+        log_tunnel_misuse(worker, client, host, port, foreign);
+        return false;
+      });
 }
 
 void log_tunnel_misuse(WorkerContext& worker, const ClientInfo& client, const rules::CanonicalHost& host, uint16_t port,

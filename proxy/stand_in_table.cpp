@@ -1,5 +1,7 @@
 #include "proxy/stand_in_table.hpp"
 
+#include <mutex>
+
 namespace sluice::proxy {
 
 StandInTable& StandInTable::process() {
@@ -11,38 +13,34 @@ StandInTable::Issued StandInTable::issue(
     const std::string& sandbox, const std::vector<std::shared_ptr<const rules::GatewayCredential>>& credentials) {
   Issued issued;
   for (const auto& c : credentials) issued.emplace_back(c->name, rules::make_stand_in(c->secret));
-  std::lock_guard lock(mu_);
-  if (issued.empty())
-    by_sandbox_.erase(sandbox);
-  else
+  std::unique_lock lock(mu_);
+  forget_locked(sandbox);
+  if (!issued.empty()) {
+    for (const auto& [credential, value] : issued) index_.add({sandbox, credential, value});
     by_sandbox_[sandbox] = issued;
-  rebuild_locked();
+  }
+  any_.store(!index_.empty(), std::memory_order_release);
   return issued;
 }
 
 void StandInTable::forget(const std::string& sandbox) {
-  std::lock_guard lock(mu_);
-  if (by_sandbox_.erase(sandbox) == 0) return;
-  rebuild_locked();
+  std::unique_lock lock(mu_);
+  forget_locked(sandbox);
+  any_.store(!index_.empty(), std::memory_order_release);
 }
 
-std::shared_ptr<const rules::StandInIndex> StandInTable::current() const {
-  if (!any_.load(std::memory_order_acquire)) return nullptr;
-  std::lock_guard lock(mu_);
-  return index_;
+void StandInTable::forget_locked(const std::string& sandbox) {
+  auto it = by_sandbox_.find(sandbox);
+  if (it == by_sandbox_.end()) return;
+  for (const auto& [credential, value] : it->second) index_.remove(sandbox, value);
+  by_sandbox_.erase(it);
 }
 
-// A new index per change: sessions keep searching the one they took.
-void StandInTable::rebuild_locked() {
-  any_.store(!by_sandbox_.empty(), std::memory_order_release);
-  if (by_sandbox_.empty()) {
-    index_.reset();
-    return;
-  }
-  auto next = std::make_shared<rules::StandInIndex>();
-  for (const auto& [sandbox, issued] : by_sandbox_)
-    for (const auto& [credential, value] : issued) next->add({sandbox, credential, value});
-  index_ = std::move(next);
+StandInTable::View StandInTable::view() const {
+  if (!any()) return {};
+  std::shared_lock lock(mu_);
+  if (index_.empty()) return {};
+  return View(std::move(lock), &index_);
 }
 
 }  // namespace sluice::proxy

@@ -8,25 +8,43 @@ namespace sluice::rules {
 
 namespace {
 bool is_alnum(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+bool keyed(const std::string& v) {
+  return v.size() >= StandInIndex::kKey &&
+         std::all_of(v.end() - StandInIndex::kKey, v.end(), [](char c) { return is_alnum(c); });
+}
 }  // namespace
 
 void StandInIndex::add(IssuedStandIn s) {
   if (s.value.empty()) return;
-  const size_t i = all_.size();
-  all_.push_back(std::move(s));
-  const std::string& v = all_[i].value;
+  ++size_;
   // Keyed by the tail when it is letters and digits (make_stand_in's random part), else searched
   // one by one.
-  const bool alnum_tail = v.size() >= kKey && std::all_of(v.end() - kKey, v.end(), [](char c) { return is_alnum(c); });
-  if (alnum_tail)
-    by_tail_[v.substr(v.size() - kKey)].push_back(i);
+  if (keyed(s.value))
+    by_tail_[s.value.substr(s.value.size() - kKey)].push_back(std::move(s));
   else
-    short_.push_back(i);
+    others_.push_back(std::move(s));
+}
+
+bool StandInIndex::remove(const std::string& sandbox, const std::string& value) {
+  auto drop = [&](std::vector<IssuedStandIn>& list) {
+    auto it = std::find_if(list.begin(), list.end(),
+                           [&](const IssuedStandIn& e) { return e.sandbox == sandbox && e.value == value; });
+    if (it == list.end()) return false;
+    list.erase(it);
+    --size_;
+    return true;
+  };
+  if (!keyed(value)) return drop(others_);
+  auto bucket = by_tail_.find(value.substr(value.size() - kKey));
+  if (bucket == by_tail_.end() || !drop(bucket->second)) return false;
+  if (bucket->second.empty()) by_tail_.erase(bucket);
+  return true;
 }
 
 const IssuedStandIn* StandInIndex::find(std::string_view text, std::string_view except) const {
-  for (size_t i : short_)
-    if (all_[i].sandbox != except && text.find(all_[i].value) != std::string_view::npos) return &all_[i];
+  for (const auto& e : others_)
+    if (e.sandbox != except && text.find(e.value) != std::string_view::npos) return &e;
   if (by_tail_.empty() || text.size() < kKey) return nullptr;
   std::string key(kKey, '\0');
   // Probe each window that could end a stand-in: its tail must be a key (kKey letters and
@@ -39,9 +57,9 @@ const IssuedStandIn* StandInIndex::find(std::string_view text, std::string_view 
     key.assign(text.data() + end - kKey, kKey);
     auto it = by_tail_.find(key);
     if (it == by_tail_.end()) continue;
-    for (size_t i : it->second) {
-      const std::string& v = all_[i].value;
-      if (all_[i].sandbox != except && v.size() <= end && text.substr(end - v.size(), v.size()) == v) return &all_[i];
+    for (const auto& e : it->second) {
+      const std::string& v = e.value;
+      if (e.sandbox != except && v.size() <= end && text.substr(end - v.size(), v.size()) == v) return &e;
     }
   }
   return nullptr;

@@ -224,20 +224,25 @@ TEST_CASE("ControlPlane: a sandbox with credentials gets its own stand-ins, forg
       REQUIRE(l.stand_ins.size() == 1);
       CHECK(l.stand_ins[0].second == sa);
     }
-  auto index = StandInTable::process().current();
-  REQUIRE(index != nullptr);
-  REQUIRE(index->find(sa) != nullptr);
-  CHECK(index->find(sa)->sandbox == "sa");
-  CHECK(index->find(sb, "sa")->sandbox == "sb");
+  {
+    auto index = StandInTable::process().view();
+    REQUIRE(index);
+    REQUIRE(index->find(sa) != nullptr);
+    CHECK(index->find(sa)->sandbox == "sa");
+    CHECK(index->find(sb, "sa")->sandbox == "sb");
+  }
   // Listing sandboxes shows no stand-in.
   CHECK(plane.sandboxes().body.dump().find(sa) == std::string::npos);
 
   REQUIRE(plane.remove_sandbox("sa").status == 200);
-  index = StandInTable::process().current();
-  REQUIRE(index != nullptr);
-  CHECK(index->find(sa) == nullptr);
-  CHECK(index->find(sb) != nullptr);
+  {
+    auto index = StandInTable::process().view();
+    REQUIRE(index);
+    CHECK(index->find(sa) == nullptr);
+    CHECK(index->find(sb) != nullptr);
+  }
   server.stop();
   plane.stop();  // removes sb too
-  CHECK(StandInTable::process().current() == nullptr);
+  CHECK_FALSE(StandInTable::process().any());
+  CHECK_FALSE(StandInTable::process().view());
 }

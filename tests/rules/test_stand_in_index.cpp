@@ -84,3 +84,22 @@ TEST_CASE("StandInIndex: 20,000 stand-ins, each found, none in a text without th
   }
   CHECK(index.find(std::string(8192, 'a')) == nullptr);
 }
+
+TEST_CASE("StandInIndex: removing an entry leaves the others") {
+  StandInIndex index;
+  const std::string a = make_stand_in("ghp_" + std::string(36, 'x'));
+  const std::string b = make_stand_in("ghp_" + std::string(36, 'x'));
+  index.add({"sa", "gh", a});
+  index.add({"sb", "gh", b});
+  index.add({"sc", "odd", "short-one"});
+  CHECK_FALSE(index.remove("sb", a));  // not that sandbox's
+  CHECK(index.remove("sa", a));
+  CHECK_FALSE(index.remove("sa", a));
+  CHECK(index.size() == 2);
+  CHECK(index.find(a) == nullptr);
+  CHECK(index.find(b) != nullptr);
+  CHECK(index.remove("sc", "short-one"));
+  CHECK(index.find("a short-one") == nullptr);
+  CHECK(index.remove("sb", b));
+  CHECK(index.empty());
+}
