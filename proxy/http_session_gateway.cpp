@@ -11,6 +11,7 @@
 #include "proxy/metrics.hpp"
 #include "proxy/net_address.hpp"
 #include "proxy/stand_in_table.hpp"
+#include "rules/git_guard.hpp"
 
 namespace sluice::proxy {
 
@@ -129,15 +130,23 @@ void HttpSession::attach_credential() {
 // checks it), a Content-Length stays true; a chunked body goes on chunked as it comes.
 
 // The replace_body credentials for this request's host, and the smallest of their caps.
+// git's own POST bodies (packs, negotiation) are left alone: the git guard reads pushes, and a
+// pack is no place for a stand-in.
 size_t HttpSession::body_replace_cap(std::vector<const rules::StandIn*>* which) const {
-  size_t cap = 0;
   if (!inspected_) return 0;
+  size_t cap = 0;
+  std::vector<const rules::StandIn*> found;
   for (const auto& s : stand_ins_) {
     const rules::GatewayCredential& c = *s.credential;
     if (!c.replace_body || c.hosts.match(host_, port_) == nullptr) continue;
     cap = cap == 0 ? c.replace_body_max_bytes : std::min(cap, c.replace_body_max_bytes);
-    if (which != nullptr) which->push_back(&s);
+    found.push_back(&s);
   }
+  if (cap == 0) return 0;
+  const HttpHead& h = request_parser_.head();
+  const rules::GitService git = rules::classify_git_request(h.method, url_.path, h.headers).service;
+  if (git == rules::GitService::UploadPack || git == rules::GitService::ReceivePack) return 0;
+  if (which != nullptr) *which = std::move(found);
   return cap;
 }
 
