@@ -579,10 +579,10 @@ Subcommand run_command(CLI::App& root) {
              "use a running `sluice serve` (its control socket) instead\n"
              "of an embedded proxy: it makes a listener for this jail,\n"
              "removed when CMD exits; its policy, log and events apply.\n"
-             "Credentials of that policy: the daemon issues this jail's\n"
-             "stand-ins (honoured only on its listener), exported under\n"
-             "their env names and to git; the jail trusts the daemon's\n"
-             "inspection CA (docs/credentials.md)")
+             "The jail trusts the daemon's inspection CA when that policy\n"
+             "inspects; its credentials give the jail stand-ins the daemon\n"
+             "issues for this jail's listener only, exported under their\n"
+             "env names and to git (docs/credentials.md)")
       .value("--daemon-policy", "NAME", "the daemon's policy for this jail (default: default)")
       .value("--name", "NAME", "the sandbox's name at the daemon (default: run-PID)")
       .value("--write", "PATH", "another writable path besides the current directory (repeatable)", true)
