@@ -32,10 +32,12 @@
 #include "proxy/target_flow.hpp"
 #include "proxy/tls_pump.hpp"
 #include "proxy/worker_context.hpp"
+#include "rules/body_replace.hpp"
 #include "rules/config.hpp"
 #include "rules/host.hpp"
 #include "rules/policy.hpp"
 #include "rules/rule_engine.hpp"
+#include "rules/stand_in_index.hpp"
 
 namespace sluice::proxy {
 
@@ -105,6 +107,7 @@ class HttpSession {
   // relay has its own idle timer).
   void release_head_state();
   void send_request_upstream();
+  void forward_request_body(const char* data, size_t n);  // as it is, or as one chunk
 
   // TLS inspection (http_session_tls.cpp)
   void wrap_upstream(UvHandle<AnyStream>&& tcp);
@@ -131,7 +134,15 @@ class HttpSession {
   // the credential gateway (http_session_gateway.cpp)
   void load_stand_ins();
   bool refuse_misused_stand_in();  // true: refused (the reply is on its way)
+  bool foreign_stand_in(rules::IssuedStandIn& found, std::string& where) const;
+  void mask_in_logged_url(const std::string& stand_in, const std::string& credential);
   void attach_credential();
+  // replace_body: refused before dialing (over the cap, encoded), else streamed through a filter.
+  size_t body_replace_cap(std::vector<const rules::StandIn*>* which) const;
+  bool refuse_unreplaceable_body();  // true: refused (the reply is on its way)
+  void start_body_replace();
+  void replace_in_body(const char* data, size_t n);
+  void finish_body_replace();
   // An opaque tunnel of a sandbox with stand-ins: its first client bytes must not carry one.
   void guard_tunnel_bytes();
 
@@ -253,6 +264,8 @@ class HttpSession {
   // The credential gateway: this sandbox's stand-ins (rules/gateway_credential.hpp).
   std::vector<rules::StandIn> stand_ins_;
   bool stand_ins_loaded_ = false;
+  std::unique_ptr<rules::BodyReplacer> body_replace_;  // this request's replace_body filter, or null
+  size_t body_replace_max_ = 0;
 
   // The git guard's view of the request under way (reset for each request).
   struct GitExchange {

@@ -231,6 +231,11 @@ void HttpSession::send_request_upstream() {
 
 void HttpSession::request_body(const char* data, size_t n) {
   if (git_.holding || git_.discarding) return git_body(data, n);
+  if (body_replace_) return replace_in_body(data, n);  // the credential gateway's body filter
+  forward_request_body(data, n);
+}
+
+void HttpSession::forward_request_body(const char* data, size_t n) {
   if (request_parser_.head().chunked) {
     std::string out = chunk_header(n);
     out.append(data, n);
@@ -243,6 +248,7 @@ void HttpSession::request_body(const char* data, size_t n) {
 
 void HttpSession::request_done() {
   if (git_.holding || git_.discarding) return git_body_done();
+  if (body_replace_) finish_body_replace();
   exchange_.request_complete = true;
   if (request_parser_.head().chunked) write(Side::Upstream, "0\r\n\r\n");
   // The wait changes from the client's body to the upstream's response.
