@@ -8,6 +8,7 @@
 namespace sluice::proxy {
 
 const rules::ListenerConfig* find_listener(const rules::Config& config, const ListenerInfo& listener) {
+  if (listener.sandbox) return listener.sandbox.get();
   for (const auto& l : config.listeners)
     if (l.name == listener.name) return &l;
   return nullptr;

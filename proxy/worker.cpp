@@ -134,6 +134,17 @@ void Worker::add_listener(const BoundListener& l) {
     ::close(fd);
 }
 
+void Worker::own_listener(int fd, std::shared_ptr<const ListenerInfo> info) {
+  if (!post([this, fd, info = std::move(info)] {
+        if (stopping_) {
+          ::close(fd);
+          return;
+        }
+        open_accept(fd, info);  // closes fd on failure
+      }))
+    ::close(fd);
+}
+
 void Worker::remove_listener(const std::string& name) {
   post([this, name] {
     for (auto it = accepts_.begin(); it != accepts_.end();) {
