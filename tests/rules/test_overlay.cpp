@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rules/dns_verdict.hpp"
+#include "rules/resolved_check.hpp"
 #include "tests/rules/lua_support.hpp"
 
 using namespace lua_test;
@@ -91,4 +92,21 @@ TEST_CASE("dns_verdict with an overlay") {
   CHECK(dns_verdict(*p, host("base.test")).resolve);
   // A deny entry for one port does not hide the name.
   CHECK(dns_verdict(*p, host("oneport.test"), &o).reason == "not-in-allowlist");
+}
+
+TEST_CASE("check_resolved with an overlay: its address entries count like the policy's") {
+  auto p = policy({}, {});
+  PolicyOverlay o = overlay({"127.0.0.1:8080"}, {"198.51.100.7"});
+  ResolverConfig rc;
+  const std::vector<IpAddr> addrs = {canonicalize_host("127.0.0.1").value().addr,
+                                     canonicalize_host("198.51.100.7").value().addr};
+  auto with = check_resolved(*p, rc, {}, addrs, 8080, &o);
+  REQUIRE(with.dialable.size() == 1);
+  CHECK(with.dialable[0].to_string() == "127.0.0.1");  // listed by the overlay: an explicit choice
+  CHECK(with.refused_class == "deny-listed");          // the overlay's deny entry
+  auto without = check_resolved(*p, rc, {}, addrs, 8080);
+  REQUIRE(without.dialable.size() == 1);
+  CHECK(without.dialable[0].to_string() == "198.51.100.7");
+  CHECK(without.refused_class == "loopback");
+  CHECK(check_resolved(*p, rc, {}, addrs, 9090, &o).dialable.empty());  // another port: not listed
 }
