@@ -6,7 +6,9 @@
 //   3. the same requests spread over a sample of the N listeners: the latency with N
 //   4. a policy push (one config replace: PUT of the policy's allow list) while keep-alive
 //      connections on sampled listeners keep sending requests; requests that fail are drops
-//   5. remove every sandbox (timed) and the RSS after
+//   5. remove every sandbox but the first (timed), the one-listener latency again (so the
+//      N-listener figure is compared with one-listener figures on either side of it, which a
+//      shared machine's drift moves alike), remove the first; the RSS after
 // Loopback and unix sockets only; every step is bounded in count and time.
 #pragma once
 #include <cstdint>
@@ -49,6 +51,7 @@ struct SandboxResult {
   uint64_t rss_before_kib = 0, rss_after_create_kib = 0, rss_after_remove_kib = 0;
   double rss_per_sandbox_kib = 0;
   LatencyStats one, many;  // with one listener; spread over the sample of N
+  LatencyStats one_after;  // with one listener again, once the others are removed
   double push_ms = 0;      // the PUT's own time
   int push_status = 0;
   uint64_t push_requests = 0, push_dropped = 0;  // requests across the replace; failed ones
