@@ -282,6 +282,15 @@ int ctl_main(const Args& a) {
       Json body = Json::object();
       body.set("name", Json::string(a.positional[2]));
       body.set("policy", Json::string(a.one("--policy", "default")));
+      if (a.has("--allow") || a.has("--deny")) {
+        Json overlay = Json::object();
+        for (const char* which : {"allow", "deny"}) {
+          Json list = Json::array();
+          for (const auto& p : a.all(std::string("--") + which)) list.push(Json::string(p));
+          overlay.set(which, std::move(list));
+        }
+        body.set("overlay", std::move(overlay));
+      }
       if (!parse_reply(c.request("POST", "/v1/sandboxes", body.dump()), j, code)) return code;
       std::printf("%s\n", text(&j, "path").c_str());
       return 0;
@@ -302,7 +311,9 @@ int ctl_main(const Args& a) {
         std::printf("%-20s %-12s %s\n", text(&s, "name").c_str(), text(&s, "policy").c_str(), text(&s, "path").c_str());
       return 0;
     }
-    return usage_error("sandbox add NAME [--policy P] | sandbox rm NAME | sandbox ls");
+    return usage_error(
+        "sandbox add NAME [--policy P] [--allow PATTERN]... [--deny PATTERN]... | sandbox rm NAME | "
+        "sandbox ls");
   }
   return usage_error("unknown command or wrong arguments: " + cmd);
 }
@@ -328,7 +339,9 @@ Subcommand ctl_command(CLI::App& root) {
        "  forget PATTERN [--policy P]      drop remembered answers whose host:port PATTERN matches\n"
        "                                   (host, *.host, host:port, IP, CIDR); they are asked again\n"
        "  reload                           reload the config file (like SIGHUP)\n"
-       "  sandbox add NAME [--policy P]    a new listener socket for a sandbox; prints its path\n"
+       "  sandbox add NAME [--policy P] [--allow PATTERN]... [--deny PATTERN]...\n"
+       "                                   a new listener socket for a sandbox; prints its path.\n"
+       "                                   --allow/--deny: the sandbox's own overlay on its policy\n"
        "  sandbox rm NAME                  remove it\n"
        "  sandbox ls [--json]              list the sandboxes made this way")
       .positionals("COMMAND [ARGS]", "a command and its arguments (above)")
@@ -337,6 +350,8 @@ Subcommand ctl_command(CLI::App& root) {
       .flag("--session", "allow/deny: remember the answer until sluice restarts")
       .flag("--always", "allow/deny: remember the answer for good")
       .value("--policy", "P", "forget: only that policy's answers; sandbox add: the sandbox's policy")
+      .value("--allow", "PATTERN", "sandbox add: a host pattern the overlay allows (repeatable)", true)
+      .value("--deny", "PATTERN", "sandbox add: a host pattern the overlay denies (repeatable)", true)
       .value("--state", "FILE", "forget only: edit FILE (a `sluice run --ask` state file) directly")
       .footer(
           "Exit status: 0 done; 1 sluice refused or could not be reached (the reason is printed);\n"

@@ -824,6 +824,15 @@ class ControlTest(E2E):
         self.assertTrue(os.path.exists(out.stdout.strip()))
         self.assertIn("box", self.ctl(c, "sandbox", "ls").stdout)
         self.assertEqual(self.ctl(c, "sandbox", "rm", "box").stdout, "removed box\n")
+        out = self.ctl(c, "sandbox", "add", "ovl", "--policy", "lists", "--allow", "other.test", "--allow",
+                       "*.wild.test", "--deny", "allowed.test")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        listed = json.loads(self.ctl(c, "sandbox", "ls", "--json").stdout)["sandboxes"]
+        self.assertEqual(listed[0]["overlay"], {"allow": ["other.test", "*.wild.test"], "deny": ["allowed.test"]})
+        out = self.ctl(c, "sandbox", "add", "bad", "--allow", "a.*.b")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("sluice ctl: overlay.allow[0]: ", out.stderr)
+        self.assertEqual(self.ctl(c, "sandbox", "rm", "ovl").returncode, 0)
         out = self.ctl(c, "sandbox", "rm", "box")
         self.assertEqual((out.returncode, out.stderr), (1, "sluice ctl: no sandbox named \"box\"\n"))
         metrics = self.ctl(c, "metrics").stdout
