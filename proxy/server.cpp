@@ -174,6 +174,7 @@ void Server::add_sandbox_listener(BoundListener l) {
 bool Server::remove_listener(const std::string& name) {
   for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
     if (it->info->name != name) continue;
+    it->info->removed = true;
     for (auto& w : workers_) w->remove_listener(name);
     release_listener(*it);  // workers close their own copies
     listeners_.erase(it);

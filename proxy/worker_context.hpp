@@ -42,6 +42,9 @@ struct ListenerInfo {
   // of the config file (looked up by name in the snapshot).
   std::shared_ptr<const rules::ListenerConfig> sandbox;
   std::shared_ptr<const rules::PolicyOverlay> overlay;  // may be null
+  // Set when the listener is removed (DELETE /v1/sandboxes/NAME): the workers drop its
+  // per-listener counters once its last connection on them ends.
+  mutable std::atomic<bool> removed{false};
 };
 
 class WorkerContext {

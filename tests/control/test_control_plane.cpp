@@ -9,11 +9,13 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
 #include <thread>
 
@@ -175,6 +177,24 @@ TEST_CASE("ControlPlane: a sandbox's DNS verdict (transparent mode with a daemon
 
 namespace {
 
+// The listeners that have counters in GET /v1/metrics, over every worker.
+std::vector<std::string> counted_listeners(Server& server) {
+  auto done = std::make_shared<std::promise<std::vector<std::string>>>();
+  auto got = done->get_future();
+  server.collect_metrics([done](WorkerMetrics m, std::vector<LoopMax>) {
+    std::vector<std::string> names;
+    for (const auto& [name, l] : m.listeners) names.push_back(name);
+    done->set_value(names);
+  });
+  REQUIRE(got.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  return got.get();
+}
+
+bool counted(Server& server, const std::string& name) {
+  auto names = counted_listeners(server);
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
 size_t open_fds() {
   size_t n = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
@@ -234,12 +254,14 @@ TEST_CASE("ControlPlane: sandboxes live outside the snapshot; one descriptor eac
   REQUIRE(info->sandbox);
   CHECK(info->sandbox->policy == "p");
   CHECK(reason_on(d.path + "/sandboxes/sb7.sock", "d.test:443") == "denied-by-rule");  // its workers accept on it
+  CHECK(eventually([&] { return counted(server, "sb7"); }));
   for (int i = 0; i < kSandboxes; ++i) REQUIRE(plane.remove_sandbox("sb" + std::to_string(i)).status == 200);
   // Every socket is closed, every file gone, and the listener's state goes with its last holder.
   CHECK(eventually([&] { return open_fds() == fds; }));
   CHECK(::access((d.path + "/sandboxes/sb7.sock").c_str(), F_OK) != 0);
   CHECK(eventually([&] { return info.use_count() == 1; }));
   CHECK(server.listeners().size() == 1);
+  CHECK(eventually([&] { return !counted(server, "sb7"); }));  // nor its counters
   server.stop();
   plane.stop();
 }
