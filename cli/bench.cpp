@@ -241,7 +241,7 @@ Subcommand bench_command(CLI::App& root) {
        "                     keep sending (failed requests are drops); remove all but the first\n"
        "                     (timed), the GETs on the first alone again, remove it.\n"
        "                     --duration S bounds each step (default 120). The policy must not\n"
-       "                     allow the target itself; serve needs descriptors for N sockets\n"
+       "                     allow the target itself; serve needs descriptors for N sockets.\n"
        "\n"
        "With --ca FILE, connect-storm, http-forward, tunnel-throughput and the SOCKS5 twins\n"
        "speak TLS inside the tunnel (or straight to the target with --direct), trusting only\n"
