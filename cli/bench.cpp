@@ -7,9 +7,11 @@
 #include "bench/loadgen.hpp"
 #include "bench/lua_calls.hpp"
 #include "bench/report.hpp"
+#include "bench/sandboxes.hpp"
 #include "bench/upstream.hpp"
 #include "cli/command_line.hpp"
 #include "cli/commands.hpp"
+#include "cli/control_client.hpp"
 
 namespace sluice::cli {
 
@@ -73,6 +75,44 @@ int lua_main(const Args& a) {
   return r.error.empty() ? 0 : 1;
 }
 
+int sandboxes_main(const Args& a) {
+  bench::SandboxOptions o;
+  if (!a.has("--control")) return usage_error("sandboxes needs --control SOCKET (a `sluice serve --control`)");
+  if (a.one("--pid").empty() || !parse_int(a.one("--pid"), o.pid) || o.pid <= 0)
+    return usage_error("sandboxes measures the proxy's memory: give --pid");
+  bench::Endpoint target;
+  if (!a.has("--target")) return usage_error("--target HOST:PORT is required");
+  if (std::string err = bench::parse_target(a.one("--target"), target); !err.empty())
+    return usage_error("--target: " + err);
+  o.target_host = target.host;
+  o.target_port = target.port;
+  o.policy = a.one("--policy", "default");
+  if (a.has("--sandboxes") && (!parse_int(a.one("--sandboxes"), o.sandboxes) || o.sandboxes < 1 || o.sandboxes > 20000))
+    return usage_error("--sandboxes: 1 to 20000");
+  if (a.has("--requests") && (!parse_int(a.one("--requests"), o.requests) || o.requests < 1 || o.requests > 1000000))
+    return usage_error("bad --requests");
+  if (a.has("--sample") && (!parse_int(a.one("--sample"), o.sample) || o.sample < 1))
+    return usage_error("bad --sample");
+  if (a.has("--concurrency") &&
+      (!parse_int(a.one("--concurrency"), o.push_connections) || o.push_connections < 1 || o.push_connections > 1000))
+    return usage_error("--concurrency: 1 to 1000");
+  if (a.has("--duration") && !parse_double(a.one("--duration"), o.max_seconds)) return usage_error("bad --duration");
+  ControlClient client(a.one("--control"));
+  client.set_timeout_ms(30000);
+  if (std::string err = client.connect(); !err.empty()) return usage_error(err);
+  bench::SandboxResult r =
+      bench::run_sandboxes(o, [&](const std::string& method, const std::string& path, const std::string& body) {
+        ControlResponse rep = client.request(method, path, body);
+        return bench::ControlReply{rep.status, rep.body};
+      });
+  std::fputs((a.has("--json") ? bench::render_sandboxes_json(o, r) + "\n" : bench::render_sandboxes_text(o, r)).c_str(),
+             stdout);
+  return r.error.empty() && r.create_failed == 0 && r.one.failed == 0 && r.many.failed == 0 &&
+                 r.one_after.failed == 0 && r.push_dropped == 0 && r.push_status == 200 && r.removed == r.created
+             ? 0
+             : 1;
+}
+
 int upstream_main(const Args& a) {
   std::string listen = a.one("--listen", "127.0.0.1:0");
   bench::Endpoint ep;
@@ -102,6 +142,7 @@ int bench_main(const Args& a) {
   if (a.positional.size() != 1) return usage_error("expected one SCENARIO");
   if (a.positional[0] == "upstream") return upstream_main(a);
   if (a.positional[0] == "lua") return lua_main(a);
+  if (a.positional[0] == "sandboxes") return sandboxes_main(a);
 
   bench::Options o;
   auto scenario = bench::parse_scenario(a.positional[0]);
@@ -167,6 +208,8 @@ Subcommand bench_command(CLI::App& root) {
        "sluice bench SCENARIO (--proxy URL | --direct) --target HOST:PORT [OPTIONS]\n"
        "sluice bench upstream --listen HOST:PORT [--lifetime S] [--tls-cert FILE --tls-key FILE]\n"
        "sluice bench lua --rules FILE... [--calls N] [--duration S] [--hosts N] [--cold] [--json]\n"
+       "sluice bench sandboxes --control SOCKET --pid PID --target HOST:PORT [--sandboxes N]\n"
+       "       [--policy P] [--requests N] [--sample K] [--concurrency C] [--duration S] [--json]\n"
        "\n"
        "A load generator for egress proxies. Every address must be loopback (127.0.0.0/8, ::1).\n"
        "\n"
@@ -188,6 +231,17 @@ Subcommand bench_command(CLI::App& root) {
        "                     with no rules; medians of batches of 64 calls (default 200000 calls,\n"
        "                     --duration 30 s at most per measurement, --hosts 100 target names;\n"
        "                     --cold: 8 MiB of memory written before each call, each call timed)\n"
+       "  sandboxes          against a running `sluice serve --control SOCKET` (PID): --requests\n"
+       "                     plain-HTTP GETs to --target through one sandbox's listener (new\n"
+       "                     connection each; p50/p99); create --sandboxes N (default 1000) through\n"
+       "                     POST /v1/sandboxes, each with an overlay allowing the target (timed,\n"
+       "                     RSS per sandbox); the same GETs over --sample K (default 100) of the N\n"
+       "                     listeners; one policy push (PUT of --policy's allow list, 1000\n"
+       "                     entries) while --concurrency C (default 32) keep-alive connections\n"
+       "                     keep sending (failed requests are drops); remove all but the first\n"
+       "                     (timed), the GETs on the first alone again, remove it.\n"
+       "                     --duration S bounds each step (default 120). The policy must not\n"
+       "                     allow the target itself; serve needs descriptors for N sockets.\n"
        "\n"
        "With --ca FILE, connect-storm, http-forward, tunnel-throughput and the SOCKS5 twins\n"
        "speak TLS inside the tunnel (or straight to the target with --direct), trusting only\n"
@@ -228,6 +282,10 @@ Subcommand bench_command(CLI::App& root) {
       .value("--tls-cert", "FILE", "upstream: serve over TLS with this PEM certificate (chain)")
       .value("--tls-key", "FILE", "upstream: the PEM key of --tls-cert")
       .value("--rules", "FILE", "lua: a rule script (repeatable)", true)
+      .value("--control", "SOCKET", "sandboxes: the control socket of the sluice serve to measure")
+      .value("--sandboxes", "N", "sandboxes: how many to create (default 1000, at most 20000)")
+      .value("--policy", "P", "sandboxes: the sandboxes' base policy, replaced in the push (default: default)")
+      .value("--sample", "K", "sandboxes: listeners the latency and push steps use (default 100)")
       .value("--calls", "N", "lua: calls per measurement (default 200000; 5000 with --cold)")
       .value("--hosts", "N", "lua: distinct target names (default 100)")
       .flag("--cold", "lua: 8 MiB of memory written before each call, each call timed")

@@ -282,6 +282,15 @@ int ctl_main(const Args& a) {
       Json body = Json::object();
       body.set("name", Json::string(a.positional[2]));
       body.set("policy", Json::string(a.one("--policy", "default")));
+      if (a.has("--allow") || a.has("--deny")) {
+        Json overlay = Json::object();
+        for (const char* which : {"allow", "deny"}) {
+          Json list = Json::array();
+          for (const auto& p : a.all(std::string("--") + which)) list.push(Json::string(p));
+          overlay.set(which, std::move(list));
+        }
+        body.set("overlay", std::move(overlay));
+      }
       auto r = c.request("POST", "/v1/sandboxes", body.dump());
       if (!parse_reply(r, j, code)) return code;
       // --json: the whole answer, with the sandbox's credential stand-ins and CA (never a secret).
@@ -304,7 +313,9 @@ int ctl_main(const Args& a) {
         std::printf("%-20s %-12s %s\n", text(&s, "name").c_str(), text(&s, "policy").c_str(), text(&s, "path").c_str());
       return 0;
     }
-    return usage_error("sandbox add NAME [--policy P] | sandbox rm NAME | sandbox ls");
+    return usage_error(
+        "sandbox add NAME [--policy P] [--allow PATTERN]... [--deny PATTERN]... | sandbox rm NAME | "
+        "sandbox ls");
   }
   return usage_error("unknown command or wrong arguments: " + cmd);
 }
@@ -330,10 +341,11 @@ Subcommand ctl_command(CLI::App& root) {
        "  forget PATTERN [--policy P]      drop remembered answers whose host:port PATTERN matches\n"
        "                                   (host, *.host, host:port, IP, CIDR); they are asked again\n"
        "  reload                           reload the config file (like SIGHUP)\n"
-       "  sandbox add NAME [--policy P] [--json]\n"
-       "                                   a new listener socket for a sandbox; prints its path\n"
-       "                                   (--json: the API's answer, with the stand-ins of the\n"
-       "                                   policy's credentials for this sandbox and the CA)\n"
+       "  sandbox add NAME [--policy P] [--allow PATTERN]... [--deny PATTERN]... [--json]\n"
+       "                                   a new listener socket for a sandbox; prints its path.\n"
+       "                                   --allow/--deny: the sandbox's own overlay on its policy;\n"
+       "                                   --json: the API's answer, with the stand-ins of the\n"
+       "                                   policy's credentials for this sandbox and the CA\n"
        "  sandbox rm NAME                  remove it\n"
        "  sandbox ls [--json]              list the sandboxes made this way")
       .positionals("COMMAND [ARGS]", "a command and its arguments (above)")
@@ -342,6 +354,8 @@ Subcommand ctl_command(CLI::App& root) {
       .flag("--session", "allow/deny: remember the answer until sluice restarts")
       .flag("--always", "allow/deny: remember the answer for good")
       .value("--policy", "P", "forget: only that policy's answers; sandbox add: the sandbox's policy")
+      .value("--allow", "PATTERN", "sandbox add: a host pattern the overlay allows (repeatable)", true)
+      .value("--deny", "PATTERN", "sandbox add: a host pattern the overlay denies (repeatable)", true)
       .value("--state", "FILE", "forget only: edit FILE (a `sluice run --ask` state file) directly")
       .footer(
           "Exit status: 0 done; 1 sluice refused or could not be reached (the reason is printed);\n"

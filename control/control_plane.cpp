@@ -30,6 +30,8 @@ namespace {
 // Entries one list replacement may carry; far above the 100,000 the design asks for.
 constexpr size_t kMaxListEntries = 2000000;
 constexpr size_t kMaxSandboxName = 64;
+// A sandbox's overlay is a few entries on top of a named policy, not a policy of its own.
+constexpr size_t kMaxOverlayEntries = 256;
 
 uint64_t steady_ms() { return uv_hrtime() / 1000000; }
 
@@ -69,6 +71,62 @@ bool known_keys(const Json& o, std::initializer_list<const char*> known, ApiResu
     }
   }
   return true;
+}
+
+// "overlay": {"allow": [...], "deny": [...]}, each list optional, host patterns as in a
+// policy's lists. Null `out` for an empty overlay.
+bool parse_overlay(const Json& o, std::shared_ptr<const rules::PolicyOverlay>& out, ApiResult& err) {
+  if (!o.is_object()) {
+    err = ApiResult::error(400, "\"overlay\" must be an object: {\"allow\": [...], \"deny\": [...]}");
+    return false;
+  }
+  for (const auto& [k, v] : o.members())
+    if (k != "allow" && k != "deny") {
+      err = ApiResult::error(400, "\"overlay\": unknown key \"" + k + "\" (only \"allow\" and \"deny\")");
+      return false;
+    }
+  auto overlay = std::make_shared<rules::PolicyOverlay>();
+  for (const char* which : {"allow", "deny"}) {
+    const Json* list = o.find(which);
+    if (list == nullptr) continue;
+    const std::string where = std::string("overlay.") + which;
+    if (!list->is_array()) {
+      err = ApiResult::error(400, "\"" + where + "\" must be an array of host patterns");
+      return false;
+    }
+    if (list->items().size() > kMaxOverlayEntries) {
+      err = ApiResult::error(400, "\"" + where + "\" has more than " + std::to_string(kMaxOverlayEntries) +
+                                      " entries (an overlay adds a few entries; put long lists in a policy)");
+      return false;
+    }
+    rules::HostSet& set = std::string(which) == "allow" ? overlay->allow : overlay->deny;
+    for (size_t i = 0; i < list->items().size(); ++i) {
+      const Json& e = list->items()[i];
+      const std::string at = where + "[" + std::to_string(i) + "]";
+      if (!e.is_string()) {
+        err = ApiResult::error(400, at + " is not a string");
+        return false;
+      }
+      auto p = rules::parse_pattern(e.as_string());
+      if (!p) {
+        err = ApiResult::error(400, at + ": " + p.error());
+        return false;
+      }
+      set.add(std::move(p.value()));
+    }
+  }
+  if (!overlay->allow.empty() || !overlay->deny.empty()) out = std::move(overlay);
+  return true;
+}
+
+Json overlay_json(const rules::PolicyOverlay& o) {
+  Json j = Json::object();
+  for (const auto* set : {&o.allow, &o.deny}) {
+    Json list = Json::array();
+    for (const auto& p : set->patterns()) list.push(str(p->source));
+    j.set(set == &o.allow ? "allow" : "deny", std::move(list));
+  }
+  return j;
 }
 
 Json question_json(const Question& q) {
@@ -154,9 +212,9 @@ void ControlPlane::stop() {
   server_.asks().on_remembered_changed(nullptr);
   if (state_writer_) state_writer_->flush();
   std::lock_guard lock(mu_);
-  for (const auto& s : sandboxes_) {
-    server_.remove_listener(s.listener.name);
-    forget_sandbox_credentials(s.listener.name);
+  for (const auto& [name, s] : sandboxes_) {
+    server_.remove_listener(name);
+    forget_sandbox_credentials(name);
   }
   sandboxes_.clear();
 }
@@ -177,8 +235,8 @@ void ControlPlane::event(const std::string& name, Json fields) {
 // ---- composing and applying ------------------------------------------------------
 
 std::shared_ptr<const rules::Config> ControlPlane::compose_locked() const {
-  auto c = std::make_shared<rules::Config>(*base_);  // shallow: the policies are shared
-  for (const auto& s : sandboxes_) c->listeners.push_back(s.listener);
+  // Shallow: the policies are shared. The sandboxes are not in it (their listeners carry them).
+  auto c = std::make_shared<rules::Config>(*base_);
   c->remembered = server_.asks().remembered();
   return c;
 }
@@ -255,9 +313,7 @@ ApiResult ControlPlane::status() const {
     e.set("address", str(l.info->address));
     e.set("policy", str(l.config.policy));
     e.set("open", num(static_cast<double>(l.info->active.load())));
-    bool sandbox = std::any_of(sandboxes_.begin(), sandboxes_.end(),
-                               [&](const Sandbox& s) { return s.listener.name == l.info->name; });
-    e.set("sandbox", Json::boolean(sandbox));
+    e.set("sandbox", Json::boolean(sandboxes_.count(l.info->name) != 0));
     listeners.push(std::move(e));
   }
   j.set("listeners", std::move(listeners));
@@ -305,11 +361,12 @@ ApiResult ControlPlane::remembered() const {
 ApiResult ControlPlane::sandboxes() const {
   std::lock_guard lock(mu_);
   Json list = Json::array();
-  for (const auto& s : sandboxes_) {
+  for (const auto& [name, s] : sandboxes_) {
     Json e = Json::object();
-    e.set("name", str(s.listener.name));
-    e.set("policy", str(s.listener.policy));
-    e.set("path", str(s.listener.path));
+    e.set("name", str(name));
+    e.set("policy", str(s.listener->policy));
+    e.set("path", str(s.listener->path));
+    if (s.overlay) e.set("overlay", overlay_json(*s.overlay));
     list.push(std::move(e));
   }
   Json j = Json::object();
@@ -319,18 +376,23 @@ ApiResult ControlPlane::sandboxes() const {
 
 ApiResult ControlPlane::dns_verdict(const std::string& name, const std::string& host) {
   std::shared_ptr<const rules::Policy> policy;
+  std::shared_ptr<const rules::PolicyOverlay> overlay;
   {
     std::lock_guard lock(mu_);
+    std::string policy_name;
+    if (auto s = sandboxes_.find(name); s != sandboxes_.end()) {
+      policy_name = s->second.listener->policy;
+      overlay = s->second.overlay;
+    }
     for (const auto& l : current_->listeners)
-      if (l.name == name) {
-        auto it = current_->policies.find(l.policy);
-        if (it != current_->policies.end()) policy = it->second;
-      }
+      if (l.name == name) policy_name = l.policy;
+    if (auto it = current_->policies.find(policy_name); !policy_name.empty() && it != current_->policies.end())
+      policy = it->second;
   }
   if (!policy) return ApiResult::error(404, "no sandbox named \"" + name + "\"");
   auto canonical = rules::canonicalize_host(host);
   if (!canonical.ok()) return ApiResult::error(400, "\"host\" is not a host name: " + canonical.error());
-  rules::DnsVerdict v = rules::dns_verdict(*policy, canonical.value());
+  rules::DnsVerdict v = rules::dns_verdict(*policy, canonical.value(), overlay.get());
   if (!v.resolve || v.would_deny) {
     Json f = Json::object();
     f.set("sandbox", str(name));
@@ -443,7 +505,7 @@ ApiResult ControlPlane::add_sandbox(const std::string& body, const PeerCred& pee
   Json o;
   ApiResult err;
   if (!parse_object(body, o, err)) return err;
-  if (!known_keys(o, {"name", "policy", "lease"}, err)) return err;
+  if (!known_keys(o, {"name", "policy", "lease", "overlay"}, err)) return err;
   const Json* name = o.find("name");
   const Json* policy = o.find("policy");
   if (name == nullptr || !name->is_string() || !valid_name(name->as_string()))
@@ -455,8 +517,12 @@ ApiResult ControlPlane::add_sandbox(const std::string& body, const PeerCred& pee
   }
   if (const Json* lease = o.find("lease"); lease != nullptr && !lease->is_bool())
     return ApiResult::error(400, "\"lease\" must be true or false");
+  std::shared_ptr<const rules::PolicyOverlay> overlay;
+  if (const Json* ov = o.find("overlay"); ov != nullptr && !parse_overlay(*ov, overlay, err)) return err;
   if (options_.sandbox_dir.empty()) return ApiResult::error(409, "this sluice makes no sandboxes (no control socket)");
   std::lock_guard lock(mu_);
+  if (sandboxes_.count(name->as_string()))
+    return ApiResult::error(409, "a listener named \"" + name->as_string() + "\" exists");
   for (const auto& l : current_->listeners)
     if (l.name == name->as_string()) return ApiResult::error(409, "a listener named \"" + l.name + "\" exists");
   if (!current_->policies.count(policy_name)) return ApiResult::error(404, "no policy named \"" + policy_name + "\"");
@@ -476,38 +542,53 @@ ApiResult ControlPlane::add_sandbox(const std::string& body, const PeerCred& pee
   Json issued = Json::object();  // stand-ins and the CA for the jail (never a secret)
   const auto inspector = server_.inspector();
   issue_sandbox_credentials(l, *current_->policies.at(policy_name), inspector ? inspector->ca_pem() : "", issued);
-  sandboxes_.push_back(Sandbox{l});
-  // The workers learn the listener's config before they accept on it (one inbox, in order).
-  apply_locked(compose_locked());
-  server_.add_listener(std::move(bound.value()));
+  Sandbox sb{std::make_shared<const rules::ListenerConfig>(l), overlay};
+  // The listener carries the sandbox's config and overlay to the worker that accepts on it.
+  auto info = std::make_shared<ListenerInfo>();
+  info->name = bound->info->name;
+  info->is_unix = bound->info->is_unix;
+  info->address = bound->info->address;
+  info->sandbox = sb.listener;
+  info->overlay = sb.overlay;
+  bound->info = std::move(info);
+  sandboxes_.emplace(l.name, std::move(sb));
+  server_.add_sandbox_listener(std::move(bound.value()));
   Json f = Json::object();
   f.set("action", str("added"));
   f.set("name", str(l.name));
   f.set("policy", str(l.policy));
   f.set("path", str(l.path));
+  if (overlay) f.set("overlay", overlay_json(*overlay));
   event("sandbox", f);
   Json j = Json::object();
   j.set("name", str(l.name));
   j.set("policy", str(l.policy));
   j.set("path", str(l.path));
+  if (overlay) j.set("overlay", overlay_json(*overlay));
   for (const auto& [k, v] : issued.members()) j.set(k, v);
   return ApiResult::ok(std::move(j), 201);
 }
 
+std::shared_ptr<const rules::ListenerConfig> ControlPlane::sandbox_listener(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = sandboxes_.find(name);
+  return it == sandboxes_.end() ? nullptr : it->second.listener;
+}
+
 ApiResult ControlPlane::remove_sandbox(const std::string& name) {
   std::lock_guard lock(mu_);
-  auto it =
-      std::find_if(sandboxes_.begin(), sandboxes_.end(), [&](const Sandbox& s) { return s.listener.name == name; });
+  auto it = sandboxes_.find(name);
   if (it == sandboxes_.end()) {
     for (const auto& l : base_->listeners)
       if (l.name == name)
         return ApiResult::error(409, "listener \"" + name + "\" comes from the config file; edit the file and restart");
     return ApiResult::error(404, "no sandbox named \"" + name + "\"");
   }
+  // Its worker closes the socket; the listener's config and overlay go with the last
+  // connection that holds them.
   server_.remove_listener(name);
   forget_sandbox_credentials(name);
   sandboxes_.erase(it);
-  apply_locked(compose_locked());
   Json f = Json::object();
   f.set("action", str("removed"));
   f.set("name", str(name));
@@ -546,11 +627,8 @@ ApiResult ControlPlane::reload(const std::string& trigger) {
   auto inspector = server_.inspector_for(*next);  // a new CA is loaded and checked here
   if (!inspector) return fail(400, inspector.error());
   std::lock_guard lock(mu_);
-  std::vector<std::string> sandbox_names;
-  for (const auto& s : sandboxes_) sandbox_names.push_back(s.listener.name);
   for (const auto& l : next->listeners)
-    if (std::find(sandbox_names.begin(), sandbox_names.end(), l.name) != sandbox_names.end())
-      return fail(409, "listener \"" + l.name + "\" in the file is a sandbox's name");
+    if (sandboxes_.count(l.name)) return fail(409, "listener \"" + l.name + "\" in the file is a sandbox's name");
   if (std::string why = Server::reload_blocker(*base_, *next); !why.empty()) return fail(409, why);
   if (base_->log.path != next->log.path) {
     if (std::string err = server_.log().open(next->log.path); !err.empty()) return fail(500, err);

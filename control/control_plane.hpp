@@ -68,9 +68,13 @@ class ControlPlane {
   ApiResult remembered() const;
   ApiResult forget(const std::string& body);
   ApiResult sandboxes() const;
-  // `body` {"name": ..., "policy": ...}; the socket is made for `peer`'s uid when known.
+  // `body` {"name": ..., "policy": ..., "lease": ..., "overlay": {"allow": [...], "deny": [...]}};
+  // the socket is made for `peer`'s uid when known. Adds one listener to one worker: no
+  // config snapshot is rebuilt.
   ApiResult add_sandbox(const std::string& body, const PeerCred& peer);
   ApiResult remove_sandbox(const std::string& name);
+  // The listener config a sandbox's connections read (its stand-ins, its policy's name); null if none.
+  std::shared_ptr<const rules::ListenerConfig> sandbox_listener(const std::string& name) const;
   // Transparent mode's DNS question for a jail (`sluice run --transparent --daemon`): could the
   // policy of listener `name` ever allow `host` (rules/dns_verdict.hpp)? A denial (or a report
   // mode's would-deny) is logged `dns-denied` (`dns-would-deny`) with the sandbox's name.
@@ -99,8 +103,12 @@ class ControlPlane {
   const Options& options() const { return options_; }
 
  private:
+  // The sandbox registry: kept outside the config snapshots. A sandbox's listener config and
+  // overlay travel with its listener (ListenerInfo), so adding or removing one touches only
+  // that listener, and a config replace (reload, list replacement) leaves every sandbox as is.
   struct Sandbox {
-    rules::ListenerConfig listener;
+    std::shared_ptr<const rules::ListenerConfig> listener;
+    std::shared_ptr<const rules::PolicyOverlay> overlay;  // null: none
   };
   std::shared_ptr<const rules::Config> compose_locked() const;
   // With `lua` (one per worker) the workers' Lua states change too.
@@ -118,7 +126,7 @@ class ControlPlane {
   mutable std::mutex mu_;
   std::shared_ptr<const rules::Config> base_;
   std::shared_ptr<const rules::Config> current_;
-  std::vector<Sandbox> sandboxes_;
+  std::map<std::string, Sandbox> sandboxes_;  // by name
   std::map<std::string, uint64_t> policy_versions_;
   uint64_t generation_ = 1;
   std::vector<std::shared_ptr<const rules::Config>> retired_;

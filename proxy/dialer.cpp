@@ -11,8 +11,9 @@ struct Dialer::ConnectReq {
   int attempt;
 };
 
-Dialer::Dialer(WorkerContext& worker, const rules::Config& config, const rules::Policy* policy)
-    : worker_(worker), config_(config), policy_(policy) {}
+Dialer::Dialer(WorkerContext& worker, const rules::Config& config, const rules::Policy* policy,
+               const rules::PolicyOverlay* overlay)
+    : worker_(worker), config_(config), policy_(policy), overlay_(overlay) {}
 
 Dialer::~Dialer() { cancel(); }
 
@@ -70,8 +71,8 @@ void Dialer::on_resolved(ResolveResult r) {
   outcome_.dns_ms = r.ms;
   if (!r.ok) return finish(Failure::DnsFailed, r.error);
   static const rules::Policy kEmpty;
-  auto check =
-      rules::check_resolved(policy_ ? *policy_ : kEmpty, config_.resolver, worker_.self_addresses(), r.addrs, port_);
+  auto check = rules::check_resolved(policy_ ? *policy_ : kEmpty, config_.resolver, worker_.self_addresses(), r.addrs,
+                                     port_, overlay_);
   outcome_.address_class = check.refused_class;
   candidates_ = std::move(check.dialable);
   if (candidates_.empty()) return finish(Failure::AddressDenied, "");

@@ -69,7 +69,9 @@ class Dialer {
   using Callback = std::function<void(Outcome&)>;
   using ResolvedGate = std::function<std::optional<rules::Verdict>(const std::vector<rules::IpAddr>&)>;
 
-  Dialer(WorkerContext& worker, const rules::Config& config, const rules::Policy* policy);
+  // `overlay`: the sandbox's own entries (its address entries count in the resolved-address check).
+  Dialer(WorkerContext& worker, const rules::Config& config, const rules::Policy* policy,
+         const rules::PolicyOverlay* overlay = nullptr);
   ~Dialer();
   Dialer(const Dialer&) = delete;
   Dialer& operator=(const Dialer&) = delete;
@@ -98,6 +100,7 @@ class Dialer {
   WorkerContext& worker_;
   const rules::Config& config_;
   const rules::Policy* policy_;
+  const rules::PolicyOverlay* overlay_;
   rules::CanonicalHost host_;
   uint16_t port_ = 0;
   uint16_t dial_port_ = 0;  // port_, or the parent's

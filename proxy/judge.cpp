@@ -25,6 +25,7 @@ rules::ConnectionJudge& SessionJudge::judge(std::string_view kind) {
     f.client = client_.addr;
     judge_ = rules::make_judge(*policy_, rules_.get(), std::move(f));
     judge_->set_remembered(remembered_);
+    judge_->set_overlay(client_.listener->overlay.get());
   }
   return *judge_;
 }

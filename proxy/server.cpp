@@ -164,9 +164,17 @@ void Server::add_listener(BoundListener l) {
   listeners_.push_back(std::move(l));
 }
 
+void Server::add_sandbox_listener(BoundListener l) {
+  if (workers_.empty() || l.fds.size() != 1) return add_listener(std::move(l));
+  workers_[next_owner_++ % workers_.size()]->own_listener(l.fds.front(), l.info);
+  l.fds.clear();  // the worker closes it; release_listener() still removes the socket file
+  listeners_.push_back(std::move(l));
+}
+
 bool Server::remove_listener(const std::string& name) {
   for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
     if (it->info->name != name) continue;
+    it->info->removed = true;
     for (auto& w : workers_) w->remove_listener(name);
     release_listener(*it);  // workers close their own copies
     listeners_.erase(it);

@@ -59,6 +59,11 @@ class Server {
   // A listener bound after start(): every worker starts accepting on it. Not thread-safe
   // against itself or remove_listener (the control plane serialises them).
   void add_listener(BoundListener l);
+  // A sandbox's listener (one unix socket): one worker accepts on it, and owns the socket
+  // (no copy per worker), round-robin over the workers. 10,000 sandboxes then cost 10,000
+  // descriptors, not 10,000 per worker plus one, and no other worker wakes for a connection.
+  // A sandbox's connections share one worker; many sandboxes spread over all of them.
+  void add_sandbox_listener(BoundListener l);
   // Stops accepting on it, closes it and removes its socket file. False if there is none.
   bool remove_listener(const std::string& name);
   // `done` runs once, on some worker's thread (or this one, with no workers), with every
@@ -99,6 +104,7 @@ class Server {
   rules::RulesRuntime runtime_;
   std::vector<std::shared_ptr<rules::WorkerRules>> rules_;  // what each worker has now
   std::vector<BoundListener> listeners_;
+  size_t next_owner_ = 0;  // the worker the next sandbox listener goes to
   std::vector<std::unique_ptr<Worker>> workers_;
   SharedState shared_;
   EventBus events_;

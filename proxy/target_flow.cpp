@@ -8,6 +8,7 @@
 namespace sluice::proxy {
 
 const rules::ListenerConfig* find_listener(const rules::Config& config, const ListenerInfo& listener) {
+  if (listener.sandbox) return listener.sandbox.get();
   for (const auto& l : config.listeners)
     if (l.name == listener.name) return &l;
   return nullptr;
@@ -136,7 +137,9 @@ void TargetFlow::act_on_verdict() {
   if (!decision_->verdict.allowed()) return refuse();
   if (target_.before_dial && target_.before_dial()) return finish(flow::Reused{});
   set_phase(Phase::Dialing);
-  if (!dialer_) dialer_ = std::make_unique<Dialer>(worker_, config_, policy_);
+  if (!dialer_)
+    dialer_ = std::make_unique<Dialer>(worker_, config_, policy_,
+                                       client_.listener ? client_.listener->overlay.get() : nullptr);
   forward_via_ = nullptr;
   dialer_->dial(
       target_.host, target_.port,

@@ -57,7 +57,8 @@ struct Broken {};
 
 using FlowOutcome = std::variant<flow::Refused, flow::DialFailed, flow::Connected, flow::Reused, flow::Broken>;
 
-// The listener's config entry for a connection (null when a reload removed it).
+// The listener's config entry for a connection: a sandbox's travels with its listener; a
+// config file's is found by name in the snapshot (null when a reload removed it).
 const rules::ListenerConfig* find_listener(const rules::Config& config, const ListenerInfo& listener);
 
 class TargetFlow {

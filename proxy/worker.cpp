@@ -4,6 +4,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "proxy/decision_log.hpp"
 #include "proxy/front.hpp"
 
@@ -134,6 +136,17 @@ void Worker::add_listener(const BoundListener& l) {
     ::close(fd);
 }
 
+void Worker::own_listener(int fd, std::shared_ptr<const ListenerInfo> info) {
+  if (!post([this, fd, info = std::move(info)] {
+        if (stopping_) {
+          ::close(fd);
+          return;
+        }
+        open_accept(fd, info);  // closes fd on failure
+      }))
+    ::close(fd);
+}
+
 void Worker::remove_listener(const std::string& name) {
   post([this, name] {
     for (auto it = accepts_.begin(); it != accepts_.end();) {
@@ -142,6 +155,9 @@ void Worker::remove_listener(const std::string& name) {
       else
         ++it;
     }
+    // Its counters go with it (10,000 short-lived sandboxes must not leave 10,000 entries);
+    // connections still open re-add theirs, dropped again as each ends (connection_finished).
+    metrics_.listeners.erase(name);
   });
 }
 
@@ -280,8 +296,13 @@ void Worker::connection_finished(void* c) {
   auto it = connections_.find(c);
   if (it == connections_.end()) return;
   shared_.active.fetch_sub(1);
-  it->second.listener->active.fetch_sub(1);
+  std::shared_ptr<const ListenerInfo> listener = std::move(it->second.listener);
+  listener->active.fetch_sub(1);
   connections_.erase(it);
+  // A removed listener's counters, unless a new listener of that name accepts here now.
+  if (listener->removed.load() &&
+      std::none_of(accepts_.begin(), accepts_.end(), [&](const auto& a) { return a->info->name == listener->name; }))
+    metrics_.listeners.erase(listener->name);
   if (stopping_) maybe_finish();
 }
 

@@ -64,6 +64,9 @@ class Worker final : public WorkerContext {
   // Thread-safe: start accepting on a listener bound after start() (a sandbox made
   // through the control API); the worker takes its own close-on-exec copy of the socket.
   void add_listener(const BoundListener& l);
+  // Thread-safe: accept on `fd` (a sandbox's listening socket) on this worker alone; the
+  // worker owns fd from now on and closes it when the listener is removed.
+  void own_listener(int fd, std::shared_ptr<const ListenerInfo> info);
   // Thread-safe: stop accepting on the listener named `name` (open connections stay).
   void remove_listener(const std::string& name);
   // Thread-safe: `done` runs on this worker's thread with a copy of its counters (the

@@ -36,6 +36,15 @@ struct ListenerInfo {
   std::string address;  // "tcp:127.0.0.1:3128" or "unix:/path"
   // Open connections on this listener across all workers (limits.max_connections_per_listener).
   mutable std::atomic<size_t> active{0};
+  // A sandbox made at run time (POST /v1/sandboxes) is in no config snapshot: its listener
+  // config and policy overlay travel with the listener itself, so a config replace keeps
+  // them and a session finds them without searching 10,000 listeners. Null for listeners
+  // of the config file (looked up by name in the snapshot).
+  std::shared_ptr<const rules::ListenerConfig> sandbox;
+  std::shared_ptr<const rules::PolicyOverlay> overlay;  // may be null
+  // Set when the listener is removed (DELETE /v1/sandboxes/NAME): the workers drop its
+  // per-listener counters once its last connection on them ends.
+  mutable std::atomic<bool> removed{false};
 };
 
 class WorkerContext {

@@ -24,6 +24,7 @@ struct DnsVerdict {
 // the policy has Lua rules -> resolve (a hook decides per connection); an allow entry
 // for the host on some port -> resolve; default allow or ask -> resolve; else NXDOMAIN.
 // A deny entry for one port does not hide the name (other ports may be allowed).
-DnsVerdict dns_verdict(const Policy& policy, const CanonicalHost& host);
+// A sandbox's `overlay` (may be null) adds its deny and allow entries to the policy's.
+DnsVerdict dns_verdict(const Policy& policy, const CanonicalHost& host, const PolicyOverlay* overlay = nullptr);
 
 }  // namespace sluice::rules

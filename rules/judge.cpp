@@ -125,14 +125,14 @@ Verdict ConnectionJudge::request_paths(const CanonicalHost& host, uint16_t port,
 
 Verdict ConnectionJudge::judge_host(const CanonicalHost& host, uint16_t port) {
   set_target(host, port);
-  if (const HostPattern* p = policy_.deny.match(host, port))
+  if (const HostPattern* p = PolicyOverlay::match_deny(policy_, overlay_, host, port))
     return finish(Verdict::of(Action::Deny, Reason::DeniedByRule, p->source, policy_.name));
   if (lua_ && lua_->has(Hook::Connect)) {
     HookResult r = lua_->on_connect(lua_conn_);
     if (r.kind != HookResult::Kind::None)
       return finish(overlay_remembered(from_hook(r, Hook::Connect), remembered_, host.text, port));
   }
-  return finish(overlay_remembered(policy_.judge(host, port), remembered_, host.text, port));
+  return finish(overlay_remembered(policy_.judge(host, port, overlay_), remembered_, host.text, port));
 }
 
 Verdict ConnectionJudge::answered(const CanonicalHost& host, uint16_t port, const Verdict& human,

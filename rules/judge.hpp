@@ -47,6 +47,8 @@ class ConnectionJudge {
 
   // Answers remembered from earlier asks; they settle Ask verdicts. May be null.
   void set_remembered(const Remembered* r) { remembered_ = r; }
+  // The sandbox's own entries on top of the policy (rules/policy.hpp); may be null. Outlives this.
+  void set_overlay(const PolicyOverlay* o) { overlay_ = o; }
   // `can_inspect`: a CA is configured, so a tunnel to a host the policy inspects is
   // terminated (the verdict's `inspect` set) and its requests judged by judge_request.
   Verdict judge_connect(const CanonicalHost& host, uint16_t port, bool can_inspect = false);
@@ -81,6 +83,7 @@ class ConnectionJudge {
   const Policy& policy_;
   std::shared_ptr<LuaPolicy> lua_;
   const Remembered* remembered_ = nullptr;
+  const PolicyOverlay* overlay_ = nullptr;
   ConnectionFacts facts_;
   LuaConnection lua_conn_;
   bool judged_ = false;

@@ -11,11 +11,18 @@ const char* to_string(Action a) {
   return "deny";
 }
 
-Verdict Policy::judge(const CanonicalHost& host, uint16_t port) const {
-  if (const HostPattern* p = deny.match(host, port))
+const HostPattern* PolicyOverlay::match_deny(const Policy& p, const PolicyOverlay* o, const CanonicalHost& host,
+                                             uint16_t port) {
+  if (const HostPattern* d = p.deny.match(host, port)) return d;
+  return o != nullptr ? o->deny.match(host, port) : nullptr;
+}
+
+Verdict Policy::judge(const CanonicalHost& host, uint16_t port, const PolicyOverlay* overlay) const {
+  if (const HostPattern* p = PolicyOverlay::match_deny(*this, overlay, host, port))
     return Verdict::of(Action::Deny, Reason::DeniedByRule, p->source, name);
-  if (const HostPattern* p = allow.match(host, port))
-    return Verdict::of(Action::Allow, Reason::AllowedByRule, p->source, name);
+  const HostPattern* a = allow.match(host, port);
+  if (a == nullptr && overlay != nullptr) a = overlay->allow.match(host, port);
+  if (a != nullptr) return Verdict::of(Action::Allow, Reason::AllowedByRule, a->source, name);
   if (default_action == Action::Allow) return Verdict::of(Action::Allow, Reason::DefaultAllow, "default", name);
   if (default_action == Action::Ask) return Verdict::of(Action::Ask, Reason::AskByDefault, "default", name);
   return Verdict::of(Action::Deny, Reason::NotInAllowlist, "default", name);

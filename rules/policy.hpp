@@ -54,6 +54,8 @@ struct ScriptSource {
   std::string text;
 };
 
+struct PolicyOverlay;
+
 struct Policy {
   enum class Mode { Enforce, Report };
   std::string name;
@@ -85,8 +87,10 @@ struct Policy {
   // judged per repository and, for pushes, per ref command.
   std::vector<GitRule> git;
 
-  // The lists and the default only (no scripts, no report mode).
-  Verdict judge(const CanonicalHost& host, uint16_t port) const;
+  // The lists and the default only (no scripts, no report mode). With `overlay` (a
+  // sandbox's own entries) its deny entries join the deny list and its allow entries the
+  // allow list.
+  Verdict judge(const CanonicalHost& host, uint16_t port, const PolicyOverlay* overlay = nullptr) const;
   // Whether a tunnel to host:port would be inspected given a CA (`inspect` minus
   // `inspect_exclude`, plus hosts that path-scoped entries decide and hosts a `git:` rule
   // guards: the guard sees nothing through an opaque tunnel).
@@ -97,6 +101,19 @@ struct Policy {
   bool inspects_anything() const {
     return !inspect.empty() || !allow_paths.empty() || !deny_paths.empty() || !git.empty();
   }
+};
+
+// A sandbox's own small additions to its named policy (POST /v1/sandboxes "overlay"). They
+// are judged exactly like the policy's entries, in the same order: deny entries (the
+// policy's and the overlay's) win, then the policy's Lua rules, then allow entries (either),
+// then the policy's default. Host patterns only; the policy may change under it (a reload,
+// a list replacement), the overlay stays with its sandbox until the sandbox is removed.
+struct PolicyOverlay {
+  HostSet allow;
+  HostSet deny;
+  // The first deny entry of the policy or the overlay that matches, or nullptr.
+  static const HostPattern* match_deny(const Policy& p, const PolicyOverlay* o, const CanonicalHost& host,
+                                       uint16_t port);
 };
 
 enum class PolicyList { Allow, Deny };

@@ -5,15 +5,17 @@
 namespace sluice::rules {
 
 ResolvedCheck check_resolved(const Policy& policy, const ResolverConfig& resolver, const std::vector<IpAddr>& self,
-                             const std::vector<IpAddr>& addrs, uint16_t port) {
+                             const std::vector<IpAddr>& addrs, uint16_t port, const PolicyOverlay* overlay) {
   ResolvedCheck out;
   for (const auto& a : addrs) {
     CanonicalHost as_host{HostKind::Ip, a.to_string(), a};
-    if (policy.deny.match(as_host, port) != nullptr) {
+    if (PolicyOverlay::match_deny(policy, overlay, as_host, port) != nullptr) {
       if (out.refused_class.empty()) out.refused_class = "deny-listed";
       continue;
     }
-    if (policy.allow.match(as_host, port) != nullptr || !resolver.check_addresses) {
+    const bool listed = policy.allow.match(as_host, port) != nullptr ||
+                        (overlay != nullptr && overlay->allow.match(as_host, port) != nullptr);
+    if (listed || !resolver.check_addresses) {
       out.dialable.push_back(a);
       continue;
     }

@@ -20,7 +20,8 @@ struct ResolvedCheck {
 // or a metadata service (rebinding). An address in the policy's deny list is
 // dropped; one in its allow list is an explicit choice and kept; the rest must
 // pass the address classes (unless the check is off). `self`: this host's addresses.
+// A sandbox's `overlay` (may be null) counts as part of the policy's lists.
 ResolvedCheck check_resolved(const Policy& policy, const ResolverConfig& resolver, const std::vector<IpAddr>& self,
-                             const std::vector<IpAddr>& addrs, uint16_t port);
+                             const std::vector<IpAddr>& addrs, uint16_t port, const PolicyOverlay* overlay = nullptr);
 
 }  // namespace sluice::rules

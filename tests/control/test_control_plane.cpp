@@ -6,8 +6,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <future>
 #include <string>
 #include <thread>
 
@@ -108,8 +117,9 @@ TEST_CASE("ControlPlane: sandboxes and bad requests") {
   REQUIRE(::stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   bool listed = false;
-  for (const auto& l : plane.config()->listeners) listed = listed || l.name == "sb";
+  for (const auto& l : server.listeners()) listed = listed || (l.info->name == "sb" && l.info->sandbox);
   CHECK(listed);
+  CHECK(plane.sandboxes().body.find("sandboxes")->items().size() == 1);
   CHECK(plane.add_sandbox("{\"name\":\"sb\"}", PeerCred{}).status == 409);
   CHECK(plane.add_sandbox("{\"name\":\"x\",\"policy\":\"nope\"}", PeerCred{}).status == 404);
   CHECK(plane.add_sandbox("{\"name\":\"../x\"}", PeerCred{}).status == 400);
@@ -219,11 +229,12 @@ TEST_CASE("ControlPlane: a sandbox with credentials gets its own stand-ins, forg
         "Authorization: Basic " + rules::base64_encode("x-access-token:" + sa));
 
   // The sandbox's listener honours its own; the process's index knows both.
-  for (const auto& l : plane.config()->listeners)
-    if (l.name == "sa") {
-      REQUIRE(l.stand_ins.size() == 1);
-      CHECK(l.stand_ins[0].second == sa);
-    }
+  {
+    auto la = plane.sandbox_listener("sa");
+    REQUIRE(la);
+    REQUIRE(la->stand_ins.size() == 1);
+    CHECK(la->stand_ins[0].second == sa);
+  }
   {
     auto index = StandInTable::process().view();
     REQUIRE(index);
@@ -245,4 +256,205 @@ TEST_CASE("ControlPlane: a sandbox with credentials gets its own stand-ins, forg
   plane.stop();  // removes sb too
   CHECK_FALSE(StandInTable::process().any());
   CHECK_FALSE(StandInTable::process().view());
+}
+
+namespace {
+
+// The listeners that have counters in GET /v1/metrics, over every worker.
+std::vector<std::string> counted_listeners(Server& server) {
+  auto done = std::make_shared<std::promise<std::vector<std::string>>>();
+  auto got = done->get_future();
+  server.collect_metrics([done](WorkerMetrics m, std::vector<LoopMax>) {
+    std::vector<std::string> names;
+    for (const auto& [name, l] : m.listeners) names.push_back(name);
+    done->set_value(names);
+  });
+  REQUIRE(got.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  return got.get();
+}
+
+bool counted(Server& server, const std::string& name) {
+  auto names = counted_listeners(server);
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Descriptors open in this process (the listing's own included). Opened with open(2), not
+// opendir: ThreadSanitizer sees open() make a new descriptor, and so does not mistake a number
+// a worker closed and this thread reuses for a race.
+size_t open_fds() {
+  int fd = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  DIR* dir = ::fdopendir(fd);
+  REQUIRE(dir != nullptr);
+  size_t n = 0;
+  while (const dirent* e = ::readdir(dir))
+    if (e->d_name[0] != '.') ++n;
+  ::closedir(dir);
+  return n;
+}
+
+// One request on a unix listener; the answer's X-Sluice-Reason ("" when none).
+std::string reason_on(const std::string& path, const std::string& target) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, path.c_str(), path.size());
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string req = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
+  REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+  std::string got;
+  char buf[4096];
+  for (int i = 0; i < 100 && got.find("\r\n\r\n") == std::string::npos; ++i) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  auto at = got.find("X-Sluice-Reason: ");
+  if (at == std::string::npos) return "";
+  at += std::strlen("X-Sluice-Reason: ");
+  return got.substr(at, got.find("\r\n", at) - at);
+}
+
+}  // namespace
+
+TEST_CASE("ControlPlane: sandboxes live outside the snapshot; one descriptor each, freed on removal") {
+  TempDir d;
+  Server server;
+  REQUIRE(server.start(config(d.path), 2) == "");
+  ControlPlane plane(server, ControlPlane::Options{"", "", d.path + "/sandboxes", "test"});
+  REQUIRE(plane.start() == "");
+  auto snapshot = plane.config();
+  const auto generation = plane.status().body.find("config")->find("generation")->as_integer(0, 1 << 30);
+  const size_t fds = open_fds();
+  constexpr int kSandboxes = 40;
+  for (int i = 0; i < kSandboxes; ++i)
+    REQUIRE(plane.add_sandbox("{\"name\":\"sb" + std::to_string(i) + "\",\"policy\":\"p\"}", PeerCred{}).status == 201);
+  // No snapshot was rebuilt: the sandboxes are in the registry, not in the config.
+  CHECK(plane.config() == snapshot);
+  CHECK(plane.status().body.find("config")->find("generation")->as_integer(0, 1 << 30) == generation);
+  CHECK(plane.sandboxes().body.find("sandboxes")->items().size() == kSandboxes);
+  // One socket per sandbox, owned by one of the two workers (no copy per worker).
+  CHECK(eventually([&] { return open_fds() == fds + kSandboxes; }));
+  std::shared_ptr<const ListenerInfo> info;
+  for (const auto& l : server.listeners())
+    if (l.info->name == "sb7") info = l.info;
+  REQUIRE(info);
+  REQUIRE(info->sandbox);
+  CHECK(info->sandbox->policy == "p");
+  CHECK(reason_on(d.path + "/sandboxes/sb7.sock", "d.test:443") == "denied-by-rule");  // its workers accept on it
+  CHECK(eventually([&] { return counted(server, "sb7"); }));
+  for (int i = 0; i < kSandboxes; ++i) REQUIRE(plane.remove_sandbox("sb" + std::to_string(i)).status == 200);
+  // Every socket is closed, every file gone, and the listener's state goes with its last holder.
+  CHECK(eventually([&] { return open_fds() == fds; }));
+  CHECK(::access((d.path + "/sandboxes/sb7.sock").c_str(), F_OK) != 0);
+  CHECK(eventually([&] { return info.use_count() == 1; }));
+  CHECK(server.listeners().size() == 1);
+  CHECK(eventually([&] { return !counted(server, "sb7"); }));  // nor its counters
+  server.stop();
+  plane.stop();
+}
+
+TEST_CASE("ControlPlane: a sandbox's overlay is validated with clear errors") {
+  TempDir d;
+  Server server;
+  REQUIRE(server.start(config(d.path), 1) == "");
+  ControlPlane plane(server, ControlPlane::Options{"", "", d.path + "/sandboxes", "test"});
+  REQUIRE(plane.start() == "");
+  std::string many = "[";
+  for (int i = 0; i < 257; ++i) many += std::string(i ? "," : "") + "\"h" + std::to_string(i) + ".test\"";
+  many += "]";
+  struct Row {
+    std::string overlay;
+    int status;
+    const char* error;  // a part of the error text
+  };
+  const Row rows[] = {
+      {"[]", 400, "\"overlay\" must be an object"},
+      {"{\"allow\": \"a.test\"}", 400, "\"overlay.allow\" must be an array of host patterns"},
+      {"{\"allow\": [\"a.test\"], \"paths\": []}", 400, "\"overlay\": unknown key \"paths\""},
+      {"{\"deny\": [\"ok.test\", 3]}", 400, "overlay.deny[1] is not a string"},
+      {"{\"deny\": [\"ok.test\", \"a.*.b\"]}", 400, "overlay.deny[1]: "},
+      {"{\"allow\": " + many + "}", 400, "more than 256 entries"},
+      {"{\"allow\": [\"x.test\", \"*.y.test:8443\", \"10.0.0.0/8\"], \"deny\": [\"a.test\"]}", 201, ""},
+      {"{}", 201, ""},  // an empty overlay is no overlay
+  };
+  int n = 0;
+  for (const auto& row : rows) {
+    CAPTURE(row.overlay);
+    ApiResult r = plane.add_sandbox(
+        "{\"name\":\"sb" + std::to_string(n++) + "\",\"policy\":\"p\",\"overlay\":" + row.overlay + "}", PeerCred{});
+    CHECK(r.status == row.status);
+    if (row.status != 201) {
+      CHECK(r.body.find("error")->as_string().find(row.error) != std::string::npos);
+      CHECK(::access((d.path + "/sandboxes/sb" + std::to_string(n - 1) + ".sock").c_str(), F_OK) != 0);
+    }
+  }
+  // The answer and the listing show the overlay as given.
+  auto listed = plane.sandboxes().body.find("sandboxes")->items();
+  REQUIRE(listed.size() == 2);
+  const rules::Json* ov = listed[0].find("overlay");
+  REQUIRE(ov != nullptr);
+  CHECK(ov->find("allow")->items().size() == 3);
+  CHECK(ov->find("allow")->items()[1].as_string() == "*.y.test:8443");
+  CHECK(ov->find("deny")->items()[0].as_string() == "a.test");
+  CHECK(listed[1].find("overlay") == nullptr);
+  server.stop();
+  plane.stop();
+}
+
+TEST_CASE("ControlPlane: each overlay applies on its own listener, and sandboxes survive a config replace") {
+  TempDir d;
+  const std::string file = d.path + "/sluice.yaml";
+  auto write = [&](const std::string& allow) {
+    std::ofstream(file) << "listeners:\n  - {name: main, unix: \"" + d.path +
+                               "/main.sock\", policy: p}\n"
+                               "policies:\n  p: {default: deny, allow: [" +
+                               allow + "], deny: [d.test]}\nlog: {path: \"\"}\n";
+  };
+  write("a.test");
+  auto load = rules::load_config_file(file);
+  REQUIRE(load.config);
+  Server server;
+  REQUIRE(server.start(load.config, 2) == "");
+  ControlPlane plane(server, ControlPlane::Options{file, "", d.path + "/sandboxes", "test"});
+  REQUIRE(plane.start() == "");
+  REQUIRE(
+      plane.add_sandbox(R"({"name":"one","policy":"p","overlay":{"allow":["one.test"],"deny":["a.test"]}})", PeerCred{})
+          .status == 201);
+  REQUIRE(plane.add_sandbox(R"({"name":"two","policy":"p","overlay":{"deny":["two.test"]}})", PeerCred{}).status ==
+          201);
+  auto verdict = [&](const char* sandbox, const char* host) {
+    return plane.dns_verdict(sandbox, host).body.find("reason")->as_string();
+  };
+  CHECK(verdict("one", "one.test") == "allowed-by-rule");
+  CHECK(verdict("two", "one.test") == "not-in-allowlist");
+  CHECK(verdict("one", "a.test") == "denied-by-rule");
+  CHECK(verdict("two", "a.test") == "allowed-by-rule");
+  // Through the listeners themselves (the worker's judgment): refused by the overlay's deny
+  // entry on its own listener only (elsewhere two.test is merely not allowed).
+  const std::string one = d.path + "/sandboxes/one.sock", two = d.path + "/sandboxes/two.sock";
+  CHECK(reason_on(two, "two.test:443") == "denied-by-rule");
+  CHECK(reason_on(one, "two.test:443") == "not-in-allowlist");
+  CHECK(reason_on(one, "a.test:443") == "denied-by-rule");
+
+  // A list replacement: the sandboxes keep their listeners and overlays, and see the new list.
+  REQUIRE(plane.replace_list("p", rules::PolicyList::Allow, "[\"b.test\"]").status == 200);
+  CHECK(verdict("two", "b.test") == "allowed-by-rule");
+  CHECK(verdict("one", "one.test") == "allowed-by-rule");
+  CHECK(reason_on(two, "two.test:443") == "denied-by-rule");
+  // A reload from the file: the same.
+  write("c.test");
+  REQUIRE(plane.reload().status == 200);
+  CHECK(verdict("two", "c.test") == "allowed-by-rule");
+  CHECK(verdict("two", "b.test") == "not-in-allowlist");
+  CHECK(verdict("one", "one.test") == "allowed-by-rule");
+  CHECK(reason_on(one, "a.test:443") == "denied-by-rule");
+  CHECK(reason_on(two, "two.test:443") == "denied-by-rule");
+  CHECK(plane.sandboxes().body.find("sandboxes")->items().size() == 2);
+  server.stop();
+  plane.stop();
 }

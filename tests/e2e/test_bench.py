@@ -63,6 +63,31 @@ log: {path: "{log}"}
                                       count=before + 300)
         self.assertEqual(len(logged), before + 300)
 
+    def test_sandboxes_scenario_creates_judges_pushes_and_removes(self):
+        # The policy does not allow the target: only each sandbox's overlay does.
+        s = self.start_sluice_for_test("""
+listeners:
+  - {name: main, tcp: "127.0.0.1:0"}
+policies:
+  default: {default: deny, allow: [only.test]}
+control: {unix: "{dir}/control.sock"}
+log: {path: "{log}"}
+""")
+        argv = [SLUICE, "bench", "sandboxes", "--control", os.path.join(s.dir, "control.sock"), "--pid",
+                str(s.proc.pid), "--target", "127.0.0.1:%d" % self.origin_port, "--sandboxes", "60", "--requests",
+                "60", "--sample", "10", "--concurrency", "4", "--duration", "60", "--json"]
+        out = subprocess.run(argv, capture_output=True, timeout=120 * SLOW)
+        r = json.loads(out.stdout)
+        self.assertEqual(out.returncode, 0, r)
+        self.assertEqual((r["created"], r["removed"], r["create_failed"]), (60, 60, 0), r)
+        self.assertEqual((r["latency_one"]["ok"], r["latency_many"]["ok"], r["sample"]), (60, 60, 10), r)
+        self.assertEqual((r["push_status"], r["push_dropped"]), (200, 0), r)
+        self.assertGreater(r["push_requests"], 0, r)
+        self.assertGreater(r["rss_after_create_kib"], 0, r)
+        removed = s.wait_log(lambda e: e["event"] == "sandbox" and e["action"] == "removed", count=60)
+        self.assertEqual(len(removed), 60)
+        self.assertFalse(os.listdir(os.path.join(s.dir, "control.sock.sandboxes")))
+
     def test_denied_targets_are_counted_as_proxy_errors(self):
         # The origin's port on another loopback address is not on the allow list.
         argv = [SLUICE, "bench", "connect-storm", "--proxy", self.proxy, "--target",

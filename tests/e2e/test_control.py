@@ -691,6 +691,88 @@ class ControlTest(E2E):
         wait_for(lambda: c.get("/v1/sandboxes")[1]["sandboxes"] == [], what="the leased sandbox removed")
         self.assertFalse(os.path.exists(os.path.join(s.dir, "control.sock.sandboxes", "leased.sock")))
 
+    def test_200_sandboxes_with_overlays_survive_a_reload_and_are_freed(self):
+        """Each sandbox's overlay applies on its own listener only; a reload and a list push
+        keep every sandbox (and its overlay) and drop neither a held keep-alive connection nor
+        an open tunnel; removing them closes every socket."""
+        s, c = self.start()
+        fds = lambda: len(os.listdir("/proc/%d/fd" % s.proc.pid))
+        before = fds()
+        n = 200
+        paths = {}
+        for i in range(n):
+            # Own names for the deny entries (judged before any lookup); the test DNS server's
+            # names for the allow entries, half and half.
+            overlay = {"allow": ["other.test" if i % 2 == 0 else "echo.test"],
+                       "deny": ["own%d.test" % i] + (["allowed.test"] if i % 3 == 0 else [])}
+            status, body = c.post("/v1/sandboxes", {"name": "sb%d" % i, "policy": "lists", "overlay": overlay})
+            self.assertEqual(status, 201, body)
+            self.assertEqual(body["overlay"], overlay)
+            paths[i] = body["path"]
+        # One socket per sandbox in sluice (the worker that accepts on it owns it).
+        # (Not one per worker and one more: 2 workers would make that 3 per sandbox.)
+        wait_for(lambda: abs(fds() - (before + n)) <= 5, what="one descriptor per sandbox")
+
+        def get(path, host, query):
+            with Raw(path) as u:
+                u.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % self.url(host, "/hello?" + query).encode())
+                status, headers, _ = u.read_response()
+                return status, headers.get("x-sluice-reason", "")
+
+        def check_overlays(tag):
+            refused, denied = (403, "not-in-allowlist"), (403, "denied-by-rule")
+            for i in (0, 1, 77, 150, 199):
+                self.assertEqual(get(paths[i], "own%d.test" % i, tag), denied, (tag, i))
+                self.assertEqual(get(paths[i], "own%d.test" % ((i + 1) % n), tag), refused, (tag, i))
+                self.assertEqual(get(paths[i], "other.test", tag), (200, "") if i % 2 == 0 else refused, (tag, i))
+                self.assertEqual(get(paths[i], "echo.test", tag), (200, "") if i % 2 == 1 else refused, (tag, i))
+                self.assertEqual(get(paths[i], "allowed.test", tag), denied if i % 3 == 0 else (200, ""), (tag, i))
+            self.assertEqual(curl(s.tcp_port("lists"), self.url("other.test")).status, 403)  # not on the base listener
+            self.assertEqual(curl(s.tcp_port("lists"), self.url("allowed.test")).status, 200)
+
+        check_overlays("first")
+        listed = c.get("/v1/sandboxes")[1]["sandboxes"]
+        self.assertEqual(len(listed), n)
+        self.assertEqual({sb["name"]: sb["overlay"]["deny"] for sb in listed}["sb42"], ["own42.test", "allowed.test"])
+        generation = c.get("/v1/status")[1]["config"]["generation"]
+
+        # In flight across the reload and the push: a keep-alive connection and a tunnel.
+        held = Raw(paths[3])
+        self.addCleanup(held.close)
+        held.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % self.url("echo.test", "/hello?held-1").encode())
+        self.assertEqual(held.read_response()[0], 200)
+        tunnel = Raw(paths[5])
+        self.addCleanup(tunnel.close)
+        tunnel.send(b"CONNECT echo.test:%d HTTP/1.1\r\nHost: x\r\n\r\n" % self.echo.port)
+        self.assertEqual(tunnel.read_head()[0], 200)
+        s.write_config(self.config().replace("allow: [allowed.test, \"127.0.0.1\"]\nresolver",
+                                             "allow: [allowed.test, wild.test, \"127.0.0.1\"]\nresolver"))
+        status, body = c.post("/v1/reload")
+        self.assertEqual((status, body["ok"]), (200, True), body)
+        self.assertEqual(body["generation"], generation + 1)  # one snapshot for the reload, none per sandbox
+        status, body = c.request("PUT", "/v1/policies/lists/deny", ["pushed.test"])
+        self.assertEqual(status, 200, body)
+        held.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % self.url("echo.test", "/hello?held-2").encode())
+        self.assertEqual(held.read_response()[0], 200)
+        tunnel.send(b"still open")
+        self.assertEqual(tunnel.read_exact(10), b"still open")
+        check_overlays("after-reload")
+        self.assertEqual(get(paths[9], "wild.test", "reloaded")[0], 200)  # the reloaded policy, under the overlay
+        self.assertEqual(get(paths[9], "pushed.test", "pushed"), (403, "denied-by-rule"))
+        self.assertEqual(len(c.get("/v1/sandboxes")[1]["sandboxes"]), n)
+
+        for i in range(n):
+            self.assertEqual(c.request("DELETE", "/v1/sandboxes/sb%d" % i)[0], 200)
+        self.assertEqual(c.get("/v1/sandboxes")[1]["sandboxes"], [])
+        self.assertFalse(any(os.path.exists(p) for p in paths.values()))
+        # The tunnel and the held connection still run on sockets of their own; the rest is closed.
+        tunnel.send(b"after rm")
+        self.assertEqual(tunnel.read_exact(8), b"after rm")
+        held.close()
+        tunnel.close()
+        # (A few may be the workers' resolver sockets, opened by the first lookups.)
+        wait_for(lambda: fds() <= before + 4, what="every sandbox socket closed")
+
     # --- sluice ctl -----------------------------------------------------------------
 
     def ctl(self, c, *args, timeout=30):
@@ -743,6 +825,15 @@ class ControlTest(E2E):
         self.assertTrue(os.path.exists(out.stdout.strip()))
         self.assertIn("box", self.ctl(c, "sandbox", "ls").stdout)
         self.assertEqual(self.ctl(c, "sandbox", "rm", "box").stdout, "removed box\n")
+        out = self.ctl(c, "sandbox", "add", "ovl", "--policy", "lists", "--allow", "other.test", "--allow",
+                       "*.wild.test", "--deny", "allowed.test")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        listed = json.loads(self.ctl(c, "sandbox", "ls", "--json").stdout)["sandboxes"]
+        self.assertEqual(listed[0]["overlay"], {"allow": ["other.test", "*.wild.test"], "deny": ["allowed.test"]})
+        out = self.ctl(c, "sandbox", "add", "bad", "--allow", "a.*.b")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("sluice ctl: overlay.allow[0]: ", out.stderr)
+        self.assertEqual(self.ctl(c, "sandbox", "rm", "ovl").returncode, 0)
         out = self.ctl(c, "sandbox", "rm", "box")
         self.assertEqual((out.returncode, out.stderr), (1, "sluice ctl: no sandbox named \"box\"\n"))
         metrics = self.ctl(c, "metrics").stdout

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "proxy/target_flow.hpp"
+#include "rules/pattern.hpp"
 #include "session_rig.hpp"
 
 using namespace sluice::proxy;
@@ -196,5 +197,44 @@ TEST_CASE("target flow: nobody answers in time, nobody can be asked, the owner s
     CHECK_FALSE(r.w.cancelled[0].timeout);
     r.w.run_until([] { return false; }, 80);  // well past the ask timeout
     CHECK(r.outcomes.empty());
+  }
+}
+
+TEST_CASE("target flow: a sandbox's listener carries its config and overlay, judged and dialed by them") {
+  rig::Upstream up;
+  auto overlay = std::make_shared<rules::PolicyOverlay>();
+  overlay->allow.add(rules::parse_pattern("127.0.0.1").value());
+  overlay->deny.add(rules::parse_pattern("denied-here.test").value());
+  auto sandbox = std::make_shared<ListenerInfo>();
+  sandbox->name = "sb";
+  auto lc = std::make_shared<rules::ListenerConfig>();
+  lc->name = "sb";
+  lc->policy = "p";
+  sandbox->sandbox = lc;
+  sandbox->overlay = overlay;
+  // Not in the snapshot's listeners: found through the listener itself.
+  auto cfg = rig::config(rules::Action::Deny, {});
+  CHECK(find_listener(*cfg, *sandbox) == lc.get());
+  CHECK(find_listener(*cfg, *rig::client_info(1).listener) == &cfg->listeners[0]);
+
+  SUBCASE("its allow entry: judged allowed, and the loopback address it names is dialed") {
+    Run r(cfg);
+    r.client.listener = sandbox;
+    r.start("127.0.0.1", up.port);
+    r.wait();
+    CHECK(r.outcome<flow::Connected>().stream.live());
+    CHECK(r.d.verdict.reason == rules::Reason::AllowedByRule);
+    CHECK(r.d.verdict.rule == "127.0.0.1");
+  }
+  SUBCASE("another listener of the same policy: not allowed") {
+    Run r(cfg);
+    r.start("127.0.0.1", up.port);
+    CHECK(r.outcome<flow::Refused>().reason == rules::Reason::NotInAllowlist);
+  }
+  SUBCASE("its deny entry wins over the policy's default allow") {
+    Run r(rig::config(rules::Action::Allow, {}));
+    r.client.listener = sandbox;
+    r.start("denied-here.test", up.port);
+    CHECK(r.outcome<flow::Refused>().reason == rules::Reason::DeniedByRule);
   }
 }
