@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -236,6 +237,7 @@ void forget_check(Redirected* r) {
 }
 
 void connect_to_proxy(Redirected* r) {
+  uv_tcp_nodelay(&r->client, 1);  // the bridge relays: its writes to the program go out at once
   r->connect.data = r;
   uv_pipe_connect(&r->connect, &r->proxy, the_bridge->cfg.proxy_socket.c_str(), on_proxy_leg);
 }
@@ -330,12 +332,19 @@ void on_redirected(uv_stream_t* server, int status) {
   if (!dst) return close_redirected(r, false);  // straight to the listener: nothing to judge
   auto target = b->target_of(*dst);
   if (!target) return close_redirected(r, true);  // a fake address no name holds: never dialed
-  uv_tcp_nodelay(&r->client, 1);
   r->target = *target;
   const std::string a = dst->addr.to_string();
   r->original = (dst->addr.v6 ? "[" + a + "]" : a) + ":" + std::to_string(dst->port);
   if (b->cfg.fake_ipv4.contains(dst->addr) || b->cfg.fake_ipv6.contains(dst->addr))
     r->mapped = r->target.substr(0, r->target.rfind(':'));
+  // A program usually has sent its first bytes by the time its connection is accepted: they
+  // are read at once, without a loop turn (and a poll registration) spent waiting for them.
+  char now[kMaxFirstBytes];
+  ssize_t n = ::recv(fd, now, sizeof now, MSG_DONTWAIT);
+  if (n > 0) r->first.assign(now, static_cast<size_t>(n));
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+      (n > 0 && (r->first.size() >= kMaxFirstBytes || claimed_name(r->first).state != ClaimedName::State::NeedMore)))
+    return first_bytes_decided(r);
   uv_read_start(r->c(), alloc_first, on_client_first);
   uv_timer_start(&r->first_timer, on_first_timeout, kFirstBytesWaitMs, 0);
 }
