@@ -6,7 +6,7 @@
 # (the bridge relaying every byte, as before the hand-over) for reference. Tunnel setup rate
 # (connect-storm: new connection, GET /, close) and throughput (one SIZE download); medians of
 # REPEATS interleaved repeats; ratio transparent / explicit (target: at least 0.90).
-#   bench/run-transparent.sh            # the full run (~3 minutes)
+#   bench/run-transparent.sh            # the full run (~3 minutes; REPEATS, DUR, SIZE, CONC override)
 #   QUICK=1 bench/run-transparent.sh    # one short repeat, prints the section, writes nothing
 # Writes: the transparent section of bench/RESULTS.md and bench/results/transparent.jsonl.
 # Loopback only: the upstream and a DNS server of this script's own (tests/tools/dns_server.py,
@@ -20,7 +20,7 @@ SLUICE=${SLUICE:-$ROOT/build/sluice}
 [ -x "$SLUICE" ] || { echo "build sluice first: scripts/setup.sh" >&2; exit 1; }
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then REPEATS=${REPEATS:-1} DUR=${DUR:-1} SIZE=${SIZE:-256M}; else
-  REPEATS=${REPEATS:-3} DUR=${DUR:-3} SIZE=${SIZE:-1G}; fi
+  REPEATS=${REPEATS:-5} DUR=${DUR:-3} SIZE=${SIZE:-1G}; fi
 CONC=${CONC:-16}
 
 work=$(mktemp -d)

@@ -369,7 +369,8 @@ class TransparentTest(E2E):
         # jail, so no byte of the connection crossed the bridge. With --bridge relay the bridge
         # relays instead, and sluice's peer is the bridge's unix socket.
         py = ("import socket; s = socket.create_connection(('echo.test', %d), timeout=10); "
-              "print('%%s:%%d' %% s.getsockname()[:2]); s.sendall(b'handed over'); s.shutdown(socket.SHUT_WR); "
+              "h, p = s.getsockname()[:2]; print(('[%%s]:%%d' if ':' in h else '%%s:%%d') %% (h, p)); "
+              "s.sendall(b'handed over'); s.shutdown(socket.SHUT_WR); "
               "print(s.recv(100).decode())" % self.echo.port)
         for extra, want in (((), None), (("--bridge", "relay"), "unix")):
             open(self.log, "w").close()
