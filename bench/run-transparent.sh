@@ -20,7 +20,7 @@ SLUICE=${SLUICE:-$ROOT/build/sluice}
 [ -x "$SLUICE" ] || { echo "build sluice first: scripts/setup.sh" >&2; exit 1; }
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then REPEATS=${REPEATS:-1} DUR=${DUR:-1} SIZE=${SIZE:-256M}; else
-  REPEATS=${REPEATS:-5} DUR=${DUR:-3} SIZE=${SIZE:-1G}; fi
+  REPEATS=${REPEATS:-6} DUR=${DUR:-3} SIZE=${SIZE:-2G}; fi
 CONC=${CONC:-16}
 
 work=$(mktemp -d)
@@ -73,12 +73,14 @@ PY
 }
 
 load=(--name up.test --json)
+orders=("explicit transparent relay" "transparent relay explicit" "relay explicit transparent")
 for i in $(seq "$REPEATS"); do
   echo "[run-transparent] repeat $i of $REPEATS" >&2
-  for mode in explicit transparent relay; do
+  order=${orders[$(((i - 1) % 3))]}  # each path goes first, second and third in turn
+  for mode in $order; do
     bench "setup.$mode" "$mode" connect-storm "${load[@]}" --concurrency "$CONC" --duration "$DUR"
   done
-  for mode in explicit transparent relay; do
+  for mode in $order; do
     bench "tput.$mode" "$mode" tunnel-throughput "${load[@]}" --size "$SIZE" --duration 30
   done
 done
@@ -134,7 +136,8 @@ w = lines.append
 w("## Transparent mode against the explicit-proxy jail path (bench/run-transparent.sh)")
 w("")
 w("Written by `bench/run-transparent.sh` (do not edit by hand; run it again). Every number is the")
-w("median of %s interleaved repeats, all measured in the same run on the same machine." % repeats)
+w("median of %s interleaved repeats (the three paths take turns going first), all measured in the" % repeats)
+w("same run on the same machine.")
 w("")
 w("### Machine")
 w("")
@@ -184,6 +187,13 @@ rs, rt = med("setup.transparent", "ops_per_s") / med("setup.explicit", "ops_per_
 verdict = "met" if rs >= 0.9 and rt >= 0.9 else "missed"
 w("Target (issue 16): transparent within 10%% of the explicit jail path: setup %.2f×, throughput %.2f× (%s)."
   % (rs, rt, verdict))
+def spread(kind, key):  # transparent / explicit within each repeat (they ran back to back)
+    pairs = zip(runs[kind + ".transparent"], runs[kind + ".explicit"])
+    ratios = sorted(t["result"][key] / e["result"][key] for t, e in pairs if e["result"][key])
+    return "%.2f–%.2f" % (ratios[0], ratios[-1]) if ratios else "–"
+w("Within single repeats the ratio ranged %s (setup) and %s (throughput): on this shared"
+  % (spread("setup", "ops_per_s"), spread("tput", "mb_per_s")))
+w("machine one repeat says little, the medians are the measurement.")
 w("The explicit client pays a CONNECT round trip the transparent one does not; the transparent bridge")
 w("reads the first bytes (for the SNI/Host check) and passes them with the socket. Raw results:")
 w("`bench/results/transparent.jsonl`, one object per run: its tag, the run's CPU seconds and the")
