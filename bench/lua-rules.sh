@@ -15,20 +15,10 @@ duration=${2:-5}
 sluice=$(pwd)/build/sluice
 [ -x "$sluice" ] || { echo "build sluice first: scripts/setup.sh" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# The upstream: the built-in one, on loopback.
-"$sluice" bench upstream --listen 127.0.0.1:0 --lifetime 1800 >"$work/upstream.port" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/upstream.port" ] && break; sleep 0.05; done
-up_port=$(head -1 "$work/upstream.port")
+source bench/lib.sh
+bench_work
+bench_upstream "$sluice" 1800  # the built-in upstream, on loopback
+up_port=$UP
 
 # Two proxies that differ only in the rule: no rules, and the trivial rule.
 cp bench/lua/trivial.lua "$work/trivial.lua"
@@ -52,7 +42,7 @@ EOF
   echo $! >"$work/$variant.pid"
 done
 for variant in plain lua; do
-  for _ in $(seq 100); do grep -q "sluice: ready" "$work/$variant.err" 2>/dev/null && break; sleep 0.05; done
+  bench_ready "$work/$variant.err" || { echo "$variant did not start: $(cat "$work/$variant.err")" >&2; exit 1; }
   grep -o 'on tcp:127.0.0.1:[0-9]*' "$work/$variant.err" | head -1 | sed 's/.*://' >"$work/$variant.port"
 done
 

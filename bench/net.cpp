@@ -1,6 +1,5 @@
 #include "bench/net.hpp"
 
-#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -9,26 +8,9 @@
 
 #include "bench/http.hpp"
 #include "rules/host.hpp"
+#include "rules/percent.hpp"
 
 namespace sluice::bench {
-
-namespace {
-std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
-        !std::isxdigit(static_cast<unsigned char>(s[i + 2])))
-      return std::nullopt;
-    out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-    i += 2;
-  }
-  return out;
-}
-}  // namespace
 
 std::string Endpoint::authority() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
@@ -105,7 +87,7 @@ std::string parse_proxy(std::string_view spec, Endpoint& out) {
   while (!spec.empty() && spec.back() == '/') spec.remove_suffix(1);
   std::string auth;
   if (size_t at = spec.rfind('@'); at != std::string_view::npos) {
-    auto decoded = percent_decode(spec.substr(0, at));
+    auto decoded = rules::percent_decode(spec.substr(0, at));
     if (!decoded) return "bad percent-encoding in the proxy credentials";
     auth = std::move(*decoded);
     if (auth.find(':') == std::string::npos) return "proxy credentials must be USER:PASSWORD";

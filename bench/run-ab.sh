@@ -8,28 +8,16 @@
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 BEFORE=$(realpath "$1") AFTER=$(realpath "$2") REPEATS=${3:-3}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$AFTER" bench upstream --listen 127.0.0.1:0 --lifetime 1800 >"$work/upstream.port" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/upstream.port" ] && break; sleep 0.05; done
-UP=$(head -1 "$work/upstream.port")
+source "$(dirname "$0")/lib.sh"
+bench_work
+bench_upstream "$AFTER" 1800
 declare -A PROXY PID
 for side in before after; do
   bin=$BEFORE; [ $side = after ] && bin=$AFTER
   "$bin" serve --listen 127.0.0.1:0 --allow 127.0.0.1 --log /dev/null 2>"$work/$side.err" &
   PID[$side]=$!
   pids+=(${PID[$side]})
-  for _ in $(seq 100); do grep -q "sluice: ready" "$work/$side.err" 2>/dev/null && break; sleep 0.05; done
-  PROXY[$side]=$(sed -n 's/^sluice: listening listener1 on tcp://p' "$work/$side.err")
-  [ -n "${PROXY[$side]}" ] || { echo "$side did not start: $(cat "$work/$side.err")" >&2; exit 1; }
+  PROXY[$side]=$(bench_listener "$work/$side.err")
 done
 
 bench() {  # bench SIDE TAG ARGS...

@@ -15,26 +15,14 @@ SLUICE=${SLUICE:-$ROOT/build/sluice}
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then REPEATS=1 DUR=1 SIZE=256M; else REPEATS=3 DUR=3 SIZE=1G; fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$SLUICE" bench upstream --listen 127.0.0.1:0 --lifetime 1800 >"$work/upstream.port" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/upstream.port" ] && break; sleep 0.05; done
-UP=$(head -1 "$work/upstream.port")
+source bench/lib.sh
+bench_work
+bench_upstream "$SLUICE" 1800
 serve_cmd=("$SLUICE" serve --listen 127.0.0.1:0 --allow 127.0.0.1 --log /dev/null)
 "${serve_cmd[@]}" 2>"$work/serve.err" &
 SP=$!
 pids+=($SP)
-for _ in $(seq 100); do grep -q "sluice: ready" "$work/serve.err" 2>/dev/null && break; sleep 0.05; done
-PROXY=$(sed -n 's/^sluice: listening listener1 on tcp://p' "$work/serve.err")
-[ -n "$PROXY" ] || { echo "sluice did not start: $(cat "$work/serve.err")" >&2; exit 1; }
+PROXY=$(bench_listener "$work/serve.err")
 
 bench() {  # bench TAG ARGS...: one run, its JSON appended to raw.jsonl under TAG
   local tag=$1; shift

@@ -21,27 +21,15 @@ if [[ $QUICK == 1 ]]; then SWAPS=2; else SWAPS=8; fi
 ENTRIES=${ENTRIES:-100000}
 RATE=${RATE:-1500}
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$SLUICE" bench upstream --listen 127.0.0.1:0 --lifetime 600 >"$work/upstream.port" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/upstream.port" ] && break; sleep 0.05; done
-UP=$(head -1 "$work/upstream.port")
+source bench/lib.sh
+bench_work
+bench_upstream "$SLUICE" 600
 serve_cmd=("$SLUICE" serve --listen 127.0.0.1:0 --allow 127.0.0.1 --control "$work/control.sock" --log /dev/null
            --loop-probe-ms 1)
 "${serve_cmd[@]}" 2>"$work/serve.err" &
 SP=$!
 pids+=($SP)
-for _ in $(seq 100); do grep -q "sluice: ready" "$work/serve.err" 2>/dev/null && break; sleep 0.05; done
-PROXY=$(sed -n 's/^sluice: listening listener1 on tcp://p' "$work/serve.err")
-[ -n "$PROXY" ] || { echo "sluice did not start: $(cat "$work/serve.err")" >&2; exit 1; }
+PROXY=$(bench_listener "$work/serve.err")
 
 # The load runs for the whole measurement; the driver below times its windows inside it.
 LOAD_S=$((SWAPS * 12 + 12))

@@ -282,8 +282,10 @@ int ctl_main(const Args& a) {
       Json body = Json::object();
       body.set("name", Json::string(a.positional[2]));
       body.set("policy", Json::string(a.one("--policy", "default")));
-      if (!parse_reply(c.request("POST", "/v1/sandboxes", body.dump()), j, code)) return code;
-      std::printf("%s\n", text(&j, "path").c_str());
+      auto r = c.request("POST", "/v1/sandboxes", body.dump());
+      if (!parse_reply(r, j, code)) return code;
+      // --json: the whole answer, with the sandbox's credential stand-ins and CA (never a secret).
+      std::printf("%s\n", json ? r.body.c_str() : text(&j, "path").c_str());
       return 0;
     }
     if (sub == "rm" && only(3)) {
@@ -328,12 +330,15 @@ Subcommand ctl_command(CLI::App& root) {
        "  forget PATTERN [--policy P]      drop remembered answers whose host:port PATTERN matches\n"
        "                                   (host, *.host, host:port, IP, CIDR); they are asked again\n"
        "  reload                           reload the config file (like SIGHUP)\n"
-       "  sandbox add NAME [--policy P]    a new listener socket for a sandbox; prints its path\n"
+       "  sandbox add NAME [--policy P] [--json]\n"
+       "                                   a new listener socket for a sandbox; prints its path\n"
+       "                                   (--json: the API's answer, with the stand-ins of the\n"
+       "                                   policy's credentials for this sandbox and the CA)\n"
        "  sandbox rm NAME                  remove it\n"
        "  sandbox ls [--json]              list the sandboxes made this way")
       .positionals("COMMAND [ARGS]", "a command and its arguments (above)")
       .value("--socket", "PATH", "the control socket")
-      .flag("--json", "status, watch, pending, remembered, sandbox ls: the API's JSON")
+      .flag("--json", "status, watch, pending, remembered, sandbox add, sandbox ls: the API's JSON")
       .flag("--session", "allow/deny: remember the answer until sluice restarts")
       .flag("--always", "allow/deny: remember the answer for good")
       .value("--policy", "P", "forget: only that policy's answers; sandbox add: the sandbox's policy")

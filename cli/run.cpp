@@ -89,6 +89,43 @@ int fail(const std::string& message, int code) {
   return code;
 }
 
+// --daemon: what the daemon's create answer gives the jail (control/sandbox_credentials.hpp),
+// exported the way the embedded proxy exports its own: each credential's stand-in under the
+// policy's names (the real secret's variable removed), git's extraHeader entries, and the
+// daemon's inspection CA as the jail's trust bundle. "" or an error.
+std::string take_daemon_credentials(const rules::Json& reply, const std::string& dir, glue::JailSpec& spec) {
+  auto text = [](const rules::Json& o, const char* key) {
+    const rules::Json* v = o.find(key);
+    return v != nullptr && v->is_string() ? v->as_string() : std::string();
+  };
+  if (const rules::Json* list = reply.find("credentials"); list != nullptr && list->is_array())
+    for (const auto& c : list->items()) {
+      const std::string stand_in = text(c, "stand_in");
+      if (stand_in.empty()) return "the daemon's answer has a credential without a stand-in";
+      if (std::string secret_env = text(c, "secret_env"); !secret_env.empty()) spec.unset_env.push_back(secret_env);
+      if (const rules::Json* env = c.find("env"); env != nullptr && env->is_array())
+        for (const auto& var : env->items())
+          if (var.is_string()) {
+            spec.unset_env.push_back(var.as_string());
+            spec.env.emplace_back(var.as_string(), stand_in);
+          }
+    }
+  std::vector<glue::GitExtraHeader> headers;
+  if (const rules::Json* git = reply.find("git_config"); git != nullptr && git->is_array())
+    for (const auto& h : git->items()) headers.push_back({text(h, "url"), text(h, "header")});
+  for (auto& kv : glue::git_config_environment(headers, std::getenv("GIT_CONFIG_COUNT")))
+    spec.env.push_back(std::move(kv));
+  if (std::string ca = text(reply, "ca"); !ca.empty() && spec.trust_bundle.empty()) {
+    spec.trust_bundle = dir + "/ca-bundle.crt";
+    if (std::string err = glue::write_trust_bundle(spec.trust_bundle, ca); !err.empty()) {
+      spec.trust_bundle.clear();
+      return err;
+    }
+    for (auto& kv : glue::trust_environment(spec.trust_bundle_jail_path)) spec.env.push_back(std::move(kv));
+  }
+  return "";
+}
+
 int run_main(const Args& a) {
   if (!a.positional.empty()) return fail("put the command after --: sluice run [OPTIONS] -- " + a.positional[0], 2);
   if (a.rest.empty()) return fail("no command: sluice run [OPTIONS] -- CMD [ARGS...]", 2);
@@ -278,6 +315,12 @@ int run_main(const Args& a) {
                   125);
     }
     spec.socket_host_path = path->as_string();
+    if (std::string err = take_daemon_credentials(reply.value(), dir, spec); !err.empty()) {
+      lease->request("DELETE", "/v1/sandboxes/" + sandbox_name);
+      ::rmdir(empty_dir.c_str());
+      ::rmdir(dir.c_str());
+      return fail(err, 125);
+    }
   }
   const std::string resolv_conf = dir + "/resolv.conf", dns_socket = dir + "/dns.sock";
   if (transparent) {
@@ -535,7 +578,11 @@ Subcommand run_command(CLI::App& root) {
       .value("--daemon", "SOCKET",
              "use a running `sluice serve` (its control socket) instead\n"
              "of an embedded proxy: it makes a listener for this jail,\n"
-             "removed when CMD exits; its policy, log and events apply")
+             "removed when CMD exits; its policy, log and events apply.\n"
+             "The jail trusts the daemon's inspection CA when that policy\n"
+             "inspects; its credentials give the jail stand-ins the daemon\n"
+             "issues for this jail's listener only, exported under their\n"
+             "env names and to git (docs/credentials.md)")
       .value("--daemon-policy", "NAME", "the daemon's policy for this jail (default: default)")
       .value("--name", "NAME", "the sandbox's name at the daemon (default: run-PID)")
       .value("--write", "PATH", "another writable path besides the current directory (repeatable)", true)

@@ -1,7 +1,6 @@
 // The routes of the control API (docs/control-api.md): each maps a method and
 // a /v1 path to the control plane. Reads answer at once; a reload and a list
 // replacement run on the job thread; a metrics scrape waits for every worker's copy.
-#include <cctype>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,6 +9,7 @@
 #include "control/control_server.hpp"
 #include "proxy/server.hpp"
 #include "rules/json.hpp"
+#include "rules/percent.hpp"
 
 namespace sluice::proxy {
 
@@ -36,24 +36,6 @@ std::vector<std::string> segments(const std::string& path, bool* ok) {
   return out;
 }
 
-// %XX decoding for a path segment (a sandbox or policy name); false on a bad escape.
-bool percent_decode(std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
-        !std::isxdigit(static_cast<unsigned char>(s[i + 2])))
-      return false;
-    out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-    i += 2;
-  }
-  s = std::move(out);
-  return true;
-}
-
 // The value of `key` in a raw query string ("a=1&host=x"), %-decoded; "" when absent or bad.
 std::string query_value(const std::string& query, const std::string& key) {
   size_t start = 0;
@@ -63,7 +45,7 @@ std::string query_value(const std::string& query, const std::string& key) {
     std::string pair = query.substr(start, end - start);
     if (pair.rfind(key + "=", 0) == 0) {
       std::string v = pair.substr(key.size() + 1);
-      return percent_decode(v) ? v : "";
+      return rules::percent_decode(v).value_or("");
     }
     start = end + 1;
   }
@@ -77,7 +59,11 @@ void handle_control_request(ControlServer& server, const ControlRequest& req, st
   const std::string& m = req.method;
   bool ok = false;
   std::vector<std::string> seg = segments(req.path, &ok);
-  for (auto& s : seg) ok = ok && percent_decode(s);
+  for (auto& s : seg) {
+    auto decoded = rules::percent_decode(s);
+    ok = ok && decoded;
+    if (decoded) s = std::move(*decoded);
+  }
   auto wrong_method = [&](const char* allow) {
     ControlReply r = error(405, m + " is not allowed on " + req.path + " (allowed: " + allow + ")");
     r.allow = allow;

@@ -15,6 +15,7 @@
 
 #include <uv.h>
 
+#include "control/sandbox_credentials.hpp"
 #include "proxy/server.hpp"
 #include "rules/dns_verdict.hpp"
 #include "rules/host.hpp"
@@ -153,7 +154,10 @@ void ControlPlane::stop() {
   server_.asks().on_remembered_changed(nullptr);
   if (state_writer_) state_writer_->flush();
   std::lock_guard lock(mu_);
-  for (const auto& s : sandboxes_) server_.remove_listener(s.listener.name);
+  for (const auto& s : sandboxes_) {
+    server_.remove_listener(s.listener.name);
+    forget_sandbox_credentials(s.listener.name);
+  }
   sandboxes_.clear();
 }
 
@@ -469,6 +473,9 @@ ApiResult ControlPlane::add_sandbox(const std::string& body, const PeerCred& pee
   // The socket belongs to whoever asked for it (a launcher running as another user).
   if (peer.known && static_cast<uid_t>(peer.uid) != ::geteuid())
     (void)::lchown(l.path.c_str(), static_cast<uid_t>(peer.uid), static_cast<gid_t>(peer.gid));
+  Json issued = Json::object();  // stand-ins and the CA for the jail (never a secret)
+  const auto inspector = server_.inspector();
+  issue_sandbox_credentials(l, *current_->policies.at(policy_name), inspector ? inspector->ca_pem() : "", issued);
   sandboxes_.push_back(Sandbox{l});
   // The workers learn the listener's config before they accept on it (one inbox, in order).
   apply_locked(compose_locked());
@@ -483,6 +490,7 @@ ApiResult ControlPlane::add_sandbox(const std::string& body, const PeerCred& pee
   j.set("name", str(l.name));
   j.set("policy", str(l.policy));
   j.set("path", str(l.path));
+  for (const auto& [k, v] : issued.members()) j.set(k, v);
   return ApiResult::ok(std::move(j), 201);
 }
 
@@ -497,6 +505,7 @@ ApiResult ControlPlane::remove_sandbox(const std::string& name) {
     return ApiResult::error(404, "no sandbox named \"" + name + "\"");
   }
   server_.remove_listener(name);
+  forget_sandbox_credentials(name);
   sandboxes_.erase(it);
   apply_locked(compose_locked());
   Json f = Json::object();

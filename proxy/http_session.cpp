@@ -186,7 +186,7 @@ void HttpSession::judge_target(const std::string& raw_host, uint16_t port) {
 
 bool HttpSession::reuse_upstream() {
   std::string key = host_.text + ":" + std::to_string(port_);
-  if (!is_connect_ && upstream_.live() && !upstream_side_.eof && upstream_key_ == key) return true;
+  if (!is_connect_ && has_stream(Side::Upstream) && !upstream_side_.eof && upstream_key_ == key) return true;
   close_upstream();  // it served another target, or cannot carry a tunnel: gone before the next dial
   upstream_key_ = std::move(key);
   return false;
@@ -221,7 +221,7 @@ void HttpSession::on_flow(FlowOutcome& o) {
 }
 
 void HttpSession::on_upstream_ready() {
-  if (upstream_.get()->handle.type == UV_TCP) uv_tcp_nodelay(&upstream_.get()->tcp, 1);
+  if (upstream_.live() && upstream_.get()->handle.type == UV_TCP) uv_tcp_nodelay(&upstream_.get()->tcp, 1);
   upstream_side_.eof = false;
   upstream_side_.shut = false;
   if (response_parser_) response_parser_->reset();
@@ -237,6 +237,7 @@ void HttpSession::start_tunnel(std::string to_upstream, std::string to_client) {
   // What the session gathered (the 101 head) goes out before the relay's first bytes.
   flush(Side::Client);
   flush(Side::Upstream);
+  if (!unfuse_tls()) return close_now(Termination::ProxyError);
   state_ = State::Tunnelling;
   // Not now: the dialer that made this upstream may still be on the stack.
   arm(TimerKind::TunnelStarted, 0);

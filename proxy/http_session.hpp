@@ -11,10 +11,10 @@
 //
 // An inspected CONNECT (TLS inspection, http_session_tls.cpp) takes one detour: the
 // upstream's TLS handshake (502 upstream-tls-failed if it fails), then the 200, then the
-// client's handshake against a leaf for the CONNECT host; both TLS connections become
-// socketpairs (proxy/tls_pump.hpp) and the session goes back to ReadingHead with
-// plaintext requests, each judged, forwarded and logged like a plain-HTTP request, pinned
-// to the CONNECT's host.
+// client's handshake against a leaf for the CONNECT host; then the session reads and
+// writes both sides' plaintext through their TLS pumps (proxy/tls_pump.hpp, attached) and
+// goes back to ReadingHead with plaintext requests, each judged, forwarded and logged like
+// a plain-HTTP request, pinned to the CONNECT's host.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -33,10 +33,12 @@
 #include "proxy/target_flow.hpp"
 #include "proxy/tls_pump.hpp"
 #include "proxy/worker_context.hpp"
+#include "rules/body_replace.hpp"
 #include "rules/config.hpp"
 #include "rules/host.hpp"
 #include "rules/policy.hpp"
 #include "rules/rule_engine.hpp"
+#include "rules/stand_in_index.hpp"
 
 namespace sluice::proxy {
 
@@ -112,12 +114,19 @@ class HttpSession {
   // relay has its own idle timer).
   void release_head_state();
   void send_request_upstream();
+  void forward_request_body(const char* data, size_t n);  // as it is, or as one chunk
 
   // TLS inspection (http_session_tls.cpp)
   void wrap_upstream(UvHandle<AnyStream>&& tcp);
   void on_upstream_tls(TlsPump::Handshake& h);
   void start_client_tls();
   void on_client_tls(TlsPump::Handshake& h);
+  // An attached pump's event for side `side` (proxy/tls_pump.hpp): the same steps a plain
+  // socket's read, write and shutdown callbacks take.
+  static void on_tls_event(void* session, int side, TlsPump::Event e, const char* data, size_t n);
+  bool has_stream(Side s) const;  // a socket, or an attached TLS pump
+  // Before a byte relay takes the sides over (an upgrade's 101): the pumps' socketpairs.
+  bool unfuse_tls();
   void on_inspected_request(bool is_connect);
   bool pinned_host(std::string_view authority, uint16_t default_port) const;
   void log_tls_failure(rules::Reason reason, const TlsPump::Handshake& h);
@@ -132,7 +141,15 @@ class HttpSession {
   // the credential gateway (http_session_gateway.cpp)
   void load_stand_ins();
   bool refuse_misused_stand_in();  // true: refused (the reply is on its way)
+  bool foreign_stand_in(rules::IssuedStandIn& found, std::string& where) const;
+  void mask_in_logged_url(const std::string& stand_in, const std::string& credential);
   void attach_credential();
+  // replace_body: refused before dialing (over the cap, encoded), else streamed through a filter.
+  size_t body_replace_cap(std::vector<const rules::StandIn*>* which) const;
+  bool refuse_unreplaceable_body();  // true: refused (the reply is on its way)
+  void start_body_replace();
+  void replace_in_body(const char* data, size_t n);
+  void finish_body_replace();
   // An opaque tunnel of a sandbox with stand-ins: its first client bytes must not carry one.
   void guard_tunnel_bytes();
 
@@ -156,6 +173,9 @@ class HttpSession {
   // writing and closing
   // `count`: add to the byte counts (sluice's own replies are not the client's traffic).
   void write(Side to, std::string bytes, bool count = true);
+  // The same for a side with an attached TLS pump: encrypted at once from BYTES (no copy);
+  // while corked the records wait in the pump, and uncork() sends them.
+  void write_tls(Side to, std::string_view bytes, bool count);
   // While a read callback runs, writes gather per side and go out as one write at its end:
   // a response head and its body leave in one segment, not two.
   void cork() { ++cork_; }
@@ -238,6 +258,9 @@ class HttpSession {
   // whether requests now arrive decrypted.
   std::shared_ptr<tls::Inspector> inspector_;
   TlsPump* pump_ = nullptr;
+  // By side (Client 0, Upstream 1): the attached pump its plaintext goes through; the
+  // side's socket (client_, upstream_) is then the pump's, and the UvHandle stays empty.
+  TlsPump* tls_[2] = {nullptr, nullptr};
   bool inspected_ = false;
   bool client_handed_ = false;  // the client's own socket belongs to a pump
   // refuse_inside_tls: the refusal each request inside gets (no upstream exists), and the
@@ -253,6 +276,8 @@ class HttpSession {
   // The credential gateway: this sandbox's stand-ins (rules/gateway_credential.hpp).
   std::vector<rules::StandIn> stand_ins_;
   bool stand_ins_loaded_ = false;
+  std::unique_ptr<rules::BodyReplacer> body_replace_;  // this request's replace_body filter, or null
+  size_t body_replace_max_ = 0;
 
   // The git guard's view of the request under way (reset for each request).
   struct GitExchange {

@@ -231,17 +231,24 @@ void HttpSession::send_request_upstream() {
 
 void HttpSession::request_body(const char* data, size_t n) {
   if (git_.holding || git_.discarding) return git_body(data, n);
+  if (body_replace_) return replace_in_body(data, n);  // the credential gateway's body filter
+  forward_request_body(data, n);
+}
+
+void HttpSession::forward_request_body(const char* data, size_t n) {
   if (request_parser_.head().chunked) {
     std::string out = chunk_header(n);
     out.append(data, n);
     out += "\r\n";
     return write(Side::Upstream, std::move(out));
   }
+  if (tls_[1] != nullptr) return write_tls(Side::Upstream, {data, n}, true);
   write(Side::Upstream, std::string(data, n));
 }
 
 void HttpSession::request_done() {
   if (git_.holding || git_.discarding) return git_body_done();
+  if (body_replace_) finish_body_replace();
   exchange_.request_complete = true;
   if (request_parser_.head().chunked) write(Side::Upstream, "0\r\n\r\n");
   // The wait changes from the client's body to the upstream's response.
@@ -288,6 +295,7 @@ void HttpSession::response_body(const char* data, size_t n) {
     out += "\r\n";
     return write(Side::Client, std::move(out));
   }
+  if (tls_[0] != nullptr) return write_tls(Side::Client, {data, n}, true);
   write(Side::Client, std::string(data, n));
 }
 
@@ -312,7 +320,12 @@ void HttpSession::response_done() {
 
 // ---- backpressure ------------------------------------------------------------
 
+bool HttpSession::has_stream(Side s) const {
+  return s == Side::Client ? client_.live() || tls_[0] != nullptr : upstream_.live() || tls_[1] != nullptr;
+}
+
 size_t HttpSession::queued(Side s) const {
+  if (const TlsPump* tls = tls_[s == Side::Client ? 0 : 1]) return tls->queued();
   if (s == Side::Client) return client_.live() ? uv_stream_get_write_queue_size(client_.stream()) : 0;
   return upstream_.live() ? uv_stream_get_write_queue_size(upstream_.stream()) : 0;
 }
@@ -321,7 +334,7 @@ void HttpSession::update_reading() {
   if (closed_ || settling_reads_) return;
   bool want_client = false;
   bool want_upstream = false;
-  bool upstream_open = upstream_.live() && !upstream_side_.eof;
+  bool upstream_open = has_stream(Side::Upstream) && !upstream_side_.eof;
   switch (state_) {
     case State::ReadingHead:
       want_client = !client_side_.eof && client_pending_.size() <= config_->limits.max_header_bytes;
@@ -342,16 +355,20 @@ void HttpSession::update_reading() {
       break;
     case State::Closing: want_client = lingering_ && !client_side_.eof; break;
   }
-  if (client_.live() && want_client != client_side_.reading) {
+  if (has_stream(Side::Client) && want_client != client_side_.reading) {
     client_side_.reading = want_client;
-    if (want_client)
+    if (tls_[0] != nullptr)
+      tls_[0]->set_reading(want_client);
+    else if (want_client)
       uv_read_start(client_.stream(), on_alloc, on_client_read);
     else
       uv_read_stop(client_.stream());
   }
-  if (upstream_.live() && want_upstream != upstream_side_.reading) {
+  if (has_stream(Side::Upstream) && want_upstream != upstream_side_.reading) {
     upstream_side_.reading = want_upstream;
-    if (want_upstream)
+    if (tls_[1] != nullptr)
+      tls_[1]->set_reading(want_upstream);
+    else if (want_upstream)
       uv_read_start(upstream_.stream(), on_alloc, on_upstream_read);
     else
       uv_read_stop(upstream_.stream());
@@ -367,6 +384,10 @@ void HttpSession::uncork() {
 }
 
 void HttpSession::flush(Side to) {
+  if (TlsPump* tls = tls_[to == Side::Client ? 0 : 1]) {  // the records written while corked
+    if (tls->flush() < 0) close_now(to == Side::Client ? Termination::ClientReset : Termination::UpstreamReset);
+    return;
+  }
   std::string& pending = corked_[to == Side::Client ? 0 : 1];
   if (pending.empty()) return;
   const int saved = std::exchange(cork_, 0);
@@ -378,6 +399,7 @@ void HttpSession::write(Side to, std::string bytes, bool count) {
   const bool to_client = to == Side::Client;
   uv_stream_t* stream =
       to_client ? (client_.live() ? client_.stream() : nullptr) : (upstream_.live() ? upstream_.stream() : nullptr);
+  if (tls_[to_client ? 0 : 1] != nullptr) return write_tls(to, bytes, count);
   if (stream == nullptr || (to_client ? client_side_.shut : upstream_side_.shut)) return;
   if (cork_ > 0) {
     corked_[to_client ? 0 : 1] += bytes;
@@ -402,6 +424,16 @@ void HttpSession::write(Side to, std::string bytes, bool count) {
   if (queued(to) >= kHighWatermark) update_reading();
 }
 
+void HttpSession::write_tls(Side to, std::string_view bytes, bool count) {
+  const bool to_client = to == Side::Client;
+  TlsPump* tls = tls_[to_client ? 0 : 1];
+  if (tls == nullptr || (to_client ? client_side_.shut : upstream_side_.shut)) return;
+  if (tls->write(bytes, cork_ == 0) < 0)
+    return close_now(to_client ? Termination::ClientReset : Termination::UpstreamReset);
+  if (count) (to_client ? bytes_down_ : bytes_up_) += bytes.size();
+  if (queued(to) >= kHighWatermark) update_reading();
+}
+
 void HttpSession::on_write(void* session, int side, int status) {
   if (status == UV_ECANCELED) return;
   auto* s = static_cast<HttpSession*>(session);
@@ -417,11 +449,14 @@ void HttpSession::on_write(void* session, int side, int status) {
 
 void HttpSession::shutdown(Side side) {
   const bool client = side == Side::Client;
-  bool live = client ? client_.live() : upstream_.live();
   bool& shut = client ? client_side_.shut : upstream_side_.shut;
-  if (!live || shut) return;
+  if (!has_stream(side) || shut) return;
   flush(side);  // the FIN goes after every byte written before it
   shut = true;
+  if (TlsPump* tls = tls_[client ? 0 : 1]) {  // close_notify, then the FIN; ShutDone follows
+    if (tls->shutdown() < 0) on_shutdown_done(side);
+    return;
+  }
   auto* req = new uv_shutdown_t{};
   req->data = this;
   if (uv_shutdown(req, client ? client_.stream() : upstream_.stream(), on_shutdown) != 0) {
@@ -461,7 +496,7 @@ void HttpSession::begin_linger() {
   close_upstream();
   shutdown(Side::Client);
   update_reading();
-  if (!client_.live()) close_now(Termination::ClientReset);
+  if (!has_stream(Side::Client)) close_now(Termination::ClientReset);
 }
 
 void HttpSession::close_upstream() {
@@ -470,7 +505,8 @@ void HttpSession::close_upstream() {
   if (upstream_.live()) {
     upstream_.close(on_handle_closed);
   }
-  upstream_side_ = {};  // the next upstream starts afresh
+  if (tls_[1] != nullptr) std::exchange(tls_[1], nullptr)->detach();  // close_notify, FIN, gone
+  upstream_side_ = {};                                                // the next upstream starts afresh
   upstream_key_.clear();
 }
 
@@ -493,6 +529,8 @@ void HttpSession::close_now(Termination why) {
     // Out of memory while accounting: the connection closes all the same.
   }
   if (pump_ != nullptr) std::exchange(pump_, nullptr)->abort();
+  for (TlsPump*& tls : tls_)
+    if (tls != nullptr) std::exchange(tls, nullptr)->detach();
   if (client_.live() || client_handed_)
     log_close(worker_, client_info_, bytes_up_ + relay_.bytes_up(), bytes_down_ + relay_.bytes_down(), requests_,
               cause_);

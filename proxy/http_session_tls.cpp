@@ -1,6 +1,8 @@
 // HTTP session, TLS inspection (docs/tls.md): the upstream handshake before the 200, the
 // client's handshake against a leaf for the CONNECT host, and the requests inside, pinned
-// to that host. The bytes themselves move through proxy/tls_pump.hpp.
+// to that host. The bytes themselves move through proxy/tls_pump.hpp: attached, the
+// session reads and writes plaintext through the pumps (no socket in between); an
+// upgrade's relay gets the pumps' socketpairs (unfuse_tls).
 #include <charconv>
 
 #include "proxy/decision_log.hpp"
@@ -63,11 +65,8 @@ void HttpSession::on_upstream_tls(TlsPump::Handshake& h) {
     return reply_and_close(rules::Reason::UpstreamTlsFailed,
                            "sluice: TLS to " + host_port_text(host_, port_) + " failed: " + h.error);
   }
-  std::string error;
-  upstream_ = pump->open_plaintext(error);
-  if (!upstream_.live()) return close_now(Termination::ProxyError);
-  upstream_.get()->handle.data = this;
-  ++open_handles_;
+  tls_[1] = pump;
+  pump->attach({on_tls_event, this, 1});
   if (is_connect_) return start_client_tls();
   on_upstream_ready();
 }
@@ -138,11 +137,8 @@ void HttpSession::on_client_tls(TlsPump::Handshake& h) {
     log_tls_failure(h.not_tls ? rules::Reason::NotTls : rules::Reason::ClientTlsFailed, h);
     return close_now(Termination::TlsFailed);  // the pump closes the client's socket itself
   }
-  std::string error;
-  client_ = pump->open_plaintext(error);
-  if (!client_.live()) return close_now(Termination::ProxyError);
-  client_.get()->handle.data = this;
-  ++open_handles_;
+  tls_[0] = pump;
+  pump->attach({on_tls_event, this, 0});
   inspected_ = true;
   is_connect_ = false;  // from here on, requests
   state_ = State::ReadingHead;
@@ -150,6 +146,44 @@ void HttpSession::on_client_tls(TlsPump::Handshake& h) {
   exchange_ = {};
   arm(TimerKind::HeaderTimeout, config_->limits.header_timeout_ms);
   update_reading();
+}
+
+void HttpSession::on_tls_event(void* session, int side, TlsPump::Event e, const char* data, size_t n) {
+  auto* s = static_cast<HttpSession*>(session);
+  const bool client = side == 0;
+  try {
+    switch (e) {
+      case TlsPump::Event::Data:
+        s->cork();
+        if (client)
+          s->client_data(data, n);
+        else
+          s->upstream_data(data, n);
+        return s->uncork();
+      case TlsPump::Event::Eof: return client ? s->client_eof() : s->upstream_eof();
+      case TlsPump::Event::Reset: return client ? s->close_now(Termination::ClientReset) : s->upstream_reset();
+      case TlsPump::Event::Wrote: return s->update_reading();
+      case TlsPump::Event::ShutDone: return s->on_shutdown_done(client ? Side::Client : Side::Upstream);
+    }
+  } catch (...) {
+    s->close_now(Termination::ProxyError);
+  }
+}
+
+bool HttpSession::unfuse_tls() {
+  for (int i = 0; i < 2; ++i) {
+    if (tls_[i] == nullptr) continue;
+    SideState& side = i == 0 ? client_side_ : upstream_side_;
+    tls_[i]->set_reading(false);
+    side.reading = false;
+    std::string error;
+    UvHandle<AnyStream> plain = std::exchange(tls_[i], nullptr)->open_plaintext(error);
+    if (!plain.live()) return false;  // the pump is gone
+    plain.get()->handle.data = this;
+    ++open_handles_;
+    (i == 0 ? client_ : upstream_) = std::move(plain);
+  }
+  return true;
 }
 
 // "host", "host:port" or "[v6]:port" naming the tunnel's own host and port.

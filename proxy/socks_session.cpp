@@ -304,9 +304,10 @@ void SocksSession::hand_to_inspection(UvHandle<AnyStream>&& upstream) {
 // The credential gateway: a sandbox with stand-ins must not send one through an opaque tunnel.
 void SocksSession::guard_tunnel_bytes() {
   const rules::Policy* policy = flow_.policy();
-  if (listener_config_ == nullptr || policy == nullptr || listener_config_->stand_ins.empty()) return;
-  proxy::guard_tunnel_bytes(relay_, worker_, client_info_, host_, port_,
-                            rules::stand_ins_for(listener_config_->stand_ins, policy->credentials));
+  std::vector<rules::StandIn> own;
+  if (listener_config_ != nullptr && policy != nullptr)
+    own = rules::stand_ins_for(listener_config_->stand_ins, policy->credentials);
+  proxy::guard_tunnel_bytes(relay_, worker_, client_info_, host_, port_, std::move(own));
 }
 
 void SocksSession::update_reading() {

@@ -63,7 +63,7 @@ void TlsPump::handshake_step() {
     std::string().swap(sniffed_);
   }
   const auto status = engine_.handshake();
-  flush_cipher();
+  if (flush_cipher() < 0) return;
   if (status == tls::Engine::Status::WantIo) return;
   Handshake h;
   h.ok = status == tls::Engine::Status::Done;
@@ -99,6 +99,9 @@ UvHandle<AnyStream> TlsPump::open_plaintext(std::string& error) {
     close_all();
     return UvHandle<AnyStream>{UvHandle<AnyStream>::Empty{}};
   };
+  sink_ = {};  // from attached (an upgrade's relay), the socketpair takes over
+  sink_reading_ = false;
+  if (timer_.live()) uv_timer_stop(timer_.get());  // attach()'s kick: cipher_data() below does it
   if (plain_.init([&](AnyStream* s) { return uv_pipe_init(loop, &s->pipe, 0); }) != 0) return fail(0);
   plain_.get()->handle.data = this;
   ++open_handles_;
@@ -123,8 +126,12 @@ void TlsPump::cipher_data(const char* data, size_t n) {
       engine_.feed(std::string_view(data, n));
     return handshake_step();
   }
+  if (phase_ == Phase::Attached || phase_ == Phase::Detached) {
+    if (n > 0) engine_.feed(std::string_view(data, n));
+    return deliver();
+  }
   if (phase_ != Phase::Pumping) {
-    if (n > 0) engine_.feed(std::string_view(data, n));  // Waiting: kept for open_plaintext()
+    if (n > 0) engine_.feed(std::string_view(data, n));  // Waiting: kept for attach() or open_plaintext()
     return;
   }
   if (n > 0) engine_.feed(std::string_view(data, n));
@@ -132,11 +139,95 @@ void TlsPump::cipher_data(const char* data, size_t n) {
   plain.reserve(n + 16384);  // plaintext is never longer than the ciphertext (plus what was buffered)
   const auto status = engine_.read(plain);
   if (!plain.empty()) send(plain_.stream(), std::move(plain));
-  flush_cipher();  // session tickets, key updates
+  if (flush_cipher() < 0) return;  // session tickets, key updates
   if (status == tls::Engine::Status::Failed) {
     if (engine_.peer_closed()) return cipher_eof();
     return close_all();
   }
+}
+
+// Attached: what the engine can decrypt goes to the owner, one pooled block at a time, straight
+// from the engine's output (no socket in between). Detached: read and dropped, until the
+// peer's close_notify or FIN ends the drain.
+void TlsPump::deliver() {
+  for (;;) {
+    base::PooledBlock block(worker_.buffers(), worker_.buffers().get());
+    size_t got = 0;
+    const auto status = engine_.read(block.get(), BufferPool::kBlockSize, got);
+    if (got > 0) emit(Event::Data, block.get(), got);
+    if (phase_ != Phase::Attached && phase_ != Phase::Detached) return;  // closed, or open_plaintext()
+    if (status == tls::Engine::Status::Done) continue;                   // the block is full; more may be there
+    if (flush_cipher() < 0) {                                            // session tickets, key updates
+      cipher_broken_ = true;
+      if (phase_ == Phase::Detached) return close_all();
+      return emit(Event::Reset);
+    }
+    if (status == tls::Engine::Status::WantIo) return;
+    if (engine_.peer_closed()) return cipher_eof();
+    cipher_broken_ = true;
+    if (phase_ == Phase::Detached) return close_all();
+    return emit(Event::Reset);
+  }
+}
+
+void TlsPump::emit(Event e, const char* data, size_t n) {
+  if (phase_ == Phase::Attached && sink_.fn != nullptr) sink_.fn(sink_.owner, sink_.tag, e, data, n);
+}
+
+// ---- attached -------------------------------------------------------------------
+
+void TlsPump::attach(Sink sink) {
+  if (phase_ != Phase::Waiting) return;
+  phase_ = Phase::Attached;
+  sink_ = sink;
+  // Application data that came with the handshake's last flight: on the next loop turn.
+  if (timer_.live()) uv_timer_start(timer_.get(), on_timer, 0, 0);
+}
+
+void TlsPump::set_reading(bool want) {
+  sink_reading_ = want;
+  update_reading();
+}
+
+int TlsPump::write(std::string_view plain, bool send_now) {
+  if (phase_ != Phase::Attached || cipher_broken_) return UV_EPIPE;
+  if (engine_.write(plain) == tls::Engine::Status::Failed) return UV_EPROTO;
+  return send_now ? flush_cipher() : 0;
+}
+
+int TlsPump::flush() {
+  if (phase_ != Phase::Attached || cipher_broken_) return 0;
+  return flush_cipher();
+}
+
+size_t TlsPump::queued() const { return queued_on(cipher_); }
+
+int TlsPump::shutdown() {
+  if (phase_ != Phase::Attached || cipher_shut_ || cipher_broken_) return UV_EPIPE;
+  engine_.close_notify();
+  if (const int r = flush_cipher(); r < 0) return r;
+  cipher_shut_ = true;
+  auto* req = new uv_shutdown_t{};
+  req->data = this;
+  if (const int r = uv_shutdown(req, cipher_.stream(), on_shutdown); r != 0) {
+    delete req;
+    return r;
+  }
+  return 0;
+}
+
+void TlsPump::detach() {
+  if (phase_ != Phase::Attached) return abort();
+  phase_ = Phase::Detached;
+  sink_ = {};
+  if (cipher_broken_) return close_all();
+  plain_eof_ = true;
+  engine_.close_notify();
+  if (flush_cipher() < 0) return close_all();
+  shut(cipher_.stream(), cipher_shut_);
+  if (timer_.live()) uv_timer_start(timer_.get(), on_timer, kPumpLingerMs, 0);
+  update_reading();
+  maybe_finish();
 }
 
 void TlsPump::cipher_eof() {
@@ -150,39 +241,79 @@ void TlsPump::cipher_eof() {
   cipher_eof_ = true;
   if (plain_.live()) shut(plain_.stream(), plain_shut_);
   update_reading();
+  if (phase_ == Phase::Attached) return emit(Event::Eof);
   maybe_finish();
 }
 
 void TlsPump::plain_data(const char* data, size_t n) {
   if (engine_.write(std::string_view(data, n)) == tls::Engine::Status::Failed) return close_all();
-  flush_cipher();
+  (void)flush_cipher();
 }
 
 void TlsPump::plain_eof() {
   plain_eof_ = true;
   engine_.close_notify();
-  flush_cipher();
+  if (flush_cipher() < 0) return;
   shut(cipher_.stream(), cipher_shut_);
   if (timer_.live()) uv_timer_start(timer_.get(), on_timer, kPumpLingerMs, 0);
   update_reading();
   maybe_finish();
 }
 
-void TlsPump::flush_cipher() {
-  std::string out = engine_.take_output();
-  if (!out.empty()) send(cipher_.stream(), std::move(out));
+// Straight from the engine's output buffer, which keeps its capacity; only what the socket
+// does not take at once is copied into a queued write.
+int TlsPump::flush_cipher() {
+  std::string& out = engine_.output();
+  if (out.empty()) return 0;
+  if (phase_ == Phase::Closing || !cipher_.live()) {
+    out.clear();
+    return 0;
+  }
+  size_t sent = 0;
+  if (uv_stream_get_write_queue_size(cipher_.stream()) == 0) {
+    uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
+    const int r = uv_try_write(cipher_.stream(), &b, 1);
+    if (r > 0) sent = static_cast<size_t>(r);
+  }
+  if (sent == out.size()) {
+    out.clear();
+    return 0;
+  }
+  std::string rest(out, sent);
+  out.clear();
+  return send(cipher_.stream(), std::move(rest), false);
 }
 
-void TlsPump::send(uv_stream_t* to, std::string bytes) {
-  if (phase_ == Phase::Closing || to == nullptr) return;
+// Mostly the socket takes it all at once: then there is no write request (and none of the
+// epoll_ctl libuv spends after a queued one). The rest is queued. Attached, a failure is the
+// caller's to report; otherwise the pump ends.
+int TlsPump::send(uv_stream_t* to, std::string bytes, bool try_first) {
+  if (phase_ == Phase::Closing || to == nullptr) return 0;
   const int tag = to == cipher_.stream() ? kToCipher : kToPlain;
-  if (base::write(to, std::move(bytes), {on_write, this, tag}) < 0) {
-    if (phase_ != Phase::Handshaking) return close_all();
+  size_t sent = 0;
+  if (try_first && uv_stream_get_write_queue_size(to) == 0 && !bytes.empty()) {
+    uv_buf_t b = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
+    const int r = uv_try_write(to, &b, 1);
+    if (r > 0) sent = static_cast<size_t>(r);
+  }
+  int rc = 0;
+  if (sent < bytes.size()) {
+    if (sent != 0) bytes.erase(0, sent);
+    rc = base::write(to, std::move(bytes), {on_write, this, tag});
+  }
+  if (rc < 0) {
+    if (phase_ == Phase::Attached || phase_ == Phase::Detached) return rc;
+    if (phase_ != Phase::Handshaking) {
+      close_all();
+      return rc;
+    }
     Handshake h;  // never inside start(): the first write happens on the loop
     h.error = "cannot write to the connection";
-    return handshake_done(h);
+    handshake_done(h);
+    return rc;
   }
-  update_reading();
+  if (phase_ != Phase::Attached) update_reading();  // attached, the owner decides reading
+  return 0;
 }
 
 void TlsPump::shut(uv_stream_t* s, bool& flag) {
@@ -199,7 +330,8 @@ void TlsPump::shut(uv_stream_t* s, bool& flag) {
 void TlsPump::update_reading() {
   const bool pumping = phase_ == Phase::Pumping;
   const bool want_cipher =
-      phase_ == Phase::Handshaking || (pumping && !cipher_eof_ && queued_on(plain_) < kPumpHighWatermark);
+      phase_ == Phase::Handshaking || (pumping && !cipher_eof_ && queued_on(plain_) < kPumpHighWatermark) ||
+      (phase_ == Phase::Attached && sink_reading_ && !cipher_eof_) || (phase_ == Phase::Detached && !cipher_eof_);
   const bool want_plain = pumping && !plain_eof_ && queued_on(cipher_) < kPumpHighWatermark;
   if (cipher_.live() && want_cipher != cipher_reading_) {
     cipher_reading_ = want_cipher;
@@ -226,6 +358,7 @@ void TlsPump::close_all() {
   if (phase_ == Phase::Closing && !cipher_.live() && !plain_.live() && !timer_.live()) return;
   phase_ = Phase::Closing;
   done_ = nullptr;
+  sink_ = {};
   cipher_.close(on_closed);
   plain_.close(on_closed);
   timer_.close(on_closed);
@@ -247,6 +380,11 @@ void TlsPump::on_cipher_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf)
     if (nread == UV_EOF) return p->cipher_eof();
     if (nread < 0) {
       if (p->phase_ == Phase::Handshaking) return p->cipher_eof();
+      if (p->phase_ == Phase::Attached) {
+        p->cipher_eof_ = p->cipher_broken_ = true;
+        p->update_reading();
+        return p->emit(Event::Reset);
+      }
       return p->close_all();
     }
   } catch (...) {
@@ -270,7 +408,12 @@ void TlsPump::on_write(void* pump, int, int status) {
   if (status == UV_ECANCELED) return;
   auto* p = static_cast<TlsPump*>(pump);
   try {
+    if (status < 0 && p->phase_ == Phase::Attached) {
+      p->cipher_broken_ = true;
+      return p->emit(Event::Reset);
+    }
     if (status < 0) return p->close_all();
+    if (p->phase_ == Phase::Attached) return p->emit(Event::Wrote);
     p->update_reading();
     p->maybe_finish();
   } catch (...) {
@@ -283,6 +426,7 @@ void TlsPump::on_shutdown(uv_shutdown_t* req, int status) {
   delete req;
   if (status == UV_ECANCELED) return;
   try {
+    if (p->phase_ == Phase::Attached) return p->emit(status < 0 ? Event::Reset : Event::ShutDone);
     if (status < 0) return p->close_all();
     p->maybe_finish();
   } catch (...) {
@@ -298,6 +442,7 @@ void TlsPump::on_timer(uv_timer_t* t) {
       if (!p->raw_first_.empty()) p->send(p->cipher_.stream(), std::exchange(p->raw_first_, {}));
       return p->handshake_step();
     }
+    if (p->phase_ == Phase::Attached) return p->deliver();  // attach()'s kick
     if (p->phase_ == Phase::Handshaking) {
       Handshake h;
       h.error = "the TLS handshake did not finish in time";

@@ -329,7 +329,9 @@ class Loader {
     if (!list.IsSequence()) return error(list, what + " must be a list");
     std::set<std::string> names;
     for (const auto& item : list) {
-      if (!check_map(item, what + " entry", {"name", "hosts", "secret", "inject", "env"})) continue;
+      if (!check_map(item, what + " entry",
+                     {"name", "hosts", "secret", "inject", "env", "replace_body", "replace_body_max_bytes"}))
+        continue;
       auto c = std::make_shared<GatewayCredential>();
       if (!item["name"] || !string(item["name"], what + " name", c->name) || c->name.empty()) {
         error(item, what + " entry needs name: NAME");
@@ -364,6 +366,16 @@ class Loader {
       } else {
         error(item["inject"], w + ": " + t.error());
       }
+      boolean(item["replace_body"], w + " replace_body", c->replace_body);
+      positive(item["replace_body_max_bytes"], w + " replace_body_max_bytes", c->replace_body_max_bytes,
+               static_cast<long long>(kMaxReplaceBodyMax));
+      if (c->replace_body && !c->replace)
+        error(item["replace_body"], w + " replace_body goes with inject: replace");
+      else if (item["replace_body_max_bytes"] && !c->replace_body)
+        error(item["replace_body_max_bytes"], w + " replace_body_max_bytes needs replace_body: true");
+      else if (c->replace_body && !c->secret.empty() && !stand_in_keeps_length(c->secret))
+        error(item["replace_body"], w + " replace_body needs a secret of at least 24 characters after its prefix "
+                                        "(its stand-in must be as long as the secret, so a body keeps its length)");
       std::vector<YAML::Node> env_nodes;
       c->env = string_list(item["env"], w + " env", &env_nodes);
       for (size_t i = 0; i < c->env.size(); ++i)

@@ -92,6 +92,13 @@ std::string make_stand_in(std::string_view secret) {
   return out + random_alnum(random_len);
 }
 
+bool stand_in_keeps_length(std::string_view secret) {
+  size_t prefix_len = 0;
+  for (size_t i = 0; i < secret.size() && i < 16; ++i)
+    if (secret[i] == '_' || secret[i] == '-') prefix_len = i + 1;
+  return secret.size() >= prefix_len + 24;
+}
+
 const std::vector<std::string>& default_secret_env_names() {
   static const std::vector<std::string> names = {"GITHUB_TOKEN",
                                                  "GH_TOKEN",
@@ -199,8 +206,6 @@ const StandIn* find_stand_in(std::string_view text, const std::vector<StandIn>& 
   return nullptr;
 }
 
-namespace {
-// The decoded "user:password" of a Basic value, or nullopt.
 std::optional<std::string> basic_payload(std::string_view v) {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
@@ -212,16 +217,9 @@ std::optional<std::string> basic_payload(std::string_view v) {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   return base64_decode(v);
 }
-}  // namespace
 
-const StandIn* find_stand_in_header(std::string_view value, const std::vector<StandIn>& stand_ins) {
-  if (const StandIn* s = find_stand_in(value, stand_ins)) return s;
-  if (auto decoded = basic_payload(value)) return find_stand_in(*decoded, stand_ins);
-  return nullptr;
-}
-
-const StandIn* find_stand_in_bytes(std::string_view bytes, const std::vector<StandIn>& stand_ins) {
-  if (const StandIn* s = find_stand_in(bytes, stand_ins)) return s;
+std::vector<std::string> basic_payloads_in(std::string_view bytes) {
+  std::vector<std::string> out;
   std::string lower(bytes);
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (size_t at = lower.find("basic"); at != std::string::npos; at = lower.find("basic", at + 5)) {
@@ -231,9 +229,21 @@ const StandIn* find_stand_in_bytes(std::string_view bytes, const std::vector<Sta
     size_t end = start;
     while (end < bytes.size() && bytes[end] != ' ' && bytes[end] != '\t' && bytes[end] != '\r' && bytes[end] != '\n')
       ++end;
-    if (auto decoded = base64_decode(bytes.substr(start, end - start)))
-      if (const StandIn* s = find_stand_in(*decoded, stand_ins)) return s;
+    if (auto decoded = base64_decode(bytes.substr(start, end - start))) out.push_back(std::move(*decoded));
   }
+  return out;
+}
+
+const StandIn* find_stand_in_header(std::string_view value, const std::vector<StandIn>& stand_ins) {
+  if (const StandIn* s = find_stand_in(value, stand_ins)) return s;
+  if (auto decoded = basic_payload(value)) return find_stand_in(*decoded, stand_ins);
+  return nullptr;
+}
+
+const StandIn* find_stand_in_bytes(std::string_view bytes, const std::vector<StandIn>& stand_ins) {
+  if (const StandIn* s = find_stand_in(bytes, stand_ins)) return s;
+  for (const auto& decoded : basic_payloads_in(bytes))
+    if (const StandIn* s = find_stand_in(decoded, stand_ins)) return s;
   return nullptr;
 }
 

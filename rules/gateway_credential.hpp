@@ -16,6 +16,9 @@
 
 namespace sluice::rules {
 
+inline constexpr size_t kDefaultReplaceBodyMax = 1024 * 1024;
+inline constexpr size_t kMaxReplaceBodyMax = 256 * 1024 * 1024;
+
 struct GatewayCredential {
   std::string name;
   HostSet hosts;                 // where the secret may go
@@ -25,6 +28,11 @@ struct GatewayCredential {
   // How the secret goes on the request: a header built from a template, or `replace`:
   // every occurrence of the stand-in in the request's header values becomes the secret.
   bool replace = false;
+  // `replace_body: true` (with `replace`): request bodies to the hosts get the same swap, streamed;
+  // a body over `replace_body_max_bytes` is refused (413 credential-body-refused), never sent
+  // unreplaced. The stand-in keeps the secret's length, so the body's length does not change.
+  bool replace_body = false;
+  size_t replace_body_max_bytes = kDefaultReplaceBodyMax;
   std::string header_name;      // template mode: "Authorization"
   std::string header_template;  // "Bearer {secret}", "Basic {basic:x-access-token:{secret}}"
 };
@@ -39,6 +47,9 @@ std::string render_inject(const std::string& value_template, const std::string& 
 // "sk-ant-api03-": the text up to the last '_' or '-' among its first 16 bytes) and length,
 // the rest random [A-Za-z0-9], at least 24 random characters (about 140 bits).
 std::string make_stand_in(std::string_view secret);
+// Whether make_stand_in(secret) is as long as `secret` (at least 24 characters after its prefix),
+// which `replace_body` needs.
+bool stand_in_keeps_length(std::string_view secret);
 
 // The variables `sluice run` removes from CMD's environment (unless a credential gives their
 // stand-in): the common token names, so a real secret in the launcher's environment never
@@ -70,6 +81,10 @@ const StandIn* find_stand_in_header(std::string_view value, const std::vector<St
 // The same for raw bytes (a tunnel's first bytes): the stand-in as written, or inside any
 // "Basic BASE64" credentials among them (a plain-HTTP request carried in the tunnel).
 const StandIn* find_stand_in_bytes(std::string_view bytes, const std::vector<StandIn>& stand_ins);
+// The decoded "user:password" of a header value "Basic BASE64", or nullopt.
+std::optional<std::string> basic_payload(std::string_view value);
+// The decoded payloads of every "Basic BASE64" among raw bytes (a request head).
+std::vector<std::string> basic_payloads_in(std::string_view bytes);
 // `replace`: the header value with every occurrence of `stand_in` swapped for `secret`, inside
 // Basic credentials too (decoded, swapped, encoded again).
 std::string replace_stand_in(std::string value, const std::string& stand_in, const std::string& secret);

@@ -4,16 +4,11 @@
 
 #include <cstring>
 
+#include "rules/percent.hpp"
+
 namespace sluice::rules {
 
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Exactly four decimal parts 0..255. A leading zero ("01") is refused because other
 // parsers read it as octal: the same text must never mean two addresses.
@@ -61,7 +56,7 @@ bool parse_v6(std::string_view s, uint8_t* out) {
     if (token.empty() || token.size() > 4 || n == 8) return false;
     unsigned value = 0;
     for (char c : token) {
-      int h = hex_value(c);
+      int h = hex_digit(c);
       if (h < 0) return false;
       value = value << 4 | static_cast<unsigned>(h);
     }

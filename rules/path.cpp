@@ -2,15 +2,10 @@
 
 #include <vector>
 
+#include "rules/percent.hpp"
+
 namespace sluice::rules {
 namespace {
-
-int path_hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool path_unreserved(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
@@ -31,7 +26,7 @@ Result<std::string> decode_segment(std::string_view seg) {
       continue;
     }
     if (i + 2 >= seg.size()) return Err{"a '%' not followed by two hex digits"};
-    const int hi = path_hex_value(seg[i + 1]), lo = path_hex_value(seg[i + 2]);
+    const int hi = hex_digit(seg[i + 1]), lo = hex_digit(seg[i + 2]);
     if (hi < 0 || lo < 0) return Err{"a '%' not followed by two hex digits"};
     const char decoded = static_cast<char>(hi * 16 + lo);
     if (decoded == '/' || decoded == '\\') return Err{"an encoded '/' or '\\' (%2F, %5C) in the path"};

@@ -60,7 +60,8 @@ enum class Reason : uint8_t {
   NotTls,             // bytes that are not a TLS ClientHello on an inspected tunnel
   HostMismatch,       // SNI, Host or an absolute URL naming another host than the tunnel's
   // failures: the credential gateway (docs/credentials.md)
-  CredentialMisuse,  // a stand-in credential where it is not honoured (another host, plain HTTP, a URL)
+  CredentialMisuse,       // a stand-in credential where it is not honoured (another host, plain HTTP, a URL)
+  CredentialBodyRefused,  // replace_body: a body sluice cannot rewrite (over the cap, content-encoded)
   // failures: the git guard (rules/git_guard.hpp)
   GitDenied,          // a git request the guard refuses: repository not listed, fetch or push not allowed
   GitPushRefused,     // a push whose ref commands the rule refuses (answered as git reports it)
@@ -131,6 +132,7 @@ constexpr ReasonInfo reason_info(Reason r) {
     case Reason::NotTls: return {"not-tls", 0, 0, false};
     case Reason::HostMismatch: return {"host-mismatch", 421, 0x02, false};
     case Reason::CredentialMisuse: return {"credential-misuse", 403, 0x02, false};
+    case Reason::CredentialBodyRefused: return {"credential-body-refused", 413, 0x02, false};
     case Reason::GitDenied: return {"git-denied", 403, 0x02, false};
     case Reason::GitPushRefused: return {"git-push-refused", 403, 0x02, false};
     case Reason::GitPushUnreadable: return {"git-push-unreadable", 403, 0x02, false};

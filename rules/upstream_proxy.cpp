@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "rules/pattern.hpp"
+#include "rules/percent.hpp"
 #include "rules/text_detail.hpp"
 
 namespace sluice::rules {
@@ -20,33 +21,6 @@ std::string UpstreamProxy::display() const {
   bool v6 = host.find(':') != std::string::npos;
   return std::string(to_string(scheme)) + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
-
-namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
-
-}  // namespace
 
 Result<UpstreamProxy> parse_upstream_proxy_url(std::string_view url) {
   UpstreamProxy p;

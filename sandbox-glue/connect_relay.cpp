@@ -6,13 +6,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include "rules/credentials.hpp"
 #include "rules/host.hpp"
+#include "rules/percent.hpp"
 #include "sandbox-glue/socks5_client.hpp"
 
 namespace sluice::glue {
@@ -212,18 +212,15 @@ int relay(int fd, const std::string& rest) {
   return 0;
 }
 
-std::string percent_decode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
+// The address as an error may quote it: a password in it never reaches a terminal or a log.
+std::string without_password(const std::string& text) {
+  const size_t at = text.rfind('@');
+  if (at == std::string::npos) return text;
+  const size_t scheme = text.find("://");
+  const size_t start = scheme == std::string::npos || scheme > at ? 0 : scheme + 3;
+  const size_t colon = text.find(':', start);
+  if (colon == std::string::npos || colon > at) return text;
+  return text.substr(0, colon + 1) + "***" + text.substr(at);
 }
 
 }  // namespace
@@ -244,17 +241,24 @@ std::string parse_proxy_address(const std::string& text, ProxyAddress& out) {
     }
   }
   if (t.find("://") != std::string::npos)
-    return "proxy must be http://, socks5://, socks5h://HOST:PORT, HOST:PORT or unix:PATH, not '" + text + "'";
+    return "proxy must be http://, socks5://, socks5h://HOST:PORT, HOST:PORT or unix:PATH, not '" +
+           without_password(text) + "'";
   while (!t.empty() && t.back() == '/') t.pop_back();
   if (auto at = t.rfind('@'); at != std::string::npos) {
     std::string userinfo = t.substr(0, at);
     t = t.substr(at + 1);
     auto colon = userinfo.find(':');
-    out.username = percent_decode(userinfo.substr(0, colon));
-    if (colon != std::string::npos) out.password = percent_decode(userinfo.substr(colon + 1));
+    auto user = rules::percent_decode(userinfo.substr(0, colon));
+    auto pass =
+        colon == std::string::npos ? std::optional<std::string>("") : rules::percent_decode(userinfo.substr(colon + 1));
+    if (!user || !pass)
+      return "proxy credentials must be USER:PASSWORD, percent-encoded (a '%' not followed by two hex digits)";
+    out.username = std::move(*user);
+    out.password = std::move(*pass);
   }
   auto hp = rules::split_host_port(t);  // the one host:port splitter (rules/host.hpp)
-  if (!hp) return "proxy must be http://HOST:PORT or unix:PATH, not '" + text + "' (" + hp.error() + ")";
+  if (!hp)
+    return "proxy must be http://HOST:PORT or unix:PATH, not '" + without_password(text) + "' (" + hp.error() + ")";
   out.host = hp->host;
   out.port = hp->port;
   return "";

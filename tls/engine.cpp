@@ -1,5 +1,10 @@
 #include "tls/engine.hpp"
 
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -58,17 +63,63 @@ CtxPtr make_upstream_ctx(const std::vector<std::string>& extra_ca_files, std::st
   return ctx;
 }
 
-static void attach(SSL* ssl, BIO*& in, BIO*& out) {
-  in = BIO_new(BIO_s_mem());
-  out = BIO_new(BIO_s_mem());
-  BIO_set_mem_eof_return(in, -1);  // an empty input means "wait", not end of stream
-  SSL_set_bio(ssl, in, out);
+// One BIO for both directions over Engine::Io: reads take from what feed() appended (an empty
+// input means "wait", never end of stream), writes append to what take_output() moves out.
+BIO_METHOD* Engine::bio_method() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sluice engine");
+    BIO_meth_set_read(m, [](BIO* b, char* buf, int len) -> int {
+      auto* io = static_cast<Io*>(BIO_get_data(b));
+      BIO_clear_retry_flags(b);
+      const size_t avail = io->in.size() - io->in_off;
+      if (avail == 0) {
+        BIO_set_retry_read(b);
+        return -1;
+      }
+      const size_t n = std::min(avail, static_cast<size_t>(len < 0 ? 0 : len));
+      std::memcpy(buf, io->in.data() + io->in_off, n);
+      io->in_off += n;
+      if (io->in_off == io->in.size()) {
+        io->in.clear();
+        io->in_off = 0;
+      }
+      return static_cast<int>(n);
+    });
+    BIO_meth_set_write(m, [](BIO* b, const char* buf, int len) -> int {
+      auto* io = static_cast<Io*>(BIO_get_data(b));
+      BIO_clear_retry_flags(b);
+      if (len > 0) io->out.append(buf, static_cast<size_t>(len));
+      return len;
+    });
+    BIO_meth_set_ctrl(m, [](BIO* b, int cmd, long, void*) -> long {
+      auto* io = static_cast<Io*>(BIO_get_data(b));
+      switch (cmd) {
+        case BIO_CTRL_FLUSH: return 1;
+        case BIO_CTRL_PENDING: return static_cast<long>(io->in.size() - io->in_off);
+        case BIO_CTRL_WPENDING: return static_cast<long>(io->out.size());
+        default: return 0;
+      }
+    });
+    BIO_meth_set_create(m, [](BIO* b) -> int {
+      BIO_set_init(b, 1);
+      return 1;
+    });
+    return m;
+  }();
+  return method;
+}
+
+void Engine::attach(Engine& e) {
+  e.io_ = std::make_unique<Io>();
+  BIO* bio = BIO_new(bio_method());
+  BIO_set_data(bio, e.io_.get());
+  SSL_set_bio(e.ssl_.get(), bio, bio);  // one BIO both ways: one reference taken
 }
 
 Engine Engine::server(SSL_CTX* ctx, const Leaf& leaf) {
   Engine e;
   e.ssl_.reset(SSL_new(ctx));
-  attach(e.ssl_.get(), e.in_, e.out_);
+  attach(e);
   SSL_use_certificate(e.ssl_.get(), leaf.cert.get());
   SSL_use_PrivateKey(e.ssl_.get(), leaf.key.get());
   SSL_set_accept_state(e.ssl_.get());
@@ -79,7 +130,7 @@ Engine Engine::server(SSL_CTX* ctx, const Leaf& leaf) {
 Engine Engine::client(SSL_CTX* ctx, const std::string& host) {
   Engine e;
   e.ssl_.reset(SSL_new(ctx));
-  attach(e.ssl_.get(), e.in_, e.out_);
+  attach(e);
   X509_VERIFY_PARAM* param = SSL_get0_param(e.ssl_.get());
   ASN1_OCTET_STRING* ip = a2i_IPADDRESS(host.c_str());
   if (ip != nullptr) {
@@ -98,9 +149,8 @@ Engine Engine::client(SSL_CTX* ctx, const std::string& host) {
 }
 
 Engine::Engine(Engine&& other) noexcept
-    : ssl_(std::move(other.ssl_)),
-      in_(other.in_),
-      out_(other.out_),
+    : io_(std::move(other.io_)),
+      ssl_(std::move(other.ssl_)),
       error_(std::move(other.error_)),
       sni_(std::move(other.sni_)),
       alert_(std::move(other.alert_)) {
@@ -108,7 +158,11 @@ Engine::Engine(Engine&& other) noexcept
 }
 
 void Engine::feed(std::string_view ciphertext) {
-  BIO_write(in_, ciphertext.data(), static_cast<int>(ciphertext.size()));
+  if (io_->in_off != 0) {  // rarely: a record's tail left from the last feed
+    io_->in.erase(0, io_->in_off);
+    io_->in_off = 0;
+  }
+  io_->in.append(ciphertext);
 }
 
 Engine::Status Engine::fail(int ret) {
@@ -150,6 +204,16 @@ Engine::Status Engine::read(std::string& out) {
   }
 }
 
+Engine::Status Engine::read(char* buf, size_t cap, size_t& got) {
+  got = 0;
+  while (got < cap) {
+    int n = SSL_read(ssl_.get(), buf + got, static_cast<int>(std::min<size_t>(cap - got, 1 << 30)));
+    if (n <= 0) return fail(n);
+    got += static_cast<size_t>(n);
+  }
+  return Status::Done;
+}
+
 Engine::Status Engine::write(std::string_view plaintext) {
   if (plaintext.empty()) return Status::Done;
   int n = SSL_write(ssl_.get(), plaintext.data(), static_cast<int>(plaintext.size()));
@@ -163,14 +227,7 @@ void Engine::close_notify() {
   ERR_clear_error();
 }
 
-std::string Engine::take_output() {
-  std::string out;
-  char* data = nullptr;
-  long len = BIO_get_mem_data(out_, &data);
-  if (len > 0) out.assign(data, static_cast<size_t>(len));
-  (void)BIO_reset(out_);
-  return out;
-}
+std::string Engine::take_output() { return std::exchange(io_->out, {}); }
 
 std::string Engine::alpn() const {
   const unsigned char* data = nullptr;

@@ -1,7 +1,11 @@
 #pragma once
-// TLS contexts and a non-blocking TLS engine over memory BIOs, for use from a libuv loop:
+// TLS contexts and a non-blocking TLS engine over in-memory buffers, for use from a libuv loop:
 // the caller moves ciphertext between the socket and the engine; the engine never does I/O.
+// Its BIO reads straight from the bytes fed to it and writes records straight into the string
+// take_output() hands over, so ciphertext is copied once each way (not twice, as through a
+// memory BIO and out of it again).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,10 +37,16 @@ class Engine {
   Status handshake();
   // Plaintext decrypted so far (appends to OUT); Failed on a protocol error.
   Status read(std::string& out);
+  // Plaintext decrypted so far into BUF (up to CAP bytes; GOT says how many). WantIo when
+  // everything fed is read (GOT may be 0 then), Done when BUF is full and more may follow.
+  Status read(char* buf, size_t cap, size_t& got);
   // Encrypts plaintext (after the handshake).
   Status write(std::string_view plaintext);
   // Ciphertext waiting to go to the peer (moves it out).
   std::string take_output();
+  // The same bytes in place: a caller that sends them and then clear()s the string keeps its
+  // capacity for the next records (no allocation per write).
+  std::string& output() { return io_->out; }
 
   // Queues a close_notify alert (take_output() has it); once per connection.
   void close_notify();
@@ -58,9 +68,16 @@ class Engine {
   friend CtxPtr make_server_ctx();
   friend CtxPtr make_upstream_ctx(const std::vector<std::string>&, std::string&);
 
+  // The BIO's buffers: on the heap, so the BIO's pointer to them survives a move.
+  struct Io {
+    std::string in;  // ciphertext fed, not yet read by OpenSSL (from `in_off`)
+    size_t in_off = 0;
+    std::string out;  // records written by OpenSSL, not yet taken
+  };
+  static BIO_METHOD* bio_method();
+  static void attach(Engine& e);
+  std::unique_ptr<Io> io_;
   SslPtr ssl_;
-  BIO* in_ = nullptr;   // owned by ssl_
-  BIO* out_ = nullptr;  // owned by ssl_
   std::string error_, sni_, alert_;
 
  public:

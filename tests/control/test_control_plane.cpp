@@ -13,7 +13,9 @@
 
 #include "control/control_plane.hpp"
 #include "proxy/server.hpp"
+#include "proxy/stand_in_table.hpp"
 #include "rules/config.hpp"
+#include "rules/credentials.hpp"
 
 using namespace sluice::proxy;
 namespace rules = sluice::rules;
@@ -164,4 +166,83 @@ TEST_CASE("ControlPlane: a sandbox's DNS verdict (transparent mode with a daemon
   CHECK(plane.dns_verdict("sb", "A.test.").body.find("name")->as_string() == "a.test");
   server.stop();
   plane.stop();
+}
+
+TEST_CASE("ControlPlane: a sandbox with credentials gets its own stand-ins, forgotten when it goes") {
+  TempDir d;
+  ::setenv("SLUICE_UNIT_PLANE_SECRET", "ghp_REALREALREALREALREALREALREALREAL1234", 1);
+  auto load = rules::load_config_text(
+      "listeners:\n  - {name: main, unix: \"" + d.path +
+          "/main.sock\", policy: p}\n"
+          "policies:\n  p:\n    default: deny\n    credentials:\n"
+          "      - {name: gh, hosts: [git.test], secret: {env: SLUICE_UNIT_PLANE_SECRET},\n"
+          "         inject: \"Authorization: Basic {basic:x-access-token:{secret}}\", env: [GH_TOKEN, GITHUB_TOKEN]}\n"
+          "    git: [{host: git.test, repos: [o/r], push: [refs/heads/agent/*]}]\n"
+          "  plain: {default: deny}\n"
+          "log: {path: \"\"}\n",
+      "t.yaml");
+  REQUIRE(load.config);
+  Server server;
+  REQUIRE(server.start(load.config, 1) == "");
+  ControlPlane plane(server, ControlPlane::Options{"", "", d.path + "/sandboxes", "test"});
+  REQUIRE(plane.start() == "");
+  const std::string secret = "ghp_REALREALREALREALREALREALREALREAL1234";
+
+  ApiResult a = plane.add_sandbox("{\"name\":\"sa\",\"policy\":\"p\"}", PeerCred{});
+  ApiResult b = plane.add_sandbox("{\"name\":\"sb\",\"policy\":\"p\"}", PeerCred{});
+  ApiResult c = plane.add_sandbox("{\"name\":\"sc\",\"policy\":\"plain\"}", PeerCred{});
+  REQUIRE(a.status == 201);
+  REQUIRE(b.status == 201);
+  REQUIRE(c.status == 201);
+  CHECK(c.body.find("credentials") == nullptr);
+  for (const ApiResult* r : {&a, &b, &c}) CHECK(r->body.dump().find(secret) == std::string::npos);
+  auto stand_in = [](const ApiResult& r) {
+    const rules::Json* list = r.body.find("credentials");
+    REQUIRE(list != nullptr);
+    REQUIRE(list->items().size() == 1);
+    const rules::Json& e = list->items()[0];
+    CHECK(e.find("name")->as_string() == "gh");
+    CHECK(e.find("secret_env")->as_string() == "SLUICE_UNIT_PLANE_SECRET");
+    CHECK(e.find("env")->items().size() == 2);
+    return e.find("stand_in")->as_string();
+  };
+  const std::string sa = stand_in(a), sb = stand_in(b);
+  CHECK(sa != sb);
+  CHECK(sa.size() == secret.size());
+  CHECK(sa.rfind("ghp_", 0) == 0);
+  // git's extraHeader carries the stand-in, never the secret.
+  const rules::Json* git = a.body.find("git_config");
+  REQUIRE(git != nullptr);
+  REQUIRE(git->items().size() == 1);
+  CHECK(git->items()[0].find("url")->as_string() == "https://git.test/");
+  CHECK(git->items()[0].find("header")->as_string() ==
+        "Authorization: Basic " + rules::base64_encode("x-access-token:" + sa));
+
+  // The sandbox's listener honours its own; the process's index knows both.
+  for (const auto& l : plane.config()->listeners)
+    if (l.name == "sa") {
+      REQUIRE(l.stand_ins.size() == 1);
+      CHECK(l.stand_ins[0].second == sa);
+    }
+  {
+    auto index = StandInTable::process().view();
+    REQUIRE(index);
+    REQUIRE(index->find(sa) != nullptr);
+    CHECK(index->find(sa)->sandbox == "sa");
+    CHECK(index->find(sb, "sa")->sandbox == "sb");
+  }
+  // Listing sandboxes shows no stand-in.
+  CHECK(plane.sandboxes().body.dump().find(sa) == std::string::npos);
+
+  REQUIRE(plane.remove_sandbox("sa").status == 200);
+  {
+    auto index = StandInTable::process().view();
+    REQUIRE(index);
+    CHECK(index->find(sa) == nullptr);
+    CHECK(index->find(sb) != nullptr);
+  }
+  server.stop();
+  plane.stop();  // removes sb too
+  CHECK_FALSE(StandInTable::process().any());
+  CHECK_FALSE(StandInTable::process().view());
 }

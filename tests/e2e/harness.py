@@ -63,6 +63,17 @@ def free_port():
         s.close()
 
 
+def has_ipv6_loopback():
+    """Whether ::1 can be bound here (some CI containers have no IPv6 loopback)."""
+    try:
+        s = socket.socket(socket.AF_INET6)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
 

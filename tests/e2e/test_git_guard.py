@@ -38,6 +38,15 @@ policies:
         secret: {env: SLUICE_TEST_FORGE}
         inject: "Authorization: Basic {basic:x-access-token:{secret}}"
         env: [GH_TOKEN]
+      # replace_body on the git host: git's own bodies (packs) are left alone, so the 3 MB push
+      # below is neither cut at this cap nor refused.
+      - name: forge-body
+        hosts: ["git.test:PORT"]
+        secret: {env: SLUICE_TEST_FORGE}
+        inject: replace
+        replace_body: true
+        replace_body_max_bytes: 4096
+        env: [FORGE_BODY_KEY]
     git:
       - host: "git.test:PORT"
         repos: [org/repo]

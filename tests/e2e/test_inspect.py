@@ -314,6 +314,47 @@ class InspectTest(E2E):
         d = self.decisions(lambda e: e.get("url", "").endswith("/upgrade?ws-1"))[0]
         self.assertEqual((d["status"], d["tls"]), (101, "inspected"))
 
+    def test_large_bodies_both_ways_are_byte_exact_and_a_slow_reader_keeps_sluice_bounded(self):
+        # Upload: 24 MB through the client's TLS, sluice's plaintext path and the upstream's TLS.
+        n = 24_000_000
+        body = os.path.join(self.certs, "upload.bin")
+        with open(body, "wb") as f:
+            f.write(upstream.pattern(n))
+        r = self.curl(self.url("secure.test", "/echo?up-1"),
+                      extra=["--data-binary", "@" + body, "-H", "Content-Type: application/octet-stream"])
+        self.assertEqual((r.exit_code, r.status), (0, 200), r.stderr)
+        echo = json.loads(r.body)
+        self.assertEqual((echo["body_len"], echo["body_sha256"]), (n, upstream.pattern_sha256(n)))
+        # Download to a reader that stops: sluice stops reading the upstream instead of buffering
+        # the body (its memory grows by far less than the 64 MB on offer), then every byte arrives.
+        big = 64 << 20
+
+        def rss_kib():
+            with open("/proc/%d/status" % self.sluice.proc.pid) as f:
+                return int(next(line for line in f if line.startswith("VmRSS:")).split()[1])
+
+        with self.connect("secure.test") as c:
+            t = self.client_context().wrap_socket(c.sock, server_hostname="secure.test")
+            t.sendall(b"GET /big?n=%d&slow-1 HTTP/1.1\r\nHost: secure.test:%d\r\n\r\n" % (big, self.tls_up.port))
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += t.recv(65536)
+            self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:200])
+            got = data.split(b"\r\n\r\n", 1)[1]
+            before = rss_kib()
+            time.sleep(1.5)  # the upstream could send it all in this time; the client reads nothing
+            grown = rss_kib() - before
+            self.assertLess(grown, 16 * 1024, "sluice grew by %d KiB while the client read nothing" % grown)
+            h = hashlib.sha256(got)
+            left = big - len(got)
+            t.settimeout(30)
+            while left > 0:
+                chunk = t.recv(min(left, 1 << 20))
+                self.assertTrue(chunk)
+                h.update(chunk)
+                left -= len(chunk)
+            self.assertEqual(h.hexdigest(), upstream.pattern_sha256(big))
+
     def test_bytes_that_are_not_tls_after_the_200_are_refused(self):
         before = len(self.tls_up.requests)
         with self.connect("secure.test") as c:

@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import (E2E, SLOW, Background, Raw, curl, free_port, sha256, upstream, wait_for)
+from harness import (E2E, SLOW, Background, Raw, curl, free_port, has_ipv6_loopback, sha256, upstream, wait_for)
 
 CONFIG = """
 listeners:
@@ -55,16 +55,6 @@ limits:
 log:
   path: "{log}"
 """
-
-
-def has_ipv6_loopback():
-    try:
-        s = socket.socket(socket.AF_INET6)
-        s.bind(("::1", 0))
-        s.close()
-        return True
-    except OSError:
-        return False
 
 
 class ServeTest(E2E):

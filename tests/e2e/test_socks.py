@@ -8,7 +8,7 @@ import struct
 import subprocess
 import tempfile
 
-from harness import E2E, SLUICE, Raw, clean_env, curl, free_port, sha256, upstream, wait_for, SLOW
+from harness import E2E, SLUICE, Raw, clean_env, curl, free_port, has_ipv6_loopback, sha256, upstream, wait_for, SLOW
 
 CONFIG = """
 listeners:
@@ -44,16 +44,6 @@ resolver:
 log:
   path: "{log}"
 """
-
-
-def has_ipv6_loopback():
-    try:
-        s = socket.socket(socket.AF_INET6)
-        s.bind(("::1", 0))
-        s.close()
-        return True
-    except OSError:
-        return False
 
 
 def request(host, port, cmd=1):

@@ -80,4 +80,13 @@ TEST_CASE("proxy addresses") {
     CAPTURE(bad);
     CHECK(parse_proxy_address(bad, a) != "");
   }
+  // A bad escape is an error, not a password taken literally; no error quotes the password.
+  for (const char* bad : {"socks5h://agent:s3%zzcret@127.0.0.1:1080", "ftp://agent:s3cret@127.0.0.1:21",
+                          "http://agent:s3cret@127.0.0.1"}) {
+    ProxyAddress a;
+    CAPTURE(bad);
+    const std::string err = parse_proxy_address(bad, a);
+    CHECK(err != "");
+    CHECK(err.find("s3") == std::string::npos);
+  }
 }

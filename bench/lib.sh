@@ -1,0 +1,52 @@
+# Shared prelude of the bench scripts (source it; it runs nothing by itself):
+# a work directory removed on exit, the background processes killed on exit,
+# the built-in loopback upstream, and waiting for `sluice serve` to be ready.
+#   source "$(dirname "$0")/lib.sh"
+#   bench_work                       # $work, $pids, the EXIT trap
+#   bench_upstream "$SLUICE" 1800    # $UP: the upstream's port on 127.0.0.1
+#   bench_ready "$work/serve.err"    # waits for "sluice: ready" (5 s at most)
+#   PROXY=$(bench_listener "$work/serve.err")   # host:port of listener1, or exit 1
+
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+
+# $work (a fresh temporary directory) and $pids (what bench_cleanup kills on exit).
+bench_work() {
+  work=$(mktemp -d)
+  pids=()
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+# bench_wait_file FILE: waits up to 5 s for FILE to be non-empty.
+bench_wait_file() {
+  for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.05; done
+  return 1
+}
+
+# bench_upstream SLUICE LIFETIME_S [ARGS...]: the built-in upstream on 127.0.0.1; sets $UP.
+bench_upstream() {
+  local bin=$1 lifetime=$2
+  shift 2
+  "$bin" bench upstream --listen 127.0.0.1:0 --lifetime "$lifetime" "$@" >"$work/upstream.port" &
+  pids+=($!)
+  bench_wait_file "$work/upstream.port" || { echo "the bench upstream did not start" >&2; exit 1; }
+  UP=$(head -1 "$work/upstream.port")
+}
+
+# bench_ready ERRFILE: waits up to 5 s for a serve's "sluice: ready" line.
+bench_ready() {
+  for _ in $(seq 100); do grep -q "sluice: ready" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  return 1
+}
+
+# bench_listener ERRFILE: prints listener1's tcp host:port once serve is ready; exits if it is not.
+bench_listener() {
+  local addr=""
+  bench_ready "$1" && addr=$(sed -n 's/^sluice: listening listener1 on tcp://p' "$1")
+  [ -n "$addr" ] || { echo "sluice did not start: $(cat "$1")" >&2; exit 1; }
+  echo "$addr"
+}
