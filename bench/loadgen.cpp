@@ -186,7 +186,8 @@ struct Runner {
       tls_verify_name = o.sni.empty() ? o.target.host : o.sni;
       plain_buf.resize(kReadBuf);
     }
-    const std::string host = o.sni.empty() ? a : o.sni + ":" + std::to_string(o.target.port);
+    const std::string& name = o.sni.empty() ? o.name : o.sni;
+    const std::string host = name.empty() ? a : name + ":" + std::to_string(o.target.port);
     const std::string auth = via_proxy ? proxy_authorization(o.proxy) : "";
     // With --sni the client names the target as a URL would: CONNECT, Host and SNI carry the name.
     connect_req = "CONNECT " + host + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: sluice-bench\r\n" + auth + "\r\n";
@@ -865,6 +866,7 @@ std::string finalize(Options& o, std::vector<std::string>& notes) {
   if (o.tls() && o.upload) return "--upload has no TLS variant (--ca)";
   if (o.tls() && kind == Scenario::IdleTunnels) return "idle-tunnels has no TLS variant (--ca)";
   if (!o.tls() && !o.sni.empty()) return "--sni needs --ca";
+  if (!o.name.empty() && !o.sni.empty()) return "give one of --name and --sni (with --ca, --sni names the target)";
   if (o.concurrency == 0) {
     switch (kind) {
       case Scenario::ConnectStorm:

@@ -61,6 +61,10 @@ struct Options {
   // proxy, or the target's IP with --direct). Empty: the target's IP everywhere, no SNI sent,
   // and the IP checked against the certificate's IP SANs.
   std::string sni;
+  // Without TLS: the name the client uses for the target, as in http://NAME:PORT/: the CONNECT
+  // authority and the Host header (the bench still dials the proxy, or the target's IP with
+  // --direct). Empty: the target's IP. With --ca, --sni is that name.
+  std::string name;
   bool tls() const { return !ca_file.empty(); }
 };
 

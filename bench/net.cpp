@@ -49,6 +49,15 @@ bool is_loopback(const sockaddr_storage& addr) {
   return false;
 }
 
+// RFC 2544's benchmarking range, never routed on the Internet. Inside `sluice run
+// --transparent` it is where the jail's DNS stub puts names (the default fake range), and every
+// connection to it is captured by the jail's rules and handed to sluice.
+bool is_benchmark_range(const sockaddr_storage& addr) {
+  if (addr.ss_family != AF_INET) return false;
+  uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr.s_addr);
+  return (a >> 17) == (0xc6120000u >> 17);  // 198.18.0.0/15
+}
+
 std::string parse_target(std::string_view spec, Endpoint& out, bool allow_port_zero) {
   out = Endpoint{};
   auto split = rules::split_authority(spec, false);  // the one host:port splitter (rules/host.hpp)
@@ -59,8 +68,9 @@ std::string parse_target(std::string_view spec, Endpoint& out, bool allow_port_z
   out.host = std::string(host);
   out.port = static_cast<int>(*p);
   if (std::string err = make_sockaddr(out.host, out.port, out.addr); !err.empty()) return err;
-  if (!is_loopback(out.addr))
-    return "'" + std::string(spec) + "' is not a loopback address: benchmarks only talk to 127.0.0.0/8 or ::1";
+  if (!is_loopback(out.addr) && !is_benchmark_range(out.addr))
+    return "'" + std::string(spec) +
+           "' is not a loopback address: benchmarks only talk to 127.0.0.0/8, ::1 or 198.18.0.0/15";
   return "";
 }
 

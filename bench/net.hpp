@@ -28,8 +28,10 @@ struct Endpoint {
 std::string make_sockaddr(const std::string& host, int port, sockaddr_storage& addr);
 
 bool is_loopback(const sockaddr_storage& addr);
+// 198.18.0.0/15 (RFC 2544, for benchmarks): the fake range of `sluice run --transparent`.
+bool is_benchmark_range(const sockaddr_storage& addr);
 
-// "HOST:PORT" or "[V6]:PORT", loopback only. "" or an error. Port 0 ("any free port") only
+// "HOST:PORT" or "[V6]:PORT", loopback or 198.18.0.0/15 only. "" or an error. Port 0 ("any free port") only
 // when allow_port_zero, for listening addresses.
 std::string parse_target(std::string_view spec, Endpoint& out, bool allow_port_zero = false);
 

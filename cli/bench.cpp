@@ -173,6 +173,7 @@ int bench_main(const Args& a) {
   o.upload = a.has("--upload");
   o.ca_file = a.one("--ca");
   o.sni = a.one("--sni");
+  o.name = a.one("--name");
   if (a.has("--ca") && o.ca_file.empty()) return usage_error("--ca needs a file");
   o.upstream_close = a.has("--close");
   for (const auto& spec : a.all("--pid")) {
@@ -211,7 +212,9 @@ Subcommand bench_command(CLI::App& root) {
        "sluice bench sandboxes --control SOCKET --pid PID --target HOST:PORT [--sandboxes N]\n"
        "       [--policy P] [--requests N] [--sample K] [--concurrency C] [--duration S] [--json]\n"
        "\n"
-       "A load generator for egress proxies. Every address must be loopback (127.0.0.0/8, ::1).\n"
+       "A load generator for egress proxies. Every address must be loopback (127.0.0.0/8, ::1),\n"
+       "or in 198.18.0.0/15 (RFC 2544's benchmarking range: inside `sluice run --transparent`\n"
+       "the jail's fake addresses, so the load reaches sluice through the jail's rules).\n"
        "\n"
        "scenarios:\n"
        "  connect-storm      connect, CONNECT, read the 200, GET / through the tunnel, read the\n"
@@ -274,6 +277,9 @@ Subcommand bench_command(CLI::App& root) {
              "with --ca: the target's name, as in https://NAME:PORT/ (CONNECT, Host,\n"
              "SNI, certificate check; the target's IP is still what --direct dials);\n"
              "default: the IP, no SNI, the IP checked against the certificate")
+      .value("--name", "NAME",
+             "without --ca: the target's name, as in http://NAME:PORT/ (CONNECT and\n"
+             "Host; the target's IP is still what --direct dials)")
       .value("--hold", "S", "idle-tunnels: how long to hold the tunnels once open (default 1)")
       .value("--pid", "PID[,PID]", "proxy processes: CPU seconds (per 10k ops, per GiB) and RSS (repeatable)", true)
       .flag("--json", "print one JSON object instead of the table")

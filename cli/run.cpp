@@ -597,7 +597,8 @@ Subcommand run_command(CLI::App& root) {
       .flag("--quiet", "do not print denials on stderr")
       .value("--bridge", "MODE",
              "handover (default): the in-jail bridge passes each\n"
-             "connection to the proxy, which serves it directly;\n"
+             "connection to the proxy, which serves it directly\n"
+             "(with --transparent, with the bridge's decision);\n"
              "relay: the bridge copies its bytes over the socket")
       .value("--workers", "N", "proxy event loops (default 1)")
       .value("--jail", "KIND",

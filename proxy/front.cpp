@@ -62,6 +62,19 @@ void Front::start(std::string refusal) {
   if (uv_read_start(client_.stream(), on_alloc, on_read) != 0) close(Termination::ProxyError);
 }
 
+void Front::start_transparent(TransparentStart t, std::string refusal) {
+  auto http = std::make_unique<HttpSession>(worker_, config_, rules_, std::move(client_info_), std::move(client_),
+                                            std::exchange(t.first, {}));
+  HttpSession* session = http.get();
+  WorkerContext& worker = worker_;
+  worker.hand_over(this, OwnedConnection(std::move(http)));  // deletes this front: no member below
+  try {
+    session->start_transparent(t, refusal);
+  } catch (...) {
+    session->abort();
+  }
+}
+
 void Front::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* f = static_cast<Front*>(h->data);
   buf->base = f->worker_.buffers().get();

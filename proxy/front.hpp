@@ -9,6 +9,7 @@
 
 #include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
+#include "proxy/handover_frame.hpp"
 #include "proxy/termination.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
@@ -28,6 +29,9 @@ class Front {
   // `refusal`: non-empty when the connection is over a limit: the session refuses it
   // in its own protocol (HTTP 503, SOCKS "no acceptable method") with this message.
   void start(std::string refusal);
+  // A transparent connection the in-jail bridge handed over with its decision (issue 16):
+  // no sniffing, the HTTP session starts at once from the bridge's target and first bytes.
+  void start_transparent(TransparentStart t, std::string refusal);
 
   void drain() { close(Termination::Drain); }  // nothing has been said yet: an idle connection
   void abort() { close(Termination::DrainDeadline); }

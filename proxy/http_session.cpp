@@ -2,6 +2,8 @@
 // Byte moving (forwarding, backpressure, timers, closing) lives in session_io.cpp.
 #include "proxy/http_session.hpp"
 
+#include <sys/socket.h>
+
 #include "proxy/base_aliases.hpp"
 #include "proxy/http_session_internal.hpp"
 #include "proxy/judge.hpp"
@@ -48,6 +50,26 @@ HttpSession::~HttpSession() = default;
 void HttpSession::start() {
   arm(TimerKind::HeaderTimeout, config_->limits.header_timeout_ms);
   parse_client();
+}
+
+void HttpSession::start_transparent(const TransparentStart& t, const std::string& refusal) {
+  transparent_ = true;
+  first_kind_ = t.first_kind;
+  client_tls_first_ = t.first_kind == FirstBytesKind::Tls;
+  ++requests_;
+  decision_ = std::make_unique<Decision>();
+  decision_->kind = ConnKind::Connect;
+  decision_->method = "CONNECT";
+  decision_->original_dst = t.original_dst;
+  is_connect_ = true;
+  state_ = State::Targeting;
+  if (!refusal.empty()) return reply_and_close(rules::Reason::TooManyConnections, refusal);
+  auto hp = rules::split_host_port(t.target);
+  if (!hp) {
+    decision_->host = t.target;
+    return reply_and_close(rules::Reason::BadRequest, "sluice: bad transparent target: " + hp.error());
+  }
+  judge_target(hp->host, hp->port);
 }
 
 void HttpSession::refuse(rules::Reason reason, const std::string& message) {
@@ -204,7 +226,7 @@ void HttpSession::on_upstream_ready() {
   upstream_side_.shut = false;
   if (response_parser_) response_parser_->reset();
   if (!is_connect_) return send_request_upstream();
-  write(Side::Client, "HTTP/1.1 200 Connection Established\r\n\r\n", false);
+  if (!transparent_) write(Side::Client, "HTTP/1.1 200 Connection Established\r\n\r\n", false);
   log_decision(200);
   guard_tunnel_bytes();
   start_tunnel(std::exchange(client_pending_, {}), {});
@@ -267,11 +289,23 @@ void HttpSession::reply_and_close(rules::Reason reason, const std::string& body_
   flow_.stop();
   close_upstream();
   state_ = State::Closing;
+  if (transparent_ && first_kind_ != FirstBytesKind::Http) return reset_client();
   if (!exchange_.response_started) {
     std::string extra = status == 407 ? "Proxy-Authenticate: Basic realm=\"sluice\"\r\n" : "";
     write(Side::Client, error_response(status, rules::c_str(reason), body_line, extra), false);
   }
   begin_linger();
+}
+
+// A refused transparent program that does not speak HTTP sees its connection reset, as a
+// firewall would do it: SO_LINGER 0, so the close sends a RST.
+void HttpSession::reset_client() {
+  uv_os_fd_t fd = -1;
+  if (client_.live() && uv_fileno(client_.handle(), &fd) == 0) {
+    linger l{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  }
+  close_now(cause_);
 }
 
 void HttpSession::log_decision(int status) {

@@ -27,6 +27,7 @@
 #include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision.hpp"
+#include "proxy/handover_frame.hpp"
 #include "proxy/http_message.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/target_flow.hpp"
@@ -56,6 +57,12 @@ class HttpSession {
   HttpSession& operator=(const HttpSession&) = delete;
 
   void start();
+  // A transparent connection (issue 16) the in-jail bridge handed over with its decision:
+  // judged as a CONNECT to `t.target` at once (or refused with `refusal`, e.g. over a limit).
+  // The program does not speak to a proxy: no 200 on success, and a refusal is a reset, the
+  // readable 403 for an HTTP request (first_kind Http), or the 403 inside TLS on an inspected
+  // host (first_kind Tls). The session's first bytes are the program's, sent upstream first.
+  void start_transparent(const TransparentStart& t, const std::string& refusal);
   // A SOCKS5 CONNECT to an inspected host (proxy/socks_session.cpp) continues here: the
   // upstream's TLS handshake, then the SOCKS5 reply, then the client's TLS and its requests.
   void start_inspected_socks(rules::CanonicalHost host, uint16_t port, Decision decision,
@@ -180,6 +187,7 @@ class HttpSession {
   // The status comes from the reason's row in rules/reason.hpp.
   void reply_and_close(rules::Reason reason, const std::string& body_line, Termination why = Termination::Refused);
   void close_upstream();
+  void reset_client();  // a refused transparent program that is not HTTP: RST, no reply
   void begin_linger();
   void shutdown(Side s);
   static void on_shutdown(uv_shutdown_t*, int);
@@ -260,7 +268,11 @@ class HttpSession {
   std::optional<std::pair<rules::Reason, std::string>> refusal_inside_;
   rules::Verdict refusal_verdict_;
   bool client_tls_first_ = false;  // X-Sluice-First-Bytes: tls (from the transparent bridge)
-  bool socks_ = false;             // the tunnel came as a SOCKS5 CONNECT: its answers are SOCKS5 replies
+  // start_transparent: the client is the program itself (no 200), and what its first bytes
+  // were, which decides how a refusal reaches it.
+  bool transparent_ = false;
+  FirstBytesKind first_kind_ = FirstBytesKind::Other;
+  bool socks_ = false;  // the tunnel came as a SOCKS5 CONNECT: its answers are SOCKS5 replies
   // The credential gateway: this sandbox's stand-ins (rules/gateway_credential.hpp).
   std::vector<rules::StandIn> stand_ins_;
   bool stand_ins_loaded_ = false;

@@ -108,7 +108,7 @@ void HttpSession::start_client_tls() {
   // The client's socket goes to the pump; bytes already read after the CONNECT are its
   // ClientHello (or the proof that it is not TLS).
   std::string raw_first = std::exchange(corked_[0], {});
-  raw_first += socks_ ? socks5::reply(socks5::Reply::Succeeded) : std::string(kEstablished);
+  if (!transparent_) raw_first += socks_ ? socks5::reply(socks5::Reply::Succeeded) : std::string(kEstablished);
   UvHandle<AnyStream> raw = std::move(client_);
   --open_handles_;  // its close callback is the pump's now
   client_handed_ = true;

@@ -212,7 +212,8 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   a->worker->accept_from(server, a->info, a->is_unix);
 }
 
-void Worker::accept_from(uv_stream_t* server, const std::shared_ptr<const ListenerInfo>& info, bool is_unix) {
+void Worker::accept_from(uv_stream_t* server, const std::shared_ptr<const ListenerInfo>& info, bool is_unix,
+                         TransparentStart* transparent) {
   try {
     auto front = std::make_unique<Front>(*this, info, config_, rules_);
     Front* f = front.get();
@@ -230,6 +231,7 @@ void Worker::accept_from(uv_stream_t* server, const std::shared_ptr<const Listen
       refusal = "sluice: more than " + std::to_string(limits.max_connections_per_listener) +
                 " connections open on listener " + info->name + "; try again later";
     }
+    if (transparent != nullptr) return f->start_transparent(std::move(*transparent), std::move(refusal));
     f->start(std::move(refusal));
   } catch (...) {
     // Out of memory while accepting: the connection is dropped, the worker lives on.
@@ -265,14 +267,22 @@ void Worker::adopt_channel(int fd, std::shared_ptr<const ListenerInfo> info) {
   });
 }
 
-void Worker::on_channel_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
+void Worker::on_channel_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<Channel*>(stream->data);
   Worker* w = c->worker;
   auto* pipe = reinterpret_cast<uv_pipe_t*>(stream);
-  // Each message carries one descriptor; its payload bytes mean nothing.
-  while (uv_pipe_pending_count(pipe) > 0) {
+  if (nread > 0) c->in.append(buf->base, static_cast<size_t>(nread));
+  // One message per descriptor, which arrives with the message's first byte: a complete
+  // message has its descriptor queued. The bridge is inside the jail, so a message that
+  // breaks the format, or a descriptor without one, ends the channel; closing it closes
+  // every descriptor still queued on it.
+  for (;;) {
+    ChannelMessage m = parse_channel_message(c->in);
+    if (m.status == ChannelMessage::Status::NeedMore) break;
+    if (m.status == ChannelMessage::Status::Malformed || uv_pipe_pending_count(pipe) == 0) return w->close_channel(c);
+    c->in.erase(0, m.consumed);
     if (uv_pipe_pending_type(pipe) == UV_TCP) {
-      w->accept_from(stream, c->info, false);
+      w->accept_from(stream, c->info, false, m.status == ChannelMessage::Status::Transparent ? &m.start : nullptr);
       continue;
     }
     // Anything but a TCP socket is not ours to serve: take it and close it.
@@ -281,6 +291,8 @@ void Worker::on_channel_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*
     uv_accept(stream, reinterpret_cast<uv_stream_t*>(other));
     uv_close(reinterpret_cast<uv_handle_t*>(other), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
   }
+  // More descriptors than messages begun: not the bridge's protocol.
+  if (uv_pipe_pending_count(pipe) > (c->in.empty() ? 0 : 1)) return w->close_channel(c);
   if (nread < 0) w->close_channel(c);  // the bridge is gone
 }
 

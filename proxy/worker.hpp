@@ -14,6 +14,7 @@
 #include "proxy/ask.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
+#include "proxy/handover_frame.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/resolver.hpp"
@@ -58,8 +59,10 @@ class Worker final : public WorkerContext {
   // Thread-safe: stop accepting; idle connections close now, busy ones get `drain_ms`.
   void stop(int drain_ms);
   // Thread-safe: `fd` is one end of a unix socketpair on which a launcher's in-jail bridge
-  // sends the connections it accepts (SCM_RIGHTS, libuv IPC framing); each becomes a
-  // session of `info`'s listener, as if accepted here. The worker owns and closes fd.
+  // sends the connections it accepts (SCM_RIGHTS, libuv IPC framing, one message per
+  // descriptor: proxy/handover_frame.hpp); each becomes a session of `info`'s listener, as if
+  // accepted here; a transparent one starts judged by the bridge's target. A malformed
+  // message closes the channel and every descriptor queued on it. The worker owns and closes fd.
   void adopt_channel(int fd, std::shared_ptr<const ListenerInfo> info);
   // Thread-safe: start accepting on a listener bound after start() (a sandbox made
   // through the control API); the worker takes its own close-on-exec copy of the socket.
@@ -102,12 +105,15 @@ class Worker final : public WorkerContext {
     Worker* worker;
     std::shared_ptr<const ListenerInfo> info;
     UvHandle<uv_pipe_t> pipe;
-    char buf[64];
+    std::string in;  // the start of a message not yet complete (at most kMaxHandOverMessage)
+    char buf[4096];
   };
   static void on_connection(uv_stream_t* server, int status);
   static void on_channel_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  // One accepted connection (from a listener, or handed over on a channel) becomes a session.
-  void accept_from(uv_stream_t* server, const std::shared_ptr<const ListenerInfo>& info, bool is_unix);
+  // One accepted connection (from a listener, or handed over on a channel) becomes a session;
+  // `transparent`: a transparent connection the bridge handed over with its decision.
+  void accept_from(uv_stream_t* server, const std::shared_ptr<const ListenerInfo>& info, bool is_unix,
+                   TransparentStart* transparent = nullptr);
   void close_channel(Channel* c);
   // Creates the accept handle for worker's copy `fd` of a listening socket; "" or an error.
   std::string open_accept(int fd, std::shared_ptr<const ListenerInfo> info);

@@ -7,6 +7,8 @@
 
 #include "base/buffer_pool.hpp"
 #include "base/relay.hpp"
+#include "proxy/handover_frame.hpp"
+#include "sandbox-glue/handover_channels.hpp"
 
 namespace sluice::glue {
 
@@ -53,36 +55,10 @@ void close_pair(Pair* pair) {
 struct Listener {
   uv_tcp_t tcp{};
   std::string socket_path;
-  std::vector<uv_pipe_t*> channels;  // live hand-over channels; empty: relay mode
-  size_t next = 0;
-};
-
-struct HandOver {
-  uv_write_t req;
-  Listener* listener;
-  uv_pipe_t* channel;
-  uv_tcp_t* client;
+  HandOverChannels channels;  // empty: relay mode
 };
 
 void free_tcp(uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); }
-void free_pipe(uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); }
-
-void drop_channel(Listener* l, uv_pipe_t* channel) {
-  for (size_t i = 0; i < l->channels.size(); ++i) {
-    if (l->channels[i] != channel) continue;
-    l->channels.erase(l->channels.begin() + static_cast<long>(i));
-    uv_close(reinterpret_cast<uv_handle_t*>(channel), free_pipe);
-    return;
-  }
-}
-
-// The descriptor travels with the message; our copy of the socket is closed once it is sent.
-void on_handed_over(uv_write_t* req, int status) {
-  auto* h = reinterpret_cast<HandOver*>(req);
-  uv_close(reinterpret_cast<uv_handle_t*>(h->client), free_tcp);
-  if (status < 0 && status != UV_ECANCELED) drop_channel(h->listener, h->channel);
-  delete h;
-}
 
 void hand_over(Listener* l, uv_stream_t* server) {
   auto* client = new uv_tcp_t{};
@@ -91,19 +67,10 @@ void hand_over(Listener* l, uv_stream_t* server) {
     uv_close(reinterpret_cast<uv_handle_t*>(client), free_tcp);
     return;
   }
-  while (!l->channels.empty()) {
-    uv_pipe_t* channel = l->channels[l->next++ % l->channels.size()];
-    auto* h = new HandOver{{}, l, channel, client};
-    char tag = 'c';  // one byte of payload carries the descriptor
-    uv_buf_t buf = uv_buf_init(&tag, 1);
-    if (uv_write2(&h->req, reinterpret_cast<uv_stream_t*>(channel), &buf, 1, reinterpret_cast<uv_stream_t*>(client),
-                  on_handed_over) == 0)
-      return;
-    delete h;
-    drop_channel(l, channel);
-  }
+  auto close_ours = [client](bool) { uv_close(reinterpret_cast<uv_handle_t*>(client), free_tcp); };
+  if (l->channels.send(reinterpret_cast<uv_stream_t*>(client), proxy::plain_handover_message(), close_ours)) return;
   // Every channel failed (the proxy is gone): the client sees its connection close.
-  uv_close(reinterpret_cast<uv_handle_t*>(client), free_tcp);
+  close_ours(false);
 }
 
 void on_proxy_connected(uv_connect_t* req, int status) {
@@ -135,15 +102,7 @@ std::string run_bridge(uint16_t port, const std::string& socket_path, const std:
   uv_loop_t* loop = uv_default_loop();
   auto* l = new Listener;
   l->socket_path = socket_path;
-  for (int fd : channel_fds) {
-    auto* channel = new uv_pipe_t{};
-    uv_pipe_init(loop, channel, 1);  // ipc: the framing that carries descriptors
-    if (int r = uv_pipe_open(channel, fd); r != 0) {
-      uv_close(reinterpret_cast<uv_handle_t*>(channel), free_pipe);
-      return "bridge: channel fd " + std::to_string(fd) + ": " + uv_strerror(r);
-    }
-    l->channels.push_back(channel);
-  }
+  if (std::string err = l->channels.open(loop, channel_fds); !err.empty()) return err;
   uv_tcp_init(loop, &l->tcp);
   l->tcp.data = l;
   sockaddr_in addr{};
@@ -152,8 +111,12 @@ std::string run_bridge(uint16_t port, const std::string& socket_path, const std:
     return "bridge: cannot bind 127.0.0.1:" + std::to_string(port) + ": " + uv_strerror(r);
   if (int r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 1024, on_connection); r != 0)
     return "bridge: cannot listen on 127.0.0.1:" + std::to_string(port) + ": " + uv_strerror(r);
-  if (transparent.on)
-    if (std::string err = start_transparent_bridge(loop, transparent); !err.empty()) return err;
+  if (transparent.on) {
+    TransparentBridge t = transparent;
+    // Transparent connections go over the same channels, with the bridge's decision.
+    if (!l->channels.empty()) t.channels = &l->channels;
+    if (std::string err = start_transparent_bridge(loop, t); !err.empty()) return err;
+  }
   on_ready();
   uv_run(loop, UV_RUN_DEFAULT);
   return "bridge: loop ended";

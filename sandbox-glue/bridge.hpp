@@ -2,7 +2,8 @@
 // namespace. With hand-over channels (unix socketpairs to the embedded proxy,
 // inherited from the launcher) it passes each accepted connection's descriptor
 // to the proxy, which then serves the jail's socket itself: no byte crosses the
-// bridge. Without them (or once every channel has failed) it relays every
+// bridge (transparent connections too: transparent_bridge.hpp). Without them (or once
+// every channel has failed) it relays every
 // connection, byte for byte, to the proxy's unix socket bound into the jail.
 // Runs its own libuv loop until killed.
 #pragma once

@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "base/buffer_pool.hpp"
 #include "base/relay.hpp"
 #include "proxy/dns_message.hpp"
+#include "proxy/handover_frame.hpp"
 #include "sandbox-glue/first_bytes.hpp"
 #include "sandbox-glue/original_dst.hpp"
 #include "sandbox-glue/transparent_handshake.hpp"
@@ -235,8 +237,31 @@ void forget_check(Redirected* r) {
 }
 
 void connect_to_proxy(Redirected* r) {
+  uv_tcp_nodelay(&r->client, 1);  // the bridge relays: its writes to the program go out at once
   r->connect.data = r;
   uv_pipe_connect(&r->connect, &r->proxy, the_bridge->cfg.proxy_socket.c_str(), on_proxy_leg);
+}
+
+static_assert(kMaxFirstBytes <= proxy::kMaxHandOverFirstBytes, "the first bytes fit a hand-over message");
+
+// The bridge's decision is made: the program's socket goes to sluice with it, and sluice
+// serves the program itself from here on. Without a channel: CONNECT and relay.
+void hand_to_sluice(Redirected* r) {
+  HandOverChannels* channels = the_bridge->cfg.channels;
+  if (channels == nullptr || channels->empty()) return connect_to_proxy(r);
+  proxy::TransparentStart t;
+  t.target = r->target;
+  t.original_dst = r->original;
+  t.first_kind = r->first.empty()                    ? proxy::FirstBytesKind::Other
+                 : r->first[0] == 22                 ? proxy::FirstBytesKind::Tls  // a TLS handshake record
+                 : looks_like_http_request(r->first) ? proxy::FirstBytesKind::Http
+                                                     : proxy::FirstBytesKind::Other;
+  t.first = r->first;
+  std::string message = proxy::transparent_handover_message(t);
+  if (message.empty()) return close_redirected(r, true);  // out of the format's bounds: refused
+  // Once written, our copy of the socket closes (no reset: sluice holds the connection).
+  if (channels->send(r->c(), std::move(message), [r](bool ok) { close_redirected(r, !ok); })) return;
+  connect_to_proxy(r);  // every channel failed: the unix socket may still answer
 }
 
 // The first bytes are in (or will not come): a claimed name (SNI, Host) other than the one
@@ -247,7 +272,7 @@ void first_bytes_decided(Redirected* r) {
   uv_read_stop(r->c());
   uv_timer_stop(&r->first_timer);
   ClaimedName claimed = claimed_name(r->first);
-  if (claimed.state != ClaimedName::State::Found || claimed.name == r->mapped) return connect_to_proxy(r);
+  if (claimed.state != ClaimedName::State::Found || claimed.name == r->mapped) return hand_to_sluice(r);
   Bridge* b = the_bridge;
   r->id = b->next_check_id++;
   const std::string payload =
@@ -267,7 +292,7 @@ void Bridge::check_done(uint64_t id, bool ok) {
   checks.erase(it);
   r->id = 0;
   if (!ok) return close_redirected(r, true);
-  connect_to_proxy(r);
+  hand_to_sluice(r);
 }
 
 void on_client_first(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
@@ -277,6 +302,15 @@ void on_client_first(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   if (n == 0) return;
   if (n < 0 || r->first.size() >= kMaxFirstBytes || claimed_name(r->first).state != ClaimedName::State::NeedMore)
     first_bytes_decided(r);
+}
+
+// The first bytes are read into a buffer of what is left below kMaxFirstBytes, so they
+// never exceed it (and fit a hand-over message).
+void alloc_first(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* r = static_cast<Redirected*>(h->data);
+  const size_t room = r->first.size() < kMaxFirstBytes ? kMaxFirstBytes - r->first.size() : 1;
+  buf->base = new char[room];
+  buf->len = room;
 }
 
 void on_first_timeout(uv_timer_t* t) { first_bytes_decided(static_cast<Redirected*>(t->data)); }
@@ -298,13 +332,20 @@ void on_redirected(uv_stream_t* server, int status) {
   if (!dst) return close_redirected(r, false);  // straight to the listener: nothing to judge
   auto target = b->target_of(*dst);
   if (!target) return close_redirected(r, true);  // a fake address no name holds: never dialed
-  uv_tcp_nodelay(&r->client, 1);
   r->target = *target;
   const std::string a = dst->addr.to_string();
   r->original = (dst->addr.v6 ? "[" + a + "]" : a) + ":" + std::to_string(dst->port);
   if (b->cfg.fake_ipv4.contains(dst->addr) || b->cfg.fake_ipv6.contains(dst->addr))
     r->mapped = r->target.substr(0, r->target.rfind(':'));
-  uv_read_start(r->c(), alloc_plain, on_client_first);
+  // A program usually has sent its first bytes by the time its connection is accepted: they
+  // are read at once, without a loop turn (and a poll registration) spent waiting for them.
+  char now[kMaxFirstBytes];
+  ssize_t n = ::recv(fd, now, sizeof now, MSG_DONTWAIT);
+  if (n > 0) r->first.assign(now, static_cast<size_t>(n));
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+      (n > 0 && (r->first.size() >= kMaxFirstBytes || claimed_name(r->first).state != ClaimedName::State::NeedMore)))
+    return first_bytes_decided(r);
+  uv_read_start(r->c(), alloc_first, on_client_first);
   uv_timer_start(&r->first_timer, on_first_timeout, kFirstBytesWaitMs, 0);
 }
 

@@ -183,7 +183,7 @@ TEST_CASE("http: request heads and query parameters") {
   CHECK(parse_u64("18446744073709551615") == std::nullopt);  // 20 digits: refused, no overflow
 }
 
-TEST_CASE("net: only loopback endpoints are accepted") {
+TEST_CASE("net: only loopback endpoints (and the benchmarking range) are accepted") {
   Endpoint e;
   CHECK(parse_target("127.0.0.1:80", e).empty());
   CHECK(e.authority() == "127.0.0.1:80");
@@ -191,6 +191,11 @@ TEST_CASE("net: only loopback endpoints are accepted") {
   CHECK(parse_target("[::1]:8080", e).empty());
   CHECK(e.authority() == "[::1]:8080");
   CHECK_FALSE(parse_target("10.0.0.1:80", e).empty());
+  // 198.18.0.0/15: inside `sluice run --transparent`, the fake addresses of names.
+  CHECK(parse_target("198.18.0.1:80", e).empty());
+  CHECK(parse_target("198.19.255.254:80", e).empty());
+  CHECK_FALSE(parse_target("198.17.255.255:80", e).empty());
+  CHECK_FALSE(parse_target("198.20.0.0:80", e).empty());
   CHECK_FALSE(parse_target("[2001:db8::1]:80", e).empty());
   CHECK_FALSE(parse_target("example.com:80", e).empty());
   CHECK_FALSE(parse_target("127.0.0.1", e).empty());

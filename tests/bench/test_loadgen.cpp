@@ -293,6 +293,22 @@ TEST_CASE("loadgen via a fake CONNECT proxy: connect-storm, tunnel-throughput, h
   CHECK(proxy.forwards() == 2);  // two keep-alive connections carried all 40 requests
 }
 
+TEST_CASE("loadgen with --name: the name in CONNECT and Host, the IP dialed") {
+  LiveUpstream u;
+  bench_test::FakeProxy proxy(200);
+  proxy.alias_loopback("bench.test");
+  Options o = via("http://127.0.0.1:" + std::to_string(proxy.port()), u.port(), Scenario::ConnectStorm);
+  o.name = "bench.test";
+  o.requests = 3;
+  o.concurrency = 1;
+  Result r = run_checked(o);
+  CHECK(r.ops_ok == 3);
+  CHECK(proxy.last_connect() == "bench.test:" + std::to_string(u.port()));
+  std::vector<std::string> notes;
+  o.sni = "other.test";
+  CHECK_FALSE(finalize(o, notes).empty());  // one name, not two
+}
+
 TEST_CASE("loadgen via a fake SOCKS5 proxy: socks-storm and socks-throughput") {
   LiveUpstream u;
   bench_test::FakeProxy proxy(200);

@@ -363,6 +363,27 @@ class TransparentTest(E2E):
         self.assertEqual(d[0]["status"], 200)
         self.assertTrue(is_fake(d[0]["original_dst"].rsplit(":", 1)[0].strip("[]")))
 
+    def test_bridge_hands_the_programs_socket_to_sluice(self):
+        # The bridge decides (original destination, name, first bytes) and then passes the
+        # program's socket itself to sluice: sluice's peer is the program's own address in the
+        # jail, so no byte of the connection crossed the bridge. With --bridge relay the bridge
+        # relays instead, and sluice's peer is the bridge's unix socket.
+        py = ("import socket; s = socket.create_connection(('echo.test', %d), timeout=10); "
+              "h, p = s.getsockname()[:2]; print(('[%%s]:%%d' if ':' in h else '%%s:%%d') %% (h, p)); "
+              "s.sendall(b'handed over'); s.shutdown(socket.SHUT_WR); "
+              "print(s.recv(100).decode())" % self.echo.port)
+        for extra, want in (((), None), (("--bridge", "relay"), "unix")):
+            open(self.log, "w").close()
+            r = self.run_jail("python3 -c \"%s\"" % py, extra=extra)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            local, echoed = r.stdout.splitlines()
+            self.assertEqual(echoed, "handed over")
+            d = [e for e in self.entries("decision") if e.get("host") == "echo.test"]
+            self.assertEqual(len(d), 1, self.entries())
+            self.assertEqual(d[0]["status"], 200)
+            self.assertTrue(is_fake(d[0]["original_dst"].rsplit(":", 1)[0].strip("[]")), d[0])
+            self.assertEqual(d[0]["client"], want or local, extra)
+
     def test_getent_hosts_gets_fake_addresses_for_allowed_names_only(self):
         r = self.run_jail("getent ahosts allowed.test | grep STREAM; getent hosts other.test; echo denied=$?")
         self.assertEqual(r.returncode, 0, r.stderr)
