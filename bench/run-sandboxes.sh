@@ -23,21 +23,11 @@ REQUESTS=${REQUESTS:-4000}
 WORKERS=${WORKERS:-2}
 OUT=${OUT:-$ROOT/bench/results/sandboxes.jsonl}
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+source bench/lib.sh
+bench_work
 # N sandbox sockets plus the connections: the process needs more than N descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-"$SLUICE" bench upstream --listen 127.0.0.1:0 --lifetime 900 >"$work/upstream.port" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/upstream.port" ] && break; sleep 0.05; done
-UP=$(head -1 "$work/upstream.port")
+bench_upstream "$SLUICE" 900
 
 # The base policy does not allow the target: each sandbox's overlay does.
 cat >"$work/sluice.yaml" <<EOF
@@ -55,7 +45,7 @@ for r in $(seq "$REPEATS"); do
   "$SLUICE" serve --config "$work/sluice.yaml" --workers "$WORKERS" 2>"$work/serve.err" &
   SP=$!
   pids+=($SP)
-  for _ in $(seq 100); do grep -q "sluice: ready" "$work/serve.err" 2>/dev/null && break; sleep 0.05; done
+  bench_ready "$work/serve.err" || { echo "sluice did not start: $(cat "$work/serve.err")" >&2; exit 1; }
   load=$(cut -d' ' -f1 /proc/loadavg)
   "$SLUICE" bench sandboxes --control "$work/control.sock" --pid "$SP" --target "127.0.0.1:$UP" \
     --sandboxes "$N" --requests "$REQUESTS" --duration 120 --json >"$work/run.json" || true

@@ -23,24 +23,14 @@ if [[ $QUICK == 1 ]]; then REPEATS=${REPEATS:-1} DUR=${DUR:-1} SIZE=${SIZE:-256M
   REPEATS=${REPEATS:-6} DUR=${DUR:-3} SIZE=${SIZE:-2G}; fi
 CONC=${CONC:-16}
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$SLUICE" bench upstream --listen 127.0.0.1:0 --lifetime 1800 >"$work/upstream.port" &
-pids+=($!)
+source bench/lib.sh
+bench_work
+bench_upstream "$SLUICE" 1800
 python3 "$ROOT/tests/tools/dns_server.py" --listen 127.0.0.1:0 --ttl 3600 --record up.test=127.0.0.1 \
   --port-file "$work/dns.port" >/dev/null &
 pids+=($!)
-for _ in $(seq 100); do [ -s "$work/upstream.port" ] && [ -s "$work/dns.port" ] && break; sleep 0.05; done
-UP=$(head -1 "$work/upstream.port")
+bench_wait_file "$work/dns.port" || { echo "the DNS server did not start" >&2; exit 1; }
 DNS=$(head -1 "$work/dns.port")
-[ -n "$UP" ] && [ -n "$DNS" ] || { echo "the upstream or the DNS server did not start" >&2; exit 1; }
 
 run_args=(--quiet --dns-server "127.0.0.1:$DNS" --allow up.test --allow 127.0.0.1)
 # Inside the transparent jail the load dials up.test's fake address (the stub's answer).
