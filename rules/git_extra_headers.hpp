@@ -19,9 +19,11 @@ struct GitExtraHeader {
 };
 
 // For each template credential (not `replace`) with a stand-in in `issued` (credential name ->
-// stand-in): each of its exact host patterns that a `git:` rule of the policy guards (port 443
-// when the pattern names none) gets the credential's header with the stand-in in the secret's
-// place. Wildcard and address patterns get none (git's URL match reads `*` differently).
+// stand-in): every name that both the credential's hosts and a `git:` rule of the policy cover,
+// as either side writes it (port 443 when the pattern names none), gets the credential's header
+// with the stand-in in the secret's place. A `*.suffix` both sides cover becomes git's
+// `https://*.suffix/`, which git matches one label deep only (a.suffix, not a.b.suffix).
+// Address patterns get none.
 std::vector<GitExtraHeader> git_extra_headers(const Policy& policy,
                                               const std::vector<std::pair<std::string, std::string>>& issued);
 

@@ -74,6 +74,32 @@ policies:
   CHECK(glue::git_extra_headers(*plain->policy("default"), {{"forge", "STANDIN"}}).empty());
 }
 
+TEST_CASE("git gets the stand-in where a wildcard credential and a git rule meet") {
+  auto policy = load_policy(R"(
+policies:
+  default:
+    credentials:
+      - name: corp
+        hosts: ["*.corp.test", "*.forge.test", "*.other.test"]
+        secret: "corp-secret-corp-secret"
+        inject: "Authorization: Bearer {secret}"
+    git:
+      - host: git.corp.test
+        repos: [org/repo]
+      - host: "*.forge.test:8443"
+        repos: [org/repo]
+      - host: "*.elsewhere.test"
+        repos: [org/repo]
+)");
+  auto headers = glue::git_extra_headers(*policy->policy("default"), {{"corp", "STANDIN"}});
+  // The git rule's exact host under the credential's wildcard; the wildcard both cover, as git
+  // writes it (its port from the git rule); nothing where only one side reaches.
+  REQUIRE(headers.size() == 2);
+  CHECK(headers[0].url == "https://git.corp.test/");
+  CHECK(headers[1].url == "https://*.forge.test:8443/");
+  for (const auto& h : headers) CHECK(h.header == "Authorization: Bearer STANDIN");
+}
+
 TEST_CASE("GIT_CONFIG_* variables follow the caller's own entries") {
   std::vector<glue::GitExtraHeader> headers{{"https://a.test/", "Authorization: Bearer X"},
                                             {"https://b.test:8443/", "Authorization: Bearer Y"}};
