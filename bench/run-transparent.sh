@@ -8,6 +8,7 @@
 # REPEATS interleaved repeats; ratio transparent / explicit (target: at least 0.90).
 #   bench/run-transparent.sh            # the full run (~3 minutes; REPEATS, DUR, SIZE, CONC override)
 #   QUICK=1 bench/run-transparent.sh    # one short repeat, prints the section, writes nothing
+#   NOTE="..." bench/run-transparent.sh # NOTE: a sentence for the Machine list (what else ran)
 # Writes: the transparent section of bench/RESULTS.md and bench/results/transparent.jsonl.
 # Loopback only: the upstream and a DNS server of this script's own (tests/tools/dns_server.py,
 # which gives up.test 127.0.0.1 to sluice's resolver) listen on 127.0.0.1; inside the jail the
@@ -79,9 +80,9 @@ version=$("$SLUICE" --version)
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
 dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo " + uncommitted changes" || true)
 python3 - "$work/raw.jsonl" "$work/section.md" "$version ($commit$dirty)" "$DUR" "$SIZE" "$REPEATS" "$CONC" \
-  "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+  "$(cut -d' ' -f1-3 /proc/loadavg)" "${NOTE:-}" <<'PY'
 import json, os, platform, statistics, sys, time
-raw, out, version, dur, size, repeats, conc, load_end = sys.argv[1:9]
+raw, out, version, dur, size, repeats, conc, load_end, note = sys.argv[1:10]
 runs = {}
 for line in open(raw):
     r = json.loads(line)
@@ -132,8 +133,10 @@ w("")
 w("### Machine")
 w("")
 w("- %d CPUs: %s; %.1f GiB; Linux %s" % (os.cpu_count(), cpu, mem_kib / 1048576, platform.release()))
-w("- date: %s; load average at the end: %s (the machine is shared: other work ran alongside)"
+w("- date: %s; load average at the end: %s (this run's own processes count in it)"
   % (time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()), load_end))
+if note:
+    w("- " + note)
 w("- %s; `sluice run` with its default one proxy worker; client, bridge, proxy and upstream share these CPUs." % version)
 w("")
 w("### Commands")
