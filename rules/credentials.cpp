@@ -78,16 +78,20 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
-std::optional<BasicCredentials> parse_basic_authorization(std::string_view v) {
+std::optional<std::string> basic_payload(std::string_view v) {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  if (v.size() < 6) return std::nullopt;
+  if (v.size() < 7) return std::nullopt;
   std::string scheme(v.substr(0, 5));
   for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (scheme != "basic" || (v[5] != ' ' && v[5] != '\t')) return std::nullopt;
   v.remove_prefix(6);
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  auto decoded = base64_decode(v);
+  return base64_decode(v);
+}
+
+std::optional<BasicCredentials> parse_basic_authorization(std::string_view v) {
+  auto decoded = basic_payload(v);
   if (!decoded) return std::nullopt;
   size_t colon = decoded->find(':');
   if (colon == std::string::npos) return std::nullopt;

@@ -23,6 +23,8 @@ struct BasicCredentials {
   std::string username, password;
 };
 std::optional<BasicCredentials> parse_basic_authorization(std::string_view header_value);
+// The decoded "user:password" of such a value, unsplit (a stand-in may be either half), or nullopt.
+std::optional<std::string> basic_payload(std::string_view header_value);
 
 // Strict RFC 4648 base64 with padding; nullopt on any other byte or bad length.
 std::optional<std::string> base64_decode(std::string_view text);

@@ -206,18 +206,6 @@ const StandIn* find_stand_in(std::string_view text, const std::vector<StandIn>& 
   return nullptr;
 }
 
-std::optional<std::string> basic_payload(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  if (v.size() < 7) return std::nullopt;
-  std::string scheme(v.substr(0, 5));
-  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme != "basic" || (v[5] != ' ' && v[5] != '\t')) return std::nullopt;
-  v.remove_prefix(6);
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  return base64_decode(v);
-}
-
 std::vector<std::string> basic_payloads_in(std::string_view bytes) {
   std::vector<std::string> out;
   std::string lower(bytes);

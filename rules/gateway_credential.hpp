@@ -81,8 +81,6 @@ const StandIn* find_stand_in_header(std::string_view value, const std::vector<St
 // The same for raw bytes (a tunnel's first bytes): the stand-in as written, or inside any
 // "Basic BASE64" credentials among them (a plain-HTTP request carried in the tunnel).
 const StandIn* find_stand_in_bytes(std::string_view bytes, const std::vector<StandIn>& stand_ins);
-// The decoded "user:password" of a header value "Basic BASE64", or nullopt.
-std::optional<std::string> basic_payload(std::string_view value);
 // The decoded payloads of every "Basic BASE64" among raw bytes (a request head).
 std::vector<std::string> basic_payloads_in(std::string_view bytes);
 // `replace`: the header value with every occurrence of `stand_in` swapped for `secret`, inside

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "rules/credentials.hpp"
 #include "rules/gateway_credential.hpp"
 
 namespace sluice::rules {
