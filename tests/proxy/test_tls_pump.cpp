@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -193,29 +194,52 @@ void run_until(LoopWorker& w, F done, int ms) {
   while (!done() && std::chrono::steady_clock::now() < deadline) uv_run(w.loop(), UV_RUN_NOWAIT), usleep(200);
 }
 
+// One pump on a socketpair and its TLS peer on the other end. The test configures `peer`,
+// then handshake() runs it on a thread; a test that stops early still stops and joins it.
+struct PumpRig {
+  Certs c;
+  LoopWorker w;
+  int fds[2] = {-1, -1};
+  bool ok = false;
+  TlsPump* pump = nullptr;
+  std::unique_ptr<Peer> peer;
+  std::thread t;
+
+  PumpRig() {
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+    pump = start_pump(w, c, fds[0], ok);
+    peer = std::make_unique<Peer>(fds[1], tls::Engine::client(c.client_ctx.get(), "pump.test"));
+  }
+  ~PumpRig() {
+    if (t.joinable()) {
+      peer->stop = true;
+      t.join();
+    }
+  }
+  // Starts the peer for at most `seconds` and runs the loop until the handshake is done.
+  void handshake(int seconds) {
+    t = std::thread([this, seconds] { peer->run(seconds); });
+    run_until(
+        w, [&] { return ok; }, 5000);
+    REQUIRE(ok);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("tls pump, attached: 8 MiB echoed byte-exact with backpressure, close_notify and FIN both ways") {
-  Certs c;
-  LoopWorker w;
-  int fds[2];
-  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-  bool ok = false;
-  TlsPump* pump = start_pump(w, c, fds[0], ok);
-  Peer peer(fds[1], tls::Engine::client(c.client_ctx.get(), "pump.test"));
+  PumpRig r;
+  Peer& peer = *r.peer;
   peer.to_send = pattern(8 << 20);
-  std::thread t([&] { peer.run(20); });
-  run_until(
-      w, [&] { return ok; }, 5000);
-  REQUIRE(ok);
+  r.handshake(20);
   Echo echo;
-  echo.pump = pump;
+  echo.pump = r.pump;
   echo.high = 256 * 1024;
-  pump->attach({Echo::on_event, &echo, 0});
-  pump->set_reading(true);
+  r.pump->attach({Echo::on_event, &echo, 0});
+  r.pump->set_reading(true);
   run_until(
-      w, [&] { return echo.shut_done; }, 20000);
-  t.join();
+      r.w, [&] { return echo.shut_done; }, 20000);
+  r.t.join();
   CHECK(echo.eof);  // the peer's close_notify and FIN: one Eof event
   CHECK(echo.shut_done);
   CHECK_FALSE(echo.reset);
@@ -226,85 +250,69 @@ TEST_CASE("tls pump, attached: 8 MiB echoed byte-exact with backpressure, close_
   CHECK(peer.got == peer.to_send);
   CHECK(peer.saw_close_notify);  // a clean end, not a truncation
   CHECK(peer.saw_eof);
-  pump->detach();  // both sides ended: the pump closes at once and deletes itself
+  r.pump->detach();  // both sides ended: the pump closes at once and deletes itself
   run_until(
-      w, [&] { return !uv_loop_alive(w.loop()); }, 5000);
-  CHECK_FALSE(uv_loop_alive(w.loop()));
-  close(fds[1]);
+      r.w, [&] { return !uv_loop_alive(r.w.loop()); }, 5000);
+  CHECK_FALSE(uv_loop_alive(r.w.loop()));
+  close(r.fds[1]);
 }
 
 TEST_CASE("tls pump, attached: an owner that stops reading stops the pump reading; nothing is lost") {
-  Certs c;
-  LoopWorker w;
-  int fds[2];
-  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-  bool ok = false;
-  TlsPump* pump = start_pump(w, c, fds[0], ok);
-  Peer peer(fds[1], tls::Engine::client(c.client_ctx.get(), "pump.test"));
+  PumpRig r;
+  Peer& peer = *r.peer;
   peer.to_send = pattern(32 << 20);
   peer.close_after = false;
   peer.stop_reading_after = 0;
-  std::thread t([&] { peer.run(30); });
-  run_until(
-      w, [&] { return ok; }, 5000);
-  REQUIRE(ok);
+  r.handshake(30);
   Echo sink;
   sink.echo = false;
-  sink.pump = pump;
-  pump->attach({Echo::on_event, &sink, 0});  // attached, but not reading
+  sink.pump = r.pump;
+  r.pump->attach({Echo::on_event, &sink, 0});  // attached, but not reading
   run_until(
-      w, [] { return false; }, 500);
+      r.w, [] { return false; }, 500);
   // At most what came with the handshake's last flight (one read).
   CHECK(sink.got.size() <= BufferPool::kBlockSize);
   // The kernel's buffers filled and the peer's writes stopped far short of the total.
   CHECK(peer.sent_plain < (4u << 20));
-  pump->set_reading(true);
+  r.pump->set_reading(true);
   run_until(
-      w, [&] { return sink.got.size() == peer.to_send.size(); }, 25000);
+      r.w, [&] { return sink.got.size() == peer.to_send.size(); }, 25000);
   CHECK(sink.got.size() == peer.to_send.size());
   CHECK(sink.got == peer.to_send);
   peer.stop = true;
-  t.join();
-  pump->detach();  // close_notify and FIN, then a bounded drain
-  close(fds[1]);   // the peer leaves: the drain ends at its EOF
+  r.t.join();
+  r.pump->detach();  // close_notify and FIN, then a bounded drain
+  close(r.fds[1]);   // the peer leaves: the drain ends at its EOF
   run_until(
-      w, [&] { return !uv_loop_alive(w.loop()); }, 6000);
-  CHECK_FALSE(uv_loop_alive(w.loop()));
+      r.w, [&] { return !uv_loop_alive(r.w.loop()); }, 6000);
+  CHECK_FALSE(uv_loop_alive(r.w.loop()));
 }
 
 TEST_CASE("tls pump, detached: the owner's end becomes close_notify and FIN for the peer") {
-  Certs c;
-  LoopWorker w;
-  int fds[2];
-  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-  bool ok = false;
-  TlsPump* pump = start_pump(w, c, fds[0], ok);
-  Peer peer(fds[1], tls::Engine::client(c.client_ctx.get(), "pump.test"));
+  PumpRig r;
+  Peer& peer = *r.peer;
   peer.to_send = "hello";
   peer.close_after = false;
-  std::thread t([&] { peer.run(10); });
-  run_until(
-      w, [&] { return ok; }, 5000);
-  REQUIRE(ok);
+  r.handshake(10);
   Echo sink;
   sink.echo = false;
-  sink.pump = pump;
-  pump->attach({Echo::on_event, &sink, 0});
-  pump->set_reading(true);
+  sink.pump = r.pump;
+  r.pump->attach({Echo::on_event, &sink, 0});
+  r.pump->set_reading(true);
   run_until(
-      w, [&] { return sink.got == "hello"; }, 5000);
+      r.w, [&] { return sink.got == "hello"; }, 5000);
   CHECK(sink.got == "hello");
-  REQUIRE(pump->write("bye") == 0);
-  pump->detach();  // no event reaches the owner after this
+  REQUIRE(r.pump->write("bye") == 0);
+  r.pump->detach();  // no event reaches the owner after this
   run_until(
-      w, [&] { return peer.saw_eof.load(); }, 5000);
-  t.join();
-  close(fds[1]);  // the peer leaves: the pump's drain ends at its EOF
+      r.w, [&] { return peer.saw_eof.load(); }, 5000);
+  r.t.join();
+  close(r.fds[1]);  // the peer leaves: the pump's drain ends at its EOF
   run_until(
-      w, [&] { return !uv_loop_alive(w.loop()); }, 6000);
+      r.w, [&] { return !uv_loop_alive(r.w.loop()); }, 6000);
   CHECK(peer.got == "bye");
   CHECK(peer.saw_close_notify);
   CHECK(peer.saw_eof);
   CHECK_FALSE(sink.eof);
-  CHECK_FALSE(uv_loop_alive(w.loop()));
+  CHECK_FALSE(uv_loop_alive(r.w.loop()));
 }
