@@ -176,6 +176,22 @@ def run_bounded(argv, timeout, input=None, capture_output=True, **kw):
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def daemon_config(dns_port, deny=()):
+    """A `sluice serve` for `sluice run --daemon` tests: a control socket, a decision log, and the
+    policy "jails" (allowed.test and 127.0.0.1, minus DENY) for the sandboxes it makes."""
+    deny_line = "    deny: [%s]\n" % ", ".join('"%s"' % d for d in deny) if deny else ""
+    return ("listeners:\n  - name: main\n    tcp: 127.0.0.1:0\npolicies:\n  jails:\n"
+            "    allow: [allowed.test, \"127.0.0.1\"]\n" + deny_line +
+            "resolver:\n  servers: [\"127.0.0.1:%d\"]\ncontrol:\n  unix: \"{dir}/control.sock\"\n"
+            "log:\n  path: \"{log}\"\n" % dns_port)
+
+
+def make_sluice_ca(directory):
+    """`sluice ca init DIRECTORY` (a new inspection CA); returns the path of its certificate."""
+    subprocess.run([SLUICE, "ca", "init", directory], check=True, capture_output=True, timeout=30)
+    return os.path.join(directory, "ca.crt")
+
+
 def kill_process(proc, timeout=5.0):
     """SIGTERM, then SIGKILL after timeout; always reaps. Safe to call twice."""
     if proc is None:
@@ -637,6 +653,20 @@ class E2E(unittest.TestCase):
         s = Sluice(config_text, **kw)
         cls.addClassCleanup(s.cleanup)
         return s
+
+    @classmethod
+    def class_tempdir(cls, prefix):
+        """A directory for the whole class, removed in a class cleanup."""
+        d = tempfile.mkdtemp(prefix=prefix)
+        cls.addClassCleanup(shutil.rmtree, d, True)
+        return d
+
+    @classmethod
+    def https_upstream(cls, certs, name):
+        """An HTTPS origin on loopback serving certs/NAME.crt, closed in a class cleanup."""
+        up = upstream.HttpsUpstream(os.path.join(certs, name + ".crt"), os.path.join(certs, name + ".key"))
+        cls.addClassCleanup(up.close)
+        return up
 
     def start_sluice_for_test(self, config_text=None, **kw):
         """Starts sluice for one test, stopped in the test's cleanup."""

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import unittest
 
-from harness import E2E, SLOW, SLUICE, _read_port_line, kill_process
+from harness import E2E, SLOW, SLUICE, _read_port_line, kill_process, make_sluice_ca
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import tls_certs  # noqa: E402
@@ -110,9 +110,7 @@ class InspectBenchTest(E2E):
         cls.addClassCleanup(shutil.rmtree, d, True)
         cls.upstream_ca = tls_certs.make_ca(d)
         tls_certs.make_leaf(d, "up", ["127.0.0.1"])
-        subprocess.run([SLUICE, "ca", "init", os.path.join(d, "sluice-ca")], check=True, capture_output=True,
-                       timeout=30)
-        cls.sluice_ca = os.path.join(d, "sluice-ca", "ca.crt")
+        cls.sluice_ca = make_sluice_ca(os.path.join(d, "sluice-ca"))
         cls.origin = subprocess.Popen([SLUICE, "bench", "upstream", "--listen", "127.0.0.1:0", "--lifetime", "600",
                                        "--tls-cert", os.path.join(d, "up.crt"), "--tls-key", os.path.join(d, "up.key")],
                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

@@ -13,11 +13,10 @@ import subprocess
 import sys
 import tempfile
 
-from harness import E2E, SLUICE, Control, Dns, clean_env, curl, run_bounded
+from harness import E2E, SLUICE, Control, Dns, clean_env, curl, make_sluice_ca, run_bounded
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import tls_certs  # noqa: E402
-import upstream  # noqa: E402
 
 REAL = "ghp_" + "R3alT0kenDoNotLeak" * 2  # 40 characters, like a GitHub token
 FILE_SECRET = "file-secret-value-123"
@@ -81,12 +80,10 @@ class GatewayBase(E2E):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.certs = tempfile.mkdtemp(prefix="sluice-e2e-certs-")
-        cls.addClassCleanup(shutil.rmtree, cls.certs, True)
+        cls.certs = cls.class_tempdir("sluice-e2e-certs-")
         tls_certs.make_ca(cls.certs)
         tls_certs.make_leaf(cls.certs, "good", ["secure.test", "other.test"])
-        cls.tls_up = upstream.HttpsUpstream(os.path.join(cls.certs, "good.crt"), os.path.join(cls.certs, "good.key"))
-        cls.addClassCleanup(cls.tls_up.close)
+        cls.tls_up = cls.https_upstream(cls.certs, "good")
         cls.names = Dns({"secure.test": ["127.0.0.1"], "other.test": ["127.0.0.1"], "echo.test": ["127.0.0.1"]})
         cls.addClassCleanup(cls.names.close)
 
@@ -343,10 +340,8 @@ class DaemonGatewayTest(GatewayBase):
     def setUpClass(cls):
         super().setUpClass()
         # The daemon's inspection CA, made before it starts (its config names the files).
-        cls.ca_parent = tempfile.mkdtemp(prefix="sluice-e2e-gwca-")
-        cls.addClassCleanup(shutil.rmtree, cls.ca_parent, True)
-        cls.ca_dir = os.path.join(cls.ca_parent, "sluice-ca")
-        subprocess.run([SLUICE, "ca", "init", cls.ca_dir], check=True, capture_output=True, timeout=30)
+        cls.ca_dir = os.path.join(cls.class_tempdir("sluice-e2e-gwca-"), "sluice-ca")
+        make_sluice_ca(cls.ca_dir)
 
     def daemon(self, config=DAEMON_CONFIG, files=None):
         config = config.replace("{dir}/sluice-ca", self.ca_dir).replace("CERTS", self.certs)

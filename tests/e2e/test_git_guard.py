@@ -18,7 +18,7 @@ import sys
 import tempfile
 import unittest
 
-from harness import E2E, SLOW, SLUICE, Dns, clean_env
+from harness import E2E, SLOW, SLUICE, Dns, clean_env, make_sluice_ca
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import git_http  # noqa: E402
@@ -271,7 +271,7 @@ class GitCheckTest(unittest.TestCase):
     def test_check_explains_git_verdicts(self):
         d = tempfile.mkdtemp(prefix="sluice-e2e-gitcheck-")
         self.addCleanup(shutil.rmtree, d, True)
-        subprocess.run([SLUICE, "ca", "init", d + "/ca"], check=True, capture_output=True, timeout=30)
+        make_sluice_ca(d + "/ca")
         with open(d + "/c.yaml", "w") as f:
             f.write("listeners:\n  - {name: a, tcp: 127.0.0.1:3128}\npolicies:\n  default:\n    allow: [git.test]\n"
                     "    git:\n      - {host: git.test, repos: [org/repo], push: [\"refs/heads/agent/*\"]}\n"

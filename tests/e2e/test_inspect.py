@@ -8,14 +8,13 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
 
-from harness import E2E, SLUICE, Dns, Raw, clean_env, curl, run_bounded, sha256, wait_for
+from harness import E2E, SLUICE, Dns, Raw, clean_env, curl, make_sluice_ca, run_bounded, sha256
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import git_http  # noqa: E402
@@ -71,23 +70,17 @@ class InspectTest(E2E):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.certs = tempfile.mkdtemp(prefix="sluice-e2e-certs-")
-        cls.addClassCleanup(shutil.rmtree, cls.certs, True)
-        d = cls.certs
+        cls.certs = d = cls.class_tempdir("sluice-e2e-certs-")
         tls_certs.make_ca(d)
         tls_certs.make_leaf(d, "good", ["secure.test", "paths.test", "plain.test", "other.test"])
         tls_certs.make_leaf(d, "wrong", ["someone-else.test"])
         tls_certs.make_leaf(d, "expired", ["expired.test"], expired=True)
         tls_certs.make_ca(d, "rogue", "/CN=a CA nobody trusts")
         tls_certs.make_leaf(d, "stray", ["stray.test"], ca="rogue")
-        cls.tls_up = upstream.HttpsUpstream(os.path.join(d, "good.crt"), os.path.join(d, "good.key"))
-        cls.addClassCleanup(cls.tls_up.close)
-        cls.wrong_up = upstream.HttpsUpstream(os.path.join(d, "wrong.crt"), os.path.join(d, "wrong.key"))
-        cls.addClassCleanup(cls.wrong_up.close)
-        cls.expired_up = upstream.HttpsUpstream(os.path.join(d, "expired.crt"), os.path.join(d, "expired.key"))
-        cls.addClassCleanup(cls.expired_up.close)
-        cls.stray_up = upstream.HttpsUpstream(os.path.join(d, "stray.crt"), os.path.join(d, "stray.key"))
-        cls.addClassCleanup(cls.stray_up.close)
+        cls.tls_up = cls.https_upstream(d, "good")
+        cls.wrong_up = cls.https_upstream(d, "wrong")
+        cls.expired_up = cls.https_upstream(d, "expired")
+        cls.stray_up = cls.https_upstream(d, "stray")
         cls.names_dns = Dns({n: ["127.0.0.1"] for n in NAMES})
         cls.addClassCleanup(cls.names_dns.close)
         config = CONFIG.replace("DNSPORT", str(cls.names_dns.port)).replace("{certs}", d)
@@ -95,11 +88,8 @@ class InspectTest(E2E):
         config = config.replace("policies:\n", "policies:\n" + PATHS_CONFIG_POLICY.lstrip("\n"), 1)
         config = config.replace("listeners:\n", "listeners:\n  - {name: paths, tcp: 127.0.0.1:0, policy: paths}\n", 1)
         # `sluice ca init` before sluice starts: the config names its files.
-        tmp_sluice_dir = tempfile.mkdtemp(prefix="sluice-e2e-ca-")
-        cls.addClassCleanup(shutil.rmtree, tmp_sluice_dir, True)
-        cls.ca_dir = os.path.join(tmp_sluice_dir, "sluice-ca")
-        subprocess.run([SLUICE, "ca", "init", cls.ca_dir], check=True, capture_output=True, timeout=30)
-        cls.ca = os.path.join(cls.ca_dir, "ca.crt")
+        cls.ca_dir = os.path.join(cls.class_tempdir("sluice-e2e-ca-"), "sluice-ca")
+        cls.ca = make_sluice_ca(cls.ca_dir)
         config = config.replace("{dir}/sluice-ca", cls.ca_dir)
         cls.sluice = cls.start_sluice(config, files={"inspect.lua": LUA})
         cls.port = cls.sluice.tcp_port("p")
@@ -536,7 +526,7 @@ class InspectConfigTest(E2E):
     def test_check_says_whether_an_https_url_would_be_inspected_and_allowed(self):
         d = tempfile.mkdtemp(prefix="sluice-e2e-check-")
         self.addCleanup(shutil.rmtree, d, True)
-        subprocess.run([SLUICE, "ca", "init", d + "/ca"], check=True, capture_output=True, timeout=30)
+        make_sluice_ca(d + "/ca")
         base = ("listeners:\n  - {name: a, tcp: 127.0.0.1:3128}\npolicies:\n  default:\n"
                 "    allow: [api.test/repos/myorg/, plain.test]\n    inspect: [plain.test]\n")
         with open(d + "/with-ca.yaml", "w") as f:
@@ -564,7 +554,7 @@ class InspectConfigTest(E2E):
     def test_a_ca_key_others_may_read_is_refused(self):
         d = tempfile.mkdtemp(prefix="sluice-e2e-ca-")
         self.addCleanup(shutil.rmtree, d, True)
-        subprocess.run([SLUICE, "ca", "init", d + "/ca"], check=True, capture_output=True, timeout=30)
+        make_sluice_ca(d + "/ca")
         os.chmod(d + "/ca/ca.key", 0o644)
         config = ("listeners:\n  - {name: p, tcp: 127.0.0.1:0, policy: x}\npolicies:\n  x:\n"
                   "    inspect: [secure.test]\ntls: {ca_cert: %s/ca/ca.crt, ca_key: %s/ca/ca.key}\n" % (d, d))

@@ -4,7 +4,6 @@ run state file, and `sluice run --daemon` using a running daemon's sandbox liste
 import fcntl
 import json
 import os
-import pty
 import select
 import shutil
 import signal
@@ -14,7 +13,7 @@ import tempfile
 import termios
 import time
 
-from harness import E2E, SLOW, SLUICE, Control, clean_env, run_bounded, wait_for
+from harness import E2E, SLOW, SLUICE, Control, daemon_config, run_bounded, wait_for
 
 COLUMNS = 80
 
@@ -224,22 +223,6 @@ class RunAskTest(E2E):
         self.assertEqual(self.seen("/hello?no-tty"), [])
 
 
-DAEMON_CONFIG = """
-listeners:
-  - name: main
-    tcp: 127.0.0.1:0
-policies:
-  jails:
-    allow: [allowed.test, "127.0.0.1"]
-resolver:
-  servers: ["127.0.0.1:DNSPORT"]
-control:
-  unix: "{dir}/control.sock"
-log:
-  path: "{log}"
-"""
-
-
 class RunDaemonTest(E2E):
     def setUp(self):
         self.cwd = tempfile.mkdtemp(prefix="sluice-cwd-")
@@ -248,7 +231,7 @@ class RunDaemonTest(E2E):
         self.addCleanup(shutil.rmtree, self.home, True)
 
     def test_run_with_a_daemon_uses_a_sandbox_listener_removed_when_the_command_exits(self):
-        s = self.start_sluice_for_test(DAEMON_CONFIG.replace("DNSPORT", str(self.dns.port)))
+        s = self.start_sluice_for_test(daemon_config(self.dns.port))
         c = Control(os.path.join(s.dir, "control.sock"))
         marker = os.path.join(self.cwd, "done")
         script = ("export ASAN_OPTIONS=detect_leaks=0; "
@@ -276,7 +259,7 @@ class RunDaemonTest(E2E):
         self.assertEqual(len(self.seen("/hello?from-daemon-jail")), 1)
 
     def test_run_with_a_daemon_refuses_what_it_cannot_do(self):
-        s = self.start_sluice_for_test(DAEMON_CONFIG.replace("DNSPORT", str(self.dns.port)))
+        s = self.start_sluice_for_test(daemon_config(self.dns.port))
         sock = os.path.join(s.dir, "control.sock")
         env = {"PATH": os.environ["PATH"], "HOME": self.home}
         r = subprocess.run([SLUICE, "run", "--daemon", sock, "--allow", "x.test", "--", "true"], capture_output=True,

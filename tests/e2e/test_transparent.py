@@ -15,33 +15,15 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import textwrap
 import threading
 import time
 
-from harness import DNS_RECORDS, E2E, SLOW, SLUICE, Dns, Raw, run_bounded
+from harness import DNS_RECORDS, E2E, SLOW, SLUICE, Dns, Raw, daemon_config, run_bounded
 
 FAKE4 = ipaddress.ip_network("198.18.0.0/15")
 FAKE6 = ipaddress.ip_network("fd73:6c75:6963:6500::/64")
-
-
-DAEMON_CONFIG = """
-listeners:
-  - name: main
-    tcp: 127.0.0.1:0
-policies:
-  jails:
-    allow: [allowed.test, "127.0.0.1"]
-    deny: ["allowed.test:1"]
-resolver:
-  servers: ["127.0.0.1:DNSPORT"]
-control:
-  unix: "{dir}/control.sock"
-log:
-  path: "{log}"
-"""
 
 
 class FakeDaemon:
@@ -242,7 +224,7 @@ class TransparentTest(E2E):
     # ---- with a daemon --------------------------------------------------------------
 
     def test_daemon_decides_names_and_connections(self):
-        s = self.start_sluice_for_test(DAEMON_CONFIG.replace("DNSPORT", str(self.qdns.port)))
+        s = self.start_sluice_for_test(daemon_config(self.qdns.port, deny=["allowed.test:1"]))
         sock = os.path.join(s.dir, "control.sock")
         script = ("curl -sS --max-time 30 --noproxy '*' http://allowed.test:%d/hello?transparent-daemon; echo allowed=$?; "
                   "curl -sS --max-time 30 --noproxy '*' http://other.test:%d/hello?transparent-daemon-denied; "
