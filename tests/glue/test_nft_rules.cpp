@@ -78,7 +78,7 @@ TEST_CASE("nft: this kernel accepts the rule set and it redirects inside a fresh
   { std::ofstream(file + ".py") << py; }
   const std::string out = run("unshare -rn sh -c 'ip link set lo up && nft -f " + file +
                               " && ip route add default dev lo src 127.0.0.1 && ip -6 route add default dev lo src ::1"
-                              " && python3 " +
+                              " && " SLUICE_PYTHON " " +
                               file + ".py && nft list counter inet sluice udp_dropped' 2>&1");
   std::remove(file.c_str());
   std::remove((file + ".py").c_str());

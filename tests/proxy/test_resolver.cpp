@@ -54,7 +54,7 @@ class DnsServer {
   explicit DnsServer(std::vector<std::string> args, const std::string& listen = "127.0.0.1:0") {
     log_path_ = dir_.path() + "/queries.log";
     std::vector<std::string> argv_s = {
-        "python3", std::string(SLUICE_TOOLS_DIR) + "/dns_server.py", "--listen", listen, "--query-log", log_path_};
+        SLUICE_PYTHON, std::string(SLUICE_TOOLS_DIR) + "/dns_server.py", "--listen", listen, "--query-log", log_path_};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& s : argv_s) argv.push_back(s.data());
@@ -67,7 +67,7 @@ class DnsServer {
     if (pid_ == 0) {
       prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive a crashed test
       dup2(fds[1], STDOUT_FILENO);
-      execvp("python3", argv.data());
+      execvp(SLUICE_PYTHON, argv.data());
       _exit(127);
     }
     close(fds[1]);

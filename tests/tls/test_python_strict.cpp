@@ -34,8 +34,8 @@ std::string verify_with_python(const Ca& ca, const X509Ptr& leaf, EVP_PKEY* key,
   write_file(dir.path + "/ca.crt", cert_to_pem(ca.cert.get()));
   write_file(dir.path + "/leaf.crt", cert_to_pem(leaf.get()));
   write_file(dir.path + "/leaf.key", key_to_pem(key));
-  return run(std::string("python3 ") + SLUICE_TLS_TEST_DIR + "/strict_verify.py " + dir.path + "/ca.crt " + dir.path +
-             "/leaf.crt " + dir.path + "/leaf.key " + host + " 2>&1");
+  return run(std::string(SLUICE_PYTHON) + " " + SLUICE_TLS_TEST_DIR + "/strict_verify.py " + dir.path + "/ca.crt " +
+             dir.path + "/leaf.crt " + dir.path + "/leaf.key " + host + " 2>&1");
 }
 
 }  // namespace
