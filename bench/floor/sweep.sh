@@ -13,6 +13,7 @@ methods=(
   "splice --pipe 1M --chunk 64K"
   "splice-block --pipe 1M --chunk 1M"
   "splice --pipe 1M --chunk 1M --rcvlowat 256K"
+  "splice --pipe 1M --chunk 1M --sndbuf 4M"
   "splice --pipe 1M --chunk 1M --rcvbuf 4M --sndbuf 4M"
   "rw --buf 256K"
   "rw --buf 1M"
