@@ -8,7 +8,8 @@
 // sender's system call, so part of each hop's receive is billed to whoever sends into it.
 //
 //   sluice-relay-floor relay METHOD [--size BYTES] [--pipe BYTES] [--chunk BYTES] [--buf BYTES]
-//                      [--sndbuf BYTES] [--rcvbuf BYTES] [--rcvlowat BYTES] [--repeat N] [--v6]
+//                      [--sndbuf BYTES] [--rcvbuf BYTES] [--rcvlowat BYTES] [--recv BYTES] [--repeat N] [--v6]
+//     --recv: the receiver's read size (default 1 MiB; `sluice bench` reads 256 KiB)
 //     METHOD: direct (no relay: sender straight to receiver), splice (epoll, non-blocking, like
 //     base/relay_splice.cpp), splice-block (blocking splice, no epoll), rw (read/write through a
 //     user buffer, epoll), uring-splice (IORING_OP_SPLICE), uring-rw (READ_FIXED/WRITE_FIXED on
@@ -48,7 +49,7 @@ namespace {
 struct Options {
   std::string what, method;
   uint64_t size = 1ull << 30;
-  size_t pipe = 1 << 20, chunk = 1 << 20, buf = 256 << 10;
+  size_t pipe = 1 << 20, chunk = 1 << 20, buf = 256 << 10, recv = 1 << 20;
   int sndbuf = 0, rcvbuf = 0, rcvlowat = 0;
   int repeat = 3;
   uint64_t count = 20000;
@@ -146,7 +147,7 @@ double thread_cpu() {
 // The child: a sender into `in_port` and a receiver accepting on `out_fd`. Exit status 0 when
 // the receiver saw exactly `size` bytes, in order, then EOF; each thread's CPU-seconds go to
 // `report` as text ("SENDER RECEIVER"; the receiver's include its check of the bytes).
-[[noreturn]] void run_ends(uint16_t in_port, int out_fd, uint64_t size, int report) {
+[[noreturn]] void run_ends(uint16_t in_port, int out_fd, uint64_t size, size_t recv_size, int report) {
   const auto pattern = make_pattern();
   std::atomic<bool> ok{false};
   double receiver_cpu = 0;
@@ -154,7 +155,7 @@ double thread_cpu() {
     const double c0 = thread_cpu();
     int fd = ::accept4(out_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) die("accept");
-    std::vector<unsigned char> b(1 << 20);
+    std::vector<unsigned char> b(recv_size);
     uint64_t got = 0;
     bool same = true;
     for (;;) {
@@ -457,7 +458,7 @@ int run_relay(const Options& o) {
     if (child < 0) die("fork");
     if (child == 0) {
       ::alarm(120);
-      run_ends(direct ? out_port : in_port, out_fd, o.size, report[1]);
+      run_ends(direct ? out_port : in_port, out_fd, o.size, o.recv, report[1]);
     }
     ::close(report[1]);
     rusage r0, r1;
@@ -732,7 +733,7 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: sluice-relay-floor relay METHOD [--size B] [--pipe B] [--chunk B] [--buf B] [--sndbuf B]\n"
-                 "                          [--rcvbuf B] [--rcvlowat B] [--repeat N] [--v6]\n"
+                 "                          [--rcvbuf B] [--rcvlowat B] [--recv B] [--repeat N] [--v6]\n"
                  "         METHOD: direct splice splice-block rw uring-splice uring-rw\n"
                  "       sluice-relay-floor cycle METHOD [--count N] [--clients N] [--repeat N] [--v6]\n"
                  "         METHOD: epoll uring\n");
@@ -760,6 +761,8 @@ int main(int argc, char** argv) {
       o.chunk = v;
     else if (k == "--buf")
       o.buf = v;
+    else if (k == "--recv")
+      o.recv = v;
     else if (k == "--sndbuf")
       o.sndbuf = static_cast<int>(v);
     else if (k == "--rcvbuf")
@@ -778,7 +781,7 @@ int main(int argc, char** argv) {
     }
   }
   if (o.size == 0 || o.repeat < 1 || o.repeat > 20 || o.count == 0 || o.count > 1000000 || o.clients < 1 ||
-      o.clients > 64 || o.buf == 0 || o.chunk == 0) {
+      o.clients > 64 || o.buf == 0 || o.chunk == 0 || o.recv == 0) {
     std::fprintf(stderr, "relay-floor: bad option value\n");
     return 2;
   }
