@@ -4,9 +4,10 @@
 # and one-tunnel throughput are measured against both, interleaved, REPEATS times; medians and the
 # after/before ratio are printed as a markdown table (paste it into bench/RESULTS.md).
 #   bench/run-ab.sh BEFORE_BINARY AFTER_BINARY [REPEATS (default 3)]
+# RAW=FILE keeps every run's JSON report (one line per run) for the per-repeat spread.
 # Loopback only; every `sluice bench` call is bounded by --duration/--size and `timeout`.
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 BEFORE=$(realpath "$1") AFTER=$(realpath "$2") REPEATS=${3:-3}
 source "$(dirname "$0")/lib.sh"
 bench_work
@@ -36,6 +37,7 @@ for i in $(seq "$REPEATS"); do
     bench $side tput tunnel-throughput --proxy "http://$p" --size 1G --duration 20
   done
 done
+[ -z "${RAW:-}" ] || cp "$work/raw.jsonl" "$RAW"
 python3 - "$work/raw.jsonl" "$BEFORE" "$AFTER" "$REPEATS" <<'PY'
 import json, statistics, sys
 raw, before, after, repeats = sys.argv[1:5]

@@ -14,6 +14,7 @@ packages=(
   bubblewrap curl python3 git openssh-client openssh-server
   nftables  # the nft program: `sluice run --transparent` programs the jail's namespace with it
   libssl-dev  # tls/: the inspection CA, leaves and TLS engines (issue 14)
+  liburing-dev  # only bench/floor/relay_floor.cpp (sluice-relay-floor, a measuring tool; issue 18)
   clang-format  # the style check (tests: style.clang_format)
   ccache  # only speeds up rebuilds (the three builds of scripts/test.sh share nothing else)
   microsocks  # a SOCKS5 parent proxy for tests/e2e/test_parent_proxy.py
