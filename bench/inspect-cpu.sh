@@ -79,6 +79,7 @@ download() {  # download TAG VIA...: in the background; JSON in TAG.json, client
   env ${CLIENT_CONF:+OPENSSL_CONF=$CLIENT_CONF} /usr/bin/time -f '%U %S' -o "$WORK/$tag.time" \
     timeout 150 "$WORK/sluice" bench tunnel-throughput "$@" --size "$SIZE" --duration 120 --json \
     >"$WORK/$tag.json" 2>>"$WORK/bench.err" &
+  DL+=($!)
 }
 
 declare -A UP_PID UP S_PID S_PORT
@@ -95,6 +96,7 @@ fi
 printf 'round\t%s\tload1\n' "${cols// /$'\t'}" | tee "$WORK/rows.tsv"
 for r in $(seq "$ROUNDS"); do
   declare -A c0=() c1=()
+  DL=()
   for p in "${UP_PID[@]}" "${S_PID[@]}"; do c0[$p]=$(cpu "$p"); done
   if [[ $MODE == ab ]]; then
     download x --proxy "http://127.0.0.1:${S_PORT[base]}" --ca "$C/sluice-ca/ca.crt" --target "${UP[a]}"
@@ -103,7 +105,7 @@ for r in $(seq "$ROUNDS"); do
     download x --direct --ca "$C/upca.crt" --target "${UP[a]}"
     download y --proxy "http://127.0.0.1:${S_PORT[new]}" --ca "$C/sluice-ca/ca.crt" --target "${UP[b]}"
   fi
-  wait $(jobs -p | tail -2) || true  # a failed download is reported below
+  wait "${DL[@]}" || true  # a failed download is reported below
   for p in "${UP_PID[@]}" "${S_PID[@]}"; do c1[$p]=$(cpu "$p"); done
   delta() { python3 -c "print(${c1[$1]} - ${c0[$1]})"; }
   python3 - "$MODE" "$WORK" "$r" "$(delta "${UP_PID[a]}")" "$(delta "${UP_PID[b]}")" \
