@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 #include "base/write.hpp"
@@ -16,6 +17,22 @@ constexpr size_t kPumpHighWatermark = Relay::kHighWatermark;
 // After the session's side ended: how long the pump may take to hand the rest to a slow peer.
 constexpr uint64_t kPumpLingerMs = 2 * kLingerMs;
 constexpr int kToCipher = 0, kToPlain = 1;
+
+// Per worker thread: the buffer cipher reads land in (lent to the engine, never kept past the
+// read callback) and the one plaintext is decrypted into (handed to the owner, never kept past
+// the Data event). One at a time each; a nested use gets a pooled block instead.
+struct Scratch {
+  std::unique_ptr<char[]> bytes;
+  bool busy = false;
+  char* take() {
+    if (busy) return nullptr;
+    if (!bytes) bytes = std::make_unique<char[]>(TlsPump::kReadSize);
+    busy = true;
+    return bytes.get();
+  }
+  bool owns(const char* p) const { return bytes && p == bytes.get(); }
+};
+thread_local Scratch cipher_scratch, plain_scratch;
 
 size_t queued_on(const UvHandle<AnyStream>& h) { return h.live() ? uv_stream_get_write_queue_size(h.stream()) : 0; }
 }  // namespace
@@ -127,8 +144,10 @@ void TlsPump::cipher_data(const char* data, size_t n) {
     return handshake_step();
   }
   if (phase_ == Phase::Attached || phase_ == Phase::Detached) {
-    if (n > 0) engine_.feed(std::string_view(data, n));
-    return deliver();
+    // Decrypted straight from the read buffer; what OpenSSL did not take is copied after.
+    if (n > 0) engine_.lend(std::string_view(data, n));
+    deliver();
+    return engine_.unlend();
   }
   if (phase_ != Phase::Pumping) {
     if (n > 0) engine_.feed(std::string_view(data, n));  // Waiting: kept for attach() or open_plaintext()
@@ -151,12 +170,22 @@ void TlsPump::cipher_data(const char* data, size_t n) {
 // peer's close_notify or FIN ends the drain.
 void TlsPump::deliver() {
   for (;;) {
-    base::PooledBlock block(worker_.buffers(), worker_.buffers().get());
+    char* big = plain_scratch.take();
+    base::PooledBlock block(worker_.buffers(), big == nullptr ? worker_.buffers().get() : nullptr);
+    char* buf = big != nullptr ? big : block.get();
+    const size_t cap = big != nullptr ? kReadSize : BufferPool::kBlockSize;
     size_t got = 0;
-    const auto status = engine_.read(block.get(), BufferPool::kBlockSize, got);
-    if (got > 0) emit(Event::Data, block.get(), got);
+    auto status = tls::Engine::Status::Failed;
+    try {
+      status = engine_.read(buf, cap, got);
+      if (got > 0) emit(Event::Data, buf, got);
+    } catch (...) {
+      if (big != nullptr) plain_scratch.busy = false;
+      throw;
+    }
+    if (big != nullptr) plain_scratch.busy = false;
     if (phase_ != Phase::Attached && phase_ != Phase::Detached) return;  // closed, or open_plaintext()
-    if (status == tls::Engine::Status::Done) continue;                   // the block is full; more may be there
+    if (status == tls::Engine::Status::Done) continue;                   // the buffer is full; more may be there
     if (flush_cipher() < 0) {                                            // session tickets, key updates
       cipher_broken_ = true;
       if (phase_ == Phase::Detached) return close_all();
@@ -336,7 +365,7 @@ void TlsPump::update_reading() {
   if (cipher_.live() && want_cipher != cipher_reading_) {
     cipher_reading_ = want_cipher;
     if (want_cipher)
-      uv_read_start(cipher_.stream(), on_alloc, on_cipher_read);
+      uv_read_start(cipher_.stream(), on_cipher_alloc, on_cipher_read);
     else
       uv_read_stop(cipher_.stream());
   }
@@ -366,6 +395,17 @@ void TlsPump::close_all() {
 
 // ---- libuv callbacks ---------------------------------------------------------------
 
+// Cipher reads: into the thread's big buffer (a read callback never keeps it: cipher_data()
+// copies or lends and unlends), so one system call takes up to kReadSize.
+void TlsPump::on_cipher_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  if (char* big = cipher_scratch.take()) {
+    buf->base = big;
+    buf->len = kReadSize;
+    return;
+  }
+  on_alloc(h, 0, buf);
+}
+
 void TlsPump::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* p = static_cast<TlsPump*>(h->data);
   buf->base = p->worker_.buffers().get();
@@ -374,9 +414,16 @@ void TlsPump::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void TlsPump::on_cipher_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* p = static_cast<TlsPump*>(s->data);
-  base::PooledBlock block(p->worker_.buffers(), buf->base);
+  const bool big = cipher_scratch.owns(buf->base);
+  base::PooledBlock block(p->worker_.buffers(), big ? nullptr : buf->base);
+  struct Release {
+    bool big;
+    ~Release() {
+      if (big) cipher_scratch.busy = false;
+    }
+  } release{big};
   try {
-    if (nread > 0) return p->cipher_data(block.get(), static_cast<size_t>(nread));
+    if (nread > 0) return p->cipher_data(buf->base, static_cast<size_t>(nread));
     if (nread == UV_EOF) return p->cipher_eof();
     if (nread < 0) {
       if (p->phase_ == Phase::Handshaking) return p->cipher_eof();

@@ -71,18 +71,25 @@ BIO_METHOD* Engine::bio_method() {
     BIO_meth_set_read(m, [](BIO* b, char* buf, int len) -> int {
       auto* io = static_cast<Io*>(BIO_get_data(b));
       BIO_clear_retry_flags(b);
-      const size_t avail = io->in.size() - io->in_off;
+      const size_t want = static_cast<size_t>(len < 0 ? 0 : len);
+      if (io->in_off < io->in.size()) {  // what was fed (copied) comes before what is lent
+        const size_t n = std::min(io->in.size() - io->in_off, want);
+        std::memcpy(buf, io->in.data() + io->in_off, n);
+        io->in_off += n;
+        if (io->in_off == io->in.size()) {
+          io->in.clear();
+          io->in_off = 0;
+        }
+        return static_cast<int>(n);
+      }
+      const size_t avail = io->lent.size() - io->lent_off;
       if (avail == 0) {
         BIO_set_retry_read(b);
         return -1;
       }
-      const size_t n = std::min(avail, static_cast<size_t>(len < 0 ? 0 : len));
-      std::memcpy(buf, io->in.data() + io->in_off, n);
-      io->in_off += n;
-      if (io->in_off == io->in.size()) {
-        io->in.clear();
-        io->in_off = 0;
-      }
+      const size_t n = std::min(avail, want);
+      std::memcpy(buf, io->lent.data() + io->lent_off, n);
+      io->lent_off += n;
       return static_cast<int>(n);
     });
     BIO_meth_set_write(m, [](BIO* b, const char* buf, int len) -> int {
@@ -95,7 +102,7 @@ BIO_METHOD* Engine::bio_method() {
       auto* io = static_cast<Io*>(BIO_get_data(b));
       switch (cmd) {
         case BIO_CTRL_FLUSH: return 1;
-        case BIO_CTRL_PENDING: return static_cast<long>(io->in.size() - io->in_off);
+        case BIO_CTRL_PENDING: return static_cast<long>(io->in.size() - io->in_off + io->lent.size() - io->lent_off);
         case BIO_CTRL_WPENDING: return static_cast<long>(io->out.size());
         default: return 0;
       }
@@ -162,8 +169,19 @@ void Engine::feed(std::string_view ciphertext) {
     io_->in.erase(0, io_->in_off);
     io_->in_off = 0;
   }
+  if (io_->lent_off < io_->lent.size()) io_->in.append(io_->lent.substr(io_->lent_off));  // it came first
+  io_->lent = {};
+  io_->lent_off = 0;
   io_->in.append(ciphertext);
 }
+
+void Engine::lend(std::string_view ciphertext) {
+  if (io_->in_off < io_->in.size() || io_->lent_off < io_->lent.size()) return feed(ciphertext);  // keeps the order
+  io_->lent = ciphertext;
+  io_->lent_off = 0;
+}
+
+void Engine::unlend() { feed({}); }
 
 Engine::Status Engine::fail(int ret) {
   int code = SSL_get_error(ssl_.get(), ret);

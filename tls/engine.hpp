@@ -31,8 +31,16 @@ class Engine {
 
   enum class Status { WantIo, Done, Failed };
 
-  // Ciphertext received from the peer.
+  // Ciphertext received from the peer (copied).
   void feed(std::string_view ciphertext);
+  // The same without the copy: the calls that follow (read(), handshake()) decrypt straight
+  // from CIPHERTEXT, which the caller keeps unchanged until unlend(); unlend() copies what
+  // OpenSSL has not taken yet (a record's first bytes, usually nothing: OpenSSL takes a
+  // partial record into its own buffer). One lend at a time.
+  void lend(std::string_view ciphertext);
+  void unlend();
+  // Ciphertext given (fed or lent) that OpenSSL has not taken yet.
+  size_t unread_input() const { return io_->in.size() - io_->in_off + io_->lent.size() - io_->lent_off; }
   // Advances the handshake; Done once established.
   Status handshake();
   // Plaintext decrypted so far (appends to OUT); Failed on a protocol error.
@@ -72,6 +80,8 @@ class Engine {
   struct Io {
     std::string in;  // ciphertext fed, not yet read by OpenSSL (from `in_off`)
     size_t in_off = 0;
+    std::string_view lent;  // ciphertext lent (after `in`), not yet read from `lent_off`
+    size_t lent_off = 0;
     std::string out;  // records written by OpenSSL, not yet taken
   };
   static BIO_METHOD* bio_method();

@@ -147,7 +147,7 @@ struct Peer {
 struct Echo {
   TlsPump* pump = nullptr;
   size_t high = 1 << 20;
-  size_t echoed = 0, max_queued = 0;
+  size_t echoed = 0, max_queued = 0, max_data = 0;
   bool echo = true;
   std::string got;
   bool eof = false, shut_done = false, reset = false;
@@ -155,6 +155,7 @@ struct Echo {
     auto* self = static_cast<Echo*>(owner);
     switch (e) {
       case TlsPump::Event::Data:
+        self->max_data = std::max(self->max_data, n);
         if (!self->echo) {
           self->got.append(data, n);
           return;
@@ -245,7 +246,7 @@ TEST_CASE("tls pump, attached: 8 MiB echoed byte-exact with backpressure, close_
   CHECK_FALSE(echo.reset);
   CHECK(echo.echoed == peer.to_send.size());
   // One read's worth of plaintext past the mark at most: the owner's backpressure holds.
-  CHECK(echo.max_queued < echo.high + 2 * BufferPool::kBlockSize);
+  CHECK(echo.max_queued < echo.high + 2 * TlsPump::kReadSize);
   CHECK(peer.got.size() == peer.to_send.size());
   CHECK(peer.got == peer.to_send);
   CHECK(peer.saw_close_notify);  // a clean end, not a truncation
@@ -271,7 +272,7 @@ TEST_CASE("tls pump, attached: an owner that stops reading stops the pump readin
   run_until(
       r.w, [] { return false; }, 500);
   // At most what came with the handshake's last flight (one read).
-  CHECK(sink.got.size() <= BufferPool::kBlockSize);
+  CHECK(sink.got.size() <= TlsPump::kReadSize);
   // The kernel's buffers filled and the peer's writes stopped far short of the total.
   CHECK(peer.sent_plain < (4u << 20));
   r.pump->set_reading(true);
@@ -279,6 +280,10 @@ TEST_CASE("tls pump, attached: an owner that stops reading stops the pump readin
       r.w, [&] { return sink.got.size() == peer.to_send.size(); }, 25000);
   CHECK(sink.got.size() == peer.to_send.size());
   CHECK(sink.got == peer.to_send);
+  // The kernel's buffers were full when reading resumed: one read took more than a 64 KiB
+  // block, and its plaintext came as one Data event (fewer reads and writes per byte).
+  CHECK(sink.max_data > BufferPool::kBlockSize);
+  CHECK(sink.max_data <= TlsPump::kReadSize);
   peer.stop = true;
   r.t.join();
   r.pump->detach();  // close_notify and FIN, then a bounded drain
