@@ -48,8 +48,8 @@ for line in open(raw):
 def med(side, tag, key):
     return statistics.median(r[key] for r in runs[(side, tag)])
 print("Medians of %s interleaved repeats; before = `%s`, after = `%s`.\n" % (repeats, before, after))
-print("| measure | before | after | after/before |")
-print("|---|---|---|---|")
+print("| measure | before | after | after/before | each repeat: before; after |")
+print("|---|---|---|---|---|")
 rows = [("connect", "ops_per_s", "CONNECT tunnels/s", "%.0f"),
         ("connect", "proxy_cpu_s_per_10k_ops", "CONNECT proxy CPU-s per 10k", "%.3f"),
         ("socks", "ops_per_s", "SOCKS5 tunnels/s", "%.0f"),
@@ -60,7 +60,8 @@ rows = [("connect", "ops_per_s", "CONNECT tunnels/s", "%.0f"),
         ("tput", "proxy_cpu_s_per_gib", "tunnel proxy CPU-s per GiB", "%.3f")]
 for tag, key, name, spec in rows:
     b, a = med("before", tag, key), med("after", tag, key)
-    print("| %s | %s | %s | %.2f |" % (name, spec % b, spec % a, a / b if b else float("nan")))
+    each = "; ".join(", ".join(spec % r[key] for r in runs[(side, tag)]) for side in ("before", "after"))
+    print("| %s | %s | %s | %.2f | %s |" % (name, spec % b, spec % a, a / b if b else float("nan"), each))
 errs = {k: sum(sum(r["errors"].values()) for r in v) for k, v in runs.items()}
 print("\nerrors: %s" % (", ".join("%s/%s %d" % (k[0], k[1], n) for k, n in sorted(errs.items())) or "none"))
 PY
