@@ -24,6 +24,10 @@ void Relay::start(uv_stream_t* client, uv_stream_t* upstream, std::string to_ups
   for (Side* s : {&client_, &upstream_}) {
     s->saved_data = s->stream->data;
     s->stream->data = this;
+    if (s->reading) {  // take_over(): the read runs on, into the relay
+      s->stream->alloc_cb = on_alloc;
+      s->stream->read_cb = on_read;
+    }
   }
   on_end_ = std::move(on_end);
   active_ = true;
@@ -37,6 +41,11 @@ void Relay::start(uv_stream_t* client, uv_stream_t* upstream, std::string to_ups
   }
   if (!to_client.empty()) write(client_, std::move(to_client), nullptr, 0);
   if (!to_upstream.empty() && active_) write(upstream_, std::move(to_upstream), nullptr, 0);
+  if (!active_) return;
+  if (client_.eof) {  // take_over(): the EOF came before the tunnel
+    client_.eof = false;
+    return on_eof(client_);
+  }
   update_reading();
 }
 

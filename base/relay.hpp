@@ -59,6 +59,15 @@ class Relay {
   // first read) are shown to `check` before they go on; false ends the tunnel
   // (FirstBytesRefused) with nothing of them sent. The credential gateway's stand-in check.
   void check_first_client_bytes(std::function<bool(std::string_view)> check) { first_check_ = std::move(check); }
+  // Before start(): the owner's reads on the client / upstream stream are running and are taken
+  // over as they are (the stream's read and alloc callbacks swapped) instead of stopped and
+  // restarted, which costs libuv 1.44 two epoll_ctl each. `client_eof`: the owner already read
+  // the client's EOF; start() passes it on (a shutdown towards the upstream after its bytes).
+  void take_over(bool client_reading, bool upstream_reading, bool client_eof) {
+    client_.reading = client_reading;
+    upstream_.reading = upstream_reading;
+    client_.eof = client_eof;
+  }
   // Stops reading and hands the data pointers back as they were before start().
   // Writes still queued complete or are cancelled when the owner closes the streams.
   void detach();

@@ -27,9 +27,13 @@ bench() {  # bench SIDE TAG ARGS...
   out=$(timeout 120 "$AFTER" bench "$@" --pid "${PID[$side]}" --target "127.0.0.1:$UP" --json) || true
   printf '{"side":"%s","tag":"%s","result":%s}\n' "$side" "$tag" "${out:-null}" >>"$work/raw.jsonl"
 }
+# The side that runs second in a repeat came out up to 14% cheaper in an A/A run of one binary
+# against itself (RESULTS.md, "SO_INCOMING_CPU"): the order alternates, so the bias cancels.
 for i in $(seq "$REPEATS"); do
   echo "[run-ab] repeat $i of $REPEATS" >&2
-  for side in before after; do
+  order="before after"
+  [ $((i % 2)) -eq 0 ] && order="after before"
+  for side in $order; do
     p=${PROXY[$side]}
     bench $side connect connect-storm --proxy "http://$p" --concurrency 16 --duration 3
     bench $side socks socks-storm --proxy "socks5h://$p" --concurrency 16 --duration 3
@@ -49,9 +53,9 @@ for line in open(raw):
     runs.setdefault((r["side"], r["tag"]), []).append(r["result"])
 def med(side, tag, key):
     return statistics.median(r[key] for r in runs[(side, tag)])
-print("Medians of %s interleaved repeats; before = `%s`, after = `%s`.\n" % (repeats, before, after))
-print("| measure | before | after | after/before |")
-print("|---|---|---|---|")
+print("Medians of %s interleaved repeats (the order alternating); before = `%s`, after = `%s`.\n" % (repeats, before, after))
+print("| measure | before | after | after/before | each repeat: before; after |")
+print("|---|---|---|---|---|")
 rows = [("connect", "ops_per_s", "CONNECT tunnels/s", "%.0f"),
         ("connect", "proxy_cpu_s_per_10k_ops", "CONNECT proxy CPU-s per 10k", "%.3f"),
         ("socks", "ops_per_s", "SOCKS5 tunnels/s", "%.0f"),
@@ -62,7 +66,8 @@ rows = [("connect", "ops_per_s", "CONNECT tunnels/s", "%.0f"),
         ("tput", "proxy_cpu_s_per_gib", "tunnel proxy CPU-s per GiB", "%.3f")]
 for tag, key, name, spec in rows:
     b, a = med("before", tag, key), med("after", tag, key)
-    print("| %s | %s | %s | %.2f |" % (name, spec % b, spec % a, a / b if b else float("nan")))
+    each = "; ".join(", ".join(spec % r[key] for r in runs[(side, tag)]) for side in ("before", "after"))
+    print("| %s | %s | %s | %.2f | %s |" % (name, spec % b, spec % a, a / b if b else float("nan"), each))
 errs = {k: sum(sum(r["errors"].values()) for r in v) for k, v in runs.items()}
 print("\nerrors: %s" % (", ".join("%s/%s %d" % (k[0], k[1], n) for k, n in sorted(errs.items())) or "none"))
 PY

@@ -100,7 +100,6 @@ void Front::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 void Front::on_header_timeout(uv_timer_t* t) { static_cast<Front*>(t->data)->close(Termination::HeaderTimeout); }
 
 void Front::hand_over(const char* block, size_t n) {
-  uv_read_stop(client_.stream());
   header_timer_.close();
   std::string first(block, n);
   const bool socks = first[0] == 0x05 || first[0] == 0x04;
@@ -113,10 +112,12 @@ void Front::hand_over(const char* block, size_t n) {
     s5 = std::make_unique<SocksSession>(worker_, config_, rules_, std::move(client_info_), std::move(client_),
                                         std::move(first));
     socks_session = s5.get();
+    socks_session->take_over_reading();  // the read runs on, into the session
   } else {
     http = std::make_unique<HttpSession>(worker_, config_, rules_, std::move(client_info_), std::move(client_),
                                          std::move(first));
     http_session = http.get();
+    http_session->take_over_reading();  // the read runs on, into the session
   }
   WorkerContext& worker = worker_;
   // Deletes this front: no member is touched below.

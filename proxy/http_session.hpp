@@ -57,6 +57,10 @@ class HttpSession {
   HttpSession& operator=(const HttpSession&) = delete;
 
   void start();
+  // Before start(): the client's read the front started is still running; it goes on into this
+  // session (its callbacks swapped) instead of being stopped and restarted, which costs libuv
+  // 1.44 two epoll_ctl.
+  void take_over_reading();
   // A transparent connection (issue 16) the in-jail bridge handed over with its decision:
   // judged as a CONNECT to `t.target` at once (or refused with `refusal`, e.g. over a limit).
   // The program does not speak to a proxy: no 200 on success, and a refusal is a reset, the
@@ -189,6 +193,9 @@ class HttpSession {
   void close_upstream();
   void reset_client();  // a refused transparent program that is not HTTP: RST, no reply
   void begin_linger();
+  // The client's EOF was read ahead and nothing more of it will be served: what is written
+  // (corked replies included) goes out, then the connection closes (cause client-eof).
+  void finish_after_client_eof();
   void shutdown(Side s);
   static void on_shutdown(uv_shutdown_t*, int);
   void on_shutdown_done(Side s);

@@ -61,7 +61,9 @@ void HttpSession::on_upstream_read(uv_stream_t* stream, ssize_t nread, const uv_
 }
 
 void HttpSession::client_data(const char* block, size_t n) {
-  last_activity_ = uv_now(worker_.loop());
+  // Bytes read ahead while a whole request waits for its response (the next request, unparsed)
+  // move nothing of this exchange: they do not hold off its timeout.
+  if (state_ != State::Forwarding || !exchange_.request_complete) last_activity_ = uv_now(worker_.loop());
   got_bytes_ = true;
   if (state_ == State::Closing) return;  // lingering: discarded
   client_pending_.append(block, n);
@@ -73,6 +75,13 @@ void HttpSession::client_eof() {
   switch (state_) {
     case State::Forwarding:
       if (!exchange_.request_complete) return close_now(Termination::ClientEof);  // request cut short
+      // Read ahead: the response still goes out, then what was read before the EOF (pipelined
+      // requests) is answered, then the session closes (response_done, parse_client).
+      break;
+    case State::Targeting:
+      // Asked: the client left, nobody waits for the answer. Judging or dialing (read ahead):
+      // the verdict still comes, a tunnel passes the EOF on after the 200 (start_tunnel).
+      if (flow_.phase() == TargetFlow::Phase::Asking) return close_now(Termination::ClientEof);
       break;
     default: return close_now(Termination::ClientEof);
   }
@@ -155,6 +164,9 @@ void HttpSession::parse_client(bool kick) {
                                "sluice: " + request_parser_.error_message());
     }
   }
+  // The EOF was read ahead: no more of this head or body will come.
+  const bool body_phase = state_ == State::Forwarding && exchange_.in_flight && !exchange_.request_complete;
+  if (client_side_.eof && !closed_ && (state_ == State::ReadingHead || body_phase)) return finish_after_client_eof();
   update_reading();
 }
 
@@ -306,7 +318,9 @@ void HttpSession::response_done() {
   bool upstream_reusable =
       h.keep_alive && exchange_.request_complete && !exchange_.upstream_garbage && !upstream_side_.eof;
   if (!upstream_reusable) close_upstream();
-  if (exchange_.close_after || !exchange_.request_complete || client_side_.eof || draining_) {
+  // A client that sent EOF after pipelined requests (read ahead, unparsed) still gets their answers.
+  const bool client_done = client_side_.eof && client_pending_.empty();
+  if (exchange_.close_after || !exchange_.request_complete || client_done || draining_) {
     if (cause_ == Termination::None)
       cause_ = client_side_.eof ? Termination::ClientEof : draining_ ? Termination::Drain : Termination::Done;
     state_ = State::Closing;
@@ -341,17 +355,28 @@ void HttpSession::update_reading() {
       want_upstream = upstream_open;  // notice an idle keep-alive upstream closing
       break;
     case State::Targeting:
-      // Judging and dialing: not a byte more. Asking: read only to notice the client leaving
-      // (EOF closes the session); what it sends meanwhile waits, unparsed, up to the head limit.
-      if (flow_.phase() != TargetFlow::Phase::Asking) break;
+      // Judging, asking, dialing: what the client sends meanwhile waits unparsed in
+      // client_pending_, up to the head limit; none of it is parsed or forwarded before the
+      // verdict (a refusal discards it). The read stays armed from the head on (libuv 1.44
+      // spends two epoll_ctl restarting a stopped read), and notices a client leaving while
+      // asked (client_eof).
       want_client = !client_side_.eof && client_pending_.size() <= config_->limits.max_header_bytes;
-      want_upstream = upstream_open;
+      if (flow_.phase() == TargetFlow::Phase::Asking) want_upstream = upstream_open;
       break;
     case State::Tunnelling:  // the relay reads
       break;
     case State::Forwarding:
-      want_client = !client_side_.eof && !exchange_.request_complete && queued(Side::Upstream) < kHighWatermark;
       want_upstream = upstream_open && queued(Side::Client) < kHighWatermark;
+      if (!exchange_.request_complete) {
+        want_client = !client_side_.eof && queued(Side::Upstream) < kHighWatermark;
+        break;
+      }
+      // The request is whole: the read stays armed for the next one (libuv 1.44 spends two
+      // epoll_ctl restarting a stopped read). What arrives waits unparsed, up to the head limit,
+      // until the response is done; an EOF is noted (client_eof). After an upgrade request the
+      // bytes are the new protocol's, held in the socket until the 101.
+      want_client = !client_side_.eof && !exchange_.upgrade_requested &&
+                    client_pending_.size() <= config_->limits.max_header_bytes;
       break;
     case State::Closing: want_client = lingering_ && !client_side_.eof; break;
   }
@@ -497,6 +522,12 @@ void HttpSession::begin_linger() {
   shutdown(Side::Client);
   update_reading();
   if (!has_stream(Side::Client)) close_now(Termination::ClientReset);
+}
+
+void HttpSession::finish_after_client_eof() {
+  if (cause_ == Termination::None) cause_ = Termination::ClientEof;
+  flow_.stop();
+  begin_linger();  // the FIN after what is written; the shutdown's end closes (client_side_.eof)
 }
 
 void HttpSession::close_upstream() {

@@ -242,7 +242,7 @@ bool HttpSession::refuse_and_continue(rules::Reason reason, const std::string& b
   const HttpHead& h = request_parser_.head();
   const bool bodiless = !h.chunked && (!h.has_content_length || h.content_length == 0);
   if (!inspected_ || state_ != State::Targeting || !bodiless || !h.keep_alive || h.upgrade || draining_ ||
-      client_side_.eof)
+      (client_side_.eof && client_pending_.empty()))  // an EOF read ahead behind pipelined requests
     return false;
   decision_->error = reason;
   const int status = rules::reason_info(reason).http_status;

@@ -42,6 +42,9 @@ class SocksSession {
   SocksSession& operator=(const SocksSession&) = delete;
 
   void start();
+  // Before start(): the front's running read goes on into this session (callbacks swapped)
+  // instead of a stop and restart (two epoll_ctl in libuv 1.44).
+  void take_over_reading();
   // Over a connection limit: "no acceptable method" (or the SOCKS4 rejection) and close.
   void refuse(const std::string& message);
   void drain();

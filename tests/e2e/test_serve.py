@@ -442,6 +442,57 @@ class ServeTest(E2E):
             self.assertEqual((status, headers["x-sluice-reason"]), (403, "not-in-allowlist"))
         self.assertEqual(self.seen("/hello?pipe3"), [])
 
+    # While a whole request waits for its response, the client's read stays armed (issue 18: no
+    # epoll_ctl per request); what arrives meanwhile waits unparsed, and nothing changes for it.
+    def test_a_request_sent_while_the_previous_is_upstream_waits_its_turn(self):
+        with Raw(self.port) as c:
+            c.send(self.get("allowed.test", "/slow?ms=400&n=5000&turn1"))
+            wait_for(lambda: self.seen("/slow?ms=400&n=5000&turn1"), what="the first request upstream")
+            c.send(self.get("allowed.test", "/hello?turn2") + self.get("other.test", "/hello?turn3"))
+            status, _, body = c.read_response()
+            self.assertEqual((status, body), (200, upstream.pattern(5000)))
+            self.assertEqual(c.read_response()[:3:2], (200, b"hello\n"))
+            status, headers, _ = c.read_response()
+            self.assertEqual((status, headers["x-sluice-reason"]), (403, "not-in-allowlist"))
+        self.assertEqual(self.seen("/hello?turn3"), [])
+
+    def test_a_client_that_half_closes_after_its_request_gets_the_whole_response(self):
+        # The EOF arrives while the response is still upstream, and the response is larger than
+        # what sluice queues towards a client that is not reading yet: all of it, then the close.
+        n = 3_000_000
+        with Raw(self.port) as c:
+            c.send(self.get("allowed.test", "/slow?ms=200&n=%d&halfclose" % n))
+            c.sock.shutdown(socket.SHUT_WR)
+            time.sleep(0.8)  # sluice reads the whole response while the client reads nothing
+            status, headers, body = c.read_response()
+            self.assertEqual((status, len(body)), (200, n))
+            self.assertEqual(sha256(body), upstream.pattern_sha256(n))
+            self.assertTrue(c.closed_by_peer(), "the connection closes after the response")
+            client = c.local_address()
+        close = self.close_of(self.decisions_of(client)[0]["conn"])
+        self.assertEqual(close["cause"], "client-eof")
+
+    def test_pipelined_requests_then_eof_are_all_answered_in_order(self):
+        with Raw(self.port) as c:
+            c.send(self.get("allowed.test", "/slow?ms=200&n=100&eof1") + self.get("allowed.test", "/big?n=70000&eof2")
+                   + self.get("allowed.test", "/hello?eof3") + self.get("other.test", "/hello?eof4"))
+            c.sock.shutdown(socket.SHUT_WR)
+            self.assertEqual(c.read_response()[:3:2], (200, upstream.pattern(100)))
+            self.assertEqual(c.read_response()[:3:2], (200, upstream.pattern(70000)))
+            self.assertEqual(c.read_response()[:3:2], (200, b"hello\n"))
+            self.assertEqual(c.read_response()[0], 403)  # a refusal ends the connection
+            self.assertTrue(c.closed_by_peer(), "the connection closes after the last response")
+
+    def test_a_request_cut_short_by_eof_behind_a_pipelined_one_gets_no_response(self):
+        with Raw(self.port) as c:
+            c.send(self.get("allowed.test", "/slow?ms=200&n=10&cut1")
+                   + b"POST %s HTTP/1.1\r\nHost: allowed.test\r\nContent-Length: 100\r\n\r\nshort"
+                   % self.url("allowed.test", "/echo?cut2").encode())
+            c.sock.shutdown(socket.SHUT_WR)
+            self.assertEqual(c.read_response()[:3:2], (200, upstream.pattern(10)))
+            self.assertTrue(c.closed_by_peer(), "the cut request gets no answer, the connection closes")
+        self.assertFalse([r for r in self.seen("/echo?cut2") if r.get("body_len") == 100])
+
     # --- upstream failures ---------------------------------------------------
 
     def test_dns_failure_is_502(self):
@@ -473,6 +524,27 @@ class ServeTest(E2E):
             self.assertEqual(status, 200)
             self.assertEqual(c.read_exact(len(marker)), marker)
         self.assertIn(marker, bytes(self.echo.received))
+
+    def test_bytes_and_eof_sent_before_the_200_reach_the_upstream_after_it(self):
+        # sluice reads on while it judges and dials (issue 18); nothing goes on before the 200.
+        marker = b"early-then-eof-%d" % os.getpid()
+        with Raw(self.port) as c:
+            c.send(self.connect_head("echo.test", self.echo.port) + marker)
+            c.sock.shutdown(socket.SHUT_WR)
+            status, _ = c.read_head()
+            self.assertEqual(status, 200)
+            self.assertEqual(c.read_to_eof(), marker)  # the echo answers, then sees the EOF and closes
+            client = c.local_address()
+        close = self.close_of(self.decisions_of(client)[0]["conn"])
+        self.assertEqual((close["bytes_up"], close["cause"]), (len(marker), "client-eof"))
+
+    def test_a_refused_connect_with_early_bytes_and_eof_gets_its_refusal(self):
+        with Raw(self.port) as c:
+            c.send(self.connect_head("other.test", 443) + b"\x16\x03\x01 would-be handshake")
+            c.sock.shutdown(socket.SHUT_WR)
+            status, headers, _ = c.read_response()
+            self.assertEqual((status, headers["x-sluice-reason"]), (403, "not-in-allowlist"))
+            self.assertTrue(c.closed_by_peer())
 
     def test_half_close_passes_through_the_tunnel(self):
         # client -> upstream FIN: the echo server sees EOF, sends the rest, closes.

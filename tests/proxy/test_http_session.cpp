@@ -213,3 +213,56 @@ TEST_CASE("HTTP session: a stopping proxy refuses a waiting ask at once (503 shu
   REQUIRE(h.w.cancelled.size() == 1);
   CHECK_FALSE(h.w.cancelled[0].timeout);  // left, not timed out
 }
+
+namespace {
+// The session's client stream: the socketpair end whose data pointer is the session.
+uv_stream_t* client_stream(rig::TestWorker& w, HttpSession* s) {
+  std::pair<uv_stream_t*, void*> found{nullptr, s};
+  uv_walk(
+      w.loop(),
+      [](uv_handle_t* h, void* arg) {
+        auto* f = static_cast<std::pair<uv_stream_t*, void*>*>(arg);
+        if (h->type == UV_NAMED_PIPE && h->data == f->second && !uv_is_closing(h))
+          f->first = reinterpret_cast<uv_stream_t*>(h);
+      },
+      &found);
+  return found.first;
+}
+}  // namespace
+
+// Issue 18: stopping the read once a request is whole and restarting it for the next head cost
+// two epoll_ctl per forwarded request (libuv 1.44). The read stays armed; what arrives meanwhile
+// waits unparsed, and the client sees nothing different.
+TEST_CASE("HTTP session: the client's read stays armed while its request is upstream; the next waits its turn") {
+  Http h(rig::config(rules::Action::Deny, {"127.0.0.1"}));
+  h.client.send(h.get("127.0.0.1", "/a"));
+  h.wait_upstream(0, "GET /a HTTP/1.1\r\n");
+  uv_stream_t* cs = client_stream(h.w, h.s);
+  REQUIRE(cs != nullptr);
+  CHECK(uv_is_active(reinterpret_cast<uv_handle_t*>(cs)));  // reading (nothing is being written)
+  h.client.send(h.get("127.0.0.1", "/b"));
+  h.w.run_until([] { return false; }, 30);
+  CHECK_FALSE(h.up.has(0, "GET /b"));  // not parsed, not sent before /a's response
+  h.up.conns[0].send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+  h.wait_client("first");
+  h.wait_upstream(0, "GET /b HTTP/1.1\r\n");
+  CHECK(uv_is_active(reinterpret_cast<uv_handle_t*>(cs)));
+  h.up.conns[0].send("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond");
+  h.wait_client("second");
+  CHECK(h.client.got.find("first") < h.client.got.find("second"));
+  CHECK_FALSE(h.client.eof);
+}
+
+TEST_CASE("HTTP session: a client EOF while its request is upstream: the response, then the close") {
+  Http h(rig::config(rules::Action::Deny, {"127.0.0.1"}));
+  h.client.send(h.get("127.0.0.1", "/a"));
+  h.wait_upstream(0, "GET /a HTTP/1.1\r\n");
+  REQUIRE(::shutdown(h.client.fd, SHUT_WR) == 0);
+  h.w.run_until([] { return false; }, 30);  // the EOF is read now, while /a is upstream
+  CHECK_FALSE(h.client.eof);
+  h.up.conns[0].send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+  h.wait_client_eof();
+  CHECK(h.client_has("\r\n\r\nfirst"));
+  h.w.run_until([&] { return h.w.finished(h.s); });
+  CHECK(h.w.logged(cause("client-eof")));
+}

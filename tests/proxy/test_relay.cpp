@@ -315,3 +315,63 @@ TEST_CASE("relay: a reset during splice ends the tunnel with an error") {
   CHECK(ended);
   CHECK(how == Relay::End::UpstreamError);  // the side that reset is named
 }
+
+// The owner's reads, already running, go on into the relay: no stop and restart (in libuv 1.44
+// a restart after the descriptor's interest fell to zero costs a failed EPOLL_CTL_ADD and a MOD).
+TEST_CASE("relay: take_over keeps running reads running and moves them into the relay") {
+  Rig rig;
+  std::string owner_got;
+  auto owner_alloc = [](uv_handle_t*, size_t, uv_buf_t* b) {
+    static char buf[4096];
+    *b = uv_buf_init(buf, sizeof buf);
+  };
+  static std::string* owner_sink = nullptr;
+  owner_sink = &owner_got;
+  auto owner_read = [](uv_stream_t*, ssize_t n, const uv_buf_t* b) {
+    if (n > 0) owner_sink->append(b->base, static_cast<size_t>(n));
+  };
+  uv_read_start(rig.cs(), owner_alloc, owner_read);
+  uv_read_start(rig.us(), owner_alloc, owner_read);
+  rig.run_until([] { return false; }, 20);  // the loop has armed both descriptors
+  REQUIRE(rig.client_side.stream.io_watcher.events != 0);
+  Relay relay(&rig.loop, rig.pool, 60000);
+  relay.take_over(true, true, false);
+  relay.start(rig.cs(), rig.us(), {}, {}, [](Relay::End) {});
+  // The interest the loop registered never dropped: libuv has nothing to re-register.
+  CHECK(rig.client_side.stream.io_watcher.events != 0);
+  CHECK(rig.upstream_side.stream.io_watcher.events != 0);
+  rig.client_app.start_reading();
+  rig.upstream_app.start_reading();
+  rig.client_app.send("to-upstream");
+  rig.upstream_app.send("to-client");
+  rig.run_until([&] { return rig.upstream_app.got.size() == 11 && rig.client_app.got.size() == 9; });
+  CHECK(rig.upstream_app.got == "to-upstream");
+  CHECK(rig.client_app.got == "to-client");
+  CHECK(owner_got.empty());
+  relay.detach();  // the reads stop and the data pointers go back
+  CHECK_FALSE(uv_is_active(reinterpret_cast<uv_handle_t*>(rig.cs())));
+  CHECK(rig.client_side.handle.data == &rig.marker);
+}
+
+TEST_CASE("relay: a client EOF read before the tunnel is passed on after the early bytes") {
+  Rig rig;
+  Relay relay(&rig.loop, rig.pool, 60000);
+  int ended = 0;
+  Relay::End how = Relay::End::LocalError;
+  relay.take_over(false, false, true);
+  relay.start(rig.cs(), rig.us(), "early-up", {}, [&](Relay::End e) {
+    ++ended;
+    how = e;
+  });
+  rig.client_app.start_reading();
+  rig.upstream_app.start_reading();
+  rig.run_until([&] { return rig.upstream_app.eof; });
+  CHECK(rig.upstream_app.eof);  // the client app never shut: the EOF is the one taken over
+  CHECK(rig.upstream_app.got == "early-up");
+  rig.upstream_app.send("reply");
+  rig.upstream_app.shut();
+  rig.run_until([&] { return ended > 0 && rig.client_app.got.size() == 5; });
+  CHECK(rig.client_app.got == "reply");
+  CHECK(ended == 1);
+  CHECK(how == Relay::End::ClientEofFirst);
+}

@@ -8,6 +8,7 @@ HttpUpstream: a threaded HTTP/1.1 keep-alive origin.
   /echo                       JSON: method, target (exactly as received), headers
                               (ordered [name, value] list), body_len, body_sha256;
                               request bodies may be Content-Length or chunked
+  /slow?ms=MS&n=BYTES         like /big, the response sent after MS milliseconds
   /close                      "bye\\n" with Connection: close, then the server closes
   /upgrade                    101 to the "echo" protocol, then echoes every byte
   /http10                     an HTTP/1.0 response delimited by closing the connection
@@ -248,6 +249,14 @@ class HttpUpstream(_Server):
             return True
         if path == "/big":
             n = int(q.get("n", "1000"))
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % n)
+            if send_body:
+                for piece in pattern_pieces(n):
+                    sock.sendall(piece)
+            return True
+        if path == "/slow":
+            time.sleep(min(int(q.get("ms", "200")), 5000) / 1000)
+            n = int(q.get("n", "6"))
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % n)
             if send_body:
                 for piece in pattern_pieces(n):
