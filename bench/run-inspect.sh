@@ -15,6 +15,7 @@
 #   bench/run-inspect.sh                 # REPEATS=3 DUR=3 SIZE=1G (~6 minutes on 2 cores)
 #   QUICK=1 bench/run-inspect.sh         # one short repeat; prints the section, writes nothing
 #   REPEATS=2 DUR=2 NOTE="..." bench/run-inspect.sh   # NOTE: a sentence for the Machine list
+#   TICKETS=0 bench/run-inspect.sh       # the upstream sends no session tickets (default 2)
 #   RAW_OUT=/tmp/raw.jsonl QUICK=1 bench/run-inspect.sh   # also keep every run's JSON there
 # Installs mitmproxy and squid-openssl with apt when missing (a peer that cannot be installed is
 # left out). Writes the `inspect` section of bench/RESULTS.md (bench/update-results.py) and
@@ -33,6 +34,7 @@ else
 fi
 PEERS=${PEERS:-"sluice sluice-opaque mitmproxy squid"}
 NOTE=${NOTE:-}
+TICKETS=${TICKETS:-2}
 
 log() { printf '[run-inspect] %s\n' "$*" >&2; }
 
@@ -116,14 +118,17 @@ for ip in "${EXTRA_IPS[@]}"; do san+=",IP:$ip,DNS:h${ip##*.}.bench.test"; done
 UPCA=$C/upca.crt
 
 # ---- the TLS upstreams: the main one, and one per first-contact sample ----
-start_upstream() {  # start_upstream IP FILE
-  "$SLUICE" bench upstream --listen "$1:0" --lifetime 3600 --tls-cert "$C/up.crt" --tls-key "$C/up.key" >"$2" \
-    2>"$2.err" &
+# The main upstream sends TICKETS session tickets per full handshake (2, OpenSSL's default, as
+# most servers do; a proxy may resume with them); the first-contact ones none, so their second
+# connection differs from the first by the leaf alone.
+start_upstream() {  # start_upstream IP FILE TICKETS
+  "$SLUICE" bench upstream --listen "$1:0" --lifetime 3600 --tls-cert "$C/up.crt" --tls-key "$C/up.key" \
+    --tls-tickets "$3" >"$2" 2>"$2.err" &
   STARTED+=($!)
   for _ in $(seq 100); do [[ -s $2 ]] && break; sleep 0.05; done
   [[ -s $2 ]] || { log "the upstream on $1 did not start: $(cat "$2.err")"; exit 1; }
 }
-start_upstream 127.0.0.1 "$WORK/up.port"
+start_upstream 127.0.0.1 "$WORK/up.port" "$TICKETS"
 UP_PID=${STARTED[-1]}
 UP=127.0.0.1:$(head -1 "$WORK/up.port")
 # Squid names its leaves with a DNS SAN even for an IP literal (DNS:127.0.0.1), which clients
@@ -134,7 +139,7 @@ NAME_OF[$UP]=upstream.bench.test
 HOSTS="127.0.0.1 upstream.bench.test"$'\n'
 MINT_TARGETS=()
 for ip in "${EXTRA_IPS[@]}"; do
-  start_upstream "$ip" "$WORK/up-$ip.port"
+  start_upstream "$ip" "$WORK/up-$ip.port" 0
   t="$ip:$(head -1 "$WORK/up-$ip.port")"
   MINT_TARGETS+=("$t")
   NAME_OF[$t]=h${ip##*.}.bench.test
@@ -290,6 +295,7 @@ meta=$WORK/meta.txt
   echo "mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "kernel=$(uname -sr)"
   echo "repeats=$REPEATS"
+  echo "tickets=$TICKETS"
   echo "dur=$DUR"
   echo "size=$SIZE"
   echo "quick=$QUICK"
@@ -371,7 +377,9 @@ w("")
 w("The upstream is the built-in one over TLS (`sluice bench upstream --tls-cert up.crt --tls-key up.key`:")
 w("an ECDSA P-256 leaf for `IP:127.0.0.1` from a private upstream CA made with `openssl`), cipher")
 w(f"`{meta.get('cipher') or '?'}`. Clients connect to the IP literal (no SNI), trust only the CA of what")
-w("they talk to, and make a full handshake per new connection (no resumption). Every proxy verifies")
+w("they talk to, and make a full handshake per new connection (no resumption). The upstream sends")
+w(f"{meta.get('tickets', '?')} TLS 1.3 session tickets after each full handshake (`--tls-tickets`), as most servers do: a")
+w("proxy may resume its own connections to it (sluice does). Every proxy verifies")
 w("the upstream against the upstream CA; each runs its default process model. Squid is the exception")
 w("to the IP literal: its generated leaves name an IP as `DNS:127.0.0.1`, which clients checking an IP")
 w("reject, so it is asked for `upstream.bench.test` (`--sni`: CONNECT, SNI and Host carry the name;")

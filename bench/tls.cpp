@@ -59,7 +59,7 @@ SslCtx make_tls_client_ctx(const std::string& ca_file, std::string& err) {
   return ctx;
 }
 
-SslCtx make_tls_server_ctx(const std::string& cert_file, const std::string& key_file, std::string& err) {
+SslCtx make_tls_server_ctx(const std::string& cert_file, const std::string& key_file, int tickets, std::string& err) {
   ERR_clear_error();
   SslCtx ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) return err = bench_tls_errors("SSL_CTX_new"), nullptr;
@@ -69,9 +69,10 @@ SslCtx make_tls_server_ctx(const std::string& cert_file, const std::string& key_
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), key_file.c_str(), SSL_FILETYPE_PEM) != 1)
     return err = bench_tls_errors(("--tls-key " + key_file).c_str()), nullptr;
   if (SSL_CTX_check_private_key(ctx.get()) != 1) return err = bench_tls_errors("the key does not match"), nullptr;
-  // Clients here make a full handshake per connection; tickets would only cost CPU.
-  SSL_CTX_set_num_tickets(ctx.get(), 0);
-  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+  // The bench's own clients make a full handshake per connection; tickets (stateless, as most
+  // servers send them) only for a proxy that resumes its upstream sessions (--tls-tickets).
+  SSL_CTX_set_num_tickets(ctx.get(), static_cast<size_t>(tickets));
+  if (tickets == 0) SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
   SSL_CTX_set_alpn_select_cb(ctx.get(), bench_alpn_select, nullptr);
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   return ctx;

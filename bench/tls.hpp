@@ -23,7 +23,7 @@ using SslCtx = std::unique_ptr<ssl_ctx_st, SslCtxFree>;
 // `err` on failure.
 SslCtx make_tls_client_ctx(const std::string& ca_file, std::string& err);
 // A server context from a PEM certificate (chain) and its key.
-SslCtx make_tls_server_ctx(const std::string& cert_file, const std::string& key_file, std::string& err);
+SslCtx make_tls_server_ctx(const std::string& cert_file, const std::string& key_file, int tickets, std::string& err);
 
 class TlsPipe {
  public:

@@ -372,9 +372,9 @@ Upstream::~Upstream() {
   uv_loop_close(&impl_->loop);
 }
 
-std::string Upstream::use_tls(const std::string& cert_file, const std::string& key_file) {
+std::string Upstream::use_tls(const std::string& cert_file, const std::string& key_file, int tickets) {
   std::string err;
-  impl_->tls_ctx = make_tls_server_ctx(cert_file, key_file, err);
+  impl_->tls_ctx = make_tls_server_ctx(cert_file, key_file, tickets, err);
   return impl_->tls_ctx ? "" : err;
 }
 

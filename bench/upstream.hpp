@@ -35,7 +35,8 @@ class Upstream {
 
   // Serve every connection over TLS with this PEM certificate (chain) and key (call before
   // listen). "" or an error.
-  std::string use_tls(const std::string& cert_file, const std::string& key_file);
+  // TICKETS: TLS 1.3 session tickets sent after each full handshake (0: none, the default).
+  std::string use_tls(const std::string& cert_file, const std::string& key_file, int tickets = 0);
 
   // Binds and listens on an IP literal; port 0 picks an ephemeral port. "" or an error.
   std::string listen(const std::string& host, int port);

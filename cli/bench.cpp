@@ -122,8 +122,14 @@ int upstream_main(const Args& a) {
   if (lifetime <= 0 || lifetime > 86400) lifetime = 86400;
   bench::Upstream up;
   if (a.has("--tls-cert") != a.has("--tls-key")) return usage_error("give both --tls-cert and --tls-key");
+  double tickets = 0;
+  if (a.has("--tls-tickets") && (!parse_double(a.one("--tls-tickets"), tickets) || tickets < 0 || tickets > 8 ||
+                                 tickets != static_cast<int>(tickets)))
+    return usage_error("--tls-tickets must be 0 to 8");
+  if (a.has("--tls-tickets") && !a.has("--tls-cert")) return usage_error("--tls-tickets needs --tls-cert");
   if (a.has("--tls-cert")) {
-    if (std::string err = up.use_tls(a.one("--tls-cert"), a.one("--tls-key")); !err.empty()) {
+    if (std::string err = up.use_tls(a.one("--tls-cert"), a.one("--tls-key"), static_cast<int>(tickets));
+        !err.empty()) {
       std::fprintf(stderr, "sluice bench upstream: %s\n", err.c_str());
       return 1;
     }
@@ -207,7 +213,8 @@ Subcommand bench_command(CLI::App& root) {
   auto c = std::make_shared<Command>(root, "bench", "load generator and built-in upstream");
   c->description(
        "sluice bench SCENARIO (--proxy URL | --direct) --target HOST:PORT [OPTIONS]\n"
-       "sluice bench upstream --listen HOST:PORT [--lifetime S] [--tls-cert FILE --tls-key FILE]\n"
+       "sluice bench upstream --listen HOST:PORT [--lifetime S] [--tls-cert FILE --tls-key FILE\n"
+       "       [--tls-tickets N]]\n"
        "sluice bench lua --rules FILE... [--calls N] [--duration S] [--hosts N] [--cold] [--json]\n"
        "sluice bench sandboxes --control SOCKET --pid PID --target HOST:PORT [--sandboxes N]\n"
        "       [--policy P] [--requests N] [--sample K] [--concurrency C] [--duration S] [--json]\n"
@@ -287,6 +294,7 @@ Subcommand bench_command(CLI::App& root) {
       .value("--lifetime", "S", "upstream: exit after S seconds (default 3600)")
       .value("--tls-cert", "FILE", "upstream: serve over TLS with this PEM certificate (chain)")
       .value("--tls-key", "FILE", "upstream: the PEM key of --tls-cert")
+      .value("--tls-tickets", "N", "upstream: TLS 1.3 session tickets per full handshake (default 0)")
       .value("--rules", "FILE", "lua: a rule script (repeatable)", true)
       .value("--control", "SOCKET", "sandboxes: the control socket of the sluice serve to measure")
       .value("--sandboxes", "N", "sandboxes: how many to create (default 1000, at most 20000)")

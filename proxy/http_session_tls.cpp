@@ -24,14 +24,15 @@ void HttpSession::wrap_upstream(UvHandle<AnyStream>&& tcp) {
   upstream_addr_ = decision_->addr;
   upstream_parent_ = decision_->parent;
   if (tcp.get()->handle.type == UV_TCP) uv_tcp_nodelay(&tcp.get()->tcp, 1);
-  pump_ = TlsPump::start(worker_, std::move(tcp), inspector_->upstream_engine(host_.text), TlsPump::Role::Client, {},
-                         {}, static_cast<uint64_t>(config_->limits.connect_timeout_ms), [this](TlsPump::Handshake& h) {
-                           try {
-                             on_upstream_tls(h);
-                           } catch (...) {
-                             close_now(Termination::ProxyError);
-                           }
-                         });
+  pump_ =
+      TlsPump::start(worker_, std::move(tcp), inspector_->upstream_engine(host_.text, port_), TlsPump::Role::Client, {},
+                     {}, static_cast<uint64_t>(config_->limits.connect_timeout_ms), [this](TlsPump::Handshake& h) {
+                       try {
+                         on_upstream_tls(h);
+                       } catch (...) {
+                         close_now(Termination::ProxyError);
+                       }
+                     });
 }
 
 void HttpSession::start_inspected_socks(rules::CanonicalHost host, uint16_t port, Decision decision,

@@ -60,7 +60,21 @@ CtxPtr make_upstream_ctx(const std::vector<std::string>& extra_ca_files, std::st
     }
   }
   SSL_CTX_set_info_callback(ctx.get(), Engine::info_callback);
+  // Sessions go to the engine's SessionCache (new_session), never to OpenSSL's own store,
+  // which a client context does not consult anyway.
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx.get(), Engine::new_session);
   return ctx;
+}
+
+// A session the upstream sent (TLS 1.3: a ticket after the handshake). The cache keeps a copy:
+// OpenSSL marks a connection's own session not resumable when that connection ends without a
+// close_notify, as most HTTP servers end theirs, which says nothing about the ticket.
+int Engine::new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* self = static_cast<Engine*>(SSL_get_app_data(ssl));
+  if (self == nullptr || self->sessions_ == nullptr || SSL_SESSION_is_resumable(session) != 1) return 0;
+  if (SSL_SESSION* copy = SSL_SESSION_dup(session)) self->sessions_->put(self->session_key_, copy);
+  return 0;  // the connection's own reference stays OpenSSL's
 }
 
 // One BIO for both directions over Engine::Io: reads take from what feed() appended (an empty
@@ -134,10 +148,15 @@ Engine Engine::server(SSL_CTX* ctx, const Leaf& leaf) {
   return e;
 }
 
-Engine Engine::client(SSL_CTX* ctx, const std::string& host) {
+Engine Engine::client(SSL_CTX* ctx, const std::string& host, SessionCache* sessions, uint16_t port) {
   Engine e;
   e.ssl_.reset(SSL_new(ctx));
   attach(e);
+  if (sessions != nullptr) {
+    e.sessions_ = sessions;
+    e.session_key_ = host + ":" + std::to_string(port);
+    if (SessionPtr kept = sessions->get(e.session_key_)) SSL_set_session(e.ssl_.get(), kept.get());
+  }
   X509_VERIFY_PARAM* param = SSL_get0_param(e.ssl_.get());
   ASN1_OCTET_STRING* ip = a2i_IPADDRESS(host.c_str());
   if (ip != nullptr) {
@@ -160,7 +179,9 @@ Engine::Engine(Engine&& other) noexcept
       ssl_(std::move(other.ssl_)),
       error_(std::move(other.error_)),
       sni_(std::move(other.sni_)),
-      alert_(std::move(other.alert_)) {
+      alert_(std::move(other.alert_)),
+      sessions_(other.sessions_),
+      session_key_(std::move(other.session_key_)) {
   if (ssl_) SSL_set_app_data(ssl_.get(), this);
 }
 
@@ -206,7 +227,10 @@ Engine::Status Engine::handshake() {
   if (established()) return Status::Done;
   int ret = SSL_do_handshake(ssl_.get());
   if (ret == 1) return Status::Done;
-  return fail(ret);
+  const Status st = fail(ret);
+  // A target whose handshake failed starts afresh next time: no session of its is offered.
+  if (st == Status::Failed && sessions_ != nullptr) sessions_->forget(session_key_);
+  return st;
 }
 
 Engine::Status Engine::read(std::string& out) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tls/leaf.hpp"
+#include "tls/session_cache.hpp"
 
 namespace sluice::tls {
 
@@ -18,7 +19,8 @@ namespace sluice::tls {
 // recorded in the Engine (client_sni()) so the caller can pin it to the CONNECT host.
 CtxPtr make_server_ctx();
 
-// Upstream side: verification always on, system roots plus EXTRA_CA_FILES (PEM).
+// Upstream side: verification always on, system roots plus EXTRA_CA_FILES (PEM); the sessions
+// upstreams hand out go to the client engine's SessionCache, if it has one.
 // Returns nullptr and sets ERROR if a file cannot be loaded.
 CtxPtr make_upstream_ctx(const std::vector<std::string>& extra_ca_files, std::string& error);
 
@@ -27,7 +29,9 @@ class Engine {
   // Server engine presenting LEAF (for the client-facing side).
   static Engine server(SSL_CTX* ctx, const Leaf& leaf);
   // Client engine for an upstream: sends SNI (names only) and checks the cert against HOST.
-  static Engine client(SSL_CTX* ctx, const std::string& host);
+  // With SESSIONS it offers the session kept for HOST:PORT (a resumption, when the upstream
+  // takes it) and keeps the ones the upstream sends; a failed handshake forgets the offer.
+  static Engine client(SSL_CTX* ctx, const std::string& host, SessionCache* sessions = nullptr, uint16_t port = 0);
 
   enum class Status { WantIo, Done, Failed };
 
@@ -67,12 +71,15 @@ class Engine {
   // The TLS alert the peer sent ("" if none), e.g. "unknown ca".
   const std::string& peer_alert() const { return alert_; }
   std::string alpn() const;
+  // The handshake resumed an earlier session (no certificate exchanged).
+  bool resumed() const { return SSL_session_reused(ssl_.get()) == 1; }
 
  private:
   Engine() = default;
   Status fail(int ret);
   static void info_callback(const SSL* ssl, int where, int ret);
   static int sni_callback(SSL* ssl, int* alert, void* arg);
+  static int new_session(SSL* ssl, SSL_SESSION* session);
   friend CtxPtr make_server_ctx();
   friend CtxPtr make_upstream_ctx(const std::vector<std::string>&, std::string&);
 
@@ -89,6 +96,8 @@ class Engine {
   std::unique_ptr<Io> io_;
   SslPtr ssl_;
   std::string error_, sni_, alert_;
+  SessionCache* sessions_ = nullptr;
+  std::string session_key_;  // HOST:PORT, with sessions_
 
  public:
   Engine(Engine&& other) noexcept;

@@ -23,6 +23,7 @@ std::shared_ptr<Inspector> Inspector::from_ca(Ca ca, const InspectorSettings& s,
   }
   in->upstream_ctx_ = make_upstream_ctx(s.upstream_ca, error);
   if (!in->upstream_ctx_) return nullptr;
+  in->sessions_ = std::make_unique<SessionCache>(s.session_cache);
   return in;
 }
 

@@ -16,6 +16,7 @@ struct InspectorSettings {
   std::string ca_cert, ca_key;           // PEM files (the key 0600)
   std::vector<std::string> upstream_ca;  // extra upstream roots
   size_t leaf_cache = 1000;
+  size_t session_cache = 1000;  // upstream targets whose latest TLS session is kept
   bool operator==(const InspectorSettings&) const = default;
 };
 
@@ -29,7 +30,11 @@ class Inspector {
   // The leaf for HOST (cached; minted on a miss), nullptr when minting failed.
   std::shared_ptr<const Leaf> leaf(const std::string& host) { return leaves_->get(host); }
   Engine server_engine(const Leaf& leaf) const { return Engine::server(server_ctx_.get(), leaf); }
-  Engine upstream_engine(const std::string& host) const { return Engine::client(upstream_ctx_.get(), host); }
+  // A client engine for HOST:PORT, offering the session kept from the last connection there.
+  Engine upstream_engine(const std::string& host, uint16_t port) const {
+    return Engine::client(upstream_ctx_.get(), host, sessions_.get(), port);
+  }
+  const SessionCache& sessions() const { return *sessions_; }
   const InspectorSettings& settings() const { return settings_; }
   // The CA certificate (PEM), for the trust a client needs; never the key.
   std::string ca_pem() const { return cert_to_pem(ca_.cert.get()); }
@@ -41,6 +46,7 @@ class Inspector {
   Ca ca_;
   std::unique_ptr<LeafCache> leaves_;  // refers to ca_
   CtxPtr server_ctx_, upstream_ctx_;
+  std::unique_ptr<SessionCache> sessions_;  // the upstream sessions, verified under these settings
 };
 
 }  // namespace sluice::tls

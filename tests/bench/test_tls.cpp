@@ -163,7 +163,7 @@ TEST_CASE("tls pipe: handshake, data both ways, close_notify") {
   std::string err;
   SslCtx cctx = make_tls_client_ctx(bench_tls_files().ca_file(), err);
   REQUIRE(cctx);
-  SslCtx sctx = make_tls_server_ctx(bench_tls_files().cert_file(), bench_tls_files().key_file(), err);
+  SslCtx sctx = make_tls_server_ctx(bench_tls_files().cert_file(), bench_tls_files().key_file(), 0, err);
   REQUIRE(sctx);
   for (const char* name : {"127.0.0.1", "bench.test"}) {
     CAPTURE(name);
@@ -191,7 +191,7 @@ TEST_CASE("tls pipe: handshake, data both ways, close_notify") {
 
 TEST_CASE("tls pipe: a wrong name or an unknown CA fails the handshake, with the reason") {
   std::string err;
-  SslCtx sctx = make_tls_server_ctx(bench_tls_files().cert_file(), bench_tls_files().key_file(), err);
+  SslCtx sctx = make_tls_server_ctx(bench_tls_files().cert_file(), bench_tls_files().key_file(), 0, err);
   REQUIRE(sctx);
   SslCtx good = make_tls_client_ctx(bench_tls_files().ca_file(), err);
   SslCtx other = make_tls_client_ctx(bench_tls_files().dir + "/other-ca.crt", err);
@@ -219,7 +219,7 @@ TEST_CASE("tls contexts: unreadable files are errors that name them") {
   CHECK_FALSE(make_tls_client_ctx("/nonexistent/ca.crt", err));
   CHECK(err.find("/nonexistent/ca.crt") != std::string::npos);
   err.clear();
-  CHECK_FALSE(make_tls_server_ctx(bench_tls_files().cert_file(), "/nonexistent/leaf.key", err));
+  CHECK_FALSE(make_tls_server_ctx(bench_tls_files().cert_file(), "/nonexistent/leaf.key", 0, err));
   CHECK(err.find("/nonexistent/leaf.key") != std::string::npos);
   Options o = bench_tls_options(1, Scenario::ConnectStorm);
   o.ca_file = "/nonexistent/ca.crt";

@@ -122,6 +122,74 @@ TEST_CASE("tls engine: upstream verification failures give the verify error text
   }
 }
 
+namespace {
+// One connection to a server engine from SERVER_CTX presenting LEAF; after the handshake the
+// server writes once, so the client reads the TLS 1.3 tickets sent after the handshake.
+// Returns the client's status; RESUMED says whether the handshake resumed a session.
+S connect_once(SSL_CTX* client_ctx, SSL_CTX* server_ctx, const Leaf& leaf, const std::string& host,
+               SessionCache& sessions, uint16_t port, bool& resumed) {
+  Engine client = Engine::client(client_ctx, host, &sessions, port);
+  Engine server = Engine::server(server_ctx, leaf);
+  S cs, ss;
+  tls_test::pump_handshake(client, server, cs, ss);
+  resumed = cs == S::Done && client.resumed();
+  if (cs != S::Done) return cs;
+  REQUIRE(server.write("hi") == S::Done);
+  client.feed(server.take_output());
+  std::string got;
+  client.read(got);
+  CHECK(got == "hi");
+  return cs;
+}
+}  // namespace
+
+TEST_CASE("tls engine: the upstream's session is kept per host:port and resumed; a failed offer is forgotten") {
+  Fixture f;
+  SessionCache sessions(2);
+  auto leaf = f.cache.get("api.example.com");
+  auto other_leaf = f.cache.get("other.example.com");
+  bool resumed = true;
+  REQUIRE(connect_once(f.client_ctx.get(), f.server_ctx.get(), *leaf, "api.example.com", sessions, 443, resumed) ==
+          S::Done);
+  CHECK_FALSE(resumed);  // nothing kept yet
+  CHECK(sessions.size() == 1);
+  REQUIRE(connect_once(f.client_ctx.get(), f.server_ctx.get(), *leaf, "api.example.com", sessions, 443, resumed) ==
+          S::Done);
+  CHECK(resumed);
+  // Another port or another name is another target: a full handshake (and its certificate check).
+  REQUIRE(connect_once(f.client_ctx.get(), f.server_ctx.get(), *leaf, "api.example.com", sessions, 8443, resumed) ==
+          S::Done);
+  CHECK_FALSE(resumed);
+  CHECK(connect_once(f.client_ctx.get(), f.server_ctx.get(), *leaf, "other.example.com", sessions, 443, resumed) ==
+        S::Failed);  // api's leaf does not name it: no session of api's vouches for it
+  CHECK(sessions.size() == 2);
+  // The cache holds two targets: a third pushes out the least recently used (api:443; api:8443
+  // was used after it).
+  REQUIRE(connect_once(f.client_ctx.get(), f.server_ctx.get(), *other_leaf, "other.example.com", sessions, 443,
+                       resumed) == S::Done);
+  CHECK(sessions.size() == 2);
+  REQUIRE(connect_once(f.client_ctx.get(), f.server_ctx.get(), *leaf, "api.example.com", sessions, 8443, resumed) ==
+          S::Done);
+  CHECK(resumed);
+  REQUIRE(connect_once(f.client_ctx.get(), f.server_ctx.get(), *leaf, "api.example.com", sessions, 443, resumed) ==
+          S::Done);
+  CHECK_FALSE(resumed);
+
+  // A server that does not know the ticket (another context, another ticket key) makes it a full
+  // handshake; when that fails (its leaf names someone else), the kept session is forgotten.
+  CtxPtr stranger = make_server_ctx();
+  REQUIRE(connect_once(f.client_ctx.get(), f.server_ctx.get(), *leaf, "api.example.com", sessions, 443, resumed) ==
+          S::Done);
+  CHECK(resumed);
+  REQUIRE(sessions.size() == 2);
+  CHECK(connect_once(f.client_ctx.get(), stranger.get(), *other_leaf, "api.example.com", sessions, 443, resumed) ==
+        S::Failed);
+  CHECK(sessions.size() == 1);
+  REQUIRE(connect_once(f.client_ctx.get(), f.server_ctx.get(), *leaf, "api.example.com", sessions, 443, resumed) ==
+          S::Done);
+  CHECK_FALSE(resumed);
+}
+
 TEST_CASE("tls engine: an unreadable upstream CA file is an error") {
   std::string err;
   CtxPtr ctx = make_upstream_ctx({"/nonexistent/ca.pem"}, err);
