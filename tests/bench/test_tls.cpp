@@ -2,6 +2,7 @@
 // tiny bounded runs over TLS, direct and through a fake CONNECT proxy. Certificates are made
 // here with OpenSSL (a CA, a leaf for 127.0.0.1 and bench.test, and a CA nobody trusts).
 #include <doctest/doctest.h>
+#include <openssl/ssl.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -348,4 +349,15 @@ TEST_CASE("tls loadgen through a SOCKS5 proxy: TLS inside the SOCKS tunnel") {
   r = bench_tls_run(o);
   CHECK(r.bytes == o.size);
   CHECK(r.errors.total == 0);
+}
+
+TEST_CASE("tls contexts: the upstream sends session tickets only when asked (--tls-tickets)") {
+  std::string err;
+  SslCtx none = make_tls_server_ctx(bench_tls_files().cert_file(), bench_tls_files().key_file(), 0, err);
+  REQUIRE_MESSAGE(none, err);
+  CHECK(SSL_CTX_get_num_tickets(none.get()) == 0);
+  CHECK(SSL_CTX_get_session_cache_mode(none.get()) == SSL_SESS_CACHE_OFF);
+  SslCtx two = make_tls_server_ctx(bench_tls_files().cert_file(), bench_tls_files().key_file(), 2, err);
+  REQUIRE_MESSAGE(two, err);
+  CHECK(SSL_CTX_get_num_tickets(two.get()) == 2);
 }
