@@ -56,6 +56,7 @@ void log_decision(WorkerContext& worker, const ClientInfo& client, Decision& d, 
   if (d.reused) j.boolean("reused", true);
   if (d.inspected) j.str("tls", "inspected");
   if (!d.tls_error.empty()) j.str("tls_error", d.tls_error);
+  if (d.tls_resumed) j.boolean("tls_resumed", true);
   if (!d.credential.empty()) j.str("credential", d.credential);
   if (!d.git.empty()) j.raw("git", d.git);
   if (d.in_band_reason) j.boolean("in_band_reason", true);

@@ -40,10 +40,11 @@ struct Decision {
   std::string host_replaced;  // the client's Host header, when it differed from the URL's host
   std::string original_dst;   // transparent mode: the address and port CMD dialed ("198.18.0.1:443")
   bool reused = false;
-  bool inspected = false;  // TLS inspection: the CONNECT that was terminated, or a request inside
-  std::string tls_error;   // upstream-tls-failed: the verification or handshake error
-  std::string credential;  // the gateway credential attached, or whose stand-in was misused (never its value)
-  std::string git;         // the git guard's facts about this request: one JSON object (proxy/http_session_git.cpp)
+  bool inspected = false;    // TLS inspection: the CONNECT that was terminated, or a request inside
+  std::string tls_error;     // upstream-tls-failed: the verification or handshake error
+  bool tls_resumed = false;  // inspected: the upstream handshake resumed a kept session
+  std::string credential;    // the gateway credential attached, or whose stand-in was misused (never its value)
+  std::string git;           // the git guard's facts about this request: one JSON object (proxy/http_session_git.cpp)
   bool in_band_reason = false;  // SOCKS: the denial was sent as an SSH disconnect
   uint64_t question = 0;        // the ask this decision waited on (0: none)
   double ask_ms = -1;           // how long it waited for the answer

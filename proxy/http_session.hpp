@@ -255,6 +255,7 @@ class HttpSession {
   };
   Exchange exchange_;
   bool is_connect_ = false;
+  bool tls_resumed_ = false;  // inspected: the upstream's TLS handshake resumed a kept session
   bool draining_ = false;
   bool got_bytes_ = false;
   bool closed_ = false;

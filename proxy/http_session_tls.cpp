@@ -66,6 +66,7 @@ void HttpSession::on_upstream_tls(TlsPump::Handshake& h) {
     return reply_and_close(rules::Reason::UpstreamTlsFailed,
                            "sluice: TLS to " + host_port_text(host_, port_) + " failed: " + h.error);
   }
+  tls_resumed_ = decision_->tls_resumed = h.resumed;
   tls_[1] = pump;
   pump->attach({on_tls_event, this, 1});
   if (is_connect_) return start_client_tls();
@@ -208,6 +209,7 @@ void HttpSession::on_inspected_request(bool is_connect) {
   const HttpHead& h = request_parser_.head();
   decision_->kind = ConnKind::Http;
   decision_->inspected = true;
+  decision_->tls_resumed = tls_resumed_;
   decision_->host = host_.text;
   decision_->port = port_;
   if (is_connect) return reply_and_close(rules::Reason::BadRequest, "sluice: CONNECT inside an inspected HTTPS tunnel");

@@ -87,6 +87,7 @@ void TlsPump::handshake_step() {
   if (!h.ok) h.error = engine_.error();
   h.alert = engine_.peer_alert();
   h.sni = engine_.client_sni();
+  h.resumed = h.ok && engine_.resumed();
   handshake_done(h);
 }
 

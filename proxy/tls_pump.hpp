@@ -43,6 +43,7 @@ class TlsPump {
     std::string error;     // why it failed (the verification error, the alert, the timeout)
     std::string alert;     // the alert the peer sent, if any
     std::string sni;       // server role: the name the client asked for ("" if none)
+    bool resumed = false;  // client role: the upstream took a kept session (no certificate exchanged)
   };
   // Runs once on the loop (never from inside start()), unless abort() came first.
   using Done = std::function<void(Handshake&)>;

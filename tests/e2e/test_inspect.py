@@ -138,6 +138,22 @@ class InspectTest(E2E):
         self.assertEqual(len(seen), 1)
         self.assertEqual(dict((k.lower(), v) for k, v in seen[0]["headers"])["x-seen-scheme"], "https")
 
+    def test_a_second_connection_resumes_the_upstream_session(self):
+        # The tests' HTTPS origin sends TLS 1.3 tickets (Python's default): after one connection
+        # to secure.test on its port, the next one offers the kept session and the origin takes it.
+        for tag in ("resume-1", "resume-2"):
+            r = self.curl(self.url("secure.test", "/hello?" + tag))
+            self.assertEqual((r.exit_code, r.status), (0, 200), r.stderr)
+        d = self.decisions(lambda e: e.get("url", "").endswith("resume-2"))[0]
+        c = self.decisions(lambda e: e.get("kind") == "connect" and e.get("conn") == d["conn"])[0]
+        self.assertEqual((c["tls"], c.get("tls_resumed"), d.get("tls_resumed")), ("inspected", True, True))
+        # A failed upstream handshake is never a resumption (and forgets what was kept).
+        r = self.curl(self.url("secure.test", "/hello?resume-3", up=self.wrong_up))
+        self.assertEqual(r.status, 502)
+        w = self.decisions(lambda e: e.get("error") == "upstream-tls-failed" and
+                           e.get("port") == self.wrong_up.port)[0]
+        self.assertNotIn("tls_resumed", w)
+
     def test_keep_alive_with_a_refused_and_an_allowed_request_on_one_connection(self):
         r = subprocess.run(["curl", "-sS", "--path-as-is", "--noproxy", "", "-x", "http://127.0.0.1:%d" % self.port, "--cacert",
                             self.ca, "-w", "%{http_code} %{num_connects}\n", "-o", "/dev/null", "-o", "/dev/null",
