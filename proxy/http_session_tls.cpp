@@ -52,6 +52,8 @@ void HttpSession::start_inspected_socks(rules::CanonicalHost host, uint16_t port
 
 void HttpSession::on_upstream_tls(TlsPump::Handshake& h) {
   TlsPump* pump = std::exchange(pump_, nullptr);
+  // Every line from here on says whether this upstream's handshake resumed (never a failed one).
+  tls_resumed_ = decision_->tls_resumed = h.resumed;
   if (!h.ok && socks_ && is_connect_) {  // SOCKS5 has no body for the reason: the log has it
     decision_->tls_error = h.error;
     decision_->error = rules::Reason::UpstreamTlsFailed;
@@ -66,7 +68,6 @@ void HttpSession::on_upstream_tls(TlsPump::Handshake& h) {
     return reply_and_close(rules::Reason::UpstreamTlsFailed,
                            "sluice: TLS to " + host_port_text(host_, port_) + " failed: " + h.error);
   }
-  tls_resumed_ = decision_->tls_resumed = h.resumed;
   tls_[1] = pump;
   pump->attach({on_tls_event, this, 1});
   if (is_connect_) return start_client_tls();
