@@ -32,4 +32,14 @@ int write(uv_stream_t* to, std::string bytes, PooledBlock block, size_t block_le
   return rc;
 }
 
+int write_now(uv_stream_t* to, std::string bytes, WriteDone done) {
+  if (!bytes.empty() && uv_stream_get_write_queue_size(to) == 0) {
+    uv_buf_t b = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
+    const int sent = uv_try_write(to, &b, 1);
+    if (sent > 0 && static_cast<size_t>(sent) == bytes.size()) return 0;
+    if (sent > 0) bytes.erase(0, static_cast<size_t>(sent));
+  }
+  return write(to, std::move(bytes), done);
+}
+
 }  // namespace sluice::base

@@ -29,4 +29,10 @@ inline int write(uv_stream_t* to, std::string bytes, WriteDone done = {}) {
   return write(to, std::move(bytes), PooledBlock{}, 0, done);
 }
 
+// The same, but when nothing is queued on `to` the socket is offered the bytes at once
+// (uv_try_write): mostly it takes them all, and then there is no write request and none of the
+// epoll_ctl libuv 1.44 spends re-arming the descriptor after a queued write (`done` never runs).
+// What it does not take (or an error) is queued as write() does.
+int write_now(uv_stream_t* to, std::string bytes, WriteDone done = {});
+
 }  // namespace sluice::base

@@ -432,19 +432,8 @@ void HttpSession::write(Side to, std::string bytes, bool count) {
     return;
   }
   const size_t n = bytes.size();
-  // Mostly the socket takes it all at once: then there is no write request, and none of the
-  // epoll_ctl libuv spends after a queued write. The rest (or an error) is queued as before.
-  size_t sent = 0;
-  if (n != 0 && queued(to) == 0) {
-    uv_buf_t b = uv_buf_init(bytes.data(), static_cast<unsigned>(n));
-    const int r = uv_try_write(stream, &b, 1);
-    if (r > 0) sent = static_cast<size_t>(r);
-  }
-  if (sent < n) {
-    if (sent != 0) bytes.erase(0, sent);
-    if (base::write(stream, std::move(bytes), {on_write, this, static_cast<int>(to)}) < 0)
-      return close_now(to_client ? Termination::ClientReset : Termination::UpstreamReset);
-  }
+  if (base::write_now(stream, std::move(bytes), {on_write, this, static_cast<int>(to)}) < 0)
+    return close_now(to_client ? Termination::ClientReset : Termination::UpstreamReset);
   if (count) (to_client ? bytes_down_ : bytes_up_) += n;
   if (queued(to) >= kHighWatermark) update_reading();
 }

@@ -384,15 +384,7 @@ void SocksSession::on_shutdown(uv_shutdown_t* req, int status) {
 
 void SocksSession::write(std::string bytes) {
   if (!client_.live() || shut_) return;
-  // Mostly the socket takes a reply whole: no write request, and none of the epoll_ctl libuv
-  // 1.44 spends re-arming the descriptor after a queued write. The rest is queued.
-  if (!bytes.empty() && uv_stream_get_write_queue_size(client_.stream()) == 0) {
-    uv_buf_t b = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
-    const int sent = uv_try_write(client_.stream(), &b, 1);
-    if (sent > 0 && static_cast<size_t>(sent) == bytes.size()) return;
-    if (sent > 0) bytes.erase(0, static_cast<size_t>(sent));
-  }
-  if (base::write(client_.stream(), std::move(bytes), {on_write, this, 0}) < 0) close_now(Termination::ClientReset);
+  if (base::write_now(client_.stream(), std::move(bytes), {on_write, this, 0}) < 0) close_now(Termination::ClientReset);
 }
 
 void SocksSession::on_write(void* session, int, int status) {
