@@ -247,16 +247,10 @@ class HttpUpstream(_Server):
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(payload)
                          + (payload if send_body else b""))
             return True
-        if path == "/big":
-            n = int(q.get("n", "1000"))
-            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % n)
-            if send_body:
-                for piece in pattern_pieces(n):
-                    sock.sendall(piece)
-            return True
-        if path == "/slow":
-            time.sleep(min(int(q.get("ms", "200")), 5000) / 1000)
-            n = int(q.get("n", "6"))
+        if path in ("/big", "/slow"):
+            if path == "/slow":
+                time.sleep(min(int(q.get("ms", "200")), 5000) / 1000)
+            n = int(q.get("n", "1000" if path == "/big" else "6"))
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % n)
             if send_body:
                 for piece in pattern_pieces(n):
