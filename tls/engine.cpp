@@ -34,10 +34,26 @@ void Engine::info_callback(const SSL* ssl, int where, int ret) {
   if (self != nullptr && self->alert_.empty()) self->alert_ = SSL_alert_desc_string_long(ret);
 }
 
+void prefer_aes128_gcm(SSL_CTX* ctx) {
+  std::string first, rest;
+  STACK_OF(SSL_CIPHER)* ciphers = SSL_CTX_get_ciphers(ctx);
+  for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i) {
+    const SSL_CIPHER* c = sk_SSL_CIPHER_value(ciphers, i);
+    if (std::strcmp(SSL_CIPHER_get_version(c), "TLSv1.3") != 0) continue;  // TLS 1.2's list is left as it is
+    const std::string name = SSL_CIPHER_get_name(c);
+    std::string& to = name == "TLS_AES_128_GCM_SHA256" ? first : rest;
+    to += (to.empty() ? "" : ":") + name;
+  }
+  if (first.empty()) return;  // the system's policy leaves it out: its order stands
+  SSL_CTX_set_ciphersuites(ctx, (rest.empty() ? first : first + ":" + rest).c_str());
+}
+
 CtxPtr make_server_ctx() {
   CtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) return nullptr;
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  prefer_aes128_gcm(ctx.get());
+  SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);  // most clients list AES-256 first
   SSL_CTX_set_alpn_select_cb(ctx.get(), alpn_select, nullptr);
   SSL_CTX_set_tlsext_servername_callback(ctx.get(), Engine::sni_callback);
   SSL_CTX_set_info_callback(ctx.get(), Engine::info_callback);
@@ -51,6 +67,7 @@ CtxPtr make_upstream_ctx(const std::vector<std::string>& extra_ca_files, std::st
     return nullptr;
   }
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  prefer_aes128_gcm(ctx.get());  // offered first; the upstream's own preference, if it has one, decides
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   SSL_CTX_set_default_verify_paths(ctx.get());
   for (const auto& file : extra_ca_files) {

@@ -15,8 +15,16 @@
 
 namespace sluice::tls {
 
+// Moves TLS_AES_128_GCM_SHA256 to the front of CTX's TLS 1.3 suites (OpenSSL's defaults, or
+// what the system's openssl.cnf allows; a list without it is left alone). Its key schedule and
+// transcript hash with SHA-256, which x86 CPUs run in hardware (SHA-NI), where the default first
+// suite, TLS_AES_256_GCM_SHA384, hashes with SHA-384 in software: a handshake costs less
+// (bench/RESULTS.md), at the 128-bit strength TLS 1.3 requires every endpoint to support.
+void prefer_aes128_gcm(SSL_CTX* ctx);
+
 // Client-facing side: TLS 1.2+, ALPN offers only http/1.1; the SNI the client sent is
-// recorded in the Engine (client_sni()) so the caller can pin it to the CONNECT host.
+// recorded in the Engine (client_sni()) so the caller can pin it to the CONNECT host. The
+// server's suite order decides (prefer_aes128_gcm).
 CtxPtr make_server_ctx();
 
 // Upstream side: verification always on, system roots plus EXTRA_CA_FILES (PEM); the sessions
@@ -71,6 +79,8 @@ class Engine {
   // The TLS alert the peer sent ("" if none), e.g. "unknown ca".
   const std::string& peer_alert() const { return alert_; }
   std::string alpn() const;
+  // The suite the handshake agreed on ("TLS_AES_128_GCM_SHA256"), empty before.
+  std::string cipher() const { return SSL_get_cipher_name(ssl_.get()); }
   // The handshake resumed an earlier session (no certificate exchanged).
   bool resumed() const { return SSL_session_reused(ssl_.get()) == 1; }
 

@@ -64,6 +64,47 @@ TEST_CASE("tls engine: handshake with a minted leaf, then data both ways") {
   CHECK(back == big);
 }
 
+TEST_CASE("tls engine: both sides prefer TLS_AES_128_GCM_SHA256, within what the context allows") {
+  Fixture f;
+  auto leaf = f.cache.get("api.example.com");
+  S cs, ss;
+  // A client in OpenSSL's default order (AES-256 first, as curl, Python and Node send it):
+  // the client-facing side picks by its own order.
+  CtxPtr default_client(SSL_CTX_new(TLS_client_method()));
+  SSL_CTX_set_verify(default_client.get(), SSL_VERIFY_NONE, nullptr);
+  Engine client = Engine::client(default_client.get(), "api.example.com");
+  Engine server = Engine::server(f.server_ctx.get(), *leaf);
+  tls_test::pump_handshake(client, server, cs, ss);
+  REQUIRE_MESSAGE(ss == S::Done, server.error());
+  CHECK(server.cipher() == "TLS_AES_128_GCM_SHA256");
+
+  // The upstream side offers it first to a server in OpenSSL's default (client-led) order.
+  CtxPtr plain_server(SSL_CTX_new(TLS_server_method()));
+  Engine upstream_client = Engine::client(f.client_ctx.get(), "api.example.com");
+  Engine upstream = Engine::server(plain_server.get(), *leaf);
+  tls_test::pump_handshake(upstream_client, upstream, cs, ss);
+  REQUIRE_MESSAGE(cs == S::Done, upstream_client.error());
+  CHECK(upstream_client.cipher() == "TLS_AES_128_GCM_SHA256");
+
+  // A list without it (a system policy) keeps its order; one with it gets it first.
+  CtxPtr restricted(SSL_CTX_new(TLS_server_method()));
+  SSL_CTX_set_ciphersuites(restricted.get(), "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384");
+  prefer_aes128_gcm(restricted.get());
+  SSL_CTX_set_options(restricted.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
+  Engine client2 = Engine::client(default_client.get(), "api.example.com");
+  Engine server2 = Engine::server(restricted.get(), *leaf);
+  tls_test::pump_handshake(client2, server2, cs, ss);
+  REQUIRE_MESSAGE(ss == S::Done, server2.error());
+  CHECK(server2.cipher() == "TLS_CHACHA20_POLY1305_SHA256");
+  SSL_CTX_set_ciphersuites(restricted.get(), "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256");
+  prefer_aes128_gcm(restricted.get());
+  Engine client3 = Engine::client(default_client.get(), "api.example.com");
+  Engine server3 = Engine::server(restricted.get(), *leaf);
+  tls_test::pump_handshake(client3, server3, cs, ss);
+  REQUIRE_MESSAGE(ss == S::Done, server3.error());
+  CHECK(server3.cipher() == "TLS_AES_128_GCM_SHA256");
+}
+
 TEST_CASE("tls engine: an IP-literal target is checked against the IP SAN") {
   Fixture f;
   auto leaf = f.cache.get("127.0.0.1");
