@@ -191,16 +191,15 @@ int run_main(const Args& a) {
   if (!daemon && policy->inspects_anything()) {
     if (cfg->tls.has_ca()) {
       std::string error;
-      auto loaded =
-          tls::Inspector::load({cfg->tls.ca_cert, cfg->tls.ca_key, cfg->tls.upstream_ca, cfg->tls.leaf_cache}, error);
+      auto loaded = tls::Inspector::load(proxy::inspector_settings(cfg->tls), error);
       if (!loaded) return fail("tls: " + error, 2);
       inspection_ca_pem = loaded->ca_pem();
     } else {
       tls::CaResult made = tls::create_ca();
       if (!made.ca) return fail("cannot create this run's inspection CA: " + made.error, 125);
       std::string error;
-      run_inspector =
-          tls::Inspector::from_ca(std::move(*made.ca), {"", "", cfg->tls.upstream_ca, cfg->tls.leaf_cache}, error);
+      // No CA in the config (has_ca() is false): the settings name no CA files.
+      run_inspector = tls::Inspector::from_ca(std::move(*made.ca), proxy::inspector_settings(cfg->tls), error);
       if (!run_inspector) return fail("tls: " + error, 2);
       inspection_ca_pem = run_inspector->ca_pem();
     }

@@ -37,9 +37,7 @@ HttpSession::HttpSession(WorkerContext& worker, std::shared_ptr<const rules::Con
   client_ = std::move(stream);
   client_.get()->handle.data = this;
   ++open_handles_;
-  timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });
-  timer_.get()->data = this;
-  ++open_handles_;
+  timer_.open(worker_.loop(), this, on_timer, open_handles_);
   last_activity_ = uv_now(worker_.loop());
   client_pending_ = std::move(first_bytes);
   got_bytes_ = !client_pending_.empty();
@@ -273,7 +271,6 @@ void HttpSession::release_head_state() {
     tunnel_reason_ = decision_->verdict.reason;
     decision_ = nullptr;
   }
-  timer_kind_ = TimerKind::None;
   timer_.close(on_handle_closed);
 }
 

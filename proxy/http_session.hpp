@@ -30,6 +30,7 @@
 #include "proxy/handover_frame.hpp"
 #include "proxy/http_message.hpp"
 #include "proxy/http_parser.hpp"
+#include "proxy/session_timer.hpp"
 #include "proxy/target_flow.hpp"
 #include "proxy/tls_pump.hpp"
 #include "proxy/worker_context.hpp"
@@ -204,7 +205,8 @@ class HttpSession {
   static void on_handle_closed(void* data);
 
   // timers
-  void arm(TimerKind kind, uint64_t ms);  // (re)makes the timer if a tunnel released it
+  // (Re)makes the timer if a tunnel released it, unless the session is closing.
+  void arm(TimerKind kind, uint64_t ms) { timer_.arm(kind, ms, closed_, open_handles_); }
   static void on_timer(uv_timer_t*);
   uint64_t forward_limit_ms() const;  // the ForwardTimeout limit for the exchange's phase
   void on_forward_timeout();
@@ -222,8 +224,7 @@ class HttpSession {
 
   UvHandle<AnyStream> client_{UvHandle<AnyStream>::Empty{}};    // from the front
   UvHandle<AnyStream> upstream_{UvHandle<AnyStream>::Empty{}};  // from the dialer
-  UvHandle<uv_timer_t> timer_;
-  TimerKind timer_kind_ = TimerKind::None;
+  SessionTimer<TimerKind> timer_;
   uint64_t last_activity_ = 0;
   int open_handles_ = 0;
   int cork_ = 0;

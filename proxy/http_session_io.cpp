@@ -137,7 +137,7 @@ void HttpSession::parse_client(bool kick) {
     kick = false;
     bool body_phase = state_ == State::Forwarding && exchange_.in_flight && !exchange_.request_complete;
     if (state_ != State::ReadingHead && !body_phase) break;
-    if (state_ == State::ReadingHead && !client_pending_.empty() && timer_kind_ != TimerKind::HeaderTimeout)
+    if (state_ == State::ReadingHead && !client_pending_.empty() && timer_.kind() != TimerKind::HeaderTimeout)
       arm(TimerKind::HeaderTimeout, config_->limits.header_timeout_ms);
     auto r = request_parser_.feed(client_pending_.data(), client_pending_.size());
     client_pending_.erase(0, r.consumed);
@@ -586,26 +586,11 @@ void HttpSession::on_forward_timeout() {
   close_now(Termination::IdleTimeout);  // a body that stopped arriving, or a response that stopped streaming
 }
 
-void HttpSession::arm(TimerKind kind, uint64_t ms) {
-  if (!timer_.live()) {
-    if (kind == TimerKind::None || closed_) return;
-    timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });
-    timer_.get()->data = this;
-    ++open_handles_;
-  }
-  timer_kind_ = kind;
-  if (kind == TimerKind::None) {
-    uv_timer_stop(timer_.get());
-    return;
-  }
-  uv_timer_start(timer_.get(), on_timer, ms, 0);
-}
-
 void HttpSession::on_timer(uv_timer_t* t) {
   auto* s = static_cast<HttpSession*>(t->data);
   try {
     const auto& limits = s->config_->limits;
-    switch (s->timer_kind_) {
+    switch (s->timer_.kind()) {
       case TimerKind::None: return;
       case TimerKind::HeaderTimeout:
         if (!s->got_bytes_ && s->requests_ == 0) return s->close_now(Termination::HeaderTimeout);

@@ -121,6 +121,10 @@ std::string Server::reload(std::shared_ptr<const rules::Config> config) {
   return "";
 }
 
+tls::InspectorSettings inspector_settings(const rules::TlsConfig& t) {
+  return {t.ca_cert, t.ca_key, t.upstream_ca, t.leaf_cache, t.session_cache};
+}
+
 rules::Result<std::shared_ptr<tls::Inspector>> Server::inspector_for(const rules::Config& config) const {
   const rules::TlsConfig& t = config.tls;
   if (!t.has_ca()) {
@@ -132,7 +136,7 @@ rules::Result<std::shared_ptr<tls::Inspector>> Server::inspector_for(const rules
                           "with `sluice ca init DIR`)"};
     return std::shared_ptr<tls::Inspector>();
   }
-  tls::InspectorSettings s{t.ca_cert, t.ca_key, t.upstream_ca, t.leaf_cache};
+  tls::InspectorSettings s = inspector_settings(t);
   if (auto current = inspector(); current && current->settings() == s) return current;
   std::string error;
   auto made = tls::Inspector::load(s, error);

@@ -19,6 +19,9 @@
 
 namespace sluice::proxy {
 
+// The Inspector settings a config's `tls:` section asks for.
+tls::InspectorSettings inspector_settings(const rules::TlsConfig& t);
+
 class Server {
  public:
   Server() = default;

@@ -65,9 +65,7 @@ SocksSession::SocksSession(WorkerContext& worker, std::shared_ptr<const rules::C
   client_ = std::move(stream);
   client_.get()->handle.data = this;
   ++open_handles_;
-  timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });
-  timer_.get()->data = this;
-  ++open_handles_;
+  timer_.open(worker_.loop(), this, on_timer, open_handles_);
   decision_.kind = ConnKind::Socks;
 }
 
@@ -285,7 +283,6 @@ void SocksSession::on_connected(flow::Connected& c) {
 void SocksSession::release_head_state() {
   if (state_ != State::Tunnelling) return;
   flow_.release_dialer();
-  timer_kind_ = TimerKind::None;
   timer_.close(on_handle_closed);
 }
 
@@ -415,25 +412,10 @@ void SocksSession::on_handle_closed(void* data) {
   if (--s->open_handles_ == 0) s->worker_.connection_finished(s);
 }
 
-void SocksSession::arm(TimerKind kind, uint64_t ms) {
-  if (!timer_.live()) {
-    if (kind == TimerKind::None || closed_) return;
-    timer_.init([&](uv_timer_t* t) { return uv_timer_init(worker_.loop(), t); });
-    timer_.get()->data = this;
-    ++open_handles_;
-  }
-  timer_kind_ = kind;
-  if (kind == TimerKind::None) {
-    uv_timer_stop(timer_.get());
-    return;
-  }
-  uv_timer_start(timer_.get(), on_timer, ms, 0);
-}
-
 void SocksSession::on_timer(uv_timer_t* t) {
   auto* s = static_cast<SocksSession*>(t->data);
   try {
-    switch (s->timer_kind_) {
+    switch (s->timer_.kind()) {
       case TimerKind::None: return;
       case TimerKind::HandshakeTimeout:
         s->cause_ = Termination::HeaderTimeout;

@@ -21,6 +21,7 @@
 #include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision.hpp"
+#include "proxy/session_timer.hpp"
 #include "proxy/socks5.hpp"
 #include "proxy/target_flow.hpp"
 #include "proxy/worker_context.hpp"
@@ -79,7 +80,8 @@ class SocksSession {
   static void on_shutdown(uv_shutdown_t*, int);
   void close_now(Termination why);  // `why` unless a cause was noted first
   static void on_handle_closed(void* data);
-  void arm(TimerKind kind, uint64_t ms);  // (re)makes the timer if a tunnel released it
+  // (Re)makes the timer if a tunnel released it, unless the session is closing.
+  void arm(TimerKind kind, uint64_t ms) { timer_.arm(kind, ms, closed_, open_handles_); }
   // A relaying tunnel frees the flow's dialer and its own timer (the relay has its own).
   void release_head_state();
   static void on_timer(uv_timer_t*);
@@ -92,8 +94,7 @@ class SocksSession {
 
   UvHandle<AnyStream> client_{UvHandle<AnyStream>::Empty{}};
   UvHandle<AnyStream> upstream_{UvHandle<AnyStream>::Empty{}};
-  UvHandle<uv_timer_t> timer_;
-  TimerKind timer_kind_ = TimerKind::None;
+  SessionTimer<TimerKind> timer_;
   int open_handles_ = 0;
   bool closed_ = false;
   bool reading_ = false;

@@ -77,6 +77,7 @@ struct TlsConfig {
   std::string ca_cert, ca_key;           // PEM files; both or neither
   std::vector<std::string> upstream_ca;  // extra roots for upstream verification (private CAs)
   size_t leaf_cache = 1000;              // leaves kept (LRU)
+  size_t session_cache = 1000;           // upstream targets whose TLS session is kept; 0: none
   bool has_ca() const { return !ca_cert.empty(); }
 };
 

@@ -48,15 +48,26 @@ class Loader {
   // A positive integer no larger than `max`.
   template <class T>
   void positive(const YAML::Node& n, const std::string& what, T& out, long long max) {
+    whole_number(n, what, out, 1, max, "a positive integer");
+  }
+  // The same with 0 allowed (where 0 turns something off).
+  template <class T>
+  void non_negative(const YAML::Node& n, const std::string& what, T& out, long long max) {
+    whole_number(n, what, out, 0, max, "an integer from 0");
+  }
+  // An integer from `min` to `max`, written in digits only; `kind` names the range in errors.
+  template <class T>
+  void whole_number(const YAML::Node& n, const std::string& what, T& out, long long min, long long max,
+                    const char* kind) {
     if (!n) return;
-    if (!n.IsScalar()) return error(n, what + " must be a positive integer");
+    if (!n.IsScalar()) return error(n, what + " must be " + kind);
     const std::string& s = n.Scalar();
     long long v = 0;
     bool ok = !s.empty() && s.size() <= 18;
     for (char c : s) ok = ok && c >= '0' && c <= '9';
     if (ok) v = std::stoll(s);
-    if (!ok || v <= 0 || v > max)
-      return error(n, what + " must be a positive integer up to " + std::to_string(max) + ", not '" + s + "'");
+    if (!ok || v < min || v > max)
+      return error(n, what + " must be " + kind + " up to " + std::to_string(max) + ", not '" + s + "'");
     out = static_cast<T>(v);
   }
 

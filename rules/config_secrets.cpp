@@ -141,7 +141,7 @@ std::optional<Credentials> Loader::credentials(const YAML::Node& n, const std::s
 }
 
 void Loader::tls(const YAML::Node& t, TlsConfig& out) {
-  if (!check_map(t, "tls", {"ca_cert", "ca_key", "upstream_ca", "leaf_cache"})) return;
+  if (!check_map(t, "tls", {"ca_cert", "ca_key", "upstream_ca", "leaf_cache", "session_cache"})) return;
   for (auto [key, dest] : {std::pair{"ca_cert", &out.ca_cert}, std::pair{"ca_key", &out.ca_key}}) {
     if (!t[key] || !string(t[key], std::string("tls ") + key, *dest)) continue;
     if (dest->empty())
@@ -156,6 +156,8 @@ void Loader::tls(const YAML::Node& t, TlsConfig& out) {
   for (auto& f : out.upstream_ca)
     if (!f.empty() && f.front() != '/') f = directory_of(file_) + f;
   positive(t["leaf_cache"], "tls leaf_cache", out.leaf_cache, 1 << 20);
+  // 0: no upstream session is kept, so every upstream handshake is a full one.
+  non_negative(t["session_cache"], "tls session_cache", out.session_cache, 1 << 20);
 }
 
 }  // namespace sluice::rules::config_detail

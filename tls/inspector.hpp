@@ -16,7 +16,7 @@ struct InspectorSettings {
   std::string ca_cert, ca_key;           // PEM files (the key 0600)
   std::vector<std::string> upstream_ca;  // extra upstream roots
   size_t leaf_cache = 1000;
-  size_t session_cache = 1000;  // upstream targets whose latest TLS session is kept
+  size_t session_cache = 1000;  // upstream targets whose latest TLS session is kept; 0: none
   bool operator==(const InspectorSettings&) const = default;
 };
 
@@ -31,8 +31,10 @@ class Inspector {
   std::shared_ptr<const Leaf> leaf(const std::string& host) { return leaves_->get(host); }
   Engine server_engine(const Leaf& leaf) const { return Engine::server(server_ctx_.get(), leaf); }
   // A client engine for HOST:PORT, offering the session kept from the last connection there.
+  // With session_cache 0 the engine gets no cache: it neither offers nor copies a session.
   Engine upstream_engine(const std::string& host, uint16_t port) const {
-    return Engine::client(upstream_ctx_.get(), host, sessions_.get(), port);
+    SessionCache* sessions = settings_.session_cache > 0 ? sessions_.get() : nullptr;
+    return Engine::client(upstream_ctx_.get(), host, sessions, port);
   }
   const SessionCache& sessions() const { return *sessions_; }
   const InspectorSettings& settings() const { return settings_; }

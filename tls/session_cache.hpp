@@ -23,6 +23,7 @@ using SessionPtr = std::unique_ptr<SSL_SESSION, SessionFree>;
 
 class SessionCache {
  public:
+  // CAPACITY 0 keeps nothing (put() drops what it is given).
   explicit SessionCache(size_t capacity) : capacity_(capacity) {}
   // The session to offer to KEY (a reference of the caller's own), or null.
   SessionPtr get(const std::string& key);

@@ -91,6 +91,7 @@ class InspectTest(E2E):
         cls.ca_dir = os.path.join(cls.class_tempdir("sluice-e2e-ca-"), "sluice-ca")
         cls.ca = make_sluice_ca(cls.ca_dir)
         config = config.replace("{dir}/sluice-ca", cls.ca_dir)
+        cls.config = config
         cls.sluice = cls.start_sluice(config, files={"inspect.lua": LUA})
         cls.port = cls.sluice.tcp_port("p")
         cls.paths_port = cls.sluice.tcp_port("paths")
@@ -153,6 +154,18 @@ class InspectTest(E2E):
         w = self.decisions(lambda e: e.get("error") == "upstream-tls-failed" and
                            e.get("port") == self.wrong_up.port)[0]
         self.assertNotIn("tls_resumed", w)
+
+    def test_session_cache_0_keeps_no_upstream_session(self):
+        # The same config with tls: {session_cache: 0}: every upstream handshake is a full one.
+        s = self.start_sluice_for_test(self.config.replace("tls:\n", "tls:\n  session_cache: 0\n", 1),
+                                       files={"inspect.lua": LUA})
+        for tag in ("no-resume-1", "no-resume-2"):
+            r = self.curl(self.url("secure.test", "/hello?" + tag), port=s.tcp_port("p"))
+            self.assertEqual((r.exit_code, r.status), (0, 200), r.stderr)
+        d = s.wait_log(lambda e: e.get("event") == "decision" and e.get("url", "").endswith("no-resume-2"))[0]
+        c = s.wait_log(lambda e: e.get("event") == "decision" and e.get("kind") == "connect" and
+                       e.get("conn") == d["conn"])[0]
+        self.assertEqual((c["tls"], c.get("tls_resumed"), d.get("tls_resumed")), ("inspected", None, None))
 
     def test_keep_alive_with_a_refused_and_an_allowed_request_on_one_connection(self):
         r = subprocess.run(["curl", "-sS", "--path-as-is", "--noproxy", "", "-x", "http://127.0.0.1:%d" % self.port, "--cacert",

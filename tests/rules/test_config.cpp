@@ -153,6 +153,7 @@ tls:
   ca_key: /etc/sluice/ca.key
   upstream_ca: [roots.pem, /abs/other.pem]
   leaf_cache: 50
+  session_cache: 20
 )",
                                      "/etc/sluice/sluice.yaml");
   INFO(all_errors(load));
@@ -162,6 +163,7 @@ tls:
   CHECK(t.ca_key == "/etc/sluice/ca.key");
   CHECK(t.upstream_ca == std::vector<std::string>{"/etc/sluice/roots.pem", "/abs/other.pem"});
   CHECK(t.leaf_cache == 50);
+  CHECK(t.session_cache == 20);
   const auto* p = load.config->policy("default");
   REQUIRE(p != nullptr);
   auto h = [](const char* text) { return sluice::rules::canonicalize_host(text).value(); };
@@ -170,6 +172,19 @@ tls:
   CHECK_FALSE(p->inspects(h("pinned.corp.test"), 443));  // excluded
   CHECK_FALSE(p->inspects(h("other.test"), 443));
   CHECK(p->inspects_anything());
+}
+
+TEST_CASE("tls session_cache: 1000 unless set; 0 (no upstream session kept) and the ceiling are accepted") {
+  const std::string L = "listeners: [{name: a, tcp: \"127.0.0.1:1\"}]\n";
+  for (auto [tls, expected] :
+       {std::pair{"", 1000}, std::pair{"tls: {leaf_cache: 5}\n", 1000}, std::pair{"tls: {session_cache: 0}\n", 0},
+        std::pair{"tls: {session_cache: 1}\n", 1}, std::pair{"tls: {session_cache: 1048576}\n", 1048576}}) {
+    CAPTURE(tls);
+    ConfigLoad load = load_config_text(L + tls, "t.yaml");
+    INFO(all_errors(load));
+    REQUIRE(load.config);
+    CHECK(load.config->tls.session_cache == size_t(expected));
+  }
 }
 
 TEST_CASE("control: the state file and sandbox directory default next to the socket") {
@@ -230,6 +245,11 @@ TEST_CASE("config errors: one row per kind, with line:column") {
       {L + "tls:\n  ca_cert: \"\"\n  ca_key: /k\n", 5, 12, "tls ca_cert is empty"},
       {L + "tls:\n  upstream_ca: /x.crt\n", 5, 16, "tls upstream_ca must be a list"},
       {L + "tls:\n  leaf_cache: 0\n", 5, 15, "tls leaf_cache must be a positive integer"},
+      {L + "tls:\n  session_cache: -1\n", 5, 18, "tls session_cache must be an integer from 0 up to 1048576, not '-1'"},
+      {L + "tls:\n  session_cache: 1048577\n", 5, 18, "tls session_cache must be an integer from 0 up to 1048576"},
+      {L + "tls:\n  session_cache: 1.5\n", 5, 18, "not '1.5'"},
+      {L + "tls:\n  session_cache: lots\n", 5, 18, "not 'lots'"},
+      {L + "tls:\n  session_cache: [1]\n", 5, 18, "tls session_cache must be an integer from 0"},
       {L + "policies:\n  p:\n    inspect: [\"bad host!\"]\n", 6, 15, "policy 'p' inspect: "},
       {L + "policies:\n  p:\n    inspect_exclude: x.test\n", 6, 22, "policy 'p' inspect_exclude must be a list"},
       {L + "listeners: []\n", 4, 1, "duplicate key 'listeners' in the config"},
