@@ -272,8 +272,11 @@ for i in $(seq "$REPEATS"); do
 done
 
 # First contact: each extra upstream's IP is new to every proxy; a first connection (the proxy
-# mints or fetches a leaf for it) and then a second one (cached), one at a time.
+# mints or fetches a leaf for it) and then a second one (cached), one at a time. Each upstream is
+# a fresh process whose first handshakes cost it 1.5-3.5 ms more (OpenSSL's first use): two
+# direct connections warm it first, or the first proxy in the order would pay for that.
 for t in "${MINT_TARGETS[@]}"; do
+  bench mint-warm direct "$t" connect-storm --requests 2 --concurrency 1 --duration 5
   for name in "${ACTIVE[@]}"; do
     [[ $name == sluice-opaque ]] && continue
     bench mint-first "$name" "$t" connect-storm --requests 1 --concurrency 1 --duration 5
@@ -282,10 +285,19 @@ for t in "${MINT_TARGETS[@]}"; do
 done
 
 # What TLS itself costs on this machine (what a proxy that terminates and re-originates TLS
-# cannot avoid): P-256 ECDH and ECDSA, and AES-256-GCM (TLS 1.3's default suite here).
-openssl speed -seconds 1 ecdhp256 ecdsap256 >"$WORK/speed-ec.txt" 2>/dev/null || true
-openssl speed -seconds 1 -bytes 16384 -evp aes-256-gcm >"$WORK/speed-aes.txt" 2>/dev/null || true
-cipher=$(echo | timeout 5 openssl s_client -connect "$UP" -CAfile "$UPCA" 2>/dev/null | sed -n 's/^New, .*Cipher is //p' | head -1)
+# cannot avoid): the key exchange group and the cipher sluice's handshakes agree on (read from
+# a connection through it), and ECDSA P-256 (the leaves' and the upstream's keys).
+handshake_info() {  # handshake_info [s_client args]: "CIPHER GROUP" of one connection
+  local out
+  out=$(echo | timeout 5 openssl s_client -connect "$UP" "$@" 2>/dev/null)
+  echo "$(sed -n 's/^New, .*Cipher is //p' <<<"$out" | head -1) $(sed -n 's/^Server Temp Key: \([^,]*\),.*/\1/p' <<<"$out" | head -1)"
+}
+read -r cipher group <<<"$(handshake_info -CAfile "$UPCA")"
+read -r sluice_cipher sluice_group <<<"$(handshake_info -proxy "127.0.0.1:${PORT[sluice]:-0}" -CAfile "${CA[sluice]:-$UPCA}")"
+case ${sluice_group:-$group} in X25519) ecdh_alg=ecdhx25519 ;; *) ecdh_alg=ecdhp256 ;; esac
+case ${sluice_cipher:-$cipher} in *AES_128_GCM*) aes_alg=aes-128-gcm ;; *) aes_alg=aes-256-gcm ;; esac
+openssl speed -seconds 1 "$ecdh_alg" ecdsap256 >"$WORK/speed-ec.txt" 2>/dev/null || true
+openssl speed -seconds 1 -bytes 16384 -evp "$aes_alg" >"$WORK/speed-aes.txt" 2>/dev/null || true
 
 meta=$WORK/meta.txt
 {
@@ -301,6 +313,10 @@ meta=$WORK/meta.txt
   echo "quick=$QUICK"
   echo "note=$NOTE"
   echo "cipher=$cipher"
+  echo "group=$group"
+  echo "sluice_cipher=$sluice_cipher"
+  echo "sluice_group=$sluice_group"
+  echo "aes_alg=$aes_alg"
   echo "openssl=$(openssl version)"
   for name in "${ACTIVE[@]}"; do
     echo "version.$name=${VERSION[$name]}"
@@ -376,7 +392,8 @@ w("### Setup")
 w("")
 w("The upstream is the built-in one over TLS (`sluice bench upstream --tls-cert up.crt --tls-key up.key`:")
 w("an ECDSA P-256 leaf for `IP:127.0.0.1` from a private upstream CA made with `openssl`), cipher")
-w(f"`{meta.get('cipher') or '?'}`. Clients connect to the IP literal (no SNI), trust only the CA of what")
+w(f"`{meta.get('cipher') or '?'}` direct (sluice's two legs: `{meta.get('sluice_cipher') or '?'}`, it puts AES-128-GCM first).")
+w("Clients connect to the IP literal (no SNI), trust only the CA of what")
 w("they talk to, and make a full handshake per new connection (no resumption). The upstream sends")
 w(f"{meta.get('tickets', '?')} TLS 1.3 session tickets after each full handshake (`--tls-tickets`), as most servers do: a")
 w("proxy may resume its own connections to it (sluice does). Every proxy verifies")
@@ -465,14 +482,14 @@ def speed_ec():
         m = re.match(r"\s*256 bits ecdsa \(nistp256\)\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)\s+([\d.]+)", line)
         if m:
             sign, verify = 1 / float(m.group(1)), 1 / float(m.group(2))
-        m = re.match(r"\s*256 bits ecdh \(nistp256\)\s+[\d.]+s\s+([\d.]+)", line)
+        m = re.match(r"\s*\d+ bits ecdh \((?:nistp256|X25519)\)\s+[\d.]+s\s+([\d.]+)", line)
         if m:
             ecdh = 1 / float(m.group(1))
     return ecdh, sign, verify
 
 def speed_aes():
     for line in open(speed_aes_path, errors="replace"):
-        m = re.match(r"(?i)\s*aes-256-gcm\s+([\d.]+)k", line)
+        m = re.match(r"(?i)\s*aes-\d+-gcm\s+([\d.]+)k", line)
         if m:
             return float(m.group(1)) * 1000  # bytes/s
     return None
@@ -489,8 +506,11 @@ if ecdh and sign and verify:
     # signature (its leaf, in the handshake with the client), two verifications (the upstream's
     # leaf, and its CertificateVerify).
     floor = 2 * ecdh + sign + 2 * verify
-    w(f"`openssl speed` here: P-256 ECDH {ecdh * 1e6:.0f} µs, ECDSA sign {sign * 1e6:.0f} µs, verify {verify * 1e6:.0f} µs;"
-      + (f" AES-256-GCM {aes / 1e6:.0f} MB/s (16 KiB blocks)." if aes else ""))
+    group = meta.get("sluice_group") or meta.get("group") or "P-256"
+    w(f"`openssl speed` here: {group} ECDH {ecdh * 1e6:.0f} µs (the group sluice's handshakes use), ECDSA P-256 "
+      f"sign {sign * 1e6:.0f} µs, verify {verify * 1e6:.0f} µs;"
+      + (f" {meta.get('aes_alg', 'aes-256-gcm').upper()} {aes / 1e6:.0f} MB/s (16 KiB blocks, the cipher of sluice's legs)."
+         if aes else ""))
     w(f"An inspecting proxy does at least 2 ECDH + 1 sign + 2 verify per new connection: "
       f"{floor * 1e4:.2f} CPU-s per 10k connections")
     if aes:
