@@ -6,6 +6,7 @@
 #   bench_upstream "$SLUICE" 1800    # $UP: the upstream's port on 127.0.0.1
 #   bench_ready "$work/serve.err"    # waits for "sluice: ready" (5 s at most)
 #   PROXY=$(bench_listener "$work/serve.err")   # host:port of listener1, or exit 1
+#   bench_squid_private_conf "$d" >>"$d/squid.conf"   # the squid.conf lines every run shares
 
 bench_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -49,4 +50,33 @@ bench_listener() {
   bench_ready "$1" && addr=$(sed -n 's/^sluice: listening listener1 on tcp://p' "$1")
   [ -n "$addr" ] || { echo "sluice did not start: $(cat "$1")" >&2; exit 1; }
   echo "$addr"
+}
+
+# bench_squid_private_conf DIR: the part of a bench squid.conf every run shares (append it):
+# no cache and no logs but DIR/cache.log, its files in DIR, no side ports, loopback DNS only
+# (names come from a hosts_file), no Via or X-Forwarded-For.
+bench_squid_private_conf() {
+  local d=$1
+  cat <<EOF
+cache deny all
+cache_mem 8 MB
+access_log none
+cache_store_log none
+cache_log $d/cache.log
+pid_filename $d/squid.pid
+coredump_dir $d
+logfile_rotate 0
+icp_port 0
+htcp_port 0
+snmp_port 0
+udp_incoming_address 127.0.0.1
+dns_nameservers 127.0.0.1
+visible_hostname sluice-bench
+via off
+forwarded_for delete
+shutdown_lifetime 1 seconds
+max_filedescriptors 65536
+pinger_enable off
+netdb_filename none
+EOF
 }

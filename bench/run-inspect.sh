@@ -24,6 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+source bench/lib.sh  # bench_squid_private_conf (this script keeps its own prelude: it stops peers)
 SLUICE_SRC=${SLUICE:-$ROOT/build/sluice}
 [ -x "$SLUICE_SRC" ] || { echo "build sluice first: scripts/setup.sh" >&2; exit 1; }
 QUICK=${QUICK:-0}
@@ -202,27 +203,8 @@ hosts_file $d/hosts
 acl localhost src 127.0.0.1/32
 http_access allow localhost
 http_access deny all
-cache deny all
-cache_mem 8 MB
-access_log none
-cache_store_log none
-cache_log $d/cache.log
-pid_filename $d/squid.pid
-coredump_dir $d
-logfile_rotate 0
-icp_port 0
-htcp_port 0
-snmp_port 0
-udp_incoming_address 127.0.0.1
-dns_nameservers 127.0.0.1
-visible_hostname sluice-bench
-via off
-forwarded_for delete
-shutdown_lifetime 1 seconds
-max_filedescriptors 65536
-pinger_enable off
-netdb_filename none
 EOF
+  bench_squid_private_conf "$d" >>"$d/squid.conf"
   if id proxy >/dev/null 2>&1; then echo "cache_effective_user proxy" >>"$d/squid.conf"; chown -R proxy "$d"; chmod 644 "$C/squidca.pem"; fi
   "$bin" -N -f "$d/squid.conf" 2>"$WORK/squid.err" &
   PID[squid]=$!; STARTED+=("${PID[squid]}"); PORT[squid]=$p

@@ -28,6 +28,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/bench/lib.sh"  # bench_squid_private_conf (the prelude here is its own: it stops peers)
 SLUICE=${SLUICE:-$ROOT/build/sluice}
 OUT=${OUT:-$ROOT/bench}
 QUICK=${QUICK:-0}
@@ -607,27 +608,8 @@ http_access allow localhost CONNECT upstream_port
 http_access deny CONNECT
 http_access allow localhost
 http_access deny all
-cache deny all
-cache_mem 8 MB
-access_log none
-cache_store_log none
-cache_log $d/cache.log
-pid_filename $d/squid.pid
-coredump_dir $d
-logfile_rotate 0
-icp_port 0
-htcp_port 0
-snmp_port 0
-udp_incoming_address 127.0.0.1
-dns_nameservers 127.0.0.1
-visible_hostname sluice-bench
-via off
-forwarded_for delete
-shutdown_lifetime 1 seconds
-max_filedescriptors 65536
-pinger_enable off
-netdb_filename none
 EOF
+  bench_squid_private_conf "$d" >>"$d/squid.conf"
   if id proxy >/dev/null 2>&1; then echo "cache_effective_user proxy" >>"$d/squid.conf"; chown -R proxy "$d"; fi
   CMD[squid]="$bin -N -f $d/squid.conf"
   # shellcheck disable=SC2086
