@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "fake_resolvers.hpp"
 #include "proxy/ask.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
@@ -32,40 +33,7 @@ namespace rig {
 using namespace sluice::proxy;
 namespace rules = sluice::rules;
 
-// Answers from a table, always later on the loop (as the real one does).
-class TableResolver final : public Resolver {
- public:
-  explicit TableResolver(uv_loop_t* loop) : loop_(loop) {}
-  std::map<std::string, std::string> answers;  // name -> IPv4 literal
-  void resolve(const std::string& name, Callback cb) override {
-    ResolveResult r;
-    if (auto it = answers.find(name); it != answers.end()) {
-      r.ok = true;
-      r.addrs.push_back(rules::IpAddr::parse(it->second).value());
-    } else {
-      r.error = "NXDOMAIN";
-    }
-    auto* t = new uv_timer_t{};
-    t->data = new Pending{std::move(r), std::move(cb)};
-    uv_timer_init(loop_, t);
-    uv_timer_start(
-        t,
-        [](uv_timer_t* h) {
-          auto* p = static_cast<Pending*>(h->data);
-          p->cb(std::move(p->r));
-          delete p;
-          uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
-        },
-        0, 0);
-  }
-
- private:
-  struct Pending {
-    ResolveResult r;
-    Callback cb;
-  };
-  uv_loop_t* loop_;
-};
+using sluice::proxy::test::TableResolver;
 
 // A worker whose asks wait for the test: ask() records the question, answer() delivers.
 class TestWorker final : public WorkerContext {

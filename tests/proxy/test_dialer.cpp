@@ -7,11 +7,11 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "fake_resolvers.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision_log.hpp"
@@ -22,50 +22,15 @@
 
 using namespace sluice::proxy;
 namespace rules = sluice::rules;
+using sluice::proxy::test::TableResolver;
 
 namespace {
-
-// Answers from a table, always later on the loop (as the real one does).
-class FakeResolver final : public Resolver {
- public:
-  explicit FakeResolver(uv_loop_t* loop) : loop_(loop) {}
-  std::map<std::string, ResolveResult> answers;
-  int asked = 0;
-  void resolve(const std::string& name, Callback cb) override {
-    ++asked;
-    auto it = answers.find(name);
-    ResolveResult r;
-    if (it == answers.end())
-      r.error = "NXDOMAIN";
-    else
-      r = it->second;
-    auto* t = new uv_timer_t{};
-    t->data = new Pending{std::move(r), std::move(cb)};
-    uv_timer_init(loop_, t);
-    uv_timer_start(
-        t,
-        [](uv_timer_t* h) {
-          auto* p = static_cast<Pending*>(h->data);
-          p->cb(std::move(p->r));
-          delete p;
-          uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
-        },
-        0, 0);
-  }
-
- private:
-  struct Pending {
-    ResolveResult r;
-    Callback cb;
-  };
-  uv_loop_t* loop_;
-};
 
 class FakeWorker final : public WorkerContext {
  public:
   FakeWorker() {
     uv_loop_init(&loop_);
-    resolver_ = std::make_unique<FakeResolver>(&loop_);
+    resolver_ = std::make_unique<TableResolver>(&loop_);
   }
   ~FakeWorker() override {
     uv_run(&loop_, UV_RUN_DEFAULT);
@@ -82,11 +47,11 @@ class FakeWorker final : public WorkerContext {
   const std::vector<rules::IpAddr>& self_addresses() override { return self_; }
   void connection_finished(void*) override {}
   void hand_over(void*, OwnedConnection) override {}
-  FakeResolver& fake() { return *resolver_; }
+  TableResolver& fake() { return *resolver_; }
 
  private:
   uv_loop_t loop_{};
-  std::unique_ptr<FakeResolver> resolver_;
+  std::unique_ptr<TableResolver> resolver_;
   DecisionLog log_;
   BufferPool pool_;
   WorkerMetrics metrics_;
