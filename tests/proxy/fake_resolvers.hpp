@@ -1,5 +1,5 @@
-// A resolver for tests that drive a dialer or a session on a real libuv loop: it answers
-// from a table the test fills.
+// Resolvers for tests that drive a dialer or a session on a real libuv loop: one that
+// answers from a table the test fills, one for tests that never resolve.
 #pragma once
 #include <uv.h>
 
@@ -60,6 +60,18 @@ class TableResolver final : public Resolver {
     Callback cb;
   };
   uv_loop_t* loop_;
+};
+
+// For tests that never resolve a name: any question fails at once. Made on the worker's loop
+// like every resolver here, it has no use for it.
+class NoResolver final : public Resolver {
+ public:
+  explicit NoResolver(uv_loop_t*) {}
+  void resolve(const std::string&, Callback cb) override {
+    ResolveResult r;
+    r.error = "no resolver in this test";
+    cb(std::move(r));
+  }
 };
 
 }  // namespace sluice::proxy::test

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fake_resolvers.hpp"
+#include "loop_worker.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision_log.hpp"
@@ -22,41 +23,9 @@
 
 using namespace sluice::proxy;
 namespace rules = sluice::rules;
-using sluice::proxy::test::TableResolver;
+using FakeWorker = sluice::proxy::test::LoopWorker<sluice::proxy::test::TableResolver>;
 
 namespace {
-
-class FakeWorker final : public WorkerContext {
- public:
-  FakeWorker() {
-    uv_loop_init(&loop_);
-    resolver_ = std::make_unique<TableResolver>(&loop_);
-  }
-  ~FakeWorker() override {
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    uv_loop_close(&loop_);
-  }
-  uv_loop_t* loop() override { return &loop_; }
-  Resolver& resolver() override { return *resolver_; }
-  DecisionLog& log() override { return log_; }
-  BufferPool& buffers() override { return pool_; }
-  WorkerMetrics& metrics() override { return metrics_; }
-  uint64_t ask(const AskRequest&, std::function<void(const AskAnswer&)>, uint64_t*) override { return 0; }
-  void cancel_ask(uint64_t, bool) override {}
-  uint64_t next_connection_id() override { return 1; }
-  const std::vector<rules::IpAddr>& self_addresses() override { return self_; }
-  void connection_finished(void*) override {}
-  void hand_over(void*, OwnedConnection) override {}
-  TableResolver& fake() { return *resolver_; }
-
- private:
-  uv_loop_t loop_{};
-  std::unique_ptr<TableResolver> resolver_;
-  DecisionLog log_;
-  BufferPool pool_;
-  WorkerMetrics metrics_;
-  std::vector<rules::IpAddr> self_;
-};
 
 // A TCP listener on 127.0.0.1 (accepts are left to the kernel's queue).
 struct Listening {
@@ -129,8 +98,8 @@ TEST_CASE("dialer outcomes") {
   auto listed = rules::make_policy("listed", rules::Action::Deny, {"127.0.0.1", "127.0.0.2"}, {}).value();
   auto bare = rules::make_policy("bare", rules::Action::Allow, {}, {}).value();
   Listening up;
-  w.fake().answers["up.test"] = resolved({"127.0.0.2", "127.0.0.1"});  // the first refuses, the second answers
-  w.fake().answers["loop.test"] = resolved({"127.0.0.1", "::1"});
+  w.resolver().answers["up.test"] = resolved({"127.0.0.2", "127.0.0.1"});  // the first refuses, the second answers
+  w.resolver().answers["loop.test"] = resolved({"127.0.0.1", "::1"});
 
   Run ip = dial(w, cfg, *listed, "127.0.0.1", up.port);
   CHECK(ip.failure == Dialer::Failure::None);
@@ -139,9 +108,9 @@ TEST_CASE("dialer outcomes") {
   CHECK(ip.connect_ms >= 0);
   CHECK(ip.addr == "127.0.0.1:" + std::to_string(up.port));
 
-  int asked = w.fake().asked;
+  int asked = w.resolver().asked;
   Run next = dial(w, cfg, *listed, "up.test", up.port);
-  CHECK(w.fake().asked == asked + 1);
+  CHECK(w.resolver().asked == asked + 1);
   CHECK(next.failure == Dialer::Failure::None);
   CHECK(next.live);
   CHECK(next.dns_ms == 0.5);
@@ -167,7 +136,7 @@ TEST_CASE("dialer: cancel() means no callback") {
   FakeWorker w;
   rules::Config cfg;
   auto p = rules::make_policy("p", rules::Action::Allow, {"127.0.0.1"}, {}).value();
-  w.fake().answers["up.test"] = resolved({"127.0.0.1"});
+  w.resolver().answers["up.test"] = resolved({"127.0.0.1"});
   Listening up;
   bool called = false;
   {

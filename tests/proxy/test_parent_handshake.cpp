@@ -232,7 +232,7 @@ TEST_CASE("dialer through a parent: one row per parent answer") {
   };
   for (const auto& row : rows) {
     CAPTURE(row.name);
-    LoopWorker w;
+    LoopWorker<> w;
     rules::Config cfg;
     cfg.limits.connect_timeout_ms = 300;
     auto policy = rules::make_policy("p", rules::Action::Allow, {"10.0.0.0/8"}, {}).value();
