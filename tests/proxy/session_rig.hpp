@@ -5,7 +5,6 @@
 #pragma once
 #include <doctest/doctest.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -27,6 +26,7 @@
 #include "proxy/resolver.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
+#include "tests/loopback_listener.hpp"
 
 namespace rig {
 
@@ -186,22 +186,12 @@ struct End {
 };
 
 // A loopback listener whose accepted connections the test drives.
-struct Upstream {
-  int fd = -1;
-  uint16_t port = 0;
+struct Upstream : sluice::test::LoopbackListener {
   std::vector<End> conns;
-  Upstream() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd, 16) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
+  Upstream() : LoopbackListener(16, SOCK_NONBLOCK | SOCK_CLOEXEC) {
+    REQUIRE(bound);
+    REQUIRE(listening);
   }
-  ~Upstream() { ::close(fd); }
   void pump() {
     for (int c; (c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) conns.emplace_back(c);
     for (auto& c : conns) c.pump();

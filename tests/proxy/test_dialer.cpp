@@ -2,7 +2,6 @@
 // sockets: every outcome (connected, DNS failure, every address refused by the
 // resolved-address check, connection refused, next address tried) and cancel().
 #include <doctest/doctest.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -20,33 +19,18 @@
 #include "proxy/metrics.hpp"
 #include "proxy/resolver.hpp"
 #include "proxy/worker_context.hpp"
+#include "tests/loopback_listener.hpp"
 
 using namespace sluice::proxy;
 namespace rules = sluice::rules;
 using FakeWorker = sluice::proxy::test::LoopWorker<sluice::proxy::test::TableResolver>;
+// The upstreams: their accepts are left to the kernel's queue.
+using sluice::test::LoopbackListener;
 
 namespace {
 
-// A TCP listener on 127.0.0.1 (accepts are left to the kernel's queue).
-struct Listening {
-  int fd = -1;
-  uint16_t port = 0;
-  Listening() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd, 16);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-  }
-  ~Listening() { ::close(fd); }
-};
-
 uint16_t closed_port() {
-  Listening l;
+  LoopbackListener l;
   return l.port;  // closed again when `l` goes
 }
 
@@ -97,7 +81,7 @@ TEST_CASE("dialer outcomes") {
   cfg.limits.connect_timeout_ms = 2000;
   auto listed = rules::make_policy("listed", rules::Action::Deny, {"127.0.0.1", "127.0.0.2"}, {}).value();
   auto bare = rules::make_policy("bare", rules::Action::Allow, {}, {}).value();
-  Listening up;
+  LoopbackListener up;
   w.resolver().answers["up.test"] = resolved({"127.0.0.2", "127.0.0.1"});  // the first refuses, the second answers
   w.resolver().answers["loop.test"] = resolved({"127.0.0.1", "::1"});
 
@@ -137,7 +121,7 @@ TEST_CASE("dialer: cancel() means no callback") {
   rules::Config cfg;
   auto p = rules::make_policy("p", rules::Action::Allow, {"127.0.0.1"}, {}).value();
   w.resolver().answers["up.test"] = resolved({"127.0.0.1"});
-  Listening up;
+  LoopbackListener up;
   bool called = false;
   {
     Dialer d(w, cfg, p.get());
