@@ -17,6 +17,7 @@
 #include "bench/report.hpp"
 #include "bench/upstream.hpp"
 #include "fake_proxy.hpp"
+#include "tests/loopback_listener.hpp"
 
 using namespace sluice::bench;
 
@@ -217,20 +218,12 @@ TEST_CASE("loadgen: refused connections and timeouts are classified") {
   CHECK(r.errors.get("connect-refused") == 5);
 
   // A listener nobody accepts from: the kernel completes the handshake, nothing ever answers.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::listen(fd, 16);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  Options t = direct_to(ntohs(a.sin_port), Scenario::ConnectStorm);
+  sluice::test::LoopbackListener silent;
+  Options t = direct_to(silent.port, Scenario::ConnectStorm);
   t.requests = 2;
   t.concurrency = 2;
   t.timeout_ms = 100;
   Result rt = run_checked(t);
-  ::close(fd);
   CHECK(rt.ops_ok == 0);
   CHECK(rt.errors.get("timeout") == 2);
 }
@@ -414,20 +407,15 @@ TEST_CASE("loadgen via a fake proxy on a unix socket") {
 TEST_CASE("loadgen: a server that closes kept-alive connections silently gets requests resent") {
   // Answers one request per connection, without `Connection: close`, then closes (as tinyproxy
   // does towards its clients). A client must resend on a new connection, not report an error.
-  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  REQUIRE(::listen(lfd, 64) == 0);
-  socklen_t len = sizeof a;
-  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+  sluice::test::LoopbackListener listener(64);
+  REQUIRE(listener.bound);
+  REQUIRE(listener.listening);
   std::atomic<bool> stop{false};
   std::thread server([&] {
     while (!stop) {
-      pollfd p{lfd, POLLIN, 0};
+      pollfd p{listener.fd, POLLIN, 0};
       if (::poll(&p, 1, 20) <= 0) continue;
-      int fd = ::accept(lfd, nullptr, nullptr);
+      int fd = ::accept(listener.fd, nullptr, nullptr);
       if (fd < 0) continue;
       std::string head;
       char buf[4096];
@@ -443,13 +431,12 @@ TEST_CASE("loadgen: a server that closes kept-alive connections silently gets re
       ::close(fd);
     }
   });
-  Options o = direct_to(ntohs(a.sin_port), Scenario::HttpForward);
+  Options o = direct_to(listener.port, Scenario::HttpForward);
   o.requests = 20;
   o.concurrency = 2;
   Result r = run_checked(o);
   stop = true;
   server.join();
-  ::close(lfd);
   CHECK(r.ops_ok == 20);
   CHECK(r.errors.total == 0);
   CHECK(r.retries >= 1);

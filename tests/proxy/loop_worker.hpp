@@ -1,6 +1,7 @@
 // A real libuv loop behind the WorkerContext interface, for tests that drive one connection
-// object (a TLS pump, a parent-proxy handshake) without a Worker: no resolver, no asks, no
-// hand-over. Its destructor runs the loop until every handle is closed.
+// object (a TLS pump, a parent-proxy handshake, a dialer) without a Worker: a fake resolver
+// of the test's choice, no asks, no hand-over. Its destructor runs the loop until every
+// handle is closed.
 #pragma once
 #include <uv.h>
 
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fake_resolvers.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision_log.hpp"
@@ -18,24 +20,18 @@
 
 namespace sluice::proxy::test {
 
-class NoResolver final : public Resolver {
- public:
-  void resolve(const std::string&, Callback cb) override {
-    ResolveResult r;
-    r.error = "no resolver in this test";
-    cb(std::move(r));
-  }
-};
-
+// R: the resolver, made on the worker's loop; resolver() gives it with its own type, so a
+// test fills a TableResolver's answers through the worker.
+template <class R = NoResolver>
 class LoopWorker final : public WorkerContext {
  public:
-  LoopWorker() { uv_loop_init(&loop_); }
+  LoopWorker() : resolver_(&loop_) { uv_loop_init(&loop_); }
   ~LoopWorker() override {
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
   }
   uv_loop_t* loop() override { return &loop_; }
-  Resolver& resolver() override { return resolver_; }
+  R& resolver() override { return resolver_; }
   DecisionLog& log() override { return log_; }
   BufferPool& buffers() override { return pool_; }
   WorkerMetrics& metrics() override { return metrics_; }
@@ -48,7 +44,7 @@ class LoopWorker final : public WorkerContext {
 
  private:
   uv_loop_t loop_{};
-  NoResolver resolver_;
+  R resolver_;
   DecisionLog log_;
   BufferPool pool_;
   WorkerMetrics metrics_;

@@ -5,7 +5,6 @@
 #pragma once
 #include <doctest/doctest.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -17,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "fake_resolvers.hpp"
 #include "proxy/ask.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
@@ -26,46 +26,14 @@
 #include "proxy/resolver.hpp"
 #include "proxy/worker_context.hpp"
 #include "rules/config.hpp"
+#include "tests/loopback_listener.hpp"
 
 namespace rig {
 
 using namespace sluice::proxy;
 namespace rules = sluice::rules;
 
-// Answers from a table, always later on the loop (as the real one does).
-class TableResolver final : public Resolver {
- public:
-  explicit TableResolver(uv_loop_t* loop) : loop_(loop) {}
-  std::map<std::string, std::string> answers;  // name -> IPv4 literal
-  void resolve(const std::string& name, Callback cb) override {
-    ResolveResult r;
-    if (auto it = answers.find(name); it != answers.end()) {
-      r.ok = true;
-      r.addrs.push_back(rules::IpAddr::parse(it->second).value());
-    } else {
-      r.error = "NXDOMAIN";
-    }
-    auto* t = new uv_timer_t{};
-    t->data = new Pending{std::move(r), std::move(cb)};
-    uv_timer_init(loop_, t);
-    uv_timer_start(
-        t,
-        [](uv_timer_t* h) {
-          auto* p = static_cast<Pending*>(h->data);
-          p->cb(std::move(p->r));
-          delete p;
-          uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
-        },
-        0, 0);
-  }
-
- private:
-  struct Pending {
-    ResolveResult r;
-    Callback cb;
-  };
-  uv_loop_t* loop_;
-};
+using sluice::proxy::test::TableResolver;
 
 // A worker whose asks wait for the test: ask() records the question, answer() delivers.
 class TestWorker final : public WorkerContext {
@@ -218,22 +186,12 @@ struct End {
 };
 
 // A loopback listener whose accepted connections the test drives.
-struct Upstream {
-  int fd = -1;
-  uint16_t port = 0;
+struct Upstream : sluice::test::LoopbackListener {
   std::vector<End> conns;
-  Upstream() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd, 16) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
+  Upstream() : LoopbackListener(16, SOCK_NONBLOCK | SOCK_CLOEXEC) {
+    REQUIRE(bound);
+    REQUIRE(listening);
   }
-  ~Upstream() { ::close(fd); }
   void pump() {
     for (int c; (c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) conns.emplace_back(c);
     for (auto& c : conns) c.pump();

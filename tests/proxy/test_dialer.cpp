@@ -2,16 +2,16 @@
 // sockets: every outcome (connected, DNS failure, every address refused by the
 // resolved-address check, connection refused, next address tried) and cancel().
 #include <doctest/doctest.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "fake_resolvers.hpp"
+#include "loop_worker.hpp"
 #include "proxy/base_aliases.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/decision_log.hpp"
@@ -19,100 +19,18 @@
 #include "proxy/metrics.hpp"
 #include "proxy/resolver.hpp"
 #include "proxy/worker_context.hpp"
+#include "tests/loopback_listener.hpp"
 
 using namespace sluice::proxy;
 namespace rules = sluice::rules;
+using FakeWorker = sluice::proxy::test::LoopWorker<sluice::proxy::test::TableResolver>;
+// The upstreams: their accepts are left to the kernel's queue.
+using sluice::test::LoopbackListener;
 
 namespace {
 
-// Answers from a table, always later on the loop (as the real one does).
-class FakeResolver final : public Resolver {
- public:
-  explicit FakeResolver(uv_loop_t* loop) : loop_(loop) {}
-  std::map<std::string, ResolveResult> answers;
-  int asked = 0;
-  void resolve(const std::string& name, Callback cb) override {
-    ++asked;
-    auto it = answers.find(name);
-    ResolveResult r;
-    if (it == answers.end())
-      r.error = "NXDOMAIN";
-    else
-      r = it->second;
-    auto* t = new uv_timer_t{};
-    t->data = new Pending{std::move(r), std::move(cb)};
-    uv_timer_init(loop_, t);
-    uv_timer_start(
-        t,
-        [](uv_timer_t* h) {
-          auto* p = static_cast<Pending*>(h->data);
-          p->cb(std::move(p->r));
-          delete p;
-          uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
-        },
-        0, 0);
-  }
-
- private:
-  struct Pending {
-    ResolveResult r;
-    Callback cb;
-  };
-  uv_loop_t* loop_;
-};
-
-class FakeWorker final : public WorkerContext {
- public:
-  FakeWorker() {
-    uv_loop_init(&loop_);
-    resolver_ = std::make_unique<FakeResolver>(&loop_);
-  }
-  ~FakeWorker() override {
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    uv_loop_close(&loop_);
-  }
-  uv_loop_t* loop() override { return &loop_; }
-  Resolver& resolver() override { return *resolver_; }
-  DecisionLog& log() override { return log_; }
-  BufferPool& buffers() override { return pool_; }
-  WorkerMetrics& metrics() override { return metrics_; }
-  uint64_t ask(const AskRequest&, std::function<void(const AskAnswer&)>, uint64_t*) override { return 0; }
-  void cancel_ask(uint64_t, bool) override {}
-  uint64_t next_connection_id() override { return 1; }
-  const std::vector<rules::IpAddr>& self_addresses() override { return self_; }
-  void connection_finished(void*) override {}
-  void hand_over(void*, OwnedConnection) override {}
-  FakeResolver& fake() { return *resolver_; }
-
- private:
-  uv_loop_t loop_{};
-  std::unique_ptr<FakeResolver> resolver_;
-  DecisionLog log_;
-  BufferPool pool_;
-  WorkerMetrics metrics_;
-  std::vector<rules::IpAddr> self_;
-};
-
-// A TCP listener on 127.0.0.1 (accepts are left to the kernel's queue).
-struct Listening {
-  int fd = -1;
-  uint16_t port = 0;
-  Listening() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd, 16);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-  }
-  ~Listening() { ::close(fd); }
-};
-
 uint16_t closed_port() {
-  Listening l;
+  LoopbackListener l;
   return l.port;  // closed again when `l` goes
 }
 
@@ -163,9 +81,9 @@ TEST_CASE("dialer outcomes") {
   cfg.limits.connect_timeout_ms = 2000;
   auto listed = rules::make_policy("listed", rules::Action::Deny, {"127.0.0.1", "127.0.0.2"}, {}).value();
   auto bare = rules::make_policy("bare", rules::Action::Allow, {}, {}).value();
-  Listening up;
-  w.fake().answers["up.test"] = resolved({"127.0.0.2", "127.0.0.1"});  // the first refuses, the second answers
-  w.fake().answers["loop.test"] = resolved({"127.0.0.1", "::1"});
+  LoopbackListener up;
+  w.resolver().answers["up.test"] = resolved({"127.0.0.2", "127.0.0.1"});  // the first refuses, the second answers
+  w.resolver().answers["loop.test"] = resolved({"127.0.0.1", "::1"});
 
   Run ip = dial(w, cfg, *listed, "127.0.0.1", up.port);
   CHECK(ip.failure == Dialer::Failure::None);
@@ -174,9 +92,9 @@ TEST_CASE("dialer outcomes") {
   CHECK(ip.connect_ms >= 0);
   CHECK(ip.addr == "127.0.0.1:" + std::to_string(up.port));
 
-  int asked = w.fake().asked;
+  int asked = w.resolver().asked;
   Run next = dial(w, cfg, *listed, "up.test", up.port);
-  CHECK(w.fake().asked == asked + 1);
+  CHECK(w.resolver().asked == asked + 1);
   CHECK(next.failure == Dialer::Failure::None);
   CHECK(next.live);
   CHECK(next.dns_ms == 0.5);
@@ -202,8 +120,8 @@ TEST_CASE("dialer: cancel() means no callback") {
   FakeWorker w;
   rules::Config cfg;
   auto p = rules::make_policy("p", rules::Action::Allow, {"127.0.0.1"}, {}).value();
-  w.fake().answers["up.test"] = resolved({"127.0.0.1"});
-  Listening up;
+  w.resolver().answers["up.test"] = resolved({"127.0.0.1"});
+  LoopbackListener up;
   bool called = false;
   {
     Dialer d(w, cfg, p.get());

@@ -2,7 +2,6 @@
 // one row per parent answer (HTTP CONNECT and SOCKS5, with and without credentials), what
 // the parent was sent, and which failure each wrong answer becomes.
 #include <doctest/doctest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include "proxy/metrics.hpp"
 #include "proxy/resolver.hpp"
 #include "proxy/worker_context.hpp"
+#include "tests/loopback_listener.hpp"
 
 using namespace sluice::proxy;
 namespace rules = sluice::rules;
@@ -38,26 +38,15 @@ struct Step {
 // open until the client closes it (or closes at once with `close_after`).
 class ScriptedParent {
  public:
-  ScriptedParent(std::vector<Step> steps, bool close_after) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 4);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
+  ScriptedParent(std::vector<Step> steps, bool close_after) : listener_(4) {
+    port = listener_.port;
     thread_ = std::thread([this, steps = std::move(steps), close_after] { play(steps, close_after); });
   }
-  ~ScriptedParent() {
-    join();
-    ::close(fd_);
-  }
+  ~ScriptedParent() { join(); }
   // Waits for the script's end (the client gone); then `received` is complete.
   void join() {
     if (!thread_.joinable()) return;
-    ::shutdown(fd_, SHUT_RDWR);
+    ::shutdown(listener_.fd, SHUT_RDWR);
     thread_.join();
   }
   uint16_t port = 0;
@@ -69,9 +58,9 @@ class ScriptedParent {
     return ::poll(&p, 1, 5000) == 1;
   }
   void play(const std::vector<Step>& steps, bool close_after) {
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{listener_.fd, POLLIN, 0};
     if (::poll(&p, 1, 5000) != 1) return;
-    int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    int c = ::accept4(listener_.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) return;
     for (const auto& s : steps) {
       size_t start = received.size();
@@ -93,7 +82,7 @@ class ScriptedParent {
     }
     ::close(c);
   }
-  int fd_ = -1;
+  sluice::test::LoopbackListener listener_;  // closed after the thread is joined
   std::thread thread_;
 };
 
@@ -232,7 +221,7 @@ TEST_CASE("dialer through a parent: one row per parent answer") {
   };
   for (const auto& row : rows) {
     CAPTURE(row.name);
-    LoopWorker w;
+    LoopWorker<> w;
     rules::Config cfg;
     cfg.limits.connect_timeout_ms = 300;
     auto policy = rules::make_policy("p", rules::Action::Allow, {"10.0.0.0/8"}, {}).value();

@@ -179,7 +179,7 @@ struct Echo {
 };
 
 // Starts a server pump on one end of a socketpair; the other end is the peer's.
-TlsPump* start_pump(LoopWorker& w, Certs& c, int fd, bool& ok) {
+TlsPump* start_pump(LoopWorker<>& w, Certs& c, int fd, bool& ok) {
   UvHandle<AnyStream> h;
   h.init([&](AnyStream* s) { return uv_pipe_init(w.loop(), &s->pipe, 0); });
   REQUIRE(uv_pipe_open(&h.get()->pipe, fd) == 0);
@@ -190,7 +190,7 @@ TlsPump* start_pump(LoopWorker& w, Certs& c, int fd, bool& ok) {
 
 // Runs the loop until `done` or the deadline (bounded).
 template <class F>
-void run_until(LoopWorker& w, F done, int ms) {
+void run_until(LoopWorker<>& w, F done, int ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (!done() && std::chrono::steady_clock::now() < deadline) uv_run(w.loop(), UV_RUN_NOWAIT), usleep(200);
 }
@@ -199,7 +199,7 @@ void run_until(LoopWorker& w, F done, int ms) {
 // then handshake() runs it on a thread; a test that stops early still stops and joins it.
 struct PumpRig {
   Certs c;
-  LoopWorker w;
+  LoopWorker<> w;
   int fds[2] = {-1, -1};
   bool ok = false;
   TlsPump* pump = nullptr;
