@@ -2,7 +2,6 @@
 // port) and a fake proxy. Counts and byte totals are exact; nothing here asserts on timing.
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <cstring>
 #include <ctime>
 #include <string>
@@ -410,9 +409,10 @@ TEST_CASE("loadgen: a server that closes kept-alive connections silently gets re
   sluice::test::LoopbackListener listener(64);
   REQUIRE(listener.bound);
   REQUIRE(listener.listening);
-  std::atomic<bool> stop{false};
-  std::thread server([&] {
-    while (!stop) {
+  // A jthread: a failed REQUIRE below unwinds through its destructor, which stops and joins it
+  // (a joinable std::thread there would end the whole test binary).
+  std::jthread server([&](std::stop_token stop) {
+    while (!stop.stop_requested()) {
       pollfd p{listener.fd, POLLIN, 0};
       if (::poll(&p, 1, 20) <= 0) continue;
       int fd = ::accept(listener.fd, nullptr, nullptr);
@@ -435,7 +435,7 @@ TEST_CASE("loadgen: a server that closes kept-alive connections silently gets re
   o.requests = 20;
   o.concurrency = 2;
   Result r = run_checked(o);
-  stop = true;
+  server.request_stop();
   server.join();
   CHECK(r.ops_ok == 20);
   CHECK(r.errors.total == 0);
