@@ -18,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+source bench/lib.sh  # bench_ca, bench_leaf (this script keeps its own prelude: it stops what it started)
 SLUICE_SRC=${SLUICE:-$ROOT/build/sluice}
 [ -x "$SLUICE_SRC" ] || { echo "build sluice first: scripts/setup.sh" >&2; exit 1; }
 MODE=${MODE:-accounting}
@@ -40,17 +41,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 C=$WORK/certs
 mkdir -p "$C"
-(
-  cd "$C"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench upstream CA" \
-    -keyout upca.key -out upca.crt -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=upstream.bench.test" \
-    -keyout up.key -out up.csr 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' >up.ext
-  openssl x509 -req -in up.csr -CA upca.crt -CAkey upca.key -CAcreateserial -days 2 -extfile up.ext \
-    -out up.crt 2>/dev/null
-)
+bench_ca "$C" upca "bench upstream CA"
+bench_leaf "$C" upca up upstream.bench.test IP:127.0.0.1
 "$WORK/sluice" ca init "$C/sluice-ca" >/dev/null
 
 start_upstream() {  # start_upstream NAME: sets UP_PID[NAME], UP[NAME]

@@ -7,6 +7,7 @@
 #   bench_ready "$work/serve.err"    # waits for "sluice: ready" (5 s at most)
 #   PROXY=$(bench_listener "$work/serve.err")   # host:port of listener1, or exit 1
 #   bench_squid_private_conf "$d" >>"$d/squid.conf"   # the squid.conf lines every run shares
+#   bench_ca DIR upca "bench upstream CA"; bench_leaf DIR upca up CN SAN   # P-256 test certs
 
 bench_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -79,4 +80,24 @@ max_filedescriptors 65536
 pinger_enable off
 netdb_filename none
 EOF
+}
+
+# bench_ca DIR NAME CN: a P-256 CA valid for two days, DIR/NAME.crt and DIR/NAME.key.
+bench_ca() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$3" \
+    -keyout "$1/$2.key" -out "$1/$2.crt" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+}
+
+# bench_leaf DIR CA NAME CN SAN: a P-256 server leaf for SAN (e.g. IP:127.0.0.1,DNS:x.test)
+# signed by DIR/CA.{crt,key}, valid for two days: DIR/NAME.crt and DIR/NAME.key. It carries the
+# key identifiers strict clients want (Python 3.13 checks the authority key id).
+bench_leaf() {
+  local d=$1 ca=$2 name=$3
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$4" \
+    -keyout "$d/$name.key" -out "$d/$name.csr" 2>/dev/null
+  printf 'subjectAltName=%s\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\nauthorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n' \
+    "$5" >"$d/$name.ext"
+  openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca.crt" -CAkey "$d/$ca.key" -CAcreateserial -days 2 \
+    -extfile "$d/$name.ext" -out "$d/$name.crt" 2>/dev/null
 }

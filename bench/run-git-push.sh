@@ -20,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+source bench/lib.sh  # bench_ca, bench_leaf (this script keeps its own prelude: it stops what it started)
 SLUICE_SRC=${SLUICE:-$ROOT/build/sluice}
 [ -x "$SLUICE_SRC" ] || { echo "build sluice first: scripts/setup.sh" >&2; exit 1; }
 QUICK=${QUICK:-0}
@@ -56,16 +57,8 @@ wait_port() {  # wait_port PORT PID
 # ---- certificates: the server's CA and leaf (IP:127.0.0.1); sluice's CA ----
 C=$WORK/certs
 mkdir -p "$C"
-(
-  cd "$C"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=git bench CA" \
-    -keyout ca.key -out ca.crt -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" -keyout up.key -out up.csr \
-    2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' >up.ext
-  openssl x509 -req -in up.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile up.ext -out up.crt 2>/dev/null
-)
+bench_ca "$C" ca "git bench CA"
+bench_leaf "$C" ca up 127.0.0.1 IP:127.0.0.1
 "$SLUICE" ca init "$C/sluice-ca" >/dev/null
 
 # ---- the repository to push: SIZE_MB files of 1 MiB random bytes, one commit ----

@@ -24,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-source bench/lib.sh  # bench_squid_private_conf (this script keeps its own prelude: it stops peers)
+source bench/lib.sh  # bench_squid_private_conf, bench_ca, bench_leaf (this script keeps its own prelude: it stops peers)
 SLUICE_SRC=${SLUICE:-$ROOT/build/sluice}
 [ -x "$SLUICE_SRC" ] || { echo "build sluice first: scripts/setup.sh" >&2; exit 1; }
 QUICK=${QUICK:-0}
@@ -100,21 +100,10 @@ EXTRA_IPS=()
 for i in $(seq 2 $((MINTS + 1))); do EXTRA_IPS+=("127.0.0.$i"); done
 san="DNS:upstream.bench.test,IP:127.0.0.1"
 for ip in "${EXTRA_IPS[@]}"; do san+=",IP:$ip,DNS:h${ip##*.}.bench.test"; done
-(
-  cd "$C"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=sluice bench upstream CA" \
-    -keyout upca.key -out upca.crt -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=upstream.bench.test" \
-    -keyout up.key -out up.csr 2>/dev/null
-  printf 'subjectAltName=%s\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\nauthorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n' \
-    "$san" >up.ext
-  openssl x509 -req -in up.csr -CA upca.crt -CAkey upca.key -CAcreateserial -days 2 -extfile up.ext -out up.crt 2>/dev/null
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=sluice bench squid CA" \
-    -keyout squidca.key -out squidca.crt -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  cat squidca.crt squidca.key >squidca.pem
-)
+bench_ca "$C" upca "sluice bench upstream CA"
+bench_leaf "$C" upca up upstream.bench.test "$san"
+bench_ca "$C" squidca "sluice bench squid CA"
+cat "$C/squidca.crt" "$C/squidca.key" >"$C/squidca.pem"
 "$SLUICE" ca init "$C/sluice-ca" >/dev/null
 UPCA=$C/upca.crt
 
